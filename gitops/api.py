@@ -1,0 +1,110 @@
+"""The reconciler's HTTP API: ``/healthz``, ``/readyz``, ``/api/v1/...``.
+
+Reads: status, history, and live views (a fresh look at the nodes on each request).
+``POST /api/v1/sync`` only says "look again" (level-triggered), so it carries no data.
+Listens on 127.0.0.1 unless told otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import asdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from gitops import views
+from gitops.live import observe
+from gitops.reconciler import Reconciler
+from gitops.source.triggers import Trigger
+
+log = logging.getLogger(__name__)
+
+
+class App:
+    """Routes a request to a (status code, JSON-able body)."""
+
+    def __init__(self, reconciler: Reconciler, trigger: Trigger) -> None:
+        self.reconciler, self.trigger = reconciler, trigger
+
+    def handle(self, method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        ns = (query.get("namespace") or [None])[0]
+        rec = self.reconciler
+        if method == "GET" and path == "/healthz":
+            return 200, {"status": "ok"}
+        if method == "GET" and path == "/readyz":
+            ok = rec.status.reason not in ("SourceUnavailable", "NodeUnavailable") and bool(
+                rec.status.time
+            )
+            return (200 if ok else 503), {"ready": ok, "reason": rec.status.reason}
+        if method == "GET" and path == "/api/v1/status":
+            return 200, rec.status.to_dict()
+        if method == "GET" and path == "/api/v1/history":
+            limit = int((query.get("limit") or ["50"])[0])
+            return 200, [asdict(r) for r in rec.history.syncs(limit)]
+        if method == "POST" and path == "/api/v1/sync":
+            self.trigger.fire("api")
+            return 202, {"accepted": True}
+        if method == "GET" and path.startswith("/api/v1/"):
+            kind = path.removeprefix("/api/v1/")
+            live = observe(list(rec.nodes.values()))
+            rows: list[dict[str, Any]] | None = {
+                "pods": lambda: views.pod_rows(live, ns),
+                "deployments": lambda: views.deployment_rows(rec.status, live, ns),
+                "services": lambda: views.service_rows(rec.desired, live, ns),
+                "namespaces": lambda: views.namespace_rows(rec.status, rec.desired),
+            }.get(kind, lambda: None)()
+            if rows is not None:
+                return 200, rows
+        return 404, {"error": f"no route for {method} {path}"}
+
+
+def _handler(app: App) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        server_version = "gitops"
+
+        def _serve(self, method: str) -> None:
+            url = urlsplit(self.path)
+            try:
+                code, body = app.handle(method, url.path, parse_qs(url.query))
+            except Exception as exc:  # the API must outlive any one bad request
+                log.exception("API %s %s failed", method, url.path)
+                code, body = 500, {"error": str(exc)}
+            data = json.dumps(body, indent=2, default=str).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._serve("GET")
+
+        def do_POST(self) -> None:
+            self._serve("POST")
+
+        def log_message(self, format: str, *args: Any) -> None:
+            log.debug("api: " + format, *args)
+
+    return Handler
+
+
+class ApiServer:
+    def __init__(self, host: str, port: int, app: App) -> None:
+        self._server = ThreadingHTTPServer((host, port), _handler(app))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="api")
+
+    @property
+    def address(self) -> tuple[str, int]:
+        host, port = self._server.server_address[:2]
+        return str(host), int(port)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()

@@ -1,0 +1,185 @@
+"""Apply stage: carry out a ``Plan`` through the node adapters.
+
+In: the plan, the nodes by name, the desired state (to name file, document and field in
+errors). Out: ``ApplyResult`` with counts and per-deployment failures. A failure is contained
+to its deployment: when an image cannot be pulled, none of that deployment's pods are touched
+(old pods keep serving) while the other deployments proceed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from gitops.desired import DesiredState
+from gitops.errors import GitopsError, ImagePullError, NodeUnavailable, Reason
+from gitops.nodes.base import Node
+from gitops.plan import Create, Plan, Remove, Restart
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Failure:
+    namespace: str
+    deployment: str
+    reason: str
+    message: str
+
+
+@dataclass
+class ApplyResult:
+    created: int = 0
+    restarted: int = 0
+    removed: int = 0
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.restarted or self.removed)
+
+    def failure_for(self, namespace: str, deployment: str) -> Failure | None:
+        return next(
+            (f for f in self.failures if (f.namespace, f.deployment) == (namespace, deployment)),
+            None,
+        )
+
+
+def _field_of_image(desired: DesiredState, namespace: str, deployment: str, image: str) -> str:
+    """``path:doc: Deployment/name: spec...containers[i].image`` for an image of a deployment."""
+    dep = desired.deployment(namespace, deployment)
+    if dep is None:
+        return f"Deployment/{deployment}"
+    for group, specs in (
+        ("initContainers", dep.template.init_containers),
+        ("containers", dep.template.containers),
+    ):
+        for i, spec in enumerate(specs):
+            if spec.image == image:
+                return f"{dep.origin}: spec.template.spec.{group}[{i}].image"
+    return dep.origin
+
+
+class _Applier:
+    def __init__(
+        self,
+        plan: Plan,
+        nodes: Mapping[str, Node],
+        desired: DesiredState,
+        progress: Progress,
+        workers: int,
+    ) -> None:
+        self.plan, self.nodes, self.desired = plan, nodes, desired
+        self.progress, self.workers = progress, workers
+        self.result = ApplyResult()
+
+    def fail(self, namespace: str, deployment: str, reason: str, message: str) -> None:
+        if self.result.failure_for(namespace, deployment) is None:
+            self.result.failures.append(Failure(namespace, deployment, reason, message))
+            log.error("%s/%s: %s", namespace, deployment, message)
+
+    def pull_images(self) -> None:
+        """Make sure every node has the images its new pods need, before touching any pod."""
+        wanted: dict[tuple[str, str], tuple[str, list[tuple[str, str]]]] = {}
+        for c in self.plan.create:
+            for spec in c.template.all_containers():
+                policy, users = wanted.setdefault((c.node, spec.image), (spec.pull_policy, []))
+                users.append((c.template.namespace, c.template.deployment))
+                if spec.pull_policy == "Always":
+                    wanted[(c.node, spec.image)] = ("Always", users)
+
+        def ensure(item: tuple[tuple[str, str], tuple[str, list[tuple[str, str]]]]) -> None:
+            (node_name, image), (policy, users) = item
+            node = self.nodes[node_name]
+            try:
+                if policy == "Always" or not node.has_image(image):
+                    if policy == "Never":
+                        raise ImagePullError(
+                            f"node {node_name}: image {image} is not present and "
+                            "imagePullPolicy is Never (ErrImageNeverPull)"
+                        )
+                    self.progress(f"pulling {image} on {node_name}")
+                    node.pull(image)
+            except GitopsError as exc:
+                for ns, dep in users:
+                    where = _field_of_image(self.desired, ns, dep, image)
+                    self.fail(ns, dep, exc.reason, f"{where}: {exc}")
+
+        self._parallel(ensure, list(wanted.items()))
+        for f in self.result.failures:
+            self.plan = self.plan.without(f.namespace, f.deployment)
+
+    def _parallel(self, fn: Callable[[object], None], items: list[object]) -> None:
+        if not items:
+            return
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
+            list(pool.map(fn, items))  # fn handles its own errors
+
+    def create(self, item: object) -> None:
+        assert isinstance(item, Create)
+        t = item.template
+        try:
+            self.nodes[item.node].create_pod(t, item.pod)
+        except GitopsError as exc:
+            dep = self.desired.deployment(t.namespace, t.deployment)
+            where = dep.origin if dep else f"Deployment/{t.deployment}"
+            self.fail(t.namespace, t.deployment, exc.reason, f"{where}: {exc}")
+            return
+        self.result.created += 1
+        self.progress(f"created pod {t.namespace}/{item.pod} on {item.node} ({item.why})")
+
+    def restart(self, item: object) -> None:
+        assert isinstance(item, Restart)
+        pod = item.pod
+        try:
+            for cid in item.container_ids:
+                self.nodes[pod.node].start_container(cid)
+        except GitopsError as exc:
+            self.fail(pod.namespace, pod.deployment, exc.reason, f"restart {pod.name}: {exc}")
+            return
+        self.result.restarted += 1
+        self.progress(f"restarted pod {pod.namespace}/{pod.name} ({item.why})")
+
+    def remove(self, item: object) -> None:
+        assert isinstance(item, Remove)
+        pod = item.pod
+        try:
+            self.nodes[pod.node].remove_pod(pod)
+        except GitopsError as exc:
+            self.fail(pod.namespace, pod.deployment, exc.reason, f"remove {pod.name}: {exc}")
+            return
+        self.result.removed += 1
+        self.progress(f"removed pod {pod.namespace}/{pod.name} ({item.why})")
+
+    def run(self) -> ApplyResult:
+        for node_name, ns in self.plan.networks_create:
+            self.nodes[node_name].ensure_network(ns)
+        self.pull_images()
+        self._parallel(self.create, list(self.plan.create))
+        self._parallel(self.restart, list(self.plan.restart))
+        self._parallel(self.remove, list(self.plan.remove))
+        for node_name, ns in self.plan.networks_remove:
+            try:
+                self.nodes[node_name].remove_network(ns)
+            except GitopsError as exc:  # e.g. an unmanaged container still attached
+                log.warning("network %s on %s stays: %s", ns, node_name, exc)
+        return self.result
+
+
+def apply_plan(
+    plan: Plan,
+    nodes: Mapping[str, Node],
+    desired: DesiredState,
+    progress: Progress | None = None,
+    workers: int = 8,
+) -> ApplyResult:
+    """Carry out ``plan``. Raises ``NodeUnavailable`` only when a network cannot be made."""
+    try:
+        return _Applier(plan, nodes, desired, progress or log.info, workers).run()
+    except NodeUnavailable:
+        raise
+    except GitopsError as exc:  # pragma: no cover - every step handles its own errors
+        return ApplyResult(failures=[Failure("", "", Reason.INTERNAL, str(exc))])

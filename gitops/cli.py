@@ -1,0 +1,377 @@
+"""Command line: verbs only. Parse arguments, call the library, print, exit with a code CI can use.
+
+Exit codes: 0 success / no difference, 1 failure / difference found, 2 error (bad usage,
+source or node unreachable, server not answering, timeout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gitops import __version__
+from gitops.config import NodeConfig, Settings, default_state_dir
+from gitops.durations import format_duration, parse_duration
+from gitops.errors import ManifestError
+from gitops.manifests import parse_manifests
+from gitops.manifests.load import is_manifest_file
+
+OK, FAILED, ERROR = 0, 1, 2
+KIND_ALIASES = {
+    "deployments": "deployments",
+    "deployment": "deployments",
+    "deploy": "deployments",
+    "pods": "pods",
+    "pod": "pods",
+    "po": "pods",
+    "services": "services",
+    "service": "services",
+    "svc": "services",
+    "namespaces": "namespaces",
+    "namespace": "namespaces",
+    "ns": "namespaces",
+}
+
+
+def _duration(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _add_output(p: argparse.ArgumentParser, choices: tuple[str, ...] = ("table", "json", "yaml")) -> None:
+    p.add_argument("-o", "--output", choices=choices, default="table", help="output format")
+
+
+def _add_source(p: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    p.add_argument("--repo", default=env("GITOPS_REPO"), help="repository URL or path (GITOPS_REPO)")
+    p.add_argument("--branch", default=env("GITOPS_BRANCH", "main"), help="branch (default main)")
+    p.add_argument("--path", default=env("GITOPS_PATH", ""), help="sub-path holding manifests")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=default_state_dir(),
+        help="where history and the git cache live (GITOPS_STATE_DIR)",
+    )
+    p.add_argument(
+        "--docker-host",
+        default=env("DOCKER_HOST"),
+        help="Docker engine endpoint of the node (default DOCKER_HOST or the local socket)",
+    )
+    p.add_argument("--node-name", default=env("GITOPS_NODE_NAME", "local"), help="name of the node")
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="let a commit without manifests remove every managed workload",
+    )
+    p.add_argument(
+        "--token-env",
+        default="GITOPS_GIT_TOKEN",
+        help="environment variable holding an HTTPS token (default GITOPS_GIT_TOKEN)",
+    )
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    if not args.repo:
+        print("gitops: --repo (or GITOPS_REPO) is required", file=sys.stderr)
+        raise SystemExit(ERROR)
+    return Settings(
+        repo=args.repo,
+        branch=args.branch,
+        path=args.path,
+        state_dir=args.state_dir,
+        nodes=(NodeConfig(args.node_name, args.docker_host),),
+        allow_empty=args.allow_empty,
+        token_env=args.token_env,
+        **extra,
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="gitops",
+        description="Keep plain Docker hosts in the state a git repository describes.",
+        epilog="Exit codes: 0 success, 1 failure or difference, 2 error.",
+    )
+    top.add_argument("--version", action="version", version=f"gitops {__version__}")
+    top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = top.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = sub.add_parser("run", help="run the reconciler until stopped")
+    _add_source(p)
+    p.add_argument("--interval", type=_duration, default=15.0, help="poll interval (default 15s)")
+    p.add_argument("--listen", default=os.environ.get("GITOPS_LISTEN", "127.0.0.1:8080"))
+    p.add_argument("--no-watch", action="store_true", help="do not watch a local repository")
+
+    p = sub.add_parser("sync", help="reconcile once and wait until converged")
+    _add_source(p)
+    p.add_argument("--once", action="store_true", help="run in this process, once (the default)")
+    p.add_argument("--timeout", type=_duration, default=300.0, help="give up after (default 5m)")
+    _add_output(p)
+
+    p = sub.add_parser("diff", help="print what a sync would change (exit 1 when anything would)")
+    _add_source(p)
+    _add_output(p)
+
+    p = sub.add_parser("validate", help="validate manifests in a directory (exit 1 when invalid)")
+    p.add_argument("dir", type=Path, help="directory of manifests")
+    _add_output(p)
+
+    p = sub.add_parser("get", help="list deployments, pods, services or namespaces")
+    p.add_argument("kind", choices=sorted(KIND_ALIASES), metavar="KIND", help="deployments|pods|services|namespaces")
+    p.add_argument("-n", "--namespace", help="only this namespace")
+    p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace (default)")
+    p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    _add_output(p, ("table", "wide", "json", "yaml"))
+
+    p = sub.add_parser("status", help="sync status of the running reconciler")
+    p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    _add_output(p)
+
+    p = sub.add_parser("history", help="recent syncs recorded by the running reconciler")
+    p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    p.add_argument("--limit", type=int, default=20)
+    _add_output(p)
+    return top
+
+
+# -- printing -------------------------------------------------------------------------------
+def _emit(data: Any, fmt: str) -> None:
+    if fmt == "json":
+        print(json.dumps(data, indent=2, default=str))
+    else:
+        print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
+
+
+def _table(rows: list[list[str]], header: list[str]) -> None:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=False)]
+    for row in [header, *rows]:
+        print("   ".join(str(x).ljust(w) for x, w in zip(row, widths, strict=False)).rstrip())
+
+
+def _age(created: float) -> str:
+    return format_duration(max(0.0, time.time() - created)) if created else "-"
+
+
+# -- verbs ----------------------------------------------------------------------------------
+def cmd_validate(args: argparse.Namespace) -> int:
+    root: Path = args.dir
+    if not root.is_dir():
+        print(f"gitops: {root} is not a directory", file=sys.stderr)
+        return ERROR
+    files = {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and is_manifest_file(str(p.relative_to(root))) and ".git" not in p.parts
+    }
+    try:
+        manifests = parse_manifests(files)
+    except ManifestError as exc:
+        if args.output == "table":
+            for e in exc.errors:
+                print(str(e))
+            print(f"{len(exc.errors)} error(s) in {len(files)} file(s)", file=sys.stderr)
+        else:
+            _emit({"valid": False, "errors": [e.__dict__ for e in exc.errors]}, args.output)
+        return FAILED
+    if args.output == "table":
+        print(f"valid: {len(manifests.entries)} resource(s) in {len(files)} file(s)")
+    else:
+        _emit(
+            {"valid": True, "resources": [f"{e.namespace or '-'}/{e.display}" for e in manifests.entries]},
+            args.output,
+        )
+    return OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gitops.runner import run
+
+    settings = _settings(args, interval=args.interval, listen=args.listen, watch=not args.no_watch)
+    return run(settings)
+
+
+def _progress(line: str) -> None:
+    print(f"  {line}", file=sys.stderr, flush=True)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    from gitops.runner import build
+
+    reconciler = build(_settings(args), progress=_progress)
+    deadline = time.monotonic() + args.timeout
+    passes = 0
+    while True:
+        passes += 1
+        outcome = reconciler.reconcile("cli")
+        status = outcome.status
+        ready = [r for r in status.resources if r.kind == "Deployment"]
+        summary = ", ".join(
+            f"{r.namespace}/{r.name} {r.health} {(r.replicas or {}).get('ready', 0)}/"
+            f"{(r.replicas or {}).get('desired', 0)}"
+            for r in ready
+        )
+        print(f"pass {passes}: {status.result} at {status.applied[:12] or '-'}  {summary}", file=sys.stderr)
+        if outcome.requeue_after is None or status.result == "Failed":
+            break
+        if time.monotonic() + outcome.requeue_after > deadline:
+            print(f"gitops: not converged after {format_duration(args.timeout)}", file=sys.stderr)
+            _print_status(status.to_dict(), args.output)
+            return ERROR
+        time.sleep(outcome.requeue_after)
+    _print_status(status.to_dict(), args.output)
+    if status.result == "Failed":
+        return ERROR if status.reason in ("SourceUnavailable", "NodeUnavailable") else FAILED
+    return OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from gitops.runner import build
+
+    reconciler = build(_settings(args))
+    outcome = reconciler.reconcile("diff", dry_run=True)
+    if outcome.errors:
+        for line in outcome.errors:
+            print(line, file=sys.stderr)
+        return ERROR
+    plan = outcome.plan
+    lines = plan.describe() if plan else []
+    if args.output == "table":
+        print("\n".join(lines) if lines else f"no difference at {outcome.status.applied[:12]}")
+    else:
+        _emit({"commit": outcome.status.applied, "changes": lines}, args.output)
+    return FAILED if lines else OK
+
+
+def _api(server: str, path: str) -> Any:
+    url = server.rstrip("/") + path
+    try:
+        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - http(s) URL of our server
+            return json.load(resp)
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"gitops: cannot reach the reconciler at {server}: {exc}", file=sys.stderr)
+        raise SystemExit(ERROR) from exc
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    kind = KIND_ALIASES[args.kind]
+    ns = "" if args.all_namespaces or not args.namespace else f"?namespace={args.namespace}"
+    rows = _api(args.server, f"/api/v1/{kind}{ns}")
+    if args.output in ("json", "yaml"):
+        _emit(rows, args.output)
+        return OK
+    wide = args.output == "wide"
+    if not rows:
+        print(f"No {kind} found.", file=sys.stderr)
+        return OK
+    if kind == "pods":
+        header = ["NAMESPACE", "NAME", "READY", "STATUS", "AGE"]
+        header += ["NODE", "COMMIT", "IMAGES"] if wide else []
+        table = [
+            [r["namespace"], r["name"], r["ready"], r["status"], _age(r["created"])]
+            + ([r["node"], r["commit"][:12], ",".join(c["image"] for c in r["containers"])] if wide else [])
+            for r in rows
+        ]
+    elif kind == "deployments":
+        header = ["NAMESPACE", "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "SYNC", "HEALTH", "AGE"]
+        header += ["IMAGES", "COMMITS", "MESSAGE"] if wide else []
+        table = [
+            [r["namespace"], r["name"], r["ready"], str(r["upToDate"]), str(r["available"]), r["sync"], r["health"], _age(r["created"])]
+            + ([",".join(r["images"]), ",".join(r["commits"]), r["message"]] if wide else [])
+            for r in rows
+        ]
+    elif kind == "services":
+        header = ["NAMESPACE", "NAME", "TYPE", "PORTS", "ENDPOINTS"] + (["SELECTOR"] if wide else [])
+        table = [
+            [r["namespace"], r["name"], r["type"], r["ports"], str(len(r["endpoints"]))]
+            + ([r["selector"]] if wide else [])
+            for r in rows
+        ]
+    else:
+        header = ["NAME", "STATUS", "SYNC"]
+        table = [[r["name"], r["status"], r["sync"]] for r in rows]
+    _table(table, header)
+    return OK
+
+
+def _print_status(st: dict[str, Any], fmt: str) -> None:
+    if fmt != "table":
+        _emit(st, fmt)
+        return
+    print(f"revision: {st['revision'][:12] or '-'}   applied: {st['applied'][:12] or '-'}")
+    print(f"result:   {st['result']} ({st['reason']}) {st['message']}")
+    for err in st["errors"]:
+        print(f"  {err}")
+    rows = [
+        [r["kind"], r["namespace"] or "-", r["name"], r["sync"], r["health"], r["message"]]
+        for r in st["resources"]
+    ]
+    if rows:
+        print()
+        _table(rows, ["KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH", "MESSAGE"])
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    st = _api(args.server, "/api/v1/status")
+    _print_status(st, args.output)
+    return FAILED if st["result"] == "Failed" else OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    rows = _api(args.server, f"/api/v1/history?limit={args.limit}")
+    if args.output != "table":
+        _emit(rows, args.output)
+        return OK
+    _table(
+        [
+            [
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["started"])),
+                r["revision"][:12],
+                r["result"],
+                r["reason"],
+                f"+{r['created']} -{r['removed']} ~{r['restarted']}",
+                (r["message"].splitlines() or [""])[0][:80],
+            ]
+            for r in rows
+        ],
+        ["TIME", "REVISION", "RESULT", "REASON", "PODS", "MESSAGE"],
+    )
+    return OK
+
+
+VERBS = {
+    "run": cmd_run,
+    "sync": cmd_sync,
+    "diff": cmd_diff,
+    "validate": cmd_validate,
+    "get": cmd_get,
+    "status": cmd_status,
+    "history": cmd_history,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for noisy in ("apscheduler", "urllib3", "docker", "git", "watchdog"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return VERBS[args.verb](args)
+    except KeyboardInterrupt:
+        return ERROR

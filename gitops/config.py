@@ -1,0 +1,41 @@
+"""Settings of one reconciler, from command-line flags and ``GITOPS_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get("GITOPS_STATE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "gitops"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    name: str = "local"
+    docker_host: str | None = None  # None: DOCKER_HOST or the local socket
+
+
+@dataclass(frozen=True)
+class Settings:
+    repo: str
+    branch: str = "main"
+    path: str = ""
+    interval: float = 15.0
+    state_dir: Path = Path(".gitops-state")
+    listen: str = "127.0.0.1:8080"
+    nodes: tuple[NodeConfig, ...] = (NodeConfig(),)
+    allow_empty: bool = False
+    token_env: str = "GITOPS_GIT_TOKEN"
+    workers: int = 8
+    watch: bool = True  # watch a local repository's refs for pushes
+
+    @property
+    def listen_host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return (host.strip("[]") or "127.0.0.1", int(port))

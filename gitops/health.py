@@ -1,0 +1,72 @@
+"""Health of each kind, as pure functions of desired and live state (Argo CD's vocabulary).
+
+Deciding code: imports nothing that talks to the outside world.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from gitops.desired import DesiredDeployment
+from gitops.model import PodInfo
+
+HEALTHY: Final = "Healthy"
+PROGRESSING: Final = "Progressing"
+DEGRADED: Final = "Degraded"
+MISSING: Final = "Missing"
+SUSPENDED: Final = "Suspended"
+UNKNOWN: Final = "Unknown"
+
+
+@dataclass(frozen=True)
+class Replicas:
+    desired: int
+    current: int  # every live pod of the deployment
+    updated: int  # pods of the current template
+    ready: int  # updated pods that are running and pass their health check
+    available: int
+
+    @property
+    def unavailable(self) -> int:
+        return max(0, self.desired - self.available)
+
+
+def count_replicas(dep: DesiredDeployment, pods: list[PodInfo]) -> Replicas:
+    updated = [p for p in pods if p.template_hash == dep.template.template_hash]
+    ready = sum(1 for p in updated if p.healthy)
+    return Replicas(dep.replicas, len(pods), len(updated), ready, ready)
+
+
+def _exited(pods: list[PodInfo]) -> str | None:
+    for pod in pods:
+        for c in pod.app_containers():
+            if c.state in ("exited", "dead"):
+                return f"container {c.labels.get('io.gitops.container', c.name)} of pod {pod.name}: {c.status}"
+    return None
+
+
+def deployment_health(
+    dep: DesiredDeployment, pods: list[PodInfo], failure: str | None
+) -> tuple[str, str, Replicas]:
+    """(health, message, replica counts) of one deployment."""
+    reps = count_replicas(dep, pods)
+    if failure:
+        return DEGRADED, failure, reps
+    if dep.paused:
+        return SUSPENDED, "deployment is paused", reps
+    if dep.replicas == 0:
+        return (HEALTHY, "scaled to zero", reps) if not pods else (PROGRESSING, "scaling down", reps)
+    if not pods:
+        return MISSING, "no pod exists", reps
+    current = [p for p in pods if p.template_hash == dep.template.template_hash]
+    crashed = _exited(current)
+    if crashed:
+        return DEGRADED, crashed, reps
+    if reps.ready >= dep.replicas and reps.current == dep.replicas:
+        return HEALTHY, f"{reps.ready}/{dep.replicas} ready", reps
+    return (
+        PROGRESSING,
+        f"{reps.updated} updated, {reps.ready} ready of {dep.replicas}; {reps.current} pods in all",
+        reps,
+    )

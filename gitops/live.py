@@ -1,0 +1,85 @@
+"""Live stage: what runs on the nodes, rebuilt from container labels alone.
+
+In: the nodes. Out: ``LiveState`` with one ``PodInfo`` per replica. Reads only, and asks each
+node once (one list call), so a no-op reconcile costs one engine call per node.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from gitops.errors import NodeUnavailable
+from gitops.model import (
+    L_COMMIT,
+    L_DEPLOYMENT,
+    L_HASH,
+    L_NAMESPACE,
+    L_POD,
+    L_PRUNE,
+    ContainerInfo,
+    PodInfo,
+)
+from gitops.nodes.base import NETWORK_PREFIX, Node
+
+
+@dataclass(frozen=True)
+class LiveState:
+    pods: tuple[PodInfo, ...]
+    networks: dict[str, frozenset[str]]  # node -> namespaces that have a network there
+    unreachable: dict[str, str]  # node -> error
+
+    def of(self, namespace: str, deployment: str) -> list[PodInfo]:
+        return [p for p in self.pods if (p.namespace, p.deployment) == (namespace, deployment)]
+
+    def deployments(self) -> set[tuple[str, str]]:
+        return {(p.namespace, p.deployment) for p in self.pods}
+
+
+def group_pods(containers: Iterable[ContainerInfo]) -> tuple[PodInfo, ...]:
+    by_pod: dict[tuple[str, str], list[ContainerInfo]] = defaultdict(list)
+    for c in containers:
+        if L_POD in c.labels:
+            by_pod[(c.node, c.labels[L_POD])].append(c)
+    pods = []
+    for (node, name), cs in by_pod.items():
+        first = cs[0].labels
+        pods.append(
+            PodInfo(
+                node=node,
+                namespace=first.get(L_NAMESPACE, ""),
+                deployment=first.get(L_DEPLOYMENT, ""),
+                name=name,
+                template_hash=first.get(L_HASH, ""),
+                commit=first.get(L_COMMIT, ""),
+                containers=tuple(sorted(cs, key=lambda c: c.name)),
+                prune=first.get(L_PRUNE, "enabled") != "disabled",
+            )
+        )
+    return tuple(sorted(pods, key=lambda p: (p.namespace, p.deployment, p.created, p.name)))
+
+
+def observe(nodes: Sequence[Node], with_networks: bool = True) -> LiveState:
+    """Read every node in parallel; a node that does not answer is reported, not fatal."""
+
+    def read(node: Node) -> tuple[list[ContainerInfo], frozenset[str]]:
+        containers = node.list_containers()
+        nets = node.list_networks() if with_networks else []
+        return containers, frozenset(n.removeprefix(NETWORK_PREFIX) for n in nets)
+
+    containers: list[ContainerInfo] = []
+    networks: dict[str, frozenset[str]] = {}
+    unreachable: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(nodes)))) as pool:
+        futures = {node.name: pool.submit(read, node) for node in nodes}
+        for name, fut in futures.items():
+            try:
+                cs, nets = fut.result()
+            except NodeUnavailable as exc:
+                unreachable[name] = str(exc)
+                continue
+            containers.extend(cs)
+            networks[name] = nets
+    return LiveState(group_pods(containers), networks, unreachable)

@@ -1,0 +1,191 @@
+"""Runtime value types shared by every stage: what to run, and what runs.
+
+``PodTemplate`` is what the desired stage produces and node adapters create; ``ContainerInfo``
+is what node adapters report back. Both are plain frozen dataclasses with no behaviour that
+touches the outside world. Label names under ``io.gitops.`` are the contract between a
+reconciler and the containers it created: live state is rebuilt from them alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+PREFIX: Final = "io.gitops."
+L_MANAGED: Final = PREFIX + "managed"
+L_NAMESPACE: Final = PREFIX + "namespace"
+L_DEPLOYMENT: Final = PREFIX + "deployment"
+L_POD: Final = PREFIX + "pod"
+L_CONTAINER: Final = PREFIX + "container"
+L_INDEX: Final = PREFIX + "container-index"
+L_INIT: Final = PREFIX + "init"
+L_HASH: Final = PREFIX + "pod-template-hash"
+L_COMMIT: Final = PREFIX + "commit"
+L_PRUNE: Final = PREFIX + "prune"
+L_NODE: Final = PREFIX + "node"
+L_POD_LABEL: Final = PREFIX + "label."  # + the pod template's own label key
+L_CREATED: Final = PREFIX + "created"
+L_GRACE: Final = PREFIX + "grace-seconds"
+
+# Annotations users put on resources in git.
+A_PRUNE: Final = "gitops.io/prune"  # "disabled": keep running when the manifest is deleted
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    value: str
+    sensitive: bool = False  # from a Secret: never printed
+
+    def __repr__(self) -> str:
+        shown = "<redacted>" if self.sensitive else repr(self.value)
+        return f"EnvVar({self.name}={shown})"
+
+
+@dataclass(frozen=True)
+class FileItem:
+    """One file projected from a ConfigMap or Secret into a container."""
+
+    path: str  # relative to the mount path
+    data: bytes = field(repr=False)
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class Mount:
+    """``emptyDir`` mounts a per-pod volume; ``files`` writes projected files at start."""
+
+    kind: Literal["emptyDir", "files"]
+    volume: str
+    path: str
+    read_only: bool = False
+    files: tuple[FileItem, ...] = ()
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class Port:
+    container_port: int
+    protocol: str = "TCP"
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """A readiness/liveness/startup probe; handler is one of http, tcp, exec."""
+
+    handler: Literal["http", "tcp", "exec"]
+    port: int | str | None = None
+    path: str = "/"
+    scheme: str = "HTTP"
+    headers: tuple[tuple[str, str], ...] = ()
+    command: tuple[str, ...] = ()
+    initial_delay: int = 0
+    period: int = 10
+    timeout: int = 1
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    image: str
+    pull_policy: Literal["Always", "IfNotPresent", "Never"]
+    command: tuple[str, ...] | None = None
+    args: tuple[str, ...] | None = None
+    working_dir: str | None = None
+    env: tuple[EnvVar, ...] = ()
+    ports: tuple[Port, ...] = ()
+    cpu_limit_millis: int | None = None
+    memory_limit: int | None = None
+    cpu_request_millis: int | None = None
+    memory_request: int | None = None
+    mounts: tuple[Mount, ...] = ()
+    readiness: ProbeSpec | None = None
+    liveness: ProbeSpec | None = None
+    startup: ProbeSpec | None = None
+    pre_stop: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class PodTemplate:
+    """Everything needed to run one replica; ``template_hash`` identifies it.
+
+    The hash covers every input that changes what runs, including the content of ConfigMaps
+    and Secrets the pod uses, so changing one of those replaces the pods.
+    """
+
+    namespace: str
+    deployment: str
+    template_hash: str
+    containers: tuple[ContainerSpec, ...]
+    init_containers: tuple[ContainerSpec, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    empty_dirs: tuple[str, ...] = ()
+    grace_seconds: int = 30
+    prune: bool = True
+    commit: str = ""
+
+    def all_containers(self) -> tuple[ContainerSpec, ...]:
+        return self.init_containers + self.containers
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.image for c in self.all_containers()))
+
+
+ContainerState = Literal["created", "running", "restarting", "paused", "exited", "dead", "removing"]
+
+
+@dataclass(frozen=True)
+class ContainerInfo:
+    """One managed container as a node reports it (from a single list call)."""
+
+    node: str
+    id: str
+    name: str
+    labels: dict[str, str]
+    state: str
+    status: str = ""  # engine's human text, e.g. "Up 5 seconds (healthy)"
+    image: str = ""
+    created: float = 0.0
+
+    @property
+    def health(self) -> str | None:
+        """Docker HEALTHCHECK result when the image has one: healthy, unhealthy, starting."""
+        for word in ("(healthy)", "(unhealthy)", "(health: starting)"):
+            if word in self.status:
+                return word.strip("()").replace("health: ", "")
+        return None
+
+
+@dataclass(frozen=True)
+class PodInfo:
+    """Containers sharing one ``io.gitops.pod`` label on one node: one live replica."""
+
+    node: str
+    namespace: str
+    deployment: str
+    name: str
+    template_hash: str
+    commit: str
+    containers: tuple[ContainerInfo, ...]
+    prune: bool = True
+
+    @property
+    def created(self) -> float:
+        return min((c.created for c in self.containers), default=0.0)
+
+    def app_containers(self) -> tuple[ContainerInfo, ...]:
+        return tuple(c for c in self.containers if c.labels.get(L_INIT) != "true")
+
+    @property
+    def running(self) -> bool:
+        apps = self.app_containers()
+        return bool(apps) and all(c.state == "running" for c in apps)
+
+    @property
+    def healthy(self) -> bool:
+        """Running, and no container reports an unhealthy or starting Docker HEALTHCHECK."""
+        return self.running and all(c.health in (None, "healthy") for c in self.app_containers())

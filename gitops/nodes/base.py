@@ -1,0 +1,104 @@
+"""The Node interface every engine adapter implements, and names derived from pods."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from gitops.model import (
+    L_COMMIT,
+    L_CONTAINER,
+    L_CREATED,
+    L_DEPLOYMENT,
+    L_GRACE,
+    L_HASH,
+    L_INDEX,
+    L_INIT,
+    L_MANAGED,
+    L_NAMESPACE,
+    L_NODE,
+    L_POD,
+    L_POD_LABEL,
+    L_PRUNE,
+    ContainerInfo,
+    PodInfo,
+    PodTemplate,
+)
+
+NETWORK_PREFIX = "gitops-"
+
+
+def network_name(namespace: str) -> str:
+    """Each namespace gets one bridge network per node; pods of a namespace share it."""
+    return NETWORK_PREFIX + namespace
+
+
+def container_name(namespace: str, pod: str, container: str) -> str:
+    return f"{namespace}_{pod}_{container}"
+
+
+def volume_name(namespace: str, pod: str, volume: str) -> str:
+    return f"{namespace}_{pod}_{volume}"
+
+
+class Node(Protocol):
+    """One container engine. Methods raise ``NodeUnavailable`` when the engine does not answer,
+    ``ImagePullError`` when an image cannot be had, ``ContainerCreateError`` when the engine
+    refuses a container."""
+
+    @property
+    def name(self) -> str: ...
+
+    def ping(self) -> None: ...
+
+    def list_containers(self) -> list[ContainerInfo]:
+        """Every container labelled as managed by gitops, in any state, in one engine call."""
+        ...
+
+    def list_networks(self) -> list[str]:
+        """Names of the managed networks."""
+        ...
+
+    def ensure_network(self, namespace: str) -> None: ...
+
+    def remove_network(self, namespace: str) -> None: ...
+
+    def has_image(self, image: str) -> bool: ...
+
+    def pull(self, image: str) -> None: ...
+
+    def create_pod(self, template: PodTemplate, pod: str) -> None:
+        """Create and start every container of one replica, init containers first.
+
+        All or nothing: on failure whatever was created for the pod is removed again."""
+        ...
+
+    def start_container(self, container_id: str) -> None: ...
+
+    def remove_pod(self, pod: PodInfo) -> None:
+        """Stop (SIGTERM, then SIGKILL after the pod's grace period) and remove a replica."""
+        ...
+
+
+def container_labels(
+    template: PodTemplate, pod: str, container: str, index: int, init: bool, node: str, now: float
+) -> dict[str, str]:
+    """The labels that let a reconciler rebuild its live state from the engine alone."""
+    labels = {
+        L_MANAGED: "true",
+        L_NAMESPACE: template.namespace,
+        L_DEPLOYMENT: template.deployment,
+        L_POD: pod,
+        L_CONTAINER: container,
+        L_INDEX: str(index),
+        L_HASH: template.template_hash,
+        L_COMMIT: template.commit,
+        L_NODE: node,
+        L_CREATED: f"{now:.3f}",
+        L_GRACE: str(template.grace_seconds),
+    }
+    if init:
+        labels[L_INIT] = "true"
+    if not template.prune:
+        labels[L_PRUNE] = "disabled"
+    labels.update({L_POD_LABEL + k: v for k, v in template.labels})
+    return labels

@@ -1,0 +1,305 @@
+"""The Docker engine adapter: the only module that imports the docker SDK.
+
+Translates the SDK's errors into gitops' classes (``NodeUnavailable`` when the engine does not
+answer, ``ImagePullError``, ``ContainerCreateError``) so no caller sees a docker exception.
+Uses the SDK's low-level API: listing returns labels and state in one call per node, where the
+high-level ``containers.list()`` would inspect every container.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import tarfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import docker
+import docker.errors
+import docker.types
+import requests.exceptions
+from docker.utils import parse_repository_tag
+
+from gitops.errors import (
+    ContainerCreateError,
+    GitopsError,
+    ImagePullError,
+    NodeUnavailable,
+)
+from gitops.model import (
+    L_CREATED,
+    L_GRACE,
+    L_INIT,
+    L_MANAGED,
+    L_POD,
+    ContainerInfo,
+    ContainerSpec,
+    PodInfo,
+    PodTemplate,
+)
+from gitops.nodes.base import container_labels, container_name, network_name, volume_name
+
+log = logging.getLogger(__name__)
+INIT_TIMEOUT = 300.0  # an init container that runs longer than this fails its pod
+
+
+@contextlib.contextmanager
+def _translated(node: str, what: str) -> Iterator[None]:
+    """Engine answered with an error -> ContainerCreateError; engine silent -> NodeUnavailable."""
+    try:
+        yield
+    except GitopsError:
+        raise
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+        raise NodeUnavailable(f"node {node}: {what}: engine does not answer: {exc}") from exc
+    except docker.errors.APIError as exc:
+        raise ContainerCreateError(f"node {node}: {what}: {exc.explanation or exc}") from exc
+    except docker.errors.DockerException as exc:  # e.g. no engine at the socket at all
+        raise NodeUnavailable(f"node {node}: {what}: {exc}") from exc
+
+
+def _tar(files: list[tuple[str, bytes, int]]) -> bytes:
+    """A tar of projected files; parent directories are created by the engine's extraction."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        dirs: set[str] = set()
+        for path, data, mode in files:
+            parts = path.strip("/").split("/")
+            for i in range(1, len(parts)):
+                d = "/".join(parts[:i])
+                if d not in dirs:
+                    dirs.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode, info.mtime = tarfile.DIRTYPE, 0o755, int(time.time())
+                    tar.addfile(info)
+            info = tarfile.TarInfo("/".join(parts))
+            info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+class DockerNode:
+    """A Docker engine reached through the SDK; API version negotiated with the engine."""
+
+    def __init__(self, name: str = "local", base_url: str | None = None, timeout: int = 60) -> None:
+        self._name = name
+        self._base_url = base_url
+        self._timeout = timeout
+        self._client: docker.DockerClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def api(self) -> docker.APIClient:
+        with self._lock:
+            if self._client is None:
+                with _translated(self._name, "connect"):
+                    if self._base_url:
+                        self._client = docker.DockerClient(
+                            base_url=self._base_url, version="auto", timeout=self._timeout
+                        )
+                    else:
+                        self._client = docker.from_env(version="auto", timeout=self._timeout)
+            return self._client.api
+
+    def close(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                self._client.close()
+                self._client = None
+
+    def ping(self) -> None:
+        with _translated(self._name, "ping"):
+            self.api.ping()
+
+    def info(self) -> dict[str, Any]:
+        with _translated(self._name, "info"):
+            return dict(self.api.info())
+
+    def list_containers(self) -> list[ContainerInfo]:
+        with _translated(self._name, "list containers"):
+            rows = self.api.containers(all=True, filters={"label": f"{L_MANAGED}=true"})
+        return [
+            ContainerInfo(
+                node=self._name,
+                id=row["Id"],
+                name=(row.get("Names") or ["/?"])[0].lstrip("/"),
+                labels=dict(row.get("Labels") or {}),
+                state=row.get("State", ""),
+                status=row.get("Status", ""),
+                image=row.get("Image", ""),
+                created=float((row.get("Labels") or {}).get(L_CREATED, row.get("Created", 0))),
+            )
+            for row in rows
+        ]
+
+    def list_networks(self) -> list[str]:
+        with _translated(self._name, "list networks"):
+            return sorted(n["Name"] for n in self.api.networks(filters={"label": f"{L_MANAGED}=true"}))
+
+    def ensure_network(self, namespace: str) -> None:
+        name = network_name(namespace)
+        with _translated(self._name, f"create network {name}"):
+            if self.api.networks(names=[name]):
+                return
+            self.api.create_network(
+                name, driver="bridge", labels={L_MANAGED: "true", "io.gitops.namespace": namespace}
+            )
+
+    def remove_network(self, namespace: str) -> None:
+        with _translated(self._name, f"remove network {network_name(namespace)}"):
+            with contextlib.suppress(docker.errors.NotFound):
+                self.api.remove_network(network_name(namespace))
+
+    def has_image(self, image: str) -> bool:
+        with _translated(self._name, f"inspect image {image}"):
+            try:
+                self.api.inspect_image(image)
+            except docker.errors.ImageNotFound:
+                return False
+            return True
+
+    def pull(self, image: str) -> None:
+        repo, tag = parse_repository_tag(image)
+        started = time.monotonic()
+        log.info("pulling %s on %s", image, self._name)
+        try:
+            with _translated(self._name, f"pull {image}"):
+                for event in self.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
+                    if "error" in event:
+                        raise ImagePullError(f"node {self._name}: pull {image}: {event['error']}")
+        except ContainerCreateError as exc:  # the engine answered: the image is the problem
+            raise ImagePullError(str(exc)) from exc
+        log.info("pulled %s on %s in %.1fs", image, self._name, time.monotonic() - started)
+
+    def _create_container(
+        self,
+        template: PodTemplate,
+        pod: str,
+        spec: ContainerSpec,
+        index: int,
+        network_mode: str,
+        first: bool,
+    ) -> str:
+        ns = template.namespace
+        init = index < len(template.init_containers)
+        mounts = [
+            docker.types.Mount(
+                target=m.path,
+                source=volume_name(ns, pod, m.volume),
+                type="volume",
+                read_only=m.read_only,
+            )
+            for m in spec.mounts
+            if m.kind == "emptyDir"
+        ]
+        host_config = self.api.create_host_config(
+            init=True,  # reaps zombies and delivers SIGTERM to a PID 1 that ignores it
+            network_mode=network_mode,
+            mounts=mounts,
+            nano_cpus=spec.cpu_limit_millis * 1_000_000 if spec.cpu_limit_millis else None,
+            mem_limit=spec.memory_limit,
+            cpu_shares=max(2, spec.cpu_request_millis * 1024 // 1000) if spec.cpu_request_millis else None,
+            mem_reservation=spec.memory_request if spec.memory_limit else None,
+            restart_policy={"Name": "no"},  # restarts are the reconciler's, with its back-off
+        )
+        networking = None
+        if first:
+            networking = self.api.create_networking_config(
+                {network_mode: self.api.create_endpoint_config(aliases=[pod])}
+            )
+        created = self.api.create_container(
+            image=spec.image,
+            name=container_name(ns, pod, spec.name),
+            entrypoint=list(spec.command) if spec.command is not None else None,
+            command=list(spec.args) if spec.args is not None else None,
+            environment=[f"{e.name}={e.value}" for e in spec.env],
+            working_dir=spec.working_dir,
+            hostname=pod[:63] if first or init else None,
+            labels=container_labels(template, pod, spec.name, index, init, self._name, time.time()),
+            host_config=host_config,
+            networking_config=networking,
+            stop_timeout=template.grace_seconds,
+        )
+        cid = str(created["Id"])
+        files = [
+            (f"{m.path.rstrip('/')}/{f.path}", f.data, f.mode)
+            for m in spec.mounts
+            if m.kind == "files"
+            for f in m.files
+        ]
+        if files:
+            self.api.put_archive(cid, "/", _tar(files))
+        return cid
+
+    def create_pod(self, template: PodTemplate, pod: str) -> None:
+        ns = template.namespace
+        created: list[str] = []
+        volumes: list[str] = []
+        try:
+            with _translated(self._name, f"create pod {ns}/{pod}"):
+                for vol in template.empty_dirs:
+                    name = volume_name(ns, pod, vol)
+                    self.api.create_volume(name, labels={L_MANAGED: "true", L_POD: pod})
+                    volumes.append(name)
+                network = network_name(ns)
+                owner: str | None = None
+                n_init = len(template.init_containers)
+                for index, spec in enumerate(template.all_containers()):
+                    first = owner is None and index >= n_init
+                    # Containers of a pod share the first app container's network namespace.
+                    mode = network if owner is None else f"container:{owner}"
+                    cid = self._create_container(template, pod, spec, index, mode, first)
+                    created.append(cid)
+                    if first:
+                        owner = cid
+                for cid, spec in zip(created[:n_init], template.init_containers, strict=True):
+                    self.api.start(cid)
+                    code = self.api.wait(cid, timeout=INIT_TIMEOUT).get("StatusCode", -1)
+                    if code != 0:
+                        raise ContainerCreateError(
+                            f"init container {spec.name} of pod {ns}/{pod} exited with code {code}"
+                        )
+                for cid in created[n_init:]:
+                    self.api.start(cid)
+        except BaseException:
+            self._cleanup(created, volumes)
+            raise
+
+    def _cleanup(self, containers: list[str], volumes: list[str]) -> None:
+        for cid in containers:
+            with contextlib.suppress(Exception):
+                self.api.remove_container(cid, force=True, v=True)
+        for vol in volumes:
+            with contextlib.suppress(Exception):
+                self.api.remove_volume(vol, force=True)
+
+    def start_container(self, container_id: str) -> None:
+        with _translated(self._name, f"start {container_id[:12]}"):
+            self.api.start(container_id)
+
+    def remove_pod(self, pod: PodInfo) -> None:
+        with _translated(self._name, f"remove pod {pod.namespace}/{pod.name}"):
+            apps = [c for c in pod.containers if c.labels.get(L_INIT) != "true" and c.state == "running"]
+            # SIGTERM every container of the pod at once, as a kubelet does.
+            if apps:
+                with ThreadPoolExecutor(max_workers=len(apps)) as pool:
+                    list(pool.map(self._stop, apps))
+            for c in pod.containers:
+                with contextlib.suppress(docker.errors.NotFound):
+                    self.api.remove_container(c.id, force=True, v=True)
+            for vol in self.api.volumes(filters={"label": f"{L_POD}={pod.name}"}).get("Volumes") or []:
+                with contextlib.suppress(docker.errors.NotFound):
+                    self.api.remove_volume(vol["Name"], force=True)
+
+    def _stop(self, container: ContainerInfo) -> None:
+        grace = int(container.labels.get(L_GRACE, "30"))
+        with contextlib.suppress(docker.errors.NotFound):
+            self.api.stop(container.id, timeout=grace)  # SIGTERM, SIGKILL after grace

@@ -1,0 +1,116 @@
+"""An in-memory node: the same contract as the Docker adapter, for tests of pure logic.
+
+It knows a set of pullable images (its "registry"), keeps containers in a dict, and lets a
+test crash or delete containers and take the node down, as the real engine would behave.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from dataclasses import replace
+
+from gitops.errors import ContainerCreateError, ImagePullError, NodeUnavailable
+from gitops.model import L_MANAGED, L_POD, ContainerInfo, PodInfo, PodTemplate
+from gitops.nodes.base import container_labels, container_name, network_name
+
+
+class MemoryNode:
+    def __init__(self, name: str = "memory", registry: set[str] | None = None) -> None:
+        self._name = name
+        self.registry = set(registry or ())
+        self.images: set[str] = set()
+        self.containers: dict[str, ContainerInfo] = {}
+        self.networks: set[str] = set()
+        self.down = False
+        self.calls = 0  # engine calls, for the cost assertions in tests
+        self._ids = itertools.count(1)
+        self._lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def _call(self) -> None:
+        self.calls += 1
+        if self.down:
+            raise NodeUnavailable(f"node {self._name} does not answer")
+
+    def ping(self) -> None:
+        self._call()
+
+    def list_containers(self) -> list[ContainerInfo]:
+        self._call()
+        with self._lock:
+            return [c for c in self.containers.values() if c.labels.get(L_MANAGED) == "true"]
+
+    def list_networks(self) -> list[str]:
+        self._call()
+        return sorted(self.networks)
+
+    def ensure_network(self, namespace: str) -> None:
+        self._call()
+        self.networks.add(network_name(namespace))
+
+    def remove_network(self, namespace: str) -> None:
+        self._call()
+        self.networks.discard(network_name(namespace))
+
+    def has_image(self, image: str) -> bool:
+        self._call()
+        return image in self.images
+
+    def pull(self, image: str) -> None:
+        self._call()
+        if image not in self.registry:
+            raise ImagePullError(f"pull {image}: manifest unknown")
+        self.images.add(image)
+
+    def create_pod(self, template: PodTemplate, pod: str) -> None:
+        self._call()
+        if network_name(template.namespace) not in self.networks:
+            raise ContainerCreateError(f"network {network_name(template.namespace)} not found")
+        now = time.time()
+        created: list[ContainerInfo] = []
+        for index, spec in enumerate(template.all_containers()):
+            if spec.image not in self.images:
+                raise ContainerCreateError(f"no such image: {spec.image}")
+            init = index < len(template.init_containers)
+            created.append(
+                ContainerInfo(
+                    node=self._name,
+                    id=f"{self._name}-{next(self._ids):06d}",
+                    name=container_name(template.namespace, pod, spec.name),
+                    labels=container_labels(template, pod, spec.name, index, init, self._name, now),
+                    state="exited" if init else "running",
+                    status="Exited (0)" if init else "Up",
+                    image=spec.image,
+                    created=now,
+                )
+            )
+        with self._lock:
+            self.containers.update({c.id: c for c in created})
+
+    def start_container(self, container_id: str) -> None:
+        self._call()
+        with self._lock:
+            c = self.containers[container_id]
+            self.containers[container_id] = replace(c, state="running", status="Up")
+
+    def remove_pod(self, pod: PodInfo) -> None:
+        self._call()
+        with self._lock:
+            for cid, c in list(self.containers.items()):
+                if c.labels.get(L_POD) == pod.name:
+                    del self.containers[cid]
+
+    # Out-of-band events a test can cause.
+    def crash(self, container_id: str, code: int = 1) -> None:
+        with self._lock:
+            c = self.containers[container_id]
+            self.containers[container_id] = replace(c, state="exited", status=f"Exited ({code})")
+
+    def delete(self, container_id: str) -> None:
+        with self._lock:
+            del self.containers[container_id]

@@ -1,0 +1,244 @@
+"""Plan stage: desired vs live -> an immutable ``Plan`` in buckets. Deciding only, no doing.
+
+Pure. In: ``DesiredState``, ``LiveState``, the node names and a pod-name source (injected, so
+tests are deterministic). Out: ``Plan`` with ``create``, ``restart``, ``remove`` and ``keep``
+buckets plus network changes. ``gitops diff`` and ``--dry-run`` print it; ``gitops.apply``
+carries it out.
+
+Replacement is surge-first: pods of an outdated template are removed only once as many pods of
+the current template run as the Deployment wants, so a change never takes a Deployment down;
+the pass that created the new pods asks for a quick second pass that removes the old ones.
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from gitops.desired import DesiredDeployment, DesiredState
+from gitops.live import LiveState
+from gitops.model import PodInfo, PodTemplate
+
+NameSource = Callable[[], str]
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' alphabet: no vowels, no lookalikes
+
+
+def random_suffix(length: int = 5) -> NameSource:
+    rng = random.SystemRandom()
+    return lambda: "".join(rng.choice(_SUFFIX_ALPHABET) for _ in range(length))
+
+
+def counter_suffix() -> NameSource:
+    """Deterministic names for tests and dry runs."""
+    n = iter(range(10**9))
+    return lambda: "".join(string.ascii_lowercase[int(d)] for d in f"{next(n):05d}")
+
+
+class Why:
+    """Why a pod is created, removed or restarted (shown by ``diff`` and in events)."""
+
+    MISSING = "missing replica"
+    OUTDATED = "template changed"
+    SURPLUS = "surplus replica"
+    PRUNED = "manifest deleted"
+    BROKEN = "incomplete pod"
+    EXITED = "container exited"
+
+
+@dataclass(frozen=True)
+class Create:
+    template: PodTemplate
+    pod: str
+    node: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Remove:
+    pod: PodInfo
+    why: str
+
+
+@dataclass(frozen=True)
+class Restart:
+    pod: PodInfo
+    container_ids: tuple[str, ...]
+    why: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    commit: str
+    create: tuple[Create, ...] = ()
+    restart: tuple[Restart, ...] = ()
+    remove: tuple[Remove, ...] = ()
+    keep: tuple[PodInfo, ...] = ()
+    networks_create: tuple[tuple[str, str], ...] = ()  # (node, namespace)
+    networks_remove: tuple[tuple[str, str], ...] = ()
+    waiting: tuple[tuple[str, str], ...] = field(default=())  # deployments mid-replacement
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.create or self.restart or self.remove or self.networks_create or self.networks_remove
+        )
+
+    def touches(self, namespace: str, deployment: str) -> bool:
+        key = (namespace, deployment)
+        return (
+            any((c.template.namespace, c.template.deployment) == key for c in self.create)
+            or any((r.pod.namespace, r.pod.deployment) == key for r in self.remove)
+            or any((r.pod.namespace, r.pod.deployment) == key for r in self.restart)
+            or key in self.waiting
+        )
+
+    def without(self, namespace: str, deployment: str) -> Plan:
+        """The same plan with one deployment's pod actions dropped (used when its image fails)."""
+        key = (namespace, deployment)
+        return Plan(
+            commit=self.commit,
+            create=tuple(c for c in self.create if (c.template.namespace, c.template.deployment) != key),
+            restart=tuple(r for r in self.restart if (r.pod.namespace, r.pod.deployment) != key),
+            remove=tuple(
+                r
+                for r in self.remove
+                if (r.pod.namespace, r.pod.deployment) != key or r.why == Why.PRUNED
+            ),
+            keep=self.keep,
+            networks_create=self.networks_create,
+            networks_remove=self.networks_remove,
+            waiting=tuple(w for w in self.waiting if w != key),
+        )
+
+    def describe(self) -> list[str]:
+        """One line per change, grouped by deployment; what ``gitops diff`` prints."""
+        lines = [f"+ network {ns} on {node}" for node, ns in self.networks_create]
+        for c in self.create:
+            images = ",".join(x.image for x in c.template.containers)
+            lines.append(
+                f"+ pod {c.template.namespace}/{c.pod} on {c.node} ({c.why}; "
+                f"template {c.template.template_hash}; {images})"
+            )
+        for r in self.restart:
+            lines.append(f"~ pod {r.pod.namespace}/{r.pod.name} on {r.pod.node} (restart: {r.why})")
+        for rm in self.remove:
+            images = ",".join(x.image for x in rm.pod.app_containers())
+            lines.append(
+                f"- pod {rm.pod.namespace}/{rm.pod.name} on {rm.pod.node} ({rm.why}; "
+                f"template {rm.pod.template_hash}; {images})"
+            )
+        lines += [f"- network {ns} on {node}" for node, ns in self.networks_remove]
+        return lines
+
+
+def choose_node(nodes: Sequence[str], placed: Counter[str], total: Counter[str]) -> str:
+    """Spread replicas of one deployment, then prefer the node with fewest pods, then by name."""
+    return min(nodes, key=lambda n: (placed[n], total[n], n))
+
+
+def _is_complete(pod: PodInfo, template: PodTemplate) -> bool:
+    want = {c.name for c in template.all_containers()}
+    have = {c.labels.get("io.gitops.container", "") for c in pod.containers}
+    return want == have
+
+
+def _rank(pod: PodInfo) -> tuple[int, float, str]:
+    # Keep the running and the oldest: they have proven themselves.
+    return (0 if pod.running else 1, pod.created, pod.name)
+
+
+def _plan_deployment(
+    dep: DesiredDeployment,
+    pods: list[PodInfo],
+    nodes: Sequence[str],
+    totals: Counter[str],
+    names: NameSource,
+) -> tuple[list[Create], list[Restart], list[Remove], list[PodInfo], bool]:
+    template = dep.template
+    create: list[Create] = []
+    restart: list[Restart] = []
+    remove: list[Remove] = []
+    keep: list[PodInfo] = []
+    current = [p for p in pods if p.template_hash == template.template_hash]
+    outdated = [p for p in pods if p.template_hash != template.template_hash]
+    broken = [p for p in current if not _is_complete(p, template)]
+    remove += [Remove(p, Why.BROKEN) for p in broken]
+    current = sorted((p for p in current if p not in broken), key=_rank)
+    kept, surplus = current[: dep.replicas], current[dep.replicas :]
+    remove += [Remove(p, Why.SURPLUS) for p in surplus]
+    for pod in kept:
+        stopped = tuple(c.id for c in pod.app_containers() if c.state in ("exited", "created", "dead"))
+        if stopped:
+            restart.append(Restart(pod, stopped, Why.EXITED))
+        else:
+            keep.append(pod)
+    placed = Counter(p.node for p in kept)
+    for _ in range(dep.replicas - len(kept)):
+        node = choose_node(nodes, placed, totals)
+        placed[node] += 1
+        totals[node] += 1
+        why = Why.OUTDATED if outdated else Why.MISSING
+        create.append(Create(template, f"{dep.name}-{template.template_hash}-{names()}", node, why))
+    # Surge first: drop outdated pods only while enough current ones already run.
+    running_current = sum(1 for p in kept if p.running)
+    spare = max(0, running_current + len(outdated) - dep.replicas)
+    for pod in sorted(outdated, key=_rank, reverse=True)[:spare]:
+        remove.append(Remove(pod, Why.OUTDATED))
+    removed = {r.pod.name for r in remove}
+    keep += [p for p in outdated if p.name not in removed]
+    waiting = len(outdated) > spare
+    return create, restart, remove, keep, waiting
+
+
+def make_plan(
+    desired: DesiredState,
+    live: LiveState,
+    nodes: Sequence[str],
+    names: NameSource | None = None,
+) -> Plan:
+    names = names or random_suffix()
+    totals: Counter[str] = Counter(p.node for p in live.pods)
+    create: list[Create] = []
+    restart: list[Restart] = []
+    remove: list[Remove] = []
+    keep: list[PodInfo] = []
+    waiting: list[tuple[str, str]] = []
+    for dep in desired.deployments:
+        c, rs, rm, k, wait = _plan_deployment(dep, live.of(*dep.key), nodes, totals, names)
+        create += c
+        restart += rs
+        remove += rm
+        keep += k
+        if wait:
+            waiting.append(dep.key)
+    wanted = {d.key for d in desired.deployments}
+    for key in sorted(live.deployments() - wanted):
+        pods = live.of(*key)
+        if all(p.prune for p in pods):
+            remove += [Remove(p, Why.PRUNED) for p in pods]
+        else:
+            keep += pods  # prune disabled by annotation: left running, reported OutOfSync
+    namespaces = set(desired.namespaces)
+    net_create = tuple(
+        (node, ns) for node in nodes for ns in sorted(namespaces) if ns not in live.networks.get(node, ())
+    )
+    staying = {(p.node, p.namespace) for p in keep} | {(r.pod.node, r.pod.namespace) for r in restart}
+    net_remove = tuple(
+        (node, ns)
+        for node in nodes
+        for ns in sorted(live.networks.get(node, ()))
+        if ns not in namespaces and (node, ns) not in staying
+    )
+    return Plan(
+        commit=desired.commit,
+        create=tuple(create),
+        restart=tuple(restart),
+        remove=tuple(remove),
+        keep=tuple(keep),
+        networks_create=net_create,
+        networks_remove=net_remove,
+        waiting=tuple(waiting),
+    )

@@ -1,0 +1,213 @@
+"""The front door: one reconcile pass, read top to bottom.
+
+    fetch the source -> observe the nodes -> pick the target commit (newest valid one)
+    -> plan (pure) -> apply -> observe again -> status, history (once, on every exit path)
+
+A commit that fails validation (or would delete everything) never reaches the nodes: the
+pass keeps converging the last valid commit, so running workloads stay and drift is still
+repaired, while status and history report the bad commit with file, document and field.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from gitops.apply import ApplyResult, Progress, apply_plan
+from gitops.config import Settings
+from gitops.desired import DesiredState, build_desired
+from gitops.errors import (
+    EmptyCommitError,
+    GitopsError,
+    ManifestError,
+    NodeUnavailable,
+    PermanentError,
+    Reason,
+    TemporaryError,
+)
+from gitops.history import History, SyncRecord
+from gitops.live import LiveState, observe
+from gitops.manifests import parse_manifests
+from gitops.nodes.base import Node
+from gitops.plan import NameSource, Plan, make_plan
+from gitops.source.git import GitSource
+from gitops.status import SyncStatus, resource_statuses
+
+log = logging.getLogger(__name__)
+LAST_GOOD = "last_good_commit"
+REQUEUE_SOON = 1.0  # seconds: a pass that changed something looks again quickly
+MAX_BACKOFF = 300.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: SyncStatus
+    plan: Plan | None = None
+    applied: ApplyResult | None = None
+    requeue_after: float | None = None
+    errors: tuple[str, ...] = field(default=())
+
+
+class Reconciler:
+    def __init__(
+        self,
+        settings: Settings,
+        source: GitSource,
+        nodes: Sequence[Node],
+        history: History,
+        clock: Callable[[], float] = time.time,
+        names: NameSource | None = None,
+        progress: Progress | None = None,
+    ) -> None:
+        self.settings, self.source, self.history = settings, source, history
+        self.nodes = {n.name: n for n in nodes}
+        self.clock, self.names, self.progress = clock, names, progress
+        self.status = SyncStatus()
+        self.desired: DesiredState | None = None  # of the last valid commit
+        self._failures = 0
+
+    # -- the pipeline ---------------------------------------------------------------------
+    def reconcile(self, trigger: str = "manual", dry_run: bool = False) -> Outcome:
+        started = self.clock()
+        revision, target, result, reason, message = "", "", "Succeeded", Reason.SUCCEEDED, ""
+        errors: tuple[str, ...] = ()
+        plan: Plan | None = None
+        applied: ApplyResult | None = None
+        resources = self.status.resources
+        requeue: float | None = None
+        try:
+            revision = self.source.fetch()
+            live = self._observe()
+            desired, rejected = self._target(revision, live, remember=not dry_run)
+            if rejected is not None:
+                result, reason, message = "Failed", rejected.reason, str(rejected).splitlines()[0]
+                errors = tuple(_lines(rejected))
+            if desired is None:  # no valid commit yet to fall back on
+                assert rejected is not None
+                raise rejected
+            target = desired.commit
+            plan = make_plan(desired, live, sorted(self.nodes), self.names)
+            if not plan.empty and not dry_run:
+                applied = apply_plan(plan, self.nodes, desired, self.progress, self.settings.workers)
+                live = self._observe()
+                if applied.failures and rejected is None:
+                    result, reason = "Failed", applied.failures[0].reason
+                    message = f"{len(applied.failures)} deployment(s) failed to apply"
+                    errors = tuple(f.message for f in applied.failures)
+            resources = resource_statuses(desired, live, plan, applied)
+            busy = (plan is not None and not plan.empty) or any(
+                r.health == "Progressing" for r in resources
+            )
+            requeue = REQUEUE_SOON if busy and not dry_run else None
+            self._failures = 0
+        except TemporaryError as exc:
+            result, reason, message = "Failed", exc.reason, str(exc)
+            errors = (str(exc),)
+            self._failures += 1
+            requeue = min(MAX_BACKOFF, exc.delay * 2 ** (self._failures - 1))
+        except GitopsError as exc:
+            result, reason = "Failed", exc.reason
+            message, errors = str(exc).splitlines()[0], tuple(_lines(exc))
+        finally:
+            status = SyncStatus(
+                revision=revision or self.status.revision,
+                applied=target or self.status.applied,
+                result=result,
+                reason=reason,
+                message=message,
+                errors=errors,
+                time=self.clock(),
+                resources=resources,
+            )
+            if not dry_run:
+                self._report(status, trigger, started, applied)
+        return Outcome(status, plan, applied, requeue, errors)
+
+    # -- stages -----------------------------------------------------------------------------
+    def _observe(self) -> LiveState:
+        live = observe(list(self.nodes.values()))
+        if live.unreachable:
+            # Acting on a partial view would duplicate pods that still run on the silent node.
+            raise NodeUnavailable("; ".join(live.unreachable.values()))
+        return live
+
+    def _target(
+        self, revision: str, live: LiveState, remember: bool = True
+    ) -> tuple[DesiredState | None, PermanentError | None]:
+        """The desired state to converge: the newest commit if valid, else the last valid one."""
+        if self.desired is not None and self.desired.commit == revision:
+            return self.desired, None
+        try:
+            desired = self._load(revision)
+            if desired.empty and live.pods and not self.settings.allow_empty:
+                raise EmptyCommitError(
+                    f"commit {revision[:12]} has no manifests under "
+                    f"'{self.settings.path or '/'}'; refusing to remove {len(live.pods)} "
+                    "running pod(s) (allow with --allow-empty)"
+                )
+        except (ManifestError, EmptyCommitError) as exc:
+            log.error("commit %s rejected: %s", revision[:12], exc)
+            return self._last_good(), exc
+        self.desired = desired
+        if remember and self.history.get(LAST_GOOD) != revision:
+            self.history.put(LAST_GOOD, revision)
+        return desired, None
+
+    def _load(self, commit: str) -> DesiredState:
+        snapshot = self.source.snapshot(commit)
+        return build_desired(parse_manifests(snapshot.files), commit)
+
+    def _last_good(self) -> DesiredState | None:
+        if self.desired is None:
+            commit = self.history.get(LAST_GOOD)
+            if commit:  # after a restart: rebuild from git, the source of truth
+                try:
+                    self.desired = self._load(commit)
+                except GitopsError as exc:
+                    log.error("last good commit %s cannot be loaded: %s", commit[:12], exc)
+        return self.desired
+
+    def _report(
+        self, status: SyncStatus, trigger: str, started: float, applied: ApplyResult | None
+    ) -> None:
+        previous, self.status = self.status, status
+        changed = applied is not None and applied.changed
+        same = (previous.revision, previous.result, previous.message) == (
+            status.revision,
+            status.result,
+            status.message,
+        )
+        if changed or not same:
+            self.history.record(
+                SyncRecord(
+                    started=started,
+                    finished=status.time,
+                    revision=status.revision,
+                    applied=status.applied,
+                    result=status.result,
+                    reason=status.reason,
+                    message="\n".join((status.message, *status.errors)).strip(),
+                    trigger=trigger,
+                    created=applied.created if applied else 0,
+                    removed=applied.removed if applied else 0,
+                    restarted=applied.restarted if applied else 0,
+                )
+            )
+        if status.result == "Failed":
+            log.warning("sync of %s failed: %s", status.revision[:12], status.message)
+        elif changed:
+            log.info("synced %s: %s", status.applied[:12], _summary(applied))
+
+
+def _lines(exc: GitopsError) -> list[str]:
+    if isinstance(exc, ManifestError):
+        return [str(e) for e in exc.errors]
+    return [str(exc)]
+
+
+def _summary(applied: ApplyResult | None) -> str:
+    if applied is None:
+        return "no change"
+    return f"{applied.created} created, {applied.restarted} restarted, {applied.removed} removed"

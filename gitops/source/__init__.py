@@ -1,0 +1,1 @@
+"""Source stage: where desired state comes from (git) and what says "look again" (triggers)."""

@@ -1,0 +1,175 @@
+"""The git source adapter: the only module that imports GitPython.
+
+In: a repository URL git can clone (local path, ``file://``, ``ssh://``, ``https://``), a branch
+and a sub-path. Out: the newest commit SHA (``fetch``) and, for any commit, a ``Snapshot`` of
+its files under the sub-path, read straight from the object store (no work tree, so nothing
+can race a half-written checkout). A token for HTTPS comes from an environment variable through
+``GIT_ASKPASS`` and never appears in a command line, a URL or a log.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import stat
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import git
+import git.exc
+
+from gitops.errors import SourceUnavailable
+
+log = logging.getLogger(__name__)
+MAX_FILE_BYTES = 4 * 1024 * 1024
+_ASKPASS = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "${GITOPS_GIT_USERNAME:-x-access-token}" ;;
+  *) printf '%s\\n' "$(printenv "$GITOPS_TOKEN_ENV")" ;;
+esac
+"""
+_CREDENTIALS = re.compile(r"(\w+://)[^/@\s]+@")
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Remove credentials embedded in URLs and any known secret value from ``text``."""
+    text = _CREDENTIALS.sub(r"\1***@", text)
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    commit: str
+    author: str
+    subject: str
+    committed: float
+    files: Mapping[str, bytes] = field(repr=False)
+
+
+def local_git_dir(url: str) -> Path | None:
+    """The git directory of a repository on this machine (bare or not), else None."""
+    path = Path(url[len("file://") :]) if url.startswith("file://") else Path(url)
+    if "://" in url and not url.startswith("file://"):
+        return None
+    if (path / "refs").is_dir() and (path / "HEAD").exists():
+        return path
+    if (path / ".git" / "refs").is_dir():
+        return path / ".git"
+    return None
+
+
+class GitSource:
+    def __init__(
+        self,
+        url: str,
+        cache_dir: Path,
+        branch: str = "main",
+        path: str = "",
+        token_env: str = "GITOPS_GIT_TOKEN",
+        timeout: float = 60.0,
+    ) -> None:
+        self.url, self.branch = url, branch
+        self.path = path.strip("/")
+        self.token_env, self.timeout = token_env, timeout
+        self.cache_dir = cache_dir
+        self._repo: git.Repo | None = None
+        self._lock = threading.Lock()
+        self._snapshots: OrderedDict[str, Snapshot] = OrderedDict()
+
+    @property
+    def display_url(self) -> str:
+        return redact(self.url)
+
+    def _env(self) -> dict[str, str]:
+        askpass = self.cache_dir / "askpass.sh"
+        if not askpass.exists():
+            askpass.write_text(_ASKPASS)
+            askpass.chmod(stat.S_IRWXU)
+        return {
+            "GIT_TERMINAL_PROMPT": "0",
+            "GIT_ASKPASS": str(askpass),
+            "GITOPS_TOKEN_ENV": self.token_env,
+            "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes"),
+        }
+
+    def _mirror(self) -> git.Repo:
+        if self._repo is None:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            where = self.cache_dir / "mirror.git"
+            repo = git.Repo(where) if (where / "HEAD").exists() else git.Repo.init(where, bare=True)
+            url = self._remote_url()
+            if "origin" in [r.name for r in repo.remotes]:
+                if repo.remotes.origin.url != url:
+                    repo.remotes.origin.set_url(url)
+            else:
+                repo.create_remote("origin", url)
+            self._repo = repo
+        return self._repo
+
+    def _remote_url(self) -> str:
+        if "://" in self.url or ":" in self.url.split("/")[0]:
+            return self.url
+        return str(Path(self.url).resolve())
+
+    def fetch(self) -> str:
+        """Fetch the branch; return its newest commit. Raises ``SourceUnavailable``."""
+        secrets = (os.environ.get(self.token_env, ""),)
+        with self._lock:
+            try:
+                repo = self._mirror()
+                repo.git.fetch(
+                    "--no-tags",
+                    "--prune",
+                    "origin",
+                    f"+refs/heads/{self.branch}:refs/heads/{self.branch}",
+                    env=self._env(),
+                    kill_after_timeout=self.timeout,
+                )
+                return str(repo.commit(f"refs/heads/{self.branch}").hexsha)
+            except (git.exc.GitError, ValueError, OSError) as exc:
+                message = redact(str(exc), secrets).strip().replace("\n", " ")
+                raise SourceUnavailable(
+                    f"cannot fetch {self.display_url} branch {self.branch}: {message}"
+                ) from exc
+
+    def snapshot(self, commit: str) -> Snapshot:
+        """The files under the sub-path at ``commit`` (cached: commits never change)."""
+        with self._lock:
+            cached = self._snapshots.get(commit)
+            if cached is not None:
+                self._snapshots.move_to_end(commit)
+                return cached
+            try:
+                obj = self._mirror().commit(commit)
+            except (git.exc.GitError, ValueError) as exc:
+                raise SourceUnavailable(f"commit {commit} not found: {exc}") from exc
+            files: dict[str, bytes] = {}
+            try:
+                tree = obj.tree / self.path if self.path else obj.tree
+            except KeyError:
+                tree = None  # the sub-path does not exist in this commit: no manifests
+            if tree is not None:
+                for item in tree.traverse():
+                    if isinstance(item, git.Blob) and item.mode != 0o120000 and item.size <= MAX_FILE_BYTES:
+                        rel = item.path[len(self.path) + 1 :] if self.path else item.path
+                        files[rel] = item.data_stream.read()
+            message = obj.message if isinstance(obj.message, str) else obj.message.decode()
+            snap = Snapshot(
+                commit=obj.hexsha,
+                author=f"{obj.author.name} <{obj.author.email}>",
+                subject=message.splitlines()[0] if message else "",
+                committed=float(obj.committed_date),
+                files=files,
+            )
+            self._snapshots[commit] = snap
+            while len(self._snapshots) > 16:
+                self._snapshots.popitem(last=False)
+            return snap
+

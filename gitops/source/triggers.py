@@ -1,0 +1,108 @@
+"""What wakes the reconciler: an interval poll (apscheduler), a watch on a local repository's
+refs (watchdog), a retry after back-off, an API call. Level-triggered: a trigger carries only
+"go"; each pass re-reads git and the live state, so a burst of triggers makes one pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+log = logging.getLogger(__name__)
+
+
+class Trigger:
+    """A latch: any number of ``fire`` calls between two ``wait`` calls wake one pass."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._reasons: set[str] = set()
+
+    def fire(self, reason: str) -> None:
+        with self._lock:
+            self._reasons.add(reason)
+        self._event.set()
+
+    def wait(self, timeout: float | None = None) -> set[str]:
+        """Block until fired (or timeout); return the reasons gathered, and reset."""
+        self._event.wait(timeout)
+        with self._lock:
+            self._event.clear()
+            reasons, self._reasons = self._reasons, set()
+        return reasons
+
+
+class Poller:
+    """Fires the trigger every ``interval`` seconds with jitter, and once after a back-off."""
+
+    def __init__(self, trigger: Trigger, interval: float, jitter: float | None = None) -> None:
+        self.trigger, self.interval = trigger, interval
+        # Jitter spreads many reconcilers' fetches so they do not hit the git server together.
+        self.jitter = interval * 0.1 if jitter is None else jitter
+        self._scheduler: Any = BackgroundScheduler(daemon=True)
+
+    def start(self) -> None:
+        self._scheduler.add_job(
+            self.trigger.fire,
+            "interval",
+            seconds=self.interval,
+            jitter=self.jitter or None,
+            args=["poll"],
+            id="poll",
+            coalesce=True,
+            max_instances=1,
+        )
+        self._scheduler.start()
+
+    def retry_in(self, seconds: float, reason: str = "retry") -> None:
+        self._scheduler.add_job(
+            self.trigger.fire,
+            "date",
+            run_date=datetime.now() + timedelta(seconds=seconds),
+            args=[reason],
+            id="retry",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    def stop(self) -> None:
+        if self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+
+
+class _RefHandler(FileSystemEventHandler):
+    def __init__(self, trigger: Trigger) -> None:
+        self.trigger = trigger
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        path = str(getattr(event, "dest_path", "") or event.src_path)
+        # A push writes objects first and moves the ref last; only the ref matters.
+        if "/refs/heads/" in path or path.endswith("packed-refs"):
+            if not path.endswith(".lock"):
+                self.trigger.fire("push")
+
+
+class RefWatcher:
+    """Watches a repository on this machine so a ``git push`` into it starts a pass at once."""
+
+    def __init__(self, trigger: Trigger, git_dir: Path) -> None:
+        self.git_dir = git_dir
+        self._observer: Any = Observer()
+        self._observer.schedule(_RefHandler(trigger), str(git_dir), recursive=True)
+
+    def start(self) -> None:
+        self._observer.daemon = True
+        self._observer.start()
+        log.info("watching %s for pushes", self.git_dir)
+
+    def stop(self) -> None:
+        self._observer.stop()
+        self._observer.join(timeout=5)

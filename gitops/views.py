@@ -1,0 +1,139 @@
+"""Rows for ``gitops get`` and the read API: live pods joined with the last status.
+
+Pure functions of values; the API calls them with a fresh observation of the nodes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gitops.desired import DesiredState
+from gitops.live import LiveState
+from gitops.manifests import model as m
+from gitops.model import L_CONTAINER, L_POD_LABEL, PodInfo
+from gitops.status import SyncStatus
+
+
+def pod_phase(pod: PodInfo) -> str:
+    """Kubernetes-style one-word status of a pod."""
+    apps = pod.app_containers()
+    states = {c.state for c in apps}
+    if states == {"running"}:
+        return "Running" if pod.healthy else "NotReady"
+    if "restarting" in states:
+        return "Restarting"
+    if "created" in states:
+        return "ContainerCreating"
+    if "exited" in states or "dead" in states:
+        failed = [c for c in apps if c.state in ("exited", "dead") and "Exited (0)" not in c.status]
+        return "Error" if failed else "Completed"
+    return next(iter(states), "Unknown").capitalize()
+
+
+def pod_rows(live: LiveState, namespace: str | None) -> list[dict[str, Any]]:
+    rows = []
+    for pod in live.pods:
+        if namespace and pod.namespace != namespace:
+            continue
+        apps = pod.app_containers()
+        ready = sum(1 for c in apps if c.state == "running" and c.health in (None, "healthy"))
+        rows.append(
+            {
+                "namespace": pod.namespace,
+                "name": pod.name,
+                "ready": f"{ready}/{len(apps)}",
+                "status": pod_phase(pod),
+                "created": pod.created,
+                "node": pod.node,
+                "deployment": pod.deployment,
+                "templateHash": pod.template_hash,
+                "commit": pod.commit,
+                "containers": [
+                    {
+                        "name": c.labels.get(L_CONTAINER, c.name),
+                        "id": c.id[:12],
+                        "image": c.image,
+                        "state": c.state,
+                        "status": c.status,
+                    }
+                    for c in apps
+                ],
+            }
+        )
+    return rows
+
+
+def deployment_rows(status: SyncStatus, live: LiveState, namespace: str | None) -> list[dict[str, Any]]:
+    rows = []
+    for r in status.resources:
+        if r.kind != "Deployment" or (namespace and r.namespace != namespace):
+            continue
+        pods = live.of(r.namespace, r.name)
+        reps = r.replicas or {}
+        rows.append(
+            {
+                "namespace": r.namespace,
+                "name": r.name,
+                "ready": f"{reps.get('ready', 0)}/{reps.get('desired', 0)}",
+                "upToDate": reps.get("updated", 0),
+                "available": reps.get("available", 0),
+                "sync": r.sync,
+                "health": r.health,
+                "message": r.message,
+                "images": list(r.images),
+                "commits": sorted({p.commit[:12] for p in pods}),
+                "nodes": sorted({p.node for p in pods}),
+                "created": min((p.created for p in pods), default=0.0),
+                "replicas": reps,
+                "source": r.source,
+            }
+        )
+    return rows
+
+
+def service_rows(desired: DesiredState | None, live: LiveState, namespace: str | None) -> list[dict[str, Any]]:
+    if desired is None:
+        return []
+    rows = []
+    for entry in desired.manifests.of(m.Service):
+        if namespace and entry.namespace != namespace:
+            continue
+        spec = entry.resource.spec
+        selector = spec.selector
+        endpoints = [
+            p.name
+            for p in live.pods
+            if p.namespace == entry.namespace
+            and selector
+            and all(c.labels.get(L_POD_LABEL + k) == v for k, v in selector.items() for c in p.containers[:1])
+            and p.healthy
+        ]
+        ports = [
+            f"{p.port}{':' + str(p.node_port) if p.node_port else ''}/{p.protocol}" for p in spec.ports
+        ]
+        rows.append(
+            {
+                "namespace": entry.namespace,
+                "name": entry.name,
+                "type": spec.type,
+                "ports": ",".join(ports) or "<none>",
+                "selector": ",".join(f"{k}={v}" for k, v in selector.items()) or "<none>",
+                "endpoints": endpoints,
+            }
+        )
+    return rows
+
+
+def namespace_rows(status: SyncStatus, desired: DesiredState | None) -> list[dict[str, Any]]:
+    if desired is None:
+        return []
+    declared = {r.name: r for r in status.resources if r.kind == "Namespace"}
+    return [
+        {
+            "name": ns,
+            "status": "Active",
+            "declared": ns in declared,
+            "sync": declared[ns].sync if ns in declared else "Synced",
+        }
+        for ns in desired.namespaces
+    ]
