@@ -70,6 +70,11 @@ def _add_source(p: argparse.ArgumentParser) -> None:
         default=env("DOCKER_HOST"),
         help="Docker engine endpoint of the node (default DOCKER_HOST or the local socket)",
     )
+    p.add_argument(
+        "--instance",
+        default=env("GITOPS_INSTANCE", "default"),
+        help="owner name: only containers labelled with it are managed (default 'default')",
+    )
     p.add_argument("--node-name", default=env("GITOPS_NODE_NAME", "local"), help="name of the node")
     p.add_argument(
         "--allow-empty",
@@ -95,6 +100,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         nodes=(NodeConfig(args.node_name, args.docker_host),),
         allow_empty=args.allow_empty,
         token_env=args.token_env,
+        instance=args.instance,
         **extra,
     )
 

@@ -34,6 +34,7 @@ class Settings:
     token_env: str = "GITOPS_GIT_TOKEN"
     workers: int = 8
     watch: bool = True  # watch a local repository's refs for pushes
+    instance: str = "default"  # owner label: several reconcilers may share one engine
 
     @property
     def listen_host_port(self) -> tuple[str, int]:

@@ -22,7 +22,7 @@ from gitops.model import (
     ContainerInfo,
     PodInfo,
 )
-from gitops.nodes.base import NETWORK_PREFIX, Node
+from gitops.nodes.base import Node
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ def observe(nodes: Sequence[Node], with_networks: bool = True) -> LiveState:
     def read(node: Node) -> tuple[list[ContainerInfo], frozenset[str]]:
         containers = node.list_containers()
         nets = node.list_networks() if with_networks else []
-        return containers, frozenset(n.removeprefix(NETWORK_PREFIX) for n in nets)
+        return containers, frozenset(nets)
 
     containers: list[ContainerInfo] = []
     networks: dict[str, frozenset[str]] = {}

@@ -13,6 +13,7 @@ from typing import Final, Literal
 
 PREFIX: Final = "io.gitops."
 L_MANAGED: Final = PREFIX + "managed"
+L_INSTANCE: Final = PREFIX + "instance"  # which reconciler owns it (several may share a node)
 L_NAMESPACE: Final = PREFIX + "namespace"
 L_DEPLOYMENT: Final = PREFIX + "deployment"
 L_POD: Final = PREFIX + "pod"

@@ -156,6 +156,7 @@ def _plan_deployment(
     nodes: Sequence[str],
     totals: Counter[str],
     names: NameSource,
+    taken: set[str],
 ) -> tuple[list[Create], list[Restart], list[Remove], list[PodInfo], bool]:
     template = dep.template
     create: list[Create] = []
@@ -181,7 +182,11 @@ def _plan_deployment(
         placed[node] += 1
         totals[node] += 1
         why = Why.OUTDATED if outdated else Why.MISSING
-        create.append(Create(template, f"{dep.name}-{template.template_hash}-{names()}", node, why))
+        name = f"{dep.name}-{template.template_hash}-{names()}"
+        while name in taken:  # a suffix may repeat; a pod name must not
+            name = f"{dep.name}-{template.template_hash}-{names()}"
+        taken.add(name)
+        create.append(Create(template, name, node, why))
     # Surge first: drop outdated pods only while enough current ones already run.
     running_current = sum(1 for p in kept if p.running)
     spare = max(0, running_current + len(outdated) - dep.replicas)
@@ -206,8 +211,9 @@ def make_plan(
     remove: list[Remove] = []
     keep: list[PodInfo] = []
     waiting: list[tuple[str, str]] = []
+    taken = {p.name for p in live.pods}
     for dep in desired.deployments:
-        c, rs, rm, k, wait = _plan_deployment(dep, live.of(*dep.key), nodes, totals, names)
+        c, rs, rm, k, wait = _plan_deployment(dep, live.of(*dep.key), nodes, totals, names, taken)
         create += c
         restart += rs
         remove += rm

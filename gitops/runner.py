@@ -33,7 +33,7 @@ def build(settings: Settings, progress: Progress | None = None) -> Reconciler:
         path=settings.path,
         token_env=settings.token_env,
     )
-    nodes = [DockerNode(n.name, n.docker_host) for n in settings.nodes]
+    nodes = [DockerNode(n.name, n.docker_host, settings.instance) for n in settings.nodes]
     return Reconciler(settings, source, nodes, History(state), progress=progress)
 
 

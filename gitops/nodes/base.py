@@ -13,6 +13,7 @@ from gitops.model import (
     L_HASH,
     L_INDEX,
     L_INIT,
+    L_INSTANCE,
     L_MANAGED,
     L_NAMESPACE,
     L_NODE,
@@ -27,9 +28,24 @@ from gitops.model import (
 NETWORK_PREFIX = "gitops-"
 
 
-def network_name(namespace: str) -> str:
+DEFAULT_INSTANCE = "default"
+
+
+def network_name(namespace: str, instance: str = DEFAULT_INSTANCE) -> str:
     """Each namespace gets one bridge network per node; pods of a namespace share it."""
-    return NETWORK_PREFIX + namespace
+    if instance == DEFAULT_INSTANCE:
+        return NETWORK_PREFIX + namespace
+    return f"{NETWORK_PREFIX}{instance}-{namespace}"
+
+
+def namespace_of_network(network: str, instance: str = DEFAULT_INSTANCE) -> str:
+    prefix = NETWORK_PREFIX if instance == DEFAULT_INSTANCE else f"{NETWORK_PREFIX}{instance}-"
+    return network.removeprefix(prefix)
+
+
+def managed_filter(instance: str) -> list[str]:
+    """Engine label filter selecting what one reconciler instance owns, and nothing else."""
+    return [f"{L_MANAGED}=true", f"{L_INSTANCE}={instance}"]
 
 
 def container_name(namespace: str, pod: str, container: str) -> str:
@@ -48,6 +64,11 @@ class Node(Protocol):
     @property
     def name(self) -> str: ...
 
+    @property
+    def instance(self) -> str:
+        """The reconciler instance whose containers this adapter sees and manages."""
+        ...
+
     def ping(self) -> None: ...
 
     def list_containers(self) -> list[ContainerInfo]:
@@ -55,7 +76,7 @@ class Node(Protocol):
         ...
 
     def list_networks(self) -> list[str]:
-        """Names of the managed networks."""
+        """Namespaces that have a managed network on this node."""
         ...
 
     def ensure_network(self, namespace: str) -> None: ...
@@ -80,11 +101,19 @@ class Node(Protocol):
 
 
 def container_labels(
-    template: PodTemplate, pod: str, container: str, index: int, init: bool, node: str, now: float
+    template: PodTemplate,
+    pod: str,
+    container: str,
+    index: int,
+    init: bool,
+    node: str,
+    now: float,
+    instance: str = DEFAULT_INSTANCE,
 ) -> dict[str, str]:
     """The labels that let a reconciler rebuild its live state from the engine alone."""
     labels = {
         L_MANAGED: "true",
+        L_INSTANCE: instance,
         L_NAMESPACE: template.namespace,
         L_DEPLOYMENT: template.deployment,
         L_POD: pod,

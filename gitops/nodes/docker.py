@@ -34,14 +34,23 @@ from gitops.model import (
     L_CREATED,
     L_GRACE,
     L_INIT,
+    L_INSTANCE,
     L_MANAGED,
+    L_NAMESPACE,
     L_POD,
     ContainerInfo,
     ContainerSpec,
     PodInfo,
     PodTemplate,
 )
-from gitops.nodes.base import container_labels, container_name, network_name, volume_name
+from gitops.nodes.base import (
+    DEFAULT_INSTANCE,
+    container_labels,
+    container_name,
+    managed_filter,
+    network_name,
+    volume_name,
+)
 
 log = logging.getLogger(__name__)
 INIT_TIMEOUT = 300.0  # an init container that runs longer than this fails its pod
@@ -85,8 +94,15 @@ def _tar(files: list[tuple[str, bytes, int]]) -> bytes:
 class DockerNode:
     """A Docker engine reached through the SDK; API version negotiated with the engine."""
 
-    def __init__(self, name: str = "local", base_url: str | None = None, timeout: int = 60) -> None:
+    def __init__(
+        self,
+        name: str = "local",
+        base_url: str | None = None,
+        instance: str = DEFAULT_INSTANCE,
+        timeout: int = 60,
+    ) -> None:
         self._name = name
+        self._instance = instance
         self._base_url = base_url
         self._timeout = timeout
         self._client: docker.DockerClient | None = None
@@ -95,6 +111,10 @@ class DockerNode:
     @property
     def name(self) -> str:
         return self._name
+
+    @property
+    def instance(self) -> str:
+        return self._instance
 
     @property
     def api(self) -> docker.APIClient:
@@ -125,7 +145,7 @@ class DockerNode:
 
     def list_containers(self) -> list[ContainerInfo]:
         with _translated(self._name, "list containers"):
-            rows = self.api.containers(all=True, filters={"label": f"{L_MANAGED}=true"})
+            rows = self.api.containers(all=True, filters={"label": managed_filter(self._instance)})
         return [
             ContainerInfo(
                 node=self._name,
@@ -142,21 +162,22 @@ class DockerNode:
 
     def list_networks(self) -> list[str]:
         with _translated(self._name, "list networks"):
-            return sorted(n["Name"] for n in self.api.networks(filters={"label": f"{L_MANAGED}=true"}))
+            nets = self.api.networks(filters={"label": managed_filter(self._instance)})
+        return sorted(n["Labels"].get(L_NAMESPACE, "") for n in nets)
 
     def ensure_network(self, namespace: str) -> None:
-        name = network_name(namespace)
+        name = network_name(namespace, self._instance)
         with _translated(self._name, f"create network {name}"):
             if self.api.networks(names=[name]):
                 return
-            self.api.create_network(
-                name, driver="bridge", labels={L_MANAGED: "true", "io.gitops.namespace": namespace}
-            )
+            labels = {L_MANAGED: "true", L_INSTANCE: self._instance, L_NAMESPACE: namespace}
+            self.api.create_network(name, driver="bridge", labels=labels)
 
     def remove_network(self, namespace: str) -> None:
-        with _translated(self._name, f"remove network {network_name(namespace)}"):
+        name = network_name(namespace, self._instance)
+        with _translated(self._name, f"remove network {name}"):
             with contextlib.suppress(docker.errors.NotFound):
-                self.api.remove_network(network_name(namespace))
+                self.api.remove_network(name)
 
     def has_image(self, image: str) -> bool:
         with _translated(self._name, f"inspect image {image}"):
@@ -223,7 +244,9 @@ class DockerNode:
             environment=[f"{e.name}={e.value}" for e in spec.env],
             working_dir=spec.working_dir,
             hostname=pod[:63] if first or init else None,
-            labels=container_labels(template, pod, spec.name, index, init, self._name, time.time()),
+            labels=container_labels(
+                template, pod, spec.name, index, init, self._name, time.time(), self._instance
+            ),
             host_config=host_config,
             networking_config=networking,
             stop_timeout=template.grace_seconds,
@@ -247,9 +270,10 @@ class DockerNode:
             with _translated(self._name, f"create pod {ns}/{pod}"):
                 for vol in template.empty_dirs:
                     name = volume_name(ns, pod, vol)
-                    self.api.create_volume(name, labels={L_MANAGED: "true", L_POD: pod})
+                    labels = {L_MANAGED: "true", L_INSTANCE: self._instance, L_POD: pod}
+                    self.api.create_volume(name, labels=labels)
                     volumes.append(name)
-                network = network_name(ns)
+                network = network_name(ns, self._instance)
                 owner: str | None = None
                 n_init = len(template.init_containers)
                 for index, spec in enumerate(template.all_containers()):

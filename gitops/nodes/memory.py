@@ -12,13 +12,16 @@ import time
 from dataclasses import replace
 
 from gitops.errors import ContainerCreateError, ImagePullError, NodeUnavailable
-from gitops.model import L_MANAGED, L_POD, ContainerInfo, PodInfo, PodTemplate
-from gitops.nodes.base import container_labels, container_name, network_name
+from gitops.model import L_INSTANCE, L_MANAGED, L_POD, ContainerInfo, PodInfo, PodTemplate
+from gitops.nodes.base import DEFAULT_INSTANCE, container_labels, container_name, network_name
 
 
 class MemoryNode:
-    def __init__(self, name: str = "memory", registry: set[str] | None = None) -> None:
+    def __init__(
+        self, name: str = "memory", registry: set[str] | None = None, instance: str = DEFAULT_INSTANCE
+    ) -> None:
         self._name = name
+        self._instance = instance
         self.registry = set(registry or ())
         self.images: set[str] = set()
         self.containers: dict[str, ContainerInfo] = {}
@@ -32,6 +35,10 @@ class MemoryNode:
     def name(self) -> str:
         return self._name
 
+    @property
+    def instance(self) -> str:
+        return self._instance
+
     def _call(self) -> None:
         self.calls += 1
         if self.down:
@@ -43,7 +50,11 @@ class MemoryNode:
     def list_containers(self) -> list[ContainerInfo]:
         self._call()
         with self._lock:
-            return [c for c in self.containers.values() if c.labels.get(L_MANAGED) == "true"]
+            return [
+                c
+                for c in self.containers.values()
+                if c.labels.get(L_MANAGED) == "true" and c.labels.get(L_INSTANCE) == self._instance
+            ]
 
     def list_networks(self) -> list[str]:
         self._call()
@@ -51,11 +62,11 @@ class MemoryNode:
 
     def ensure_network(self, namespace: str) -> None:
         self._call()
-        self.networks.add(network_name(namespace))
+        self.networks.add(namespace)
 
     def remove_network(self, namespace: str) -> None:
         self._call()
-        self.networks.discard(network_name(namespace))
+        self.networks.discard(namespace)
 
     def has_image(self, image: str) -> bool:
         self._call()
@@ -69,7 +80,7 @@ class MemoryNode:
 
     def create_pod(self, template: PodTemplate, pod: str) -> None:
         self._call()
-        if network_name(template.namespace) not in self.networks:
+        if template.namespace not in self.networks:
             raise ContainerCreateError(f"network {network_name(template.namespace)} not found")
         now = time.time()
         created: list[ContainerInfo] = []
@@ -82,7 +93,9 @@ class MemoryNode:
                     node=self._name,
                     id=f"{self._name}-{next(self._ids):06d}",
                     name=container_name(template.namespace, pod, spec.name),
-                    labels=container_labels(template, pod, spec.name, index, init, self._name, now),
+                    labels=container_labels(
+                        template, pod, spec.name, index, init, self._name, now, self._instance
+                    ),
                     state="exited" if init else "running",
                     status="Exited (0)" if init else "Up",
                     image=spec.image,

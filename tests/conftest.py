@@ -1,0 +1,210 @@
+"""Fixtures for tests against real components: dockerd, the local registry, git.
+
+Every test that touches Docker gets its own reconciler *instance* label, so it sees and
+manages only its own containers (never a user's, never another test's), and its teardown
+removes every container, network and volume carrying that label. Images are built once per
+session under a unique registry repository and deleted from the registry and the engine at
+the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+import yaml
+
+from gitops.config import NodeConfig, Settings
+from gitops.history import History
+from gitops.model import L_INSTANCE
+from gitops.nodes.docker import DockerNode
+from gitops.plan import counter_suffix
+from gitops.reconciler import Reconciler
+from gitops.source.git import GitSource
+
+ROOT = Path(__file__).resolve().parents[1]
+REGISTRY = "127.0.0.1:5000"
+RUN_ID = secrets.token_hex(3)
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "Test Author",
+        "GIT_AUTHOR_EMAIL": "author@example.test",
+        "GIT_COMMITTER_NAME": "Test Author",
+        "GIT_COMMITTER_EMAIL": "author@example.test",
+    }
+    out = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+@dataclass
+class GitRemote:
+    """A bare repository (the remote gitops watches) and a work clone a test commits in."""
+
+    bare: Path
+    work: Path
+
+    def write(self, path: str, *docs: dict[str, Any]) -> None:
+        target = self.work / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+
+    def write_text(self, path: str, text: str) -> None:
+        target = self.work / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text)
+
+    def delete(self, path: str) -> None:
+        (self.work / path).unlink()
+
+    def push(self, message: str) -> str:
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-q", "--allow-empty", "-m", message)
+        git(self.work, "push", "-q", "origin", "main")
+        return git(self.work, "rev-parse", "HEAD")
+
+    def revert(self, sha: str) -> str:
+        git(self.work, "revert", "--no-edit", sha)
+        git(self.work, "push", "-q", "origin", "main")
+        return git(self.work, "rev-parse", "HEAD")
+
+
+@pytest.fixture
+def remote(tmp_path: Path) -> GitRemote:
+    bare, work = tmp_path / "remote.git", tmp_path / "work"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(bare))
+    git(tmp_path, "clone", "-q", str(bare), str(work))
+    git(work, "checkout", "-q", "-b", "main")
+    return GitRemote(bare, work)
+
+
+@pytest.fixture(scope="session")
+def engine() -> Iterator[docker.DockerClient]:
+    try:
+        client = docker.from_env(version="auto")
+        client.ping()
+    except Exception as exc:  # pragma: no cover - a setup problem, said plainly
+        pytest.fail(f"no Docker engine answers ({exc}); run scripts/host-setup first")
+    yield client
+    client.close()
+
+
+def _registry_delete(repo: str, tag: str) -> None:
+    base = f"http://{REGISTRY}/v2/{repo}/manifests/"
+    req = urllib.request.Request(
+        base + tag,
+        method="HEAD",
+        headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        digest = resp.headers["Docker-Content-Digest"]
+    urllib.request.urlopen(urllib.request.Request(base + digest, method="DELETE"), timeout=10).close()
+
+
+@dataclass(frozen=True)
+class Images:
+    repo: str
+
+    def __getitem__(self, version: str) -> str:
+        return f"{self.repo}:{version}"
+
+    @property
+    def missing(self) -> str:
+        return f"{self.repo}:does-not-exist"
+
+
+@pytest.fixture(scope="session")
+def images(engine: docker.DockerClient) -> Iterator[Images]:
+    """Test images v1 and v2 pushed to the local registry under a repository of this run."""
+    name = f"gitops-test-{RUN_ID}/web"
+    repo = f"{REGISTRY}/{name}"
+    try:
+        urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5).close()
+    except OSError as exc:  # pragma: no cover
+        pytest.fail(f"no registry on {REGISTRY} ({exc}); run scripts/host-setup first")
+    subprocess.run([str(ROOT / "scripts" / "build-images"), repo, "v1", "v2"], check=True)
+    yield Images(repo)
+    for version in ("v1", "v2"):
+        try:
+            _registry_delete(name, version)
+        except OSError:
+            pass
+        try:
+            engine.images.remove(f"{repo}:{version}", force=True)
+        except docker.errors.ImageNotFound:
+            pass
+
+
+def remove_instance(engine: docker.DockerClient, instance: str) -> None:
+    flt = {"label": f"{L_INSTANCE}={instance}"}
+    for c in engine.containers.list(all=True, filters=flt):
+        c.remove(force=True, v=True)
+    for n in engine.networks.list(filters=flt):
+        n.remove()
+    for v in engine.volumes.list(filters=flt):
+        v.remove(force=True)
+
+
+@pytest.fixture
+def instance(engine: docker.DockerClient) -> Iterator[str]:
+    name = f"t{RUN_ID}{secrets.token_hex(2)}"
+    yield name
+    remove_instance(engine, name)
+
+
+@pytest.fixture
+def node(instance: str) -> Iterator[DockerNode]:
+    n = DockerNode("local", instance=instance)
+    yield n
+    n.close()
+
+
+@pytest.fixture
+def make_reconciler(tmp_path: Path, remote: GitRemote, instance: str) -> Iterator[Any]:
+    made: list[DockerNode] = []
+
+    def make(state: str = "state", **overrides: Any) -> Reconciler:
+        settings = Settings(
+            repo=str(remote.bare),
+            state_dir=tmp_path / state,
+            nodes=(NodeConfig("local"),),
+            instance=instance,
+            **overrides,
+        )
+        node = DockerNode("local", instance=instance)
+        made.append(node)
+        source = GitSource(settings.repo, settings.state_dir / "source", branch=settings.branch, path=settings.path)
+        return Reconciler(settings, source, [node], History(settings.state_dir), names=None)
+
+    yield make
+    for n in made:
+        n.close()
+
+
+def converge(reconciler: Reconciler, passes: int = 10) -> Any:
+    """Reconcile until a pass asks for no follow-up (bounded)."""
+    outcome = None
+    for _ in range(passes):
+        outcome = reconciler.reconcile("test")
+        if outcome.requeue_after is None:
+            return outcome
+    return outcome
+
+
+def containers_of(engine: docker.DockerClient, instance: str) -> list[Any]:
+    return engine.containers.list(all=True, filters={"label": f"{L_INSTANCE}={instance}"})
+
+
+__all__ = ["GitRemote", "Images", "containers_of", "converge", "counter_suffix", "git", "json", "shutil"]

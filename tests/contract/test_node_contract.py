@@ -1,0 +1,112 @@
+"""One contract, two backends: the in-memory node must behave as the Docker adapter does."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gitops.errors import ImagePullError
+from gitops.live import group_pods
+from gitops.model import L_INSTANCE, L_POD, ContainerSpec, PodTemplate
+from gitops.nodes.base import Node
+from gitops.nodes.memory import MemoryNode
+
+
+@pytest.fixture(params=["memory", "docker"])
+def backend(request: pytest.FixtureRequest) -> Iterator[tuple[Node, str, str]]:
+    """(node, a pullable image, an image that does not exist)."""
+    if request.param == "memory":
+        yield MemoryNode("local", {"reg/web:v1"}, instance="contract"), "reg/web:v1", "reg/web:nope"
+    else:
+        images: Any = request.getfixturevalue("images")
+        node: Node = request.getfixturevalue("node")
+        yield node, images["v1"], images.missing
+
+
+def template(image: str, namespace: str = "contract") -> PodTemplate:
+    return PodTemplate(
+        namespace=namespace,
+        deployment="web",
+        template_hash="abc123",
+        containers=(ContainerSpec("web", image, "IfNotPresent"),),
+        labels=(("app", "web"),),
+        grace_seconds=2,
+        commit="c0ffee",
+    )
+
+
+def test_pod_lifecycle(backend: tuple[Node, str, str]) -> None:
+    node, image, _ = backend
+    node.ensure_network("contract")
+    node.ensure_network("contract")  # idempotent
+    assert "contract" in node.list_networks()
+    if not node.has_image(image):
+        node.pull(image)
+    assert node.has_image(image)
+    node.create_pod(template(image), "web-abc123-aaaaa")
+    [pod] = group_pods(node.list_containers())
+    assert (pod.namespace, pod.deployment, pod.name) == ("contract", "web", "web-abc123-aaaaa")
+    assert (pod.template_hash, pod.commit, pod.node) == ("abc123", "c0ffee", "local")
+    assert pod.running
+    [c] = pod.containers
+    assert c.labels[L_POD] == "web-abc123-aaaaa" and c.labels[L_INSTANCE] == node.instance
+    assert c.labels["io.gitops.label.app"] == "web"
+    node.remove_pod(pod)
+    assert node.list_containers() == []
+    node.remove_network("contract")
+    node.remove_network("contract")  # idempotent
+    assert "contract" not in node.list_networks()
+
+
+def test_pull_of_a_missing_image_fails_clearly(backend: tuple[Node, str, str]) -> None:
+    node, _, missing = backend
+    with pytest.raises(ImagePullError) as info:
+        node.pull(missing)
+    assert missing.rsplit(":", 1)[0] in str(info.value) or "manifest unknown" in str(info.value)
+
+
+def test_start_container_restarts_an_exited_one(backend: tuple[Node, str, str]) -> None:
+    node, image, _ = backend
+    node.ensure_network("contract")
+    if not node.has_image(image):
+        node.pull(image)
+    node.create_pod(template(image), "web-abc123-bbbbb")
+    [pod] = group_pods(node.list_containers())
+    cid = pod.containers[0].id
+    if isinstance(node, MemoryNode):
+        node.crash(cid)
+    else:
+        import docker
+
+        client = docker.from_env(version="auto")
+        client.containers.get(cid).kill()
+        client.close()
+    [stopped] = group_pods(node.list_containers())
+    assert not stopped.running
+    node.start_container(cid)
+    [again] = group_pods(node.list_containers())
+    assert again.running
+    node.remove_pod(again)
+    node.remove_network("contract")
+
+
+def test_other_instances_are_invisible(backend: tuple[Node, str, str]) -> None:
+    node, image, _ = backend
+    node.ensure_network("contract")
+    if not node.has_image(image):
+        node.pull(image)
+    node.create_pod(template(image), "web-abc123-ccccc")
+    if isinstance(node, MemoryNode):
+        other: Node = MemoryNode("local", set(), instance="someone-else")
+        other.containers.update(node.containers)  # type: ignore[attr-defined]
+    else:
+        from gitops.nodes.docker import DockerNode
+
+        other = DockerNode("local", instance="someone-else")
+    assert other.list_containers() == []
+    assert "contract" not in other.list_networks()
+    [pod] = group_pods(node.list_containers())
+    node.remove_pod(pod)
+    node.remove_network("contract")

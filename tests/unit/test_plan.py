@@ -1,0 +1,155 @@
+"""The planner on plain data, driven against the in-memory node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gitops.apply import apply_plan
+from gitops.desired import DesiredState, build_desired
+from gitops.live import observe
+from gitops.manifests import parse_manifests
+from gitops.nodes.memory import MemoryNode
+from gitops.plan import Plan, Why, counter_suffix, make_plan
+from tests.helpers import deployment, dump
+
+IMAGES = {"reg/web:v1", "reg/web:v2", "reg/api:v1"}
+
+
+def desired(*docs: dict[str, Any], commit: str = "c1") -> DesiredState:
+    return build_desired(parse_manifests({"a.yaml": dump(*docs)}), commit)
+
+
+def step(state: DesiredState, nodes: list[MemoryNode]) -> Plan:
+    plan = make_plan(state, observe(nodes), [n.name for n in nodes], counter_suffix())
+    apply_plan(plan, {n.name: n for n in nodes}, state)
+    return plan
+
+
+def converge(state: DesiredState, nodes: list[MemoryNode], limit: int = 10) -> int:
+    for i in range(limit):
+        if step(state, nodes).empty:
+            return i
+    raise AssertionError("did not converge")
+
+
+def test_creates_missing_replicas_then_nothing() -> None:
+    node = MemoryNode(registry=IMAGES)
+    state = desired(deployment(replicas=3))
+    plan = make_plan(state, observe([node]), ["memory"], counter_suffix())
+    assert [c.why for c in plan.create] == [Why.MISSING] * 3
+    assert plan.networks_create == (("memory", "demo"),)
+    assert [c.pod for c in plan.create] == [
+        f"web-{state.deployments[0].template.template_hash}-{s}" for s in ("aaaaa", "aaaab", "aaaac")
+    ]
+    assert converge(state, [node]) == 1
+    assert len(observe([node]).pods) == 3
+
+
+def test_replacement_is_surge_first() -> None:
+    node = MemoryNode(registry=IMAGES)
+    converge(desired(deployment(replicas=3)), [node])
+    v2 = desired(deployment(replicas=3, image="reg/web:v2"), commit="c2")
+    first = step(v2, [node])
+    assert len(first.create) == 3 and not first.remove  # old pods keep serving meanwhile
+    assert ("demo", "web") in first.waiting
+    second = step(v2, [node])
+    assert [r.why for r in second.remove] == [Why.OUTDATED] * 3 and not second.create
+    pods = observe([node]).pods
+    assert {p.commit for p in pods} == {"c2"} and len(pods) == 3
+
+
+def test_scale_down_removes_surplus_keeping_oldest() -> None:
+    node = MemoryNode(registry=IMAGES)
+    converge(desired(deployment(replicas=4)), [node])
+    oldest = observe([node]).pods[0].name
+    plan = step(desired(deployment(replicas=1)), [node])
+    assert [r.why for r in plan.remove] == [Why.SURPLUS] * 3
+    assert [p.name for p in observe([node]).pods] == [oldest]
+
+
+def test_prune_and_prune_disabled() -> None:
+    node = MemoryNode(registry=IMAGES)
+    keep = deployment(name="keep", metadata={"annotations": {"gitops.io/prune": "disabled"}})
+    converge(desired(deployment(name="gone", replicas=2), keep), [node])
+    plan = step(desired(deployment(name="other", replicas=1)), [node])
+    assert sorted({(r.pod.deployment, r.why) for r in plan.remove}) == [("gone", Why.PRUNED)]
+    assert {p.deployment for p in observe([node]).pods} == {"keep", "other"}
+
+
+def test_exited_containers_are_restarted_and_deleted_pods_replaced() -> None:
+    node = MemoryNode(registry=IMAGES)
+    state = desired(deployment(replicas=2))
+    converge(state, [node])
+    first, second = observe([node]).pods
+    node.crash(first.containers[0].id)
+    node.delete(second.containers[0].id)
+    plan = step(state, [node])
+    assert [r.why for r in plan.restart] == [Why.EXITED]
+    assert [c.why for c in plan.create] == [Why.MISSING]
+    assert all(p.running for p in observe([node]).pods)
+
+
+def test_unpullable_image_leaves_old_pods_and_names_the_field() -> None:
+    node = MemoryNode(registry=IMAGES)
+    converge(desired(deployment(replicas=2), deployment(name="api", image="reg/api:v1")), [node])
+    before = {p.name for p in observe([node]).pods}
+    bad = desired(
+        deployment(replicas=2, image="reg/web:missing"), deployment(name="api", image="reg/api:v1", replicas=2)
+    )
+    plan = make_plan(bad, observe([node]), ["memory"], counter_suffix())
+    result = apply_plan(plan, {"memory": node}, bad)
+    [failure] = result.failures
+    assert failure.deployment == "web" and failure.reason == "ImagePullBackOff"
+    assert failure.message.startswith("a.yaml:0: Deployment/web: spec.template.spec.containers[0].image: ")
+    after = observe([node])
+    assert {p.name for p in after.of("demo", "web")} <= before  # web untouched
+    assert len(after.of("demo", "api")) == 2  # the other deployment proceeded
+
+
+def test_spreads_replicas_over_nodes() -> None:
+    nodes = [MemoryNode(f"n{i}", IMAGES) for i in range(3)]
+    converge(desired(deployment(replicas=6)), nodes)
+    per_node = sorted(len(n.list_containers()) for n in nodes)
+    assert per_node == [2, 2, 2]
+
+
+def test_no_op_plan_costs_one_call_per_node() -> None:
+    node = MemoryNode(registry=IMAGES)
+    state = desired(deployment(replicas=5))
+    converge(state, [node])
+    node.calls = 0
+    assert make_plan(state, observe([node]), ["memory"]).empty
+    assert node.calls == 2  # one container list, one network list
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    before=st.integers(0, 8),
+    after=st.integers(0, 8),
+    change=st.booleans(),
+    crashed=st.integers(0, 3),
+)
+def test_converges_to_exactly_replicas_of_current_template(
+    before: int, after: int, change: bool, crashed: int
+) -> None:
+    node = MemoryNode(registry=IMAGES)
+    converge(desired(deployment(replicas=before)), [node])
+    for pod in observe([node]).pods[:crashed]:
+        node.crash(pod.containers[0].id)
+    image = "reg/web:v2" if change else "reg/web:v1"
+    target = desired(deployment(replicas=after, image=image), commit="c2")
+    running_floor = min(before - min(crashed, before), after)
+    for _ in range(6):
+        plan = step(target, [node])
+        running = sum(1 for p in observe([node]).pods if p.running)
+        assert running >= running_floor  # a change never takes running replicas away first
+        if plan.empty:
+            break
+    pods = observe([node]).pods
+    h = target.deployments[0].template.template_hash
+    assert len(pods) == after
+    assert all(p.template_hash == h and p.running for p in pods)
+    assert make_plan(target, observe([node]), ["memory"]).empty
