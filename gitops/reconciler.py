@@ -67,6 +67,7 @@ class Reconciler:
         self.status = SyncStatus()
         self.desired: DesiredState | None = None  # of the last valid commit
         self._failures = 0
+        self._rejected = ""
 
     # -- the pipeline ---------------------------------------------------------------------
     def reconcile(self, trigger: str = "manual", dry_run: bool = False) -> Outcome:
@@ -148,7 +149,9 @@ class Reconciler:
                     "running pod(s) (allow with --allow-empty)"
                 )
         except (ManifestError, EmptyCommitError) as exc:
-            log.error("commit %s rejected: %s", revision[:12], exc)
+            if self._rejected != revision:  # say it once per commit, not once per poll
+                log.error("commit %s rejected: %s", revision[:12], exc)
+                self._rejected = revision
             return self._last_good(), exc
         self.desired = desired
         if remember and self.history.get(LAST_GOOD) != revision:
@@ -195,7 +198,7 @@ class Reconciler:
                     restarted=applied.restarted if applied else 0,
                 )
             )
-        if status.result == "Failed":
+        if status.result == "Failed" and not same:
             log.warning("sync of %s failed: %s", status.revision[:12], status.message)
         elif changed:
             log.info("synced %s: %s", status.applied[:12], _summary(applied))

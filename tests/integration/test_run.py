@@ -1,0 +1,163 @@
+"""``gitops run`` as users run it: a process, a push into a watched bare repository, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import GitRemote, Images
+from tests.helpers import deployment, namespace
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def gitops(*args: str, **kw: Any) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "gitops", *args], capture_output=True, text=True, timeout=120, **kw
+    )
+
+
+def get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.load(resp)
+
+
+def wait_for(predicate: Any, timeout: float, interval: float = 0.05) -> float:
+    """Seconds until ``predicate()`` held; fails after ``timeout`` (bounded polling)."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def server(remote: GitRemote, images: Images, instance: str, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    remote.write("ns.yaml", namespace("runtest"))
+    remote.write("web.yaml", deployment(namespace="runtest", image=images["v1"], replicas=2))
+    remote.push("v1")
+    port = free_port()
+    log = (tmp_path / "gitops.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "gitops", "run",
+            "--repo", str(remote.bare),
+            "--state-dir", str(tmp_path / "state"),
+            "--instance", instance,
+            "--interval", "60s",  # long: reactions below come from the ref watch, not the poll
+            "--listen", f"127.0.0.1:{port}",
+        ],
+        stdout=log, stderr=subprocess.STDOUT, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _status(url).get("result") == "Succeeded", 60, 0.2)
+        yield url, proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _status(url: str) -> dict[str, Any]:
+    try:
+        return dict(get(url + "/api/v1/status"))
+    except OSError:
+        return {}
+
+
+def test_push_is_picked_up_within_a_second_and_served_by_the_api(
+    server: tuple[str, subprocess.Popen[str]], remote: GitRemote, images: Images
+) -> None:
+    url, proc = server
+    assert get(url + "/healthz") == {"status": "ok"}
+    assert get(url + "/readyz")["ready"] is True
+    remote.write("web.yaml", deployment(namespace="runtest", image=images["v2"], replicas=2))
+    pushed = time.monotonic()
+    sha = remote.push("v2")
+    took = wait_for(lambda: _status(url).get("revision") == sha, 5)
+    assert time.monotonic() - pushed < 3 and took < 3  # watch-triggered; the poll is 60 s away
+    wait_for(
+        lambda: [r["health"] for r in _status(url)["resources"] if r["kind"] == "Deployment"] == ["Healthy"]
+        and all(p["commit"] == sha for p in get(url + "/api/v1/pods")),
+        60,
+        0.2,
+    )
+    env = {**os.environ, "GITOPS_SERVER": url}
+    pods = json.loads(gitops("get", "pods", "-n", "runtest", "-o", "json", env=env).stdout)
+    assert len(pods) == 2 and {p["status"] for p in pods} == {"Running"}
+    assert {p["commit"] for p in pods} == {sha}
+    table = gitops("get", "deployments", "-o", "wide", env=env)
+    assert table.returncode == 0
+    assert "web" in table.stdout and "2/2" in table.stdout and "Synced" in table.stdout
+    assert images["v2"] in table.stdout
+    history = json.loads(gitops("history", "-o", "json", env=env).stdout)
+    assert history[0]["revision"] == sha and history[0]["result"] == "Succeeded"
+    assert gitops("status", env=env).returncode == 0
+    assert proc.poll() is None
+
+
+def test_bad_commit_is_reported_by_status_and_the_process_keeps_serving(
+    server: tuple[str, subprocess.Popen[str]], remote: GitRemote
+) -> None:
+    url, proc = server
+    remote.write_text("web.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web\n")
+    sha = remote.push("broken")
+    wait_for(lambda: _status(url).get("revision") == sha, 5)
+    env = {**os.environ, "GITOPS_SERVER": url}
+    status = gitops("status", env=env)
+    assert status.returncode == 1
+    assert "web.yaml:0: YAML syntax error" in status.stdout
+    assert proc.poll() is None
+    pods = get(url + "/api/v1/pods")
+    assert len(pods) == 2
+
+
+def test_cli_exit_codes_and_help(tmp_path: Path, remote: GitRemote, images: Images, instance: str) -> None:
+    for verb in ("run", "sync", "diff", "validate", "get", "status", "history"):
+        out = gitops(verb, "--help")
+        assert out.returncode == 0 and "usage: gitops " + verb in out.stdout
+    repo_root = Path(__file__).resolve().parents[2]
+    assert gitops("validate", str(repo_root / "example-repo")).returncode == 0
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata: {name: Bad}\nspec: {ports: [{port: 0}]}\n")
+    out = gitops("validate", str(bad))
+    assert out.returncode == 1
+    assert out.stdout.splitlines() == [
+        "x.yaml:0: Service/Bad: spec.ports[0].port: port 0 is out of range 1-65535"
+    ]
+    assert json.loads(gitops("validate", str(bad), "-o", "json").stdout)["valid"] is False
+    # diff: 1 with differences, then sync, then 0
+    remote.write("ns.yaml", namespace("difftest"))
+    remote.write("web.yaml", deployment(namespace="difftest", image=images["v1"], replicas=1))
+    remote.push("v1")
+    common = ["--repo", str(remote.bare), "--state-dir", str(tmp_path / "s"), "--instance", instance]
+    diff = gitops("diff", *common)
+    assert diff.returncode == 1 and "+ pod difftest/web-" in diff.stdout
+    sync = gitops("sync", *common, "-o", "json")
+    assert sync.returncode == 0, sync.stderr
+    assert json.loads(sync.stdout)["result"] == "Succeeded"
+    assert gitops("diff", *common).returncode == 0
+    missing = gitops("diff", "--repo", str(tmp_path / "nope.git"), "--state-dir", str(tmp_path / "s2"), "--instance", instance)
+    assert missing.returncode == 2 and "cannot fetch" in missing.stderr
+    assert gitops("get", "pods", "--server", "http://127.0.0.1:9").returncode == 2
