@@ -30,7 +30,7 @@ class App:
         self.reconciler, self.trigger = reconciler, trigger
 
     def handle(self, method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
-        ns = (query.get("namespace") or [None])[0]
+        ns = next(iter(query.get("namespace", [])), None)
         rec = self.reconciler
         if method == "GET" and path == "/healthz":
             return 200, {"status": "ok"}

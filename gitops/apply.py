@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from gitops.desired import DesiredState
 from gitops.errors import GitopsError, ImagePullError, NodeUnavailable, Reason
@@ -19,6 +20,7 @@ from gitops.nodes.base import Node
 from gitops.plan import Create, Plan, Remove, Restart
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 Progress = Callable[[str], None]
 
 
@@ -86,7 +88,7 @@ class _Applier:
         wanted: dict[tuple[str, str], tuple[str, list[tuple[str, str]]]] = {}
         for c in self.plan.create:
             for spec in c.template.all_containers():
-                policy, users = wanted.setdefault((c.node, spec.image), (spec.pull_policy, []))
+                _, users = wanted.setdefault((c.node, spec.image), (spec.pull_policy, []))
                 users.append((c.template.namespace, c.template.deployment))
                 if spec.pull_policy == "Always":
                     wanted[(c.node, spec.image)] = ("Always", users)
@@ -112,14 +114,13 @@ class _Applier:
         for f in self.result.failures:
             self.plan = self.plan.without(f.namespace, f.deployment)
 
-    def _parallel(self, fn: Callable[[object], None], items: list[object]) -> None:
+    def _parallel(self, fn: Callable[[T], None], items: list[T]) -> None:
         if not items:
             return
         with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
             list(pool.map(fn, items))  # fn handles its own errors
 
-    def create(self, item: object) -> None:
-        assert isinstance(item, Create)
+    def create(self, item: Create) -> None:
         t = item.template
         try:
             self.nodes[item.node].create_pod(t, item.pod)
@@ -131,8 +132,7 @@ class _Applier:
         self.result.created += 1
         self.progress(f"created pod {t.namespace}/{item.pod} on {item.node} ({item.why})")
 
-    def restart(self, item: object) -> None:
-        assert isinstance(item, Restart)
+    def restart(self, item: Restart) -> None:
         pod = item.pod
         try:
             for cid in item.container_ids:
@@ -143,8 +143,7 @@ class _Applier:
         self.result.restarted += 1
         self.progress(f"restarted pod {pod.namespace}/{pod.name} ({item.why})")
 
-    def remove(self, item: object) -> None:
-        assert isinstance(item, Remove)
+    def remove(self, item: Remove) -> None:
         pod = item.pod
         try:
             self.nodes[pod.node].remove_pod(pod)

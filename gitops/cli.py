@@ -50,13 +50,17 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def _add_output(p: argparse.ArgumentParser, choices: tuple[str, ...] = ("table", "json", "yaml")) -> None:
+def _add_output(
+    p: argparse.ArgumentParser, choices: tuple[str, ...] = ("table", "json", "yaml")
+) -> None:
     p.add_argument("-o", "--output", choices=choices, default="table", help="output format")
 
 
 def _add_source(p: argparse.ArgumentParser) -> None:
     env = os.environ.get
-    p.add_argument("--repo", default=env("GITOPS_REPO"), help="repository URL or path (GITOPS_REPO)")
+    p.add_argument(
+        "--repo", default=env("GITOPS_REPO"), help="repository URL or path (GITOPS_REPO)"
+    )
     p.add_argument("--branch", default=env("GITOPS_BRANCH", "main"), help="branch (default main)")
     p.add_argument("--path", default=env("GITOPS_PATH", ""), help="sub-path holding manifests")
     p.add_argument(
@@ -117,7 +121,12 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the reconciler until stopped")
     _add_source(p)
-    p.add_argument("--interval", type=_duration, default=15.0, help="poll interval (default 15s)")
+    p.add_argument(
+        "--interval",
+        type=_duration,
+        default=os.environ.get("GITOPS_INTERVAL", "15s"),
+        help="poll interval (default 15s; GITOPS_INTERVAL)",
+    )
     p.add_argument("--listen", default=os.environ.get("GITOPS_LISTEN", "127.0.0.1:8080"))
     p.add_argument("--no-watch", action="store_true", help="do not watch a local repository")
 
@@ -136,7 +145,12 @@ def parser() -> argparse.ArgumentParser:
     _add_output(p)
 
     p = sub.add_parser("get", help="list deployments, pods, services or namespaces")
-    p.add_argument("kind", choices=sorted(KIND_ALIASES), metavar="KIND", help="deployments|pods|services|namespaces")
+    p.add_argument(
+        "kind",
+        choices=sorted(KIND_ALIASES),
+        metavar="KIND",
+        help="deployments|pods|services|namespaces",
+    )
     p.add_argument("-n", "--namespace", help="only this namespace")
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace (default)")
     p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
@@ -196,7 +210,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"valid: {len(manifests.entries)} resource(s) in {len(files)} file(s)")
     else:
         _emit(
-            {"valid": True, "resources": [f"{e.namespace or '-'}/{e.display}" for e in manifests.entries]},
+            {
+                "valid": True,
+                "resources": [f"{e.namespace or '-'}/{e.display}" for e in manifests.entries],
+            },
             args.output,
         )
     return OK
@@ -229,7 +246,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
             f"{(r.replicas or {}).get('desired', 0)}"
             for r in ready
         )
-        print(f"pass {passes}: {status.result} at {status.applied[:12] or '-'}  {summary}", file=sys.stderr)
+        print(
+            f"pass {passes}: {status.result} at {status.applied[:12] or '-'}  {summary}",
+            file=sys.stderr,
+        )
         if outcome.requeue_after is None or status.result == "Failed":
             break
         if time.monotonic() + outcome.requeue_after > deadline:
@@ -287,19 +307,34 @@ def cmd_get(args: argparse.Namespace) -> int:
         header += ["NODE", "COMMIT", "IMAGES"] if wide else []
         table = [
             [r["namespace"], r["name"], r["ready"], r["status"], _age(r["created"])]
-            + ([r["node"], r["commit"][:12], ",".join(c["image"] for c in r["containers"])] if wide else [])
+            + (
+                [r["node"], r["commit"][:12], ",".join(c["image"] for c in r["containers"])]
+                if wide
+                else []
+            )
             for r in rows
         ]
     elif kind == "deployments":
         header = ["NAMESPACE", "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "SYNC", "HEALTH", "AGE"]
         header += ["IMAGES", "COMMITS", "MESSAGE"] if wide else []
         table = [
-            [r["namespace"], r["name"], r["ready"], str(r["upToDate"]), str(r["available"]), r["sync"], r["health"], _age(r["created"])]
+            [
+                r["namespace"],
+                r["name"],
+                r["ready"],
+                str(r["upToDate"]),
+                str(r["available"]),
+                r["sync"],
+                r["health"],
+                _age(r["created"]),
+            ]
             + ([",".join(r["images"]), ",".join(r["commits"]), r["message"]] if wide else [])
             for r in rows
         ]
     elif kind == "services":
-        header = ["NAMESPACE", "NAME", "TYPE", "PORTS", "ENDPOINTS"] + (["SELECTOR"] if wide else [])
+        header = ["NAMESPACE", "NAME", "TYPE", "PORTS", "ENDPOINTS"] + (
+            ["SELECTOR"] if wide else []
+        )
         table = [
             [r["namespace"], r["name"], r["type"], r["ports"], str(len(r["endpoints"]))]
             + ([r["selector"]] if wide else [])

@@ -31,7 +31,7 @@ class Settings:
     listen: str = "127.0.0.1:8080"
     nodes: tuple[NodeConfig, ...] = (NodeConfig(),)
     allow_empty: bool = False
-    token_env: str = "GITOPS_GIT_TOKEN"
+    token_env: str = "GITOPS_GIT_TOKEN"  # noqa: S105 - the variable's name, not a token
     workers: int = 8
     watch: bool = True  # watch a local repository's refs for pushes
     instance: str = "default"  # owner label: several reconcilers may share one engine

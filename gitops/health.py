@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from gitops.desired import DesiredDeployment
-from gitops.model import PodInfo
+from gitops.model import L_CONTAINER, PodInfo
 
 HEALTHY: Final = "Healthy"
 PROGRESSING: Final = "Progressing"
@@ -42,7 +42,8 @@ def _exited(pods: list[PodInfo]) -> str | None:
     for pod in pods:
         for c in pod.app_containers():
             if c.state in ("exited", "dead"):
-                return f"container {c.labels.get('io.gitops.container', c.name)} of pod {pod.name}: {c.status}"
+                name = c.labels.get(L_CONTAINER, c.name)
+                return f"container {name} of pod {pod.name}: {c.status}"
     return None
 
 
@@ -56,7 +57,9 @@ def deployment_health(
     if dep.paused:
         return SUSPENDED, "deployment is paused", reps
     if dep.replicas == 0:
-        return (HEALTHY, "scaled to zero", reps) if not pods else (PROGRESSING, "scaling down", reps)
+        return (
+            (HEALTHY, "scaled to zero", reps) if not pods else (PROGRESSING, "scaling down", reps)
+        )
     if not pods:
         return MISSING, "no pod exists", reps
     current = [p for p in pods if p.template_hash == dep.template.template_hash]

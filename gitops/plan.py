@@ -83,7 +83,11 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not (
-            self.create or self.restart or self.remove or self.networks_create or self.networks_remove
+            self.create
+            or self.restart
+            or self.remove
+            or self.networks_create
+            or self.networks_remove
         )
 
     def touches(self, namespace: str, deployment: str) -> bool:
@@ -100,7 +104,9 @@ class Plan:
         key = (namespace, deployment)
         return Plan(
             commit=self.commit,
-            create=tuple(c for c in self.create if (c.template.namespace, c.template.deployment) != key),
+            create=tuple(
+                c for c in self.create if (c.template.namespace, c.template.deployment) != key
+            ),
             restart=tuple(r for r in self.restart if (r.pod.namespace, r.pod.deployment) != key),
             remove=tuple(
                 r
@@ -171,7 +177,9 @@ def _plan_deployment(
     kept, surplus = current[: dep.replicas], current[dep.replicas :]
     remove += [Remove(p, Why.SURPLUS) for p in surplus]
     for pod in kept:
-        stopped = tuple(c.id for c in pod.app_containers() if c.state in ("exited", "created", "dead"))
+        stopped = tuple(
+            c.id for c in pod.app_containers() if c.state in ("exited", "created", "dead")
+        )
         if stopped:
             restart.append(Restart(pod, stopped, Why.EXITED))
         else:
@@ -229,9 +237,14 @@ def make_plan(
             keep += pods  # prune disabled by annotation: left running, reported OutOfSync
     namespaces = set(desired.namespaces)
     net_create = tuple(
-        (node, ns) for node in nodes for ns in sorted(namespaces) if ns not in live.networks.get(node, ())
+        (node, ns)
+        for node in nodes
+        for ns in sorted(namespaces)
+        if ns not in live.networks.get(node, ())
     )
-    staying = {(p.node, p.namespace) for p in keep} | {(r.pod.node, r.pod.namespace) for r in restart}
+    staying = {(p.node, p.namespace) for p in keep} | {
+        (r.pod.node, r.pod.namespace) for r in restart
+    }
     net_remove = tuple(
         (node, ns)
         for node in nodes

@@ -91,7 +91,9 @@ class Reconciler:
             target = desired.commit
             plan = make_plan(desired, live, sorted(self.nodes), self.names)
             if not plan.empty and not dry_run:
-                applied = apply_plan(plan, self.nodes, desired, self.progress, self.settings.workers)
+                applied = apply_plan(
+                    plan, self.nodes, desired, self.progress, self.settings.workers
+                )
                 live = self._observe()
                 if applied.failures and rejected is None:
                     result, reason = "Failed", applied.failures[0].reason

@@ -92,10 +92,14 @@ def resource_statuses(
             missing = [n for n, nets in live.networks.items() if entry.name not in nets]
             sync = OUT_OF_SYNC if missing else SYNCED
             msg = f"network missing on {', '.join(missing)}" if missing else ""
-            out.append(ResourceStatus("Namespace", "", entry.name, sync, health.HEALTHY, msg, source))
+            out.append(
+                ResourceStatus("Namespace", "", entry.name, sync, health.HEALTHY, msg, source)
+            )
         else:
             out.append(
-                ResourceStatus(res.kind, entry.namespace, entry.name, SYNCED, health.HEALTHY, "", source)
+                ResourceStatus(
+                    res.kind, entry.namespace, entry.name, SYNCED, health.HEALTHY, "", source
+                )
             )
     wanted = {d.key for d in desired.deployments}
     for ns, name in sorted(live.deployments() - wanted):

@@ -63,7 +63,9 @@ def pod_rows(live: LiveState, namespace: str | None) -> list[dict[str, Any]]:
     return rows
 
 
-def deployment_rows(status: SyncStatus, live: LiveState, namespace: str | None) -> list[dict[str, Any]]:
+def deployment_rows(
+    status: SyncStatus, live: LiveState, namespace: str | None
+) -> list[dict[str, Any]]:
     rows = []
     for r in status.resources:
         if r.kind != "Deployment" or (namespace and r.namespace != namespace):
@@ -91,7 +93,9 @@ def deployment_rows(status: SyncStatus, live: LiveState, namespace: str | None) 
     return rows
 
 
-def service_rows(desired: DesiredState | None, live: LiveState, namespace: str | None) -> list[dict[str, Any]]:
+def service_rows(
+    desired: DesiredState | None, live: LiveState, namespace: str | None
+) -> list[dict[str, Any]]:
     if desired is None:
         return []
     rows = []
@@ -105,11 +109,16 @@ def service_rows(desired: DesiredState | None, live: LiveState, namespace: str |
             for p in live.pods
             if p.namespace == entry.namespace
             and selector
-            and all(c.labels.get(L_POD_LABEL + k) == v for k, v in selector.items() for c in p.containers[:1])
+            and all(
+                c.labels.get(L_POD_LABEL + k) == v
+                for k, v in selector.items()
+                for c in p.containers[:1]
+            )
             and p.healthy
         ]
         ports = [
-            f"{p.port}{':' + str(p.node_port) if p.node_port else ''}/{p.protocol}" for p in spec.ports
+            f"{p.port}{':' + str(p.node_port) if p.node_port else ''}/{p.protocol}"
+            for p in spec.ports
         ]
         rows.append(
             {

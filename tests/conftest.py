@@ -9,6 +9,7 @@ the end.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -45,7 +46,9 @@ def git(cwd: Path, *args: str) -> str:
         "GIT_COMMITTER_NAME": "Test Author",
         "GIT_COMMITTER_EMAIL": "author@example.test",
     }
-    out = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    )
     return out.stdout.strip()
 
 
@@ -110,7 +113,9 @@ def _registry_delete(repo: str, tag: str) -> None:
     )
     with urllib.request.urlopen(req, timeout=10) as resp:
         digest = resp.headers["Docker-Content-Digest"]
-    urllib.request.urlopen(urllib.request.Request(base + digest, method="DELETE"), timeout=10).close()
+    urllib.request.urlopen(
+        urllib.request.Request(base + digest, method="DELETE"), timeout=10
+    ).close()
 
 
 @dataclass(frozen=True)
@@ -137,18 +142,14 @@ def images(engine: docker.DockerClient) -> Iterator[Images]:
     subprocess.run([str(ROOT / "scripts" / "build-images"), repo, "v1", "v2"], check=True)
     yield Images(repo)
     for version in ("v1", "v2"):
-        try:
+        with contextlib.suppress(OSError):
             _registry_delete(name, version)
-        except OSError:
-            pass
-        try:
+        with contextlib.suppress(docker.errors.ImageNotFound):
             engine.images.remove(f"{repo}:{version}", force=True)
-        except docker.errors.ImageNotFound:
-            pass
 
 
 def remove_instance(engine: docker.DockerClient, instance: str) -> None:
-    flt = {"label": f"{L_INSTANCE}={instance}"}
+    flt: dict[str, str | list[str] | bool] = {"label": f"{L_INSTANCE}={instance}"}
     for c in engine.containers.list(all=True, filters=flt):
         c.remove(force=True, v=True)
     for n in engine.networks.list(filters=flt):
@@ -185,7 +186,9 @@ def make_reconciler(tmp_path: Path, remote: GitRemote, instance: str) -> Iterato
         )
         node = DockerNode("local", instance=instance)
         made.append(node)
-        source = GitSource(settings.repo, settings.state_dir / "source", branch=settings.branch, path=settings.path)
+        source = GitSource(
+            settings.repo, settings.state_dir / "source", branch=settings.branch, path=settings.path
+        )
         return Reconciler(settings, source, [node], History(settings.state_dir), names=None)
 
     yield make
@@ -207,4 +210,13 @@ def containers_of(engine: docker.DockerClient, instance: str) -> list[Any]:
     return engine.containers.list(all=True, filters={"label": f"{L_INSTANCE}={instance}"})
 
 
-__all__ = ["GitRemote", "Images", "containers_of", "converge", "counter_suffix", "git", "json", "shutil"]
+__all__ = [
+    "GitRemote",
+    "Images",
+    "containers_of",
+    "converge",
+    "counter_suffix",
+    "git",
+    "json",
+    "shutil",
+]

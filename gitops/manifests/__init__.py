@@ -4,6 +4,12 @@
 Pure: imports no Docker, git, scheduler or metrics library (an import-linter contract).
 """
 
-from gitops.manifests.validate import DEFAULT_NAMESPACE, Entry, Manifests, config_data, parse_manifests
+from gitops.manifests.validate import (
+    DEFAULT_NAMESPACE,
+    Entry,
+    Manifests,
+    config_data,
+    parse_manifests,
+)
 
 __all__ = ["DEFAULT_NAMESPACE", "Entry", "Manifests", "config_data", "parse_manifests"]

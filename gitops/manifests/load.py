@@ -31,7 +31,7 @@ class _StrictLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"mapping key {key!r} already defined", key_node.start_mark
@@ -54,16 +54,16 @@ def _docs(path: str, content: bytes) -> Iterator[RawDoc | FieldError]:
     index = 0
     loader = _StrictLoader(text)
     try:
-        while loader.check_node():  # type: ignore[no-untyped-call]
-            node = loader.get_node()  # type: ignore[no-untyped-call]
-            data = loader.construct_document(node)  # type: ignore[no-untyped-call]
+        while loader.check_node():
+            node = loader.get_node()
+            data = loader.construct_document(node)
             if data is not None:  # an empty document (a stray '---') is no resource
                 yield RawDoc(path, index, data)
             index += 1
     except yaml.YAMLError as exc:
         yield FieldError(path, index, "", "", f"YAML syntax error: {_describe(exc)}")
     finally:
-        loader.dispose()  # type: ignore[no-untyped-call]
+        loader.dispose()
 
 
 def _describe(exc: yaml.YAMLError) -> str:

@@ -1,4 +1,4 @@
-"""Turn raw documents into a validated ``Manifests`` set, or one ``ManifestError`` naming all faults.
+"""Raw documents -> a validated ``Manifests`` set, or one ``ManifestError`` naming every fault.
 
 Stage: manifests, second half. In: ``RawDoc``s. Out: ``Manifests`` (immutable, every resource
 with its origin) or ``ManifestError`` listing every problem as
@@ -187,7 +187,9 @@ def _check_probe(probe: m.Probe | None, path: str, ports: set[str], issue: _Issu
         issue(path, "must specify exactly one handler: httpGet, tcpSocket or exec")
     action = probe.http_get or probe.tcp_socket
     if action is not None:
-        _check_target_port(action.port, f"{path}.{'httpGet' if probe.http_get else 'tcpSocket'}.port", ports, issue)
+        _check_target_port(
+            action.port, f"{path}.{'httpGet' if probe.http_get else 'tcpSocket'}.port", ports, issue
+        )
 
 
 def _check_target_port(port: int | str, path: str, ports: set[str], issue: _Issues) -> None:
@@ -219,7 +221,9 @@ class _Refs:
         data = self.data(kind, name)
         if data is None:
             if not optional:
-                self.issue(path, f"{kind.__name__} {name!r} not found in namespace {self.namespace!r}")
+                self.issue(
+                    path, f"{kind.__name__} {name!r} not found in namespace {self.namespace!r}"
+                )
             return
         for key in keys:
             if key not in data and not optional:
@@ -248,10 +252,15 @@ def _check_container(
         if env.value_from is not None:
             src = env.value_from
             if _one_of(src, ("config_map_key_ref", "secret_key_ref")) != 1:
-                issue(f"{epath}.valueFrom", "must specify exactly one of configMapKeyRef, secretKeyRef")
+                issue(
+                    f"{epath}.valueFrom",
+                    "must specify exactly one of configMapKeyRef, secretKeyRef",
+                )
             if src.config_map_key_ref is not None:
                 r = src.config_map_key_ref
-                refs.check(m.ConfigMap, r.name, [r.key], r.optional, f"{epath}.valueFrom.configMapKeyRef")
+                refs.check(
+                    m.ConfigMap, r.name, [r.key], r.optional, f"{epath}.valueFrom.configMapKeyRef"
+                )
             if src.secret_key_ref is not None:
                 r = src.secret_key_ref
                 refs.check(m.Secret, r.name, [r.key], r.optional, f"{epath}.valueFrom.secretKeyRef")
@@ -272,7 +281,9 @@ def _check_container(
     for i, vm in enumerate(c.volume_mounts):
         vpath = f"{path}.volumeMounts[{i}]"
         if vm.name not in volumes:
-            issue(f"{vpath}.name", f"volume {vm.name!r} is not defined in spec.template.spec.volumes")
+            issue(
+                f"{vpath}.name", f"volume {vm.name!r} is not defined in spec.template.spec.volumes"
+            )
         if not vm.mount_path.startswith("/"):
             issue(f"{vpath}.mountPath", "must be an absolute path")
         if mount_paths.count(vm.mount_path) > 1:
@@ -327,7 +338,10 @@ def _check_deployment(entry: Entry[m.Deployment], manifests: Manifests, issue: _
         for attr, camel in (("max_surge", "maxSurge"), ("max_unavailable", "maxUnavailable")):
             value = getattr(strategy.rolling_update, attr)
             if isinstance(value, str) and not _is_percent(value):
-                issue(f"spec.strategy.rollingUpdate.{camel}", f"{value!r} is not an integer or a percentage")
+                issue(
+                    f"spec.strategy.rollingUpdate.{camel}",
+                    f"{value!r} is not an integer or a percentage",
+                )
             if isinstance(value, int) and value < 0:
                 issue(f"spec.strategy.rollingUpdate.{camel}", "must be greater than or equal to 0")
 
@@ -396,6 +410,10 @@ def _semantic_errors(manifests: Manifests) -> Iterator[FieldError]:
     yield from sink
 
 
+def _qualified(entry: Entry[Any]) -> str:
+    return f"{entry.namespace}/{entry.name}" if entry.namespace else entry.name
+
+
 def parse_manifests(files: Mapping[str, bytes]) -> Manifests:
     """Validate one commit's files. Raises ``ManifestError`` with every problem found."""
     docs, errors = load_documents(files)
@@ -414,8 +432,8 @@ def parse_manifests(files: Mapping[str, bytes]) -> Manifests:
                     parsed.doc,
                     parsed.display,
                     "metadata.name",
-                    f"duplicate {parsed.resource.kind} {parsed.namespace + '/' if parsed.namespace else ''}"
-                    f"{parsed.name}, first defined at {first.path}:{first.doc}",
+                    f"duplicate {parsed.resource.kind} {_qualified(parsed)}, "
+                    f"first defined at {first.path}:{first.doc}",
                 )
             )
             continue

@@ -53,7 +53,7 @@ from gitops.nodes.base import (
 )
 
 log = logging.getLogger(__name__)
-INIT_TIMEOUT = 300.0  # an init container that runs longer than this fails its pod
+INIT_TIMEOUT = 300  # an init container that runs longer than this fails its pod
 
 
 @contextlib.contextmanager
@@ -175,14 +175,16 @@ class DockerNode:
 
     def remove_network(self, namespace: str) -> None:
         name = network_name(namespace, self._instance)
-        with _translated(self._name, f"remove network {name}"):
-            with contextlib.suppress(docker.errors.NotFound):
-                self.api.remove_network(name)
+        with (
+            _translated(self._name, f"remove network {name}"),
+            contextlib.suppress(docker.errors.NotFound),
+        ):
+            self.api.remove_network(name)
 
     def has_image(self, image: str) -> bool:
         with _translated(self._name, f"inspect image {image}"):
             try:
-                self.api.inspect_image(image)
+                self.api.inspect_image(image)  # type: ignore[no-untyped-call]
             except docker.errors.ImageNotFound:
                 return False
             return True
@@ -227,15 +229,17 @@ class DockerNode:
             mounts=mounts,
             nano_cpus=spec.cpu_limit_millis * 1_000_000 if spec.cpu_limit_millis else None,
             mem_limit=spec.memory_limit,
-            cpu_shares=max(2, spec.cpu_request_millis * 1024 // 1000) if spec.cpu_request_millis else None,
+            cpu_shares=max(2, spec.cpu_request_millis * 1024 // 1000)
+            if spec.cpu_request_millis
+            else None,
             mem_reservation=spec.memory_request if spec.memory_limit else None,
             restart_policy={"Name": "no"},  # restarts are the reconciler's, with its back-off
         )
         networking = None
         if first:
-            networking = self.api.create_networking_config(
-                {network_mode: self.api.create_endpoint_config(aliases=[pod])}
-            )
+            endpoint = self.api.create_endpoint_config(aliases=[pod])
+            # The SDK's stub says one EndpointConfig; the engine takes a map by network name.
+            networking = self.api.create_networking_config({network_mode: endpoint})  # type: ignore[arg-type]
         created = self.api.create_container(
             image=spec.image,
             name=container_name(ns, pod, spec.name),
@@ -311,7 +315,9 @@ class DockerNode:
 
     def remove_pod(self, pod: PodInfo) -> None:
         with _translated(self._name, f"remove pod {pod.namespace}/{pod.name}"):
-            apps = [c for c in pod.containers if c.labels.get(L_INIT) != "true" and c.state == "running"]
+            apps = [
+                c for c in pod.containers if c.labels.get(L_INIT) != "true" and c.state == "running"
+            ]
             # SIGTERM every container of the pod at once, as a kubelet does.
             if apps:
                 with ThreadPoolExecutor(max_workers=len(apps)) as pool:
@@ -319,7 +325,9 @@ class DockerNode:
             for c in pod.containers:
                 with contextlib.suppress(docker.errors.NotFound):
                     self.api.remove_container(c.id, force=True, v=True)
-            for vol in self.api.volumes(filters={"label": f"{L_POD}={pod.name}"}).get("Volumes") or []:
+            for vol in (
+                self.api.volumes(filters={"label": f"{L_POD}={pod.name}"}).get("Volumes") or []
+            ):
                 with contextlib.suppress(docker.errors.NotFound):
                     self.api.remove_volume(vol["Name"], force=True)
 

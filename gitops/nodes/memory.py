@@ -18,7 +18,10 @@ from gitops.nodes.base import DEFAULT_INSTANCE, container_labels, container_name
 
 class MemoryNode:
     def __init__(
-        self, name: str = "memory", registry: set[str] | None = None, instance: str = DEFAULT_INSTANCE
+        self,
+        name: str = "memory",
+        registry: set[str] | None = None,
+        instance: str = DEFAULT_INSTANCE,
     ) -> None:
         self._name = name
         self._instance = instance

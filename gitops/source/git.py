@@ -72,7 +72,7 @@ class GitSource:
         cache_dir: Path,
         branch: str = "main",
         path: str = "",
-        token_env: str = "GITOPS_GIT_TOKEN",
+        token_env: str = "GITOPS_GIT_TOKEN",  # noqa: S107 - the variable's name, not a token
         timeout: float = 60.0,
     ) -> None:
         self.url, self.branch = url, branch
@@ -157,8 +157,13 @@ class GitSource:
                 tree = None  # the sub-path does not exist in this commit: no manifests
             if tree is not None:
                 for item in tree.traverse():
-                    if isinstance(item, git.Blob) and item.mode != 0o120000 and item.size <= MAX_FILE_BYTES:
-                        rel = item.path[len(self.path) + 1 :] if self.path else item.path
+                    if (
+                        isinstance(item, git.Blob)
+                        and item.mode != 0o120000
+                        and item.size <= MAX_FILE_BYTES
+                    ):
+                        full = str(item.path)
+                        rel = full[len(self.path) + 1 :] if self.path else full
                         files[rel] = item.data_stream.read()
             message = obj.message if isinstance(obj.message, str) else obj.message.decode()
             snap = Snapshot(
@@ -172,4 +177,3 @@ class GitSource:
             while len(self._snapshots) > 16:
                 self._snapshots.popitem(last=False)
             return snap
-

@@ -85,9 +85,9 @@ class _RefHandler(FileSystemEventHandler):
     def on_any_event(self, event: FileSystemEvent) -> None:
         path = str(getattr(event, "dest_path", "") or event.src_path)
         # A push writes objects first and moves the ref last; only the ref matters.
-        if "/refs/heads/" in path or path.endswith("packed-refs"):
-            if not path.endswith(".lock"):
-                self.trigger.fire("push")
+        is_ref = "/refs/heads/" in path or path.endswith("packed-refs")
+        if is_ref and not path.endswith(".lock"):
+            self.trigger.fire("push")
 
 
 class RefWatcher:

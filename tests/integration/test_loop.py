@@ -18,10 +18,16 @@ def web(images: Images, version: str = "v1", replicas: int = 3, **extra: Any) ->
     container = {
         "env": [
             {"name": "MODE", "value": "test"},
-            {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}}},
+            {
+                "name": "GREETING",
+                "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}},
+            },
             {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "token"}}},
         ],
-        "resources": {"requests": {"cpu": "100m", "memory": "16Mi"}, "limits": {"cpu": "500m", "memory": "64Mi"}},
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "16Mi"},
+            "limits": {"cpu": "500m", "memory": "64Mi"},
+        },
         "volumeMounts": [{"name": "config", "mountPath": "/etc/config"}],
         **extra.pop("container", {}),
     }
@@ -37,7 +43,9 @@ def web(images: Images, version: str = "v1", replicas: int = 3, **extra: Any) ->
 
 def base(remote: GitRemote, greeting: str = "hello") -> None:
     remote.write("ns.yaml", namespace(NS))
-    remote.write("config.yaml", config_map("cfg", NS, greeting=greeting), secret("creds", NS, token="s3cr3t"))
+    remote.write(
+        "config.yaml", config_map("cfg", NS, greeting=greeting), secret("creds", NS, token="s3cr3t")
+    )
 
 
 def running(engine: docker.DockerClient, instance: str) -> list[Any]:
@@ -45,7 +53,11 @@ def running(engine: docker.DockerClient, instance: str) -> list[Any]:
 
 
 def test_push_creates_containers_with_image_env_limits_and_replicas(
-    remote: GitRemote, images: Images, engine: docker.DockerClient, instance: str, make_reconciler: Any
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
 ) -> None:
     base(remote)
     remote.write("web.yaml", web(images))
@@ -69,11 +81,19 @@ def test_push_creates_containers_with_image_env_limits_and_replicas(
     page = cs[0].exec_run(["wget", "-qO-", "http://127.0.0.1:8080/version"]).output
     assert page.strip() == b"v1"
     [dep] = [r for r in outcome.status.resources if r.kind == "Deployment"]
-    assert (dep.sync, dep.health, dep.replicas and dep.replicas["ready"]) == ("Synced", "Healthy", 3)
+    assert (dep.sync, dep.health, dep.replicas and dep.replicas["ready"]) == (
+        "Synced",
+        "Healthy",
+        3,
+    )
 
 
 def test_change_replaces_pods_and_config_change_replaces_too(
-    remote: GitRemote, images: Images, engine: docker.DockerClient, instance: str, make_reconciler: Any
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
 ) -> None:
     base(remote)
     remote.write("web.yaml", web(images))
@@ -97,11 +117,17 @@ def test_change_replaces_pods_and_config_change_replaces_too(
 
 
 def test_deleted_manifest_is_pruned_unless_annotated(
-    remote: GitRemote, images: Images, engine: docker.DockerClient, instance: str, make_reconciler: Any
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
 ) -> None:
     base(remote)
     remote.write("web.yaml", web(images, replicas=2))
-    keep = web(images, replicas=1, name="keep", metadata={"annotations": {"gitops.io/prune": "disabled"}})
+    keep = web(
+        images, replicas=1, name="keep", metadata={"annotations": {"gitops.io/prune": "disabled"}}
+    )
     remote.write("keep.yaml", keep)
     remote.push("two deployments")
     rec = make_reconciler()
@@ -118,7 +144,11 @@ def test_deleted_manifest_is_pruned_unless_annotated(
 
 
 def test_out_of_band_removal_and_stop_are_repaired(
-    remote: GitRemote, images: Images, engine: docker.DockerClient, instance: str, make_reconciler: Any
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
 ) -> None:
     base(remote)
     remote.write("web.yaml", web(images, replicas=2))
@@ -136,7 +166,11 @@ def test_out_of_band_removal_and_stop_are_repaired(
 
 
 def test_invalid_commit_changes_nothing_and_is_reported(
-    remote: GitRemote, images: Images, engine: docker.DockerClient, instance: str, make_reconciler: Any
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
 ) -> None:
     base(remote)
     remote.write("web.yaml", web(images))
@@ -158,7 +192,9 @@ def test_invalid_commit_changes_nothing_and_is_reported(
         good,
     )
     assert any(
-        e.startswith("web.yaml:0: Deployment/web: spec.template.spec.containers[0].imagePullPolicy:")
+        e.startswith(
+            "web.yaml:0: Deployment/web: spec.template.spec.containers[0].imagePullPolicy:"
+        )
         for e in status.errors
     ), status.errors
     assert any(e.startswith("extra.yaml:0: YAML syntax error") for e in status.errors)
@@ -180,7 +216,11 @@ def test_invalid_commit_changes_nothing_and_is_reported(
 
 
 def test_unpullable_image_keeps_old_pods_and_names_the_field(
-    remote: GitRemote, images: Images, engine: docker.DockerClient, instance: str, make_reconciler: Any
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
 ) -> None:
     base(remote)
     remote.write("web.yaml", web(images, replicas=2))
@@ -201,7 +241,11 @@ def test_unpullable_image_keeps_old_pods_and_names_the_field(
 
 
 def test_restarted_reconciler_creates_no_duplicates(
-    remote: GitRemote, images: Images, engine: docker.DockerClient, instance: str, make_reconciler: Any
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
 ) -> None:
     base(remote)
     remote.write("web.yaml", web(images))
@@ -217,7 +261,11 @@ def test_restarted_reconciler_creates_no_duplicates(
 
 
 def test_restart_mid_replacement_finishes_without_duplicates(
-    remote: GitRemote, images: Images, engine: docker.DockerClient, instance: str, make_reconciler: Any
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
 ) -> None:
     base(remote)
     remote.write("web.yaml", web(images))
@@ -233,7 +281,11 @@ def test_restart_mid_replacement_finishes_without_duplicates(
 
 
 def test_empty_commit_is_refused_unless_allowed(
-    remote: GitRemote, images: Images, engine: docker.DockerClient, instance: str, make_reconciler: Any
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
 ) -> None:
     base(remote)
     remote.write("web.yaml", web(images, replicas=1))
@@ -252,7 +304,11 @@ def test_empty_commit_is_refused_unless_allowed(
 
 
 def test_unmanaged_containers_are_never_touched(
-    remote: GitRemote, images: Images, engine: docker.DockerClient, instance: str, make_reconciler: Any
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
 ) -> None:
     bystander = engine.containers.run(
         images["v1"], detach=True, labels={"purpose": "bystander"}, name=f"bystander-{instance}"
@@ -273,7 +329,11 @@ def test_unmanaged_containers_are_never_touched(
 
 
 def test_unreachable_remote_keeps_workloads_and_backs_off(
-    remote: GitRemote, images: Images, engine: docker.DockerClient, instance: str, make_reconciler: Any
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
 ) -> None:
     base(remote)
     remote.write("web.yaml", web(images, replicas=2))

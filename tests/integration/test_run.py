@@ -48,7 +48,9 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.05) -> float:
 
 
 @pytest.fixture
-def server(remote: GitRemote, images: Images, instance: str, tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+def server(
+    remote: GitRemote, images: Images, instance: str, tmp_path: Path
+) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     remote.write("ns.yaml", namespace("runtest"))
     remote.write("web.yaml", deployment(namespace="runtest", image=images["v1"], replicas=2))
     remote.push("v1")
@@ -56,14 +58,24 @@ def server(remote: GitRemote, images: Images, instance: str, tmp_path: Path) -> 
     log = (tmp_path / "gitops.log").open("w")
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "gitops", "run",
-            "--repo", str(remote.bare),
-            "--state-dir", str(tmp_path / "state"),
-            "--instance", instance,
-            "--interval", "60s",  # long: reactions below come from the ref watch, not the poll
-            "--listen", f"127.0.0.1:{port}",
+            sys.executable,
+            "-m",
+            "gitops",
+            "run",
+            "--repo",
+            str(remote.bare),
+            "--state-dir",
+            str(tmp_path / "state"),
+            "--instance",
+            instance,
+            "--interval",
+            "60s",  # long: reactions below come from the ref watch, not the poll
+            "--listen",
+            f"127.0.0.1:{port}",
         ],
-        stdout=log, stderr=subprocess.STDOUT, text=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -97,8 +109,11 @@ def test_push_is_picked_up_within_a_second_and_served_by_the_api(
     took = wait_for(lambda: _status(url).get("revision") == sha, 5)
     assert time.monotonic() - pushed < 3 and took < 3  # watch-triggered; the poll is 60 s away
     wait_for(
-        lambda: [r["health"] for r in _status(url)["resources"] if r["kind"] == "Deployment"] == ["Healthy"]
-        and all(p["commit"] == sha for p in get(url + "/api/v1/pods")),
+        lambda: (
+            [r["health"] for r in _status(url)["resources"] if r["kind"] == "Deployment"]
+            == ["Healthy"]
+            and all(p["commit"] == sha for p in get(url + "/api/v1/pods"))
+        ),
         60,
         0.2,
     )
@@ -132,7 +147,9 @@ def test_bad_commit_is_reported_by_status_and_the_process_keeps_serving(
     assert len(pods) == 2
 
 
-def test_cli_exit_codes_and_help(tmp_path: Path, remote: GitRemote, images: Images, instance: str) -> None:
+def test_cli_exit_codes_and_help(
+    tmp_path: Path, remote: GitRemote, images: Images, instance: str
+) -> None:
     for verb in ("run", "sync", "diff", "validate", "get", "status", "history"):
         out = gitops(verb, "--help")
         assert out.returncode == 0 and "usage: gitops " + verb in out.stdout
@@ -140,7 +157,9 @@ def test_cli_exit_codes_and_help(tmp_path: Path, remote: GitRemote, images: Imag
     assert gitops("validate", str(repo_root / "example-repo")).returncode == 0
     bad = tmp_path / "bad"
     bad.mkdir()
-    (bad / "x.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata: {name: Bad}\nspec: {ports: [{port: 0}]}\n")
+    (bad / "x.yaml").write_text(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: Bad}\nspec: {ports: [{port: 0}]}\n"
+    )
     out = gitops("validate", str(bad))
     assert out.returncode == 1
     assert out.stdout.splitlines() == [
@@ -151,13 +170,28 @@ def test_cli_exit_codes_and_help(tmp_path: Path, remote: GitRemote, images: Imag
     remote.write("ns.yaml", namespace("difftest"))
     remote.write("web.yaml", deployment(namespace="difftest", image=images["v1"], replicas=1))
     remote.push("v1")
-    common = ["--repo", str(remote.bare), "--state-dir", str(tmp_path / "s"), "--instance", instance]
+    common = [
+        "--repo",
+        str(remote.bare),
+        "--state-dir",
+        str(tmp_path / "s"),
+        "--instance",
+        instance,
+    ]
     diff = gitops("diff", *common)
     assert diff.returncode == 1 and "+ pod difftest/web-" in diff.stdout
     sync = gitops("sync", *common, "-o", "json")
     assert sync.returncode == 0, sync.stderr
     assert json.loads(sync.stdout)["result"] == "Succeeded"
     assert gitops("diff", *common).returncode == 0
-    missing = gitops("diff", "--repo", str(tmp_path / "nope.git"), "--state-dir", str(tmp_path / "s2"), "--instance", instance)
+    missing = gitops(
+        "diff",
+        "--repo",
+        str(tmp_path / "nope.git"),
+        "--state-dir",
+        str(tmp_path / "s2"),
+        "--instance",
+        instance,
+    )
     assert missing.returncode == 2 and "cannot fetch" in missing.stderr
     assert gitops("get", "pods", "--server", "http://127.0.0.1:9").returncode == 2

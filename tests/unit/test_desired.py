@@ -16,7 +16,10 @@ def web(**container: Any) -> dict[str, Any]:
         container={
             "env": [
                 {"name": "PLAIN", "value": "x"},
-                {"name": "GREETING", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}}},
+                {
+                    "name": "GREETING",
+                    "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "greeting"}},
+                },
                 {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "sec", "key": "token"}}},
             ],
             "envFrom": [{"configMapRef": {"name": "cfg"}, "prefix": "CFG_"}],
@@ -47,11 +50,19 @@ def test_template_hash_tracks_what_runs_not_replicas_or_commit() -> None:
     base = desired_of(config_map("cfg", greeting="hi"), secret("sec", token="a"), web())
     scaled = build_desired(
         parse_manifests(
-            {"a.yaml": dump(config_map("cfg", greeting="hi"), secret("sec", token="a"), {**web(), "spec": {**web()["spec"], "replicas": 7}})}
+            {
+                "a.yaml": dump(
+                    config_map("cfg", greeting="hi"),
+                    secret("sec", token="a"),
+                    {**web(), "spec": {**web()["spec"], "replicas": 7}},
+                )
+            }
         ),
         "other",
     )
-    config_changed = desired_of(config_map("cfg", greeting="hello"), secret("sec", token="a"), web())
+    config_changed = desired_of(
+        config_map("cfg", greeting="hello"), secret("sec", token="a"), web()
+    )
     secret_changed = desired_of(config_map("cfg", greeting="hi"), secret("sec", token="b"), web())
     image_changed = desired_of(
         config_map("cfg", greeting="hi"), secret("sec", token="a"), web(image="reg/web:v2")
@@ -60,7 +71,8 @@ def test_template_hash_tracks_what_runs_not_replicas_or_commit() -> None:
     assert scaled.deployments[0].template.template_hash == h
     assert scaled.deployments[0].replicas == 7
     others = {
-        d.deployments[0].template.template_hash for d in (config_changed, secret_changed, image_changed)
+        d.deployments[0].template.template_hash
+        for d in (config_changed, secret_changed, image_changed)
     }
     assert h not in others and len(others) == 3
 

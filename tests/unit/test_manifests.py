@@ -5,8 +5,8 @@ from pathlib import Path
 import pytest
 
 from gitops.errors import ManifestError
-from gitops.manifests import parse_manifests
 from gitops.manifests import model as m
+from gitops.manifests import parse_manifests
 from tests.helpers import config_map, deployment, dump, namespace, secret
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "example-repo"
@@ -66,10 +66,19 @@ def test_every_error_of_a_commit_is_reported_at_once() -> None:
     errors = errors_of(files)
     text = "\n".join(errors)
     assert "one.yaml:0: Deployment/a: spec.replicas: Input should be a valid integer" in text
-    assert "one.yaml:1: Deployment/b: spec.template.spec.containers[0].resources.limits.memory:" in text
+    assert (
+        "one.yaml:1: Deployment/b: spec.template.spec.containers[0].resources.limits.memory:"
+        in text
+    )
     assert "two.yaml:0: Deployment/Bad_Name: metadata.name: invalid name 'Bad_Name'" in text
-    assert "two.yaml:1: Deployment/c: spec.selector.matchLabels: selector app=other does not match" in text
-    assert "two.yaml:3: Deployment/d: metadata.name: duplicate Deployment demo/d, first defined at two.yaml:2" in text
+    assert (
+        "two.yaml:1: Deployment/c: spec.selector.matchLabels: selector app=other does not match"
+        in text
+    )
+    assert (
+        "two.yaml:3: Deployment/d: metadata.name: duplicate Deployment demo/d, first defined at two.yaml:2"
+        in text
+    )
     assert "three.yaml:0: YAML syntax error: line" in text
     assert "four.yaml:0: Pod/p: kind: unknown kind 'Pod'" in text
     assert len(errors) == 7
@@ -81,7 +90,10 @@ def test_references_to_config_maps_and_secrets_are_checked() -> None:
             "env": [
                 {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cfg", "key": "missing"}}},
                 {"name": "B", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k"}}},
-                {"name": "C", "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k", "optional": True}}},
+                {
+                    "name": "C",
+                    "valueFrom": {"secretKeyRef": {"name": "nope", "key": "k", "optional": True}},
+                },
             ],
             "volumeMounts": [{"name": "undeclared", "mountPath": "/x"}],
         }

@@ -42,7 +42,8 @@ def test_creates_missing_replicas_then_nothing() -> None:
     assert [c.why for c in plan.create] == [Why.MISSING] * 3
     assert plan.networks_create == (("memory", "demo"),)
     assert [c.pod for c in plan.create] == [
-        f"web-{state.deployments[0].template.template_hash}-{s}" for s in ("aaaaa", "aaaab", "aaaac")
+        f"web-{state.deployments[0].template.template_hash}-{s}"
+        for s in ("aaaaa", "aaaab", "aaaac")
     ]
     assert converge(state, [node]) == 1
     assert len(observe([node]).pods) == 3
@@ -97,13 +98,16 @@ def test_unpullable_image_leaves_old_pods_and_names_the_field() -> None:
     converge(desired(deployment(replicas=2), deployment(name="api", image="reg/api:v1")), [node])
     before = {p.name for p in observe([node]).pods}
     bad = desired(
-        deployment(replicas=2, image="reg/web:missing"), deployment(name="api", image="reg/api:v1", replicas=2)
+        deployment(replicas=2, image="reg/web:missing"),
+        deployment(name="api", image="reg/api:v1", replicas=2),
     )
     plan = make_plan(bad, observe([node]), ["memory"], counter_suffix())
     result = apply_plan(plan, {"memory": node}, bad)
     [failure] = result.failures
     assert failure.deployment == "web" and failure.reason == "ImagePullBackOff"
-    assert failure.message.startswith("a.yaml:0: Deployment/web: spec.template.spec.containers[0].image: ")
+    assert failure.message.startswith(
+        "a.yaml:0: Deployment/web: spec.template.spec.containers[0].image: "
+    )
     after = observe([node])
     assert {p.name for p in after.of("demo", "web")} <= before  # web untouched
     assert len(after.of("demo", "api")) == 2  # the other deployment proceeded

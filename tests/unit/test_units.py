@@ -7,7 +7,8 @@ from gitops.manifests.quantity import cpu_millis, memory_bytes
 
 
 @pytest.mark.parametrize(
-    ("text", "millis"), [("500m", 500), ("0.5", 500), (1, 1000), ("2", 2000), ("0.0001", 1), ("1e3", 1_000_000)]
+    ("text", "millis"),
+    [("500m", 500), ("0.5", 500), (1, 1000), ("2", 2000), ("0.0001", 1), ("1e3", 1_000_000)],
 )
 def test_cpu(text: str | int, millis: int) -> None:
     assert cpu_millis(text) == millis
@@ -15,7 +16,14 @@ def test_cpu(text: str | int, millis: int) -> None:
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("128Mi", 128 * 2**20), ("1G", 10**9), ("1Gi", 2**30), ("1e3", 1000), (512, 512), ("1.5Ki", 1536)],
+    [
+        ("128Mi", 128 * 2**20),
+        ("1G", 10**9),
+        ("1Gi", 2**30),
+        ("1e3", 1000),
+        (512, 512),
+        ("1.5Ki", 1536),
+    ],
 )
 def test_memory(text: str | int, size: int) -> None:
     assert memory_bytes(text) == size
