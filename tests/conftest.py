@@ -118,34 +118,40 @@ def _registry_delete(repo: str, tag: str) -> None:
     ).close()
 
 
+TEST_REPO = "gitops-test/web"
+
+
 @dataclass(frozen=True)
 class Images:
+    """Image references of this run: one registry repository, tags unique to the run."""
+
     repo: str
+    run: str
 
     def __getitem__(self, version: str) -> str:
-        return f"{self.repo}:{version}"
+        return f"{self.repo}:{version}-{self.run}"
 
     @property
     def missing(self) -> str:
-        return f"{self.repo}:does-not-exist"
+        return f"{self.repo}:does-not-exist-{self.run}"
 
 
 @pytest.fixture(scope="session")
 def images(engine: docker.DockerClient) -> Iterator[Images]:
-    """Test images v1 and v2 pushed to the local registry under a repository of this run."""
-    name = f"gitops-test-{RUN_ID}/web"
-    repo = f"{REGISTRY}/{name}"
+    """Test images v1 and v2 pushed to the local registry; deleted from it and the engine after."""
+    imgs = Images(f"{REGISTRY}/{TEST_REPO}", RUN_ID)
     try:
         urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5).close()
     except OSError as exc:  # pragma: no cover
         pytest.fail(f"no registry on {REGISTRY} ({exc}); run scripts/host-setup first")
-    subprocess.run([str(ROOT / "scripts" / "build-images"), repo, "v1", "v2"], check=True)
-    yield Images(repo)
-    for version in ("v1", "v2"):
+    versions = [f"v1-{RUN_ID}", f"v2-{RUN_ID}"]
+    subprocess.run([str(ROOT / "scripts" / "build-images"), imgs.repo, *versions], check=True)
+    yield imgs
+    for tag in versions:
         with contextlib.suppress(OSError):
-            _registry_delete(name, version)
+            _registry_delete(TEST_REPO, tag)
         with contextlib.suppress(docker.errors.ImageNotFound):
-            engine.images.remove(f"{repo}:{version}", force=True)
+            engine.images.remove(f"{imgs.repo}:{tag}", force=True)
 
 
 def remove_instance(engine: docker.DockerClient, instance: str) -> None:

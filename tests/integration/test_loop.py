@@ -79,7 +79,7 @@ def test_push_creates_containers_with_image_env_limits_and_replicas(
     assert out == b"hello"
     # the page is served (asked from inside the container: no traffic leaves loopback)
     page = cs[0].exec_run(["wget", "-qO-", "http://127.0.0.1:8080/version"]).output
-    assert page.strip() == b"v1"
+    assert page.decode().strip() == images["v1"].rsplit(":", 1)[1]  # the page names its version
     [dep] = [r for r in outcome.status.resources if r.kind == "Deployment"]
     assert (dep.sync, dep.health, dep.replicas and dep.replicas["ready"]) == (
         "Synced",
