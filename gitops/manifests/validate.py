@@ -137,10 +137,17 @@ def _parse(doc: RawDoc) -> Entry[Any] | list[FieldError]:
     try:
         resource = cls.model_validate(doc.data)
     except ValidationError as exc:
-        return [
+        errors = [
             FieldError(doc.path, doc.doc, res, field_path(e["loc"]), _message(e))
             for e in exc.errors()
         ]
+        # The name is checked even when the shape is wrong, so one pass reports both.
+        meta = doc.data.get("metadata")
+        name = meta.get("name") if isinstance(meta, dict) else None
+        problem = _name_problem(kind, name) if isinstance(name, str) else None
+        if problem:
+            errors.append(FieldError(doc.path, doc.doc, res, "metadata.name", problem))
+        return errors
     return Entry(doc.path, doc.doc, resource)
 
 
@@ -155,16 +162,20 @@ class _Issues:
         self.sink.append(FieldError(e.path, e.doc, e.display, fld, message))
 
 
-def _check_name(entry: Entry[Any], issue: _Issues) -> None:
-    name = entry.name
-    label_kinds = (m.Namespace, m.Service)
+def _name_problem(kind: str, name: str) -> str | None:
+    """Namespaces and Services need a DNS-1123 label (they become DNS names); others a subdomain."""
+    check = m.check_dns_label if kind in ("Namespace", "Service") else m.check_dns_subdomain
     try:
-        if isinstance(entry.resource, label_kinds):
-            m.check_dns_label(name)
-        else:
-            m.check_dns_subdomain(name)
+        check(name)
     except ValueError as exc:
-        issue("metadata.name", str(exc))
+        return str(exc)
+    return None
+
+
+def _check_name(entry: Entry[Any], issue: _Issues) -> None:
+    problem = _name_problem(entry.resource.kind, entry.name)
+    if problem:
+        issue("metadata.name", problem)
     if isinstance(entry.resource, m.Namespace) and entry.resource.metadata.namespace:
         issue("metadata.namespace", "a Namespace is not namespaced")
 

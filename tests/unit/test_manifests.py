@@ -53,7 +53,7 @@ def test_error_format_names_file_document_resource_and_field() -> None:
 def test_every_error_of_a_commit_is_reported_at_once() -> None:
     wrong_type = deployment(name="a", replicas="3")  # type: ignore[arg-type]
     bad_quantity = deployment(name="b", container={"resources": {"limits": {"memory": "12Zi"}}})
-    bad_name = deployment(name="Bad_Name")
+    bad_name = deployment(name="Bad_Name", container={"image": 7})
     mismatch = deployment(name="c")
     mismatch["spec"]["selector"]["matchLabels"] = {"app": "other"}
     dup = deployment(name="d")
@@ -72,6 +72,10 @@ def test_every_error_of_a_commit_is_reported_at_once() -> None:
     )
     assert "two.yaml:0: Deployment/Bad_Name: metadata.name: invalid name 'Bad_Name'" in text
     assert (
+        "two.yaml:0: Deployment/Bad_Name: spec.template.spec.containers[0].image: Input should be a valid string"
+        in text
+    )
+    assert (
         "two.yaml:1: Deployment/c: spec.selector.matchLabels: selector app=other does not match"
         in text
     )
@@ -81,7 +85,7 @@ def test_every_error_of_a_commit_is_reported_at_once() -> None:
     )
     assert "three.yaml:0: YAML syntax error: line" in text
     assert "four.yaml:0: Pod/p: kind: unknown kind 'Pod'" in text
-    assert len(errors) == 7
+    assert len(errors) == 8
 
 
 def test_references_to_config_maps_and_secrets_are_checked() -> None:
