@@ -60,6 +60,14 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     poller.start()
     if watcher:
         watcher.start()
+    for node in reconciler.nodes.values():
+        # A container that dies or is removed out of band is repaired at once, not next poll.
+        threading.Thread(
+            target=node.watch,
+            args=(lambda action: trigger.fire(f"engine:{action}"), stop),
+            daemon=True,
+            name=f"events-{node.name}",
+        ).start()
     api.start()
     log.info(
         "gitops reconciling %s (branch %s, path '%s') every %ss; API on http://%s:%d",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Protocol
 
 from gitops.model import (
@@ -97,6 +99,12 @@ class Node(Protocol):
 
     def remove_pod(self, pod: PodInfo) -> None:
         """Stop (SIGTERM, then SIGKILL after the pod's grace period) and remove a replica."""
+        ...
+
+    def watch(self, notify: Callable[[str], None], stop: threading.Event) -> None:
+        """Call ``notify`` whenever a managed container dies or disappears, until ``stop``.
+
+        Blocks; runs in its own thread. Reconnects after the engine goes away."""
         ...
 
 

@@ -14,7 +14,7 @@ import logging
 import tarfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -330,6 +330,34 @@ class DockerNode:
             ):
                 with contextlib.suppress(docker.errors.NotFound):
                     self.api.remove_volume(vol["Name"], force=True)
+
+    def watch(self, notify: Callable[[str], None], stop: threading.Event) -> None:
+        """Follow the engine's event stream for our containers; reconnect with back-off."""
+        delay = 1.0
+        since = int(time.time())  # resume from here after a reconnect: no event is lost
+        while not stop.is_set():
+            try:
+                stream = self.api.events(
+                    since=since,
+                    filters={
+                        "type": "container",
+                        "event": ["die", "destroy", "oom", "stop"],
+                        "label": managed_filter(self._instance),
+                    },
+                    decode=True,
+                )
+                delay = 1.0
+                for event in stream:
+                    since = int(event.get("time", since))
+                    notify(str(event.get("Action") or event.get("status") or "event"))
+                    if stop.is_set():
+                        break
+            except Exception as exc:  # the stream ends when the engine goes away
+                if stop.is_set():
+                    return
+                log.debug("event stream of %s ended: %s; retrying in %.0fs", self._name, exc, delay)
+            stop.wait(delay)
+            delay = min(delay * 2, 30.0)
 
     def _stop(self, container: ContainerInfo) -> None:
         grace = int(container.labels.get(L_GRACE, "30"))

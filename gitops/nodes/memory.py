@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 
 from gitops.errors import ContainerCreateError, ImagePullError, NodeUnavailable
@@ -33,6 +34,7 @@ class MemoryNode:
         self.calls = 0  # engine calls, for the cost assertions in tests
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
+        self._notify: Callable[[str], None] = lambda _: None
 
     @property
     def name(self) -> str:
@@ -121,12 +123,18 @@ class MemoryNode:
                 if c.labels.get(L_POD) == pod.name:
                     del self.containers[cid]
 
+    def watch(self, notify: Callable[[str], None], stop: threading.Event) -> None:
+        self._notify = notify
+        stop.wait()
+
     # Out-of-band events a test can cause.
     def crash(self, container_id: str, code: int = 1) -> None:
         with self._lock:
             c = self.containers[container_id]
             self.containers[container_id] = replace(c, state="exited", status=f"Exited ({code})")
+        self._notify("die")
 
     def delete(self, container_id: str) -> None:
         with self._lock:
             del self.containers[container_id]
+        self._notify("destroy")

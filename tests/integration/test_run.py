@@ -163,7 +163,10 @@ def test_cli_exit_codes_and_help(
     out = gitops("validate", str(bad))
     assert out.returncode == 1
     assert out.stdout.splitlines() == [
-        "x.yaml:0: Service/Bad: spec.ports[0].port: port 0 is out of range 1-65535"
+        "x.yaml:0: Service/Bad: metadata.name: invalid name 'Bad': a DNS-1123 label must consist "
+        "of lower case alphanumeric characters or '-', start and end with an alphanumeric "
+        "character, at most 63 characters",
+        "x.yaml:0: Service/Bad: spec.ports[0].port: port 0 is out of range 1-65535",
     ]
     assert json.loads(gitops("validate", str(bad), "-o", "json").stdout)["valid"] is False
     # diff: 1 with differences, then sync, then 0
@@ -195,3 +198,23 @@ def test_cli_exit_codes_and_help(
     )
     assert missing.returncode == 2 and "cannot fetch" in missing.stderr
     assert gitops("get", "pods", "--server", "http://127.0.0.1:9").returncode == 2
+
+
+def test_container_killed_out_of_band_is_repaired_without_waiting_for_the_poll(
+    server: tuple[str, subprocess.Popen[str]], engine: Any, instance: str
+) -> None:
+    url, _ = server
+    from tests.conftest import containers_of
+
+    victim = next(c for c in containers_of(engine, instance) if c.status == "running")
+    victim.kill()
+    gone = victim.id
+    # the poll is 60 s away: only the engine's event stream can bring it back this soon
+    wait_for(
+        lambda: (
+            sum(1 for p in get(url + "/api/v1/pods") if p["status"] == "Running") == 2
+            and any(c.id == gone and c.status == "running" for c in containers_of(engine, instance))
+        ),
+        20,
+        0.2,
+    )
