@@ -120,38 +120,42 @@ class _Applier:
         with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
             list(pool.map(fn, items))  # fn handles its own errors
 
+    def _act(self, namespace: str, deployment: str, where: str, action: Callable[[], None]) -> bool:
+        """Run one pod action; a failure is recorded against its deployment, not raised."""
+        try:
+            action()
+        except GitopsError as exc:
+            self.fail(namespace, deployment, exc.reason, f"{where}: {exc}")
+            return False
+        return True
+
     def create(self, item: Create) -> None:
         t = item.template
-        try:
-            self.nodes[item.node].create_pod(t, item.pod)
-        except GitopsError as exc:
-            dep = self.desired.deployment(t.namespace, t.deployment)
-            where = dep.origin if dep else f"Deployment/{t.deployment}"
-            self.fail(t.namespace, t.deployment, exc.reason, f"{where}: {exc}")
-            return
-        self.result.created += 1
-        self.progress(f"created pod {t.namespace}/{item.pod} on {item.node} ({item.why})")
+        dep = self.desired.deployment(t.namespace, t.deployment)
+        where = dep.origin if dep else f"Deployment/{t.deployment}"
+        if self._act(
+            t.namespace, t.deployment, where, lambda: self.nodes[item.node].create_pod(t, item.pod)
+        ):
+            self.result.created += 1
+            self.progress(f"created pod {t.namespace}/{item.pod} on {item.node} ({item.why})")
 
     def restart(self, item: Restart) -> None:
-        pod = item.pod
-        try:
+        pod, node = item.pod, self.nodes[item.pod.node]
+
+        def start_all() -> None:
             for cid in item.container_ids:
-                self.nodes[pod.node].start_container(cid)
-        except GitopsError as exc:
-            self.fail(pod.namespace, pod.deployment, exc.reason, f"restart {pod.name}: {exc}")
-            return
-        self.result.restarted += 1
-        self.progress(f"restarted pod {pod.namespace}/{pod.name} ({item.why})")
+                node.start_container(cid)
+
+        if self._act(pod.namespace, pod.deployment, f"restart {pod.name}", start_all):
+            self.result.restarted += 1
+            self.progress(f"restarted pod {pod.namespace}/{pod.name} ({item.why})")
 
     def remove(self, item: Remove) -> None:
         pod = item.pod
-        try:
-            self.nodes[pod.node].remove_pod(pod)
-        except GitopsError as exc:
-            self.fail(pod.namespace, pod.deployment, exc.reason, f"remove {pod.name}: {exc}")
-            return
-        self.result.removed += 1
-        self.progress(f"removed pod {pod.namespace}/{pod.name} ({item.why})")
+        remove = lambda: self.nodes[pod.node].remove_pod(pod)  # noqa: E731
+        if self._act(pod.namespace, pod.deployment, f"remove {pod.name}", remove):
+            self.result.removed += 1
+            self.progress(f"removed pod {pod.namespace}/{pod.name} ({item.why})")
 
     def run(self) -> ApplyResult:
         for node_name, ns in self.plan.networks_create:

@@ -52,6 +52,16 @@ def running(engine: docker.DockerClient, instance: str) -> list[Any]:
     return [c for c in containers_of(engine, instance) if c.status == "running"]
 
 
+def deployed(remote: GitRemote, images: Images, make_reconciler: Any, replicas: int = 3) -> Any:
+    """Push web v1 with its ConfigMap and Secret, and converge a reconciler on it."""
+    base(remote)
+    remote.write("web.yaml", web(images, replicas=replicas))
+    remote.push("v1")
+    rec = make_reconciler()
+    converge(rec)
+    return rec
+
+
 def test_push_creates_containers_with_image_env_limits_and_replicas(
     remote: GitRemote,
     images: Images,
@@ -95,11 +105,7 @@ def test_change_replaces_pods_and_config_change_replaces_too(
     instance: str,
     make_reconciler: Any,
 ) -> None:
-    base(remote)
-    remote.write("web.yaml", web(images))
-    remote.push("v1")
-    rec = make_reconciler()
-    converge(rec)
+    rec = deployed(remote, images, make_reconciler)
     v1_pods = {c.labels[L_POD] for c in running(engine, instance)}
     remote.write("web.yaml", web(images, "v2"))
     remote.push("v2")
@@ -150,11 +156,7 @@ def test_out_of_band_removal_and_stop_are_repaired(
     instance: str,
     make_reconciler: Any,
 ) -> None:
-    base(remote)
-    remote.write("web.yaml", web(images, replicas=2))
-    remote.push("v1")
-    rec = make_reconciler()
-    converge(rec)
+    rec = deployed(remote, images, make_reconciler, 2)
     first, second = running(engine, instance)
     first.remove(force=True)
     second.stop(timeout=1)
@@ -172,11 +174,8 @@ def test_invalid_commit_changes_nothing_and_is_reported(
     instance: str,
     make_reconciler: Any,
 ) -> None:
-    base(remote)
-    remote.write("web.yaml", web(images))
-    good = remote.push("v1")
-    rec = make_reconciler()
-    converge(rec)
+    rec = deployed(remote, images, make_reconciler)
+    good = rec.status.applied
     before = sorted(c.id for c in running(engine, instance))
     broken = web(images, "v2")
     broken["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] = "Sometimes"
@@ -222,11 +221,7 @@ def test_unpullable_image_keeps_old_pods_and_names_the_field(
     instance: str,
     make_reconciler: Any,
 ) -> None:
-    base(remote)
-    remote.write("web.yaml", web(images, replicas=2))
-    remote.push("v1")
-    rec = make_reconciler()
-    converge(rec)
+    rec = deployed(remote, images, make_reconciler, 2)
     before = sorted(c.id for c in running(engine, instance))
     remote.write("web.yaml", web(images, "does-not-exist", replicas=2))
     remote.push("typo in tag")
@@ -287,11 +282,7 @@ def test_empty_commit_is_refused_unless_allowed(
     instance: str,
     make_reconciler: Any,
 ) -> None:
-    base(remote)
-    remote.write("web.yaml", web(images, replicas=1))
-    remote.push("v1")
-    rec = make_reconciler()
-    converge(rec)
+    rec = deployed(remote, images, make_reconciler, 1)
     for f in ("ns.yaml", "config.yaml", "web.yaml"):
         remote.delete(f)
     remote.push("delete everything")
@@ -335,11 +326,7 @@ def test_unreachable_remote_keeps_workloads_and_backs_off(
     instance: str,
     make_reconciler: Any,
 ) -> None:
-    base(remote)
-    remote.write("web.yaml", web(images, replicas=2))
-    remote.push("v1")
-    rec = make_reconciler()
-    converge(rec)
+    rec = deployed(remote, images, make_reconciler, 2)
     before = sorted(c.id for c in running(engine, instance))
     moved = remote.bare.with_name("moved.git")
     remote.bare.rename(moved)
