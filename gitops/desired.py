@@ -38,6 +38,9 @@ class DesiredDeployment:
     min_ready_seconds: int = 0
     progress_deadline_seconds: int = 600
     paused: bool = False
+    strategy: str = "RollingUpdate"
+    max_surge: int | str = "25%"
+    max_unavailable: int | str = "25%"
 
     @property
     def key(self) -> tuple[str, str]:
@@ -218,7 +221,11 @@ def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -
         prune=dep.metadata.annotations.get(A_PRUNE, "enabled") != "disabled",
     )
     template = replace(template, template_hash=template_hash(template), commit=commit)
+    rolling = spec.strategy.rolling_update
     return DesiredDeployment(
+        strategy=spec.strategy.type,
+        max_surge=rolling.max_surge if rolling else "25%",
+        max_unavailable=rolling.max_unavailable if rolling else "25%",
         namespace=entry.namespace,
         name=entry.name,
         replicas=spec.replicas,

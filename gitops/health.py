@@ -5,11 +5,13 @@ Deciding code: imports nothing that talks to the outside world.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
 from gitops.desired import DesiredDeployment
 from gitops.model import L_CONTAINER, PodInfo
+from gitops.rollout import PodReadiness
 
 HEALTHY: Final = "Healthy"
 PROGRESSING: Final = "Progressing"
@@ -73,3 +75,25 @@ def deployment_health(
         f"{reps.updated} updated, {reps.ready} ready of {dep.replicas}; {reps.current} pods in all",
         reps,
     )
+
+
+class ReadinessTracker:
+    """Remembers since when each pod has been ready, so ``minReadySeconds`` can be applied.
+
+    Pure state fed with observations and the injected clock. After a reconciler restart it
+    starts afresh: a pod counts as ready from the first observation, which only delays.
+    """
+
+    def __init__(self) -> None:
+        self._state: dict[str, PodReadiness] = {}
+
+    def observe(self, ready: Mapping[str, bool], now: float) -> dict[str, PodReadiness]:
+        state: dict[str, PodReadiness] = {}
+        for name, is_ready in ready.items():
+            before = self._state.get(name)
+            if before is not None and before.ready == is_ready:
+                state[name] = before
+            else:
+                state[name] = PodReadiness(is_ready, now)
+        self._state = state
+        return dict(state)

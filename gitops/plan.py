@@ -5,22 +5,24 @@ tests are deterministic). Out: ``Plan`` with ``create``, ``restart``, ``remove``
 buckets plus network changes. ``gitops diff`` and ``--dry-run`` print it; ``gitops.apply``
 carries it out.
 
-Replacement is surge-first: pods of an outdated template are removed only once as many pods of
-the current template run as the Deployment wants, so a change never takes a Deployment down;
-the pass that created the new pods asks for a quick second pass that removes the old ones.
+How many pods of a changed template to create and which old ones to remove in one pass is
+``gitops.rollout``'s decision (maxSurge, maxUnavailable, minReadySeconds, Recreate); a pass that
+changed something asks for a quick follow-up pass, so a rollout proceeds as pods become ready.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import string
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gitops.desired import DesiredDeployment, DesiredState
 from gitops.live import LiveState
 from gitops.model import PodInfo, PodTemplate
+from gitops.rollout import PodReadiness, Step, Why, step
 
 NameSource = Callable[[], str]
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' alphabet: no vowels, no lookalikes
@@ -35,17 +37,6 @@ def counter_suffix() -> NameSource:
     """Deterministic names for tests and dry runs."""
     n = iter(range(10**9))
     return lambda: "".join(string.ascii_lowercase[int(d)] for d in f"{next(n):05d}")
-
-
-class Why:
-    """Why a pod is created, removed or restarted (shown by ``diff`` and in events)."""
-
-    MISSING = "missing replica"
-    OUTDATED = "template changed"
-    SURPLUS = "surplus replica"
-    PRUNED = "manifest deleted"
-    BROKEN = "incomplete pod"
-    EXITED = "container exited"
 
 
 @dataclass(frozen=True)
@@ -151,11 +142,6 @@ def _is_complete(pod: PodInfo, template: PodTemplate) -> bool:
     return want == have
 
 
-def _rank(pod: PodInfo) -> tuple[int, float, str]:
-    # Keep the running and the oldest: they have proven themselves.
-    return (0 if pod.running else 1, pod.created, pod.name)
-
-
 def _plan_deployment(
     dep: DesiredDeployment,
     pods: list[PodInfo],
@@ -163,47 +149,48 @@ def _plan_deployment(
     totals: Counter[str],
     names: NameSource,
     taken: set[str],
+    readiness: Mapping[str, PodReadiness],
+    now: float,
 ) -> tuple[list[Create], list[Restart], list[Remove], list[PodInfo], bool]:
     template = dep.template
-    create: list[Create] = []
-    restart: list[Restart] = []
-    remove: list[Remove] = []
-    keep: list[PodInfo] = []
     current = [p for p in pods if p.template_hash == template.template_hash]
-    outdated = [p for p in pods if p.template_hash != template.template_hash]
+    old = [p for p in pods if p.template_hash != template.template_hash]
     broken = [p for p in current if not _is_complete(p, template)]
-    remove += [Remove(p, Why.BROKEN) for p in broken]
-    current = sorted((p for p in current if p not in broken), key=_rank)
-    kept, surplus = current[: dep.replicas], current[dep.replicas :]
-    remove += [Remove(p, Why.SURPLUS) for p in surplus]
-    for pod in kept:
+    current = [p for p in current if p not in broken]
+    remove = [Remove(p, Why.BROKEN) for p in broken]
+    # A paused rollout neither creates nor removes; crashed pods still restart.
+    decided = Step(0, (), bool(old)) if dep.paused else step(dep, current, old, readiness, now)
+    remove += [Remove(p, why) for p, why in decided.remove]
+    gone = {r.pod.name for r in remove}
+    restart: list[Restart] = []
+    keep: list[PodInfo] = []
+    for pod in current + old:
+        if pod.name in gone:
+            continue
         stopped = tuple(
             c.id for c in pod.app_containers() if c.state in ("exited", "created", "dead")
         )
-        if stopped:
+        if stopped and pod in current:
             restart.append(Restart(pod, stopped, Why.EXITED))
         else:
             keep.append(pod)
-    placed = Counter(p.node for p in kept)
-    for _ in range(dep.replicas - len(kept)):
+    placed = Counter(p.node for p in current if p.name not in gone)
+    create: list[Create] = []
+    for _ in range(decided.create):
         node = choose_node(nodes, placed, totals)
         placed[node] += 1
         totals[node] += 1
-        why = Why.OUTDATED if outdated else Why.MISSING
         name = f"{dep.name}-{template.template_hash}-{names()}"
         while name in taken:  # a suffix may repeat; a pod name must not
             name = f"{dep.name}-{template.template_hash}-{names()}"
         taken.add(name)
-        create.append(Create(template, name, node, why))
-    # Surge first: drop outdated pods only while enough current ones already run.
-    running_current = sum(1 for p in kept if p.running)
-    spare = max(0, running_current + len(outdated) - dep.replicas)
-    for pod in sorted(outdated, key=_rank, reverse=True)[:spare]:
-        remove.append(Remove(pod, Why.OUTDATED))
-    removed = {r.pod.name for r in remove}
-    keep += [p for p in outdated if p.name not in removed]
-    waiting = len(outdated) > spare
-    return create, restart, remove, keep, waiting
+        create.append(Create(template, name, node, Why.OUTDATED if old else Why.MISSING))
+    return create, restart, remove, keep, decided.waiting
+
+
+def default_readiness(live: LiveState) -> dict[str, PodReadiness]:
+    """Readiness from the engine alone (running, and HEALTHCHECK healthy where there is one)."""
+    return {p.name: PodReadiness(p.healthy, p.created) for p in live.pods}
 
 
 def make_plan(
@@ -211,8 +198,12 @@ def make_plan(
     live: LiveState,
     nodes: Sequence[str],
     names: NameSource | None = None,
+    readiness: Mapping[str, PodReadiness] | None = None,
+    now: float = math.inf,  # no clock: minReadySeconds counts as served
 ) -> Plan:
     names = names or random_suffix()
+    if readiness is None:
+        readiness = default_readiness(live)
     totals: Counter[str] = Counter(p.node for p in live.pods)
     create: list[Create] = []
     restart: list[Restart] = []
@@ -221,7 +212,9 @@ def make_plan(
     waiting: list[tuple[str, str]] = []
     taken = {p.name for p in live.pods}
     for dep in desired.deployments:
-        c, rs, rm, k, wait = _plan_deployment(dep, live.of(*dep.key), nodes, totals, names, taken)
+        c, rs, rm, k, wait = _plan_deployment(
+            dep, live.of(*dep.key), nodes, totals, names, taken, readiness, now
+        )
         create += c
         restart += rs
         remove += rm

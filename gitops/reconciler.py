@@ -27,6 +27,7 @@ from gitops.errors import (
     Reason,
     TemporaryError,
 )
+from gitops.health import ReadinessTracker
 from gitops.history import History, SyncRecord
 from gitops.live import LiveState, observe
 from gitops.manifests import parse_manifests
@@ -66,6 +67,7 @@ class Reconciler:
         self.clock, self.names, self.progress = clock, names, progress
         self.status = SyncStatus()
         self.desired: DesiredState | None = None  # of the last valid commit
+        self.readiness = ReadinessTracker()
         self._failures = 0
         self._rejected = ""
 
@@ -89,7 +91,9 @@ class Reconciler:
                 assert rejected is not None
                 raise rejected
             target = desired.commit
-            plan = make_plan(desired, live, sorted(self.nodes), self.names)
+            now = self.clock()
+            readiness = self.readiness.observe({p.name: p.healthy for p in live.pods}, now)
+            plan = make_plan(desired, live, sorted(self.nodes), self.names, readiness, now)
             if not plan.empty and not dry_run:
                 applied = apply_plan(
                     plan, self.nodes, desired, self.progress, self.settings.workers

