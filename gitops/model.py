@@ -8,7 +8,8 @@ reconciler and the containers it created: live state is rebuilt from them alone.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from typing import Final, Literal
 
 PREFIX: Final = "io.gitops."
@@ -27,6 +28,9 @@ L_NODE: Final = PREFIX + "node"
 L_POD_LABEL: Final = PREFIX + "label."  # + the pod template's own label key
 L_CREATED: Final = PREFIX + "created"
 L_GRACE: Final = PREFIX + "grace-seconds"
+L_INFRA: Final = PREFIX + "infra"  # the pod's pause container: holds its namespaces, runs probes
+L_PROBES: Final = PREFIX + "probes"  # JSON of the container's probes, named ports resolved
+INFRA_NAME: Final = "POD"  # container label of the pause container (app names are lowercase)
 
 # Annotations users put on resources in git.
 A_PRUNE: Final = "gitops.io/prune"  # "disabled": keep running when the manifest is deleted
@@ -179,14 +183,59 @@ class PodInfo:
         return min((c.created for c in self.containers), default=0.0)
 
     def app_containers(self) -> tuple[ContainerInfo, ...]:
-        return tuple(c for c in self.containers if c.labels.get(L_INIT) != "true")
+        return tuple(
+            c
+            for c in self.containers
+            if c.labels.get(L_INIT) != "true" and c.labels.get(L_INFRA) != "true"
+        )
+
+    @property
+    def infra(self) -> ContainerInfo | None:
+        return next((c for c in self.containers if c.labels.get(L_INFRA) == "true"), None)
 
     @property
     def running(self) -> bool:
         apps = self.app_containers()
-        return bool(apps) and all(c.state == "running" for c in apps)
+        infra = self.infra
+        infra_ok = infra is None or infra.state == "running"
+        return infra_ok and bool(apps) and all(c.state == "running" for c in apps)
 
     @property
     def healthy(self) -> bool:
         """Running, and no container reports an unhealthy or starting Docker HEALTHCHECK."""
         return self.running and all(c.health in (None, "healthy") for c in self.app_containers())
+
+
+def encode_probes(spec: ContainerSpec) -> str:
+    """The container's probes as compact JSON for a label, with named ports made numbers.
+
+    Carried on the container so that probing is rebuilt from the engine alone, for pods of
+    any template (old pods mid-rollout included)."""
+    ports = {p.name: p.container_port for p in spec.ports if p.name}
+    out: dict[str, dict[str, object]] = {}
+    for kind, probe in (
+        ("readiness", spec.readiness),
+        ("liveness", spec.liveness),
+        ("startup", spec.startup),
+    ):
+        if probe is None:
+            continue
+        port = ports.get(probe.port, probe.port) if isinstance(probe.port, str) else probe.port
+        out[kind] = {**asdict(probe), "port": port}
+    return json.dumps(out, separators=(",", ":"), sort_keys=True)
+
+
+def decode_probes(text: str) -> dict[str, ProbeSpec]:
+    if not text:
+        return {}
+    raw = json.loads(text)
+    return {
+        kind: ProbeSpec(
+            **{
+                **fields,
+                "headers": tuple(tuple(h) for h in fields["headers"]),
+                "command": tuple(fields["command"]),
+            }
+        )
+        for kind, fields in raw.items()
+    }

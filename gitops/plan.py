@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from gitops.desired import DesiredDeployment, DesiredState
 from gitops.live import LiveState
-from gitops.model import PodInfo, PodTemplate
+from gitops.model import INFRA_NAME, PodInfo, PodTemplate
 from gitops.rollout import PodReadiness, Step, Why, step
 
 NameSource = Callable[[], str]
@@ -137,7 +137,7 @@ def choose_node(nodes: Sequence[str], placed: Counter[str], total: Counter[str])
 
 
 def _is_complete(pod: PodInfo, template: PodTemplate) -> bool:
-    want = {c.name for c in template.all_containers()}
+    want = {c.name for c in template.all_containers()} | {INFRA_NAME}
     have = {c.labels.get("io.gitops.container", "") for c in pod.containers}
     return want == have
 

@@ -27,7 +27,7 @@ import yaml
 
 from gitops.config import NodeConfig, Settings
 from gitops.history import History
-from gitops.model import L_INSTANCE
+from gitops.model import L_INFRA, L_INSTANCE
 from gitops.nodes.docker import DockerNode
 from gitops.plan import counter_suffix
 from gitops.reconciler import Reconciler
@@ -212,8 +212,10 @@ def converge(reconciler: Reconciler, passes: int = 10) -> Any:
     return outcome
 
 
-def containers_of(engine: docker.DockerClient, instance: str) -> list[Any]:
-    return engine.containers.list(all=True, filters={"label": f"{L_INSTANCE}={instance}"})
+def containers_of(engine: docker.DockerClient, instance: str, infra: bool = True) -> list[Any]:
+    """Containers of a test's instance; ``infra=False`` leaves out the pods' pause containers."""
+    found = engine.containers.list(all=True, filters={"label": f"{L_INSTANCE}={instance}"})
+    return [c for c in found if infra or c.labels.get(L_INFRA) != "true"]
 
 
 __all__ = [

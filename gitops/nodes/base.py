@@ -14,6 +14,7 @@ from gitops.model import (
     L_GRACE,
     L_HASH,
     L_INDEX,
+    L_INFRA,
     L_INIT,
     L_INSTANCE,
     L_MANAGED,
@@ -21,10 +22,13 @@ from gitops.model import (
     L_NODE,
     L_POD,
     L_POD_LABEL,
+    L_PROBES,
     L_PRUNE,
     ContainerInfo,
+    ContainerSpec,
     PodInfo,
     PodTemplate,
+    encode_probes,
 )
 
 NETWORK_PREFIX = "gitops-"
@@ -97,6 +101,14 @@ class Node(Protocol):
 
     def start_container(self, container_id: str) -> None: ...
 
+    def restart_container(self, container_id: str, grace: int) -> None:
+        """SIGTERM, SIGKILL after ``grace`` seconds, and start again (liveness failure)."""
+        ...
+
+    def exec(self, container_id: str, command: list[str], timeout: float) -> tuple[int, str]:
+        """Run ``command`` in a running container: (exit code, output). Code 124 on timeout."""
+        ...
+
     def remove_pod(self, pod: PodInfo) -> None:
         """Stop (SIGTERM, then SIGKILL after the pod's grace period) and remove a replica."""
         ...
@@ -117,8 +129,11 @@ def container_labels(
     node: str,
     now: float,
     instance: str = DEFAULT_INSTANCE,
+    spec: ContainerSpec | None = None,
 ) -> dict[str, str]:
-    """The labels that let a reconciler rebuild its live state from the engine alone."""
+    """The labels that let a reconciler rebuild its live state from the engine alone.
+
+    ``spec`` is None for the pod's infrastructure (pause) container."""
     labels = {
         L_MANAGED: "true",
         L_INSTANCE: instance,
@@ -135,6 +150,12 @@ def container_labels(
     }
     if init:
         labels[L_INIT] = "true"
+    if spec is None:
+        labels[L_INFRA] = "true"
+    else:
+        probes = encode_probes(spec)
+        if probes != "{}":
+            labels[L_PROBES] = probes
     if not template.prune:
         labels[L_PRUNE] = "disabled"
     labels.update({L_POD_LABEL + k: v for k, v in template.labels})

@@ -11,11 +11,14 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import shutil
 import tarfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -31,9 +34,9 @@ from gitops.errors import (
     NodeUnavailable,
 )
 from gitops.model import (
+    INFRA_NAME,
     L_CREATED,
     L_GRACE,
-    L_INIT,
     L_INSTANCE,
     L_MANAGED,
     L_NAMESPACE,
@@ -54,6 +57,27 @@ from gitops.nodes.base import (
 
 log = logging.getLogger(__name__)
 INIT_TIMEOUT = 300  # an init container that runs longer than this fails its pod
+PAUSE_IMAGE = "gitops/pause:1"
+# The pod's infrastructure container: holds the pod's network and IPC namespaces for the app
+# containers (so they keep them across restarts) and carries busybox's wget and nc, with which
+# HTTP and TCP probes run inside the pod against its own loopback.
+PAUSE_DOCKERFILE = """FROM scratch
+COPY busybox /bin/busybox
+RUN ["/bin/busybox", "--install", "-s", "/bin"]
+ENTRYPOINT ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
+"""
+
+
+def _static_busybox() -> str:
+    for candidate in (shutil.which("busybox"), "/bin/busybox", "/usr/bin/busybox"):
+        if candidate and Path(candidate).is_file():
+            head = Path(candidate).read_bytes()[:8192]
+            if head.startswith(b"\x7fELF") and b"ld-linux" not in head and b"ld-musl" not in head:
+                return candidate
+    raise ContainerCreateError(
+        "no static busybox on this machine to build the pod infrastructure image from "
+        "(install Debian's busybox-static, or give a pause image in a registry)"
+    )
 
 
 @contextlib.contextmanager
@@ -100,6 +124,7 @@ class DockerNode:
         base_url: str | None = None,
         instance: str = DEFAULT_INSTANCE,
         timeout: int = 60,
+        pause_image: str = PAUSE_IMAGE,
     ) -> None:
         self._name = name
         self._instance = instance
@@ -107,6 +132,10 @@ class DockerNode:
         self._timeout = timeout
         self._client: docker.DockerClient | None = None
         self._lock = threading.Lock()
+        self.pause_image = pause_image
+        self._pause_lock = threading.Lock()
+        self._pause_ready = False
+        self._exec_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix=f"exec-{name}")
 
     @property
     def name(self) -> str:
@@ -202,14 +231,73 @@ class DockerNode:
             raise ImagePullError(str(exc)) from exc
         log.info("pulled %s on %s in %.1fs", image, self._name, time.monotonic() - started)
 
+    def ensure_pause_image(self) -> None:
+        """Make sure the pod infrastructure image exists on this node (once per process).
+
+        A reference with a registry is pulled; a plain name (the default) is built on the node
+        from a static busybox on this machine, so no registry is needed for it."""
+        with self._pause_lock:
+            if self._pause_ready:
+                return
+            if not self.has_image(self.pause_image):
+                first = self.pause_image.split("/", 1)[0]
+                if "/" in self.pause_image and (
+                    "." in first or ":" in first or first == "localhost"
+                ):
+                    self.pull(self.pause_image)
+                else:
+                    self._build_pause()
+            self._pause_ready = True
+
+    def _build_pause(self) -> None:
+        busybox = _static_busybox()
+        context = _tar(
+            [
+                ("Dockerfile", PAUSE_DOCKERFILE.encode(), 0o644),
+                ("busybox", Path(busybox).read_bytes(), 0o755),
+            ]
+        )
+        log.info("building %s on %s from %s", self.pause_image, self._name, busybox)
+        with _translated(self._name, f"build {self.pause_image}"):
+            for event in self.api.build(
+                fileobj=io.BytesIO(context),
+                custom_context=True,
+                tag=self.pause_image,
+                rm=True,
+                forcerm=True,
+                decode=True,
+                labels={L_MANAGED: "true"},
+            ):
+                if "error" in event:
+                    raise ContainerCreateError(
+                        f"node {self._name}: build pause image: {event['error']}"
+                    )
+
+    def _create_pause(self, template: PodTemplate, pod: str) -> str:
+        network = network_name(template.namespace, self._instance)
+        host_config = self.api.create_host_config(
+            network_mode=network,
+            ipc_mode="shareable",
+            restart_policy={"Name": "no"},
+        )
+        endpoint = self.api.create_endpoint_config(aliases=[pod])
+        # The SDK's stub says one EndpointConfig; the engine takes a map by network name.
+        networking = self.api.create_networking_config({network: endpoint})  # type: ignore[arg-type]
+        created = self.api.create_container(
+            image=self.pause_image,
+            name=container_name(template.namespace, pod, INFRA_NAME),
+            hostname=pod[:63],
+            labels=container_labels(
+                template, pod, INFRA_NAME, -1, False, self._name, time.time(), self._instance
+            ),
+            host_config=host_config,
+            networking_config=networking,
+            stop_timeout=2,
+        )
+        return str(created["Id"])
+
     def _create_container(
-        self,
-        template: PodTemplate,
-        pod: str,
-        spec: ContainerSpec,
-        index: int,
-        network_mode: str,
-        first: bool,
+        self, template: PodTemplate, pod: str, spec: ContainerSpec, index: int, pause: str
     ) -> str:
         ns = template.namespace
         init = index < len(template.init_containers)
@@ -225,7 +313,8 @@ class DockerNode:
         ]
         host_config = self.api.create_host_config(
             init=True,  # reaps zombies and delivers SIGTERM to a PID 1 that ignores it
-            network_mode=network_mode,
+            network_mode=f"container:{pause}",  # the pod's network namespace, held by pause
+            ipc_mode=f"container:{pause}",
             mounts=mounts,
             nano_cpus=spec.cpu_limit_millis * 1_000_000 if spec.cpu_limit_millis else None,
             mem_limit=spec.memory_limit,
@@ -235,11 +324,6 @@ class DockerNode:
             mem_reservation=spec.memory_request if spec.memory_limit else None,
             restart_policy={"Name": "no"},  # restarts are the reconciler's, with its back-off
         )
-        networking = None
-        if first:
-            endpoint = self.api.create_endpoint_config(aliases=[pod])
-            # The SDK's stub says one EndpointConfig; the engine takes a map by network name.
-            networking = self.api.create_networking_config({network_mode: endpoint})  # type: ignore[arg-type]
         created = self.api.create_container(
             image=spec.image,
             name=container_name(ns, pod, spec.name),
@@ -247,12 +331,10 @@ class DockerNode:
             command=list(spec.args) if spec.args is not None else None,
             environment=[f"{e.name}={e.value}" for e in spec.env],
             working_dir=spec.working_dir,
-            hostname=pod[:63] if first or init else None,
             labels=container_labels(
-                template, pod, spec.name, index, init, self._name, time.time(), self._instance
+                template, pod, spec.name, index, init, self._name, time.time(), self._instance, spec
             ),
             host_config=host_config,
-            networking_config=networking,
             stop_timeout=template.grace_seconds,
         )
         cid = str(created["Id"])
@@ -268,6 +350,7 @@ class DockerNode:
 
     def create_pod(self, template: PodTemplate, pod: str) -> None:
         ns = template.namespace
+        self.ensure_pause_image()
         created: list[str] = []
         volumes: list[str] = []
         try:
@@ -277,25 +360,22 @@ class DockerNode:
                     labels = {L_MANAGED: "true", L_INSTANCE: self._instance, L_POD: pod}
                     self.api.create_volume(name, labels=labels)
                     volumes.append(name)
-                network = network_name(ns, self._instance)
-                owner: str | None = None
+                pause = self._create_pause(template, pod)
+                created.append(pause)
+                self.api.start(pause)
                 n_init = len(template.init_containers)
                 for index, spec in enumerate(template.all_containers()):
-                    first = owner is None and index >= n_init
-                    # Containers of a pod share the first app container's network namespace.
-                    mode = network if owner is None else f"container:{owner}"
-                    cid = self._create_container(template, pod, spec, index, mode, first)
-                    created.append(cid)
-                    if first:
-                        owner = cid
-                for cid, spec in zip(created[:n_init], template.init_containers, strict=True):
+                    created.append(self._create_container(template, pod, spec, index, pause))
+                for cid, spec in zip(
+                    created[1 : 1 + n_init], template.init_containers, strict=True
+                ):
                     self.api.start(cid)
                     code = self.api.wait(cid, timeout=INIT_TIMEOUT).get("StatusCode", -1)
                     if code != 0:
                         raise ContainerCreateError(
                             f"init container {spec.name} of pod {ns}/{pod} exited with code {code}"
                         )
-                for cid in created[n_init:]:
+                for cid in created[1 + n_init :]:
                     self.api.start(cid)
         except BaseException:
             self._cleanup(created, volumes)
@@ -313,12 +393,28 @@ class DockerNode:
         with _translated(self._name, f"start {container_id[:12]}"):
             self.api.start(container_id)
 
+    def restart_container(self, container_id: str, grace: int) -> None:
+        with _translated(self._name, f"restart {container_id[:12]}"):
+            self.api.restart(container_id, timeout=grace)
+
+    def exec(self, container_id: str, command: list[str], timeout: float) -> tuple[int, str]:
+        """Run a command in a container; the engine has no exec timeout, so bound the wait."""
+        with _translated(self._name, f"exec in {container_id[:12]}"):
+            exec_id = self.api.exec_create(container_id, command, stdin=False)["Id"]
+            future = self._exec_pool.submit(self.api.exec_start, exec_id)
+            try:
+                output = future.result(timeout=timeout + 1.0)
+            except FutureTimeout:
+                return 124, f"probe timed out after {timeout:g}s"
+            code = self.api.exec_inspect(exec_id).get("ExitCode")
+        text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
+        return (int(code) if code is not None else 124), text.strip()
+
     def remove_pod(self, pod: PodInfo) -> None:
         with _translated(self._name, f"remove pod {pod.namespace}/{pod.name}"):
-            apps = [
-                c for c in pod.containers if c.labels.get(L_INIT) != "true" and c.state == "running"
-            ]
-            # SIGTERM every container of the pod at once, as a kubelet does.
+            apps = [c for c in pod.app_containers() if c.state == "running"]
+            # SIGTERM every app container of the pod at once, as a kubelet does; the pause
+            # container goes last, so the pod keeps its network until its apps have stopped.
             if apps:
                 with ThreadPoolExecutor(max_workers=len(apps)) as pool:
                     list(pool.map(self._stop, apps))
@@ -326,7 +422,10 @@ class DockerNode:
                 with contextlib.suppress(docker.errors.NotFound):
                     self.api.remove_container(c.id, force=True, v=True)
             for vol in (
-                self.api.volumes(filters={"label": f"{L_POD}={pod.name}"}).get("Volumes") or []
+                self.api.volumes(
+                    filters={"label": [f"{L_POD}={pod.name}", f"{L_INSTANCE}={self._instance}"]}
+                ).get("Volumes")
+                or []
             ):
                 with contextlib.suppress(docker.errors.NotFound):
                     self.api.remove_volume(vol["Name"], force=True)

@@ -13,7 +13,15 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from gitops.errors import ContainerCreateError, ImagePullError, NodeUnavailable
-from gitops.model import L_INSTANCE, L_MANAGED, L_POD, ContainerInfo, PodInfo, PodTemplate
+from gitops.model import (
+    INFRA_NAME,
+    L_INSTANCE,
+    L_MANAGED,
+    L_POD,
+    ContainerInfo,
+    PodInfo,
+    PodTemplate,
+)
 from gitops.nodes.base import DEFAULT_INSTANCE, container_labels, container_name, network_name
 
 
@@ -35,6 +43,12 @@ class MemoryNode:
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
         self._notify: Callable[[str], None] = lambda _: None
+        self.restarts: dict[str, int] = {}
+        # What an exec (a probe) returns; a test replaces it to make probes fail.
+        self.exec_handler: Callable[[ContainerInfo, list[str]], tuple[int, str]] = lambda c, cmd: (
+            0,
+            "",
+        )
 
     @property
     def name(self) -> str:
@@ -88,7 +102,20 @@ class MemoryNode:
         if template.namespace not in self.networks:
             raise ContainerCreateError(f"network {network_name(template.namespace)} not found")
         now = time.time()
-        created: list[ContainerInfo] = []
+        created: list[ContainerInfo] = [
+            ContainerInfo(
+                node=self._name,
+                id=f"{self._name}-{next(self._ids):06d}",
+                name=container_name(template.namespace, pod, INFRA_NAME),
+                labels=container_labels(
+                    template, pod, INFRA_NAME, -1, False, self._name, now, self._instance
+                ),
+                state="running",
+                status="Up",
+                image="gitops/pause:1",
+                created=now,
+            )
+        ]
         for index, spec in enumerate(template.all_containers()):
             if spec.image not in self.images:
                 raise ContainerCreateError(f"no such image: {spec.image}")
@@ -99,7 +126,7 @@ class MemoryNode:
                     id=f"{self._name}-{next(self._ids):06d}",
                     name=container_name(template.namespace, pod, spec.name),
                     labels=container_labels(
-                        template, pod, spec.name, index, init, self._name, now, self._instance
+                        template, pod, spec.name, index, init, self._name, now, self._instance, spec
                     ),
                     state="exited" if init else "running",
                     status="Exited (0)" if init else "Up",
@@ -115,6 +142,19 @@ class MemoryNode:
         with self._lock:
             c = self.containers[container_id]
             self.containers[container_id] = replace(c, state="running", status="Up")
+
+    def restart_container(self, container_id: str, grace: int) -> None:
+        self._call()
+        with self._lock:
+            c = self.containers[container_id]
+            self.containers[container_id] = replace(c, state="running", status="Up")
+        self.restarts[container_id] = self.restarts.get(container_id, 0) + 1
+
+    def exec(self, container_id: str, command: list[str], timeout: float) -> tuple[int, str]:
+        self._call()
+        with self._lock:
+            container = self.containers[container_id]
+        return self.exec_handler(container, command)
 
     def remove_pod(self, pod: PodInfo) -> None:
         self._call()

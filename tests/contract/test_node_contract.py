@@ -50,8 +50,9 @@ def test_pod_lifecycle(backend: tuple[Node, str, str]) -> None:
     assert (pod.namespace, pod.deployment, pod.name) == ("contract", "web", "web-abc123-aaaaa")
     assert (pod.template_hash, pod.commit, pod.node) == ("abc123", "c0ffee", "local")
     assert pod.running
-    [c] = pod.containers
+    [c] = pod.app_containers()
     assert c.labels[L_POD] == "web-abc123-aaaaa" and c.labels[L_INSTANCE] == node.instance
+    assert pod.infra is not None and pod.infra.state == "running"  # holds the pod's network
     assert c.labels["io.gitops.label.app"] == "web"
     node.remove_pod(pod)
     assert node.list_containers() == []
@@ -74,7 +75,7 @@ def test_start_container_restarts_an_exited_one(backend: tuple[Node, str, str]) 
         node.pull(image)
     node.create_pod(template(image), "web-abc123-bbbbb")
     [pod] = group_pods(node.list_containers())
-    cid = pod.containers[0].id
+    cid = pod.app_containers()[0].id
     if isinstance(node, MemoryNode):
         node.crash(cid)
     else:

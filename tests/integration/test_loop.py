@@ -49,7 +49,7 @@ def base(remote: GitRemote, greeting: str = "hello") -> None:
 
 
 def running(engine: docker.DockerClient, instance: str) -> list[Any]:
-    return [c for c in containers_of(engine, instance) if c.status == "running"]
+    return [c for c in containers_of(engine, instance, infra=False) if c.status == "running"]
 
 
 def deployed(remote: GitRemote, images: Images, make_reconciler: Any, replicas: int = 3) -> Any:

@@ -206,14 +206,17 @@ def test_container_killed_out_of_band_is_repaired_without_waiting_for_the_poll(
     url, _ = server
     from tests.conftest import containers_of
 
-    victim = next(c for c in containers_of(engine, instance) if c.status == "running")
+    victim = next(c for c in containers_of(engine, instance, infra=False) if c.status == "running")
     victim.kill()
     gone = victim.id
     # the poll is 60 s away: only the engine's event stream can bring it back this soon
     wait_for(
         lambda: (
             sum(1 for p in get(url + "/api/v1/pods") if p["status"] == "Running") == 2
-            and any(c.id == gone and c.status == "running" for c in containers_of(engine, instance))
+            and any(
+                c.id == gone and c.status == "running"
+                for c in containers_of(engine, instance, infra=False)
+            )
         ),
         20,
         0.2,

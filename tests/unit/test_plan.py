@@ -122,8 +122,8 @@ def test_exited_containers_are_restarted_and_deleted_pods_replaced() -> None:
     state = desired(deployment(replicas=2))
     converge(state, [node])
     first, second = observe([node]).pods
-    node.crash(first.containers[0].id)
-    node.delete(second.containers[0].id)
+    node.crash(first.app_containers()[0].id)
+    node.delete(second.app_containers()[0].id)
     plan = step(state, [node])
     assert [r.why for r in plan.restart] == [Why.EXITED]
     assert [c.why for c in plan.create] == [Why.MISSING]
@@ -153,7 +153,7 @@ def test_unpullable_image_leaves_old_pods_and_names_the_field() -> None:
 def test_spreads_replicas_over_nodes() -> None:
     nodes = [MemoryNode(f"n{i}", IMAGES) for i in range(3)]
     converge(desired(deployment(replicas=6)), nodes)
-    per_node = sorted(len(n.list_containers()) for n in nodes)
+    per_node = sorted(len(observe([n]).pods) for n in nodes)
     assert per_node == [2, 2, 2]
 
 
@@ -179,7 +179,7 @@ def test_converges_to_exactly_replicas_of_current_template(
     node = MemoryNode(registry=IMAGES)
     converge(desired(deployment(replicas=before)), [node])
     for pod in observe([node]).pods[:crashed]:
-        node.crash(pod.containers[0].id)
+        node.crash(pod.app_containers()[0].id)
     image = "reg/web:v2" if change else "reg/web:v1"
     target = desired(deployment(replicas=after, image=image), commit="c2")
     converge(target, [node], limit=60)
