@@ -16,6 +16,8 @@ from typing import TypeVar
 
 from gitops.desired import DesiredState
 from gitops.errors import GitopsError, ImagePullError, NodeUnavailable, Reason
+from gitops.health import Backoff
+from gitops.model import L_GRACE
 from gitops.nodes.base import Node
 from gitops.plan import Create, Plan, Remove, Restart
 
@@ -73,9 +75,12 @@ class _Applier:
         desired: DesiredState,
         progress: Progress,
         workers: int,
+        pulls: Backoff,
+        now: float,
     ) -> None:
         self.plan, self.nodes, self.desired = plan, nodes, desired
         self.progress, self.workers = progress, workers
+        self.pulls, self.now = pulls, now
         self.result = ApplyResult()
 
     def fail(self, namespace: str, deployment: str, reason: str, message: str) -> None:
@@ -96,6 +101,7 @@ class _Applier:
         def ensure(item: tuple[tuple[str, str], tuple[str, list[tuple[str, str]]]]) -> None:
             (node_name, image), (policy, users) = item
             node = self.nodes[node_name]
+            key = f"{node_name}/{image}"
             try:
                 if policy == "Always" or not node.has_image(image):
                     if policy == "Never":
@@ -103,8 +109,19 @@ class _Applier:
                             f"node {node_name}: image {image} is not present and "
                             "imagePullPolicy is Never (ErrImageNeverPull)"
                         )
+                    wait = self.pulls.not_before(key, self.now) - self.now
+                    if wait > 0:
+                        raise ImagePullError(
+                            f"node {node_name}: back-off pulling image {image} "
+                            f"(next try in {wait:.0f}s, after {self.pulls.count(key)} failures)"
+                        )
                     self.progress(f"pulling {image} on {node_name}")
-                    node.pull(image)
+                    try:
+                        node.pull(image)
+                    except ImagePullError:
+                        self.pulls.record(key, self.now)
+                        raise
+                    self.pulls.clear(key)
             except GitopsError as exc:
                 for ns, dep in users:
                     where = _field_of_image(self.desired, ns, dep, image)
@@ -142,9 +159,14 @@ class _Applier:
     def restart(self, item: Restart) -> None:
         pod, node = item.pod, self.nodes[item.pod.node]
 
+        grace = int(pod.containers[0].labels.get(L_GRACE, "30"))
+
         def start_all() -> None:
             for cid in item.container_ids:
-                node.start_container(cid)
+                if cid in item.running:
+                    node.restart_container(cid, grace)
+                else:
+                    node.start_container(cid)
 
         if self._act(pod.namespace, pod.deployment, f"restart {pod.name}", start_all):
             self.result.restarted += 1
@@ -178,10 +200,15 @@ def apply_plan(
     desired: DesiredState,
     progress: Progress | None = None,
     workers: int = 8,
+    pulls: Backoff | None = None,
+    now: float = 0.0,
 ) -> ApplyResult:
     """Carry out ``plan``. Raises ``NodeUnavailable`` only when a network cannot be made."""
     try:
-        return _Applier(plan, nodes, desired, progress or log.info, workers).run()
+        applier = _Applier(
+            plan, nodes, desired, progress or log.info, workers, pulls or Backoff(), now
+        )
+        return applier.run()
     except NodeUnavailable:
         raise
     except GitopsError as exc:  # pragma: no cover - every step handles its own errors

@@ -35,6 +35,9 @@ class Settings:
     workers: int = 8
     watch: bool = True  # watch a local repository's refs for pushes
     instance: str = "default"  # owner label: several reconcilers may share one engine
+    # (initial, maximum, reset after) seconds: Kubernetes' 10 s doubling to 5 min, reset
+    # after 10 min running. Applies to crashed containers and to image pulls.
+    crash_backoff: tuple[float, float, float] = (10.0, 300.0, 600.0)
 
     @property
     def listen_host_port(self) -> tuple[str, int]:

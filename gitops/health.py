@@ -5,7 +5,7 @@ Deciding code: imports nothing that talks to the outside world.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -97,3 +97,54 @@ class ReadinessTracker:
                 state[name] = PodReadiness(is_ready, now)
         self._state = state
         return dict(state)
+
+
+class Backoff:
+    """Exponential back-off per key (a container to restart, an image to pull).
+
+    The first retry may happen at once; each further one waits ``initial`` doubling up to
+    ``maximum``; a key left alone for ``reset_after`` seconds starts over. Kubernetes' crash
+    loop back-off is 10 s doubling to 5 min, reset after 10 min running.
+    """
+
+    def __init__(
+        self, initial: float = 10.0, maximum: float = 300.0, reset_after: float = 600.0
+    ) -> None:
+        self.initial, self.maximum, self.reset_after = initial, maximum, reset_after
+        self._attempts: dict[str, tuple[int, float]] = {}  # key -> (retries so far, last retry)
+
+    def not_before(self, key: str, now: float) -> float:
+        attempts, last = self._attempts.get(key, (0, 0.0))
+        if attempts and now - last >= self.reset_after:
+            self._attempts.pop(key, None)
+            return now
+        if attempts == 0:
+            return now
+        return last + min(self.maximum, self.initial * 2.0 ** (attempts - 1))
+
+    def record(self, key: str, now: float) -> None:
+        attempts, _ = self._attempts.get(key, (0, 0.0))
+        self._attempts[key] = (attempts + 1, now)
+
+    def count(self, key: str) -> int:
+        return self._attempts.get(key, (0, 0.0))[0]
+
+    def clear(self, key: str) -> None:
+        self._attempts.pop(key, None)
+
+    def counts(self) -> dict[str, int]:
+        return {k: v[0] for k, v in self._attempts.items()}
+
+
+def pod_ready(pod: PodInfo, probe_ready: Callable[[str], bool | None]) -> bool:
+    """All app containers running and ready: by their readiness probe where they have one,
+    else by the image's own HEALTHCHECK where it has one, else by running."""
+    if not pod.running:
+        return False
+    for c in pod.app_containers():
+        verdict = probe_ready(c.id)
+        if verdict is None:
+            verdict = c.health in (None, "healthy")
+        if not verdict:
+            return False
+    return True

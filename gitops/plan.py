@@ -58,6 +58,7 @@ class Restart:
     pod: PodInfo
     container_ids: tuple[str, ...]
     why: str
+    running: tuple[str, ...] = ()  # of those, the ones still running (failed liveness): stop first
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,7 @@ class Plan:
     networks_create: tuple[tuple[str, str], ...] = ()  # (node, namespace)
     networks_remove: tuple[tuple[str, str], ...] = ()
     waiting: tuple[tuple[str, str], ...] = field(default=())  # deployments mid-replacement
+    wake_at: float | None = None  # earliest time a backed-off restart becomes due
 
     @property
     def empty(self) -> bool:
@@ -108,6 +110,7 @@ class Plan:
             networks_create=self.networks_create,
             networks_remove=self.networks_remove,
             waiting=tuple(w for w in self.waiting if w != key),
+            wake_at=self.wake_at,
         )
 
     def describe(self) -> list[str]:
@@ -151,6 +154,7 @@ def _plan_deployment(
     taken: set[str],
     readiness: Mapping[str, PodReadiness],
     now: float,
+    restarts: RestartPolicy,
 ) -> tuple[list[Create], list[Restart], list[Remove], list[PodInfo], bool]:
     template = dep.template
     current = [p for p in pods if p.template_hash == template.template_hash]
@@ -167,11 +171,9 @@ def _plan_deployment(
     for pod in current + old:
         if pod.name in gone:
             continue
-        stopped = tuple(
-            c.id for c in pod.app_containers() if c.state in ("exited", "created", "dead")
-        )
-        if stopped and pod in current:
-            restart.append(Restart(pod, stopped, Why.EXITED))
+        wanted = restarts.due(pod, now) if pod in current else None
+        if wanted is not None:
+            restart.append(wanted)
         else:
             keep.append(pod)
     placed = Counter(p.node for p in current if p.name not in gone)
@@ -188,6 +190,44 @@ def _plan_deployment(
     return create, restart, remove, keep, decided.waiting
 
 
+@dataclass(frozen=True)
+class RestartPolicy:
+    """Which containers to restart now: exited ones, and running ones that failed liveness or
+    startup (``unhealthy``: id -> reason), each once its back-off (``not_before``) allows."""
+
+    unhealthy: Mapping[str, str] = field(default_factory=dict)
+    not_before: Mapping[str, float] = field(default_factory=dict)
+
+    def pending(self, pod: PodInfo) -> list[tuple[str, bool, str]]:
+        out = []
+        for c in pod.app_containers():
+            if c.state in ("exited", "created", "dead"):
+                out.append((c.id, False, f"{Why.EXITED}: {c.status}"))
+            elif c.state == "running" and c.id in self.unhealthy:
+                out.append((c.id, True, self.unhealthy[c.id]))
+        return out
+
+    def due(self, pod: PodInfo, now: float) -> Restart | None:
+        ready = [p for p in self.pending(pod) if self.not_before.get(p[0], now) <= now]
+        if not ready:
+            return None
+        return Restart(
+            pod,
+            tuple(cid for cid, _, _ in ready),
+            "; ".join(why for _, _, why in ready),
+            tuple(cid for cid, running, _ in ready if running),
+        )
+
+    def next_wake(self, pods: Sequence[PodInfo], now: float) -> float | None:
+        times = [
+            self.not_before[cid]
+            for pod in pods
+            for cid, _, _ in self.pending(pod)
+            if self.not_before.get(cid, now) > now
+        ]
+        return min(times, default=None)
+
+
 def default_readiness(live: LiveState) -> dict[str, PodReadiness]:
     """Readiness from the engine alone (running, and HEALTHCHECK healthy where there is one)."""
     return {p.name: PodReadiness(p.healthy, p.created) for p in live.pods}
@@ -200,8 +240,10 @@ def make_plan(
     names: NameSource | None = None,
     readiness: Mapping[str, PodReadiness] | None = None,
     now: float = math.inf,  # no clock: minReadySeconds counts as served
+    restarts: RestartPolicy | None = None,
 ) -> Plan:
     names = names or random_suffix()
+    restarts = restarts or RestartPolicy()
     if readiness is None:
         readiness = default_readiness(live)
     totals: Counter[str] = Counter(p.node for p in live.pods)
@@ -213,7 +255,7 @@ def make_plan(
     taken = {p.name for p in live.pods}
     for dep in desired.deployments:
         c, rs, rm, k, wait = _plan_deployment(
-            dep, live.of(*dep.key), nodes, totals, names, taken, readiness, now
+            dep, live.of(*dep.key), nodes, totals, names, taken, readiness, now, restarts
         )
         create += c
         restart += rs
@@ -253,4 +295,5 @@ def make_plan(
         networks_create=net_create,
         networks_remove=net_remove,
         waiting=tuple(waiting),
+        wake_at=restarts.next_wake(keep, now),
     )

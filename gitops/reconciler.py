@@ -11,6 +11,7 @@ repaired, while status and history report the bad commit with file, document and
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,12 +28,14 @@ from gitops.errors import (
     Reason,
     TemporaryError,
 )
-from gitops.health import ReadinessTracker
+from gitops.health import Backoff, ReadinessTracker, pod_ready
 from gitops.history import History, SyncRecord
 from gitops.live import LiveState, observe
 from gitops.manifests import parse_manifests
 from gitops.nodes.base import Node
-from gitops.plan import NameSource, Plan, make_plan
+from gitops.plan import NameSource, Plan, RestartPolicy, make_plan
+from gitops.prober import Prober
+from gitops.rollout import PodReadiness
 from gitops.source.git import GitSource
 from gitops.status import SyncStatus, resource_statuses
 
@@ -61,6 +64,7 @@ class Reconciler:
         clock: Callable[[], float] = time.time,
         names: NameSource | None = None,
         progress: Progress | None = None,
+        prober: Prober | None = None,
     ) -> None:
         self.settings, self.source, self.history = settings, source, history
         self.nodes = {n.name: n for n in nodes}
@@ -68,6 +72,10 @@ class Reconciler:
         self.status = SyncStatus()
         self.desired: DesiredState | None = None  # of the last valid commit
         self.readiness = ReadinessTracker()
+        self.prober = prober
+        backoff = settings.crash_backoff
+        self.crash = Backoff(backoff[0], backoff[1], backoff[2])  # CrashLoopBackOff
+        self.pulls = Backoff(backoff[0], backoff[1], backoff[2])  # ImagePullBackOff
         self._failures = 0
         self._rejected = ""
 
@@ -92,12 +100,15 @@ class Reconciler:
                 raise rejected
             target = desired.commit
             now = self.clock()
-            readiness = self.readiness.observe({p.name: p.healthy for p in live.pods}, now)
-            plan = make_plan(desired, live, sorted(self.nodes), self.names, readiness, now)
+            readiness, restarts = self._health(live, now)
+            plan = make_plan(
+                desired, live, sorted(self.nodes), self.names, readiness, now, restarts
+            )
             if not plan.empty and not dry_run:
                 applied = apply_plan(
-                    plan, self.nodes, desired, self.progress, self.settings.workers
+                    plan, self.nodes, desired, self.progress, self.settings.workers, self.pulls, now
                 )
+                self._restarted(plan, applied, now)
                 live = self._observe()
                 if applied.failures and rejected is None:
                     result, reason = "Failed", applied.failures[0].reason
@@ -108,6 +119,8 @@ class Reconciler:
                 r.health == "Progressing" for r in resources
             )
             requeue = REQUEUE_SOON if busy and not dry_run else None
+            if plan.wake_at is not None and not dry_run:  # a backed-off restart falls due
+                requeue = min(requeue or math.inf, max(0.0, plan.wake_at - self.clock()))
             self._failures = 0
         except TemporaryError as exc:
             result, reason, message = "Failed", exc.reason, str(exc)
@@ -138,7 +151,33 @@ class Reconciler:
         if live.unreachable:
             # Acting on a partial view would duplicate pods that still run on the silent node.
             raise NodeUnavailable("; ".join(live.unreachable.values()))
+        if self.prober is not None:
+            self.prober.update(live.pods)
         return live
+
+    def probe_ready(self, container_id: str) -> bool | None:
+        return self.prober.ready(container_id) if self.prober is not None else None
+
+    def _health(self, live: LiveState, now: float) -> tuple[dict[str, PodReadiness], RestartPolicy]:
+        """Pod readiness (probes, else HEALTHCHECK, else running) and what may restart now."""
+        ready = {p.name: pod_ready(p, self.probe_ready) for p in live.pods}
+        unhealthy = self.prober.failing() if self.prober is not None else {}
+        not_before = {
+            c.id: self.crash.not_before(c.id, now)
+            for p in live.pods
+            for c in p.app_containers()
+            if c.state != "running" or c.id in unhealthy
+        }
+        return self.readiness.observe(ready, now), RestartPolicy(unhealthy, not_before)
+
+    def _restarted(self, plan: Plan, applied: ApplyResult, now: float) -> None:
+        for r in plan.restart:
+            if applied.failure_for(r.pod.namespace, r.pod.deployment) is not None:
+                continue
+            for cid in r.container_ids:
+                self.crash.record(cid, now)
+                if self.prober is not None:
+                    self.prober.forget(cid)  # its probes start over with the new process
 
     def _target(
         self, revision: str, live: LiveState, remember: bool = True

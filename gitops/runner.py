@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from types import FrameType
 
 from gitops.api import ApiServer, App
@@ -16,6 +17,7 @@ from gitops.apply import Progress
 from gitops.config import Settings
 from gitops.history import History
 from gitops.nodes.docker import DockerNode
+from gitops.prober import Prober
 from gitops.reconciler import Reconciler
 from gitops.source.git import GitSource, local_git_dir
 from gitops.source.triggers import Poller, RefWatcher, Trigger
@@ -34,7 +36,8 @@ def build(settings: Settings, progress: Progress | None = None) -> Reconciler:
         token_env=settings.token_env,
     )
     nodes = [DockerNode(n.name, n.docker_host, settings.instance) for n in settings.nodes]
-    return Reconciler(settings, source, nodes, History(state), progress=progress)
+    prober = Prober({n.name: n for n in nodes}, time.time)
+    return Reconciler(settings, source, nodes, History(state), progress=progress, prober=prober)
 
 
 def run(settings: Settings, stop: threading.Event | None = None) -> int:
@@ -60,6 +63,9 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     poller.start()
     if watcher:
         watcher.start()
+    if reconciler.prober is not None:
+        reconciler.prober.notify = trigger.fire
+        reconciler.prober.start(stop)
     for node in reconciler.nodes.values():
         # A container that dies or is removed out of band is repaired at once, not next poll.
         threading.Thread(

@@ -125,7 +125,7 @@ def test_exited_containers_are_restarted_and_deleted_pods_replaced() -> None:
     node.crash(first.app_containers()[0].id)
     node.delete(second.app_containers()[0].id)
     plan = step(state, [node])
-    assert [r.why for r in plan.restart] == [Why.EXITED]
+    assert [r.why for r in plan.restart] == [f"{Why.EXITED}: Exited (1)"]
     assert [c.why for c in plan.create] == [Why.MISSING]
     assert all(p.running for p in observe([node]).pods)
 

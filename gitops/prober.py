@@ -1,0 +1,95 @@
+"""Runs the probes ``gitops.probes`` says are due, through the node adapters, off the main loop.
+
+A background thread ticks every 100 ms, runs due probes in a small pool (each is one exec in
+the pod, bounded by the probe's timeout) and wakes the reconciler when a verdict changes: a pod
+turning ready lets a rollout proceed at once; a failed liveness probe gets its container
+restarted by the next pass.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+from gitops.errors import GitopsError
+from gitops.model import PodInfo
+from gitops.nodes.base import Node
+from gitops.probes import ProbeTask, ProbeTracker
+
+log = logging.getLogger(__name__)
+TICK = 0.1
+
+
+class Prober:
+    def __init__(
+        self,
+        nodes: Mapping[str, Node],
+        clock: Callable[[], float],
+        notify: Callable[[str], None] = lambda _: None,
+        workers: int = 8,
+    ) -> None:
+        self.nodes, self.clock, self.notify = nodes, clock, notify
+        self.tracker = ProbeTracker()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe")
+        self._thread: threading.Thread | None = None
+
+    def update(self, pods: Iterable[PodInfo]) -> None:
+        """The reconciler hands over each fresh observation of the nodes."""
+        with self._lock:
+            self.tracker.sync(pods, self.clock())
+
+    def ready(self, container_id: str) -> bool | None:
+        with self._lock:
+            return self.tracker.ready(container_id)
+
+    def reason(self, container_id: str) -> str:
+        with self._lock:
+            return self.tracker.reason(container_id)
+
+    def failing(self) -> dict[str, str]:
+        with self._lock:
+            return self.tracker.failing()
+
+    def forget(self, container_id: str) -> None:
+        with self._lock:
+            self.tracker.forget(container_id)
+
+    def tick(self) -> None:
+        with self._lock:
+            tasks = self.tracker.due(self.clock())
+        for task in tasks:
+            self._pool.submit(self._run, task)
+
+    def _run(self, task: ProbeTask) -> None:
+        try:
+            code, output = self.nodes[task.node].exec(
+                task.target_id, list(task.command), task.timeout
+            )
+        except GitopsError as exc:  # the container went away mid-probe: a failed probe
+            code, output = -1, str(exc)
+        except Exception as exc:  # a probe must never kill the prober
+            log.exception("probe %s of %s failed unexpectedly", task.kind, task.container_id[:12])
+            code, output = -1, str(exc)
+        with self._lock:
+            changed = self.tracker.record(
+                task.container_id, task.kind, code == 0, output, self.clock()
+            )
+        if changed:
+            log.debug(
+                "%s probe of %s: %s",
+                task.kind,
+                task.container_id[:12],
+                "ok" if code == 0 else output,
+            )
+            self.notify(f"probe:{task.kind}")
+
+    def start(self, stop: threading.Event) -> None:
+        def loop() -> None:
+            while not stop.wait(TICK):
+                self.tick()
+
+        self._thread = threading.Thread(target=loop, daemon=True, name="prober")
+        self._thread.start()
