@@ -51,9 +51,9 @@ class App:
             kind = path.removeprefix("/api/v1/")
             live = observe(list(rec.nodes.values()))
             rows: list[dict[str, Any]] | None = {
-                "pods": lambda: views.pod_rows(live, ns),
+                "pods": lambda: views.pod_rows(live, ns, rec.crash.counts(), rec.probe_ready),
                 "deployments": lambda: views.deployment_rows(rec.status, live, ns),
-                "services": lambda: views.service_rows(rec.desired, live, ns),
+                "services": lambda: views.service_rows(rec.desired, live, ns, rec.probe_ready),
                 "namespaces": lambda: views.namespace_rows(rec.status, rec.desired),
             }.get(kind, lambda: None)()
             if rows is not None:

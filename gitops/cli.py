@@ -303,10 +303,17 @@ def cmd_get(args: argparse.Namespace) -> int:
         print(f"No {kind} found.", file=sys.stderr)
         return OK
     if kind == "pods":
-        header = ["NAMESPACE", "NAME", "READY", "STATUS", "AGE"]
+        header = ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]
         header += ["NODE", "COMMIT", "IMAGES"] if wide else []
         table = [
-            [r["namespace"], r["name"], r["ready"], r["status"], _age(r["created"])]
+            [
+                r["namespace"],
+                r["name"],
+                r["ready"],
+                r["status"],
+                str(r["restarts"]),
+                _age(r["created"]),
+            ]
             + (
                 [r["node"], r["commit"][:12], ",".join(c["image"] for c in r["containers"])]
                 if wide

@@ -5,6 +5,7 @@ Deciding code: imports nothing that talks to the outside world.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -34,15 +35,37 @@ class Replicas:
         return max(0, self.desired - self.available)
 
 
-def count_replicas(dep: DesiredDeployment, pods: list[PodInfo]) -> Replicas:
+def count_replicas(
+    dep: DesiredDeployment,
+    pods: list[PodInfo],
+    readiness: Mapping[str, PodReadiness] | None = None,
+    now: float = math.inf,
+) -> Replicas:
+    """Ready: passes readiness now; available: ready for ``minReadySeconds`` (any template)."""
+    if readiness is None:
+        readiness = {p.name: PodReadiness(p.healthy) for p in pods}
     updated = [p for p in pods if p.template_hash == dep.template.template_hash]
-    ready = sum(1 for p in updated if p.healthy)
-    return Replicas(dep.replicas, len(pods), len(updated), ready, ready)
+
+    def is_ready(p: PodInfo) -> bool:
+        r = readiness.get(p.name)
+        return r is not None and r.ready
+
+    ready = sum(1 for p in updated if is_ready(p))
+    available = sum(
+        1 for p in pods if is_ready(p) and now - readiness[p.name].since >= dep.min_ready_seconds
+    )
+    return Replicas(dep.replicas, len(pods), len(updated), ready, min(available, dep.replicas))
 
 
-def _exited(pods: list[PodInfo]) -> str | None:
+def _exited(pods: list[PodInfo], looping: Mapping[str, int]) -> str | None:
     for pod in pods:
         for c in pod.app_containers():
+            if c.id in looping:
+                name = c.labels.get(L_CONTAINER, c.name)
+                return (
+                    f"CrashLoopBackOff: container {name} of pod {pod.name} restarted "
+                    f"{looping[c.id]} times; now {c.status or c.state}"
+                )
             if c.state in ("exited", "dead"):
                 name = c.labels.get(L_CONTAINER, c.name)
                 return f"container {name} of pod {pod.name}: {c.status}"
@@ -50,10 +73,15 @@ def _exited(pods: list[PodInfo]) -> str | None:
 
 
 def deployment_health(
-    dep: DesiredDeployment, pods: list[PodInfo], failure: str | None
+    dep: DesiredDeployment,
+    pods: list[PodInfo],
+    failure: str | None,
+    looping: Mapping[str, int] | None = None,
+    readiness: Mapping[str, PodReadiness] | None = None,
+    now: float = math.inf,
 ) -> tuple[str, str, Replicas]:
     """(health, message, replica counts) of one deployment."""
-    reps = count_replicas(dep, pods)
+    reps = count_replicas(dep, pods, readiness, now)
     if failure:
         return DEGRADED, failure, reps
     if dep.paused:
@@ -65,10 +93,14 @@ def deployment_health(
     if not pods:
         return MISSING, "no pod exists", reps
     current = [p for p in pods if p.template_hash == dep.template.template_hash]
-    crashed = _exited(current)
+    crashed = _exited(current, looping or {})
     if crashed:
         return DEGRADED, crashed, reps
-    if reps.ready >= dep.replicas and reps.current == dep.replicas:
+    if (
+        reps.ready >= dep.replicas
+        and reps.available >= dep.replicas
+        and reps.current == dep.replicas
+    ):
         return HEALTHY, f"{reps.ready}/{dep.replicas} ready", reps
     return (
         PROGRESSING,
@@ -112,6 +144,7 @@ class Backoff:
     ) -> None:
         self.initial, self.maximum, self.reset_after = initial, maximum, reset_after
         self._attempts: dict[str, tuple[int, float]] = {}  # key -> (retries so far, last retry)
+        self._total: dict[str, int] = {}  # never reset: the restart count users see
 
     def not_before(self, key: str, now: float) -> float:
         attempts, last = self._attempts.get(key, (0, 0.0))
@@ -125,15 +158,26 @@ class Backoff:
     def record(self, key: str, now: float) -> None:
         attempts, _ = self._attempts.get(key, (0, 0.0))
         self._attempts[key] = (attempts + 1, now)
+        self._total[key] = self._total.get(key, 0) + 1
 
     def count(self, key: str) -> int:
+        """Retries since the last reset (what the delay is computed from)."""
         return self._attempts.get(key, (0, 0.0))[0]
 
     def clear(self, key: str) -> None:
         self._attempts.pop(key, None)
 
     def counts(self) -> dict[str, int]:
-        return {k: v[0] for k, v in self._attempts.items()}
+        """Every retry ever recorded per key (a container's restart count)."""
+        return dict(self._total)
+
+    def looping(self, now: float) -> dict[str, int]:
+        """Keys retried more than once within ``reset_after``: in a crash loop."""
+        return {
+            k: n
+            for k, (n, last) in self._attempts.items()
+            if n >= 2 and now - last < self.reset_after
+        }
 
 
 def pod_ready(pod: PodInfo, probe_ready: Callable[[str], bool | None]) -> bool:

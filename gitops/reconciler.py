@@ -114,7 +114,11 @@ class Reconciler:
                     result, reason = "Failed", applied.failures[0].reason
                     message = f"{len(applied.failures)} deployment(s) failed to apply"
                     errors = tuple(f.message for f in applied.failures)
-            resources = resource_statuses(desired, live, plan, applied)
+            now = self.clock()
+            readiness, _ = self._health(live, now)
+            resources = resource_statuses(
+                desired, live, plan, applied, self.crash.looping(now), readiness, now
+            )
             busy = (plan is not None and not plan.empty) or any(
                 r.health == "Progressing" for r in resources
             )

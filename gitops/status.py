@@ -7,6 +7,8 @@ reconcile. ``SyncStatus`` is immutable and replaced whole after each reconcile, 
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
@@ -16,6 +18,7 @@ from gitops.desired import DesiredState
 from gitops.live import LiveState
 from gitops.manifests import model as m
 from gitops.plan import Plan
+from gitops.rollout import PodReadiness
 
 SYNCED: Final = "Synced"
 OUT_OF_SYNC: Final = "OutOfSync"
@@ -55,6 +58,9 @@ def resource_statuses(
     live: LiveState,
     plan: Plan | None,
     applied: ApplyResult | None,
+    looping: Mapping[str, int] | None = None,
+    readiness: Mapping[str, PodReadiness] | None = None,
+    now: float = math.inf,
 ) -> tuple[ResourceStatus, ...]:
     out: list[ResourceStatus] = []
     for entry in desired.manifests.entries:
@@ -65,7 +71,9 @@ def resource_statuses(
             assert dep is not None
             pods = live.of(*dep.key)
             failure = applied.failure_for(*dep.key) if applied else None
-            h, msg, reps = health.deployment_health(dep, pods, failure.message if failure else None)
+            h, msg, reps = health.deployment_health(
+                dep, pods, failure.message if failure else None, looping, readiness, now
+            )
             touched = plan.touches(*dep.key) if plan else False
             in_sync = not touched and reps.current == dep.replicas == reps.updated
             out.append(

@@ -5,21 +5,28 @@ Pure functions of values; the API calls them with a fresh observation of the nod
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from gitops.desired import DesiredState
+from gitops.health import pod_ready
 from gitops.live import LiveState
 from gitops.manifests import model as m
 from gitops.model import L_CONTAINER, L_POD_LABEL, PodInfo
 from gitops.status import SyncStatus
 
+ProbeVerdict = Callable[[str], bool | None]
 
-def pod_phase(pod: PodInfo) -> str:
+
+def pod_phase(pod: PodInfo, restarts: Mapping[str, int], ready: ProbeVerdict) -> str:
     """Kubernetes-style one-word status of a pod."""
     apps = pod.app_containers()
     states = {c.state for c in apps}
     if states == {"running"}:
-        return "Running" if pod.healthy else "NotReady"
+        return "Running" if pod_ready(pod, ready) else "NotReady"
+    crashed = [c for c in apps if c.state in ("exited", "dead")]
+    if crashed and any(restarts.get(c.id, 0) for c in crashed):
+        return "CrashLoopBackOff"
     if "restarting" in states:
         return "Restarting"
     if "created" in states:
@@ -30,19 +37,31 @@ def pod_phase(pod: PodInfo) -> str:
     return next(iter(states), "Unknown").capitalize()
 
 
-def pod_rows(live: LiveState, namespace: str | None) -> list[dict[str, Any]]:
+def pod_rows(
+    live: LiveState,
+    namespace: str | None,
+    restarts: Mapping[str, int] | None = None,
+    ready: ProbeVerdict = lambda _: None,
+) -> list[dict[str, Any]]:
+    restarts = restarts or {}
     rows = []
     for pod in live.pods:
         if namespace and pod.namespace != namespace:
             continue
         apps = pod.app_containers()
-        ready = sum(1 for c in apps if c.state == "running" and c.health in (None, "healthy"))
+        n_ready = sum(
+            1
+            for c in apps
+            if c.state == "running"
+            and (ready(c.id) if ready(c.id) is not None else c.health in (None, "healthy"))
+        )
         rows.append(
             {
                 "namespace": pod.namespace,
                 "name": pod.name,
-                "ready": f"{ready}/{len(apps)}",
-                "status": pod_phase(pod),
+                "ready": f"{n_ready}/{len(apps)}",
+                "status": pod_phase(pod, restarts, ready),
+                "restarts": sum(restarts.get(c.id, 0) for c in apps),
                 "created": pod.created,
                 "node": pod.node,
                 "deployment": pod.deployment,
@@ -94,7 +113,10 @@ def deployment_rows(
 
 
 def service_rows(
-    desired: DesiredState | None, live: LiveState, namespace: str | None
+    desired: DesiredState | None,
+    live: LiveState,
+    namespace: str | None,
+    ready: ProbeVerdict = lambda _: None,
 ) -> list[dict[str, Any]]:
     if desired is None:
         return []
@@ -114,7 +136,7 @@ def service_rows(
                 for k, v in selector.items()
                 for c in p.containers[:1]
             )
-            and p.healthy
+            and pod_ready(p, ready)
         ]
         ports = [
             f"{p.port}{':' + str(p.node_port) if p.node_port else ''}/{p.protocol}"

@@ -15,6 +15,8 @@ import os
 import secrets
 import shutil
 import subprocess
+import threading
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,6 +32,7 @@ from gitops.history import History
 from gitops.model import L_INFRA, L_INSTANCE
 from gitops.nodes.docker import DockerNode
 from gitops.plan import counter_suffix
+from gitops.prober import Prober
 from gitops.reconciler import Reconciler
 from gitops.source.git import GitSource
 
@@ -144,7 +147,7 @@ def images(engine: docker.DockerClient) -> Iterator[Images]:
         urllib.request.urlopen(f"http://{REGISTRY}/v2/", timeout=5).close()
     except OSError as exc:  # pragma: no cover
         pytest.fail(f"no registry on {REGISTRY} ({exc}); run scripts/host-setup first")
-    versions = [f"v1-{RUN_ID}", f"v2-{RUN_ID}"]
+    versions = [f"v1-{RUN_ID}", f"v2-{RUN_ID}", f"v2-unready-{RUN_ID}"]
     subprocess.run([str(ROOT / "scripts" / "build-images"), imgs.repo, *versions], check=True)
     yield imgs
     for tag in versions:
@@ -182,7 +185,7 @@ def node(instance: str) -> Iterator[DockerNode]:
 def make_reconciler(tmp_path: Path, remote: GitRemote, instance: str) -> Iterator[Any]:
     made: list[DockerNode] = []
 
-    def make(state: str = "state", **overrides: Any) -> Reconciler:
+    def make(state: str = "state", probes: bool = False, **overrides: Any) -> Reconciler:
         settings = Settings(
             repo=str(remote.bare),
             state_dir=tmp_path / state,
@@ -195,11 +198,48 @@ def make_reconciler(tmp_path: Path, remote: GitRemote, instance: str) -> Iterato
         source = GitSource(
             settings.repo, settings.state_dir / "source", branch=settings.branch, path=settings.path
         )
-        return Reconciler(settings, source, [node], History(settings.state_dir), names=None)
+        prober = None
+        if probes:
+            prober = Prober({node.name: node}, time.time)
+            prober.start(stop)
+        return Reconciler(settings, source, [node], History(settings.state_dir), prober=prober)
 
+    stop = threading.Event()
     yield make
+    stop.set()
     for n in made:
         n.close()
+
+
+@contextlib.contextmanager
+def reconciling(reconciler: Reconciler, limit: float = 120.0) -> Iterator[list[Any]]:
+    """Run passes in the background as ``gitops run`` would (requeue, else every 0.5 s)."""
+    stop = threading.Event()
+    outcomes: list[Any] = []
+
+    def loop() -> None:
+        deadline = time.monotonic() + limit
+        while not stop.is_set() and time.monotonic() < deadline:
+            outcome = reconciler.reconcile("test")
+            outcomes.append(outcome)
+            stop.wait(min(outcome.requeue_after or 0.5, 0.5))
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    try:
+        yield outcomes
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def wait_until(predicate: Any, timeout: float, interval: float = 0.2) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
 
 
 def converge(reconciler: Reconciler, passes: int = 10) -> Any:
@@ -214,8 +254,13 @@ def converge(reconciler: Reconciler, passes: int = 10) -> Any:
 
 def containers_of(engine: docker.DockerClient, instance: str, infra: bool = True) -> list[Any]:
     """Containers of a test's instance; ``infra=False`` leaves out the pods' pause containers."""
-    found = engine.containers.list(all=True, filters={"label": f"{L_INSTANCE}={instance}"})
-    return [c for c in found if infra or c.labels.get(L_INFRA) != "true"]
+    for _ in range(5):  # the list inspects each container: one may vanish in between
+        try:
+            found = engine.containers.list(all=True, filters={"label": f"{L_INSTANCE}={instance}"})
+        except docker.errors.NotFound:
+            continue
+        return [c for c in found if infra or c.labels.get(L_INFRA) != "true"]
+    raise AssertionError("containers kept vanishing while being listed")
 
 
 __all__ = [

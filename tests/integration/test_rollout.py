@@ -1,0 +1,160 @@
+"""Health-gated rolling updates, liveness restarts and crash back-off on a real dockerd."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import defaultdict
+from typing import Any
+
+import docker
+
+from gitops.model import L_CONTAINER, L_INFRA, L_POD
+from tests.conftest import GitRemote, Images, containers_of, reconciling, wait_until
+from tests.helpers import deployment, namespace
+
+NS = "rollout"
+
+
+def web(images: Images, version: str, replicas: int = 3, **extra: Any) -> dict[str, Any]:
+    container = {
+        "ports": [{"name": "http", "containerPort": 8080}],
+        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1},
+        **extra.pop("container", {}),
+    }
+    return deployment(
+        namespace=NS,
+        image=images[version],
+        replicas=replicas,
+        container=container,
+        strategy={"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        **extra,
+    )
+
+
+def sample(engine: docker.DockerClient, instance: str) -> tuple[int, int, set[str]]:
+    """(pods with a running app, pods whose /healthz answers, images), measured independently
+    of gitops: each pod is asked from inside its own network namespace. Uses the engine's list
+    call (no per-container inspect) so pods removed meanwhile do not break the sample."""
+    pods: dict[str, dict[str, Any]] = defaultdict(dict)
+    for c in engine.api.containers(all=True, filters={"label": f"io.gitops.instance={instance}"}):
+        labels = c["Labels"]
+        role = "infra" if labels.get(L_INFRA) == "true" else labels.get(L_CONTAINER, "")
+        pods[labels[L_POD]][role] = c
+    total = ready = 0
+    images = set()
+    for members in pods.values():
+        app, infra = members.get("web"), members.get("infra")
+        if app is None or infra is None or app["State"] != "running":
+            continue
+        total += 1
+        images.add(app["Image"])
+        try:
+            exec_id = engine.api.exec_create(
+                infra["Id"],
+                ["timeout", "1", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"],
+            )["Id"]
+            engine.api.exec_start(exec_id)
+            ready += engine.api.exec_inspect(exec_id)["ExitCode"] == 0
+        except docker.errors.APIError:  # removed meanwhile: not ready
+            continue
+    return total, ready, images
+
+
+def test_rolling_update_respects_availability_bounds_throughout(
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
+) -> None:
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("web.yaml", web(images, "v1"))
+    remote.push("v1")
+    rec = make_reconciler(probes=True)
+    samples: list[tuple[int, int, set[str]]] = []
+    with reconciling(rec):
+        wait_until(lambda: sample(engine, instance)[:2] == (3, 3), 60)
+        remote.write("web.yaml", web(images, "v2"))
+        remote.push("v2")
+
+        def done() -> bool:
+            s = sample(engine, instance)
+            samples.append(s)
+            return s[0] == 3 and s[1] == 3 and s[2] == {images["v2"]}
+
+        wait_until(done, 90, interval=0.05)
+    assert len(samples) >= 10, samples
+    assert max(total for total, _, _ in samples) <= 4  # replicas + maxSurge
+    assert min(ready for _, ready, _ in samples) >= 3  # replicas - maxUnavailable
+    assert any(len(seen) == 2 for _, _, seen in samples)  # old and new side by side
+
+
+def test_failing_liveness_probe_restarts_the_container(
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
+) -> None:
+    remote.write("ns.yaml", namespace(NS))
+    liveness = {
+        "httpGet": {"path": "/nothere", "port": 8080},
+        "periodSeconds": 1,
+        "failureThreshold": 2,
+    }
+    remote.write("web.yaml", web(images, "v1", replicas=1, container={"livenessProbe": liveness}))
+    remote.push("liveness fails")
+    rec = make_reconciler(probes=True, crash_backoff=(0.5, 2.0, 600.0))
+    with reconciling(rec):
+        wait_until(lambda: sum(rec.crash.counts().values()) >= 2, 60)
+    [app] = containers_of(engine, instance, infra=False)
+    assert app.attrs["State"]["Running"] or app.status in ("running", "restarting", "exited")
+    assert max(rec.crash.counts().values()) >= 2  # the same container, restarted again and again
+
+
+def test_crash_loop_back_off_grows(
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
+) -> None:
+    remote.write("ns.yaml", namespace(NS))
+    crash = deployment(
+        namespace=NS, image=images["v1"], replicas=1, container={"command": ["sh", "-c", "exit 3"]}
+    )
+    remote.write("crash.yaml", crash)
+    remote.push("crashes")
+    rec = make_reconciler(probes=True, crash_backoff=(1.0, 8.0, 600.0))
+    starts: list[float] = []
+    stop = threading.Event()
+
+    def watch() -> None:
+        for event in engine.api.events(
+            filters={
+                "type": "container",
+                "event": "start",
+                "label": f"io.gitops.instance={instance}",
+            },
+            decode=True,
+            since=int(time.time()),
+        ):
+            if event.get("Actor", {}).get("Attributes", {}).get(L_CONTAINER) == "web":
+                starts.append(time.monotonic())
+            if stop.is_set() or len(starts) >= 5:
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    with reconciling(rec):
+        wait_until(lambda: len(starts) >= 5, 60)
+    stop.set()
+    gaps = [b - a for a, b in itertools.pairwise(starts)]
+    # immediate, then 1 s, 2 s, 4 s (plus the time a pass takes to notice)
+    assert gaps[1] > gaps[0] * 1.5 and gaps[2] > gaps[1] * 1.5, gaps
+    assert gaps[1] >= 0.9 and 3.5 <= gaps[3] < 8, gaps
+    st = rec.status
+    [dep] = [r for r in st.resources if r.kind == "Deployment"]
+    assert dep.health == "Degraded"

@@ -1,0 +1,172 @@
+"""Probe bookkeeping and back-off with an injected clock: no sleeping."""
+
+from __future__ import annotations
+
+from gitops.health import Backoff
+from gitops.model import (
+    INFRA_NAME,
+    L_CONTAINER,
+    L_INFRA,
+    L_PROBES,
+    ContainerInfo,
+    ContainerSpec,
+    PodInfo,
+    Port,
+    ProbeSpec,
+    encode_probes,
+)
+from gitops.probes import LIVENESS, READINESS, STARTUP, ProbeTracker, probe_command
+
+
+def pod_with(
+    readiness: ProbeSpec | None = None,
+    liveness: ProbeSpec | None = None,
+    startup: ProbeSpec | None = None,
+) -> PodInfo:
+    spec = ContainerSpec(
+        "web",
+        "img",
+        "IfNotPresent",
+        ports=(Port(8080, name="http"),),
+        readiness=readiness,
+        liveness=liveness,
+        startup=startup,
+    )
+    infra = ContainerInfo(
+        "n", "pause", "p_POD", {L_INFRA: "true", L_CONTAINER: INFRA_NAME}, "running"
+    )
+    app = ContainerInfo(
+        "n", "app", "p_web", {L_CONTAINER: "web", L_PROBES: encode_probes(spec)}, "running"
+    )
+    return PodInfo("n", "demo", "web", "p", "h", "c", (infra, app))
+
+
+def run_due(tracker: ProbeTracker, now: float, ok: bool = True) -> list[str]:
+    kinds = []
+    for task in tracker.due(now):
+        tracker.record(task.container_id, task.kind, ok, "" if ok else "HTTP/1.1 500", now)
+        kinds.append(task.kind)
+    return kinds
+
+
+def test_commands_run_in_the_pod_against_its_loopback() -> None:
+    http = ProbeSpec("http", 8080, "/healthz", headers=(("X-Probe", "1"),), timeout=2)
+    assert probe_command(http) == (
+        "infra",
+        (
+            "timeout",
+            "2",
+            "wget",
+            "-q",
+            "-O",
+            "/dev/null",
+            "--header",
+            "X-Probe: 1",
+            "http://127.0.0.1:8080/healthz",
+        ),
+    )
+    assert probe_command(ProbeSpec("tcp", 5432)) == (
+        "infra",
+        ("timeout", "1", "nc", "-w", "1", "127.0.0.1", "5432"),
+    )
+    assert probe_command(ProbeSpec("exec", command=("cat", "/ready"))) == ("app", ("cat", "/ready"))
+
+
+def test_named_ports_are_resolved_on_the_label() -> None:
+    pod = pod_with(readiness=ProbeSpec("http", "http", "/"))
+    tracker = ProbeTracker()
+    tracker.sync([pod], 0.0)
+    [task] = tracker.due(0.0)
+    assert task.target_id == "pause" and task.command[-1] == "http://127.0.0.1:8080/"
+
+
+def test_readiness_thresholds_delay_and_period() -> None:
+    tracker = ProbeTracker()
+    tracker.sync(
+        [
+            pod_with(
+                readiness=ProbeSpec(
+                    "http",
+                    8080,
+                    initial_delay=5,
+                    period=2,
+                    success_threshold=2,
+                    failure_threshold=2,
+                )
+            )
+        ],
+        0.0,
+    )
+    assert tracker.ready("app") is False  # not ready until probed
+    assert run_due(tracker, 4.0) == []  # initial delay
+    assert run_due(tracker, 5.0) == [READINESS]
+    assert tracker.ready("app") is False  # one success of two
+    assert run_due(tracker, 6.0) == []  # period 2 s
+    run_due(tracker, 7.0)
+    assert tracker.ready("app") is True
+    run_due(tracker, 9.0, ok=False)
+    assert tracker.ready("app") is True  # one failure of two
+    run_due(tracker, 11.0, ok=False)
+    assert tracker.ready("app") is False
+    assert tracker.reason("app") == "Readiness probe failed: HTTP/1.1 500"
+
+
+def test_probe_is_never_run_twice_at_once() -> None:
+    tracker = ProbeTracker()
+    tracker.sync([pod_with(readiness=ProbeSpec("http", 8080, period=1))], 0.0)
+    assert len(tracker.due(0.0)) == 1
+    assert tracker.due(5.0) == []  # the first has not answered yet
+
+
+def test_liveness_failure_asks_for_a_restart_and_forget_starts_over() -> None:
+    tracker = ProbeTracker()
+    tracker.sync([pod_with(liveness=ProbeSpec("http", 8080, failure_threshold=3))], 0.0)
+    assert tracker.ready("app") is None  # no readiness probe: the engine decides
+    for t in (0.0, 10.0):
+        run_due(tracker, t, ok=False)
+    assert tracker.failing() == {}
+    run_due(tracker, 20.0, ok=False)
+    assert tracker.failing() == {"app": "Liveness probe failed: HTTP/1.1 500"}
+    tracker.forget("app")
+    assert tracker.failing() == {}
+
+
+def test_startup_probe_gates_the_others() -> None:
+    tracker = ProbeTracker()
+    tracker.sync(
+        [
+            pod_with(
+                startup=ProbeSpec("tcp", 8080, period=1, failure_threshold=30),
+                readiness=ProbeSpec("http", 8080, period=1),
+                liveness=ProbeSpec("http", 8080, period=1),
+            )
+        ],
+        0.0,
+    )
+    assert run_due(tracker, 0.0, ok=False) == [STARTUP]
+    assert tracker.ready("app") is False
+    assert run_due(tracker, 1.0) == [STARTUP]
+    assert sorted(run_due(tracker, 1.0)) == [LIVENESS, READINESS]
+    assert tracker.ready("app") is True
+
+
+def test_containers_not_running_are_forgotten() -> None:
+    tracker = ProbeTracker()
+    pod = pod_with(readiness=ProbeSpec("http", 8080))
+    tracker.sync([pod], 0.0)
+    tracker.sync([], 1.0)
+    assert tracker.ready("app") is None and tracker.due(2.0) == []
+
+
+def test_backoff_doubles_caps_and_resets() -> None:
+    b = Backoff(initial=10, maximum=40, reset_after=600)
+    assert b.not_before("c", 0.0) == 0.0  # the first restart is immediate
+    b.record("c", 0.0)
+    assert b.not_before("c", 1.0) == 10.0
+    b.record("c", 10.0)
+    assert b.not_before("c", 11.0) == 30.0
+    b.record("c", 30.0)
+    b.record("c", 70.0)
+    assert b.not_before("c", 71.0) == 110.0  # capped at 40 s
+    assert b.count("c") == 4
+    assert b.not_before("c", 70.0 + 600) == 670.0 and b.count("c") == 0  # ran 10 min: reset
