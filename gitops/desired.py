@@ -16,6 +16,7 @@ from gitops.manifests import Entry, Manifests, config_data
 from gitops.manifests import model as m
 from gitops.manifests.quantity import cpu_millis, memory_bytes
 from gitops.model import (
+    A_AUTO_ROLLBACK,
     A_PRUNE,
     ContainerSpec,
     EnvVar,
@@ -38,6 +39,8 @@ class DesiredDeployment:
     min_ready_seconds: int = 0
     progress_deadline_seconds: int = 600
     paused: bool = False
+    auto_rollback: bool = True
+    rolled_back: str = ""  # set while pinned to an older template after a failed rollout
     strategy: str = "RollingUpdate"
     max_surge: int | str = "25%"
     max_unavailable: int | str = "25%"
@@ -223,6 +226,7 @@ def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -
     template = replace(template, template_hash=template_hash(template), commit=commit)
     rolling = spec.strategy.rolling_update
     return DesiredDeployment(
+        auto_rollback=dep.metadata.annotations.get(A_AUTO_ROLLBACK, "true").lower() != "false",
         strategy=spec.strategy.type,
         max_surge=rolling.max_surge if rolling else "25%",
         max_unavailable=rolling.max_unavailable if rolling else "25%",

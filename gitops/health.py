@@ -84,6 +84,8 @@ def deployment_health(
     reps = count_replicas(dep, pods, readiness, now)
     if failure:
         return DEGRADED, failure, reps
+    if dep.rolled_back:
+        return DEGRADED, dep.rolled_back, reps
     if dep.paused:
         return SUSPENDED, "deployment is paused", reps
     if dep.replicas == 0:

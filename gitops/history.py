@@ -6,12 +6,15 @@ short-lived connection per call is simple and safe from any thread.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+
+from gitops.model import RolloutRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS syncs (
@@ -29,6 +32,23 @@ CREATE TABLE IF NOT EXISTS syncs (
   restarted INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rollouts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  namespace TEXT NOT NULL,
+  deployment TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  commit_sha TEXT NOT NULL,
+  template_hash TEXT NOT NULL,
+  author TEXT NOT NULL DEFAULT '',
+  subject TEXT NOT NULL DEFAULT '',
+  images TEXT NOT NULL DEFAULT '',
+  started REAL NOT NULL,
+  finished REAL,
+  result TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  rolled_back_to TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS rollouts_by_deployment ON rollouts (namespace, deployment, revision);
 """
 
 
@@ -107,3 +127,101 @@ class History:
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+    # -- rollouts ---------------------------------------------------------------------------
+    _SELECT_ROLLOUTS = (
+        "SELECT namespace, deployment, revision, commit_sha, template_hash, author, subject,"
+        " images, started, finished, result, reason, rolled_back_to, id FROM rollouts"
+        " WHERE namespace = ? AND deployment = ? ORDER BY revision DESC LIMIT ?"
+    )
+
+    def rollouts(self, namespace: str, deployment: str, limit: int = 50) -> list[RolloutRecord]:
+        """Newest first."""
+        with self._connect() as db:
+            rows = db.execute(self._SELECT_ROLLOUTS, (namespace, deployment, limit)).fetchall()
+        return [_rollout(row) for row in rows]
+
+    def latest_rollout(self, namespace: str, deployment: str) -> RolloutRecord | None:
+        found = self.rollouts(namespace, deployment, 1)
+        return found[0] if found else None
+
+    def start_rollout(self, rec: RolloutRecord) -> RolloutRecord:
+        """Insert ``rec`` as the next revision of its deployment."""
+        with self._connect() as db:
+            (top,) = db.execute(
+                "SELECT COALESCE(MAX(revision), 0) FROM rollouts"
+                " WHERE namespace = ? AND deployment = ?",
+                (rec.namespace, rec.deployment),
+            ).fetchone()
+            rec = replace(rec, revision=int(top) + 1)
+            cur = db.execute(
+                "INSERT INTO rollouts (namespace, deployment, revision, commit_sha, template_hash,"
+                " author, subject, images, started, finished, result, reason, rolled_back_to)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    rec.namespace,
+                    rec.deployment,
+                    rec.revision,
+                    rec.commit,
+                    rec.template_hash,
+                    rec.author,
+                    rec.subject,
+                    json.dumps(list(rec.images)),
+                    rec.started,
+                    rec.finished,
+                    rec.result,
+                    rec.reason,
+                    rec.rolled_back_to,
+                ),
+            )
+            return replace(rec, id=cur.lastrowid)
+
+    def finish_rollout(
+        self,
+        rec: RolloutRecord,
+        result: str,
+        finished: float,
+        reason: str = "",
+        rolled_back_to: str = "",
+    ) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE rollouts SET result = ?, finished = ?, reason = ?, rolled_back_to = ?"
+                " WHERE id = ?",
+                (result, finished, reason or rec.reason, rolled_back_to, rec.id),
+            )
+
+
+def _rollout(row: tuple[object, ...]) -> RolloutRecord:
+    (
+        ns,
+        dep,
+        revision,
+        commit,
+        template_hash,
+        author,
+        subject,
+        images,
+        started,
+        finished,
+        result,
+        reason,
+        back,
+        rid,
+    ) = row
+    return RolloutRecord(
+        namespace=str(ns),
+        deployment=str(dep),
+        revision=int(revision),  # type: ignore[call-overload]
+        commit=str(commit),
+        template_hash=str(template_hash),
+        author=str(author),
+        subject=str(subject),
+        images=tuple(json.loads(str(images) or "[]")),
+        started=float(started),  # type: ignore[arg-type]
+        finished=None if finished is None else float(finished),  # type: ignore[arg-type]
+        result=str(result),
+        reason=str(reason),
+        rolled_back_to=str(back),
+        id=int(rid),  # type: ignore[call-overload]
+    )

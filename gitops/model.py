@@ -34,6 +34,7 @@ INFRA_NAME: Final = "POD"  # container label of the pause container (app names a
 
 # Annotations users put on resources in git.
 A_PRUNE: Final = "gitops.io/prune"  # "disabled": keep running when the manifest is deleted
+A_AUTO_ROLLBACK: Final = "gitops.io/auto-rollback"  # "false": a failed rollout stays as it is
 
 
 @dataclass(frozen=True)
@@ -204,6 +205,36 @@ class PodInfo:
     def healthy(self) -> bool:
         """Running, and no container reports an unhealthy or starting Docker HEALTHCHECK."""
         return self.running and all(c.health in (None, "healthy") for c in self.app_containers())
+
+
+PROGRESSING = "Progressing"
+COMPLETE = "Complete"
+FAILED = "Failed"
+SUPERSEDED = "Superseded"
+
+
+@dataclass(frozen=True)
+class RolloutRecord:
+    """One revision of a deployment: what was rolled out, from which commit, and how it ended."""
+
+    namespace: str
+    deployment: str
+    commit: str
+    template_hash: str
+    started: float
+    result: str = PROGRESSING
+    revision: int = 0
+    author: str = ""
+    subject: str = ""
+    images: tuple[str, ...] = ()
+    finished: float | None = None
+    reason: str = ""
+    rolled_back_to: str = ""
+    id: int | None = None
+
+    @property
+    def is_rollback(self) -> bool:
+        return self.reason.startswith("rollback")
 
 
 def encode_probes(spec: ContainerSpec) -> str:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from gitops.apply import ApplyResult, Progress, apply_plan
 from gitops.config import Settings
-from gitops.desired import DesiredState, build_desired
+from gitops.desired import DesiredDeployment, DesiredState, build_desired
 from gitops.errors import (
     EmptyCommitError,
     GitopsError,
@@ -32,9 +32,11 @@ from gitops.health import Backoff, ReadinessTracker, pod_ready
 from gitops.history import History, SyncRecord
 from gitops.live import LiveState, observe
 from gitops.manifests import parse_manifests
+from gitops.model import L_CONTAINER
 from gitops.nodes.base import Node
 from gitops.plan import NameSource, Plan, RestartPolicy, make_plan
 from gitops.prober import Prober
+from gitops.revisions import Revisions
 from gitops.rollout import PodReadiness
 from gitops.source.git import GitSource
 from gitops.status import SyncStatus, resource_statuses
@@ -72,6 +74,8 @@ class Reconciler:
         self.status = SyncStatus()
         self.desired: DesiredState | None = None  # of the last valid commit
         self.readiness = ReadinessTracker()
+        self._loaded: dict[str, DesiredState] = {}
+        self.revisions = Revisions(history, self._load, self._describe, settings.auto_rollback)
         self.prober = prober
         backoff = settings.crash_backoff
         self.crash = Backoff(backoff[0], backoff[1], backoff[2])  # CrashLoopBackOff
@@ -99,6 +103,7 @@ class Reconciler:
                 assert rejected is not None
                 raise rejected
             target = desired.commit
+            desired = self.revisions.apply_pins(desired)
             now = self.clock()
             readiness, restarts = self._health(live, now)
             plan = make_plan(
@@ -119,10 +124,13 @@ class Reconciler:
             resources = resource_statuses(
                 desired, live, plan, applied, self.crash.looping(now), readiness, now
             )
+            rolling_back = not dry_run and self.revisions.track(
+                desired, resources, lambda d: self._explain(d, live, applied), now
+            )
             busy = (plan is not None and not plan.empty) or any(
                 r.health == "Progressing" for r in resources
             )
-            requeue = REQUEUE_SOON if busy and not dry_run else None
+            requeue = REQUEUE_SOON if (busy or rolling_back) and not dry_run else None
             if plan.wake_at is not None and not dry_run:  # a backed-off restart falls due
                 requeue = min(requeue or math.inf, max(0.0, plan.wake_at - self.clock()))
             self._failures = 0
@@ -208,8 +216,36 @@ class Reconciler:
         return desired, None
 
     def _load(self, commit: str) -> DesiredState:
-        snapshot = self.source.snapshot(commit)
-        return build_desired(parse_manifests(snapshot.files), commit)
+        cached = self._loaded.get(commit)
+        if cached is None:
+            snapshot = self.source.snapshot(commit)
+            cached = build_desired(parse_manifests(snapshot.files), commit)
+            self._loaded = {**dict(list(self._loaded.items())[-7:]), commit: cached}
+        return cached
+
+    def _describe(self, commit: str) -> tuple[str, str]:
+        try:
+            snap = self.source.snapshot(commit)
+        except GitopsError:
+            return "", ""
+        return snap.author, snap.subject
+
+    def _explain(self, dep: DesiredDeployment, live: LiveState, applied: ApplyResult | None) -> str:
+        """Why a deployment's new pods do not become available: the first reason found."""
+        failure = applied.failure_for(*dep.key) if applied else None
+        if failure is not None:
+            return failure.message
+        for pod in live.of(*dep.key):
+            if pod.template_hash != dep.template.template_hash:
+                continue
+            for c in pod.app_containers():
+                if c.state != "running":
+                    name = c.labels.get(L_CONTAINER, c.name)
+                    return f"pod {pod.name}: container {name} {c.status}"
+                reason = self.prober.reason(c.id) if self.prober is not None else ""
+                if reason:
+                    return f"pod {pod.name}: {reason}"
+        return ""
 
     def _last_good(self) -> DesiredState | None:
         if self.desired is None:

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from gitops.desired import DesiredDeployment
-from gitops.model import PodInfo
+from gitops.model import PROGRESSING, PodInfo, RolloutRecord
 
 
 @dataclass(frozen=True)
@@ -132,3 +132,57 @@ def step(
             remove.append((pod, Why.OUTDATED))
             can_remove -= 1
     return Step(create, tuple(remove), len(removed) < len(old))
+
+
+@dataclass(frozen=True)
+class Counts:
+    desired: int
+    current: int
+    updated: int
+    available: int
+
+
+def assess(
+    latest: RolloutRecord | None,
+    template_hash: str,
+    counts: Counts,
+    last_progress: float,
+    deadline: int,
+    now: float,
+) -> str:
+    """What happens to the deployment's rollout record now: start, complete, fail or none."""
+    if latest is None or latest.template_hash != template_hash:
+        return "start"
+    if latest.result != PROGRESSING:
+        return "none"
+    done = counts.updated == counts.desired == counts.current and counts.available >= counts.desired
+    if done:
+        return "complete"
+    if now - last_progress > deadline:
+        return "fail"
+    return "none"
+
+
+class ProgressClock:
+    """When each deployment's rollout last made progress (more pods updated or available).
+
+    ``progressDeadlineSeconds`` counts from there, as in Kubernetes."""
+
+    def __init__(self) -> None:
+        self._seen: dict[tuple[str, str], tuple[str, tuple[int, int], float]] = {}
+
+    def update(self, key: tuple[str, str], template_hash: str, counts: Counts, now: float) -> float:
+        progress = (counts.updated, counts.available)
+        before = self._seen.get(key)
+        if before is None or before[0] != template_hash:
+            self._seen[key] = (template_hash, progress, now)
+            return now
+        _, best, last = before
+        if progress[0] > best[0] or progress[1] > best[1]:
+            self._seen[key] = (
+                template_hash,
+                (max(progress[0], best[0]), max(progress[1], best[1])),
+                now,
+            )
+            return now
+        return last

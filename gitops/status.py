@@ -75,7 +75,9 @@ def resource_statuses(
                 dep, pods, failure.message if failure else None, looping, readiness, now
             )
             touched = plan.touches(*dep.key) if plan else False
-            in_sync = not touched and reps.current == dep.replicas == reps.updated
+            in_sync = (
+                not touched and reps.current == dep.replicas == reps.updated and not dep.rolled_back
+            )
             out.append(
                 ResourceStatus(
                     "Deployment",
