@@ -44,6 +44,10 @@ class App:
         if method == "GET" and path == "/api/v1/history":
             limit = int((query.get("limit") or ["50"])[0])
             return 200, [asdict(r) for r in rec.history.syncs(limit)]
+        if method == "GET" and path.startswith("/api/v1/rollouts/"):
+            parts = path.removeprefix("/api/v1/rollouts/").split("/")
+            if len(parts) == 2:
+                return self._rollouts(parts[0], parts[1], int((query.get("limit") or ["20"])[0]))
         if method == "POST" and path == "/api/v1/sync":
             self.trigger.fire("api")
             return 202, {"accepted": True}
@@ -59,6 +63,21 @@ class App:
             if rows is not None:
                 return 200, rows
         return 404, {"error": f"no route for {method} {path}"}
+
+    def _rollouts(self, namespace: str, name: str, limit: int) -> tuple[int, Any]:
+        rec = self.reconciler
+        status = next(
+            (
+                asdict(r)
+                for r in rec.status.resources
+                if (r.kind, r.namespace, r.name) == ("Deployment", namespace, name)
+            ),
+            None,
+        )
+        records = [asdict(r) for r in rec.history.rollouts(namespace, name, limit)]
+        if status is None and not records:
+            return 404, {"error": f"deployment {namespace}/{name} not found"}
+        return 200, {"deployment": status, "rollouts": records, "revision": rec.status.revision}
 
 
 def _handler(app: App) -> type[BaseHTTPRequestHandler]:

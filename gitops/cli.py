@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from gitops import __version__
+from gitops import __version__, cli_rollout
 from gitops.config import NodeConfig, Settings, default_state_dir
 from gitops.durations import format_duration, parse_duration
 from gitops.errors import ManifestError
@@ -159,6 +159,8 @@ def parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="sync status of the running reconciler")
     p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     _add_output(p)
+
+    cli_rollout.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
 
     p = sub.add_parser("history", help="recent syncs recorded by the running reconciler")
     p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
@@ -399,7 +401,19 @@ def cmd_history(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_rollout(args: argparse.Namespace) -> int:
+    def api(path: str) -> Any:
+        return _api(args.server, path)
+
+    if args.rollout_verb == "status":
+        return cli_rollout.status(args, api)
+    if args.rollout_verb == "history":
+        return cli_rollout.history(args, api, _emit, _table)
+    return cli_rollout.change(args, api)
+
+
 VERBS = {
+    "rollout": cmd_rollout,
     "run": cmd_run,
     "sync": cmd_sync,
     "diff": cmd_diff,

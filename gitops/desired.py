@@ -219,6 +219,7 @@ def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -
         containers=tuple(_container(c, pod, res) for c in pod.containers),
         init_containers=tuple(_container(c, pod, res) for c in pod.init_containers),
         labels=tuple(sorted(spec.template.metadata.labels.items())),
+        annotations=tuple(sorted(spec.template.metadata.annotations.items())),
         empty_dirs=tuple(v.name for v in pod.volumes if v.empty_dir is not None),
         grace_seconds=pod.termination_grace_period_seconds,
         prune=dep.metadata.annotations.get(A_PRUNE, "enabled") != "disabled",

@@ -128,6 +128,7 @@ class PodTemplate:
     containers: tuple[ContainerSpec, ...]
     init_containers: tuple[ContainerSpec, ...] = ()
     labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()  # part of the hash, as in Kubernetes
     empty_dirs: tuple[str, ...] = ()
     grace_seconds: int = 30
     prune: bool = True

@@ -13,16 +13,17 @@ import logging
 import os
 import re
 import stat
+import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import git
 import git.exc
 
-from gitops.errors import SourceUnavailable
+from gitops.errors import PermanentError, SourceUnavailable
 
 log = logging.getLogger(__name__)
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -88,7 +89,11 @@ class GitSource:
         return redact(self.url)
 
     def _env(self) -> dict[str, str]:
-        askpass = self.cache_dir / "askpass.sh"
+        return self._env_for(self.cache_dir)
+
+    def _env_for(self, where: Path) -> dict[str, str]:
+        where.mkdir(parents=True, exist_ok=True)
+        askpass = where / "askpass.sh"
         if not askpass.exists():
             askpass.write_text(_ASKPASS)
             askpass.chmod(stat.S_IRWXU)
@@ -150,21 +155,7 @@ class GitSource:
                 obj = self._mirror().commit(commit)
             except (git.exc.GitError, ValueError) as exc:
                 raise SourceUnavailable(f"commit {commit} not found: {exc}") from exc
-            files: dict[str, bytes] = {}
-            try:
-                tree = obj.tree / self.path if self.path else obj.tree
-            except KeyError:
-                tree = None  # the sub-path does not exist in this commit: no manifests
-            if tree is not None:
-                for item in tree.traverse():
-                    if (
-                        isinstance(item, git.Blob)
-                        and item.mode != 0o120000
-                        and item.size <= MAX_FILE_BYTES
-                    ):
-                        full = str(item.path)
-                        rel = full[len(self.path) + 1 :] if self.path else full
-                        files[rel] = item.data_stream.read()
+            files = _files(obj, self.path)
             message = obj.message if isinstance(obj.message, str) else obj.message.decode()
             snap = Snapshot(
                 commit=obj.hexsha,
@@ -177,3 +168,99 @@ class GitSource:
             while len(self._snapshots) > 16:
                 self._snapshots.popitem(last=False)
             return snap
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    diff: str
+    pushed: bool
+    replaced: str  # the branch head the commit was made on
+
+
+Edit = Callable[[Path, Callable[[str], dict[str, bytes]]], list[str]]
+
+
+class NothingToChange(PermanentError):
+    """The requested change is already what the repository says."""
+
+
+class GitWriter:
+    """Changes the repository the GitOps way: clone, edit, commit, push.
+
+    ``edit(work_tree, files_at)`` changes files under the work tree and returns the paths it
+    changed; ``files_at(commit)`` gives the manifests under the sub-path at any commit. A push
+    that loses a race (non-fast-forward) is retried on a fresh clone, edit included."""
+
+    def __init__(
+        self,
+        url: str,
+        branch: str = "main",
+        path: str = "",
+        token_env: str = "GITOPS_GIT_TOKEN",  # noqa: S107 - the variable's name, not a token
+    ) -> None:
+        self.source = GitSource(url, Path(tempfile.gettempdir()), branch, path, token_env)
+
+    def commit(
+        self,
+        message: str,
+        edit: Edit,
+        push: bool,
+        attempts: int = 3,
+        author: tuple[str, str] | None = None,
+    ) -> Commit:
+        src = self.source
+        env = {**os.environ, **src._env_for(Path(tempfile.mkdtemp(prefix="gitops-askpass-")))}
+        secrets = (os.environ.get(src.token_env, ""),)
+        name, email = author or ("gitops", "gitops@localhost")
+        actor = git.Actor(name, email)
+        with tempfile.TemporaryDirectory(prefix="gitops-commit-") as tmp:
+            for attempt in range(attempts):
+                work = Path(tmp) / f"w{attempt}"
+                try:
+                    repo = git.Repo.clone_from(src._remote_url(), work, branch=src.branch, env=env)
+                except git.exc.GitError as exc:
+                    raise SourceUnavailable(
+                        f"cannot clone {src.display_url}: {redact(str(exc), secrets)}"
+                    ) from exc
+                head = repo.head.commit.hexsha
+
+                def files_at(commit: str, repo: git.Repo = repo) -> dict[str, bytes]:
+                    return _files(repo.commit(commit), src.path)
+
+                changed = edit(work, files_at)
+                if not changed or not repo.is_dirty(untracked_files=True):
+                    raise NothingToChange("nothing to change: the repository already says so")
+                repo.index.add(changed)
+                repo.index.commit(message, author=actor, committer=actor)
+                diff = repo.git.show("--stat", "--patch", "--format=commit %H%n%n%B", "HEAD")
+                sha = repo.head.commit.hexsha
+                if not push:
+                    return Commit(sha, diff, False, head)
+                try:
+                    repo.git.push("origin", f"HEAD:refs/heads/{src.branch}", env=env)
+                except git.exc.GitCommandError as exc:
+                    text = str(exc)
+                    if any(w in text for w in ("rejected", "non-fast-forward", "fetch first")):
+                        log.info("push of %s lost a race; retrying on a fresh clone", sha[:12])
+                        continue
+                    raise SourceUnavailable(
+                        f"cannot push to {src.display_url}: {redact(text, secrets)}"
+                    ) from exc
+                return Commit(sha, diff, True, head)
+        raise SourceUnavailable(
+            f"push to {src.display_url} rejected {attempts} times (busy branch)"
+        )
+
+
+def _files(commit: git.Commit, sub_path: str) -> dict[str, bytes]:
+    try:
+        tree = commit.tree / sub_path if sub_path else commit.tree
+    except KeyError:
+        return {}
+    files: dict[str, bytes] = {}
+    for item in tree.traverse():
+        if isinstance(item, git.Blob) and item.mode != 0o120000 and item.size <= MAX_FILE_BYTES:
+            full = str(item.path)
+            files[full[len(sub_path) + 1 :] if sub_path else full] = item.data_stream.read()
+    return files

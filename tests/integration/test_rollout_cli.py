@@ -1,0 +1,221 @@
+"""``gitops rollout`` verbs against a running ``gitops run``, a bare remote and a real engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import GitRemote, Images, git
+from tests.integration.test_rollout import images_running
+from tests.integration.test_run import free_port, get, gitops, wait_for
+
+NS = "rollcli"
+HEADER = "# The web tier. Comments like this one survive commits made by gitops.\n"
+
+
+def web_yaml(image: str, paused: bool = False) -> str:
+    return (
+        HEADER
+        + f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: {NS}
+spec:
+  replicas: 2
+  paused: {str(paused).lower()}
+  selector:
+    matchLabels:
+      app: web
+  strategy:
+    rollingUpdate:
+      maxSurge: 1
+      maxUnavailable: 0
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+        - name: web
+          image: {image}  # bumped by CI
+          ports:
+            - name: http
+              containerPort: 8080
+          readinessProbe:
+            httpGet:
+              path: /healthz
+              port: http
+            periodSeconds: 1
+"""
+    )
+
+
+@pytest.fixture
+def served(
+    remote: GitRemote, images: Images, instance: str, tmp_path: Path
+) -> Iterator[dict[str, str]]:
+    remote.write_text("ns.yaml", f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NS}\n")
+    remote.write_text("web.yaml", web_yaml(images["v1"]))
+    remote.push("web v1")
+    port = free_port()
+    log = (tmp_path / "gitops.log").open("w")
+    cmd = [
+        sys.executable,
+        "-m",
+        "gitops",
+        "run",
+        "--repo",
+        str(remote.bare),
+        "--instance",
+        instance,
+        "--state-dir",
+        str(tmp_path / "state"),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--interval",
+        "60s",
+    ]
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    env = {
+        **os.environ,
+        "GITOPS_SERVER": f"http://127.0.0.1:{port}",
+        "GITOPS_REPO": str(remote.bare),
+    }
+    try:
+        wait_for(lambda: _complete(env), 60, 0.2)
+        yield env
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+        log.close()
+
+
+def _complete(env: dict[str, str]) -> bool:
+    try:
+        data = get(env["GITOPS_SERVER"] + f"/api/v1/rollouts/{NS}/web")
+    except OSError:
+        return False
+    return bool(data["rollouts"]) and data["rollouts"][0]["result"] == "Complete"
+
+
+def rollout(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return gitops("rollout", *args, "deployment/web", "-n", NS, env=env)
+
+
+def test_status_history_undo_restart_pause_resume(
+    served: dict[str, str], remote: GitRemote, images: Images, engine: Any, instance: str
+) -> None:
+    env = served
+    first = git(remote.work, "rev-parse", "HEAD")
+    remote.write_text("web.yaml", web_yaml(images["v2"]))
+    second = remote.push("web v2")
+    status = gitops(
+        "rollout",
+        "status",
+        "deployment/web",
+        "-n",
+        NS,
+        "--commit",
+        second,
+        "--timeout",
+        "60s",
+        env=env,
+    )
+    assert status.returncode == 0, status.stderr
+    assert 'deployment "web" successfully rolled out' in status.stderr
+    assert "2/2 available" in status.stderr
+
+    history = json.loads(rollout(env, "history", "-o", "json").stdout)
+    assert [(r["revision"], r["commit"], r["result"]) for r in history] == [
+        (2, second, "Complete"),
+        (1, first, "Complete"),
+    ]
+    assert history[0]["subject"] == "web v2" and history[0]["author"].startswith("Test Author")
+    table = rollout(env, "history")
+    assert table.returncode == 0 and "REVISION" in table.stdout and second[:12] in table.stdout
+
+    # undo: a commit restoring revision 1, pushed, then deployed like any commit
+    dry = rollout(env, "undo")
+    assert dry.returncode == 0 and "not pushed" in dry.stderr
+    assert git(remote.bare, "rev-parse", "main") == second  # nothing pushed without --push
+    undo = rollout(env, "undo", "--push", "-m", "Build: https://ci.example/job/42")
+    assert undo.returncode == 0, undo.stderr
+    third = git(remote.bare, "rev-parse", "main")
+    message = git(remote.bare, "log", "-1", "--format=%B", third)
+    assert message.startswith(f"Roll back deployment {NS}/web to {first[:12]}")
+    assert first in message and second in message and "https://ci.example/job/42" in message
+    restored = git(remote.bare, "show", f"{third}:web.yaml")
+    assert restored.startswith(HEADER) and "# bumped by CI" in restored
+    assert images["v1"] in restored and images["v2"] not in restored
+    status = gitops(
+        "rollout",
+        "status",
+        "deployment/web",
+        "-n",
+        NS,
+        "--commit",
+        third,
+        "--timeout",
+        "60s",
+        env=env,
+    )
+    assert status.returncode == 0, status.stderr
+    wait_for(lambda: images_running(engine, instance, "web") == {images["v1"]}, 30)
+
+    # restart: new pods, same version
+    before = {p["name"] for p in get(env["GITOPS_SERVER"] + "/api/v1/pods")}
+    assert rollout(env, "restart", "--push").returncode == 0
+    restarted = git(remote.bare, "rev-parse", "main")
+    assert "gitops.io/restartedAt" in git(remote.bare, "show", f"{restarted}:web.yaml")
+    status = gitops(
+        "rollout",
+        "status",
+        "deployment/web",
+        "-n",
+        NS,
+        "--commit",
+        restarted,
+        "--timeout",
+        "60s",
+        env=env,
+    )
+    assert status.returncode == 0, status.stderr
+    after = {p["name"] for p in get(env["GITOPS_SERVER"] + "/api/v1/pods")}
+    assert before.isdisjoint(after) and len(after) == 2
+
+    # pause: a new image waits; resume: it rolls out
+    assert rollout(env, "pause", "--push").returncode == 0
+    git(remote.work, "pull", "-q", "origin", "main")
+    text = (remote.work / "web.yaml").read_text()
+    assert "paused: true" in text
+    (remote.work / "web.yaml").write_text(text.replace(images["v1"], images["v2"]))
+    paused_commit = remote.push("web v2 while paused")
+    wait_for(lambda: get(env["GITOPS_SERVER"] + "/api/v1/status")["revision"] == paused_commit, 10)
+    status = gitops("rollout", "status", "deployment/web", "-n", NS, "--no-watch", env=env)
+    assert status.returncode == 1  # paused: not complete
+    assert images_running(engine, instance, "web") == {images["v1"]}
+    assert rollout(env, "resume", "--push").returncode == 0
+    resumed = git(remote.bare, "rev-parse", "main")
+    status = gitops(
+        "rollout",
+        "status",
+        "deployment/web",
+        "-n",
+        NS,
+        "--commit",
+        resumed,
+        "--timeout",
+        "60s",
+        env=env,
+    )
+    assert status.returncode == 0, status.stderr
+    assert images_running(engine, instance, "web") == {images["v2"]}
