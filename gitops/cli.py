@@ -86,6 +86,11 @@ def _add_source(p: argparse.ArgumentParser) -> None:
         help="let a commit without manifests remove every managed workload",
     )
     p.add_argument(
+        "--no-auto-rollback",
+        action="store_true",
+        help="leave a rollout that missed its progress deadline as it is (Degraded)",
+    )
+    p.add_argument(
         "--token-env",
         default="GITOPS_GIT_TOKEN",
         help="environment variable holding an HTTPS token (default GITOPS_GIT_TOKEN)",
@@ -105,6 +110,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         allow_empty=args.allow_empty,
         token_env=args.token_env,
         instance=args.instance,
+        auto_rollback=not args.no_auto_rollback,
         **extra,
     )
 

@@ -8,11 +8,11 @@ Used by commands that change git on the user's behalf (``rollout undo``, ``resta
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.util import load_yaml_guess_indent
 
 from gitops.manifests.load import load_documents
 from gitops.manifests.validate import DEFAULT_NAMESPACE
@@ -20,19 +20,36 @@ from gitops.manifests.validate import DEFAULT_NAMESPACE
 Key = tuple[str, str, str]  # kind, namespace ("" for a Namespace), name
 
 
+_KEY_LINE = re.compile(r"^(\s*)(?:- )?[^\s#-][^:#]*:\s*(#.*)?$")
+_DASH_LINE = re.compile(r"^(\s*)- ")
+
+
+def guess_indent(text: str) -> tuple[int, int]:
+    """(mapping indent, dash offset) as the file writes them; Kubernetes' usual (2, 2) else."""
+    mapping = offset = None
+    parent: int | None = None
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        indent = len(line) - len(line.lstrip())
+        dash = _DASH_LINE.match(line)
+        if dash and parent is not None and offset is None:
+            offset = len(dash.group(1)) - parent
+        elif mapping is None and parent is not None and indent > parent and not dash:
+            mapping = indent - parent
+        key = _KEY_LINE.match(line)
+        parent = (indent + (2 if dash else 0)) if key and line.rstrip().endswith(":") else None
+        if mapping is not None and offset is not None:
+            break
+    return mapping or 2, 2 if offset is None else max(offset, 0)
+
+
 def _yaml(text: str) -> YAML:
     y = YAML()
     y.preserve_quotes = True
     y.width = 4096
-    try:  # keep the file's own indentation of mappings and sequences
-        _, indent, block_seq_indent = load_yaml_guess_indent(text.split("\n---", 1)[0])
-        y.indent(
-            mapping=indent or 2,
-            sequence=(indent or 2) + (block_seq_indent or 0),
-            offset=block_seq_indent or 0,
-        )
-    except Exception:
-        y.indent(mapping=2, sequence=4, offset=2)
+    mapping, offset = guess_indent(text)  # keep the file's own layout
+    y.indent(mapping=mapping, sequence=offset + 2, offset=offset)
     return y
 
 

@@ -345,3 +345,21 @@ def test_unreachable_remote_keeps_workloads_and_backs_off(
         moved.rename(remote.bare)
     assert converge(rec).status.result == "Succeeded"
     assert rec.history.get(LAST_GOOD)
+
+
+def test_git_revert_of_a_commit_brings_the_old_version_back(
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
+) -> None:
+    rec = deployed(remote, images, make_reconciler, 2)
+    remote.write("web.yaml", web(images, "v2", replicas=2))
+    bad = remote.push("v2")
+    converge(rec)
+    assert {c.attrs["Config"]["Image"] for c in running(engine, instance)} == {images["v2"]}
+    revert = remote.revert(bad)
+    outcome = converge(rec)
+    assert outcome.status.applied == revert
+    assert {c.attrs["Config"]["Image"] for c in running(engine, instance)} == {images["v1"]}

@@ -219,3 +219,70 @@ def test_status_history_undo_restart_pause_resume(
     )
     assert status.returncode == 0, status.stderr
     assert images_running(engine, instance, "web") == {images["v2"]}
+
+
+def _start(
+    remote: GitRemote, instance: str, state: Path, port: int, log: Path
+) -> subprocess.Popen[bytes]:
+    cmd = [
+        sys.executable,
+        "-m",
+        "gitops",
+        "run",
+        "--repo",
+        str(remote.bare),
+        "--instance",
+        instance,
+        "--state-dir",
+        str(state),
+        "--listen",
+        f"127.0.0.1:{port}",
+        "--interval",
+        "60s",
+    ]
+    return subprocess.Popen(cmd, stdout=log.open("a"), stderr=subprocess.STDOUT)
+
+
+def test_sigkill_mid_rollout_then_restart_finishes_with_the_right_pods(
+    remote: GitRemote, images: Images, engine: Any, instance: str, tmp_path: Path
+) -> None:
+    remote.write_text("ns.yaml", f"apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {NS}\n")
+    slow = web_yaml(images["v1"]).replace(
+        "  replicas: 2\n", "  replicas: 3\n  minReadySeconds: 2\n"
+    )
+    remote.write_text("web.yaml", slow)
+    remote.push("web v1")
+    port = free_port()
+    env = {**os.environ, "GITOPS_SERVER": f"http://127.0.0.1:{port}"}
+    proc = _start(remote, instance, tmp_path / "state", port, tmp_path / "log")
+    try:
+        wait_for(lambda: _complete(env), 60, 0.2)
+        remote.write_text("web.yaml", slow.replace(images["v1"], images["v2"]))
+        remote.push("web v2")
+        # kill it in the middle: old and new pods side by side
+        wait_for(
+            lambda: images_running(engine, instance, "web") == {images["v1"], images["v2"]},
+            30,
+            0.05,
+        )
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+        proc = _start(remote, instance, tmp_path / "state", port, tmp_path / "log")
+        wait_for(
+            lambda: images_running(engine, instance, "web") == {images["v2"]} and _complete(env),
+            90,
+            0.2,
+        )
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=20)
+    containers = engine.api.containers(
+        all=True, filters={"label": f"io.gitops.instance={instance}"}
+    )
+    pods: dict[str, list[str]] = {}
+    for c in containers:
+        pods.setdefault(c["Labels"]["io.gitops.pod"], []).append(c["State"])
+    assert len(pods) == 3, pods  # no duplicate, orphaned or lost pod
+    assert all(sorted(states) == ["running", "running"] for states in pods.values()), (
+        pods
+    )  # app + pause

@@ -1,0 +1,92 @@
+"""Rollout records, progress deadlines and round-trip manifest edits, on plain data."""
+
+from __future__ import annotations
+
+from gitops.manifests import edit
+from gitops.model import RolloutRecord
+from gitops.rollout import Counts, ProgressClock, assess
+
+DONE = Counts(desired=3, current=3, updated=3, available=3)
+HALF = Counts(desired=3, current=4, updated=1, available=3)
+
+
+def rec(result: str = "Progressing", template: str = "h2") -> RolloutRecord:
+    return RolloutRecord("demo", "web", "c2", template, started=0.0, result=result)
+
+
+def test_assess() -> None:
+    assert assess(None, "h1", DONE, 0.0, 600, 1.0) == "start"
+    assert assess(rec(template="h1"), "h2", HALF, 0.0, 600, 1.0) == "start"  # a newer template
+    assert assess(rec(), "h2", HALF, 0.0, 600, 599.0) == "none"
+    assert assess(rec(), "h2", HALF, 0.0, 600, 601.0) == "fail"
+    assert assess(rec(), "h2", DONE, 0.0, 600, 601.0) == "complete"
+    assert assess(rec("Failed"), "h2", HALF, 0.0, 600, 9999.0) == "none"  # failed once: not again
+
+
+def test_progress_clock_counts_from_the_last_progress() -> None:
+    clock = ProgressClock()
+    key = ("demo", "web")
+    assert clock.update(key, "h2", Counts(3, 4, 1, 3), 10.0) == 10.0
+    assert clock.update(key, "h2", Counts(3, 4, 1, 3), 50.0) == 10.0  # nothing moved
+    assert clock.update(key, "h2", Counts(3, 4, 2, 3), 60.0) == 60.0  # one more updated
+    assert clock.update(key, "h2", Counts(3, 4, 1, 2), 70.0) == 60.0  # going back is no progress
+    assert clock.update(key, "h3", Counts(3, 4, 0, 3), 80.0) == 80.0  # a new template starts over
+
+
+TEXT = """# web tier
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: demo
+spec:
+  replicas: 3  # three is plenty
+  selector:
+    matchLabels:
+      app: web
+  template:
+    metadata:
+      labels:
+        app: web
+    spec:
+      containers:
+        - name: web
+          image: reg/web:v2
+          envFrom:
+            - configMapRef:
+                name: cfg
+      volumes:
+        - name: s
+          secret:
+            secretName: creds
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: cfg
+  namespace: demo
+data:
+  a: "1"
+"""
+
+
+def test_locate_and_references() -> None:
+    files = {"web.yaml": TEXT.encode()}
+    assert edit.locate(files, ("ConfigMap", "demo", "cfg")) == ("web.yaml", 1)
+    assert edit.locate(files, ("ConfigMap", "other", "cfg")) is None
+    doc = edit.document(TEXT, 0)
+    assert edit.references(doc) == {("ConfigMap", "demo", "cfg"), ("Secret", "demo", "creds")}
+
+
+def test_edits_keep_comments_and_layout() -> None:
+    def pause(doc: object) -> None:
+        doc["spec"]["paused"] = True  # type: ignore[index]
+
+    new = edit.edit(TEXT, 0, pause)
+    assert new.startswith("# web tier\n") and "replicas: 3  # three is plenty" in new
+    assert "        - name: web\n          image: reg/web:v2" in new  # list indentation kept
+    assert "paused: true" in new
+    assert edit.documents(new)[1]["data"]["a"] == "1"
+    old = edit.document(TEXT.replace("v2", "v1"), 0)
+    restored = edit.put(TEXT, 0, old)
+    assert "image: reg/web:v1" in restored and 'a: "1"' in restored
