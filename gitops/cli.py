@@ -50,6 +50,13 @@ def _duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
+def _backoff(text: str) -> tuple[float, float, float]:
+    parts = [_duration(p) for p in text.split(",")]
+    if len(parts) != 3 or not 0 < parts[0] <= parts[1]:
+        raise argparse.ArgumentTypeError("expected INITIAL,MAX,RESET such as 10s,5m,10m")
+    return parts[0], parts[1], parts[2]
+
+
 def _add_output(
     p: argparse.ArgumentParser, choices: tuple[str, ...] = ("table", "json", "yaml")
 ) -> None:
@@ -86,6 +93,13 @@ def _add_source(p: argparse.ArgumentParser) -> None:
         help="let a commit without manifests remove every managed workload",
     )
     p.add_argument(
+        "--restart-backoff",
+        type=_backoff,
+        default=(10.0, 300.0, 600.0),
+        metavar="INITIAL,MAX,RESET",
+        help="crash and image-pull back-off: first delay, cap, reset after (default 10s,5m,10m)",
+    )
+    p.add_argument(
         "--no-auto-rollback",
         action="store_true",
         help="leave a rollout that missed its progress deadline as it is (Degraded)",
@@ -111,6 +125,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         token_env=args.token_env,
         instance=args.instance,
         auto_rollback=not args.no_auto_rollback,
+        crash_backoff=args.restart_backoff,
         **extra,
     )
 

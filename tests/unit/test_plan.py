@@ -187,3 +187,22 @@ def test_converges_to_exactly_replicas_of_current_template(
     h = target.deployments[0].template.template_hash
     assert len(pods) == after
     assert all(p.template_hash == h and p.running for p in pods)
+
+
+def test_a_commit_arriving_mid_rollout_takes_over_and_keeps_matching_pods() -> None:
+    node = MemoryNode(registry=IMAGES)
+    v1 = desired(deployment(replicas=3))
+    converge(v1, [node])
+    v1_pods = {p.name for p in observe([node]).pods}
+    v2 = desired(deployment(replicas=3, image="reg/web:v2"), commit="c2")
+    for _ in range(3):  # part of the way to v2
+        step(v2, [node])
+    assert {p.commit for p in observe([node]).pods} == {"c1", "c2"}
+    converge(
+        desired(deployment(replicas=3), commit="c3"), [node], limit=20
+    )  # back to v1's template
+    pods = observe([node]).pods
+    assert len(pods) == 3 and {p.template_hash for p in pods} == {
+        v1.deployments[0].template.template_hash
+    }
+    assert v1_pods & {p.name for p in pods}  # pods that already matched were kept, not recreated

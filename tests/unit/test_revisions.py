@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 from gitops.manifests import edit
 from gitops.model import RolloutRecord
 from gitops.rollout import Counts, ProgressClock, assess
@@ -90,3 +93,48 @@ def test_edits_keep_comments_and_layout() -> None:
     old = edit.document(TEXT.replace("v2", "v1"), 0)
     restored = edit.put(TEXT, 0, old)
     assert "image: reg/web:v1" in restored and 'a: "1"' in restored
+
+
+def test_auto_rollback_can_be_turned_off_by_annotation(tmp_path: Path) -> None:
+    from gitops.desired import build_desired
+    from gitops.history import History
+    from gitops.manifests import parse_manifests
+    from gitops.revisions import Revisions
+    from gitops.status import ResourceStatus
+    from tests.helpers import deployment, dump
+
+    def state(image: str, commit: str, annotate: bool) -> Any:
+        meta = {"annotations": {"gitops.io/auto-rollback": "false"}} if annotate else {}
+        doc = deployment(image=image, progressDeadlineSeconds=5, metadata=meta)
+        return build_desired(parse_manifests({"a.yaml": dump(doc)}), commit)
+
+    def status(updated: int, available: int, current: int) -> tuple[ResourceStatus, ...]:
+        reps = {
+            "desired": 3,
+            "current": current,
+            "updated": updated,
+            "ready": available,
+            "available": available,
+        }
+        return (ResourceStatus("Deployment", "demo", "web", "Synced", "Healthy", replicas=reps),)
+
+    for annotate, expect_pin in ((True, False), (False, True)):
+        history = History(tmp_path / str(annotate))
+        good, bad = state("reg/web:v1", "c1", annotate), state("reg/web:v2", "c2", annotate)
+        by_commit = {"c1": good, "c2": bad}
+        revs = Revisions(history, by_commit.__getitem__, lambda c: ("A", "s"))
+        done = status(3, 3, 3)
+        revs.track(good, done, lambda d: "", 0.0)  # start
+        revs.track(good, done, lambda d: "", 1.0)  # complete
+        stuck = status(1, 3, 4)
+        revs.track(bad, stuck, lambda d: "", 2.0)  # start v2
+        started = revs.track(bad, stuck, lambda d: "probe says 404", 10.0)  # 8 s without progress
+        latest = history.latest_rollout("demo", "web")
+        assert (
+            latest is not None and latest.result == "Failed" and "probe says 404" in latest.reason
+        )
+        assert started is expect_pin and bool(revs.pins()) is expect_pin
+        pinned = revs.apply_pins(bad).deployments[0]
+        assert (
+            pinned.template.template_hash == good.deployments[0].template.template_hash
+        ) is expect_pin
