@@ -14,7 +14,9 @@ import json
 import os
 import secrets
 import shutil
+import signal
 import subprocess
+import sys
 import threading
 import time
 import urllib.request
@@ -240,6 +242,28 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.2) -> None:
             return
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+def start_gitops(
+    repo: Path, instance: str, state: Path, port: int, log: Path
+) -> subprocess.Popen[bytes]:
+    """``gitops run`` as a user runs it. The poll is 60 s away, so every reaction a test sees
+    comes from the ref watch, the engine's events or the prober."""
+    cmd = [
+        sys.executable, "-m", "gitops", "run", "--repo", str(repo), "--instance", instance,
+        "--state-dir", str(state), "--listen", f"127.0.0.1:{port}", "--interval", "60s",
+    ]  # fmt: skip
+    with log.open("a") as out:
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+
+
+def stop_gitops(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
 
 
 def converge(reconciler: Reconciler, passes: int = 10) -> Any:

@@ -6,14 +6,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import GitRemote, Images, git
+from tests.conftest import GitRemote, Images, git, start_gitops, stop_gitops
 from tests.integration.test_rollout import images_running
 from tests.integration.test_run import free_port, get, gitops, wait_for
 
@@ -67,24 +66,7 @@ def served(
     remote.write_text("web.yaml", web_yaml(images["v1"]))
     remote.push("web v1")
     port = free_port()
-    log = (tmp_path / "gitops.log").open("w")
-    cmd = [
-        sys.executable,
-        "-m",
-        "gitops",
-        "run",
-        "--repo",
-        str(remote.bare),
-        "--instance",
-        instance,
-        "--state-dir",
-        str(tmp_path / "state"),
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--interval",
-        "60s",
-    ]
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    proc = start_gitops(remote.bare, instance, tmp_path / "state", port, tmp_path / "gitops.log")
     env = {
         **os.environ,
         "GITOPS_SERVER": f"http://127.0.0.1:{port}",
@@ -94,9 +76,7 @@ def served(
         wait_for(lambda: _complete(env), 60, 0.2)
         yield env
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
-        log.close()
+        stop_gitops(proc)
 
 
 def _complete(env: dict[str, str]) -> bool:
@@ -221,28 +201,6 @@ def test_status_history_undo_restart_pause_resume(
     assert images_running(engine, instance, "web") == {images["v2"]}
 
 
-def _start(
-    remote: GitRemote, instance: str, state: Path, port: int, log: Path
-) -> subprocess.Popen[bytes]:
-    cmd = [
-        sys.executable,
-        "-m",
-        "gitops",
-        "run",
-        "--repo",
-        str(remote.bare),
-        "--instance",
-        instance,
-        "--state-dir",
-        str(state),
-        "--listen",
-        f"127.0.0.1:{port}",
-        "--interval",
-        "60s",
-    ]
-    return subprocess.Popen(cmd, stdout=log.open("a"), stderr=subprocess.STDOUT)
-
-
 def test_sigkill_mid_rollout_then_restart_finishes_with_the_right_pods(
     remote: GitRemote, images: Images, engine: Any, instance: str, tmp_path: Path
 ) -> None:
@@ -254,7 +212,7 @@ def test_sigkill_mid_rollout_then_restart_finishes_with_the_right_pods(
     remote.push("web v1")
     port = free_port()
     env = {**os.environ, "GITOPS_SERVER": f"http://127.0.0.1:{port}"}
-    proc = _start(remote, instance, tmp_path / "state", port, tmp_path / "log")
+    proc = start_gitops(remote.bare, instance, tmp_path / "state", port, tmp_path / "log")
     try:
         wait_for(lambda: _complete(env), 60, 0.2)
         remote.write_text("web.yaml", slow.replace(images["v1"], images["v2"]))
@@ -267,15 +225,14 @@ def test_sigkill_mid_rollout_then_restart_finishes_with_the_right_pods(
         )
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-        proc = _start(remote, instance, tmp_path / "state", port, tmp_path / "log")
+        proc = start_gitops(remote.bare, instance, tmp_path / "state", port, tmp_path / "log")
         wait_for(
             lambda: images_running(engine, instance, "web") == {images["v2"]} and _complete(env),
             90,
             0.2,
         )
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=20)
+        stop_gitops(proc)
     containers = engine.api.containers(
         all=True, filters={"label": f"io.gitops.instance={instance}"}
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -16,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import GitRemote, Images
+from tests.conftest import GitRemote, Images, start_gitops, stop_gitops
 from tests.helpers import deployment, namespace
 
 
@@ -50,44 +49,18 @@ def wait_for(predicate: Any, timeout: float, interval: float = 0.05) -> float:
 @pytest.fixture
 def server(
     remote: GitRemote, images: Images, instance: str, tmp_path: Path
-) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     remote.write("ns.yaml", namespace("runtest"))
     remote.write("web.yaml", deployment(namespace="runtest", image=images["v1"], replicas=2))
     remote.push("v1")
     port = free_port()
-    log = (tmp_path / "gitops.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gitops",
-            "run",
-            "--repo",
-            str(remote.bare),
-            "--state-dir",
-            str(tmp_path / "state"),
-            "--instance",
-            instance,
-            "--interval",
-            "60s",  # long: reactions below come from the ref watch, not the poll
-            "--listen",
-            f"127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    proc = start_gitops(remote.bare, instance, tmp_path / "state", port, tmp_path / "gitops.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: _status(url).get("result") == "Succeeded", 60, 0.2)
         yield url, proc
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+        stop_gitops(proc)
 
 
 def _status(url: str) -> dict[str, Any]:
@@ -98,7 +71,7 @@ def _status(url: str) -> dict[str, Any]:
 
 
 def test_push_is_picked_up_within_a_second_and_served_by_the_api(
-    server: tuple[str, subprocess.Popen[str]], remote: GitRemote, images: Images
+    server: tuple[str, subprocess.Popen[bytes]], remote: GitRemote, images: Images
 ) -> None:
     url, proc = server
     assert get(url + "/healthz") == {"status": "ok"}
@@ -132,7 +105,7 @@ def test_push_is_picked_up_within_a_second_and_served_by_the_api(
 
 
 def test_bad_commit_is_reported_by_status_and_the_process_keeps_serving(
-    server: tuple[str, subprocess.Popen[str]], remote: GitRemote
+    server: tuple[str, subprocess.Popen[bytes]], remote: GitRemote
 ) -> None:
     url, proc = server
     remote.write_text("web.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web\n")
@@ -201,7 +174,7 @@ def test_cli_exit_codes_and_help(
 
 
 def test_container_killed_out_of_band_is_repaired_without_waiting_for_the_poll(
-    server: tuple[str, subprocess.Popen[str]], engine: Any, instance: str
+    server: tuple[str, subprocess.Popen[bytes]], engine: Any, instance: str
 ) -> None:
     url, _ = server
     from tests.conftest import containers_of
