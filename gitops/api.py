@@ -59,6 +59,7 @@ class App:
                 "deployments": lambda: views.deployment_rows(rec.status, live, ns),
                 "services": lambda: views.service_rows(rec.desired, live, ns, rec.probe_ready),
                 "namespaces": lambda: views.namespace_rows(rec.status, rec.desired),
+                "endpoints": lambda: views.endpoint_rows(rec.endpoints, ns),
             }.get(kind, lambda: None)()
             if rows is not None:
                 return 200, rows

@@ -17,7 +17,7 @@ from typing import TypeVar
 from gitops.desired import DesiredState
 from gitops.errors import GitopsError, ImagePullError, NodeUnavailable, Reason
 from gitops.health import Backoff
-from gitops.model import L_GRACE
+from gitops.model import L_GRACE, PodInfo
 from gitops.nodes.base import Node
 from gitops.plan import Create, Plan, Remove, Restart
 
@@ -77,10 +77,12 @@ class _Applier:
         workers: int,
         pulls: Backoff,
         now: float,
+        before_remove: Callable[[PodInfo], None],
     ) -> None:
         self.plan, self.nodes, self.desired = plan, nodes, desired
         self.progress, self.workers = progress, workers
         self.pulls, self.now = pulls, now
+        self.before_remove = before_remove
         self.result = ApplyResult()
 
     def fail(self, namespace: str, deployment: str, reason: str, message: str) -> None:
@@ -174,7 +176,11 @@ class _Applier:
 
     def remove(self, item: Remove) -> None:
         pod = item.pod
-        remove = lambda: self.nodes[pod.node].remove_pod(pod)  # noqa: E731
+
+        def remove() -> None:
+            self.before_remove(pod)  # out of every Service first, then stopped
+            self.nodes[pod.node].remove_pod(pod)
+
         if self._act(pod.namespace, pod.deployment, f"remove {pod.name}", remove):
             self.result.removed += 1
             self.progress(f"removed pod {pod.namespace}/{pod.name} ({item.why})")
@@ -202,11 +208,19 @@ def apply_plan(
     workers: int = 8,
     pulls: Backoff | None = None,
     now: float = 0.0,
+    before_remove: Callable[[PodInfo], None] = lambda _: None,
 ) -> ApplyResult:
     """Carry out ``plan``. Raises ``NodeUnavailable`` only when a network cannot be made."""
     try:
         applier = _Applier(
-            plan, nodes, desired, progress or log.info, workers, pulls or Backoff(), now
+            plan,
+            nodes,
+            desired,
+            progress or log.info,
+            workers,
+            pulls or Backoff(),
+            now,
+            before_remove,
         )
         return applier.run()
     except NodeUnavailable:

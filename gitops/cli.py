@@ -40,6 +40,8 @@ KIND_ALIASES = {
     "namespaces": "namespaces",
     "namespace": "namespaces",
     "ns": "namespaces",
+    "endpoints": "endpoints",
+    "ep": "endpoints",
 }
 
 
@@ -170,7 +172,7 @@ def parser() -> argparse.ArgumentParser:
         "kind",
         choices=sorted(KIND_ALIASES),
         metavar="KIND",
-        help="deployments|pods|services|namespaces",
+        help="deployments|pods|services|endpoints|namespaces",
     )
     p.add_argument("-n", "--namespace", help="only this namespace")
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace (default)")
@@ -368,6 +370,18 @@ def cmd_get(args: argparse.Namespace) -> int:
         table = [
             [r["namespace"], r["name"], r["type"], r["ports"], str(len(r["endpoints"]))]
             + ([r["selector"]] if wide else [])
+            for r in rows
+        ]
+    elif kind == "endpoints":
+        header = ["NAMESPACE", "NAME", "PORT", "ENDPOINTS"] + (["PODS"] if wide else [])
+        table = [
+            [
+                r["namespace"],
+                r["name"],
+                f"{r['port']}" + (f":{r['nodePort']}" if r["nodePort"] else ""),
+                ",".join(f"{e['ip']}:{e['port']}" for e in r["endpoints"]) or "<none>",
+            ]
+            + ([",".join(e["pod"] for e in r["endpoints"])] if wide else [])
             for r in rows
         ]
     else:

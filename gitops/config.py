@@ -41,6 +41,7 @@ class Settings:
     auto_rollback: bool = (
         True  # a rollout past its progress deadline goes back to the last good commit
     )
+    node_address: str = "127.0.0.1"  # where NodePort Services listen
 
     @property
     def listen_host_port(self) -> tuple[str, int]:

@@ -30,6 +30,8 @@ L_CREATED: Final = PREFIX + "created"
 L_GRACE: Final = PREFIX + "grace-seconds"
 L_INFRA: Final = PREFIX + "infra"  # the pod's pause container: holds its namespaces, runs probes
 L_PROBES: Final = PREFIX + "probes"  # JSON of the container's probes, named ports resolved
+L_PORTS: Final = PREFIX + "ports"  # JSON {name: containerPort} of the container's named ports
+L_PRESTOP: Final = PREFIX + "prestop"  # JSON of the preStop exec command
 INFRA_NAME: Final = "POD"  # container label of the pause container (app names are lowercase)
 
 # Annotations users put on resources in git.
@@ -157,6 +159,7 @@ class ContainerInfo:
     status: str = ""  # engine's human text, e.g. "Up 5 seconds (healthy)"
     image: str = ""
     created: float = 0.0
+    ip: str = ""  # on the pod's network (set on the pause container, which holds it)
 
     @property
     def health(self) -> str | None:
@@ -194,6 +197,26 @@ class PodInfo:
     @property
     def infra(self) -> ContainerInfo | None:
         return next((c for c in self.containers if c.labels.get(L_INFRA) == "true"), None)
+
+    @property
+    def ip(self) -> str:
+        infra = self.infra
+        return infra.ip if infra is not None else ""
+
+    def labels(self) -> dict[str, str]:
+        """The pod template's own labels (what Service selectors match)."""
+        first = self.containers[0].labels if self.containers else {}
+        return {k[len(L_POD_LABEL) :]: v for k, v in first.items() if k.startswith(L_POD_LABEL)}
+
+    def port(self, target: int | str) -> int | None:
+        """A target port by number, or by the name a container gave it."""
+        if isinstance(target, int):
+            return target
+        for c in self.app_containers():
+            ports = json.loads(c.labels.get(L_PORTS, "{}"))
+            if target in ports:
+                return int(ports[target])
+        return None
 
     @property
     def running(self) -> bool:

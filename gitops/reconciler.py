@@ -13,9 +13,10 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from gitops import endpoints
 from gitops.apply import ApplyResult, Progress, apply_plan
 from gitops.config import Settings
 from gitops.desired import DesiredDeployment, DesiredState, build_desired
@@ -32,10 +33,11 @@ from gitops.health import Backoff, ReadinessTracker, pod_ready
 from gitops.history import History, SyncRecord
 from gitops.live import LiveState, observe
 from gitops.manifests import parse_manifests
-from gitops.model import L_CONTAINER
+from gitops.model import L_CONTAINER, L_GRACE, PodInfo
 from gitops.nodes.base import Node
 from gitops.plan import NameSource, Plan, RestartPolicy, make_plan
 from gitops.prober import Prober
+from gitops.proxy import ServiceProxy
 from gitops.revisions import Revisions
 from gitops.rollout import PodReadiness
 from gitops.source.git import GitSource
@@ -67,6 +69,7 @@ class Reconciler:
         names: NameSource | None = None,
         progress: Progress | None = None,
         prober: Prober | None = None,
+        proxy: ServiceProxy | None = None,
     ) -> None:
         self.settings, self.source, self.history = settings, source, history
         self.nodes = {n.name: n for n in nodes}
@@ -77,6 +80,8 @@ class Reconciler:
         self._loaded: dict[str, DesiredState] = {}
         self.revisions = Revisions(history, self._load, self._describe, settings.auto_rollback)
         self.prober = prober
+        self.proxy = proxy
+        self.endpoints: list[endpoints.PortEndpoints] = []
         backoff = settings.crash_backoff
         self.crash = Backoff(backoff[0], backoff[1], backoff[2])  # CrashLoopBackOff
         self.pulls = Backoff(backoff[0], backoff[1], backoff[2])  # ImagePullBackOff
@@ -111,7 +116,14 @@ class Reconciler:
             )
             if not plan.empty and not dry_run:
                 applied = apply_plan(
-                    plan, self.nodes, desired, self.progress, self.settings.workers, self.pulls, now
+                    plan,
+                    self.nodes,
+                    desired,
+                    self.progress,
+                    self.settings.workers,
+                    self.pulls,
+                    now,
+                    self._leave_services,
                 )
                 self._restarted(plan, applied, now)
                 live = self._observe()
@@ -124,6 +136,8 @@ class Reconciler:
             resources = resource_statuses(
                 desired, live, plan, applied, self.crash.looping(now), readiness, now
             )
+            if not dry_run:
+                self._route(desired, live, readiness)
             rolling_back = not dry_run and self.revisions.track(
                 desired, resources, lambda d: self._explain(d, live, applied), now
             )
@@ -181,6 +195,24 @@ class Reconciler:
             if c.state != "running" or c.id in unhealthy
         }
         return self.readiness.observe(ready, now), RestartPolicy(unhealthy, not_before)
+
+    def _route(
+        self, desired: DesiredState, live: LiveState, readiness: Mapping[str, PodReadiness]
+    ) -> None:
+        """Services balance over the pods that are ready now."""
+
+        def ready(pod: PodInfo) -> bool:
+            r = readiness.get(pod.name)
+            return r is not None and r.ready
+
+        self.endpoints = endpoints.compute(desired, live, ready)
+        if self.proxy is not None:
+            self.proxy.update(self.endpoints)
+
+    def _leave_services(self, pod: PodInfo) -> None:
+        if self.proxy is not None:
+            grace = int(pod.containers[0].labels.get(L_GRACE, "30")) if pod.containers else 30
+            self.proxy.drop({pod.name}, drain=min(5.0, float(grace)))
 
     def _restarted(self, plan: Plan, applied: ApplyResult, now: float) -> None:
         for r in plan.restart:

@@ -18,6 +18,7 @@ from gitops.config import Settings
 from gitops.history import History
 from gitops.nodes.docker import DockerNode
 from gitops.prober import Prober
+from gitops.proxy import ServiceProxy
 from gitops.reconciler import Reconciler
 from gitops.source.git import GitSource, local_git_dir
 from gitops.source.triggers import Poller, RefWatcher, Trigger
@@ -25,7 +26,7 @@ from gitops.source.triggers import Poller, RefWatcher, Trigger
 log = logging.getLogger(__name__)
 
 
-def build(settings: Settings, progress: Progress | None = None) -> Reconciler:
+def build(settings: Settings, progress: Progress | None = None, serve: bool = False) -> Reconciler:
     state = settings.state_dir
     state.mkdir(parents=True, exist_ok=True)
     source = GitSource(
@@ -37,12 +38,15 @@ def build(settings: Settings, progress: Progress | None = None) -> Reconciler:
     )
     nodes = [DockerNode(n.name, n.docker_host, settings.instance) for n in settings.nodes]
     prober = Prober({n.name: n for n in nodes}, time.time)
-    return Reconciler(settings, source, nodes, History(state), progress=progress, prober=prober)
+    proxy = ServiceProxy(settings.node_address) if serve else None
+    return Reconciler(
+        settings, source, nodes, History(state), progress=progress, prober=prober, proxy=proxy
+    )
 
 
 def run(settings: Settings, stop: threading.Event | None = None) -> int:
     stop = stop or threading.Event()
-    reconciler = build(settings)
+    reconciler = build(settings, serve=True)
     trigger = Trigger()
     poller = Poller(trigger, settings.interval)
     watcher = None
@@ -94,6 +98,8 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
                 poller.retry_in(outcome.requeue_after)
     finally:
         poller.stop()
+        if reconciler.proxy is not None:
+            reconciler.proxy.stop()
         if watcher:
             watcher.stop()
         api.stop()

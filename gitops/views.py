@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from gitops.desired import DesiredState
+from gitops.endpoints import PortEndpoints
 from gitops.health import pod_ready
 from gitops.live import LiveState
 from gitops.manifests import model as m
@@ -167,4 +168,21 @@ def namespace_rows(status: SyncStatus, desired: DesiredState | None) -> list[dic
             "sync": declared[ns].sync if ns in declared else "Synced",
         }
         for ns in desired.namespaces
+    ]
+
+
+def endpoint_rows(table: list[PortEndpoints], namespace: str | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "namespace": t.namespace,
+            "name": t.service,
+            "port": t.port,
+            "portName": t.port_name,
+            "nodePort": t.node_port,
+            "endpoints": [
+                {"pod": e.pod, "node": e.node, "ip": e.ip, "port": e.port} for e in t.endpoints
+            ],
+        }
+        for t in table
+        if not namespace or t.namespace == namespace
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -22,6 +23,8 @@ from gitops.model import (
     L_NODE,
     L_POD,
     L_POD_LABEL,
+    L_PORTS,
+    L_PRESTOP,
     L_PROBES,
     L_PRUNE,
     ContainerInfo,
@@ -156,6 +159,11 @@ def container_labels(
         probes = encode_probes(spec)
         if probes != "{}":
             labels[L_PROBES] = probes
+        named = {p.name: p.container_port for p in spec.ports if p.name}
+        if named:
+            labels[L_PORTS] = json.dumps(named, separators=(",", ":"), sort_keys=True)
+        if spec.pre_stop:
+            labels[L_PRESTOP] = json.dumps(list(spec.pre_stop))
     if not template.prune:
         labels[L_PRUNE] = "disabled"
     labels.update({L_POD_LABEL + k: v for k, v in template.labels})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import logging
 import shutil
 import tarfile
@@ -41,6 +42,7 @@ from gitops.model import (
     L_MANAGED,
     L_NAMESPACE,
     L_POD,
+    L_PRESTOP,
     ContainerInfo,
     ContainerSpec,
     PodInfo,
@@ -66,6 +68,12 @@ COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
 ENTRYPOINT ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 """
+
+
+def _ip(row: dict[str, Any]) -> str:
+    """The container's address on its (first) network, from the list call's summary."""
+    networks = (row.get("NetworkSettings") or {}).get("Networks") or {}
+    return next((str(n.get("IPAddress")) for n in networks.values() if n.get("IPAddress")), "")
 
 
 def _static_busybox() -> str:
@@ -185,6 +193,7 @@ class DockerNode:
                 status=row.get("Status", ""),
                 image=row.get("Image", ""),
                 created=float((row.get("Labels") or {}).get(L_CREATED, row.get("Created", 0))),
+                ip=_ip(row),
             )
             for row in rows
         ]
@@ -459,6 +468,14 @@ class DockerNode:
             delay = min(delay * 2, 30.0)
 
     def _stop(self, container: ContainerInfo) -> None:
-        grace = int(container.labels.get(L_GRACE, "30"))
+        """preStop hook, then SIGTERM, then SIGKILL when the grace period (for both) is over."""
+        grace = float(container.labels.get(L_GRACE, "30"))
+        started = time.monotonic()
+        hook = container.labels.get(L_PRESTOP)
+        if hook:
+            code, output = self.exec(container.id, json.loads(hook), grace)
+            if code != 0:
+                log.warning("preStop of %s exited %d: %s", container.name, code, output[:200])
+        left = max(0, int(grace - (time.monotonic() - started)))
         with contextlib.suppress(docker.errors.NotFound):
-            self.api.stop(container.id, timeout=grace)  # SIGTERM, SIGKILL after grace
+            self.api.stop(container.id, timeout=left)
