@@ -153,3 +153,30 @@ def test_not_ready_pods_get_no_traffic_and_an_empty_service_refuses_at_once(
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", empty_port), timeout=5).close()
     assert time.monotonic() - started < 1.0  # refused at once, not left hanging
+
+
+def hostname(port: int) -> str:
+    body = fetch(port, "/cgi-bin/env")
+    return next(
+        line.split(": ", 1)[1] for line in body.splitlines() if line.startswith("hostname: ")
+    )
+
+
+def test_round_robin_and_client_ip_affinity(
+    remote: GitRemote, images: Images, node_port: int, running: str
+) -> None:
+    sticky_port = node_port + 1 if node_port < 32767 else node_port - 1
+    sticky = service("sticky", sticky_port, {"app": "web"})
+    sticky["spec"]["sessionAffinity"] = "ClientIP"
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("web.yaml", web(images, "v1"), service("web", node_port, {"app": "web"}), sticky)
+    remote.push("two services over one deployment")
+    wait_for(
+        lambda: len(endpoints(running, "web")) == 3 and len(endpoints(running, "sticky")) == 3,
+        60,
+        0.2,
+    )
+    spread = [hostname(node_port) for _ in range(30)]
+    assert len(set(spread)) == 3 and all(spread.count(h) == 10 for h in set(spread))  # round-robin
+    stuck = {hostname(sticky_port) for _ in range(30)}
+    assert len(stuck) == 1  # one client address, one pod
