@@ -152,6 +152,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--listen", default=os.environ.get("GITOPS_LISTEN", "127.0.0.1:8080"))
     p.add_argument("--no-watch", action="store_true", help="do not watch a local repository")
+    p.add_argument(
+        "--node-address",
+        default=os.environ.get("GITOPS_NODE_ADDRESS", "127.0.0.1"),
+        help="address NodePort Services listen on (default 127.0.0.1)",
+    )
 
     p = sub.add_parser("sync", help="reconcile once and wait until converged")
     _add_source(p)
@@ -247,7 +252,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from gitops.runner import run
 
-    settings = _settings(args, interval=args.interval, listen=args.listen, watch=not args.no_watch)
+    settings = _settings(
+        args,
+        interval=args.interval,
+        listen=args.listen,
+        watch=not args.no_watch,
+        node_address=args.node_address,
+    )
     return run(settings)
 
 
