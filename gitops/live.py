@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from gitops.errors import NodeUnavailable
 from gitops.model import (
@@ -19,6 +19,7 @@ from gitops.model import (
     L_NAMESPACE,
     L_POD,
     L_PRUNE,
+    L_SERVICE,
     ContainerInfo,
     PodInfo,
 )
@@ -30,6 +31,8 @@ class LiveState:
     pods: tuple[PodInfo, ...]
     networks: dict[str, frozenset[str]]  # node -> namespaces that have a network there
     unreachable: dict[str, str]  # node -> error
+    services: dict[tuple[str, str, str], ContainerInfo] = field(default_factory=dict)
+    # (node, namespace, name) -> the Service's in-namespace proxy container
 
     def of(self, namespace: str, deployment: str) -> list[PodInfo]:
         return [p for p in self.pods if (p.namespace, p.deployment) == (namespace, deployment)]
@@ -82,4 +85,9 @@ def observe(nodes: Sequence[Node], with_networks: bool = True) -> LiveState:
                 continue
             containers.extend(cs)
             networks[name] = nets
-    return LiveState(group_pods(containers), networks, unreachable)
+    services = {
+        (c.node, c.labels.get(L_NAMESPACE, ""), c.labels[L_SERVICE]): c
+        for c in containers
+        if L_SERVICE in c.labels
+    }
+    return LiveState(group_pods(containers), networks, unreachable, services)

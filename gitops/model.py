@@ -32,6 +32,8 @@ L_INFRA: Final = PREFIX + "infra"  # the pod's pause container: holds its namesp
 L_PROBES: Final = PREFIX + "probes"  # JSON of the container's probes, named ports resolved
 L_PORTS: Final = PREFIX + "ports"  # JSON {name: containerPort} of the container's named ports
 L_PRESTOP: Final = PREFIX + "prestop"  # JSON of the preStop exec command
+L_SERVICE: Final = PREFIX + "service"  # a Service's in-namespace proxy container
+L_SERVICE_PORTS: Final = PREFIX + "service-ports"  # its ports, comma-separated
 INFRA_NAME: Final = "POD"  # container label of the pause container (app names are lowercase)
 
 # Annotations users put on resources in git.

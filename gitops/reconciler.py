@@ -33,7 +33,8 @@ from gitops.health import Backoff, ReadinessTracker, pod_ready
 from gitops.history import History, SyncRecord
 from gitops.live import LiveState, observe
 from gitops.manifests import parse_manifests
-from gitops.model import L_CONTAINER, L_GRACE, PodInfo
+from gitops.manifests.model import Service
+from gitops.model import L_CONTAINER, L_GRACE, L_SERVICE_PORTS, PodInfo
 from gitops.nodes.base import Node
 from gitops.plan import NameSource, Plan, RestartPolicy, make_plan
 from gitops.prober import Prober
@@ -82,6 +83,7 @@ class Reconciler:
         self.prober = prober
         self.proxy = proxy
         self.endpoints: list[endpoints.PortEndpoints] = []
+        self._names_written: dict[tuple[str, str, str], dict[str, bytes]] = {}
         backoff = settings.crash_backoff
         self.crash = Backoff(backoff[0], backoff[1], backoff[2])  # CrashLoopBackOff
         self.pulls = Backoff(backoff[0], backoff[1], backoff[2])  # ImagePullBackOff
@@ -208,6 +210,46 @@ class Reconciler:
         self.endpoints = endpoints.compute(desired, live, ready)
         if self.proxy is not None:
             self.proxy.update(self.endpoints)
+            self._serve_names(desired, live)
+
+    def _serve_names(self, desired: DesiredState, live: LiveState) -> None:
+        """Each Service has a proxy container in its namespace on every node, which pods reach
+        by the Service's name; its endpoint files are rewritten only when they change."""
+        wanted = {(e.namespace, e.name): e.resource.spec for e in desired.manifests.of(Service)}
+        tables: dict[tuple[str, str], list[endpoints.PortEndpoints]] = {}
+        for t in self.endpoints:
+            tables.setdefault((t.namespace, t.service), []).append(t)
+        for node_name, node in self.nodes.items():
+            try:
+                for (ns, name), spec in wanted.items():
+                    ports = sorted({p.port for p in spec.ports})
+                    key = (node_name, ns, name)
+                    have = live.services.get(key)
+                    label = ",".join(str(p) for p in ports)
+                    if not ports:
+                        continue
+                    if (
+                        have is None
+                        or have.state != "running"
+                        or have.labels.get(L_SERVICE_PORTS) != label
+                    ):
+                        node.ensure_service(ns, name, ports)
+                        self._names_written.pop(key, None)
+                    files = {
+                        f"endpoints-{t.port}": "".join(
+                            f"{e.ip}:{e.port}\n" for e in t.endpoints
+                        ).encode()
+                        for t in tables.get((ns, name), [])
+                    }
+                    if self._names_written.get(key) != files:
+                        node.set_service_endpoints(ns, name, files)
+                        self._names_written[key] = files
+                for n, ns, name in live.services:
+                    if n == node_name and (ns, name) not in wanted:
+                        node.remove_service(ns, name)
+                        self._names_written.pop((n, ns, name), None)
+            except GitopsError as exc:  # names are a convenience: never fail the pass for them
+                log.warning("service names on %s: %s", node_name, exc)
 
     def _leave_services(self, pod: PodInfo) -> None:
         if self.proxy is not None:

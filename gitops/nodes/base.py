@@ -65,6 +65,39 @@ def volume_name(namespace: str, pod: str, volume: str) -> str:
     return f"{namespace}_{pod}_{volume}"
 
 
+def service_container_name(namespace: str, service: str) -> str:
+    return f"{namespace}_{service}_SVC"
+
+
+def service_aliases(namespace: str, service: str) -> list[str]:
+    return [
+        service,
+        f"{service}.{namespace}",
+        f"{service}.{namespace}.svc",
+        f"{service}.{namespace}.svc.cluster.local",
+    ]
+
+
+# Runs in a Service's proxy container: one persistent busybox listener a port; every connection
+# forks the route script, which picks a ready endpoint at random and splices the connection to it.
+SERVICE_ROUTE = b"""#!/bin/sh
+f=/svc/endpoints-$1
+[ -s "$f" ] || exit 1
+n=$(wc -l < "$f")
+ep=$(sed -n "$((RANDOM % n + 1))p" "$f")
+exec nc "${ep%:*}" "${ep#*:}"
+"""
+
+
+def service_command(ports: list[int]) -> list[str]:
+    listeners = " ".join(f"nc -ll -p {p} -e /bin/sh /svc-route {p} &" for p in ports)
+    return [
+        "/bin/sh",
+        "-c",
+        f"trap 'exit 0' TERM INT; {listeners} while :; do sleep 3600 & wait $!; done",
+    ]
+
+
 class Node(Protocol):
     """One container engine. Methods raise ``NodeUnavailable`` when the engine does not answer,
     ``ImagePullError`` when an image cannot be had, ``ContainerCreateError`` when the engine
@@ -115,6 +148,17 @@ class Node(Protocol):
     def remove_pod(self, pod: PodInfo) -> None:
         """Stop (SIGTERM, then SIGKILL after the pod's grace period) and remove a replica."""
         ...
+
+    def ensure_service(self, namespace: str, name: str, ports: list[int]) -> None:
+        """(Re)create the Service's proxy container on the namespace network, reachable from
+        the namespace's pods as NAME, NAME.NAMESPACE and NAME.NAMESPACE.svc."""
+        ...
+
+    def set_service_endpoints(self, namespace: str, name: str, files: dict[str, bytes]) -> None:
+        """Write the endpoint files (``endpoints-PORT``: one ``ip:port`` a line) it picks from."""
+        ...
+
+    def remove_service(self, namespace: str, name: str) -> None: ...
 
     def watch(self, notify: Callable[[str], None], stop: threading.Event) -> None:
         """Call ``notify`` whenever a managed container dies or disappears, until ``stop``.

@@ -43,6 +43,8 @@ from gitops.model import (
     L_NAMESPACE,
     L_POD,
     L_PRESTOP,
+    L_SERVICE,
+    L_SERVICE_PORTS,
     ContainerInfo,
     ContainerSpec,
     PodInfo,
@@ -50,10 +52,14 @@ from gitops.model import (
 )
 from gitops.nodes.base import (
     DEFAULT_INSTANCE,
+    SERVICE_ROUTE,
     container_labels,
     container_name,
     managed_filter,
     network_name,
+    service_aliases,
+    service_command,
+    service_container_name,
     volume_name,
 )
 
@@ -438,6 +444,51 @@ class DockerNode:
             ):
                 with contextlib.suppress(docker.errors.NotFound):
                     self.api.remove_volume(vol["Name"], force=True)
+
+    def ensure_service(self, namespace: str, name: str, ports: list[int]) -> None:
+        self.ensure_pause_image()
+        cname = service_container_name(namespace, name)
+        network = network_name(namespace, self._instance)
+        with _translated(self._name, f"create service proxy {namespace}/{name}"):
+            with contextlib.suppress(docker.errors.NotFound):
+                self.api.remove_container(cname, force=True)
+            endpoint = self.api.create_endpoint_config(aliases=service_aliases(namespace, name))
+            networking = self.api.create_networking_config({network: endpoint})  # type: ignore[arg-type]
+            labels = {
+                L_MANAGED: "true",
+                L_INSTANCE: self._instance,
+                L_NAMESPACE: namespace,
+                L_SERVICE: name,
+                L_SERVICE_PORTS: ",".join(str(p) for p in ports),
+            }
+            created = self.api.create_container(
+                image=self.pause_image,
+                name=cname,
+                entrypoint=service_command(ports),
+                labels=labels,
+                host_config=self.api.create_host_config(
+                    network_mode=network, restart_policy={"Name": "no"}
+                ),
+                networking_config=networking,
+                stop_timeout=2,
+            )
+            cid = str(created["Id"])
+            self.api.put_archive(
+                cid, "/", _tar([("svc-route", SERVICE_ROUTE, 0o755), ("svc/.keep", b"", 0o644)])
+            )
+            self.api.start(cid)
+
+    def set_service_endpoints(self, namespace: str, name: str, files: dict[str, bytes]) -> None:
+        cname = service_container_name(namespace, name)
+        with _translated(self._name, f"update service proxy {namespace}/{name}"):
+            self.api.put_archive(
+                cname, "/", _tar([(f"svc/{f}", data, 0o644) for f, data in files.items()])
+            )
+
+    def remove_service(self, namespace: str, name: str) -> None:
+        what = f"remove service proxy {namespace}/{name}"
+        with _translated(self._name, what), contextlib.suppress(docker.errors.NotFound):
+            self.api.remove_container(service_container_name(namespace, name), force=True)
 
     def watch(self, notify: Callable[[str], None], stop: threading.Event) -> None:
         """Follow the engine's event stream for our containers; reconnect with back-off."""

@@ -17,7 +17,10 @@ from gitops.model import (
     INFRA_NAME,
     L_INSTANCE,
     L_MANAGED,
+    L_NAMESPACE,
     L_POD,
+    L_SERVICE,
+    L_SERVICE_PORTS,
     ContainerInfo,
     PodInfo,
     PodTemplate,
@@ -44,6 +47,7 @@ class MemoryNode:
         self._lock = threading.Lock()
         self._notify: Callable[[str], None] = lambda _: None
         self.restarts: dict[str, int] = {}
+        self.service_files: dict[tuple[str, str], dict[str, bytes]] = {}
         # What an exec (a probe) returns; a test replaces it to make probes fail.
         self.exec_handler: Callable[[ContainerInfo, list[str]], tuple[int, str]] = lambda c, cmd: (
             0,
@@ -166,6 +170,40 @@ class MemoryNode:
     def watch(self, notify: Callable[[str], None], stop: threading.Event) -> None:
         self._notify = notify
         stop.wait()
+
+    def ensure_service(self, namespace: str, name: str, ports: list[int]) -> None:
+        self._call()
+        now = time.time()
+        labels = {
+            L_MANAGED: "true",
+            L_INSTANCE: self._instance,
+            L_NAMESPACE: namespace,
+            L_SERVICE: name,
+            L_SERVICE_PORTS: ",".join(str(p) for p in ports),
+        }
+        cid = f"{self._name}-svc-{namespace}-{name}"
+        with self._lock:
+            self.containers[cid] = ContainerInfo(
+                self._name,
+                cid,
+                f"{namespace}_{name}_SVC",
+                labels,
+                "running",
+                "Up",
+                "gitops/pause:1",
+                now,
+            )
+        self.service_files[(namespace, name)] = {}
+
+    def set_service_endpoints(self, namespace: str, name: str, files: dict[str, bytes]) -> None:
+        self._call()
+        self.service_files.setdefault((namespace, name), {}).update(files)
+
+    def remove_service(self, namespace: str, name: str) -> None:
+        self._call()
+        with self._lock:
+            self.containers.pop(f"{self._name}-svc-{namespace}-{name}", None)
+        self.service_files.pop((namespace, name), None)
 
     # Out-of-band events a test can cause.
     def crash(self, container_id: str, code: int = 1) -> None:

@@ -180,3 +180,31 @@ def test_round_robin_and_client_ip_affinity(
     assert len(set(spread)) == 3 and all(spread.count(h) == 10 for h in set(spread))  # round-robin
     stuck = {hostname(sticky_port) for _ in range(30)}
     assert len(stuck) == 1  # one client address, one pod
+
+
+def test_pods_reach_a_service_by_name(
+    remote: GitRemote, images: Images, node_port: int, running: str, engine: Any, instance: str
+) -> None:
+    remote.write("ns.yaml", namespace(NS))
+    client = deployment(name="client", namespace=NS, image=images["v1"], replicas=1)
+    remote.write("web.yaml", web(images, "v1"), service("web", node_port, {"app": "web"}), client)
+    remote.push("web, its service and a client")
+    wait_for(lambda: len(endpoints(running, "web")) == 3, 60, 0.2)
+    [pod] = [
+        c
+        for c in engine.containers.list(
+            filters={"label": [f"io.gitops.instance={instance}", "io.gitops.deployment=client"]}
+        )
+        if c.labels.get("io.gitops.container") == "web"
+    ]
+    v1 = images["v1"].rsplit(":", 1)[1]
+    for name in ("web", f"web.{NS}", f"web.{NS}.svc"):
+        result = pod.exec_run(["wget", "-qO-", f"http://{name}/version"])
+        assert (result.exit_code, result.output.decode().strip()) == (0, v1), name
+    hosts = set()
+    for _ in range(30):  # balanced over the pods behind it
+        body = pod.exec_run(["wget", "-qO-", "http://web/cgi-bin/env"]).output.decode()
+        hosts |= {
+            line.split(": ", 1)[1] for line in body.splitlines() if line.startswith("hostname: ")
+        }
+    assert len(hosts) >= 2, hosts
