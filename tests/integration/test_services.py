@@ -88,45 +88,110 @@ def endpoints(api: str, name: str) -> list[Any]:
     return next((r["endpoints"] for r in rows if r["name"] == name), [])
 
 
+class Load:
+    """A client sending requests through the NodePort in a thread (bounded in count and time)."""
+
+    def __init__(self, port: int, limit: int = 8000, seconds: float = 180) -> None:
+        self.port, self.seen, self.failures = port, list[str](), list[str]()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(limit, seconds), daemon=True)
+
+    def _run(self, limit: int, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while not self._stop.is_set() and len(self.seen) + len(self.failures) < limit:
+            if time.monotonic() > deadline:
+                break
+            try:
+                self.seen.append(fetch(self.port))
+            except OSError as exc:
+                self.failures.append(repr(exc))
+
+    def __enter__(self) -> Load:
+        self._thread.start()
+        wait_for(lambda: len(self.seen) >= 200, 30)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+
+def deploy(remote: GitRemote, images: Images, node_port: int, version: str, **extra: Any) -> str:
+    doc = web(images, version)
+    doc["spec"].update(extra.pop("spec", {}))
+    doc["spec"]["template"]["metadata"].update(extra.pop("template_meta", {}))
+    remote.write("web.yaml", doc, service("web", node_port, {"app": "web"}))
+    return remote.push(f"web {version}")
+
+
 def test_zero_downtime_rolling_update_through_a_node_port(
-    remote: GitRemote, images: Images, node_port: int, running: str, tmp_path: Path
+    remote: GitRemote, images: Images, node_port: int, running: str
 ) -> None:
     remote.write("ns.yaml", namespace(NS))
-    remote.write("web.yaml", web(images, "v1"), service("web", node_port, {"app": "web"}))
-    remote.push("v1")
+    deploy(remote, images, node_port, "v1")
     wait_for(lambda: len(endpoints(running, "web")) == 3, 60, 0.2)
     v1, v2 = images["v1"].rsplit(":", 1)[1], images["v2"].rsplit(":", 1)[1]
     assert fetch(node_port) == v1
-    seen: list[str] = []
-    failures: list[str] = []
-    stop = threading.Event()
-
-    def client() -> None:
-        deadline = time.monotonic() + 150
-        while (
-            not stop.is_set() and len(seen) + len(failures) < 6000 and time.monotonic() < deadline
-        ):
-            try:
-                seen.append(fetch(node_port))
-            except OSError as exc:
-                failures.append(repr(exc))
-
-    worker = threading.Thread(target=client, daemon=True)
-    worker.start()
-    wait_for(lambda: len(seen) >= 200, 30)
-    remote.write("web.yaml", web(images, "v2"), service("web", node_port, {"app": "web"}))
-    remote.push("v2")
-    wait_for(lambda: seen[-20:] == [v2] * 20 and len(seen) >= 2000, 150, 0.2)
-    stop.set()
-    worker.join(timeout=30)
-    print(
-        f"\nzero-downtime: {len(seen)} requests, {len(failures)} failed, v1 {seen.count(v1)}, v2 {seen.count(v2)}"
-    )
-    assert failures == [], failures[:5]
+    with Load(node_port) as load:
+        deploy(remote, images, node_port, "v2")
+        wait_for(lambda: load.seen[-20:] == [v2] * 20 and len(load.seen) >= 2000, 150, 0.2)
+    seen = load.seen
+    print(f"\nrolling update: {len(seen)} requests, {len(load.failures)} failed")
+    assert load.failures == [], load.failures[:5]
     assert len(seen) >= 2000
     assert seen[0] == v1 and seen[-1] == v2
-    first_v2 = seen.index(v2)
-    assert set(seen[:first_v2]) == {v1}  # the old version, then the new one
+    assert set(seen[: seen.index(v2)]) == {v1}  # the old version, then the new one
+
+
+def test_zero_downtime_through_an_automatic_rollback_and_a_rolling_restart(
+    remote: GitRemote, images: Images, node_port: int, running: str
+) -> None:
+    remote.write("ns.yaml", namespace(NS))
+    deploy(remote, images, node_port, "v1", spec={"progressDeadlineSeconds": 4})
+    wait_for(lambda: len(endpoints(running, "web")) == 3, 60, 0.2)
+    v1 = images["v1"].rsplit(":", 1)[1]
+
+    def rollouts() -> list[Any]:
+        return list(get(running + f"/api/v1/rollouts/{NS}/web")["rollouts"])
+
+    with Load(node_port) as load:
+        bad = deploy(remote, images, node_port, "v2-unready", spec={"progressDeadlineSeconds": 4})
+        wait_for(
+            lambda: (
+                any(r["commit"] == bad and r["result"] == "Failed" for r in rollouts())
+                and rollouts()[0]["result"] == "Complete"
+                and len(load.seen) >= 2000
+            ),
+            150,
+            0.2,
+        )
+    print(f"\nautomatic rollback: {len(load.seen)} requests, {len(load.failures)} failed")
+    assert load.failures == [], load.failures[:5]
+    assert len(load.seen) >= 2000 and set(load.seen) == {v1}  # the unready version never served
+    before = {p["name"] for p in get(running + "/api/v1/pods")}
+    with Load(node_port) as load:
+        restarted = deploy(
+            remote,
+            images,
+            node_port,
+            "v1",
+            spec={"progressDeadlineSeconds": 4},
+            template_meta={"annotations": {"gitops.io/restartedAt": "2026-11-22T00:00:00Z"}},
+        )
+        wait_for(
+            lambda: (
+                rollouts()[0]["commit"] == restarted
+                and rollouts()[0]["result"] == "Complete"
+                and len(load.seen) >= 2000
+            ),
+            150,
+            0.2,
+        )
+    print(f"rolling restart: {len(load.seen)} requests, {len(load.failures)} failed")
+    assert load.failures == [], load.failures[:5]
+    assert len(load.seen) >= 2000 and set(load.seen) == {v1}
+    after = {p["name"] for p in get(running + "/api/v1/pods") if p["deployment"] == "web"}
+    assert before.isdisjoint(after) and len(after) == 3  # every pod was replaced
 
 
 def test_not_ready_pods_get_no_traffic_and_an_empty_service_refuses_at_once(
