@@ -1,0 +1,267 @@
+"""Benchmark: the gitops service proxy against direct access and Docker's published port.
+
+    python bench/proxy.py [--seconds 5] [--runs 3] [--connections 16]
+
+In one run, on this machine's engine, with wrk (Debian's package) as the load generator:
+- direct: wrk inside the pod's own network namespace (nsenter), to 127.0.0.1:8080;
+- service: wrk to the pod's NodePort Service on 127.0.0.1, through `gitops run`'s proxy;
+- published: wrk to an identical container published by Docker on 127.0.0.1 (docker-proxy).
+Prints median and min-max of requests/s and p50/p99 latency per target, the ratios, and writes
+bench/results/proxy.json. It reports; it does not assert. All traffic stays on loopback or
+inside the pod. Needs root (nsenter), scripts/host-setup and wrk; installs wrk when missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+REPO = "127.0.0.1:5000/gitops-bench/web"
+UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def sh(*cmd: str, **kw: Any) -> str:
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout.strip()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait(predicate: Any, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            if predicate():
+                return
+        except OSError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"bench: {what} not ready within {seconds}s")
+
+
+def get(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        return json.load(resp)
+
+
+def wrk(url: str, seconds: int, connections: int, netns_pid: int | None = None) -> dict[str, float]:
+    cmd = ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+    if netns_pid is not None:
+        cmd = ["nsenter", f"--net=/proc/{netns_pid}/ns/net", *cmd]
+    out = sh(*cmd)
+
+    def latency(pct: str) -> float:
+        m = re.search(rf"^\s+{pct}%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)
+        if not m:
+            raise SystemExit(f"bench: cannot read p{pct} from wrk:\n{out}")
+        return float(m.group(1)) * UNITS[m.group(2)]
+
+    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50_ms": latency("50"),
+        "p99_ms": latency("99"),
+        "errors": float(sum(int(x) for x in errors.groups()) if errors else 0)
+        + float(non2xx.group(1) if non2xx else 0),
+    }
+
+
+def manifests(image: str, node_port: int) -> str:
+    return f"""apiVersion: v1
+kind: Namespace
+metadata: {{name: bench}}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: web, namespace: bench}}
+spec:
+  replicas: 1
+  selector: {{matchLabels: {{app: web}}}}
+  template:
+    metadata: {{labels: {{app: web}}}}
+    spec:
+      containers:
+        - name: web
+          image: {image}
+          ports: [{{name: http, containerPort: 8080}}]
+          readinessProbe: {{httpGet: {{path: /healthz, port: http}}, periodSeconds: 1}}
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: bench}}
+spec:
+  type: NodePort
+  selector: {{app: web}}
+  ports: [{{name: http, port: 80, targetPort: http, nodePort: {node_port}}}]
+"""
+
+
+def summarize(samples: list[dict[str, float]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("rps", "p50_ms", "p99_ms"):
+        values = [s[key] for s in samples]
+        out[key] = {"median": statistics.median(values), "min": min(values), "max": max(values)}
+    out["errors"] = sum(s["errors"] for s in samples)
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--seconds", type=int, default=5)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--connections", type=int, default=16)
+    args = ap.parse_args()
+    if shutil.which("wrk") is None:
+        subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True)
+    subprocess.run([str(ROOT / "scripts" / "host-setup")], check=True)
+    tag = f"bench-{secrets.token_hex(3)}"
+    image = f"{REPO}:{tag}"
+    subprocess.run([str(ROOT / "scripts" / "build-images"), REPO, tag], check=True)
+    instance = f"bench{secrets.token_hex(2)}"
+    node_port, api_port, published = free_port() % 2000 + 30100, free_port(), free_port()
+    work = Path(tempfile.mkdtemp(prefix="gitops-bench-"))
+    gitops_proc = None
+    plain = f"gitops-bench-published-{instance}"
+    try:
+        sh("git", "init", "-q", "--bare", "-b", "main", str(work / "repo.git"))
+        sh("git", "clone", "-q", str(work / "repo.git"), str(work / "w"))
+        (work / "w" / "all.yaml").write_text(manifests(image, node_port))
+        git = [
+            "git",
+            "-C",
+            str(work / "w"),
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@localhost",
+        ]
+        sh(*git, "add", "-A")
+        sh(*git, "commit", "-qm", "bench")
+        sh(*git, "push", "-q", "origin", "HEAD:main")
+        with (work / "gitops.log").open("w") as log:
+            gitops_proc = subprocess.Popen(
+                [sys.executable, "-m", "gitops", "run", "--repo", str(work / "repo.git"),
+                 "--state-dir", str(work / "state"), "--instance", instance,
+                 "--listen", f"127.0.0.1:{api_port}", "--interval", "60s"],
+                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+            )  # fmt: skip
+        api = f"http://127.0.0.1:{api_port}"
+        wait(
+            lambda: any(r["endpoints"] for r in get(api + "/api/v1/endpoints")),
+            60,
+            "service endpoints",
+        )
+        sh(
+            "docker",
+            "run",
+            "-d",
+            "--init",
+            "--name",
+            plain,
+            "-p",
+            f"127.0.0.1:{published}:8080",
+            image,
+        )
+        pause = sh("docker", "ps", "-q", "--filter", f"label=io.gitops.instance={instance}",
+                   "--filter", "label=io.gitops.infra=true")  # fmt: skip
+        pid = int(sh("docker", "inspect", "-f", "{{.State.Pid}}", pause.split()[0]))
+        wait(
+            lambda: (
+                urllib.request.urlopen(f"http://127.0.0.1:{published}/version", timeout=2).status
+                == 200
+            ),
+            30,
+            "published container",
+        )
+        targets = {
+            "direct": ("http://127.0.0.1:8080/version", pid),
+            "service": (f"http://127.0.0.1:{node_port}/version", None),
+            "published": (f"http://127.0.0.1:{published}/version", None),
+        }
+        samples: dict[str, list[dict[str, float]]] = {k: [] for k in targets}
+        for run in range(args.runs):  # interleaved, so drift hits every target alike
+            for name, (url, netns) in targets.items():
+                samples[name].append(wrk(url, args.seconds, args.connections, netns))
+                print(
+                    f"run {run + 1}/{args.runs} {name:9s} {samples[name][-1]['rps']:9.0f} req/s",
+                    file=sys.stderr,
+                )
+        result = {k: summarize(v) for k, v in samples.items()}
+        s, d, p = (result[k] for k in ("service", "direct", "published"))
+        ratios = {
+            "service_vs_direct_rps": s["rps"]["median"] / d["rps"]["median"],
+            "service_vs_published_rps": s["rps"]["median"] / p["rps"]["median"],
+            "service_added_p99_ms": s["p99_ms"]["median"] - d["p99_ms"]["median"],
+            "published_added_p99_ms": p["p99_ms"]["median"] - d["p99_ms"]["median"],
+        }
+        setup = {
+            "load": f"wrk -t2 -c{args.connections} -d{args.seconds}s, {args.runs} runs each, interleaved",
+            "backend": "1 pod, busybox httpd (new connection per request), docker --init",
+            "direct": "wrk inside the pod's network namespace to 127.0.0.1:8080",
+            "service": "gitops NodePort Service on 127.0.0.1 (asyncio proxy in gitops run)",
+            "published": "docker run -p 127.0.0.1:PORT:8080 (docker-proxy), same image",
+            "cpus": os.cpu_count(),
+        }
+        print()
+        print(
+            f"{'target':10s} {'req/s median (min-max)':>28s} {'p50 ms':>8s} {'p99 ms median (min-max)':>26s} {'errors':>7s}"
+        )
+        for name, r in result.items():
+            print(
+                f"{name:10s} {r['rps']['median']:12.0f} ({r['rps']['min']:.0f}-{r['rps']['max']:.0f})"
+                f" {r['p50_ms']['median']:8.2f} {r['p99_ms']['median']:10.2f}"
+                f" ({r['p99_ms']['min']:.2f}-{r['p99_ms']['max']:.2f}) {r['errors']:7.0f}"
+            )
+        print()
+        print(
+            f"service/direct throughput:    {ratios['service_vs_direct_rps']:.2f}  (target >= 0.5)"
+        )
+        print(f"service/published throughput: {ratios['service_vs_published_rps']:.2f}")
+        print(
+            f"added p99, service:           {ratios['service_added_p99_ms']:.2f} ms  (target < 1 ms)"
+        )
+        print(f"added p99, docker published:  {ratios['published_added_p99_ms']:.2f} ms")
+        out = ROOT / "bench" / "results"
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "proxy.json").write_text(
+            json.dumps({"setup": setup, "result": result, "ratios": ratios}, indent=2)
+        )
+        print(f"\nwritten to {out / 'proxy.json'}")
+        return 0
+    finally:
+        if gitops_proc is not None:
+            gitops_proc.terminate()
+            gitops_proc.wait(timeout=30)
+        subprocess.run(["docker", "rm", "-f", plain], capture_output=True)
+        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=io.gitops.instance={instance}"],
+                             capture_output=True, text=True).stdout.split()  # fmt: skip
+        if ids:
+            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+        subprocess.run(["docker", "network", "rm", f"gitops-{instance}-bench"], capture_output=True)
+        subprocess.run(["docker", "rmi", image], capture_output=True)
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
