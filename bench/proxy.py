@@ -35,7 +35,7 @@ UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
 def sh(*cmd: str, **kw: Any) -> str:
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout.strip()
+    return str(subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout).strip()
 
 
 def free_port() -> int:
