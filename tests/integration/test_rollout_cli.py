@@ -87,6 +87,22 @@ def _complete(env: dict[str, str]) -> bool:
     return bool(data["rollouts"]) and data["rollouts"][0]["result"] == "Complete"
 
 
+def wait_rollout(env: dict[str, str], commit: str) -> subprocess.CompletedProcess[str]:
+    """What a CI job runs after pushing ``commit``: follow its rollout to the end."""
+    return gitops(
+        "rollout",
+        "status",
+        "deployment/web",
+        "-n",
+        NS,
+        "--commit",
+        commit,
+        "--timeout",
+        "60s",
+        env=env,
+    )
+
+
 def rollout(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return gitops("rollout", *args, "deployment/web", "-n", NS, env=env)
 
@@ -98,18 +114,7 @@ def test_status_history_undo_restart_pause_resume(
     first = git(remote.work, "rev-parse", "HEAD")
     remote.write_text("web.yaml", web_yaml(images["v2"]))
     second = remote.push("web v2")
-    status = gitops(
-        "rollout",
-        "status",
-        "deployment/web",
-        "-n",
-        NS,
-        "--commit",
-        second,
-        "--timeout",
-        "60s",
-        env=env,
-    )
+    status = wait_rollout(env, second)
     assert status.returncode == 0, status.stderr
     assert 'deployment "web" successfully rolled out' in status.stderr
     assert "2/2 available" in status.stderr
@@ -136,18 +141,7 @@ def test_status_history_undo_restart_pause_resume(
     restored = git(remote.bare, "show", f"{third}:web.yaml")
     assert restored.startswith(HEADER) and "# bumped by CI" in restored
     assert images["v1"] in restored and images["v2"] not in restored
-    status = gitops(
-        "rollout",
-        "status",
-        "deployment/web",
-        "-n",
-        NS,
-        "--commit",
-        third,
-        "--timeout",
-        "60s",
-        env=env,
-    )
+    status = wait_rollout(env, third)
     assert status.returncode == 0, status.stderr
     wait_for(lambda: images_running(engine, instance, "web") == {images["v1"]}, 30)
 
@@ -156,18 +150,7 @@ def test_status_history_undo_restart_pause_resume(
     assert rollout(env, "restart", "--push").returncode == 0
     restarted = git(remote.bare, "rev-parse", "main")
     assert "gitops.io/restartedAt" in git(remote.bare, "show", f"{restarted}:web.yaml")
-    status = gitops(
-        "rollout",
-        "status",
-        "deployment/web",
-        "-n",
-        NS,
-        "--commit",
-        restarted,
-        "--timeout",
-        "60s",
-        env=env,
-    )
+    status = wait_rollout(env, restarted)
     assert status.returncode == 0, status.stderr
     after = {p["name"] for p in get(env["GITOPS_SERVER"] + "/api/v1/pods")}
     assert before.isdisjoint(after) and len(after) == 2
@@ -185,18 +168,7 @@ def test_status_history_undo_restart_pause_resume(
     assert images_running(engine, instance, "web") == {images["v1"]}
     assert rollout(env, "resume", "--push").returncode == 0
     resumed = git(remote.bare, "rev-parse", "main")
-    status = gitops(
-        "rollout",
-        "status",
-        "deployment/web",
-        "-n",
-        NS,
-        "--commit",
-        resumed,
-        "--timeout",
-        "60s",
-        env=env,
-    )
+    status = wait_rollout(env, resumed)
     assert status.returncode == 0, status.stderr
     assert images_running(engine, instance, "web") == {images["v2"]}
 
