@@ -24,7 +24,7 @@ from gitops.config import NodeConfig, Settings, default_state_dir
 from gitops.durations import format_duration, parse_duration
 from gitops.errors import ManifestError
 from gitops.manifests import parse_manifests
-from gitops.manifests.load import is_manifest_file
+from gitops.manifests.load import read_manifest_files
 
 OK, FAILED, ERROR = 0, 1, 2
 KIND_ALIASES = {
@@ -221,11 +221,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not root.is_dir():
         print(f"gitops: {root} is not a directory", file=sys.stderr)
         return ERROR
-    files = {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and is_manifest_file(str(p.relative_to(root))) and ".git" not in p.parts
-    }
+    files = read_manifest_files(root)
     try:
         manifests = parse_manifests(files)
     except ManifestError as exc:

@@ -21,6 +21,7 @@ import yaml
 from gitops.durations import format_duration, parse_duration
 from gitops.errors import GitopsError
 from gitops.manifests import edit as yedit
+from gitops.manifests.load import read_manifest_files
 from gitops.source.git import Commit, GitWriter, NothingToChange
 
 OK, FAILED, ERROR = 0, 1, 2
@@ -213,11 +214,7 @@ def _restore(key: yedit.Key, target: str, root: Path, path: str, files_at: Any) 
     if where is None:
         raise GitopsError(f"Deployment {key[1]}/{key[2]} does not exist in commit {target[:12]}")
     base = root / path if path else root
-    current = {
-        str(p.relative_to(base)): p.read_bytes()
-        for p in base.rglob("*")
-        if p.is_file() and ".git" not in p.parts
-    }
+    current = read_manifest_files(base)
     deployment = yedit.document(old[where[0]].decode(), where[1])
     wanted = {key} | yedit.references(deployment)
     changed: list[str] = []
@@ -240,11 +237,7 @@ def _restore(key: yedit.Key, target: str, root: Path, path: str, files_at: Any) 
 
 def _set(key: yedit.Key, root: Path, path: str, change: Any) -> list[str]:
     base = root / path if path else root
-    current = {
-        str(p.relative_to(base)): p.read_bytes()
-        for p in base.rglob("*")
-        if p.is_file() and ".git" not in p.parts
-    }
+    current = read_manifest_files(base)
     where = yedit.locate(current, key)
     if where is None:
         raise GitopsError(f"Deployment {key[1]}/{key[2]} not found in the repository")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from gitops.desired import DesiredDeployment
-from gitops.model import L_CONTAINER, PodInfo
+from gitops.model import L_CONTAINER, ContainerInfo, PodInfo
 from gitops.rollout import PodReadiness
 
 HEALTHY: Final = "Healthy"
@@ -185,12 +185,12 @@ class Backoff:
 def pod_ready(pod: PodInfo, probe_ready: Callable[[str], bool | None]) -> bool:
     """All app containers running and ready: by their readiness probe where they have one,
     else by the image's own HEALTHCHECK where it has one, else by running."""
-    if not pod.running:
+    return pod.running and all(container_ready(c, probe_ready) for c in pod.app_containers())
+
+
+def container_ready(c: ContainerInfo, probe_ready: Callable[[str], bool | None]) -> bool:
+    """Running, and passing its readiness probe, or else its image's HEALTHCHECK if it has one."""
+    if c.state != "running":
         return False
-    for c in pod.app_containers():
-        verdict = probe_ready(c.id)
-        if verdict is None:
-            verdict = c.health in (None, "healthy")
-        if not verdict:
-            return False
-    return True
+    verdict = probe_ready(c.id)
+    return c.health in (None, "healthy") if verdict is None else verdict

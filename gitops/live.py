@@ -64,13 +64,12 @@ def group_pods(containers: Iterable[ContainerInfo]) -> tuple[PodInfo, ...]:
     return tuple(sorted(pods, key=lambda p: (p.namespace, p.deployment, p.created, p.name)))
 
 
-def observe(nodes: Sequence[Node], with_networks: bool = True) -> LiveState:
+def observe(nodes: Sequence[Node]) -> LiveState:
     """Read every node in parallel; a node that does not answer is reported, not fatal."""
 
     def read(node: Node) -> tuple[list[ContainerInfo], frozenset[str]]:
         containers = node.list_containers()
-        nets = node.list_networks() if with_networks else []
-        return containers, frozenset(nets)
+        return containers, frozenset(node.list_networks())
 
     containers: list[ContainerInfo] = []
     networks: dict[str, frozenset[str]] = {}

@@ -84,9 +84,9 @@ class Reconciler:
         self.proxy = proxy
         self.endpoints: list[endpoints.PortEndpoints] = []
         self._names_written: dict[tuple[str, str, str], dict[str, bytes]] = {}
-        backoff = settings.crash_backoff
-        self.crash = Backoff(backoff[0], backoff[1], backoff[2])  # CrashLoopBackOff
-        self.pulls = Backoff(backoff[0], backoff[1], backoff[2])  # ImagePullBackOff
+        backoff = settings.crash_backoff  # (initial, maximum, reset after)
+        self.crash = Backoff(*backoff)  # CrashLoopBackOff
+        self.pulls = Backoff(*backoff)  # ImagePullBackOff
         self._failures = 0
         self._rejected = ""
 
@@ -112,9 +112,15 @@ class Reconciler:
             target = desired.commit
             desired = self.revisions.apply_pins(desired)
             now = self.clock()
-            readiness, restarts = self._health(live, now)
+            readiness = self._readiness(live, now)
             plan = make_plan(
-                desired, live, sorted(self.nodes), self.names, readiness, now, restarts
+                desired,
+                live,
+                sorted(self.nodes),
+                self.names,
+                readiness,
+                now,
+                self._restarts(live, now),
             )
             if not plan.empty and not dry_run:
                 applied = apply_plan(
@@ -129,12 +135,12 @@ class Reconciler:
                 )
                 self._restarted(plan, applied, now)
                 live = self._observe()
+                now = self.clock()
+                readiness = self._readiness(live, now)
                 if applied.failures and rejected is None:
                     result, reason = "Failed", applied.failures[0].reason
                     message = f"{len(applied.failures)} deployment(s) failed to apply"
                     errors = tuple(f.message for f in applied.failures)
-            now = self.clock()
-            readiness, _ = self._health(live, now)
             resources = resource_statuses(
                 desired, live, plan, applied, self.crash.looping(now), readiness, now
             )
@@ -143,9 +149,7 @@ class Reconciler:
             rolling_back = not dry_run and self.revisions.track(
                 desired, resources, lambda d: self._explain(d, live, applied), now
             )
-            busy = (plan is not None and not plan.empty) or any(
-                r.health == "Progressing" for r in resources
-            )
+            busy = not plan.empty or any(r.health == "Progressing" for r in resources)
             requeue = REQUEUE_SOON if (busy or rolling_back) and not dry_run else None
             if plan.wake_at is not None and not dry_run:  # a backed-off restart falls due
                 requeue = min(requeue or math.inf, max(0.0, plan.wake_at - self.clock()))
@@ -186,9 +190,14 @@ class Reconciler:
     def probe_ready(self, container_id: str) -> bool | None:
         return self.prober.ready(container_id) if self.prober is not None else None
 
-    def _health(self, live: LiveState, now: float) -> tuple[dict[str, PodReadiness], RestartPolicy]:
-        """Pod readiness (probes, else HEALTHCHECK, else running) and what may restart now."""
-        ready = {p.name: pod_ready(p, self.probe_ready) for p in live.pods}
+    def _readiness(self, live: LiveState, now: float) -> dict[str, PodReadiness]:
+        """Pod readiness (probes, else HEALTHCHECK, else running), and since when."""
+        return self.readiness.observe(
+            {p.name: pod_ready(p, self.probe_ready) for p in live.pods}, now
+        )
+
+    def _restarts(self, live: LiveState, now: float) -> RestartPolicy:
+        """Containers to restart (exited, or failing liveness), each behind its back-off."""
         unhealthy = self.prober.failing() if self.prober is not None else {}
         not_before = {
             c.id: self.crash.not_before(c.id, now)
@@ -196,7 +205,7 @@ class Reconciler:
             for c in p.app_containers()
             if c.state != "running" or c.id in unhealthy
         }
-        return self.readiness.observe(ready, now), RestartPolicy(unhealthy, not_before)
+        return RestartPolicy(unhealthy, not_before)
 
     def _route(
         self, desired: DesiredState, live: LiveState, readiness: Mapping[str, PodReadiness]

@@ -10,7 +10,7 @@ from typing import Any
 
 from gitops.desired import DesiredState
 from gitops.endpoints import PortEndpoints
-from gitops.health import pod_ready
+from gitops.health import container_ready, pod_ready
 from gitops.live import LiveState
 from gitops.manifests import model as m
 from gitops.model import L_CONTAINER, L_POD_LABEL, PodInfo
@@ -50,12 +50,7 @@ def pod_rows(
         if namespace and pod.namespace != namespace:
             continue
         apps = pod.app_containers()
-        n_ready = sum(
-            1
-            for c in apps
-            if c.state == "running"
-            and (ready(c.id) if ready(c.id) is not None else c.health in (None, "healthy"))
-        )
+        n_ready = sum(1 for c in apps if container_ready(c, ready))
         rows.append(
             {
                 "namespace": pod.namespace,

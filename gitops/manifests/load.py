@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -85,3 +86,12 @@ def load_documents(files: Mapping[str, bytes]) -> tuple[list[RawDoc], list[Field
             else:
                 errors.append(item)
     return docs, errors
+
+
+def read_manifest_files(root: Path) -> dict[str, bytes]:
+    """The manifest files under ``root`` (a checkout or a plain directory), by relative path."""
+    return {
+        str(p.relative_to(root)): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and ".git" not in p.parts and is_manifest_file(str(p.relative_to(root)))
+    }

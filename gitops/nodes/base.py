@@ -27,6 +27,8 @@ from gitops.model import (
     L_PRESTOP,
     L_PROBES,
     L_PRUNE,
+    L_SERVICE,
+    L_SERVICE_PORTS,
     ContainerInfo,
     ContainerSpec,
     PodInfo,
@@ -67,6 +69,16 @@ def volume_name(namespace: str, pod: str, volume: str) -> str:
 
 def service_container_name(namespace: str, service: str) -> str:
     return f"{namespace}_{service}_SVC"
+
+
+def service_labels(namespace: str, service: str, ports: list[int], instance: str) -> dict[str, str]:
+    return {
+        L_MANAGED: "true",
+        L_INSTANCE: instance,
+        L_NAMESPACE: namespace,
+        L_SERVICE: service,
+        L_SERVICE_PORTS: ",".join(str(p) for p in ports),
+    }
 
 
 def service_aliases(namespace: str, service: str) -> list[str]:

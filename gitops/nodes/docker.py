@@ -43,8 +43,6 @@ from gitops.model import (
     L_NAMESPACE,
     L_POD,
     L_PRESTOP,
-    L_SERVICE,
-    L_SERVICE_PORTS,
     ContainerInfo,
     ContainerSpec,
     PodInfo,
@@ -60,6 +58,7 @@ from gitops.nodes.base import (
     service_aliases,
     service_command,
     service_container_name,
+    service_labels,
     volume_name,
 )
 
@@ -454,13 +453,7 @@ class DockerNode:
                 self.api.remove_container(cname, force=True)
             endpoint = self.api.create_endpoint_config(aliases=service_aliases(namespace, name))
             networking = self.api.create_networking_config({network: endpoint})  # type: ignore[arg-type]
-            labels = {
-                L_MANAGED: "true",
-                L_INSTANCE: self._instance,
-                L_NAMESPACE: namespace,
-                L_SERVICE: name,
-                L_SERVICE_PORTS: ",".join(str(p) for p in ports),
-            }
+            labels = service_labels(namespace, name, ports, self._instance)
             created = self.api.create_container(
                 image=self.pause_image,
                 name=cname,

@@ -17,15 +17,18 @@ from gitops.model import (
     INFRA_NAME,
     L_INSTANCE,
     L_MANAGED,
-    L_NAMESPACE,
     L_POD,
-    L_SERVICE,
-    L_SERVICE_PORTS,
     ContainerInfo,
     PodInfo,
     PodTemplate,
 )
-from gitops.nodes.base import DEFAULT_INSTANCE, container_labels, container_name, network_name
+from gitops.nodes.base import (
+    DEFAULT_INSTANCE,
+    container_labels,
+    container_name,
+    network_name,
+    service_labels,
+)
 
 
 class MemoryNode:
@@ -174,13 +177,7 @@ class MemoryNode:
     def ensure_service(self, namespace: str, name: str, ports: list[int]) -> None:
         self._call()
         now = time.time()
-        labels = {
-            L_MANAGED: "true",
-            L_INSTANCE: self._instance,
-            L_NAMESPACE: namespace,
-            L_SERVICE: name,
-            L_SERVICE_PORTS: ",".join(str(p) for p in ports),
-        }
+        labels = service_labels(namespace, name, ports, self._instance)
         cid = f"{self._name}-svc-{namespace}-{name}"
         with self._lock:
             self.containers[cid] = ContainerInfo(
