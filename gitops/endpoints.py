@@ -8,7 +8,7 @@ proxy balances over and what ``gitops get endpoints`` shows.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gitops.desired import DesiredState
 from gitops.live import LiveState
@@ -83,3 +83,8 @@ def compute(
                 )
             )
     return out
+
+
+def without(table: list[PortEndpoints], pods: Collection[str]) -> list[PortEndpoints]:
+    """The table with ``pods`` taken out: a terminating pod leaves at once, not next pass."""
+    return [replace(t, endpoints=tuple(e for e in t.endpoints if e.pod not in pods)) for t in table]

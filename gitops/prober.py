@@ -36,6 +36,14 @@ class Prober:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe")
         self._thread: threading.Thread | None = None
 
+    def carry(self, ready: Iterable[str]) -> None:
+        with self._lock:
+            self.tracker.carry(ready)
+
+    def ready_containers(self) -> set[str]:
+        with self._lock:
+            return self.tracker.ready_containers()
+
     def update(self, pods: Iterable[PodInfo]) -> None:
         """The reconciler hands over each fresh observation of the nodes."""
         with self._lock:

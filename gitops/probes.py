@@ -79,6 +79,16 @@ class _Container:
 class ProbeTracker:
     def __init__(self) -> None:
         self._containers: dict[str, _Container] = {}
+        self._carried: set[str] = set()
+
+    def carry(self, ready: Iterable[str]) -> None:
+        """Containers a previous reconciler had found ready. At the first ``sync`` those still
+        running start ready (their probes run at once to confirm), as a kubelet restart keeps
+        pod readiness: a reconciler restart must not empty every Service for a probe period."""
+        self._carried = set(ready)
+
+    def ready_containers(self) -> set[str]:
+        return {cid for cid in self._containers if self.ready(cid)}
 
     def sync(self, pods: Iterable[PodInfo], now: float) -> None:
         """Track every running app container that has probes; forget the others."""
@@ -96,8 +106,14 @@ class ProbeTracker:
                         known.probes[kind] = _Probe(spec, now + spec.initial_delay)
                         if kind == LIVENESS:
                             known.probes[kind].result = True  # alive until proven otherwise
+                    if c.id in self._carried:
+                        for kind in (STARTUP, READINESS):
+                            if kind in known.probes:
+                                known.probes[kind].result = True
+                                known.probes[kind].next_at = now
                 seen[c.id] = known
         self._containers = seen
+        self._carried = set()  # only for the first look: a container restarted since starts over
 
     def due(self, now: float) -> list[ProbeTask]:
         tasks = []

@@ -1,169 +1,303 @@
-"""The service proxy (kube-proxy's role): each NodePort accepts connections on the node address
-and balances them over the Service's ready endpoints.
+"""The service proxy (kube-proxy's role), carried out by HAProxy: the one adapter to it.
 
-An asyncio loop in its own thread. ``update`` installs a new endpoint table (from each pass);
-``drop`` takes pods out of every Service at once and waits until their open connections end
-(bounded), so a pod is out of the endpoints before it is sent SIGTERM. A Service with no ready
-endpoint has no listener at all: a client is refused at once instead of hanging. A backend that
-refuses the connection (before any byte is exchanged) is retried on the next endpoint.
+Each NodePort accepts connections on the node address and balances them over the Service's
+ready endpoints. ``gitops.balancer`` decides; this module runs ``haproxy`` in master-worker
+mode under the state directory and tells it what changed: endpoint changes through the runtime
+API (one socket round trip), changes of shape through a seamless reload.
+
+Why HAProxy rather than a Python loop: it forwards in C with splice, so the hop costs a
+fraction of a millisecond and scales with the machine; a proxy inside the reconciler shared
+its interpreter with probing and reconciling (see bench/proxy.py for the figures).
+
+The proxy outlives a crash of the reconciler on purpose: Services keep answering, and the next
+``gitops run`` adopts the running proxy (pid file and master socket) and reloads it. A clean
+stop stops it.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import functools
-import hashlib
-import itertools
 import logging
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
 import threading
-from collections import Counter
+import time
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from pathlib import Path
 
-from gitops.endpoints import Endpoint, PortEndpoints
+from gitops.balancer import Balancer, Change, render
+from gitops.endpoints import PortEndpoints
+from gitops.errors import GitopsError
 
 log = logging.getLogger(__name__)
-CONNECT_TIMEOUT = 1.0
-BUFFER = 65536
+START_TIMEOUT = 10.0
 
 
-@dataclass
-class _Route:
-    table: PortEndpoints
-    endpoints: list[Endpoint]
-    turn: itertools.count[int] = field(default_factory=itertools.count)
-
-    def order(self, client: str) -> list[Endpoint]:
-        """Endpoints to try, first choice first: round-robin, or by client address (ClientIP)."""
-        eps = self.endpoints
-        if not eps:
-            return []
-        if self.table.affinity == "ClientIP":
-            start = int(hashlib.sha256(client.encode()).hexdigest(), 16) % len(eps)
-        else:
-            start = next(self.turn) % len(eps)
-        return eps[start:] + eps[:start]
+class ProxyError(GitopsError):
+    pass
 
 
 class ServiceProxy:
-    def __init__(self, address: str = "127.0.0.1") -> None:
+    def __init__(self, address: str, state_dir: Path, binary: str = "haproxy") -> None:
         self.address = address
-        self._loop = asyncio.new_event_loop()
-        self._routes: dict[int, _Route] = {}
-        self._servers: dict[int, asyncio.Server] = {}
-        self._active: Counter[str] = Counter()  # open connections per pod
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="proxy")
-        self._thread.start()
+        self.dir = state_dir / "proxy"
+        self.binary = binary
+        self.config = self.dir / "haproxy.cfg"
+        self.admin = self.dir / "admin.sock"
+        self.master = self.dir / "master.sock"
+        self.pidfile = self.dir / "haproxy.pid"
+        self._balancer = Balancer()
+        self._lock = threading.Lock()
+        self._started = False
+        self._child: subprocess.Popen[bytes] | None = None  # when this run started it
+        self._refused: set[int] = set()  # ports another process holds; logged once each
 
-    def _call(self, coro: object, timeout: float = 30.0) -> object:
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)  # type: ignore[arg-type]
+    # What the reconciler calls ------------------------------------------------------------
 
     def update(self, table: list[PortEndpoints]) -> None:
-        self._call(self._update(table))
+        with self._lock:
+            self._apply(self._balancer.update(self._bindable(table)))
 
     def drop(self, pods: Collection[str], drain: float = 5.0) -> None:
         """Take ``pods`` out of every Service now; wait up to ``drain`` s for their connections."""
-        self._call(self._drop(set(pods), drain), timeout=drain + 5)
+        with self._lock:
+            change, addrs = self._balancer.drop(set(pods))
+            self._apply(change)
+        deadline = time.monotonic() + drain
+        while addrs and time.monotonic() < deadline and self._open_connections(addrs):
+            time.sleep(0.02)
 
     def listening(self) -> list[int]:
-        return sorted(self._servers)
+        return self._balancer.listening()
 
     def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self._call(self._close_all())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-
-    async def _update(self, table: list[PortEndpoints]) -> None:
-        wanted = {t.node_port: t for t in table if t.node_port is not None}
-        for port in list(self._servers):
-            if port not in wanted or not wanted[port].endpoints:
-                await self._close(port)
-        for port, t in wanted.items():
-            route = self._routes.get(port)
-            if route is None:
-                self._routes[port] = _Route(t, list(t.endpoints))
-            else:
-                route.table, route.endpoints = t, list(t.endpoints)
-            if t.endpoints and port not in self._servers:
-                try:
-                    self._servers[port] = await asyncio.start_server(
-                        functools.partial(self._serve, port),
-                        self.address,
-                        port,
-                        reuse_address=True,
-                    )
-                except OSError as exc:
-                    log.error(
-                        "service %s/%s: cannot listen on %s:%d: %s",
-                        t.namespace,
-                        t.service,
-                        self.address,
-                        port,
-                        exc,
-                    )
-        for port in list(self._routes):
-            if port not in wanted:
-                del self._routes[port]
-
-    async def _drop(self, pods: set[str], drain: float) -> None:
-        for route in self._routes.values():
-            route.endpoints = [e for e in route.endpoints if e.pod not in pods]
-        for port, route in list(self._routes.items()):
-            if not route.endpoints and port in self._servers:
-                await self._close(port)
-        deadline = asyncio.get_running_loop().time() + drain
-        while any(self._active[p] for p in pods) and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.02)
-
-    async def _close(self, port: int) -> None:
-        server = self._servers.pop(port, None)
-        if server is not None:
-            server.close()
-            # Connections already accepted carry on; only the listener goes.
-
-    async def _close_all(self) -> None:
-        for port in list(self._servers):
-            await self._close(port)
-
-    async def _serve(
-        self, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        route = self._routes.get(port)
-        peer = writer.get_extra_info("peername")
-        client = str(peer[0]) if peer else ""
-        upstream = None
-        chosen = None
-        for ep in route.order(client) if route else []:
-            try:
-                upstream = await asyncio.wait_for(
-                    asyncio.open_connection(ep.ip, ep.port), CONNECT_TIMEOUT
-                )
-            except (OSError, TimeoutError):
-                continue  # refused before any byte: the next endpoint is safe to try
-            chosen = ep
-            break
-        if upstream is None or chosen is None:
-            writer.close()
+        """Stop listening; connections already open finish (bounded), then haproxy exits."""
+        pid = self._pid()
+        if pid is None:
             return
-        self._active[chosen.pod] += 1
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGUSR1)  # soft stop
+        deadline = time.monotonic() + 2.0
+        while self._running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        self._started = False
+
+    def _running(self, pid: int) -> bool:
+        if self._child is not None and self._child.pid == pid:
+            return self._child.poll() is None  # also reaps it
         try:
-            up_reader, up_writer = upstream
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-        finally:
-            self._active[chosen.pod] -= 1
-            for w in (writer, upstream[1]):
-                with contextlib.suppress(Exception):
-                    w.close()
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    # Carrying out ------------------------------------------------------------------------
+
+    def _apply(self, change: Change) -> None:
+        if not self._started:
+            # The first pass writes the whole configuration, also into a proxy adopted from an
+            # earlier run; with no Service and nothing to adopt, no process is started at all.
+            if self._balancer.frontends or self._pid() is not None:
+                self._reload()
+            return
+        if change.reload:
+            self._reload()
+            return
+        if not change.commands:
+            return
+        out = self._command(";".join(change.commands), self.admin)
+        for line in filter(None, (raw.strip() for raw in out.splitlines())):
+            # Success is silent, or for an address "IP changed from ... by 'stats socket...'".
+            level = logging.DEBUG if "changed from" in line else logging.WARNING
+            log.log(level, "proxy: %s", line)
+
+    def _reload(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        text = render(self._balancer.frontends.values(), self.address, str(self.admin), _maxconn())
+        tmp = self.config.with_suffix(".tmp")
+        tmp.write_text(text)
+        check = subprocess.run(
+            [self._exe(), "-c", "-q", "-f", str(tmp)], capture_output=True, text=True, check=False
+        )
+        if check.returncode != 0:
+            raise ProxyError(f"proxy configuration rejected: {check.stdout}{check.stderr}".strip())
+        tmp.replace(self.config)
+        pid = self._pid()
+        if pid is None:
+            self._spawn()
+        else:
+            before = self._reloads()
+            self._command("reload", self.master)
+            self._await_reload(before)
+        self._started = True
+
+    def _spawn(self) -> None:
+        for stale in (self.admin, self.master):
+            stale.unlink(missing_ok=True)
+        cmd = [self._exe(), "-W", "-S", str(self.master), "-f", str(self.config)]
+        cmd += ["-p", str(self.pidfile)]
+        with (self.dir / "haproxy.log").open("ab") as out:
+            # Its own session: a Ctrl-C meant for gitops does not cut the Services.
+            proc = self._child = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(OSError):
+                if "Name: HAProxy" in self._command("show info", self.admin):
+                    log.info("proxy: haproxy started (%s)", self.config)
+                    return
+            time.sleep(0.05)
+        raise ProxyError(f"haproxy did not start: {self._log_tail()}")
+
+    def _await_reload(self, before: tuple[int, int]) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError):
+                done, failed = self._reloads()
+                if failed > before[1]:
+                    raise ProxyError(f"haproxy reload failed: {self._log_tail()}")
+                # The new worker answers on the admin socket once it has taken over.
+                if done > before[0] and "Name: HAProxy" in self._command("show info", self.admin):
+                    return
+            time.sleep(0.02)
+        raise ProxyError(f"haproxy reload not done within {START_TIMEOUT:.0f}s")
+
+    def _reloads(self) -> tuple[int, int]:
+        """(reloads, failed reloads) of the master, from ``show proc``."""
+        for line in self._command("show proc", self.master).splitlines():
+            fields = line.split()
+            if len(fields) >= 5 and fields[1] == "master":
+                return int(fields[2]), int(fields[4].rstrip("]"))
+        raise ValueError("no master in show proc")
+
+    def _open_connections(self, addrs: set[str]) -> int:
+        """Connections to ``addrs`` in every worker, old ones still draining included."""
+        total = 0
+        try:
+            workers = _workers(self._command("show proc", self.master))
+            for pid in workers:
+                stat = self._command(f"@!{pid} show stat", self.master)
+                total += _current_sessions(stat, addrs)
+        except OSError as exc:
+            log.debug("proxy: cannot read connections: %s", exc)
+            return 0
+        return total
+
+    def _bindable(self, table: list[PortEndpoints]) -> list[PortEndpoints]:
+        """Leave out ports that another process listens on: one taken port must not keep the
+        proxy from reloading for every other Service."""
+        ours = set(self._balancer.frontends) | self._adopted_ports()
+        out = []
+        for t in table:
+            port = t.node_port
+            if port is None or port in ours or not t.endpoints or _can_bind(self.address, port):
+                self._refused.discard(port or 0)
+                out.append(t)
+            elif port not in self._refused:
+                self._refused.add(port)
+                log.error(
+                    "service %s/%s: cannot listen on %s:%d: the port is in use",
+                    t.namespace, t.service, self.address, port,
+                )  # fmt: skip
+        return out
+
+    def _adopted_ports(self) -> set[int]:
+        """Ports a proxy left by an earlier run listens on: ours to keep, not taken."""
+        if self._started or self._pid() is None:
+            return set()
+        try:
+            text = self.config.read_text()
+        except OSError:
+            return set()
+        return {int(m) for m in re.findall(r"^\s+bind \S+:(\d+)$", text, re.M)}
+
+    def _pid(self) -> int | None:
+        """The running master, ours or one a previous ``gitops run`` left (adopted)."""
+        try:
+            pid = int(self.pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        return pid if str(self.master).encode() in cmdline else None
+
+    def _exe(self) -> str:
+        exe = shutil.which(self.binary)
+        if exe is None:
+            raise ProxyError(
+                f"'{self.binary}' not found: Services need HAProxy (apt-get install haproxy)"
+            )
+        return exe
+
+    def _command(self, command: str, path: Path) -> str:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5.0)
+            s.connect(str(path))
+            s.sendall(command.encode() + b"\n")
+            s.shutdown(socket.SHUT_WR)
+            chunks = []
+            while data := s.recv(65536):
+                chunks.append(data)
+        return b"".join(chunks).decode(errors="replace")
+
+    def _log_tail(self) -> str:
+        try:
+            return " | ".join((self.dir / "haproxy.log").read_text().splitlines()[-5:])
+        except OSError:
+            return "(no log)"
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while data := await reader.read(BUFFER):
-            writer.write(data)
-            await writer.drain()
-        if writer.can_write_eof():
-            writer.write_eof()  # half-close: the other side may still answer
-    except (ConnectionError, OSError):
-        with contextlib.suppress(Exception):
-            writer.close()
+def _workers(show_proc: str) -> list[int]:
+    pids = []
+    section = ""
+    for line in show_proc.splitlines():
+        if line.startswith("#"):
+            section = line.strip("# ").split()[0] if line.strip("# ") else ""
+            continue
+        fields = line.split()
+        if section == "workers" and fields and fields[0].isdigit():
+            pids.append(int(fields[0]))
+    return pids
+
+
+def _current_sessions(stat_csv: str, addrs: set[str]) -> int:
+    lines = stat_csv.splitlines()
+    if not lines or not lines[0].startswith("# "):
+        return 0
+    header = lines[0][2:].split(",")
+    scur, addr = header.index("scur"), header.index("addr")
+    total = 0
+    for line in lines[1:]:
+        cells = line.split(",")
+        if len(cells) > max(scur, addr) and cells[addr] in addrs and cells[scur].isdigit():
+            total += int(cells[scur])
+    return total
+
+
+def _can_bind(address: str, port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
+def _maxconn() -> int:
+    """As many connections as the file limit allows, at most 50,000: haproxy refuses to start
+    when it cannot raise its limit to what maxconn needs (two descriptors a connection, and a
+    pipe a splicing connection, up to a quarter of them)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    return max(256, min(50_000, (limit - 1024) // 3))

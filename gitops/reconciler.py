@@ -10,8 +10,10 @@ repaired, while status and history report the bad commit with file, document and
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +48,7 @@ from gitops.status import SyncStatus, resource_statuses
 
 log = logging.getLogger(__name__)
 LAST_GOOD = "last_good_commit"
+READY_CONTAINERS = "ready_containers"  # by probe verdict, carried over a restart
 REQUEUE_SOON = 1.0  # seconds: a pass that changed something looks again quickly
 MAX_BACKOFF = 300.0
 
@@ -82,6 +85,10 @@ class Reconciler:
         self.revisions = Revisions(history, self._load, self._describe, settings.auto_rollback)
         self.prober = prober
         self.proxy = proxy
+        self._ready_saved: list[str] | None = None
+        self._leaving = threading.Lock()
+        if prober is not None:
+            prober.carry(json.loads(history.get(READY_CONTAINERS) or "[]"))
         self.endpoints: list[endpoints.PortEndpoints] = []
         self._names_written: dict[tuple[str, str, str], dict[str, bytes]] = {}
         backoff = settings.crash_backoff  # (initial, maximum, reset after)
@@ -113,6 +120,9 @@ class Reconciler:
             desired = self.revisions.apply_pins(desired)
             now = self.clock()
             readiness = self._readiness(live, now)
+            if not dry_run:
+                # Pods ready now take traffic before this pass removes any it replaces.
+                self._publish(desired, live, readiness)
             plan = make_plan(
                 desired,
                 live,
@@ -210,16 +220,28 @@ class Reconciler:
     def _route(
         self, desired: DesiredState, live: LiveState, readiness: Mapping[str, PodReadiness]
     ) -> None:
-        """Services balance over the pods that are ready now."""
+        """Services balance over the pods that are ready now, also when reached by name."""
+        self._publish(desired, live, readiness)
+        if self.proxy is not None:
+            self._serve_names(desired, live)
 
+    def _publish(
+        self, desired: DesiredState, live: LiveState, readiness: Mapping[str, PodReadiness]
+    ) -> None:
         def ready(pod: PodInfo) -> bool:
             r = readiness.get(pod.name)
             return r is not None and r.ready
 
-        self.endpoints = endpoints.compute(desired, live, ready)
+        table = endpoints.compute(desired, live, ready)
         if self.proxy is not None:
-            self.proxy.update(self.endpoints)
-            self._serve_names(desired, live)
+            self.proxy.update(table)
+        # Shown only once the proxy has them: what `get endpoints` lists answers.
+        self.endpoints = table
+        if self.prober is not None:  # carried over a restart of the reconciler
+            verdicts = sorted(self.prober.ready_containers())
+            if verdicts != self._ready_saved:
+                self.history.put(READY_CONTAINERS, json.dumps(verdicts))
+                self._ready_saved = verdicts
 
     def _serve_names(self, desired: DesiredState, live: LiveState) -> None:
         """Each Service has a proxy container in its namespace on every node, which pods reach
@@ -261,6 +283,9 @@ class Reconciler:
                 log.warning("service names on %s: %s", node_name, exc)
 
     def _leave_services(self, pod: PodInfo) -> None:
+        """Before a pod is stopped: out of every Service, for the proxy and for what is shown."""
+        with self._leaving:  # pods of a pass are removed in parallel
+            self.endpoints = endpoints.without(self.endpoints, {pod.name})
         if self.proxy is not None:
             grace = int(pod.containers[0].labels.get(L_GRACE, "30")) if pod.containers else 30
             self.proxy.drop({pod.name}, drain=min(5.0, float(grace)))

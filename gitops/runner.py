@@ -38,7 +38,7 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
     )
     nodes = [DockerNode(n.name, n.docker_host, settings.instance) for n in settings.nodes]
     prober = Prober({n.name: n for n in nodes}, time.time)
-    proxy = ServiceProxy(settings.node_address) if serve else None
+    proxy = ServiceProxy(settings.node_address, state) if serve else None
     return Reconciler(
         settings, source, nodes, History(state), progress=progress, prober=prober, proxy=proxy
     )

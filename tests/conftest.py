@@ -169,10 +169,26 @@ def remove_instance(engine: docker.DockerClient, instance: str) -> None:
         v.remove(force=True)
 
 
+def kill_proxies(under: Path) -> int:
+    """Stop service proxies (haproxy) whose files are under ``under``: one outlives a
+    ``gitops run`` that was killed, by design. Returns how many were running."""
+    found = 0
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        with contextlib.suppress(OSError):
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            if argv and argv[0].endswith(b"haproxy") and str(under).encode() in b" ".join(argv):
+                found += 1
+                os.kill(int(proc.name), signal.SIGKILL)
+    return found
+
+
 @pytest.fixture
-def instance(engine: docker.DockerClient) -> Iterator[str]:
+def instance(engine: docker.DockerClient, tmp_path: Path) -> Iterator[str]:
     name = f"t{RUN_ID}{secrets.token_hex(2)}"
     yield name
+    kill_proxies(tmp_path)
     remove_instance(engine, name)
 
 

@@ -12,6 +12,7 @@ import contextlib
 import io
 import json
 import logging
+import math
 import shutil
 import tarfile
 import threading
@@ -520,6 +521,8 @@ class DockerNode:
             code, output = self.exec(container.id, json.loads(hook), grace)
             if code != 0:
                 log.warning("preStop of %s exited %d: %s", container.name, code, output[:200])
-        left = max(0, int(grace - (time.monotonic() - started)))
+        # The grace period covers hook and SIGTERM together, rounded up (not cut short); a hook
+        # that used it all still leaves the process 2 s after SIGTERM, as the kubelet does.
+        left = max(2 if hook else 0, math.ceil(grace - (time.monotonic() - started)))
         with contextlib.suppress(docker.errors.NotFound):
             self.api.stop(container.id, timeout=left)

@@ -11,9 +11,18 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker
 import pytest
 
-from tests.conftest import GitRemote, Images, start_gitops, stop_gitops
+from gitops.model import L_INFRA, L_POD
+from tests.conftest import (
+    GitRemote,
+    Images,
+    containers_of,
+    kill_proxies,
+    start_gitops,
+    stop_gitops,
+)
 from tests.helpers import deployment, namespace
 from tests.integration.test_run import free_port, get, wait_for
 
@@ -273,3 +282,105 @@ def test_pods_reach_a_service_by_name(
             line.split(": ", 1)[1] for line in body.splitlines() if line.startswith("hostname: ")
         }
     assert len(hosts) >= 2, hosts
+
+
+def test_the_proxy_outlives_a_killed_reconciler_and_an_emptied_service_refuses(
+    remote: GitRemote, images: Images, node_port: int, instance: str, tmp_path: Path
+) -> None:
+    """kube-proxy's rules outlive kube-proxy; ours outlive ``gitops run``: Services answer while
+    it is down, and the next run adopts the proxy instead of fighting it for the ports."""
+    remote.write("ns.yaml", namespace(NS))
+    deploy(remote, images, node_port, "v1", spec={"replicas": 1})
+    state, api_port = tmp_path / "state", free_port()
+    api = f"http://127.0.0.1:{api_port}"
+    proc = start_gitops(remote.bare, instance, state, api_port, tmp_path / "gitops.log")
+    try:
+        wait_for(lambda: len(endpoints(api, "web")) == 1, 60, 0.2)
+        master = int((state / "proxy" / "haproxy.pid").read_text().split()[0])
+        v1, v2 = (images[v].rsplit(":", 1)[1] for v in ("v1", "v2"))
+        with Load(node_port) as load:
+            proc.kill()
+            proc.wait(timeout=10)
+            down = len(load.seen)
+            wait_for(lambda: len(load.seen) >= down + 300, 30)  # served with gitops down
+            proc = start_gitops(remote.bare, instance, state, api_port, tmp_path / "gitops.log")
+            wait_for(lambda: len(endpoints(api, "web")) == 1, 60, 0.2)
+            deploy(remote, images, node_port, "v2", spec={"replicas": 1})
+            wait_for(lambda: load.seen[-20:] == [v2] * 20, 60, 0.2)
+        print(f"\nkill, restart, update: {len(load.seen)} requests, {len(load.failures)} failed")
+        assert load.failures == [], load.failures[:5]
+        assert load.seen[0] == v1
+        assert int((state / "proxy" / "haproxy.pid").read_text().split()[0]) == master
+
+        # Its last pod gone, the Service refuses at once; with one back, it answers again.
+        deploy(remote, images, node_port, "v2", spec={"replicas": 0})
+        wait_for(lambda: not endpoints(api, "web"), 60, 0.2)
+        started = time.monotonic()
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", node_port), timeout=5).close()
+        assert time.monotonic() - started < 1.0
+        deploy(remote, images, node_port, "v2", spec={"replicas": 1})
+        wait_for(lambda: len(endpoints(api, "web")) == 1, 60, 0.2)
+        assert fetch(node_port) == v2
+    finally:
+        stop_gitops(proc)
+    assert kill_proxies(tmp_path) == 0  # a clean stop stops the proxy too
+
+
+def test_a_removed_pod_leaves_the_service_then_runs_pre_stop_then_sigterm_then_sigkill(
+    remote: GitRemote,
+    images: Images,
+    node_port: int,
+    running: str,
+    engine: docker.DockerClient,
+    instance: str,
+) -> None:
+    """Kubernetes' termination order, read from the engine's own event stream: out of the
+    endpoints first, then the preStop hook, SIGTERM, and SIGKILL when the grace period (which
+    covers hook and SIGTERM together) is over."""
+    slow = deployment(
+        name="slow",
+        namespace=NS,
+        image=images["v1"],
+        replicas=1,
+        container={
+            # Ignores SIGTERM, so only SIGKILL at the end of the grace period ends it.
+            "command": ["sh", "-c", 'trap "" TERM; exec httpd -f -p 8080 -h /www'],
+            "ports": [{"name": "http", "containerPort": 8080}],
+            "lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "sleep 2"]}}},
+        },
+        pod={"terminationGracePeriodSeconds": 4},
+    )
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("slow.yaml", slow, service("slow", node_port, {"app": "slow"}))
+    remote.push("slow to stop")
+    wait_for(lambda: len(endpoints(running, "slow")) == 1, 60, 0.2)
+    assert fetch(node_port) == images["v1"].rsplit(":", 1)[1]
+    app = next(
+        c
+        for c in containers_of(engine, instance)
+        if c.labels.get(L_POD, "").startswith("slow-") and c.labels.get(L_INFRA) != "true"
+    )
+    since = time.time()
+    remote.write("slow.yaml", service("slow", node_port, {"app": "slow"}))
+    remote.push("slow removed")
+    wait_for(lambda: not endpoints(running, "slow"), 30, 0.1)
+    app.reload()
+    assert app.status == "running"  # still in its preStop hook or grace period, yet:
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", node_port), timeout=5).close()
+    wait_for(lambda: app.id not in {c.id for c in containers_of(engine, instance)}, 30, 0.2)
+    events = engine.events(
+        since=int(since) - 1, until=int(time.time()) + 1, decode=True,
+        filters={"container": app.id},
+    )  # fmt: skip
+    seen = [(e["Action"], e["Actor"]["Attributes"].get("signal"), e["timeNano"] / 1e9)
+            for e in events]  # fmt: skip
+    hook = next(t for a, _, t in seen if a.startswith("exec_start") and "sleep 2" in a)
+    term = next(t for a, sig, t in seen if a == "kill" and sig == "15")
+    kill = next(t for a, sig, t in seen if a == "kill" and sig == "9")
+    die = next(t for a, _, t in seen if a == "die")
+    print(f"\npreStop at 0, SIGTERM +{term - hook:.2f}s, SIGKILL +{kill - hook:.2f}s")
+    assert hook < term < kill <= die
+    assert 1.9 <= term - hook < 3.0  # after the hook's 2 s
+    assert 3.9 <= kill - hook < 5.5  # at the end of the 4 s grace period, not before

@@ -170,3 +170,24 @@ def test_backoff_doubles_caps_and_resets() -> None:
     assert b.not_before("c", 71.0) == 110.0  # capped at 40 s
     assert b.count("c") == 4
     assert b.not_before("c", 70.0 + 600) == 670.0 and b.count("c") == 0  # ran 10 min: reset
+
+
+def test_readiness_carried_over_a_restart_holds_until_a_probe_says_otherwise() -> None:
+    readiness = ProbeSpec("http", 8080, "/healthz", period=10, initial_delay=30)
+    startup = ProbeSpec("http", 8080, "/healthz", period=1)
+    tracker = ProbeTracker()
+    tracker.carry({"app"})
+    tracker.sync([pod_with(readiness=readiness, startup=startup)], now=100.0)
+    assert tracker.ready("app") is True  # no empty Service while the first probe is pending
+    assert tracker.ready_containers() == {"app"}
+    assert run_due(tracker, 100.0, ok=False) == [READINESS]  # confirmed at once, not in 30 s
+    assert tracker.ready("app") is True  # one failure is below failureThreshold (3)
+    for t in (110.0, 120.0):
+        run_due(tracker, t, ok=False)
+    assert tracker.ready("app") is False
+
+    fresh = ProbeTracker()
+    fresh.carry({"app"})
+    fresh.sync([], now=0.0)  # not running at the first look: the carried verdict is dropped
+    fresh.sync([pod_with(readiness=readiness)], now=1.0)
+    assert fresh.ready("app") is False
