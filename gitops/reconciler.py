@@ -15,7 +15,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from gitops import endpoints
@@ -86,7 +86,9 @@ class Reconciler:
         self.prober = prober
         self.proxy = proxy
         self._ready_saved: list[str] | None = None
-        self._leaving = threading.Lock()
+        self._routing = threading.Lock()  # passes, probe verdicts and pod removals route
+        self._routed: tuple[DesiredState, LiveState] | None = None
+        self._leaving_pods: set[str] = set()
         if prober is not None:
             prober.carry(json.loads(history.get(READY_CONTAINERS) or "[]"))
         self.endpoints: list[endpoints.PortEndpoints] = []
@@ -122,7 +124,7 @@ class Reconciler:
             readiness = self._readiness(live, now)
             if not dry_run:
                 # Pods ready now take traffic before this pass removes any it replaces.
-                self._publish(desired, live, readiness)
+                self._publish(desired, live)
             plan = make_plan(
                 desired,
                 live,
@@ -155,7 +157,7 @@ class Reconciler:
                 desired, live, plan, applied, self.crash.looping(now), readiness, now
             )
             if not dry_run:
-                self._route(desired, live, readiness)
+                self._route(desired, live)
             rolling_back = not dry_run and self.revisions.track(
                 desired, resources, lambda d: self._explain(d, live, applied), now
             )
@@ -217,31 +219,40 @@ class Reconciler:
         }
         return RestartPolicy(unhealthy, not_before)
 
-    def _route(
-        self, desired: DesiredState, live: LiveState, readiness: Mapping[str, PodReadiness]
-    ) -> None:
+    def _route(self, desired: DesiredState, live: LiveState) -> None:
         """Services balance over the pods that are ready now, also when reached by name."""
-        self._publish(desired, live, readiness)
+        self._publish(desired, live)
         if self.proxy is not None:
             self._serve_names(desired, live)
 
-    def _publish(
-        self, desired: DesiredState, live: LiveState, readiness: Mapping[str, PodReadiness]
-    ) -> None:
-        def ready(pod: PodInfo) -> bool:
-            r = readiness.get(pod.name)
-            return r is not None and r.ready
+    def refresh_endpoints(self) -> None:
+        """A probe verdict changed: endpoints follow at once, from the last observation, without
+        waiting for a pass (one may be busy for a while, stopping a pod in its grace period)."""
+        routed = self._routed
+        if routed is None:
+            return
+        try:
+            self._publish(*routed)
+        except GitopsError as exc:
+            log.warning("endpoints not refreshed: %s", exc)
 
-        table = endpoints.compute(desired, live, ready)
-        if self.proxy is not None:
-            self.proxy.update(table)
-        # Shown only once the proxy has them: what `get endpoints` lists answers.
-        self.endpoints = table
-        if self.prober is not None:  # carried over a restart of the reconciler
-            verdicts = sorted(self.prober.ready_containers())
-            if verdicts != self._ready_saved:
-                self.history.put(READY_CONTAINERS, json.dumps(verdicts))
-                self._ready_saved = verdicts
+    def _publish(self, desired: DesiredState, live: LiveState) -> None:
+        """Endpoints from the freshest probe verdicts; pods being stopped never come back."""
+        with self._routing:
+            self._routed = (desired, live)
+            self._leaving_pods &= {p.name for p in live.pods}
+            table = endpoints.compute(
+                desired, live, lambda p: pod_ready(p, self.probe_ready), self._leaving_pods
+            )
+            if self.proxy is not None:
+                self.proxy.update(table)
+            # Shown only once the proxy has them: what `get endpoints` lists answers.
+            self.endpoints = table
+            if self.prober is not None:  # carried over a restart of the reconciler
+                verdicts = sorted(self.prober.ready_containers())
+                if verdicts != self._ready_saved:
+                    self.history.put(READY_CONTAINERS, json.dumps(verdicts))
+                    self._ready_saved = verdicts
 
     def _serve_names(self, desired: DesiredState, live: LiveState) -> None:
         """Each Service has a proxy container in its namespace on every node, which pods reach
@@ -284,7 +295,8 @@ class Reconciler:
 
     def _leave_services(self, pod: PodInfo) -> None:
         """Before a pod is stopped: out of every Service, for the proxy and for what is shown."""
-        with self._leaving:  # pods of a pass are removed in parallel
+        with self._routing:  # pods of a pass are removed in parallel
+            self._leaving_pods.add(pod.name)
             self.endpoints = endpoints.without(self.endpoints, {pod.name})
         if self.proxy is not None:
             grace = int(pod.containers[0].labels.get(L_GRACE, "30")) if pod.containers else 30

@@ -68,7 +68,12 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     if watcher:
         watcher.start()
     if reconciler.prober is not None:
-        reconciler.prober.notify = trigger.fire
+
+        def verdict_changed(reason: str) -> None:
+            reconciler.refresh_endpoints()  # Services follow readiness within the second
+            trigger.fire(reason)
+
+        reconciler.prober.notify = verdict_changed
         reconciler.prober.start(stop)
     for node in reconciler.nodes.values():
         # A container that dies or is removed out of band is repaired at once, not next poll.

@@ -384,3 +384,60 @@ def test_a_removed_pod_leaves_the_service_then_runs_pre_stop_then_sigterm_then_s
     assert hook < term < kill <= die
     assert 1.9 <= term - hook < 3.0  # after the hook's 2 s
     assert 3.9 <= kill - hook < 5.5  # at the end of the 4 s grace period, not before
+
+
+def test_endpoints_follow_readiness_at_once_even_while_a_pass_is_busy(
+    remote: GitRemote,
+    images: Images,
+    node_port: int,
+    running: str,
+    engine: docker.DockerClient,
+    instance: str,
+) -> None:
+    """A pod leaves the endpoints when it stops being Ready and comes back when it is Ready
+    again, within a second of the probe's verdict, while the reconciler is busy stopping
+    another pod through a 10 s preStop hook (the verdict does not wait for the pass)."""
+    ready_web = web(images, "v1", replicas=2)
+    ready_web["spec"]["template"]["spec"]["containers"][0]["readinessProbe"].update(
+        {"periodSeconds": 1, "failureThreshold": 1}
+    )
+    slow = deployment(
+        name="slow", namespace=NS, image=images["v1"], replicas=1,
+        container={"lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "sleep 10"]}}}},
+        pod={"terminationGracePeriodSeconds": 12},
+    )  # fmt: skip
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("web.yaml", ready_web, service("web", node_port, {"app": "web"}))
+    remote.write("slow.yaml", slow)
+    remote.push("web and slow")
+    wait_for(lambda: len(endpoints(running, "web")) == 2, 60, 0.2)
+    pods = {c.labels[L_POD]: c for c in containers_of(engine, instance, infra=False)
+            if L_POD in c.labels}  # fmt: skip
+    slow_app = next(c for name, c in pods.items() if name.startswith("slow-"))
+    victim_name, victim = next((n, c) for n, c in sorted(pods.items()) if n.startswith("web-"))
+    remote.delete("slow.yaml")
+    remote.push("slow removed")
+    wait_for(lambda: any("sleep 10" in " ".join(p) for p in slow_app.top()["Processes"]), 30)
+
+    def names() -> set[str]:
+        return {e["pod"] for e in endpoints(running, "web")}
+
+    started = time.monotonic()
+    victim.exec_run(["rm", "/www/healthz"])
+    wait_for(lambda: victim_name not in names(), 10, 0.05)
+    left = time.monotonic() - started
+    slow_app.reload()
+    assert slow_app.status == "running"  # the pass is still stopping it
+    others = {hostname(node_port) for _ in range(20)}
+    own = victim.exec_run(["hostname"]).output.decode().strip()
+    assert own not in others and len(others) == 1
+
+    started = time.monotonic()
+    victim.exec_run(["sh", "-c", "echo ok > /www/healthz"])
+    wait_for(lambda: victim_name in names(), 10, 0.05)
+    back = time.monotonic() - started
+    slow_app.reload()
+    assert slow_app.status == "running"
+    print(f"\nleft the endpoints {left:.2f}s after its health page went, back in {back:.2f}s")
+    # A probe each second, failing (or passing) once is enough: verdict <= ~1.1 s, then < 1 s.
+    assert left < 2.5 and back < 2.5
