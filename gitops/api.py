@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from gitops import views
+from gitops.cluster import NodeNotFound
 from gitops.live import observe
 from gitops.reconciler import Reconciler
 from gitops.source.triggers import Trigger
@@ -48,6 +49,20 @@ class App:
             parts = path.removeprefix("/api/v1/rollouts/").split("/")
             if len(parts) == 2:
                 return self._rollouts(parts[0], parts[1], int((query.get("limit") or ["20"])[0]))
+        if method == "GET" and path == "/api/v1/nodes":
+            return 200, rec.cluster.describe()
+        if method == "POST" and path.startswith("/api/v1/nodes/"):
+            name, _, verb = path.removeprefix("/api/v1/nodes/").partition("/")
+            if verb in ("cordon", "uncordon", "drain"):
+                try:
+                    if verb == "uncordon":
+                        rec.cluster.uncordon(name)
+                    else:
+                        rec.cluster.cordon(name, drain=verb == "drain")
+                except NodeNotFound as exc:
+                    return 404, {"error": str(exc)}
+                self.trigger.fire(f"api:{verb}")
+                return 200, next(r for r in rec.cluster.describe() if r["name"] == name)
         if method == "POST" and path == "/api/v1/sync":
             self.trigger.fire("api")
             return 202, {"accepted": True}

@@ -14,7 +14,7 @@ draining its last connections is the last to get a new address.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from gitops.endpoints import PortEndpoints
@@ -159,7 +159,9 @@ class Balancer:
         return commands
 
 
-def render(frontends: Iterable[Frontend], address: str, admin_socket: str, maxconn: int) -> str:
+def render(
+    frontends: Iterable[Frontend], addresses: Sequence[str], admin_socket: str, maxconn: int
+) -> str:
     """HAProxy's configuration for these frontends. TCP mode, so any protocol passes through.
 
     A connection refused by an endpoint (a pod that just died) is retried on another one before
@@ -185,7 +187,7 @@ def render(frontends: Iterable[Frontend], address: str, admin_socket: str, maxco
     for fe in sorted(frontends, key=lambda f: f.port):
         lines += [
             f"frontend {fe.name}  # {fe.label}",
-            f"    bind {address}:{fe.port}",
+            *(f"    bind {a}:{fe.port}" for a in addresses),
             f"    default_backend {fe.backend}",
             f"backend {fe.backend}",
         ]

@@ -19,12 +19,13 @@ from typing import Any
 
 import yaml
 
-from gitops import __version__, cli_rollout
+from gitops import __version__, cli_nodes, cli_rollout
 from gitops.config import NodeConfig, Settings, default_state_dir
 from gitops.durations import format_duration, parse_duration
-from gitops.errors import ManifestError
+from gitops.errors import GitopsError, ManifestError
 from gitops.manifests import parse_manifests
 from gitops.manifests.load import read_manifest_files
+from gitops.nodeconfig import node_list
 
 OK, FAILED, ERROR = 0, 1, 2
 KIND_ALIASES = {
@@ -40,6 +41,9 @@ KIND_ALIASES = {
     "namespaces": "namespaces",
     "namespace": "namespaces",
     "ns": "namespaces",
+    "nodes": "nodes",
+    "node": "nodes",
+    "no": "nodes",
     "endpoints": "endpoints",
     "ep": "endpoints",
 }
@@ -90,6 +94,20 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--node-name", default=env("GITOPS_NODE_NAME", "local"), help="name of the node")
     p.add_argument(
+        "--config",
+        type=Path,
+        default=env("GITOPS_CONFIG"),
+        help="configuration file with the node list (GITOPS_CONFIG; see README, Cluster)",
+    )
+    p.add_argument(
+        "--node",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a node: name=N,endpoint=URL[,address=IP][,label.K=V][,reserve.cpu=Q]"
+        "[,reserve.memory=Q][,tls.ca=F,tls.cert=F,tls.key=F]; repeatable",
+    )
+    p.add_argument(
         "--allow-empty",
         action="store_true",
         help="let a commit without manifests remove every managed workload",
@@ -117,12 +135,19 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
     if not args.repo:
         print("gitops: --repo (or GITOPS_REPO) is required", file=sys.stderr)
         raise SystemExit(ERROR)
+    try:
+        nodes, from_file = node_list(args.node, args.config)
+    except GitopsError as exc:
+        print(f"gitops: {exc}", file=sys.stderr)
+        raise SystemExit(ERROR) from exc
+    timing: dict[str, Any] = dict(from_file)
     return Settings(
         repo=args.repo,
         branch=args.branch,
         path=args.path,
         state_dir=args.state_dir,
-        nodes=(NodeConfig(args.node_name, args.docker_host),),
+        nodes=nodes or (NodeConfig(args.node_name, args.docker_host),),
+        **timing,
         allow_empty=args.allow_empty,
         token_env=args.token_env,
         instance=args.instance,
@@ -172,12 +197,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path, help="directory of manifests")
     _add_output(p)
 
-    p = sub.add_parser("get", help="list deployments, pods, services or namespaces")
+    p = sub.add_parser("get", help="list deployments, pods, services, endpoints, namespaces, nodes")
     p.add_argument(
         "kind",
         choices=sorted(KIND_ALIASES),
         metavar="KIND",
-        help="deployments|pods|services|endpoints|namespaces",
+        help="deployments|pods|services|endpoints|namespaces|nodes",
     )
     p.add_argument("-n", "--namespace", help="only this namespace")
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace (default)")
@@ -189,6 +214,7 @@ def parser() -> argparse.ArgumentParser:
     _add_output(p)
 
     cli_rollout.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    cli_nodes.add_parsers(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
 
     p = sub.add_parser("history", help="recent syncs recorded by the running reconciler")
     p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
@@ -334,6 +360,9 @@ def cmd_get(args: argparse.Namespace) -> int:
     if not rows:
         print(f"No {kind} found.", file=sys.stderr)
         return OK
+    if kind == "nodes":
+        cli_nodes.print_nodes(rows, wide, _table)
+        return OK
     if kind == "pods":
         header = ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]
         header += ["NODE", "COMMIT", "IMAGES"] if wide else []
@@ -463,6 +492,9 @@ VERBS = {
     "get": cmd_get,
     "status": cmd_status,
     "history": cmd_history,
+    "cordon": cli_nodes.cmd(_emit),
+    "uncordon": cli_nodes.cmd(_emit),
+    "drain": cli_nodes.cmd(_emit),
 }
 
 

@@ -17,8 +17,17 @@ def default_state_dir() -> Path:
 
 @dataclass(frozen=True)
 class NodeConfig:
+    """One Docker engine gitops drives (``gitops.nodeconfig`` reads these from a file)."""
+
     name: str = "local"
     docker_host: str | None = None  # None: DOCKER_HOST or the local socket
+    labels: tuple[tuple[str, str], ...] = ()
+    address: str | None = None  # where its NodePorts are reached; None: Settings.node_address
+    tls_ca: str | None = None  # tcp:// with TLS client certificates (all three, or none)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    reserve_cpu_millis: int = 0  # kept back from the engine's capacity for the host itself
+    reserve_memory: int = 0
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,12 @@ class Settings:
         True  # a rollout past its progress deadline goes back to the last good commit
     )
     node_address: str = "127.0.0.1"  # where NodePort Services listen
+    node_check_interval: float = 2.0  # each engine is pinged this often
+    node_grace: float = 10.0  # silent this long: NotReady (no new pods, out of endpoints)
+    eviction_timeout: float = 30.0  # silent this long: its pods are replaced elsewhere
+
+    def address_of(self, node: NodeConfig) -> str:
+        return node.address or self.node_address
 
     @property
     def listen_host_port(self) -> tuple[str, int]:

@@ -203,6 +203,8 @@ def template_hash(template: PodTemplate) -> str:
     """Stable hash of what runs; independent of commit, hash and replica count."""
     # prune is policy about the manifest, not the pod: toggling it must not replace pods.
     body = asdict(replace(template, template_hash="", commit="", prune=True))
+    if not body["node_selector"]:
+        del body["node_selector"]  # added later: pods without one keep their hash
     canonical = json.dumps(_jsonable(body), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
@@ -222,6 +224,7 @@ def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -
         annotations=tuple(sorted(spec.template.metadata.annotations.items())),
         empty_dirs=tuple(v.name for v in pod.volumes if v.empty_dir is not None),
         grace_seconds=pod.termination_grace_period_seconds,
+        node_selector=tuple(sorted(pod.node_selector.items())),
         prune=dep.metadata.annotations.get(A_PRUNE, "enabled") != "disabled",
     )
     template = replace(template, template_hash=template_hash(template), commit=commit)

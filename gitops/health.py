@@ -194,3 +194,49 @@ def container_ready(c: ContainerInfo, probe_ready: Callable[[str], bool | None])
         return False
     verdict = probe_ready(c.id)
     return c.health in (None, "healthy") if verdict is None else verdict
+
+
+class NodeTracker:
+    """When each node last answered, and what follows: Ready, NotReady after ``grace``
+    seconds of silence, lost (its pods to be replaced) after ``eviction`` seconds.
+
+    Pure state fed with contact results and the injected clock. A node counts as answering from
+    when it is first tracked, as the Kubernetes node controller gives a node its grace period.
+    """
+
+    def __init__(self, grace: float, eviction: float) -> None:
+        self.grace, self.eviction = grace, max(grace, eviction)
+        self._last_ok: dict[str, float] = {}
+        self._error: dict[str, str] = {}
+
+    def track(self, node: str, now: float) -> None:
+        self._last_ok.setdefault(node, now)
+
+    def contact(self, node: str, now: float, error: str | None = None) -> None:
+        self.track(node, now)
+        if error is None:
+            self._last_ok[node] = now
+            self._error.pop(node, None)
+        else:
+            self._error[node] = error
+
+    def ready(self, node: str, now: float) -> bool:
+        """Its status: Ready until it has been silent for the grace period."""
+        return now - self._last_ok.get(node, now) < self.grace
+
+    def usable(self, node: str, now: float) -> bool:
+        """Ready and its last contact answered: gets new pods, and its pods get traffic."""
+        return self.ready(node, now) and node not in self._error
+
+    def lost(self, node: str, now: float) -> bool:
+        return now - self._last_ok.get(node, now) >= self.eviction
+
+    def silent_for(self, node: str, now: float) -> float:
+        return now - self._last_ok.get(node, now)
+
+    def error(self, node: str) -> str:
+        return self._error.get(node, "")
+
+    def state(self, node: str, now: float) -> tuple[bool, bool, bool]:
+        """(ready, usable, lost): a change of any is worth a pass."""
+        return self.ready(node, now), self.usable(node, now), self.lost(node, now)

@@ -28,6 +28,7 @@ L_NODE: Final = PREFIX + "node"
 L_POD_LABEL: Final = PREFIX + "label."  # + the pod template's own label key
 L_CREATED: Final = PREFIX + "created"
 L_GRACE: Final = PREFIX + "grace-seconds"
+L_REQUESTS: Final = PREFIX + "requests"  # "cpu-millicores,memory-bytes" the pod reserves
 L_INFRA: Final = PREFIX + "infra"  # the pod's pause container: holds its namespaces, runs probes
 L_PROBES: Final = PREFIX + "probes"  # JSON of the container's probes, named ports resolved
 L_PORTS: Final = PREFIX + "ports"  # JSON {name: containerPort} of the container's named ports
@@ -135,6 +136,7 @@ class PodTemplate:
     annotations: tuple[tuple[str, str], ...] = ()  # part of the hash, as in Kubernetes
     empty_dirs: tuple[str, ...] = ()
     grace_seconds: int = 30
+    node_selector: tuple[tuple[str, str], ...] = ()
     prune: bool = True
     commit: str = ""
 
@@ -142,8 +144,33 @@ class PodTemplate:
         return self.init_containers + self.containers
 
     @property
+    def requests(self) -> tuple[int, int]:
+        """(cpu millicores, memory bytes) the scheduler reserves, as Kubernetes counts them:
+        the app containers together, or the largest init container if that is more."""
+
+        def of(c: ContainerSpec) -> tuple[int, int]:
+            return c.cpu_request_millis or 0, c.memory_request or 0
+
+        apps = [of(c) for c in self.containers]
+        inits = [of(c) for c in self.init_containers]
+        return (
+            max([sum(a[0] for a in apps), *(i[0] for i in inits)]),
+            max([sum(a[1] for a in apps), *(i[1] for i in inits)]),
+        )
+
+    @property
     def images(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(c.image for c in self.all_containers()))
+
+
+@dataclass(frozen=True)
+class NodeCapacity:
+    """What an engine says of its machine (``docker info``)."""
+
+    cpu_millis: int
+    memory: int
+    version: str = ""
+    os: str = ""
 
 
 ContainerState = Literal["created", "running", "restarting", "paused", "exited", "dead", "removing"]
@@ -204,6 +231,13 @@ class PodInfo:
     def ip(self) -> str:
         infra = self.infra
         return infra.ip if infra is not None else ""
+
+    @property
+    def requests(self) -> tuple[int, int]:
+        """(cpu millicores, memory bytes) it reserves on its node."""
+        raw = self.containers[0].labels.get(L_REQUESTS, "") if self.containers else ""
+        cpu, _, mem = raw.partition(",")
+        return (int(cpu), int(mem)) if cpu.isdigit() and mem.isdigit() else (0, 0)
 
     def labels(self) -> dict[str, str]:
         """The pod template's own labels (what Service selectors match)."""

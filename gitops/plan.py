@@ -16,13 +16,14 @@ import math
 import random
 import string
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from gitops.desired import DesiredDeployment, DesiredState
 from gitops.live import LiveState
 from gitops.model import INFRA_NAME, PodInfo, PodTemplate
 from gitops.rollout import PodReadiness, Step, Why, step
+from gitops.schedule import NodeView, Scheduler, Unschedulable
 
 NameSource = Callable[[], str]
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' alphabet: no vowels, no lookalikes
@@ -62,6 +63,16 @@ class Restart:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """Replicas no node can take now, and why (kube-scheduler's words)."""
+
+    namespace: str
+    deployment: str
+    count: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class Plan:
     commit: str
     create: tuple[Create, ...] = ()
@@ -72,6 +83,13 @@ class Plan:
     networks_remove: tuple[tuple[str, str], ...] = ()
     waiting: tuple[tuple[str, str], ...] = field(default=())  # deployments mid-replacement
     wake_at: float | None = None  # earliest time a backed-off restart becomes due
+    pending: tuple[Pending, ...] = ()
+
+    def pending_for(self, namespace: str, deployment: str) -> Pending | None:
+        return next(
+            (p for p in self.pending if (p.namespace, p.deployment) == (namespace, deployment)),
+            None,
+        )
 
     @property
     def empty(self) -> bool:
@@ -111,6 +129,7 @@ class Plan:
             networks_remove=self.networks_remove,
             waiting=tuple(w for w in self.waiting if w != key),
             wake_at=self.wake_at,
+            pending=self.pending,
         )
 
     def describe(self) -> list[str]:
@@ -131,63 +150,88 @@ class Plan:
                 f"template {rm.pod.template_hash}; {images})"
             )
         lines += [f"- network {ns} on {node}" for node, ns in self.networks_remove]
+        lines += [
+            f"! {p.count} pod(s) of {p.namespace}/{p.deployment} pending: {p.reason}"
+            for p in self.pending
+        ]
         return lines
 
 
-def choose_node(nodes: Sequence[str], placed: Counter[str], total: Counter[str]) -> str:
-    """Spread replicas of one deployment, then prefer the node with fewest pods, then by name."""
-    return min(nodes, key=lambda n: (placed[n], total[n], n))
-
-
 def _is_complete(pod: PodInfo, template: PodTemplate) -> bool:
+    """Every container there, and the pause container running: its containers cannot restart
+    without the namespaces it holds, so a pod that lost it is replaced (a new sandbox)."""
     want = {c.name for c in template.all_containers()} | {INFRA_NAME}
     have = {c.labels.get("io.gitops.container", "") for c in pod.containers}
-    return want == have
+    return want == have and pod.infra is not None and pod.infra.state == "running"
+
+
+@dataclass(frozen=True)
+class _Deciding:
+    """What every deployment's decision shares within one plan."""
+
+    nodes: Mapping[str, NodeView]
+    scheduler: Scheduler
+    names: NameSource
+    taken: set[str]
+    readiness: Mapping[str, PodReadiness]
+    now: float
+    restarts: RestartPolicy
+
+    def reachable(self, pod: PodInfo) -> bool:
+        node = self.nodes.get(pod.node)
+        return node is not None and node.ready
+
+    def drained(self, pod: PodInfo) -> bool:
+        node = self.nodes.get(pod.node)
+        return node is not None and node.draining
 
 
 def _plan_deployment(
-    dep: DesiredDeployment,
-    pods: list[PodInfo],
-    nodes: Sequence[str],
-    totals: Counter[str],
-    names: NameSource,
-    taken: set[str],
-    readiness: Mapping[str, PodReadiness],
-    now: float,
-    restarts: RestartPolicy,
-) -> tuple[list[Create], list[Restart], list[Remove], list[PodInfo], bool]:
+    dep: DesiredDeployment, pods: list[PodInfo], ctx: _Deciding
+) -> tuple[list[Create], list[Restart], list[Remove], list[PodInfo], bool, Pending | None]:
     template = dep.template
-    current = [p for p in pods if p.template_hash == template.template_hash]
-    old = [p for p in pods if p.template_hash != template.template_hash]
-    broken = [p for p in current if not _is_complete(p, template)]
+    # A drained node's pods are replaced like outdated ones: surge elsewhere, then remove.
+    current = [p for p in pods if p.template_hash == template.template_hash and not ctx.drained(p)]
+    old = [p for p in pods if p not in current]
+    broken = [p for p in current if not _is_complete(p, template) and ctx.reachable(p)]
     current = [p for p in current if p not in broken]
     remove = [Remove(p, Why.BROKEN) for p in broken]
     # A paused rollout neither creates nor removes; crashed pods still restart.
-    decided = Step(0, (), bool(old)) if dep.paused else step(dep, current, old, readiness, now)
-    remove += [Remove(p, why) for p, why in decided.remove]
+    decided = (
+        Step(0, (), bool(old)) if dep.paused else step(dep, current, old, ctx.readiness, ctx.now)
+    )
+    # A silent node's pods are counted but not touched until it answers or is evicted.
+    remove += [Remove(p, why) for p, why in decided.remove if ctx.reachable(p)]
     gone = {r.pod.name for r in remove}
     restart: list[Restart] = []
     keep: list[PodInfo] = []
     for pod in current + old:
         if pod.name in gone:
             continue
-        wanted = restarts.due(pod, now) if pod in current else None
+        due = pod in current and ctx.reachable(pod)
+        wanted = ctx.restarts.due(pod, ctx.now) if due else None
         if wanted is not None:
             restart.append(wanted)
         else:
             keep.append(pod)
-    placed = Counter(p.node for p in current if p.name not in gone)
+    spread = Counter(p.node for p in current if p.name not in gone)
     create: list[Create] = []
+    unplaced: Unschedulable | None = None
     for _ in range(decided.create):
-        node = choose_node(nodes, placed, totals)
-        placed[node] += 1
-        totals[node] += 1
-        name = f"{dep.name}-{template.template_hash}-{names()}"
-        while name in taken:  # a suffix may repeat; a pod name must not
-            name = f"{dep.name}-{template.template_hash}-{names()}"
-        taken.add(name)
+        node = ctx.scheduler.place(template, spread)
+        if isinstance(node, Unschedulable):
+            unplaced = node
+            break
+        spread[node] += 1
+        name = f"{dep.name}-{template.template_hash}-{ctx.names()}"
+        while name in ctx.taken:  # a suffix may repeat; a pod name must not
+            name = f"{dep.name}-{template.template_hash}-{ctx.names()}"
+        ctx.taken.add(name)
         create.append(Create(template, name, node, Why.OUTDATED if old else Why.MISSING))
-    return create, restart, remove, keep, decided.waiting
+    pending = None
+    if unplaced is not None:
+        pending = Pending(dep.namespace, dep.name, decided.create - len(create), unplaced.reason)
+    return create, restart, remove, keep, decided.waiting, pending
 
 
 @dataclass(frozen=True)
@@ -236,44 +280,61 @@ def default_readiness(live: LiveState) -> dict[str, PodReadiness]:
 def make_plan(
     desired: DesiredState,
     live: LiveState,
-    nodes: Sequence[str],
+    nodes: Sequence[str | NodeView],
     names: NameSource | None = None,
     readiness: Mapping[str, PodReadiness] | None = None,
     now: float = math.inf,  # no clock: minReadySeconds counts as served
     restarts: RestartPolicy | None = None,
+    evicted: Collection[str] = (),
 ) -> Plan:
-    names = names or random_suffix()
-    restarts = restarts or RestartPolicy()
-    if readiness is None:
-        readiness = default_readiness(live)
-    totals: Counter[str] = Counter(p.node for p in live.pods)
+    """``nodes``: names, or what the scheduler knows of each (readiness, cordon, drain,
+    capacity, labels). ``evicted``: pods of a node that was lost and evicted; they are replaced,
+    and removed when their node answers again."""
+    views = {v.name: v for v in (NodeView(n) if isinstance(n, str) else n for n in nodes)}
+    ready = sorted(n for n, v in views.items() if v.ready)
+    stale = [p for p in live.pods if p.name in evicted]
+    pods = [p for p in live.pods if p.name not in evicted]
+    ctx = _Deciding(
+        nodes=views,
+        scheduler=Scheduler(list(views.values()), pods),
+        names=names or random_suffix(),
+        taken={p.name for p in live.pods},
+        readiness=default_readiness(live) if readiness is None else readiness,
+        now=now,
+        restarts=restarts or RestartPolicy(),
+    )
     create: list[Create] = []
     restart: list[Restart] = []
-    remove: list[Remove] = []
+    # Back from the dead: removed before anything else, never counted.
+    remove: list[Remove] = [Remove(p, Why.EVICTED) for p in stale if views[p.node].ready]
     keep: list[PodInfo] = []
     waiting: list[tuple[str, str]] = []
-    taken = {p.name for p in live.pods}
+    pending: list[Pending] = []
+    by_key: dict[tuple[str, str], list[PodInfo]] = {}
+    for p in pods:
+        by_key.setdefault((p.namespace, p.deployment), []).append(p)
     for dep in desired.deployments:
-        c, rs, rm, k, wait = _plan_deployment(
-            dep, live.of(*dep.key), nodes, totals, names, taken, readiness, now, restarts
-        )
+        c, rs, rm, k, wait, pend = _plan_deployment(dep, by_key.get(dep.key, []), ctx)
         create += c
         restart += rs
         remove += rm
         keep += k
         if wait:
             waiting.append(dep.key)
+        if pend is not None:
+            pending.append(pend)
     wanted = {d.key for d in desired.deployments}
-    for key in sorted(live.deployments() - wanted):
-        pods = live.of(*key)
-        if all(p.prune for p in pods):
-            remove += [Remove(p, Why.PRUNED) for p in pods]
+    for key in sorted(by_key.keys() - wanted):
+        doomed = by_key[key]
+        if all(p.prune for p in doomed):
+            remove += [Remove(p, Why.PRUNED) for p in doomed if ctx.reachable(p)]
+            keep += [p for p in doomed if not ctx.reachable(p)]
         else:
-            keep += pods  # prune disabled by annotation: left running, reported OutOfSync
+            keep += doomed  # prune disabled by annotation: left running, reported OutOfSync
     namespaces = set(desired.namespaces)
     net_create = tuple(
         (node, ns)
-        for node in nodes
+        for node in ready
         for ns in sorted(namespaces)
         if ns not in live.networks.get(node, ())
     )
@@ -282,7 +343,7 @@ def make_plan(
     }
     net_remove = tuple(
         (node, ns)
-        for node in nodes
+        for node in ready
         for ns in sorted(live.networks.get(node, ()))
         if ns not in namespaces and (node, ns) not in staying
     )
@@ -295,5 +356,6 @@ def make_plan(
         networks_create=net_create,
         networks_remove=net_remove,
         waiting=tuple(waiting),
-        wake_at=restarts.next_wake(keep, now),
+        wake_at=ctx.restarts.next_wake(keep, now),
+        pending=tuple(pending),
     )

@@ -43,8 +43,8 @@ class ProxyError(GitopsError):
 
 
 class ServiceProxy:
-    def __init__(self, address: str, state_dir: Path, binary: str = "haproxy") -> None:
-        self.address = address
+    def __init__(self, addresses: list[str], state_dir: Path, binary: str = "haproxy") -> None:
+        self.addresses = addresses  # every node address on this machine
         self.dir = state_dir / "proxy"
         self.binary = binary
         self.config = self.dir / "haproxy.cfg"
@@ -120,7 +120,9 @@ class ServiceProxy:
 
     def _reload(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        text = render(self._balancer.frontends.values(), self.address, str(self.admin), _maxconn())
+        text = render(
+            self._balancer.frontends.values(), self.addresses, str(self.admin), _maxconn()
+        )
         tmp = self.config.with_suffix(".tmp")
         tmp.write_text(text)
         check = subprocess.run(
@@ -198,14 +200,19 @@ class ServiceProxy:
         out = []
         for t in table:
             port = t.node_port
-            if port is None or port in ours or not t.endpoints or _can_bind(self.address, port):
+            if (
+                port is None
+                or port in ours
+                or not t.endpoints
+                or all(_can_bind(a, port) for a in self.addresses)
+            ):
                 self._refused.discard(port or 0)
                 out.append(t)
             elif port not in self._refused:
                 self._refused.add(port)
                 log.error(
                     "service %s/%s: cannot listen on %s:%d: the port is in use",
-                    t.namespace, t.service, self.address, port,
+                    t.namespace, t.service, ",".join(self.addresses), port,
                 )  # fmt: skip
         return out
 

@@ -16,10 +16,11 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gitops import endpoints
 from gitops.apply import ApplyResult, Progress, apply_plan
+from gitops.cluster import Cluster
 from gitops.config import Settings
 from gitops.desired import DesiredDeployment, DesiredState, build_desired
 from gitops.errors import (
@@ -49,6 +50,7 @@ from gitops.status import SyncStatus, resource_statuses
 log = logging.getLogger(__name__)
 LAST_GOOD = "last_good_commit"
 READY_CONTAINERS = "ready_containers"  # by probe verdict, carried over a restart
+PENDING_RETRY = 5.0  # seconds: a pod no node can take is tried again
 REQUEUE_SOON = 1.0  # seconds: a pass that changed something looks again quickly
 MAX_BACKOFF = 300.0
 
@@ -85,6 +87,7 @@ class Reconciler:
         self.revisions = Revisions(history, self._load, self._describe, settings.auto_rollback)
         self.prober = prober
         self.proxy = proxy
+        self.cluster = Cluster(settings, self.nodes, history, clock)
         self._ready_saved: list[str] | None = None
         self._routing = threading.Lock()  # passes, probe verdicts and pod removals route
         self._routed: tuple[DesiredState, LiveState] | None = None
@@ -128,11 +131,12 @@ class Reconciler:
             plan = make_plan(
                 desired,
                 live,
-                sorted(self.nodes),
+                self.cluster.views(),
                 self.names,
                 readiness,
                 now,
                 self._restarts(live, now),
+                self.cluster.evicted,
             )
             if not plan.empty and not dry_run:
                 applied = apply_plan(
@@ -153,8 +157,11 @@ class Reconciler:
                     result, reason = "Failed", applied.failures[0].reason
                     message = f"{len(applied.failures)} deployment(s) failed to apply"
                     errors = tuple(f.message for f in applied.failures)
+            counted = replace(
+                live, pods=tuple(p for p in live.pods if p.name not in self.cluster.evicted)
+            )
             resources = resource_statuses(
-                desired, live, plan, applied, self.crash.looping(now), readiness, now
+                desired, counted, plan, applied, self.crash.looping(now), readiness, now
             )
             if not dry_run:
                 self._route(desired, live)
@@ -163,6 +170,8 @@ class Reconciler:
             )
             busy = not plan.empty or any(r.health == "Progressing" for r in resources)
             requeue = REQUEUE_SOON if (busy or rolling_back) and not dry_run else None
+            if plan.pending and not dry_run:  # room may appear without any event
+                requeue = min(requeue or math.inf, PENDING_RETRY)
             if plan.wake_at is not None and not dry_run:  # a backed-off restart falls due
                 requeue = min(requeue or math.inf, max(0.0, plan.wake_at - self.clock()))
             self._failures = 0
@@ -192,21 +201,24 @@ class Reconciler:
     # -- stages -----------------------------------------------------------------------------
     def _observe(self) -> LiveState:
         live = observe(list(self.nodes.values()))
-        if live.unreachable:
-            # Acting on a partial view would duplicate pods that still run on the silent node.
+        if len(live.unreachable) == len(self.nodes):
             raise NodeUnavailable("; ".join(live.unreachable.values()))
+        # A silent node's pods stay counted from its last answer (no duplicates) until evicted.
+        live = self.cluster.merge(live)
         if self.prober is not None:
-            self.prober.update(live.pods)
+            self.prober.update([p for p in live.pods if self.cluster.usable(p.node)])
         return live
+
+    def _ready(self, pod: PodInfo) -> bool:
+        """Ready by its probes, and on a node that answers (else unknown, so not ready)."""
+        return self.cluster.usable(pod.node) and pod_ready(pod, self.probe_ready)
 
     def probe_ready(self, container_id: str) -> bool | None:
         return self.prober.ready(container_id) if self.prober is not None else None
 
     def _readiness(self, live: LiveState, now: float) -> dict[str, PodReadiness]:
         """Pod readiness (probes, else HEALTHCHECK, else running), and since when."""
-        return self.readiness.observe(
-            {p.name: pod_ready(p, self.probe_ready) for p in live.pods}, now
-        )
+        return self.readiness.observe({p.name: self._ready(p) for p in live.pods}, now)
 
     def _restarts(self, live: LiveState, now: float) -> RestartPolicy:
         """Containers to restart (exited, or failing liveness), each behind its back-off."""
@@ -241,9 +253,7 @@ class Reconciler:
         with self._routing:
             self._routed = (desired, live)
             self._leaving_pods &= {p.name for p in live.pods}
-            table = endpoints.compute(
-                desired, live, lambda p: pod_ready(p, self.probe_ready), self._leaving_pods
-            )
+            table = endpoints.compute(desired, live, self._ready, self._leaving_pods)
             if self.proxy is not None:
                 self.proxy.update(table)
             # Shown only once the proxy has them: what `get endpoints` lists answers.
@@ -262,6 +272,8 @@ class Reconciler:
         for t in self.endpoints:
             tables.setdefault((t.namespace, t.service), []).append(t)
         for node_name, node in self.nodes.items():
+            if not self.cluster.usable(node_name):
+                continue
             try:
                 for (ns, name), spec in wanted.items():
                     ports = sorted({p.port for p in spec.ports})

@@ -79,6 +79,8 @@ class Why:
     BROKEN = "incomplete pod"
     EXITED = "container exited"
     UNHEALTHY_OLD = "template changed, not available"
+    DRAINED = "node drained"
+    EVICTED = "node was lost; replaced elsewhere"
 
 
 def step(

@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
 
 from gitops.api import ApiServer, App
 from gitops.apply import Progress
 from gitops.config import Settings
 from gitops.history import History
+from gitops.nodes.base import DISCONNECTED
 from gitops.nodes.docker import DockerNode
 from gitops.prober import Prober
 from gitops.proxy import ServiceProxy
@@ -36,12 +39,58 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
         path=settings.path,
         token_env=settings.token_env,
     )
-    nodes = [DockerNode(n.name, n.docker_host, settings.instance) for n in settings.nodes]
+    nodes = [
+        DockerNode(
+            n.name,
+            n.docker_host,
+            settings.instance,
+            tls=(n.tls_ca, n.tls_cert, n.tls_key)
+            if n.tls_ca and n.tls_cert and n.tls_key
+            else None,
+        )
+        for n in settings.nodes
+    ]
     prober = Prober({n.name: n for n in nodes}, time.time)
-    proxy = ServiceProxy(settings.node_address, state) if serve else None
+    proxy = ServiceProxy(local_addresses(settings), state) if serve else None
     return Reconciler(
         settings, source, nodes, History(state), progress=progress, prober=prober, proxy=proxy
     )
+
+
+def local_addresses(settings: Settings) -> list[str]:
+    """The node addresses this machine can listen on: NodePort Services are served there. A
+    node elsewhere is reached at its own address only where something on it listens."""
+    out = []
+    for address in dict.fromkeys(settings.address_of(n) for n in settings.nodes):
+        with socket.socket() as s:
+            try:
+                s.bind((address, 0))
+            except OSError:
+                log.warning("node address %s is not on this machine: no NodePorts there", address)
+                continue
+        out.append(address)
+    return out
+
+
+def _on_event(reconciler: Reconciler, node: str, trigger: Trigger) -> Callable[[str], None]:
+    def on(action: str) -> None:
+        if action == DISCONNECTED:
+            reconciler.cluster.silent(node, "its event stream ended")
+        trigger.fire(f"engine:{action}")
+
+    return on
+
+
+def _check_nodes(reconciler: Reconciler, trigger: Trigger, stop: threading.Event) -> None:
+    """Every node pinged on an interval; a node turning NotReady, Ready or lost wakes a pass."""
+    settings = reconciler.settings
+    # Several checks per grace period, so one slow answer is not taken for a silent node.
+    while not stop.wait(min(settings.node_check_interval, settings.node_grace / 4)):
+        try:
+            if reconciler.cluster.check():
+                trigger.fire("node")
+        except Exception:  # the health check must outlive any one failure
+            log.exception("node health check failed")
 
 
 def run(settings: Settings, stop: threading.Event | None = None) -> int:
@@ -79,10 +128,13 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         # A container that dies or is removed out of band is repaired at once, not next poll.
         threading.Thread(
             target=node.watch,
-            args=(lambda action: trigger.fire(f"engine:{action}"), stop),
+            args=(_on_event(reconciler, node.name, trigger), stop),
             daemon=True,
             name=f"events-{node.name}",
         ).start()
+    threading.Thread(
+        target=_check_nodes, args=(reconciler, trigger, stop), daemon=True, name="nodes"
+    ).start()
     api.start()
     log.info(
         "gitops reconciling %s (branch %s, path '%s') every %ss; API on http://%s:%d",

@@ -75,6 +75,11 @@ def resource_statuses(
                 dep, pods, failure.message if failure else None, looping, readiness, now
             )
             touched = plan.touches(*dep.key) if plan else False
+            pending = plan.pending_for(*dep.key) if plan else None
+            if pending is not None:
+                msg = f"{msg}; {pending.count} pod(s) Pending: {pending.reason}"
+                h = health.PROGRESSING if h == health.HEALTHY else h
+                touched = True
             in_sync = (
                 not touched and reps.current == dep.replicas == reps.updated and not dep.rolled_back
             )

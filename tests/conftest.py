@@ -261,13 +261,14 @@ def wait_until(predicate: Any, timeout: float, interval: float = 0.2) -> None:
 
 
 def start_gitops(
-    repo: Path, instance: str, state: Path, port: int, log: Path
+    repo: Path, instance: str, state: Path, port: int, log: Path, extra: tuple[str, ...] = ()
 ) -> subprocess.Popen[bytes]:
     """``gitops run`` as a user runs it. The poll is 60 s away, so every reaction a test sees
     comes from the ref watch, the engine's events or the prober."""
     cmd = [
         sys.executable, "-m", "gitops", "run", "--repo", str(repo), "--instance", instance,
         "--state-dir", str(state), "--listen", f"127.0.0.1:{port}", "--interval", "60s",
+        *extra,
     ]  # fmt: skip
     with log.open("a") as out:
         return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)

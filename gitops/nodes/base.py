@@ -27,10 +27,12 @@ from gitops.model import (
     L_PRESTOP,
     L_PROBES,
     L_PRUNE,
+    L_REQUESTS,
     L_SERVICE,
     L_SERVICE_PORTS,
     ContainerInfo,
     ContainerSpec,
+    NodeCapacity,
     PodInfo,
     PodTemplate,
     encode_probes,
@@ -110,6 +112,9 @@ def service_command(ports: list[int]) -> list[str]:
     ]
 
 
+DISCONNECTED = "disconnected"  # what ``watch`` reports when the engine's event stream ends
+
+
 class Node(Protocol):
     """One container engine. Methods raise ``NodeUnavailable`` when the engine does not answer,
     ``ImagePullError`` when an image cannot be had, ``ContainerCreateError`` when the engine
@@ -123,7 +128,11 @@ class Node(Protocol):
         """The reconciler instance whose containers this adapter sees and manages."""
         ...
 
-    def ping(self) -> None: ...
+    def ping(self) -> None:
+        """Quick (a few seconds at most): the health check asks this every couple of seconds."""
+        ...
+
+    def capacity(self) -> NodeCapacity: ...
 
     def list_containers(self) -> list[ContainerInfo]:
         """Every container labelled as managed by gitops, in any state, in one engine call."""
@@ -206,6 +215,7 @@ def container_labels(
         L_NODE: node,
         L_CREATED: f"{now:.3f}",
         L_GRACE: str(template.grace_seconds),
+        L_REQUESTS: "{},{}".format(*template.requests),
     }
     if init:
         labels[L_INIT] = "true"

@@ -25,7 +25,9 @@ from typing import Any
 
 import docker
 import docker.errors
+import docker.tls
 import docker.types
+import docker.utils
 import requests.exceptions
 from docker.utils import parse_repository_tag
 
@@ -46,11 +48,13 @@ from gitops.model import (
     L_PRESTOP,
     ContainerInfo,
     ContainerSpec,
+    NodeCapacity,
     PodInfo,
     PodTemplate,
 )
 from gitops.nodes.base import (
     DEFAULT_INSTANCE,
+    DISCONNECTED,
     SERVICE_ROUTE,
     container_labels,
     container_name,
@@ -64,6 +68,7 @@ from gitops.nodes.base import (
 )
 
 log = logging.getLogger(__name__)
+PING_TIMEOUT = 3  # seconds
 INIT_TIMEOUT = 300  # an init container that runs longer than this fails its pod
 PAUSE_IMAGE = "gitops/pause:1"
 # The pod's infrastructure container: holds the pod's network and IPC namespaces for the app
@@ -139,12 +144,15 @@ class DockerNode:
         instance: str = DEFAULT_INSTANCE,
         timeout: int = 60,
         pause_image: str = PAUSE_IMAGE,
+        tls: tuple[str, str, str] | None = None,  # (ca, cert, key) for a tcp:// endpoint
     ) -> None:
         self._name = name
         self._instance = instance
         self._base_url = base_url
         self._timeout = timeout
+        self._tls = tls
         self._client: docker.DockerClient | None = None
+        self._pinger: docker.APIClient | None = None
         self._lock = threading.Lock()
         self.pause_image = pause_image
         self._pause_lock = threading.Lock()
@@ -164,23 +172,49 @@ class DockerNode:
         with self._lock:
             if self._client is None:
                 with _translated(self._name, "connect"):
-                    if self._base_url:
-                        self._client = docker.DockerClient(
-                            base_url=self._base_url, version="auto", timeout=self._timeout
-                        )
-                    else:
-                        self._client = docker.from_env(version="auto", timeout=self._timeout)
+                    self._client = docker.DockerClient(**self._connection(self._timeout))
             return self._client.api
+
+    def _connection(self, timeout: int) -> dict[str, Any]:
+        """How to reach the engine: its endpoint, TLS client certificates for tcp://, and the
+        system's ssh client for ssh:// (keys and known_hosts as the user has them)."""
+        if not self._base_url:
+            env = docker.utils.kwargs_from_env()
+            return {**env, "version": "auto", "timeout": timeout}
+        kw: dict[str, Any] = {"base_url": self._base_url, "version": "auto", "timeout": timeout}
+        if self._tls is not None:
+            ca, cert, key = self._tls
+            kw["tls"] = docker.tls.TLSConfig(client_cert=(cert, key), ca_cert=ca, verify=True)
+        if self._base_url.startswith("ssh://"):
+            kw["use_ssh_client"] = True
+        return kw
 
     def close(self) -> None:
         with self._lock:
             if self._client is not None:
                 self._client.close()
                 self._client = None
+            if self._pinger is not None:
+                self._pinger.close()
+                self._pinger = None
 
     def ping(self) -> None:
         with _translated(self._name, "ping"):
-            self.api.ping()
+            with self._lock:
+                if self._pinger is None:
+                    # Its own short timeout: a silent machine must not hold the health check.
+                    self._pinger = docker.APIClient(**self._connection(PING_TIMEOUT))
+                pinger = self._pinger
+            pinger.ping()
+
+    def capacity(self) -> NodeCapacity:
+        info = self.info()
+        return NodeCapacity(
+            cpu_millis=int(info.get("NCPU", 0)) * 1000,
+            memory=int(info.get("MemTotal", 0)),
+            version=str(info.get("ServerVersion", "")),
+            os=str(info.get("OperatingSystem", "")),
+        )
 
     def info(self) -> dict[str, Any]:
         with _translated(self._name, "info"):
@@ -509,6 +543,9 @@ class DockerNode:
                 if stop.is_set():
                     return
                 log.debug("event stream of %s ended: %s; retrying in %.0fs", self._name, exc, delay)
+            if not stop.is_set():
+                # An engine that is shutting down closes the stream: no more work for it.
+                notify(DISCONNECTED)
             stop.wait(delay)
             delay = min(delay * 2, 30.0)
 

@@ -19,6 +19,7 @@ from gitops.model import (
     L_MANAGED,
     L_POD,
     ContainerInfo,
+    NodeCapacity,
     PodInfo,
     PodTemplate,
 )
@@ -40,6 +41,7 @@ class MemoryNode:
     ) -> None:
         self._name = name
         self._instance = instance
+        self.machine = NodeCapacity(cpu_millis=4000, memory=8 * 1024**3, version="memory")
         self.registry = set(registry or ())
         self.images: set[str] = set()
         self.containers: dict[str, ContainerInfo] = {}
@@ -72,6 +74,10 @@ class MemoryNode:
 
     def ping(self) -> None:
         self._call()
+
+    def capacity(self) -> NodeCapacity:
+        self._call()
+        return self.machine
 
     def list_containers(self) -> list[ContainerInfo]:
         self._call()

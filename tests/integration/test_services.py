@@ -61,8 +61,8 @@ def web(
     return doc
 
 
-def fetch(port: int, path: str = "/version") -> str:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+def fetch(port: int, path: str = "/version", host: str = "127.0.0.1") -> str:
+    conn = http.client.HTTPConnection(host, port, timeout=5)
     try:
         conn.request("GET", path)
         resp = conn.getresponse()
@@ -100,8 +100,10 @@ def endpoints(api: str, name: str) -> list[Any]:
 class Load:
     """A client sending requests through the NodePort in a thread (bounded in count and time)."""
 
-    def __init__(self, port: int, limit: int = 8000, seconds: float = 180) -> None:
-        self.port, self.seen, self.failures = port, list[str](), list[str]()
+    def __init__(
+        self, port: int, limit: int = 8000, seconds: float = 180, host: str = "127.0.0.1"
+    ) -> None:
+        self.port, self.host, self.seen, self.failures = port, host, list[str](), list[str]()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(limit, seconds), daemon=True)
 
@@ -111,7 +113,7 @@ class Load:
             if time.monotonic() > deadline:
                 break
             try:
-                self.seen.append(fetch(self.port))
+                self.seen.append(fetch(self.port, host=self.host))
             except OSError as exc:
                 self.failures.append(repr(exc))
 

@@ -54,7 +54,7 @@ class FakeHaproxy:
 
     def apply(self, balancer: Balancer, change: Change) -> None:
         if change.reload:
-            self.load(render(balancer.frontends.values(), "127.0.0.1", "/x.sock", 1000))
+            self.load(render(balancer.frontends.values(), ["127.0.0.1"], "/x.sock", 1000))
         for c in change.commands:
             self.run(c)
 
@@ -69,8 +69,8 @@ def test_first_table_reloads_and_the_configuration_lists_every_endpoint() -> Non
     b = Balancer()
     change = b.update([table(30080, "10.0.0.1", "10.0.0.2")])
     assert change.reload
-    config = render(b.frontends.values(), "127.0.0.1", "/run/admin.sock", 1000)
-    assert "bind 127.0.0.1:30080" in config
+    config = render(b.frontends.values(), ["127.0.0.1", "127.0.0.2"], "/run/admin.sock", 1000)
+    assert "bind 127.0.0.1:30080\n    bind 127.0.0.2:30080" in config
     assert "server s0 10.0.0.1:8080\n" in config and "server s1 10.0.0.2:8080\n" in config
     assert config.count(" disabled\n") == MIN_SLOTS - 2
     assert "balance roundrobin" in config and "stats socket /run/admin.sock" in config
@@ -125,7 +125,7 @@ def test_shape_changes_reload() -> None:
     b = Balancer()
     b.update([table(30080, "10.0.0.1")])
     assert b.update([table(30080, "10.0.0.1", affinity="ClientIP")]).reload
-    assert "balance source" in render(b.frontends.values(), "127.0.0.1", "/s", 10)
+    assert "balance source" in render(b.frontends.values(), ["127.0.0.1"], "/s", 10)
     many = [f"10.0.1.{i}" for i in range(MIN_SLOTS + 1)]
     assert b.update([table(30080, *many)]).reload
     assert len(b.frontends[30080].slots) == slots_for(len(many)) >= 2 * len(many)

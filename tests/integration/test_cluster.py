@@ -1,0 +1,225 @@
+"""Several nodes: three more dockerd processes on this machine (``scripts/nodes``), each with
+its own socket, data root, exec root, pid file and bridge, pulling from the local registry.
+
+Scheduling spreads and filters; a stopped engine's pods are replaced on the others within the
+eviction timeout while the Service keeps answering; the engine's return leaves exactly
+``replicas`` pods; drain empties a node without a failed request."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import docker
+import pytest
+
+from tests.conftest import ROOT, GitRemote, Images, remove_instance, start_gitops, stop_gitops
+from tests.helpers import deployment, namespace
+from tests.integration.test_run import free_port, get, gitops, wait_for
+from tests.integration.test_services import Load, service
+
+NS = "cluster"
+NODES = ("node1", "node2", "node3")
+GRACE, EVICTION = 2.0, 6.0
+
+
+def nodes_script(*args: str) -> None:
+    subprocess.run([str(ROOT / "scripts" / "nodes"), *args], check=True, timeout=120)
+
+
+def engine_of(i: int) -> docker.DockerClient:
+    return docker.DockerClient(base_url=f"unix:///run/gitops-nodes/node{i}.sock", version="auto")
+
+
+@pytest.fixture(scope="module")
+def engines(images: Images) -> Iterator[dict[str, docker.DockerClient]]:
+    nodes_script("up", "3")
+    clients = {f"node{i}": engine_of(i) for i in (1, 2, 3)}
+    yield clients
+    for c in clients.values():
+        with contextlib.suppress(Exception):
+            for img in c.images.list(name=images.repo):
+                c.images.remove(str(img.id), force=True)
+        c.close()
+    nodes_script("down")
+
+
+@pytest.fixture
+def cluster(
+    engines: dict[str, docker.DockerClient], remote: GitRemote, instance: str, tmp_path: Path
+) -> Iterator[Any]:
+    """``gitops run`` over the three nodes, from a configuration file with labels and short
+    health timings; yields its API URL. Every node is cleaned of the test's containers after."""
+    nodes_script("up", "3")  # a test may have stopped one
+    config = tmp_path / "gitops.yaml"
+    config.write_text(
+        "nodes:\n"
+        + "".join(
+            f"  - name: node{i}\n"
+            f"    endpoint: unix:///run/gitops-nodes/node{i}.sock\n"
+            f"    address: 127.0.0.1{i}\n"
+            f"    labels: {{zone: {'a' if i == 1 else 'b'}}}\n"
+            f"    reserve: {{cpu: 100m, memory: 256Mi}}\n"
+            for i in (1, 2, 3)
+        )
+        + f"nodeGracePeriod: {GRACE}s\nevictionTimeout: {EVICTION}s\n"
+    )
+    port = free_port()
+    proc = start_gitops(
+        remote.bare, instance, tmp_path / "state", port, tmp_path / "gitops.log",
+        ("--config", str(config)),
+    )  # fmt: skip
+    api = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(api), 30, 0.2)
+        yield api
+    finally:
+        stop_gitops(proc)
+        nodes_script("up", "3")
+        for c in engines.values():
+            remove_instance(c, instance)
+
+
+def _answers(api: str) -> bool:
+    try:
+        get(api + "/healthz")
+    except OSError:
+        return False
+    return True
+
+
+def pods(api: str, deployment_name: str = "web") -> list[dict[str, Any]]:
+    try:
+        rows = get(api + f"/api/v1/pods?namespace={NS}")
+    except OSError:
+        return []
+    return [p for p in rows if p["deployment"] == deployment_name]
+
+
+def per_node(api: str, name: str = "web") -> dict[str, int]:
+    return dict(Counter(p["node"] for p in pods(api, name) if p["status"] == "Running"))
+
+
+def web(images: Images, replicas: int, **extra: Any) -> dict[str, Any]:
+    doc = deployment(
+        namespace=NS, image=images["v1"], replicas=replicas,
+        container={
+            "ports": [{"name": "http", "containerPort": 8080}],
+            "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1},
+        },
+        strategy={"rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}},
+        **extra,
+    )  # fmt: skip
+    return doc
+
+
+def ready_endpoints(api: str) -> int:
+    rows = get(api + f"/api/v1/endpoints?namespace={NS}")
+    return len(rows[0]["endpoints"]) if rows else 0
+
+
+def node_port_service(port: int) -> dict[str, Any]:
+    doc = service("web", port, {"app": "web"})
+    doc["metadata"]["namespace"] = NS
+    return doc
+
+
+def status_of(api: str, name: str) -> dict[str, Any]:
+    st = get(api + "/api/v1/status")
+    return next(r for r in st["resources"] if r["kind"] == "Deployment" and r["name"] == name)
+
+
+def test_spread_node_selector_and_pending_with_the_reason(
+    cluster: str, remote: GitRemote, images: Images
+) -> None:
+    picky = deployment(name="picky", namespace=NS, image=images["v1"], replicas=2,
+                       pod={"nodeSelector": {"zone": "a"}})  # fmt: skip
+    huge = deployment(name="huge", namespace=NS, image=images["v1"], replicas=1,
+                      container={"resources": {"requests": {"memory": "1000Gi"}}})  # fmt: skip
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("apps.yaml", web(images, 6), picky, huge)
+    remote.push("six web, two picky, one huge")
+    wait_for(lambda: per_node(cluster) == {"node1": 2, "node2": 2, "node3": 2}, 90, 0.5)
+    wait_for(lambda: per_node(cluster, "picky") == {"node1": 2}, 60, 0.5)
+    wait_for(lambda: "Pending" in status_of(cluster, "huge")["message"], 30, 0.5)
+    message = status_of(cluster, "huge")["message"]
+    assert "1 pod(s) Pending: 0/3 nodes are available: 3 Insufficient memory." in message
+    assert pods(cluster, "huge") == []
+
+    nodes = {n["name"]: n for n in get(cluster + "/api/v1/nodes")}
+    assert set(nodes) == set(NODES)
+    for n in nodes.values():
+        assert n["status"] == "Ready" and n["version"]
+        assert n["cpu_millis"] > 0 and n["memory"] > 0  # from docker info, less the reserve
+    assert nodes["node1"]["pods"] == 4 and nodes["node1"]["labels"] == {"zone": "a"}
+    out = gitops("get", "nodes", "-o", "wide", "--server", cluster)
+    assert out.returncode == 0, out.stderr
+    assert "node1" in out.stdout and "Ready" in out.stdout and "zone=a" in out.stdout
+
+
+def test_a_stopped_node_is_replaced_within_the_eviction_timeout_and_comes_back_clean(
+    cluster: str, remote: GitRemote, images: Images, engines: dict[str, docker.DockerClient],
+    instance: str,
+) -> None:  # fmt: skip
+    port = 31000 + free_port() % 1700
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("web.yaml", web(images, 3), node_port_service(port))
+    remote.push("three web behind a NodePort")
+    wait_for(lambda: per_node(cluster) == {"node1": 1, "node2": 1, "node3": 1}, 90, 0.5)
+    wait_for(lambda: ready_endpoints(cluster) == 3, 30, 0.2)
+    with Load(port, host="127.0.0.11") as load:
+        started = time.monotonic()
+        nodes_script("stop", "3")  # returns once the engine has stopped its containers
+        wait_for(
+            lambda: sorted(per_node(cluster).items()) in (
+                [("node1", 2), ("node2", 1)], [("node1", 1), ("node2", 2)])
+            and all(p["ready"] == "1/1" for p in pods(cluster) if p["node"] != "node3"),
+            EVICTION + 60, 0.2,
+        )  # fmt: skip
+        took = time.monotonic() - started
+        node3 = next(n for n in get(cluster + "/api/v1/nodes") if n["name"] == "node3")
+        assert node3["status"] == "NotReady"
+        nodes_script("start", "3")
+        wait_for(lambda: len(pods(cluster)) == 3 and all(
+            p["node"] != "node3" for p in pods(cluster)), 60, 0.5)  # fmt: skip
+        # Nothing of the test runs on node3 any more: its stale pods were removed.
+        wait_for(lambda: not engines["node3"].containers.list(
+            filters={"label": f"io.gitops.instance={instance}", "name": "web-"}), 60, 0.5)  # fmt: skip
+        done = len(load.seen)
+        wait_for(lambda: len(load.seen) >= done + 200, 30)
+    print(f"\nnode3 stopped: replaced and ready in {took:.1f}s (eviction {EVICTION}s); "
+          f"{len(load.seen)} requests, {len(load.failures)} failed")  # fmt: skip
+    assert took < EVICTION + 30
+    assert load.failures == [], load.failures[:5]
+    assert (
+        next(n for n in get(cluster + "/api/v1/nodes") if n["name"] == "node3")["status"] == "Ready"
+    )
+
+
+def test_drain_empties_a_node_without_a_failed_request(
+    cluster: str, remote: GitRemote, images: Images
+) -> None:
+    port = 31000 + free_port() % 1700
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("web.yaml", web(images, 3), node_port_service(port))
+    remote.push("three web behind a NodePort")
+    wait_for(lambda: per_node(cluster) == {"node1": 1, "node2": 1, "node3": 1}, 90, 0.5)
+    wait_for(lambda: ready_endpoints(cluster) == 3, 30, 0.2)
+    with Load(port, host="127.0.0.12") as load:
+        out = gitops("drain", "node1", "--server", cluster, "--timeout", "90s")
+        done = len(load.seen)
+        wait_for(lambda: len(load.seen) >= done + 200, 30)
+    print(f"\ndrain: {out.stdout.strip()}; {len(load.seen)} requests, {len(load.failures)} failed")
+    assert out.returncode == 0, out.stderr
+    assert "node1" not in per_node(cluster) and sum(per_node(cluster).values()) == 3
+    assert load.failures == [], load.failures[:5]
+    node1 = next(n for n in get(cluster + "/api/v1/nodes") if n["name"] == "node1")
+    assert node1["status"] == "Ready,SchedulingDisabled"
+    assert gitops("uncordon", "node1", "--server", cluster).returncode == 0
+    node1 = next(n for n in get(cluster + "/api/v1/nodes") if n["name"] == "node1")
+    assert node1["status"] == "Ready"
