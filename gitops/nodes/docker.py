@@ -69,6 +69,7 @@ from gitops.nodes.base import (
 
 log = logging.getLogger(__name__)
 PING_TIMEOUT = 3  # seconds
+API_VERSION = "1.41"  # Docker 20.10, the oldest engine supported; for TLS endpoints
 INIT_TIMEOUT = 300  # an init container that runs longer than this fails its pod
 PAUSE_IMAGE = "gitops/pause:1"
 # The pod's infrastructure container: holds the pod's network and IPC namespaces for the app
@@ -173,7 +174,15 @@ class DockerNode:
             if self._client is None:
                 with _translated(self._name, "connect"):
                     self._client = docker.DockerClient(**self._connection(self._timeout))
+                    self._untrusting(self._client.api)
             return self._client.api
+
+    def _untrusting(self, client: docker.APIClient) -> docker.APIClient:
+        """With our own CA, ignore REQUESTS_CA_BUNDLE and the like: requests lets them override
+        a session's CA (psf/requests#3829), and the engine's certificate is not in them."""
+        if self._tls is not None:
+            client.trust_env = False
+        return client
 
     def _connection(self, timeout: int) -> dict[str, Any]:
         """How to reach the engine: its endpoint, TLS client certificates for tcp://, and the
@@ -185,6 +194,7 @@ class DockerNode:
         if self._tls is not None:
             ca, cert, key = self._tls
             kw["tls"] = docker.tls.TLSConfig(client_cert=(cert, key), ca_cert=ca, verify=True)
+            kw["version"] = API_VERSION  # "auto" asks the engine before trust_env can be unset
         if self._base_url.startswith("ssh://"):
             kw["use_ssh_client"] = True
         return kw
@@ -203,7 +213,9 @@ class DockerNode:
             with self._lock:
                 if self._pinger is None:
                     # Its own short timeout: a silent machine must not hold the health check.
-                    self._pinger = docker.APIClient(**self._connection(PING_TIMEOUT))
+                    self._pinger = self._untrusting(
+                        docker.APIClient(**self._connection(PING_TIMEOUT))
+                    )
                 pinger = self._pinger
             pinger.ping()
 

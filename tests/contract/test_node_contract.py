@@ -111,3 +111,11 @@ def test_other_instances_are_invisible(backend: tuple[Node, str, str]) -> None:
     [pod] = group_pods(node.list_containers())
     node.remove_pod(pod)
     node.remove_network("contract")
+
+
+def test_capacity_is_the_engines_machine(backend: tuple[Node, str, str]) -> None:
+    node, _, _ = backend
+    node.ping()
+    cap = node.capacity()
+    assert cap.cpu_millis >= 1000 and cap.cpu_millis % 1000 == 0
+    assert cap.memory > 64 * 1024**2 and cap.version
