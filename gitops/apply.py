@@ -40,6 +40,7 @@ class ApplyResult:
     restarted: int = 0
     removed: int = 0
     failures: list[Failure] = field(default_factory=list)
+    silent: dict[str, str] = field(default_factory=dict)  # nodes that stopped answering
 
     @property
     def changed(self) -> bool:
@@ -139,12 +140,21 @@ class _Applier:
         with ThreadPoolExecutor(max_workers=min(self.workers, len(items))) as pool:
             list(pool.map(fn, items))  # fn handles its own errors
 
-    def _act(self, namespace: str, deployment: str, where: str, action: Callable[[], None]) -> bool:
+    def _act(
+        self,
+        namespace: str,
+        deployment: str,
+        where: str,
+        action: Callable[[], None],
+        node: str = "",
+    ) -> bool:
         """Run one pod action; a failure is recorded against its deployment, not raised."""
         try:
             action()
         except GitopsError as exc:
             self.fail(namespace, deployment, exc.reason, f"{where}: {exc}")
+            if isinstance(exc, NodeUnavailable) and node:
+                self.result.silent[node] = str(exc)  # one key each: safe across the pool
             return False
         return True
 
@@ -153,7 +163,11 @@ class _Applier:
         dep = self.desired.deployment(t.namespace, t.deployment)
         where = dep.origin if dep else f"Deployment/{t.deployment}"
         if self._act(
-            t.namespace, t.deployment, where, lambda: self.nodes[item.node].create_pod(t, item.pod)
+            t.namespace,
+            t.deployment,
+            where,
+            lambda: self.nodes[item.node].create_pod(t, item.pod),
+            item.node,
         ):
             self.result.created += 1
             self.progress(f"created pod {t.namespace}/{item.pod} on {item.node} ({item.why})")
@@ -170,7 +184,7 @@ class _Applier:
                 else:
                     node.start_container(cid)
 
-        if self._act(pod.namespace, pod.deployment, f"restart {pod.name}", start_all):
+        if self._act(pod.namespace, pod.deployment, f"restart {pod.name}", start_all, pod.node):
             self.result.restarted += 1
             self.progress(f"restarted pod {pod.namespace}/{pod.name} ({item.why})")
 
@@ -181,7 +195,7 @@ class _Applier:
             self.before_remove(pod)  # out of every Service first, then stopped
             self.nodes[pod.node].remove_pod(pod)
 
-        if self._act(pod.namespace, pod.deployment, f"remove {pod.name}", remove):
+        if self._act(pod.namespace, pod.deployment, f"remove {pod.name}", remove, pod.node):
             self.result.removed += 1
             self.progress(f"removed pod {pod.namespace}/{pod.name} ({item.why})")
 

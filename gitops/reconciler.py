@@ -92,6 +92,8 @@ class Reconciler:
         self._routing = threading.Lock()  # passes, probe verdicts and pod removals route
         self._routed: tuple[DesiredState, LiveState] | None = None
         self._leaving_pods: set[str] = set()
+        self._naming = threading.Lock()
+        self._names_made: dict[tuple[str, str, str], str] = {}  # created, not yet observed
         if prober is not None:
             prober.carry(json.loads(history.get(READY_CONTAINERS) or "[]"))
         self.endpoints: list[endpoints.PortEndpoints] = []
@@ -150,6 +152,8 @@ class Reconciler:
                     self._leave_services,
                 )
                 self._restarted(plan, applied, now)
+                for node_name, why in applied.silent.items():
+                    self.cluster.silent(node_name, why)
                 live = self._observe()
                 now = self.clock()
                 readiness = self._readiness(live, now)
@@ -244,7 +248,7 @@ class Reconciler:
         if routed is None:
             return
         try:
-            self._publish(*routed)
+            self._route(*routed)
         except GitopsError as exc:
             log.warning("endpoints not refreshed: %s", exc)
 
@@ -267,6 +271,10 @@ class Reconciler:
     def _serve_names(self, desired: DesiredState, live: LiveState) -> None:
         """Each Service has a proxy container in its namespace on every node, which pods reach
         by the Service's name; its endpoint files are rewritten only when they change."""
+        with self._naming:  # a pass and a probe verdict may both get here
+            self._write_names(desired, live)
+
+    def _write_names(self, desired: DesiredState, live: LiveState) -> None:
         wanted = {(e.namespace, e.name): e.resource.spec for e in desired.manifests.of(Service)}
         tables: dict[tuple[str, str], list[endpoints.PortEndpoints]] = {}
         for t in self.endpoints:
@@ -282,12 +290,17 @@ class Reconciler:
                     label = ",".join(str(p) for p in ports)
                     if not ports:
                         continue
-                    if (
+                    if have is not None and have.state == "running":
+                        self._names_made.pop(key, None)  # seen: the observation is current
+                    fresh = have is None and self._names_made.get(key) == label
+                    if not fresh and (
                         have is None
                         or have.state != "running"
                         or have.labels.get(L_SERVICE_PORTS) != label
                     ):
+                        # (Re)created; an observation older than that does not show it yet.
                         node.ensure_service(ns, name, ports)
+                        self._names_made[key] = label
                         self._names_written.pop(key, None)
                     files = {
                         f"endpoints-{t.port}": "".join(

@@ -40,7 +40,10 @@ def test_a_file_gives_nodes_labels_reserve_tls_and_timings(tmp_path: Path) -> No
         ("nodes:\n  - name: n1\n    endpoint: http://x\n", "node n1: endpoint: Value error, must"),
         ("nodes:\n  - name: n1\n    labes: {a: b}\n", "node n1: labes: Extra inputs"),
         ("nodes:\n  - name: N_1\n", "node N_1: name: String should match pattern"),
-        ("nodes:\n  - name: n1\n    reserve: {cpu: lots}\n", "node n1: reserve: quantities must match"),
+        (
+            "nodes:\n  - name: n1\n    reserve: {cpu: lots}\n",
+            "node n1: reserve: quantities must match",
+        ),
         ("nodes:\n  - {name: n1}\n  - {name: n1}\n", "node n1: name: given twice"),
         ("nodes: []\n", "nodes: List should have at least 1 item"),
         (
