@@ -129,6 +129,17 @@ def node_port_service(port: int) -> dict[str, Any]:
     return doc
 
 
+def one_web_pod_per_node(api: str, remote: GitRemote, images: Images) -> int:
+    """Three web replicas, one on each node, all behind a NodePort Service; returns its port."""
+    port = 31000 + free_port() % 1700
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("web.yaml", web(images, 3), node_port_service(port))
+    remote.push("three web behind a NodePort")
+    wait_for(lambda: per_node(api) == {"node1": 1, "node2": 1, "node3": 1}, 90, 0.5)
+    wait_for(lambda: ready_endpoints(api) == 3, 30, 0.2)
+    return port
+
+
 def status_of(api: str, name: str) -> dict[str, Any]:
     st = get(api + "/api/v1/status")
     found = [r for r in st["resources"] if r["kind"] == "Deployment" and r["name"] == name]
@@ -167,12 +178,7 @@ def test_a_stopped_node_is_replaced_within_the_eviction_timeout_and_comes_back_c
     cluster: str, remote: GitRemote, images: Images, engines: dict[str, docker.DockerClient],
     instance: str,
 ) -> None:  # fmt: skip
-    port = 31000 + free_port() % 1700
-    remote.write("ns.yaml", namespace(NS))
-    remote.write("web.yaml", web(images, 3), node_port_service(port))
-    remote.push("three web behind a NodePort")
-    wait_for(lambda: per_node(cluster) == {"node1": 1, "node2": 1, "node3": 1}, 90, 0.5)
-    wait_for(lambda: ready_endpoints(cluster) == 3, 30, 0.2)
+    port = one_web_pod_per_node(cluster, remote, images)
     with Load(port, limit=30000, host="127.0.0.11") as load:
         started = time.monotonic()
         nodes_script("stop", "3")  # returns once the engine has stopped its containers
@@ -207,12 +213,7 @@ def test_a_stopped_node_is_replaced_within_the_eviction_timeout_and_comes_back_c
 def test_drain_empties_a_node_without_a_failed_request(
     cluster: str, remote: GitRemote, images: Images
 ) -> None:
-    port = 31000 + free_port() % 1700
-    remote.write("ns.yaml", namespace(NS))
-    remote.write("web.yaml", web(images, 3), node_port_service(port))
-    remote.push("three web behind a NodePort")
-    wait_for(lambda: per_node(cluster) == {"node1": 1, "node2": 1, "node3": 1}, 90, 0.5)
-    wait_for(lambda: ready_endpoints(cluster) == 3, 30, 0.2)
+    port = one_web_pod_per_node(cluster, remote, images)
     with Load(port, limit=30000, host="127.0.0.12") as load:
         out = gitops("drain", "node1", "--server", cluster, "--timeout", "90s")
         done = len(load.seen)
