@@ -1,10 +1,12 @@
-"""A node reached over tcp:// with TLS client certificates, as the README says to run one:
-a real dockerd with --tlsverify on 127.0.0.1, certificates made here with openssl. Without the
-client certificate the engine refuses; with it, the adapter works as on a local socket."""
+"""Nodes reached the two safe ways the README gives, against real servers on 127.0.0.1:
+tcp:// with TLS client certificates (a dockerd with --tlsverify, certificates made here with
+openssl; without the client certificate it refuses), and ssh:// (an sshd with a key made here;
+the engine behind it is this machine's own)."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -91,3 +93,56 @@ def test_tls_client_certificates_are_required_and_enough(tls_engine: tuple[str, 
         anonymous.ping()  # no client certificate: the engine does not talk to it
     node.close()
     anonymous.close()
+
+
+@pytest.fixture(scope="module")
+def ssh_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """An sshd on 127.0.0.1 that lets root in with a key made here, and an ``ssh`` first on
+    PATH that uses that key and host key (what a user's ~/.ssh/config would say)."""
+    d = tmp_path_factory.mktemp("ssh")
+    for name in ("host", "client"):
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(d / name)],
+                       check=True)  # fmt: skip
+    (d / "authorized_keys").write_text((d / "client.pub").read_text())
+    port = free_port()
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host'}\n"
+        f"AuthorizedKeysFile {d / 'authorized_keys'}\nPermitRootLogin prohibit-password\n"
+        f"PasswordAuthentication no\nUsePAM no\nStrictModes no\nPidFile {d / 'sshd.pid'}\n"
+    )
+    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {(d / 'host.pub').read_text()}")
+    bindir = d / "bin"
+    bindir.mkdir()
+    (bindir / "ssh").write_text(
+        "#!/bin/sh\n"
+        f"exec /usr/bin/ssh -F /dev/null -i {d / 'client'} -o BatchMode=yes "
+        f'-o UserKnownHostsFile={d / "known_hosts"} -o StrictHostKeyChecking=yes "$@"\n'
+    )
+    (bindir / "ssh").chmod(0o755)
+    Path("/run/sshd").mkdir(exist_ok=True)  # sshd's privilege separation directory
+    proc = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", str(d / "sshd_config")],
+                            stderr=(d / "sshd.log").open("w"))  # fmt: skip
+    old_path = os.environ["PATH"]
+    os.environ["PATH"] = f"{bindir}:{old_path}"
+    try:
+        yield f"ssh://root@127.0.0.1:{port}"
+    finally:
+        os.environ["PATH"] = old_path
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def test_ssh_reaches_the_engine_through_the_users_ssh(ssh_endpoint: str) -> None:
+    node = DockerNode("over-ssh", ssh_endpoint, instance="ssh-test")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            node.ping()
+            break
+        except NodeUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+    assert node.capacity().cpu_millis >= 1000
+    assert node.list_containers() == []  # the engine answers; nothing of this instance runs
+    node.close()
