@@ -70,7 +70,9 @@ class App:
             kind = path.removeprefix("/api/v1/")
             live = observe(list(rec.nodes.values()))
             rows: list[dict[str, Any]] | None = {
-                "pods": lambda: views.pod_rows(live, ns, rec.crash.counts(), rec.probe_ready),
+                "pods": lambda: views.pod_rows(
+                    live, ns, rec.crash.counts(), rec.probe_ready, rec.unstarted, rec.pending
+                ),
                 "deployments": lambda: views.deployment_rows(rec.status, live, ns),
                 "services": lambda: views.service_rows(rec.desired, live, ns, rec.probe_ready),
                 "namespaces": lambda: views.namespace_rows(rec.status, rec.desired),

@@ -34,6 +34,21 @@ class Failure:
     message: str
 
 
+@dataclass(frozen=True)
+class Unstarted:
+    """A pod the plan placed but could not start (its image could not be had): shown in
+    ``get pods`` as Kubernetes shows it, ErrImagePull or ImagePullBackOff on its node."""
+
+    namespace: str
+    deployment: str
+    pod: str
+    node: str
+    template_hash: str
+    commit: str
+    status: str
+    message: str
+
+
 @dataclass
 class ApplyResult:
     created: int = 0
@@ -41,6 +56,7 @@ class ApplyResult:
     removed: int = 0
     failures: list[Failure] = field(default_factory=list)
     silent: dict[str, str] = field(default_factory=dict)  # nodes that stopped answering
+    unstarted: list[Unstarted] = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -131,6 +147,17 @@ class _Applier:
                     self.fail(ns, dep, exc.reason, f"{where}: {exc}")
 
         self._parallel(ensure, list(wanted.items()))
+        for c in self.plan.create:
+            failed = self.result.failure_for(c.template.namespace, c.template.deployment)
+            if failed is not None:
+                backoff = "back-off pulling" in failed.message
+                self.result.unstarted.append(
+                    Unstarted(
+                        c.template.namespace, c.template.deployment, c.pod, c.node,
+                        c.template.template_hash, c.template.commit,
+                        "ImagePullBackOff" if backoff else "ErrImagePull", failed.message,
+                    )
+                )  # fmt: skip
         for f in self.result.failures:
             self.plan = self.plan.without(f.namespace, f.deployment)
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from gitops import endpoints
-from gitops.apply import ApplyResult, Progress, apply_plan
+from gitops.apply import ApplyResult, Progress, Unstarted, apply_plan
 from gitops.cluster import Cluster
 from gitops.config import Settings
 from gitops.desired import DesiredDeployment, DesiredState, build_desired
@@ -39,7 +39,7 @@ from gitops.manifests import parse_manifests
 from gitops.manifests.model import Service
 from gitops.model import L_CONTAINER, L_GRACE, L_SERVICE_PORTS, PodInfo
 from gitops.nodes.base import Node
-from gitops.plan import NameSource, Plan, RestartPolicy, make_plan
+from gitops.plan import NameSource, Pending, Plan, RestartPolicy, make_plan
 from gitops.prober import Prober
 from gitops.proxy import ServiceProxy
 from gitops.revisions import Revisions
@@ -93,6 +93,8 @@ class Reconciler:
         self._routed: tuple[DesiredState, LiveState] | None = None
         self._leaving_pods: set[str] = set()
         self._naming = threading.Lock()
+        self.unstarted: list[Unstarted] = []
+        self.pending: tuple[Pending, ...] = ()
         self._names_made: dict[tuple[str, str, str], str] = {}  # created, not yet observed
         if prober is not None:
             prober.carry(json.loads(history.get(READY_CONTAINERS) or "[]"))
@@ -164,6 +166,9 @@ class Reconciler:
             counted = replace(
                 live, pods=tuple(p for p in live.pods if p.name not in self.cluster.evicted)
             )
+            if not dry_run:  # what `get pods` shows besides the live ones
+                self.unstarted = list(applied.unstarted) if applied else []
+                self.pending = plan.pending
             resources = resource_statuses(
                 desired, counted, plan, applied, self.crash.looping(now), readiness, now
             )

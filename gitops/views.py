@@ -5,15 +5,17 @@ Pure functions of values; the API calls them with a fresh observation of the nod
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from gitops.apply import Unstarted
 from gitops.desired import DesiredState
 from gitops.endpoints import PortEndpoints
 from gitops.health import container_ready, pod_ready
 from gitops.live import LiveState
 from gitops.manifests import model as m
 from gitops.model import L_CONTAINER, L_POD_LABEL, PodInfo
+from gitops.plan import Pending
 from gitops.status import SyncStatus
 
 ProbeVerdict = Callable[[str], bool | None]
@@ -43,9 +45,23 @@ def pod_rows(
     namespace: str | None,
     restarts: Mapping[str, int] | None = None,
     ready: ProbeVerdict = lambda _: None,
+    unstarted: Sequence[Unstarted] = (),
+    pending: Sequence[Pending] = (),
 ) -> list[dict[str, Any]]:
+    """Live pods, then the ones that do not run yet: their image cannot be had (on the node
+    it was placed on), or no node can take them (Pending, with the scheduler's reason)."""
     restarts = restarts or {}
-    rows = []
+    rows: list[dict[str, Any]] = []
+    for u in unstarted:
+        if not namespace or u.namespace == namespace:
+            rows.append(_not_running(u.namespace, u.deployment, u.pod, u.node, u.status,
+                                     u.message, u.template_hash, u.commit))  # fmt: skip
+    for p in pending:
+        if not namespace or p.namespace == namespace:
+            for i in range(p.count):
+                name = f"{p.deployment}-pending-{i + 1}"
+                rows.append(_not_running(p.namespace, p.deployment, name, "", "Pending",
+                                         p.reason, "", ""))  # fmt: skip
     for pod in live.pods:
         if namespace and pod.namespace != namespace:
             continue
@@ -76,6 +92,26 @@ def pod_rows(
             }
         )
     return rows
+
+
+def _not_running(
+    namespace: str, deployment: str, name: str, node: str, status: str, message: str,
+    template_hash: str, commit: str,
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "namespace": namespace,
+        "name": name,
+        "ready": "0/0",
+        "status": status,
+        "restarts": 0,
+        "created": 0.0,
+        "node": node,
+        "deployment": deployment,
+        "templateHash": template_hash,
+        "commit": commit,
+        "containers": [],
+        "message": message,
+    }
 
 
 def deployment_rows(

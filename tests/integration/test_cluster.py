@@ -154,14 +154,20 @@ def test_spread_node_selector_and_pending_with_the_reason(
     huge = deployment(name="huge", namespace=NS, image=images["v1"], replicas=1,
                       container={"resources": {"requests": {"memory": "1000Gi"}}})  # fmt: skip
     remote.write("ns.yaml", namespace(NS))
-    remote.write("apps.yaml", web(images, 6), picky, huge)
-    remote.push("six web, two picky, one huge")
+    ghost = deployment(name="ghost", namespace=NS, image=images.missing, replicas=1)
+    remote.write("apps.yaml", web(images, 6), picky, huge, ghost)
+    remote.push("six web, two picky, one huge, one whose image does not exist")
     wait_for(lambda: per_node(cluster) == {"node1": 2, "node2": 2, "node3": 2}, 90, 0.5)
     wait_for(lambda: per_node(cluster, "picky") == {"node1": 2}, 60, 0.5)
     wait_for(lambda: "Pending" in status_of(cluster, "huge")["message"], 30, 0.5)
     message = status_of(cluster, "huge")["message"]
     assert "1 pod(s) Pending: 0/3 nodes are available: 3 Insufficient memory." in message
-    assert pods(cluster, "huge") == []
+    [pending] = pods(cluster, "huge")  # shown as Kubernetes shows it, with the reason
+    assert pending["status"] == "Pending" and "3 Insufficient memory" in pending["message"]
+    wait_for(lambda: len(pods(cluster, "ghost")) == 1, 30, 0.5)
+    [ghost_pod] = pods(cluster, "ghost")  # on the node it was placed on, which tried the pull
+    assert ghost_pod["status"] in ("ErrImagePull", "ImagePullBackOff") and ghost_pod["node"]
+    assert images.missing in ghost_pod["message"]
 
     nodes = {n["name"]: n for n in get(cluster + "/api/v1/nodes")}
     assert set(nodes) == set(NODES)
