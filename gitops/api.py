@@ -93,7 +93,8 @@ class App:
             None,
         )
         records = [asdict(r) for r in rec.history.rollouts(namespace, name, limit)]
-        if status is None and not records:
+        known = rec.desired is not None and rec.desired.deployment(namespace, name) is not None
+        if status is None and not records and not known:  # in git but not yet reported: 200
             return 404, {"error": f"deployment {namespace}/{name} not found"}
         return 200, {"deployment": status, "rollouts": records, "revision": rec.status.revision}
 

@@ -170,6 +170,7 @@ def test_zero_downtime_through_an_automatic_rollback_and_a_rolling_restart(
         wait_for(
             lambda: (
                 any(r["commit"] == bad and r["result"] == "Failed" for r in rollouts())
+                and rollouts()[:1]
                 and rollouts()[0]["result"] == "Complete"
                 and len(load.seen) >= 2000
             ),
@@ -191,7 +192,8 @@ def test_zero_downtime_through_an_automatic_rollback_and_a_rolling_restart(
         )
         wait_for(
             lambda: (
-                rollouts()[0]["commit"] == restarted
+                rollouts()[:1]
+                and rollouts()[0]["commit"] == restarted
                 and rollouts()[0]["result"] == "Complete"
                 and len(load.seen) >= 2000
             ),
