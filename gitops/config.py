@@ -28,6 +28,9 @@ class NodeConfig:
     tls_key: str | None = None
     reserve_cpu_millis: int = 0  # kept back from the engine's capacity for the host itself
     reserve_memory: int = 0
+    # Who serves its NodePorts: "here" (the reconciler's proxy, on this machine), "node" (its
+    # own proxy container), "auto" (here when the address is on this machine).
+    proxy: str = "auto"
 
 
 @dataclass(frozen=True)

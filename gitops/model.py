@@ -35,6 +35,7 @@ L_PORTS: Final = PREFIX + "ports"  # JSON {name: containerPort} of the container
 L_PRESTOP: Final = PREFIX + "prestop"  # JSON of the preStop exec command
 L_SERVICE: Final = PREFIX + "service"  # a Service's in-namespace proxy container
 L_SERVICE_PORTS: Final = PREFIX + "service-ports"  # its ports, comma-separated
+L_PROXY: Final = PREFIX + "proxy"  # a node's own Service proxy (HAProxy, host network)
 INFRA_NAME: Final = "POD"  # container label of the pause container (app names are lowercase)
 
 # Annotations users put on resources in git.

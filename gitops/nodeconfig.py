@@ -9,6 +9,7 @@ A file::
         address: 10.0.0.11                      # where its NodePort Services are reached
         labels: {zone: a, disk: ssd}            # what nodeSelector matches
         reserve: {cpu: 500m, memory: 512Mi}     # kept back from the engine's capacity
+        proxy: auto                             # NodePorts served here, or by the node (node)
     nodeGracePeriod: 10s                        # silent this long: NotReady
     evictionTimeout: 30s                        # silent this long: pods replaced elsewhere
 
@@ -20,7 +21,7 @@ A spec on the command line says the same in one line:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -59,6 +60,7 @@ class _Node(_Strict):
     address: str | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     reserve: _Reserve = Field(default_factory=_Reserve)
+    proxy: Literal["auto", "here", "node"] = "auto"
 
     @field_validator("endpoint")
     @classmethod
@@ -91,6 +93,7 @@ def _node(n: _Node, where: str) -> NodeConfig:
         tls_key=n.tls.key if n.tls else None,
         reserve_cpu_millis=cpu,
         reserve_memory=memory,
+        proxy=n.proxy,
     )
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from gitops.balancer import Balancer, Change, render
 from gitops.endpoints import PortEndpoints
 from gitops.errors import GitopsError
+from gitops.nodeproxy import NodeProxies
 
 log = logging.getLogger(__name__)
 START_TIMEOUT = 10.0
@@ -43,8 +44,15 @@ class ProxyError(GitopsError):
 
 
 class ServiceProxy:
-    def __init__(self, addresses: list[str], state_dir: Path, binary: str = "haproxy") -> None:
+    def __init__(
+        self,
+        addresses: list[str],
+        state_dir: Path,
+        binary: str = "haproxy",
+        remote: NodeProxies | None = None,
+    ) -> None:
         self.addresses = addresses  # every node address on this machine
+        self.remote = remote  # nodes elsewhere run their own
         self.dir = state_dir / "proxy"
         self.binary = binary
         self.config = self.dir / "haproxy.cfg"
@@ -60,11 +68,17 @@ class ServiceProxy:
     # What the reconciler calls ------------------------------------------------------------
 
     def update(self, table: list[PortEndpoints]) -> None:
+        if self.remote is not None:
+            self.remote.update(table)
+        if not self.addresses:
+            return
         with self._lock:
             self._apply(self._balancer.update(self._bindable(table)))
 
     def drop(self, pods: Collection[str], drain: float = 5.0) -> None:
         """Take ``pods`` out of every Service now; wait up to ``drain`` s for their connections."""
+        if self.remote is not None:
+            self.remote.drop(pods)
         with self._lock:
             change, addrs = self._balancer.drop(set(pods))
             self._apply(change)

@@ -18,6 +18,7 @@ from gitops.api import ApiServer, App
 from gitops.apply import Progress
 from gitops.config import Settings
 from gitops.history import History
+from gitops.nodeproxy import NodeProxies
 from gitops.nodes.base import DISCONNECTED
 from gitops.nodes.docker import DockerNode
 from gitops.prober import Prober
@@ -51,25 +52,42 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
         for n in settings.nodes
     ]
     prober = Prober({n.name: n for n in nodes}, time.time)
-    proxy = ServiceProxy(local_addresses(settings), state) if serve else None
-    return Reconciler(
+    proxy = None
+    if serve:
+        here, elsewhere = split_addresses(settings)
+        remote = NodeProxies({n.name: n for n in nodes}, elsewhere) if elsewhere else None
+        proxy = ServiceProxy(here, state, remote=remote)
+    reconciler = Reconciler(
         settings, source, nodes, History(state), progress=progress, prober=prober, proxy=proxy
     )
+    if proxy is not None and proxy.remote is not None:
+        proxy.remote.usable = reconciler.cluster.usable
+    return reconciler
 
 
-def local_addresses(settings: Settings) -> list[str]:
-    """The node addresses this machine can listen on: NodePort Services are served there. A
-    node elsewhere is reached at its own address only where something on it listens."""
-    out = []
-    for address in dict.fromkeys(settings.address_of(n) for n in settings.nodes):
-        with socket.socket() as s:
-            try:
-                s.bind((address, 0))
-            except OSError:
-                log.warning("node address %s is not on this machine: no NodePorts there", address)
-                continue
-        out.append(address)
-    return out
+def split_addresses(settings: Settings) -> tuple[list[str], dict[str, str]]:
+    """Node addresses served by this machine's proxy, and {node: address} of the nodes that run
+    their own (``proxy: node``, or ``auto`` with an address that is not on this machine)."""
+    here: list[str] = []
+    elsewhere: dict[str, str] = {}
+    for n in settings.nodes:
+        address = settings.address_of(n)
+        local = n.proxy == "here" or (n.proxy == "auto" and _on_this_machine(address))
+        if local:
+            if address not in here:
+                here.append(address)
+        else:
+            elsewhere[n.name] = address
+    return here, elsewhere
+
+
+def _on_this_machine(address: str) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((address, 0))
+        except OSError:
+            return False
+    return True
 
 
 def _on_event(reconciler: Reconciler, node: str, trigger: Trigger) -> Callable[[str], None]:

@@ -181,6 +181,12 @@ class Node(Protocol):
 
     def remove_service(self, namespace: str, name: str) -> None: ...
 
+    def ensure_proxy(self, config: bytes) -> None:
+        """Run this node's own Service proxy with ``config`` (HAProxy's), reloading it."""
+        ...
+
+    def remove_proxy(self) -> None: ...
+
     def watch(self, notify: Callable[[str], None], stop: threading.Event) -> None:
         """Call ``notify`` whenever a managed container dies or disappears, until ``stop``.
 

@@ -46,6 +46,7 @@ from gitops.model import (
     L_NAMESPACE,
     L_POD,
     L_PRESTOP,
+    L_PROXY,
     ContainerInfo,
     ContainerSpec,
     NodeCapacity,
@@ -66,6 +67,7 @@ from gitops.nodes.base import (
     service_labels,
     volume_name,
 )
+from gitops.nodes.proxyimage import CONFIG, DOCKERFILE, haproxy_files, image_tag
 
 log = logging.getLogger(__name__)
 PING_TIMEOUT = 3  # seconds
@@ -158,6 +160,7 @@ class DockerNode:
         self.pause_image = pause_image
         self._pause_lock = threading.Lock()
         self._pause_ready = False
+        self._proxy_tag: str | None = None
         self._exec_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix=f"exec-{name}")
 
     @property
@@ -524,6 +527,60 @@ class DockerNode:
             self.api.put_archive(
                 cname, "/", _tar([(f"svc/{f}", data, 0o644) for f, data in files.items()])
             )
+
+    def ensure_proxy(self, config: bytes) -> None:
+        """This node's own Service proxy: HAProxy in a host-network container, given
+        ``config``; reloaded in place (SIGUSR2, seamless) when it runs, else (re)created."""
+        name = f"gitops-proxy-{self._instance}"
+        with _translated(self._name, "node proxy"):
+            tag = self._proxy_image()
+            try:
+                info = self.api.inspect_container(name)
+            except docker.errors.NotFound:
+                info = None
+            if info and (not info["State"]["Running"] or info["Config"]["Image"] != tag):
+                self.api.remove_container(name, force=True)
+                info = None
+            if info is None:
+                created = self.api.create_container(
+                    image=tag,
+                    name=name,
+                    labels={L_MANAGED: "true", L_INSTANCE: self._instance, L_PROXY: "true"},
+                    host_config=self.api.create_host_config(
+                        network_mode="host", restart_policy={"Name": "unless-stopped"}
+                    ),
+                )
+                self.api.put_archive(created["Id"], "/", _tar([(CONFIG, config, 0o644)]))
+                self.api.start(created["Id"])
+                return
+            self.api.put_archive(name, "/", _tar([(CONFIG, config, 0o644)]))
+            self.api.kill(name, signal="SIGUSR2")
+
+    def remove_proxy(self) -> None:
+        with (
+            _translated(self._name, "remove node proxy"),
+            contextlib.suppress(docker.errors.NotFound),
+        ):
+            self.api.remove_container(f"gitops-proxy-{self._instance}", force=True)
+
+    def _proxy_image(self) -> str:
+        with self._pause_lock:
+            if self._proxy_tag is None:
+                files = haproxy_files()
+                tag = image_tag(files)
+                if not self.has_image(tag):
+                    context = _tar([("Dockerfile", DOCKERFILE, 0o644), *files])
+                    log.info("building %s on %s from this machine's haproxy", tag, self._name)
+                    for event in self.api.build(
+                        fileobj=io.BytesIO(context), custom_context=True, tag=tag, rm=True,
+                        forcerm=True, decode=True, labels={L_MANAGED: "true"},
+                    ):  # fmt: skip
+                        if "error" in event:
+                            raise ContainerCreateError(
+                                f"node {self._name}: build node proxy: {event['error']}"
+                            )
+                self._proxy_tag = tag
+            return self._proxy_tag
 
     def remove_service(self, namespace: str, name: str) -> None:
         what = f"remove service proxy {namespace}/{name}"

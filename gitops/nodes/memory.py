@@ -41,6 +41,7 @@ class MemoryNode:
     ) -> None:
         self._name = name
         self._instance = instance
+        self.proxy_config: bytes | None = None
         self.machine = NodeCapacity(cpu_millis=4000, memory=8 * 1024**3, version="memory")
         self.registry = set(registry or ())
         self.images: set[str] = set()
@@ -74,6 +75,14 @@ class MemoryNode:
 
     def ping(self) -> None:
         self._call()
+
+    def ensure_proxy(self, config: bytes) -> None:
+        self._call()
+        self.proxy_config = config
+
+    def remove_proxy(self) -> None:
+        self._call()
+        self.proxy_config = None
 
     def capacity(self) -> NodeCapacity:
         self._call()

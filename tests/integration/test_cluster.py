@@ -21,7 +21,7 @@ import pytest
 from tests.conftest import ROOT, GitRemote, Images, remove_instance, start_gitops, stop_gitops
 from tests.helpers import deployment, namespace
 from tests.integration.test_run import free_port, get, gitops, wait_for
-from tests.integration.test_services import Load, service
+from tests.integration.test_services import Load, fetch, service
 
 NS = "cluster"
 NODES = ("node1", "node2", "node3")
@@ -64,7 +64,8 @@ def cluster(
             f"    endpoint: unix:///run/gitops-nodes/node{i}.sock\n"
             f"    address: 127.0.0.1{i}\n"
             f"    labels: {{zone: {'a' if i == 1 else 'b'}}}\n"
-            f"    reserve: {{cpu: 100m, memory: 256Mi}}\n"
+            f"    reserve: {{cpu: 100m, memory: 256Mi}}\n" + ("    proxy: node\n" if i == 3 else "")
+            # node3 serves its NodePorts itself, as a node on another machine does.
             for i in (1, 2, 3)
         )
         + f"nodeGracePeriod: {GRACE}s\nevictionTimeout: {EVICTION}s\n"
@@ -233,3 +234,35 @@ def test_drain_empties_a_node_without_a_failed_request(
     assert gitops("uncordon", "node1", "--server", cluster).returncode == 0
     node1 = next(n for n in get(cluster + "/api/v1/nodes") if n["name"] == "node1")
     assert node1["status"] == "Ready"
+
+
+def test_a_node_with_its_own_proxy_serves_its_node_ports_through_an_update(
+    cluster: str, remote: GitRemote, images: Images, engines: dict[str, docker.DockerClient],
+    instance: str,
+) -> None:  # fmt: skip
+    """node3 is configured as if it were on another machine: its NodePorts are served by its
+    own HAProxy (a host-network container on node3's engine), not by the reconciler's."""
+    port = one_web_pod_per_node(cluster, remote, images)
+    [proxy] = engines["node3"].containers.list(
+        filters={"label": [f"io.gitops.instance={instance}", "io.gitops.proxy=true"]}
+    )
+    assert proxy.attrs["HostConfig"]["NetworkMode"] == "host"
+    v1, v2 = (images[v].rsplit(":", 1)[1] for v in ("v1", "v2"))
+    wait_for(lambda: _fetch_or_none(port, "127.0.0.13") == v1, 30, 0.2)
+    with Load(port, limit=30000, host="127.0.0.13") as load:
+        updated = web(images, 3)
+        updated["spec"]["template"]["spec"]["containers"][0]["image"] = images["v2"]
+        remote.write("web.yaml", updated, node_port_service(port))
+        remote.push("web v2")
+        wait_for(lambda: load.seen[-20:] == [v2] * 20 and len(load.seen) >= 2000, 120, 0.2)
+    print(f"\nnode3's own proxy, rolling update: {len(load.seen)} requests, "
+          f"{len(load.failures)} failed")  # fmt: skip
+    assert load.failures == [], load.failures[:5]
+    assert load.seen[0] == v1
+
+
+def _fetch_or_none(port: int, host: str) -> str | None:
+    try:
+        return fetch(port, host=host)
+    except OSError:
+        return None
