@@ -21,6 +21,19 @@ from tests.integration.test_run import free_port
 RUN = Path("/run/gitops-nodes")
 
 
+def wait_until_it_answers(node: DockerNode, seconds: float = 30) -> None:
+    """The server was just started: ping until it answers (bounded)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            node.ping()
+            return
+        except NodeUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.3)
+
+
 def openssl(*args: str, cwd: Path) -> None:
     subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True, timeout=60)
 
@@ -77,15 +90,7 @@ def test_tls_client_certificates_are_required_and_enough(tls_engine: tuple[str, 
     url, d = tls_engine
     node = DockerNode("secure", url, tls=(str(d / "ca.pem"), str(d / "client.pem"),
                                            str(d / "client-key.pem")))  # fmt: skip
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            node.ping()
-            break
-        except NodeUnavailable:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
+    wait_until_it_answers(node)
     assert node.capacity().cpu_millis >= 1000
     assert node.list_containers() == []
     anonymous = DockerNode("anonymous", url)
@@ -134,15 +139,7 @@ def ssh_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def test_ssh_reaches_the_engine_through_the_users_ssh(ssh_endpoint: str) -> None:
     node = DockerNode("over-ssh", ssh_endpoint, instance="ssh-test")
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            node.ping()
-            break
-        except NodeUnavailable:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.3)
+    wait_until_it_answers(node)
     assert node.capacity().cpu_millis >= 1000
     assert node.list_containers() == []  # the engine answers; nothing of this instance runs
     node.close()
