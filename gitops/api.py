@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 from gitops import views
 from gitops.cluster import NodeNotFound
 from gitops.live import observe
+from gitops.metrics import CONTENT_TYPE
 from gitops.reconciler import Reconciler
 from gitops.source.triggers import Trigger
 
@@ -105,6 +106,14 @@ def _handler(app: App) -> type[BaseHTTPRequestHandler]:
 
         def _serve(self, method: str) -> None:
             url = urlsplit(self.path)
+            if method == "GET" and url.path == "/metrics":
+                text = app.reconciler.metrics.exposition()
+                self.send_response(200)
+                self.send_header("Content-Type", CONTENT_TYPE)
+                self.send_header("Content-Length", str(len(text)))
+                self.end_headers()
+                self.wfile.write(text)
+                return
             try:
                 code, body = app.handle(method, url.path, parse_qs(url.query))
             except Exception as exc:  # the API must outlive any one bad request

@@ -135,6 +135,15 @@ class History:
         " WHERE namespace = ? AND deployment = ? ORDER BY revision DESC LIMIT ?"
     )
 
+    def rollout_counts(self) -> list[tuple[str, str, bool, int]]:
+        """(result, reason, rolled back, count) of every finished rollout: what metrics count."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT result, reason, rolled_back_to != '', count(*) FROM rollouts "
+                "WHERE finished IS NOT NULL GROUP BY 1, 2, 3"
+            ).fetchall()
+        return [(str(r[0]), str(r[1]), bool(r[2]), int(r[3])) for r in rows]
+
     def rollouts(self, namespace: str, deployment: str, limit: int = 50) -> list[RolloutRecord]:
         """Newest first."""
         with self._connect() as db:

@@ -37,6 +37,7 @@ from gitops.history import History, SyncRecord
 from gitops.live import LiveState, observe
 from gitops.manifests import parse_manifests
 from gitops.manifests.model import Service
+from gitops.metrics import Metrics, StateSource
 from gitops.model import L_CONTAINER, L_GRACE, L_SERVICE_PORTS, PodInfo
 from gitops.nodes.base import Node
 from gitops.plan import NameSource, Pending, Plan, RestartPolicy, make_plan
@@ -88,6 +89,14 @@ class Reconciler:
         self.prober = prober
         self.proxy = proxy
         self.cluster = Cluster(settings, self.nodes, history, clock)
+        self.metrics = Metrics(
+            StateSource(
+                status=lambda: self.status,
+                nodes=self.cluster.describe,
+                rollout_counts=history.rollout_counts,
+                source=lambda: (source.display_url, settings.branch),
+            )
+        )
         self._ready_saved: list[str] | None = None
         self._routing = threading.Lock()  # passes, probe verdicts and pod removals route
         self._routed: tuple[DesiredState, LiveState] | None = None
@@ -116,7 +125,13 @@ class Reconciler:
         resources = self.status.resources
         requeue: float | None = None
         try:
-            revision = self.source.fetch()
+            fetching = time.monotonic()
+            try:
+                revision = self.source.fetch()
+            except GitopsError:
+                self.metrics.fetched(False, time.monotonic() - fetching)
+                raise
+            self.metrics.fetched(True, time.monotonic() - fetching)
             live = self._observe()
             desired, rejected = self._target(revision, live, remember=not dry_run)
             if rejected is not None:
@@ -204,7 +219,13 @@ class Reconciler:
                 resources=resources,
             )
             if not dry_run:
+                if applied is not None and target and target == self.status.applied:
+                    # Same commit as last pass, yet pods changed: drift put right.
+                    self.metrics.corrected("create", applied.created)
+                    self.metrics.corrected("restart", applied.restarted)
+                    self.metrics.corrected("remove", applied.removed)
                 self._report(status, trigger, started, applied)
+                self.metrics.reconciled(result, self.clock() - started)
         return Outcome(status, plan, applied, requeue, errors)
 
     # -- stages -----------------------------------------------------------------------------
@@ -336,6 +357,7 @@ class Reconciler:
         for r in plan.restart:
             if applied.failure_for(r.pod.namespace, r.pod.deployment) is not None:
                 continue
+            self.metrics.restarted(r.pod.namespace, r.pod.deployment)
             for cid in r.container_ids:
                 self.crash.record(cid, now)
                 if self.prober is not None:
