@@ -37,10 +37,16 @@ class App:
         if method == "GET" and path == "/healthz":
             return 200, {"status": "ok"}
         if method == "GET" and path == "/readyz":
-            ok = rec.status.reason not in ("SourceUnavailable", "NodeUnavailable") and bool(
-                rec.status.time
+            # Ready: a pass has run, the source answered, and some node answers (one NotReady
+            # node of several is the cluster's business, shown here, not a reason to pull us).
+            nodes = {n: "Ready" if rec.cluster.usable(n) else "NotReady" for n in rec.nodes}
+            ok = (
+                bool(rec.status.time)
+                and rec.status.reason != "SourceUnavailable"
+                and "Ready" in nodes.values()
             )
-            return (200 if ok else 503), {"ready": ok, "reason": rec.status.reason}
+            body = {"ready": ok, "reason": rec.status.reason, "nodes": nodes}
+            return (200 if ok else 503), body
         if method == "GET" and path == "/api/v1/status":
             return 200, rec.status.to_dict()
         if method == "GET" and path == "/api/v1/history":

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Mapping
 
 from gitops import endpoints
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 # Connections per node proxy: haproxy needs about 2.5 descriptors each and refuses to start
 # when it cannot raise its limit that far; engines commonly give containers 20,000 or more.
 MAXCONN = 6_000
+DRAIN_SETTLE = 0.5  # seconds
 
 
 class NodeProxies:
@@ -43,9 +45,15 @@ class NodeProxies:
     def drop(self, pods: Collection[str]) -> None:
         with self._lock:
             self._table = endpoints.without(self._table, pods)
-            self._push(self._table)
+            pushed = self._push(self._table)
+        if pushed:
+            # Requests already on their way to the pod through the old worker finish first;
+            # the local proxy counts them, a node's own proxy is given this moment.
+            time.sleep(DRAIN_SETTLE)
 
-    def _push(self, table: list[PortEndpoints]) -> None:
+    def _push(self, table: list[PortEndpoints]) -> bool:
+        """True when some node's configuration changed (and was reloaded)."""
+        pushed = False
         fronts = [Frontend.build(t) for t in table if t.node_port is not None and t.endpoints]
         for name, address in self.addresses.items():
             config = render(fronts, [address], ADMIN_SOCKET, MAXCONN)
@@ -58,3 +66,5 @@ class NodeProxies:
                 self._pushed.pop(name, None)
                 continue
             self._pushed[name] = config
+            pushed = True
+        return pushed

@@ -554,7 +554,18 @@ class DockerNode:
                 self.api.start(created["Id"])
                 return
             self.api.put_archive(name, "/", _tar([(CONFIG, config, 0o644)]))
+            since = int(time.time())
             self.api.kill(name, signal="SIGUSR2")
+            # Back only once the new worker took over: a pod dropped from the configuration
+            # must get no new connection once this returns.
+            deadline = time.monotonic() + 5.0
+            while time.monotonic() < deadline:
+                logs = self.api.logs(name, stdout=True, stderr=True, since=since)
+                done = logs.decode(errors="replace").count("Loading success")
+                if done or b"Loading failure" in logs:
+                    return
+                time.sleep(0.02)
+            log.warning("node proxy on %s: reload not confirmed within 5s", self._name)
 
     def remove_proxy(self) -> None:
         with (

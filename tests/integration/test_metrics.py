@@ -39,7 +39,14 @@ def test_metrics_describe_passes_deployments_nodes_rollouts_and_corrections(
 ) -> None:
     url, _ = server
     dep = {"namespace": "runtest", "deployment": "web"}
-    wait_for(lambda: value(scrape(url)[1], "gitops_deployment_replicas_ready", **dep) == 2, 60, 0.2)
+
+    def settled() -> bool:
+        m = scrape(url)[1]
+        synced = any(k[0] == "gitops_deployment_info" and ("sync_status", "Synced") in k[1]
+                     for k in m)  # fmt: skip
+        return synced and value(m, "gitops_deployment_replicas_ready", **dep) == 2
+
+    wait_for(settled, 60, 0.2)
     text, m = scrape(url)
     assert (value(m, "gitops_reconcile_total", result="succeeded") or 0) >= 1
     assert (value(m, "gitops_git_fetch_total", result="success") or 0) >= 1

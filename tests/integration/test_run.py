@@ -75,7 +75,8 @@ def test_push_is_picked_up_within_a_second_and_served_by_the_api(
 ) -> None:
     url, proc = server
     assert get(url + "/healthz") == {"status": "ok"}
-    assert get(url + "/readyz")["ready"] is True
+    ready = get(url + "/readyz")
+    assert ready["ready"] is True and ready["nodes"] == {"local": "Ready"}
     remote.write("web.yaml", deployment(namespace="runtest", image=images["v2"], replicas=2))
     pushed = time.monotonic()
     sha = remote.push("v2")

@@ -165,6 +165,9 @@ def test_zero_downtime_through_an_automatic_rollback_and_a_rolling_restart(
     def rollouts() -> list[Any]:
         return list(get(running + f"/api/v1/rollouts/{NS}/web")["rollouts"])
 
+    # v1 is the last healthy commit only once its rollout is recorded Complete (the endpoints
+    # can show all three pods a moment before the pass that records it ends).
+    wait_for(lambda: rollouts()[:1] and rollouts()[0]["result"] == "Complete", 30, 0.2)
     with Load(node_port) as load:
         bad = deploy(remote, images, node_port, "v2-unready", spec={"progressDeadlineSeconds": 4})
         wait_for(
