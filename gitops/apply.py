@@ -32,6 +32,7 @@ class Failure:
     deployment: str
     reason: str
     message: str
+    backoff: bool = False  # an image pull not tried: its back-off has not run out
 
 
 @dataclass(frozen=True)
@@ -102,9 +103,11 @@ class _Applier:
         self.before_remove = before_remove
         self.result = ApplyResult()
 
-    def fail(self, namespace: str, deployment: str, reason: str, message: str) -> None:
+    def fail(
+        self, namespace: str, deployment: str, reason: str, message: str, backoff: bool = False
+    ) -> None:
         if self.result.failure_for(namespace, deployment) is None:
-            self.result.failures.append(Failure(namespace, deployment, reason, message))
+            self.result.failures.append(Failure(namespace, deployment, reason, message, backoff))
             log.error("%s/%s: %s", namespace, deployment, message)
 
     def pull_images(self) -> None:
@@ -121,6 +124,7 @@ class _Applier:
             (node_name, image), (policy, users) = item
             node = self.nodes[node_name]
             key = f"{node_name}/{image}"
+            waiting = False
             try:
                 if policy == "Always" or not node.has_image(image):
                     if policy == "Never":
@@ -130,6 +134,7 @@ class _Applier:
                         )
                     wait = self.pulls.not_before(key, self.now) - self.now
                     if wait > 0:
+                        waiting = True
                         raise ImagePullError(
                             f"node {node_name}: back-off pulling image {image} "
                             f"(next try in {wait:.0f}s, after {self.pulls.count(key)} failures)"
@@ -144,18 +149,17 @@ class _Applier:
             except GitopsError as exc:
                 for ns, dep in users:
                     where = _field_of_image(self.desired, ns, dep, image)
-                    self.fail(ns, dep, exc.reason, f"{where}: {exc}")
+                    self.fail(ns, dep, exc.reason, f"{where}: {exc}", backoff=waiting)
 
         self._parallel(ensure, list(wanted.items()))
         for c in self.plan.create:
             failed = self.result.failure_for(c.template.namespace, c.template.deployment)
             if failed is not None:
-                backoff = "back-off pulling" in failed.message
                 self.result.unstarted.append(
                     Unstarted(
                         c.template.namespace, c.template.deployment, c.pod, c.node,
                         c.template.template_hash, c.template.commit,
-                        "ImagePullBackOff" if backoff else "ErrImagePull", failed.message,
+                        "ImagePullBackOff" if failed.backoff else "ErrImagePull", failed.message,
                     )
                 )  # fmt: skip
         for f in self.result.failures:

@@ -12,8 +12,6 @@ import logging
 import os
 import sys
 import time
-import urllib.error
-import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -347,13 +345,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _api(server: str, path: str) -> Any:
-    url = server.rstrip("/") + path
-    try:
-        with urllib.request.urlopen(url, timeout=10) as resp:  # noqa: S310 - http(s) URL of our server
-            return json.load(resp)
-    except (urllib.error.URLError, OSError) as exc:
-        print(f"gitops: cannot reach the reconciler at {server}: {exc}", file=sys.stderr)
-        raise SystemExit(ERROR) from exc
+    """GET from the running reconciler; an error answer exits 2, as an unreachable one does."""
+    code, body = cli_nodes.request(server, path)
+    if code >= 400:
+        error = body.get("error", body) if isinstance(body, dict) else body
+        print(f"gitops: {server.rstrip('/')}{path}: {error}", file=sys.stderr)
+        raise SystemExit(ERROR)
+    return body
 
 
 def cmd_get(args: argparse.Namespace) -> int:

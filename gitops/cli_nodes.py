@@ -57,7 +57,11 @@ def request(server: str, path: str, method: str = "GET") -> tuple[int, Any]:
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - our server's URL
             return int(resp.status), json.load(resp)
     except urllib.error.HTTPError as exc:
-        return exc.code, json.load(exc)
+        text = exc.read().decode(errors="replace")
+        try:
+            return exc.code, json.loads(text)
+        except ValueError:  # not our server's JSON: say what came back
+            return exc.code, {"error": f"HTTP {exc.code}: {text[:200]}"}
     except (urllib.error.URLError, OSError) as exc:
         print(f"gitops: cannot reach the reconciler at {server}: {exc}", file=sys.stderr)
         raise SystemExit(ERROR) from exc

@@ -78,7 +78,8 @@ class Cluster:
         self._pods: tuple[PodInfo, ...] = ()
         self._dead: set[str] = set()
         self.cordons: dict[str, str] = json.loads(history.get(CORDONS) or "{}")
-        self.evicted: set[str] = set(json.loads(history.get(EVICTED) or "[]"))
+        self._evicted_saved = history.get(EVICTED) or "[]"
+        self.evicted: set[str] = set(json.loads(self._evicted_saved))
 
     # -- health ---------------------------------------------------------------------------
     def check(self) -> bool:
@@ -143,14 +144,7 @@ class Cluster:
                         )  # fmt: skip
                         self.evicted |= fresh
             # An evicted pod is forgotten once its node answered without it.
-            answered = {p.name for p in live.pods}
-            gone = {
-                name
-                for name in self.evicted
-                if name not in answered and name not in {p.name for p in kept}
-            }
-            if gone:
-                self.evicted -= gone
+            self.evicted &= {p.name for p in (*live.pods, *kept)}
             self._save_evicted()
         pods = tuple(sorted((*live.pods, *kept), key=lambda p: (p.namespace, p.deployment,
                                                                  p.created, p.name)))  # fmt: skip
@@ -205,9 +199,11 @@ class Cluster:
             raise NodeNotFound(f"no node {node!r} (nodes: {', '.join(sorted(self.nodes))})")
 
     def _save_evicted(self) -> None:
+        """Written when it changed (compared in memory: this runs on every pass)."""
         value = json.dumps(sorted(self.evicted))
-        if self.history.get(EVICTED) != value:
+        if value != self._evicted_saved:
             self.history.put(EVICTED, value)
+            self._evicted_saved = value
 
     # -- what `get nodes` shows -----------------------------------------------------------
     def rows(self) -> list[NodeRow]:

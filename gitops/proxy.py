@@ -218,7 +218,7 @@ class ServiceProxy:
                 port is None
                 or port in ours
                 or not t.endpoints
-                or all(_can_bind(a, port) for a in self.addresses)
+                or all(can_bind(a, port) for a in self.addresses)
             ):
                 self._refused.discard(port or 0)
                 out.append(t)
@@ -305,7 +305,8 @@ def _current_sessions(stat_csv: str, addrs: set[str]) -> int:
     return total
 
 
-def _can_bind(address: str, port: int) -> bool:
+def can_bind(address: str, port: int) -> bool:
+    """Whether this machine could listen there now (port 0: whether the address is ours)."""
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import signal
-import socket
 import threading
 import time
 from collections.abc import Callable
@@ -22,7 +21,7 @@ from gitops.nodeproxy import NodeProxies
 from gitops.nodes.base import DISCONNECTED
 from gitops.nodes.docker import DockerNode
 from gitops.prober import Prober
-from gitops.proxy import ServiceProxy
+from gitops.proxy import ServiceProxy, can_bind
 from gitops.reconciler import Reconciler
 from gitops.source.git import GitSource, local_git_dir
 from gitops.source.triggers import Poller, RefWatcher, Trigger
@@ -72,22 +71,13 @@ def split_addresses(settings: Settings) -> tuple[list[str], dict[str, str]]:
     elsewhere: dict[str, str] = {}
     for n in settings.nodes:
         address = settings.address_of(n)
-        local = n.proxy == "here" or (n.proxy == "auto" and _on_this_machine(address))
+        local = n.proxy == "here" or (n.proxy == "auto" and can_bind(address, 0))
         if local:
             if address not in here:
                 here.append(address)
         else:
             elsewhere[n.name] = address
     return here, elsewhere
-
-
-def _on_this_machine(address: str) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind((address, 0))
-        except OSError:
-            return False
-    return True
 
 
 def _on_event(reconciler: Reconciler, node: str, trigger: Trigger) -> Callable[[str], None]:

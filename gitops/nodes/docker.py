@@ -158,7 +158,7 @@ class DockerNode:
         self._pinger: docker.APIClient | None = None
         self._lock = threading.Lock()
         self.pause_image = pause_image
-        self._pause_lock = threading.Lock()
+        self._image_lock = threading.Lock()
         self._pause_ready = False
         self._proxy_tag: str | None = None
         self._exec_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix=f"exec-{name}")
@@ -300,7 +300,7 @@ class DockerNode:
 
         A reference with a registry is pulled; a plain name (the default) is built on the node
         from a static busybox on this machine, so no registry is needed for it."""
-        with self._pause_lock:
+        with self._image_lock:
             if self._pause_ready:
                 return
             if not self.has_image(self.pause_image):
@@ -315,27 +315,27 @@ class DockerNode:
 
     def _build_pause(self) -> None:
         busybox = _static_busybox()
-        context = _tar(
-            [
-                ("Dockerfile", PAUSE_DOCKERFILE.encode(), 0o644),
-                ("busybox", Path(busybox).read_bytes(), 0o755),
-            ]
-        )
+        context = [
+            ("Dockerfile", PAUSE_DOCKERFILE.encode(), 0o644),
+            ("busybox", Path(busybox).read_bytes(), 0o755),
+        ]
         log.info("building %s on %s from %s", self.pause_image, self._name, busybox)
-        with _translated(self._name, f"build {self.pause_image}"):
+        self._build(context, self.pause_image, "pause image")
+
+    def _build(self, context: list[tuple[str, bytes, int]], tag: str, what: str) -> None:
+        """Build ``tag`` on this node from files sent along (no registry, no pull)."""
+        with _translated(self._name, f"build {tag}"):
             for event in self.api.build(
-                fileobj=io.BytesIO(context),
+                fileobj=io.BytesIO(_tar(context)),
                 custom_context=True,
-                tag=self.pause_image,
+                tag=tag,
                 rm=True,
                 forcerm=True,
                 decode=True,
                 labels={L_MANAGED: "true"},
             ):
                 if "error" in event:
-                    raise ContainerCreateError(
-                        f"node {self._name}: build pause image: {event['error']}"
-                    )
+                    raise ContainerCreateError(f"node {self._name}: build {what}: {event['error']}")
 
     def _create_pause(self, template: PodTemplate, pod: str) -> str:
         network = network_name(template.namespace, self._instance)
@@ -575,21 +575,13 @@ class DockerNode:
             self.api.remove_container(f"gitops-proxy-{self._instance}", force=True)
 
     def _proxy_image(self) -> str:
-        with self._pause_lock:
+        with self._image_lock:
             if self._proxy_tag is None:
                 files = haproxy_files()
                 tag = image_tag(files)
                 if not self.has_image(tag):
-                    context = _tar([("Dockerfile", DOCKERFILE, 0o644), *files])
                     log.info("building %s on %s from this machine's haproxy", tag, self._name)
-                    for event in self.api.build(
-                        fileobj=io.BytesIO(context), custom_context=True, tag=tag, rm=True,
-                        forcerm=True, decode=True, labels={L_MANAGED: "true"},
-                    ):  # fmt: skip
-                        if "error" in event:
-                            raise ContainerCreateError(
-                                f"node {self._name}: build node proxy: {event['error']}"
-                            )
+                    self._build([("Dockerfile", DOCKERFILE, 0o644), *files], tag, "node proxy")
                 self._proxy_tag = tag
             return self._proxy_tag
 

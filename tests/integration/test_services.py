@@ -165,16 +165,24 @@ def test_zero_downtime_through_an_automatic_rollback_and_a_rolling_restart(
     def rollouts() -> list[Any]:
         return list(get(running + f"/api/v1/rollouts/{NS}/web")["rollouts"])
 
+    def newest_complete(commit: str = "") -> bool:
+        """The newest rollout (of ``commit``, if given) is recorded Complete: one request."""
+        newest = rollouts()[:1]
+        return (
+            bool(newest)
+            and newest[0]["result"] == "Complete"
+            and (not commit or newest[0]["commit"] == commit)
+        )
+
     # v1 is the last healthy commit only once its rollout is recorded Complete (the endpoints
     # can show all three pods a moment before the pass that records it ends).
-    wait_for(lambda: rollouts()[:1] and rollouts()[0]["result"] == "Complete", 30, 0.2)
+    wait_for(newest_complete, 30, 0.2)
     with Load(node_port) as load:
         bad = deploy(remote, images, node_port, "v2-unready", spec={"progressDeadlineSeconds": 4})
         wait_for(
             lambda: (
                 any(r["commit"] == bad and r["result"] == "Failed" for r in rollouts())
-                and rollouts()[:1]
-                and rollouts()[0]["result"] == "Complete"
+                and newest_complete()
                 and len(load.seen) >= 2000
             ),
             150,
@@ -194,12 +202,7 @@ def test_zero_downtime_through_an_automatic_rollback_and_a_rolling_restart(
             template_meta={"annotations": {"gitops.io/restartedAt": "2026-11-22T00:00:00Z"}},
         )
         wait_for(
-            lambda: (
-                rollouts()[:1]
-                and rollouts()[0]["commit"] == restarted
-                and rollouts()[0]["result"] == "Complete"
-                and len(load.seen) >= 2000
-            ),
+            lambda: newest_complete(restarted) and len(load.seen) >= 2000,
             150,
             0.2,
         )
