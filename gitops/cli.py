@@ -18,8 +18,8 @@ from typing import Any
 
 import yaml
 
-from gitops import __version__, cli_nodes, cli_rollout
-from gitops.config import NodeConfig, Settings, default_state_dir
+from gitops import __version__, cli_edit, cli_nodes, cli_rollout, cli_sync
+from gitops.config import NodeConfig, Settings, api_token, default_state_dir, read_secret
 from gitops.durations import format_duration, parse_duration
 from gitops.errors import GitopsError, ManifestError
 from gitops.manifests import parse_manifests
@@ -45,6 +45,11 @@ KIND_ALIASES = {
     "no": "nodes",
     "endpoints": "endpoints",
     "ep": "endpoints",
+    "configmaps": "configmaps",
+    "configmap": "configmaps",
+    "cm": "configmaps",
+    "secrets": "secrets",
+    "secret": "secrets",
 }
 
 
@@ -187,11 +192,48 @@ def parser() -> argparse.ArgumentParser:
         default=os.environ.get("GITOPS_NODE_ADDRESS", "127.0.0.1"),
         help="address NodePort Services listen on (default 127.0.0.1)",
     )
+    p.add_argument(
+        "--api-token-file",
+        default=os.environ.get("GITOPS_API_TOKEN_FILE"),
+        help="bearer token for calls that change state (else GITOPS_API_TOKEN, else "
+        "STATE_DIR/api-token, made on first start)",
+    )
+    p.add_argument(
+        "--webhook-secret-file",
+        default=os.environ.get("GITOPS_WEBHOOK_SECRET_FILE"),
+        help="secret the git host signs webhooks with (else GITOPS_WEBHOOK_SECRET; "
+        "without one, webhooks are refused)",
+    )
+    p.add_argument(
+        "--webhook-max-bytes",
+        type=int,
+        default=int(os.environ.get("GITOPS_WEBHOOK_MAX_BYTES", str(4 * 1024 * 1024))),
+        help="larger webhook bodies get 413 (default 4 MiB)",
+    )
+    p.add_argument(
+        "--notify",
+        action="append",
+        type=_receiver,
+        default=[_receiver(x) for x in os.environ.get("GITOPS_NOTIFY", "").split()],
+        metavar="FORMAT=URL",
+        help="send events to URL as generic JSON or slack (repeatable; GITOPS_NOTIFY, "
+        "space-separated)",
+    )
 
-    p = sub.add_parser("sync", help="reconcile once and wait until converged")
+    p = sub.add_parser(
+        "sync",
+        help="deploy now: ask the running reconciler (--server, --wait) or reconcile here",
+        description="With --wait, --revision or --server: ask the running reconciler to fetch "
+        "and reconcile now, and with --wait follow the commit until it is healthy on every "
+        "node (exit 0), failed or rolled back (exit 1), or --timeout passes (exit 2). "
+        "Otherwise reconcile in this process until converged.",
+    )
     _add_source(p)
     p.add_argument("--once", action="store_true", help="run in this process, once (the default)")
     p.add_argument("--timeout", type=_duration, default=300.0, help="give up after (default 5m)")
+    p.add_argument("--wait", action="store_true", help="wait for the commit's verdict")
+    p.add_argument("--revision", default="", help="the commit to wait for (default: branch head)")
+    p.add_argument("--server", default=None, help="the running reconciler (GITOPS_SERVER)")
     _add_output(p)
 
     p = sub.add_parser("diff", help="print what a sync would change (exit 1 when anything would)")
@@ -202,12 +244,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("dir", type=Path, help="directory of manifests")
     _add_output(p)
 
-    p = sub.add_parser("get", help="list deployments, pods, services, endpoints, namespaces, nodes")
+    p = sub.add_parser(
+        "get",
+        help="list deployments, pods, services, endpoints, namespaces, nodes, configmaps, "
+        "secrets (keys only, never values)",
+    )
     p.add_argument(
         "kind",
         choices=sorted(KIND_ALIASES),
         metavar="KIND",
-        help="deployments|pods|services|endpoints|namespaces|nodes",
+        help="deployments|pods|services|endpoints|namespaces|nodes|configmaps|secrets",
     )
     p.add_argument("-n", "--namespace", help="only this namespace")
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace (default)")
@@ -219,6 +265,7 @@ def parser() -> argparse.ArgumentParser:
     _add_output(p)
 
     cli_rollout.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    cli_edit.add_parsers(sub)
     cli_nodes.add_parsers(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
 
     p = sub.add_parser("history", help="recent syncs recorded by the running reconciler")
@@ -279,14 +326,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from gitops.runner import run
 
+    state = args.state_dir
+    try:
+        token = api_token(state, args.api_token_file, create=True)
+        secret = (
+            read_secret(args.webhook_secret_file)
+            if args.webhook_secret_file
+            else os.environ.get("GITOPS_WEBHOOK_SECRET", "").strip()
+        )
+    except OSError as exc:
+        print(f"gitops: cannot read a secret: {exc}", file=sys.stderr)
+        return ERROR
     settings = _settings(
         args,
         interval=args.interval,
         listen=args.listen,
         watch=not args.no_watch,
         node_address=args.node_address,
+        api_token=token,
+        webhook_secret=secret,
+        webhook_max_bytes=args.webhook_max_bytes,
+        notify=tuple(args.notify),
     )
     return run(settings)
+
+
+def _receiver(text: str) -> tuple[str, str]:
+    fmt, _, url = text.partition("=")
+    if fmt not in ("generic", "slack") or not url.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"expected generic=URL or slack=URL, not {fmt!r}=...")
+    return fmt, url
 
 
 def _progress(line: str) -> None:
@@ -294,6 +363,9 @@ def _progress(line: str) -> None:
 
 
 def cmd_sync(args: argparse.Namespace) -> int:
+    if args.wait or args.revision or args.server:
+        server = args.server or os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080")
+        return cli_sync.remote(server, args.revision, args.wait, args.timeout, args.output)
     from gitops.runner import build
 
     reconciler = build(_settings(args), progress=_progress)
@@ -425,6 +497,14 @@ def cmd_get(args: argparse.Namespace) -> int:
             + ([",".join(e["pod"] for e in r["endpoints"])] if wide else [])
             for r in rows
         ]
+    elif kind in ("configmaps", "secrets"):
+        header = ["NAMESPACE", "NAME"] + (["TYPE"] if kind == "secrets" else []) + ["DATA"]
+        table = [
+            [r["namespace"], r["name"]]
+            + ([r["type"]] if kind == "secrets" else [])
+            + [str(r["data"]) + (f" ({','.join(r['keys'])})" if wide else "")]
+            for r in rows
+        ]
     else:
         header = ["NAME", "STATUS", "SYNC"]
         table = [[r["name"], r["status"], r["sync"]] for r in rows]
@@ -500,6 +580,8 @@ VERBS = {
     "cordon": cli_nodes.cmd(_emit),
     "uncordon": cli_nodes.cmd(_emit),
     "drain": cli_nodes.cmd(_emit),
+    "set": cli_edit.run,
+    "scale": cli_edit.run,
 }
 
 

@@ -17,6 +17,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
+from gitops.config import api_token, default_state_dir
 from gitops.durations import format_duration, parse_duration
 
 OK, FAILED, ERROR = 0, 1, 2
@@ -50,11 +51,24 @@ def add_parsers(sub: Any, server: str) -> None:
             )
 
 
-def request(server: str, path: str, method: str = "GET") -> tuple[int, Any]:
+def request(server: str, path: str, method: str = "GET", timeout: float = 10.0) -> tuple[int, Any]:
+    """One call to the running reconciler; a POST carries the API token (GITOPS_API_TOKEN,
+    GITOPS_API_TOKEN_FILE, or the state directory's api-token, as ``gitops run`` made it)."""
     body = b"" if method == "POST" else None
-    req = urllib.request.Request(server.rstrip("/") + path, method=method, data=body)  # noqa: S310
+    headers = {}
+    if method == "POST":
+        try:
+            token = api_token(default_state_dir())
+        except OSError as exc:
+            print(f"gitops: cannot read the API token: {exc}", file=sys.stderr)
+            raise SystemExit(ERROR) from exc
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(  # noqa: S310
+        server.rstrip("/") + path, method=method, data=body, headers=headers
+    )
     try:
-        with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - our server's URL
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - our server
             return int(resp.status), json.load(resp)
     except urllib.error.HTTPError as exc:
         text = exc.read().decode(errors="replace")

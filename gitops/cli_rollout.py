@@ -235,7 +235,7 @@ def _restore(key: yedit.Key, target: str, root: Path, path: str, files_at: Any) 
     return changed
 
 
-def _set(key: yedit.Key, root: Path, path: str, change: Any) -> list[str]:
+def set_in(key: yedit.Key, root: Path, path: str, change: Any) -> list[str]:
     base = root / path if path else root
     current = read_manifest_files(base)
     where = yedit.locate(current, key)
@@ -282,7 +282,7 @@ def change(args: argparse.Namespace, api: Any) -> int:
             }[verb]
 
             def edit(root: Path, files_at: Any) -> list[str]:
-                return _set(key, root, args.path, mutate)
+                return set_in(key, root, args.path, mutate)
 
         writer = GitWriter(args.repo, args.branch, args.path)
         body = _body(verb, args, target if verb == "undo" else "", replaced)
@@ -293,7 +293,7 @@ def change(args: argparse.Namespace, api: Any) -> int:
     except GitopsError as exc:
         print(f"gitops: {exc}", file=sys.stderr)
         return ERROR
-    return _report(result, args)
+    return report(result, args)
 
 
 def _body(verb: str, args: argparse.Namespace, target: str, replaced: str) -> str:
@@ -310,7 +310,7 @@ def _body(verb: str, args: argparse.Namespace, target: str, replaced: str) -> st
     return "\n\n".join(lines)
 
 
-def _report(result: Commit, args: argparse.Namespace) -> int:
+def report(result: Commit, args: argparse.Namespace) -> int:
     if args.output != "table":
         data = {
             "commit": result.sha,
@@ -325,6 +325,12 @@ def _report(result: Commit, args: argparse.Namespace) -> int:
         )
         return OK
     print(result.diff)
-    state = "pushed" if result.pushed else "not pushed (add --push)"
+    state = (
+        "pushed"
+        if result.pushed
+        else "not pushed (dry run)"
+        if getattr(args, "dry_run", False)
+        else "not pushed (add --push)"
+    )
     print(f"\ncommit {result.sha[:12]} {state}", file=sys.stderr)
     return OK

@@ -22,6 +22,7 @@ from typing import Any
 
 from gitops.config import NodeConfig, Settings
 from gitops.errors import GitopsError
+from gitops.events import NODE_NOT_READY, NODE_READY, Event
 from gitops.health import NodeTracker
 from gitops.history import History
 from gitops.live import LiveState
@@ -64,8 +65,10 @@ class Cluster:
         nodes: Mapping[str, Node],
         history: History,
         clock: Callable[[], float] = time.time,
+        notify: Callable[[Event], None] = lambda event: None,
     ) -> None:
         self.settings, self.nodes, self.history, self.clock = settings, nodes, history, clock
+        self.notify = notify
         self.config: dict[str, NodeConfig] = {n.name: n for n in settings.nodes}
         self.tracker = NodeTracker(settings.node_grace, settings.eviction_timeout)
         now = clock()
@@ -97,7 +100,8 @@ class Cluster:
             with self._lock:
                 self.tracker.contact(name, now)
         after = {n: self.tracker.state(n, now) for n in self.nodes}
-        changed = [n for n in self.nodes if self._reported.get(n) != after[n]]
+        before = self._reported
+        changed = [n for n in self.nodes if before.get(n) != after[n]]
         self._reported = after
         for n in changed:
             ready, usable, lost = after[n]
@@ -105,6 +109,16 @@ class Cluster:
                 "node %s: %s%s", n, "Ready" if usable else "NotReady" if not ready else "silent",
                 " (lost: its pods are replaced elsewhere)" if lost else "",
             )  # fmt: skip
+            if ready != before[n][0]:
+                why = self.tracker.error(n) if not ready else ""
+                text = (
+                    f"NotReady: no answer for {self.settings.node_grace:g}s"
+                    + (f" ({why})" if why else "")
+                    + f"; its pods move elsewhere after {self.settings.eviction_timeout:g}s"
+                    if not ready
+                    else "Ready again"
+                )
+                self.notify(Event(NODE_READY if ready else NODE_NOT_READY, text, now, name=n))
         return bool(changed)
 
     def _refresh_capacity(self, name: str, now: float) -> None:

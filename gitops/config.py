@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import secrets
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -57,6 +58,12 @@ class Settings:
     node_check_interval: float = 2.0  # each engine is pinged this often
     node_grace: float = 10.0  # silent this long: NotReady (no new pods, out of endpoints)
     eviction_timeout: float = 30.0  # silent this long: its pods are replaced elsewhere
+    # Mutating API calls need "Authorization: Bearer <api_token>"; webhooks are verified
+    # with webhook_secret (and are off without one). Kept out of repr so no log shows them.
+    api_token: str = field(default="", repr=False)
+    webhook_secret: str = field(default="", repr=False)
+    webhook_max_bytes: int = 4 * 1024 * 1024  # a larger body is refused with 413 unread
+    notify: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (format, url)
 
     def address_of(self, node: NodeConfig) -> str:
         return node.address or self.node_address
@@ -65,3 +72,37 @@ class Settings:
     def listen_host_port(self) -> tuple[str, int]:
         host, _, port = self.listen.rpartition(":")
         return (host.strip("[]") or "127.0.0.1", int(port))
+
+
+TOKEN_ENV = "GITOPS_API_TOKEN"  # noqa: S105 - the variable's name, not a token
+TOKEN_FILE_ENV = "GITOPS_API_TOKEN_FILE"  # noqa: S105
+TOKEN_FILE = "api-token"  # noqa: S105 - under the state directory
+
+
+def read_secret(path: str | Path) -> str:
+    """A secret from a file, as Docker and systemd credentials hand them over."""
+    return Path(path).read_text().strip()
+
+
+def api_token(state_dir: Path, file: str | None = None, create: bool = False) -> str:
+    """The API's bearer token: ``file``, else ``$GITOPS_API_TOKEN``, else
+    ``$GITOPS_API_TOKEN_FILE``, else ``STATE_DIR/api-token``. With ``create`` (``gitops run``)
+    a missing one is made there, readable by its owner only, as Argo CD makes its first admin
+    secret: the API is never open by accident. "" when there is none."""
+    if file:
+        return read_secret(file)
+    if os.environ.get(TOKEN_ENV):
+        return os.environ[TOKEN_ENV].strip()
+    if os.environ.get(TOKEN_FILE_ENV):
+        return read_secret(os.environ[TOKEN_FILE_ENV])
+    where = state_dir / TOKEN_FILE
+    if where.exists():
+        return read_secret(where)
+    if not create:
+        return ""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(token + "\n")
+    return token

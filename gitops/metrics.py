@@ -19,6 +19,8 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from gitops.webhooks import PROVIDERS
+
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 REPLICAS = ("desired", "current", "updated", "ready", "available", "unavailable")
 
@@ -138,8 +140,23 @@ class Metrics:
             "gitops_drift_corrections", "Pods created, restarted or removed without a new commit",
             ["action"], registry=self.registry,
         )  # fmt: skip
+        self.webhooks = Counter(
+            "gitops_webhook_requests", "Webhook requests, by provider and result",
+            ["provider", "result"], registry=self.registry,
+        )  # fmt: skip
+        self.notifications = Counter(
+            "gitops_notifications", "Notifications sent, by receiver format, event and result",
+            ["format", "event", "result"], registry=self.registry,
+        )  # fmt: skip
         if state is not None:
             self.registry.register(_State(state))
+
+    def webhook(self, provider: str, result: str) -> None:
+        # Unknown providers share one label value, so a scanner cannot grow the label set.
+        self.webhooks.labels(provider if provider in PROVIDERS else "other", result).inc()
+
+    def notified(self, fmt: str, event: str, result: str) -> None:
+        self.notifications.labels(fmt, event, result).inc()
 
     def fetched(self, ok: bool, seconds: float) -> None:
         self.fetches.labels("success" if ok else "failure").inc()

@@ -32,6 +32,7 @@ from gitops.errors import (
     Reason,
     TemporaryError,
 )
+from gitops.events import SYNC_FAILED, Event
 from gitops.health import Backoff, ReadinessTracker, pod_ready
 from gitops.history import History, SyncRecord
 from gitops.live import LiveState, observe
@@ -77,18 +78,22 @@ class Reconciler:
         progress: Progress | None = None,
         prober: Prober | None = None,
         proxy: ServiceProxy | None = None,
+        notify: Callable[[Event], None] = lambda event: None,
     ) -> None:
         self.settings, self.source, self.history = settings, source, history
+        self.notify = notify
         self.nodes = {n.name: n for n in nodes}
         self.clock, self.names, self.progress = clock, names, progress
         self.status = SyncStatus()
         self.desired: DesiredState | None = None  # of the last valid commit
         self.readiness = ReadinessTracker()
         self._loaded: dict[str, DesiredState] = {}
-        self.revisions = Revisions(history, self._load, self._describe, settings.auto_rollback)
+        self.revisions = Revisions(
+            history, self._load, self._describe, settings.auto_rollback, notify
+        )
         self.prober = prober
         self.proxy = proxy
-        self.cluster = Cluster(settings, self.nodes, history, clock)
+        self.cluster = Cluster(settings, self.nodes, history, clock, notify)
         self.metrics = Metrics(
             StateSource(
                 status=lambda: self.status,
@@ -114,10 +119,15 @@ class Reconciler:
         self.pulls = Backoff(*backoff)  # ImagePullBackOff
         self._failures = 0
         self._rejected = ""
+        # Passes never overlap: a pass numbered above N fetched after pass N began (what a
+        # deploy-and-wait request needs to know that git was read after it was made).
+        self.passes_started = self.passes_finished = 0
 
     # -- the pipeline ---------------------------------------------------------------------
     def reconcile(self, trigger: str = "manual", dry_run: bool = False) -> Outcome:
         started = self.clock()
+        self.passes_started += 1
+        number = self.passes_started
         revision, target, result, reason, message = "", "", "Succeeded", Reason.SUCCEEDED, ""
         errors: tuple[str, ...] = ()
         plan: Plan | None = None
@@ -226,6 +236,7 @@ class Reconciler:
                     self.metrics.corrected("remove", applied.removed)
                 self._report(status, trigger, started, applied)
                 self.metrics.reconciled(result, self.clock() - started)
+                self.passes_finished = number
         return Outcome(status, plan, applied, requeue, errors)
 
     # -- stages -----------------------------------------------------------------------------
@@ -457,6 +468,16 @@ class Reconciler:
             )
         if status.result == "Failed" and not same:
             log.warning("sync of %s failed: %s", status.revision[:12], status.message)
+            detail = "; ".join(status.errors[:3])
+            self.notify(
+                Event(
+                    SYNC_FAILED,
+                    status.message + (f": {detail}" if detail != status.message else ""),
+                    status.time,
+                    commit=status.revision,
+                    reason=status.reason,
+                )
+            )
         elif changed:
             log.info("synced %s: %s", status.applied[:12], _summary(applied))
 

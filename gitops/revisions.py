@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, replace
 
 from gitops.desired import DesiredDeployment, DesiredState
 from gitops.errors import GitopsError
+from gitops.events import ROLLED_BACK, ROLLOUT_FAILED, ROLLOUT_SUCCEEDED, Event
 from gitops.history import History
 from gitops.model import COMPLETE, FAILED, PROGRESSING, SUPERSEDED, RolloutRecord
 from gitops.rollout import Counts, ProgressClock, assess
@@ -43,8 +44,10 @@ class Revisions:
         load: Callable[[str], DesiredState],
         describe: Callable[[str], tuple[str, str]],
         auto_rollback: bool = True,
+        notify: Callable[[Event], None] = lambda event: None,
     ) -> None:
         self.history, self.load, self.describe = history, load, describe
+        self.notify = notify
         self.auto_rollback = auto_rollback
         self.progress = ProgressClock()
         self._latest: dict[Key, RolloutRecord | None] = {}
@@ -168,6 +171,20 @@ class Revisions:
         log.info(
             "%s/%s: rollout %d %s %s", rec.namespace, rec.deployment, rec.revision, result, reason
         )
+        if result == COMPLETE:
+            kind = ROLLED_BACK if rec.is_rollback else ROLLOUT_SUCCEEDED
+            text = (
+                f"{rec.reason}: the old version is serving again"
+                if rec.is_rollback
+                else f"revision {rec.revision} rolled out ({', '.join(rec.images)})"
+            )
+            self.notify(
+                Event(kind, text, now, rec.namespace, rec.deployment, rec.commit, rec.reason)
+            )
+        elif result == FAILED:
+            text = reason + (f"; rolling back to {back[:12]}" if back else "; not rolled back")
+            key = (rec.namespace, rec.deployment)
+            self.notify(Event(ROLLOUT_FAILED, text, now, *key, rec.commit, reason, back))
 
     def _fail(self, dep: DesiredDeployment, latest: RolloutRecord, why: str, now: float) -> bool:
         reason = f"ProgressDeadlineExceeded: no progress for {dep.progress_deadline_seconds}s"

@@ -20,6 +20,7 @@ from gitops.history import History
 from gitops.nodeproxy import NodeProxies
 from gitops.nodes.base import DISCONNECTED
 from gitops.nodes.docker import DockerNode
+from gitops.notify import Notifier, Receiver
 from gitops.prober import Prober
 from gitops.proxy import ServiceProxy, can_bind
 from gitops.reconciler import Reconciler
@@ -51,14 +52,24 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
         for n in settings.nodes
     ]
     prober = Prober({n.name: n for n in nodes}, time.time)
+    receivers = tuple(Receiver(fmt, url) for fmt, url in settings.notify)
+    notifier = Notifier(receivers, f"gitops ({settings.instance}) {source.display_url}")
     proxy = None
     if serve:
         here, elsewhere = split_addresses(settings)
         remote = NodeProxies({n.name: n for n in nodes}, elsewhere) if elsewhere else None
         proxy = ServiceProxy(here, state, remote=remote)
     reconciler = Reconciler(
-        settings, source, nodes, History(state), progress=progress, prober=prober, proxy=proxy
+        settings,
+        source,
+        nodes,
+        History(state),
+        progress=progress,
+        prober=prober,
+        proxy=proxy,
+        notify=notifier,
     )
+    notifier.on_result = reconciler.metrics.notified
     if proxy is not None and proxy.remote is not None:
         proxy.remote.usable = reconciler.cluster.usable
     return reconciler

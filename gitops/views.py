@@ -217,3 +217,31 @@ def endpoint_rows(table: list[PortEndpoints], namespace: str | None) -> list[dic
         for t in table
         if not namespace or t.namespace == namespace
     ]
+
+
+def config_rows(
+    desired: DesiredState | None, kind: str, namespace: str | None
+) -> list[dict[str, Any]]:
+    """ConfigMaps or Secrets of the applied commit: names and keys. Never a value, not even a
+    Secret's (kubectl describe shows sizes only); ConfigMaps get the same shape for one table."""
+    if desired is None:
+        return []
+    cls: type[m.ConfigMap] | type[m.Secret] = m.Secret if kind == "secrets" else m.ConfigMap
+    rows = []
+    for e in desired.manifests.of(cls):
+        if namespace and e.namespace != namespace:
+            continue
+        r = e.resource
+        keys = sorted({*r.data, *getattr(r, "string_data", {}), *getattr(r, "binary_data", {})})
+        rows.append(
+            {
+                "namespace": e.namespace,
+                "name": e.name,
+                "type": getattr(r, "type", ""),
+                "keys": keys,
+                "data": len(keys),
+                "immutable": r.immutable,
+                "source": f"{e.path}:{e.doc}",
+            }
+        )
+    return rows

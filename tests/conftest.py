@@ -41,6 +41,10 @@ from gitops.source.git import GitSource
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = "127.0.0.1:5000"
 RUN_ID = secrets.token_hex(3)
+# Every `gitops run` a test starts, and every CLI call it makes, share this API token (the
+# processes inherit the environment), as an operator's shell and service would.
+API_TOKEN = secrets.token_urlsafe(16)
+os.environ["GITOPS_API_TOKEN"] = API_TOKEN
 
 
 def git(cwd: Path, *args: str) -> str:

@@ -83,6 +83,7 @@ class GitSource:
         self._repo: git.Repo | None = None
         self._lock = threading.Lock()
         self._snapshots: OrderedDict[str, Snapshot] = OrderedDict()
+        self._contains: dict[tuple[str, str], bool] = {}  # (newer, older) -> yes, bounded
 
     @property
     def display_url(self) -> str:
@@ -143,6 +144,28 @@ class GitSource:
                 raise SourceUnavailable(
                     f"cannot fetch {self.display_url} branch {self.branch}: {message}"
                 ) from exc
+
+    def contains(self, newer: str, older: str) -> bool:
+        """Is ``older`` (a full or abbreviated commit) ``newer`` itself or one of its
+        ancestors? False for a commit this mirror has not fetched."""
+        if not newer or not older:
+            return False
+        if newer.startswith(older):
+            return True
+        key = (newer, older)
+        if key in self._contains:
+            return True
+        with self._lock:
+            try:
+                self._mirror().git.merge_base("--is-ancestor", older, newer)
+                found = True
+            except git.exc.GitCommandError:  # exit 1: not an ancestor; 128: unknown commit
+                found = False
+        if found:  # only a yes is final: an unknown commit may arrive with the next fetch
+            self._contains[key] = True
+            while len(self._contains) > 256:
+                self._contains.pop(next(iter(self._contains)))
+        return found
 
     def snapshot(self, commit: str) -> Snapshot:
         """The files under the sub-path at ``commit`` (cached: commits never change)."""
