@@ -177,7 +177,12 @@ def parser() -> argparse.ArgumentParser:
     )
     sub = top.add_subparsers(dest="verb", required=True, metavar="VERB")
 
-    p = sub.add_parser("run", help="run the reconciler until stopped")
+    p = sub.add_parser(
+        "run",
+        help="run the reconciler until stopped",
+        epilog="Every --some-flag can also be given as the environment variable "
+        "GITOPS_SOME_FLAG (deploy/gitops.env documents each). The command line wins.",
+    )
     _add_source(p)
     p.add_argument(
         "--interval",
@@ -185,7 +190,11 @@ def parser() -> argparse.ArgumentParser:
         default=os.environ.get("GITOPS_INTERVAL", "15s"),
         help="poll interval (default 15s; GITOPS_INTERVAL)",
     )
-    p.add_argument("--listen", default=os.environ.get("GITOPS_LISTEN", "127.0.0.1:8080"))
+    p.add_argument(
+        "--listen",
+        default=os.environ.get("GITOPS_LISTEN", "127.0.0.1:8080"),
+        help="API and /metrics address (default 127.0.0.1:8080: this machine only)",
+    )
     p.add_argument("--no-watch", action="store_true", help="do not watch a local repository")
     p.add_argument(
         "--node-address",
@@ -272,7 +281,34 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     p.add_argument("--limit", type=int, default=20)
     _add_output(p)
+    for verb in ("run", "sync", "diff"):
+        env_defaults(sub.choices[verb])
     return top
+
+
+def env_name(option: str) -> str:
+    return "GITOPS_" + option.lstrip("-").upper().replace("-", "_")
+
+
+def env_defaults(p: argparse.ArgumentParser) -> None:
+    """Every ``--some-flag`` of a long-running verb can come from ``GITOPS_SOME_FLAG`` too, as
+    a systemd EnvironmentFile or a container's environment gives it (deploy/gitops.env lists
+    them all). A flag on the command line still wins."""
+    for action in p._actions:
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if not longs or isinstance(action, (argparse._HelpAction, argparse._AppendAction)):
+            continue
+        raw = os.environ.get(env_name(longs[0]))
+        if raw is None:
+            continue
+        if isinstance(action, argparse._StoreTrueAction):
+            value: Any = raw.strip().lower() in ("1", "true", "yes", "on")
+        else:
+            try:
+                value = action.type(raw) if callable(action.type) else raw
+            except (argparse.ArgumentTypeError, ValueError) as exc:
+                p.error(f"{env_name(longs[0])}={raw!r}: {exc}")
+        p.set_defaults(**{action.dest: value})
 
 
 # -- printing -------------------------------------------------------------------------------

@@ -60,7 +60,13 @@ def add_parsers(sub: Any) -> None:
             help="CI build to name in the commit (default: BUILD_URL, TRAVIS_BUILD_WEB_URL, "
             "CI_JOB_URL or the GitHub Actions run)",
         )
-        p.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+        p.add_argument(
+            "-o",
+            "--output",
+            choices=("table", "json", "yaml", "sha"),
+            default="table",
+            help="sha: only the new commit, for `sync --wait --revision` in a script",
+        )
 
     p = sub.add_parser(
         "set",

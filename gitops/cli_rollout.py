@@ -311,6 +311,9 @@ def _body(verb: str, args: argparse.Namespace, target: str, replaced: str) -> st
 
 
 def report(result: Commit, args: argparse.Namespace) -> int:
+    if args.output == "sha":
+        print(result.sha)
+        return OK
     if args.output != "table":
         data = {
             "commit": result.sha,

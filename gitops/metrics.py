@@ -19,9 +19,12 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from gitops.model import COMPLETE, FAILED, SUPERSEDED
 from gitops.webhooks import PROVIDERS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+REASON_KINDS = ("readiness", "liveness", "startup", "pull", "exit", "deadline", "other")
+ROLLOUT_RESULTS = (COMPLETE, FAILED, SUPERSEDED)
 REPLICAS = ("desired", "current", "updated", "ready", "available", "unavailable")
 
 
@@ -91,8 +94,10 @@ class _State(Collector):
             "gitops_rollbacks", "Automatic rollbacks, by the failed rollout's reason kind",
             labels=["reason"],
         )  # fmt: skip
-        totals: dict[str, int] = {}
-        reasons: dict[str, int] = {}
+        # Every bounded label value from zero, so the first rollback is an increase that
+        # increase() and alerts see, not a series that appears already at 1.
+        totals: dict[str, int] = dict.fromkeys(ROLLOUT_RESULTS, 0)
+        reasons: dict[str, int] = dict.fromkeys(REASON_KINDS, 0)
         for result, reason, rolled_back, count in self.source.rollout_counts():
             totals[result] = totals.get(result, 0) + count
             if rolled_back:
@@ -109,7 +114,7 @@ class _State(Collector):
 def _reason_kind(reason: str) -> str:
     """A bounded label from a free-text reason."""
     text = reason.lower()
-    for kind in ("readiness", "liveness", "startup", "pull", "exit", "deadline"):
+    for kind in REASON_KINDS[:-1]:
         if kind in text:
             return kind
     return "other"

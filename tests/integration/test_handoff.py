@@ -10,19 +10,21 @@ import hmac
 import json
 import os
 import subprocess
+import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
-from tests.conftest import API_TOKEN, GitRemote, Images, git, start_gitops, stop_gitops
+from tests.conftest import API_TOKEN, ROOT, GitRemote, Images, git, start_gitops, stop_gitops
 from tests.integration.test_metrics import scrape, value
 from tests.integration.test_run import free_port, get, gitops, wait_for
 
@@ -290,7 +292,7 @@ def _sign(payload: bytes) -> str:
     return hmac.new(HOOK_SECRET.encode(), payload, hashlib.sha256).hexdigest()
 
 
-_PROVIDERS = {
+_PROVIDERS: dict[str, Callable[[bytes], dict[str, str]]] = {
     "gitlab": lambda p: {"X-Gitlab-Event": "Push Hook", "X-Gitlab-Token": HOOK_SECRET},
     "gitea": lambda p: {"X-Gitea-Event": "push", "X-Gitea-Signature": _sign(p)},
     "bitbucket": lambda p: {"X-Event-Key": "repo:push", "X-Hub-Signature": "sha256=" + _sign(p)},
@@ -447,3 +449,29 @@ _READS = (
     "/api/v1/nodes",
     "/readyz",
 )
+
+
+def test_the_ci_handoff_script_deploys_and_reports_like_a_ci_job(
+    running: dict[str, str], remote: GitRemote, images: Images
+) -> None:
+    """deploy/ci/handoff.sh, which the Jenkinsfile and travis.yml run, end to end."""
+    env = {**running, "GITOPS_CLI": f"{sys.executable} -m gitops", "GITOPS_WAIT_TIMEOUT": "90s"}
+    script = str(ROOT / "deploy" / "ci" / "handoff.sh")
+    run = subprocess.run(
+        ["bash", script, images["v2"], "web", "web", NS],
+        env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    head = git(remote.bare, "rev-parse", "main")
+    assert f"commit {head}" in run.stderr and "Succeeded" in run.stderr
+    assert f"image: {images['v2']}" in git(remote.bare, "show", f"{head}:web.yaml")
+    failed = subprocess.run(
+        ["bash", script, images["v2-unready"], "web", "web", NS],
+        env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert failed.returncode == 1 and "rolled back" in failed.stderr, failed.stderr
+    for ci in ("Jenkinsfile", "travis.yml"):
+        text = (ROOT / "deploy" / "ci" / ci).read_text()
+        assert "deploy/ci/handoff.sh" in text and "docker push" in text
+    yaml_text = (ROOT / "deploy" / "ci" / "travis.yml").read_text()
+    assert yaml.safe_load(yaml_text)["deploy"]["provider"] == "script"
