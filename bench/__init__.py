@@ -1,0 +1,1 @@
+"""Benchmarks: python bench/compare.py (gitops vs Swarm), python bench/proxy.py."""

@@ -1,0 +1,277 @@
+"""gitops side by side with Docker Swarm on the same engine: the issue-7 scenarios.
+
+    python bench/compare.py [--reps 3] [--only converge,update,heal,rollback,reaction]
+
+As root, with the engine and the registry up (scripts/host-setup). Builds its images, runs each
+scenario against gitops and against Swarm (``docker swarm init`` and ``leave`` by the harness)
+``--reps`` times, prints medians with min-max and the ratio gitops/Swarm, and writes
+``bench/results/compare.json`` and ``docs/benchmarks.md``. It reports; it does not assert.
+Each figure is wall time from the user's action (``git push`` / ``docker service
+create|update`` / a container killed) until the state is observed, polled every 50 ms on both
+sides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import docker
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.sides import ROOT, Gitops, Swarm, digest, manifest, wait
+
+REPO = "127.0.0.1:5000/gitops-bench/web"
+Result = dict[str, Any]
+
+
+def images(engine: docker.DockerClient) -> dict[str, str]:
+    subprocess.run([str(ROOT / "scripts" / "build-images"), REPO, "v1", "v2", "v3-unready"],
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    return {v: f"{REPO}:{v}" for v in ("v1", "v2", "v3-unready")}
+
+
+# -- scenarios: each returns seconds for (gitops, swarm) ------------------------------------
+
+
+def converge(engine: Any, img: dict[str, str], n: int) -> tuple[float, float]:
+    g = Gitops(engine)
+    try:
+        t0 = g.push(manifest(img["v1"], n, 1, 0), f"{n} replicas")
+        wait(lambda: g.ready(img["v1"], n), 300)
+        gitops = time.monotonic() - t0
+    finally:
+        g.stop()
+    s = Swarm(engine)
+    image = digest(engine, img["v1"])
+    try:
+        t0 = s.create(image, n, 1, True)
+        wait(lambda: s.ready(image, n), 300)
+        swarm = time.monotonic() - t0
+    finally:
+        s.remove()
+    return gitops, swarm
+
+
+def update(engine: Any, img: dict[str, str], n: int, start_first: bool) -> tuple[float, float]:
+    return _change(engine, img, n, start_first, "v2", "v2")
+
+
+def _change(
+    engine: Any, img: dict[str, str], n: int, start_first: bool, new: str, final: str
+) -> tuple[float, float]:
+    """v1 running and ready; then ``new`` is pushed / updated to: until ``final`` alone serves
+    (``new`` for an update; v1 again when ``new`` never becomes ready and is rolled back)."""
+    surge, unavailable = (1, 0) if start_first else (0, 1)
+    deadline = 5 if new != final else 60  # the progress deadline a rollback waits out
+    g = Gitops(engine)
+    try:
+        g.push(manifest(img["v1"], n, surge, unavailable, deadline), "v1")
+        wait(lambda: g.ready(img["v1"], n), 300)
+        t0 = g.push(manifest(img[new], n, surge, unavailable, deadline), new)
+        wait(lambda: any(p["containers"][0]["image"] == img[new] for p in g.pods()), 60)
+        wait(lambda: g.ready(img[final], n), 300)
+        gitops = time.monotonic() - t0
+    finally:
+        g.stop()
+    s = Swarm(engine)
+    by_digest = {v: digest(engine, img[v]) for v in ("v1", new, final)}
+    try:
+        s.create(by_digest["v1"], n, 1, start_first)
+        wait(lambda: s.ready(by_digest["v1"], n), 300)
+        t0 = s.update(by_digest[new], 1, start_first)
+        sha = by_digest[new].rsplit("@")[-1]
+        wait(lambda: any(sha in c.attrs["Config"]["Image"] for c in s.running()), 60)
+        wait(lambda: s.ready(by_digest[final], n), 300)
+        swarm = time.monotonic() - t0
+    finally:
+        s.remove()
+    return gitops, swarm
+
+
+def heal(engine: Any, img: dict[str, str]) -> tuple[float, float]:
+    n = 3
+    g = Gitops(engine)
+    try:
+        g.push(manifest(img["v1"], n, 1, 0), "v1")
+        wait(lambda: g.ready(img["v1"], n), 300)
+        victim = g.containers()[0]
+        t0 = time.monotonic()
+        victim.kill()
+        wait(lambda: _gitops_replaced(g, img["v1"], n, victim.id), 120)
+        gitops = time.monotonic() - t0
+    finally:
+        g.stop()
+    s = Swarm(engine)
+    v1 = digest(engine, img["v1"])
+    try:
+        s.create(v1, n, 1, True)
+        wait(lambda: s.ready(v1, n), 300)
+        victim = s.running()[0]
+        t0 = time.monotonic()
+        victim.kill()
+        wait(lambda: s.ready(v1, n) and victim.id not in {c.id for c in s.running()}, 120)
+        swarm = time.monotonic() - t0
+    finally:
+        s.remove()
+    return gitops, swarm
+
+
+def _gitops_replaced(g: Gitops, image: str, n: int, victim: str) -> bool:
+    """All ``n`` ready again (gitops' verdict: its readiness probe passed after the restart),
+    the killed container running again in its pod, or replaced."""
+    if not g.ready(image, n):
+        return False
+    running = {c.id for c in g.containers()}
+    gone = victim not in {c.id for c in g.engine.containers.list(all=True, sparse=True)}
+    return victim in running or gone
+
+
+def rollback(engine: Any, img: dict[str, str]) -> tuple[float, float]:
+    """A new version that never becomes ready: until the old version serves alone again."""
+    return _change(engine, img, 3, True, "v3-unready", "v1")
+
+
+def reaction(engine: Any, img: dict[str, str], webhook: bool) -> float:
+    """git push (watched local repository, or a GitHub webhook) -> the first new container."""
+    extra = ("--no-watch",) if webhook else ()
+    g = Gitops(engine, extra)
+    try:
+        g.push(manifest(img["v1"], 1, 1, 0), "v1")
+        if webhook:
+            _github(g)
+        wait(lambda: g.ready(img["v1"], 1), 120)
+        before = {c.id for c in g.containers()}
+        t0 = g.push(manifest(img["v2"], 1, 1, 0), "v2")
+        if webhook:
+            _github(g)
+        wait(lambda: any(c.id not in before for c in g.containers()), 60)
+        return time.monotonic() - t0
+    finally:
+        g.stop()
+
+
+def _github(g: Gitops) -> None:
+    body = json.dumps({"ref": "refs/heads/main", "repository": {"clone_url": str(g.bare)}}).encode()
+    sig = "sha256=" + hmac.new(g.secret.encode(), body, hashlib.sha256).hexdigest()
+    req = urllib.request.Request(
+        g.url + "/api/v1/webhooks/github", data=body, method="POST",
+        headers={"X-GitHub-Event": "push", "X-Hub-Signature-256": sig},
+    )  # fmt: skip
+    urllib.request.urlopen(req, timeout=10).close()
+
+
+# -- the run ----------------------------------------------------------------------------------
+
+SCENARIOS: dict[str, list[tuple[str, Callable[[Any, dict[str, str]], Any]]]] = {
+    "converge": [
+        ("1. converge 10 replicas", lambda e, i: converge(e, i, 10)),
+        ("1. converge 30 replicas", lambda e, i: converge(e, i, 30)),
+    ],
+    "update": [
+        ("2. rolling update 3, start-first", lambda e, i: update(e, i, 3, True)),
+        ("2. rolling update 10, start-first", lambda e, i: update(e, i, 10, True)),
+        ("2. rolling update 3, stop-first", lambda e, i: update(e, i, 3, False)),
+        ("2. rolling update 10, stop-first", lambda e, i: update(e, i, 10, False)),
+    ],
+    "heal": [("3. heal a killed container", heal)],
+    "rollback": [("4. failed update back on v1", rollback)],
+    "reaction": [
+        ("5. push to first container (ref watch)", lambda e, i: reaction(e, i, False)),
+        ("5. push to first container (GitHub webhook)", lambda e, i: reaction(e, i, True)),
+    ],
+}
+
+
+def summary(values: list[float]) -> dict[str, float]:
+    return {"median": statistics.median(values), "min": min(values), "max": max(values)}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated groups")
+    ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "compare.json")
+    args = ap.parse_args()
+    engine = docker.from_env(timeout=120)
+    img = images(engine)
+    results: list[Result] = []
+    try:
+        for group in args.only.split(","):
+            for title, fn in SCENARIOS[group]:
+                g_times: list[float] = []
+                s_times: list[float] = []
+                for rep in range(args.reps):
+                    out = fn(engine, img)
+                    g, s = out if isinstance(out, tuple) else (out, None)
+                    g_times.append(g)
+                    if s is not None:
+                        s_times.append(s)
+                    shown = f"gitops {g:.2f}s" + (f", swarm {s:.2f}s" if s is not None else "")
+                    print(f"{title} [{rep + 1}/{args.reps}]: {shown}", file=sys.stderr, flush=True)
+                row: Result = {
+                    "scenario": title,
+                    "gitops": summary(g_times),
+                    "gitops_runs": g_times,
+                }
+                if s_times:
+                    row |= {"swarm": summary(s_times), "swarm_runs": s_times,
+                            "ratio": row["gitops"]["median"] / row["swarm"]["median"]}  # fmt: skip
+                results.append(row)
+    finally:
+        try:
+            Swarm(engine).leave()
+        except docker.errors.APIError as exc:
+            print(f"swarm leave: {exc}", file=sys.stderr)
+    meta = {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {_cpus()} cores, engine {engine.version()['Version']}",
+        "command": f"python bench/compare.py --reps {args.reps} --only {args.only}",
+        "reps": args.reps,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
+    table = render(meta, results)
+    print(table)
+    return 0
+
+
+def _cpus() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def render(meta: dict[str, Any], results: list[Result]) -> str:
+    def cell(s: dict[str, float]) -> str:
+        return f"{s['median']:.2f} s ({s['min']:.2f}-{s['max']:.2f})"
+
+    lines = [
+        "| scenario | gitops median (min-max) | Swarm median (min-max) | gitops/Swarm | target |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        if "swarm" in r:
+            met = "met" if r["ratio"] <= 0.5 else "**missed**"
+            lines.append(f"| {r['scenario']} | {cell(r['gitops'])} | {cell(r['swarm'])} | "
+                         f"{r['ratio']:.2f} | <= 0.5: {met} |")  # fmt: skip
+        else:
+            met = "met" if r["gitops"]["median"] < 1.0 else "**missed**"
+            lines.append(f"| {r['scenario']} | {cell(r['gitops'])} | (no Swarm equivalent) "
+                         f"| | < 1 s: {met} |")  # fmt: skip
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,249 @@
+"""The two systems under test, driven the way their users drive them, observed the same way.
+
+gitops: a bare git repository, ``gitops run`` watching it, manifests pushed with ``git push``;
+Ready is gitops' own verdict (its readiness probe passed), read from ``GET /api/v1/pods``.
+Swarm: ``docker service create|update`` through the SDK on the same engine; Ready is Docker's
+health status ``healthy`` from the service's containers. Both: busybox httpd with ``/healthz``,
+an init process (gitops always; ``--init`` for Swarm), a 1 s readiness/health period, the image
+already on the engine (Swarm gets it by digest so it does not ask the registry per task).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import docker
+from docker.types import EndpointSpec, Healthcheck, RollbackConfig, ServiceMode, UpdateConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+NS = "bench"
+INSTANCE = "bench"
+POLL = 0.05  # seconds between looks, the same for both sides
+
+
+def wait(predicate: Callable[[], bool], timeout: float) -> float:
+    """Seconds until ``predicate()`` held (bounded); raises after ``timeout``."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(POLL)
+    raise TimeoutError(f"not reached within {timeout:.0f}s")
+
+
+def manifest(image: str, replicas: int, surge: int, unavailable: int, deadline: int = 10) -> str:
+    return f"""apiVersion: v1
+kind: Namespace
+metadata:
+  name: {NS}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: {NS}
+spec:
+  replicas: {replicas}
+  progressDeadlineSeconds: {deadline}
+  selector:
+    matchLabels: {{app: web}}
+  strategy:
+    rollingUpdate: {{maxSurge: {surge}, maxUnavailable: {unavailable}}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      terminationGracePeriodSeconds: 10
+      containers:
+        - name: web
+          image: {image}
+          ports: [{{name: http, containerPort: 8080}}]
+          readinessProbe:
+            httpGet: {{path: /healthz, port: http}}
+            periodSeconds: 1
+"""
+
+
+def git(cwd: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "b@b",
+           "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "b@b"}  # fmt: skip
+    out = subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True)
+    return out.stdout.decode().strip()
+
+
+class Gitops:
+    def __init__(self, engine: docker.DockerClient, extra: tuple[str, ...] = ()) -> None:
+        self.engine = engine
+        self.dir = Path(tempfile.mkdtemp(prefix="gitops-bench-"))
+        self.bare, self.work = self.dir / "repo.git", self.dir / "work"
+        git(self.dir, "init", "-q", "--bare", "-b", "main", str(self.bare))
+        git(self.dir, "clone", "-q", str(self.bare), str(self.work))
+        git(self.work, "checkout", "-q", "-b", "main")
+        (self.work / "README").write_text("bench\n")
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-qm", "start")
+        git(self.work, "push", "-q", "origin", "main")
+        with socket_port() as port:
+            self.url = f"http://127.0.0.1:{port}"
+        self.secret = "bench-webhook-secret"
+        env = {**os.environ, "GITOPS_WEBHOOK_SECRET": self.secret}
+        cmd = [sys.executable, "-m", "gitops", "run", "--repo", str(self.bare),
+               "--instance", INSTANCE, "--state-dir", str(self.dir / "state"),
+               "--listen", self.url.removeprefix("http://"), "--interval", "60s", *extra]  # fmt: skip
+        self.log = (self.dir / "gitops.log").open("w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
+        wait(lambda: self._get("/healthz") is not None, 30)
+
+    def _get(self, path: str) -> Any:
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=5) as resp:
+                return json.load(resp)
+        except OSError:
+            return None
+
+    def push(self, text: str, message: str) -> float:
+        """Commit the manifests and push; the moment the push returned."""
+        (self.work / "app.yaml").write_text(text)
+        git(self.work, "add", "-A")
+        git(self.work, "commit", "-qm", message)
+        git(self.work, "push", "-q", "origin", "main")
+        return time.monotonic()
+
+    def pods(self) -> list[dict[str, Any]]:
+        return [p for p in (self._get(f"/api/v1/pods?namespace={NS}") or []) if "containers" in p]
+
+    def ready(self, image: str, n: int) -> bool:
+        """Exactly ``n`` pods, all of ``image``, all ready (old ones gone)."""
+        pods = self.pods()
+        return len(pods) == n and all(
+            p["ready"] == "1/1" and p["containers"][0]["image"] == image for p in pods
+        )
+
+    def containers(self) -> list[Any]:
+        return self.engine.containers.list(
+            filters={"label": ["io.gitops.instance=" + INSTANCE, "io.gitops.container=web"]}
+        )
+
+    def stop(self) -> None:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        for c in self.engine.containers.list(
+            all=True, filters={"label": "io.gitops.instance=" + INSTANCE}
+        ):
+            c.remove(force=True)
+        for net in self.engine.networks.list(filters={"label": "io.gitops.instance=" + INSTANCE}):
+            net.remove()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class socket_port:
+    def __enter__(self) -> int:
+        self.s = socket.socket()
+        self.s.bind(("127.0.0.1", 0))
+        return int(self.s.getsockname()[1])
+
+    def __exit__(self, *exc: object) -> None:
+        self.s.close()
+
+
+HEALTH = Healthcheck(
+    test=["CMD", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"],
+    interval=1_000_000_000,
+    timeout=1_000_000_000,
+    retries=1,
+    start_period=0,
+)
+
+
+class Swarm:
+    NAME = "bench-web"
+
+    def __init__(self, engine: docker.DockerClient) -> None:
+        self.engine = engine
+        if engine.info()["Swarm"]["LocalNodeState"] != "active":
+            engine.swarm.init(advertise_addr="127.0.0.1", listen_addr="127.0.0.1:2377")
+
+    def service(self) -> Any:
+        return self.engine.services.get(self.NAME)  # type: ignore[no-untyped-call]
+
+    def create(self, image: str, n: int, surge: int, start_first: bool) -> float:
+        self.engine.services.create(  # type: ignore[no-untyped-call]
+            image,
+            name=self.NAME,
+            mode=ServiceMode("replicated", replicas=n),
+            healthcheck=HEALTH,
+            init=True,
+            stop_grace_period=10_000_000_000,
+            update_config=self._update(surge, start_first),
+            rollback_config=RollbackConfig(parallelism=surge, order=_order(start_first)),
+            endpoint_spec=EndpointSpec(mode="dnsrr"),  # no ingress mesh: no IPVS here
+        )
+        return time.monotonic()
+
+    @staticmethod
+    def _update(surge: int, start_first: bool) -> UpdateConfig:
+        return UpdateConfig(
+            parallelism=surge,
+            order=_order(start_first),
+            failure_action="rollback",
+            monitor=5_000_000_000,
+            delay=0,
+        )
+
+    def update(self, image: str, surge: int, start_first: bool) -> float:
+        self.service().update(
+            image=image, update_config=self._update(surge, start_first), healthcheck=HEALTH,
+            init=True,
+        )  # fmt: skip
+        return time.monotonic()
+
+    def running(self) -> list[Any]:
+        return self.engine.containers.list(
+            filters={"label": f"com.docker.swarm.service.name={self.NAME}"}
+        )
+
+    def ready(self, image: str, n: int) -> bool:
+        found = self.running()
+        healthy = [
+            c
+            for c in found
+            if c.attrs["State"].get("Health", {}).get("Status") == "healthy"
+            and image.rsplit("@", 1)[-1] in c.attrs["Config"]["Image"]
+        ]
+        return len(healthy) == n and len(found) == n
+
+    def remove(self) -> None:
+        try:
+            self.service().remove()
+        except docker.errors.NotFound:
+            return
+        wait(lambda: not self.running(), 60)
+
+    def leave(self) -> None:
+        self.remove()
+        self.engine.swarm.leave(force=True)
+
+
+def _order(start_first: bool) -> Literal["start-first", "stop-first"]:
+    return "start-first" if start_first else "stop-first"
+
+
+def digest(engine: docker.DockerClient, image: str) -> str:
+    """``repo@sha256:…`` of a pushed image: how Swarm is told not to ask the registry."""
+    return str(engine.images.get(image).attrs["RepoDigests"][0])
