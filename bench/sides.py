@@ -133,7 +133,8 @@ class Gitops:
 
     def containers(self) -> list[Any]:
         return self.engine.containers.list(
-            filters={"label": ["io.gitops.instance=" + INSTANCE, "io.gitops.container=web"]}
+            sparse=True,
+            filters={"label": ["io.gitops.instance=" + INSTANCE, "io.gitops.container=web"]},
         )
 
     def stop(self) -> None:
@@ -213,19 +214,18 @@ class Swarm:
         )  # fmt: skip
         return time.monotonic()
 
-    def running(self) -> list[Any]:
-        return self.engine.containers.list(
+    def running(self) -> list[dict[str, Any]]:
+        """The service's running containers, from one list call (no inspect: a container may
+        vanish between a list and an inspect, and polling must not cost N calls)."""
+        found: list[dict[str, Any]] = self.engine.api.containers(
             filters={"label": f"com.docker.swarm.service.name={self.NAME}"}
         )
+        return found
 
     def ready(self, image: str, n: int) -> bool:
         found = self.running()
-        healthy = [
-            c
-            for c in found
-            if c.attrs["State"].get("Health", {}).get("Status") == "healthy"
-            and image.rsplit("@", 1)[-1] in c.attrs["Config"]["Image"]
-        ]
+        sha = image.rsplit("@", 1)[-1]
+        healthy = [c for c in found if "(healthy)" in c["Status"] and sha in c["Image"]]
         return len(healthy) == n and len(found) == n
 
     def remove(self) -> None:
