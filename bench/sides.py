@@ -95,8 +95,7 @@ class Gitops:
         git(self.work, "add", "-A")
         git(self.work, "commit", "-qm", "start")
         git(self.work, "push", "-q", "origin", "main")
-        with socket_port() as port:
-            self.url = f"http://127.0.0.1:{port}"
+        self.url = f"http://127.0.0.1:{free_port()}"
         self.secret = "bench-webhook-secret"
         env = {**os.environ, "GITOPS_WEBHOOK_SECRET": self.secret}
         cmd = [sys.executable, "-m", "gitops", "run", "--repo", str(self.bare),
@@ -153,14 +152,10 @@ class Gitops:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-class socket_port:
-    def __enter__(self) -> int:
-        self.s = socket.socket()
-        self.s.bind(("127.0.0.1", 0))
-        return int(self.s.getsockname()[1])
-
-    def __exit__(self, *exc: object) -> None:
-        self.s.close()
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 HEALTH = Healthcheck(

@@ -23,7 +23,6 @@ from urllib.parse import parse_qs, urlsplit
 from gitops import delivery, views, webhooks
 from gitops.cluster import NodeNotFound
 from gitops.durations import format_duration, parse_duration
-from gitops.errors import Reason
 from gitops.live import observe
 from gitops.metrics import CONTENT_TYPE
 from gitops.reconciler import Reconciler
@@ -191,20 +190,9 @@ class App:
             revision = status.revision
         deployments = rec.desired.deployments if rec.desired else ()
         latest = {d.key: rec.revisions.latest(d.key) for d in deployments}
-        answer = delivery.judge(revision, status, latest, rec.source.contains)
-        if (
-            answer.state == delivery.WAITING
-            and fetched_since
-            and status.reason != Reason.SOURCE_UNAVAILABLE  # unknown: git did not answer
-            and not rec.source.contains(status.revision, revision)
-        ):
-            return replace(
-                answer,
-                state=delivery.NOT_FOUND,
-                message=f"commit {revision[:12]} is not on branch {rec.settings.branch} "
-                f"(its head is {status.revision[:12] or 'unknown'})",
-            )
-        return answer
+        return delivery.judge(
+            revision, status, latest, rec.source.contains, fetched_since, rec.settings.branch
+        )
 
     @staticmethod
     def _delivery_answer(answer: delivery.Delivery) -> tuple[int, Any]:

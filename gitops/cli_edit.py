@@ -18,7 +18,6 @@ from typing import Any
 from gitops import cli_rollout
 from gitops.errors import GitopsError
 from gitops.manifests import edit as yedit
-from gitops.source.git import GitWriter, NothingToChange
 
 OK, FAILED, ERROR = 0, 1, 2
 # Where CI runners say which build is running: Jenkins, Travis, GitLab, GitHub Actions.
@@ -136,13 +135,5 @@ def run(args: argparse.Namespace) -> int:
     def edit(root: Path, files_at: Any) -> list[str]:
         return cli_rollout.set_in(key, root, args.path, mutate)
 
-    try:
-        writer = GitWriter(args.repo, args.branch, args.path)
-        result = writer.commit(f"{subject}\n\n" + "\n\n".join(lines), edit, not args.dry_run)
-    except NothingToChange as exc:
-        print(f"gitops: {exc}", file=sys.stderr)
-        return OK
-    except GitopsError as exc:
-        print(f"gitops: {exc}", file=sys.stderr)
-        return ERROR
-    return cli_rollout.report(result, args)
+    message = f"{subject}\n\n" + "\n\n".join(lines)
+    return cli_rollout.commit(args, message, edit, not args.dry_run)

@@ -22,7 +22,7 @@ from gitops.durations import format_duration, parse_duration
 from gitops.errors import GitopsError
 from gitops.manifests import edit as yedit
 from gitops.manifests.load import read_manifest_files
-from gitops.source.git import Commit, GitWriter, NothingToChange
+from gitops.source.git import Commit, Edit, GitWriter, NothingToChange
 
 OK, FAILED, ERROR = 0, 1, 2
 
@@ -284,9 +284,18 @@ def change(args: argparse.Namespace, api: Any) -> int:
             def edit(root: Path, files_at: Any) -> list[str]:
                 return set_in(key, root, args.path, mutate)
 
-        writer = GitWriter(args.repo, args.branch, args.path)
         body = _body(verb, args, target if verb == "undo" else "", replaced)
-        result = writer.commit(f"{subject}\n\n{body}", edit, args.push)
+    except GitopsError as exc:
+        print(f"gitops: {exc}", file=sys.stderr)
+        return ERROR
+    return commit(args, f"{subject}\n\n{body}", edit, args.push)
+
+
+def commit(args: argparse.Namespace, message: str, edit: Edit, push: bool) -> int:
+    """One commit to the repository (``--repo``, ``--branch``, ``--path``), reported; exit 0
+    also when the repository already says so, 2 on error."""
+    try:
+        result = GitWriter(args.repo, args.branch, args.path).commit(message, edit, push)
     except NothingToChange as exc:
         print(f"gitops: {exc}", file=sys.stderr)
         return OK

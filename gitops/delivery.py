@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from gitops.errors import Reason
 from gitops.model import FAILED, PROGRESSING, RolloutRecord
 from gitops.status import SYNCED, SyncStatus
 
@@ -27,7 +28,7 @@ HTTP_STATUS: Final = {SUCCEEDED: 200, FAILED_DELIVERY: 409, TIMED_OUT: 504, NOT_
 
 @dataclass(frozen=True)
 class Delivery:
-    state: str  # WAITING | SUCCEEDED | FAILED_DELIVERY (| TIMED_OUT, NOT_FOUND from the caller)
+    state: str  # WAITING | SUCCEEDED | FAILED_DELIVERY | NOT_FOUND (| TIMED_OUT from the caller)
     revision: str  # the commit asked about
     applied: str  # the commit the reconciler applies
     message: str
@@ -52,9 +53,12 @@ def judge(
     status: SyncStatus,
     latest: Mapping[tuple[str, str], RolloutRecord | None],
     contains: Callable[[str, str], bool],
+    fetched: bool = False,
+    branch: str = "",
 ) -> Delivery:
     """``contains(newer, older)``: is ``older`` the same commit as, or an ancestor of, ``newer``.
-    ``latest``: each Deployment's newest rollout record."""
+    ``latest``: each Deployment's newest rollout record. ``fetched``: git was read after the
+    question was asked, so a commit the branch head does not contain is not on the branch."""
     rows = tuple(_row(r, latest.get((r.namespace, r.name))) for r in status.resources)
     deployments = tuple(r for r in rows if r["kind"] == "Deployment")
 
@@ -63,6 +67,10 @@ def judge(
 
     if not status.revision or not contains(status.revision, revision):
         seen = status.revision[:12] or "nothing yet"
+        if fetched and status.reason != Reason.SOURCE_UNAVAILABLE:  # else git did not answer
+            return out(
+                NOT_FOUND, f"commit {revision[:12]} is not on branch {branch} (its head is {seen})"
+            )
         return out(WAITING, f"the reconciler has not fetched {revision[:12]} (at {seen})")
     if not status.applied or not contains(status.applied, revision):
         if status.result == "Failed":  # the commit (or a later one holding it) was rejected

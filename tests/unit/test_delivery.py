@@ -82,3 +82,14 @@ def test_to_dict_names_each_deployment() -> None:
     v = judge(status(C2, C2, dep()), record(COMPLETE, C2)).to_dict()
     assert v["state"] == "Succeeded" and v["deployments"][0]["name"] == "web"
     assert v["deployments"][0]["rollout"] == COMPLETE
+
+
+def test_a_commit_the_fetched_head_does_not_hold_is_not_on_the_branch() -> None:
+    unknown = "ff" * 20
+    st = status(C3, C3, dep())
+    assert judge(st, revision=unknown).state == d.WAITING  # git not read since the question
+    v = d.judge(unknown, st, {}, contains, fetched=True, branch="main")
+    assert v.state == d.NOT_FOUND and "not on branch main" in v.message
+    assert d.HTTP_STATUS[v.state] == 404
+    down = SyncStatus(C3, C3, "Failed", "SourceUnavailable", "cannot fetch")
+    assert d.judge(unknown, down, {}, contains, fetched=True).state == d.WAITING
