@@ -32,7 +32,7 @@ from typing import Any
 import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.sides import ROOT, Gitops, Swarm, digest, manifest, wait
+from bench.sides import GWBRIDGE, ROOT, Gitops, Swarm, digest, manifest, swarm_leave, wait
 
 REPO = "127.0.0.1:5000/gitops-bench/web"
 Result = dict[str, Any]
@@ -214,6 +214,7 @@ def main() -> int:
     )
     args = ap.parse_args()
     engine = docker.from_env(timeout=120)
+    gwbridge_was_there = bool(engine.networks.list(names=[GWBRIDGE]))
     img = images(engine)
     results: list[Result] = []
     try:
@@ -241,7 +242,7 @@ def main() -> int:
                 results.append(row)
     finally:
         try:
-            Swarm(engine).leave()
+            swarm_leave(engine, gwbridge_was_there)
         except docker.errors.APIError as exc:
             print(f"swarm leave: {exc}", file=sys.stderr)
     meta = {

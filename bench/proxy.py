@@ -135,7 +135,7 @@ def main() -> int:
     if shutil.which("wrk") is None:
         subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], check=True, capture_output=True)
     subprocess.run([str(ROOT / "scripts" / "host-setup")], check=True)
-    tag = f"bench-{secrets.token_hex(3)}"
+    tag = "proxy"  # one fixed tag, rebuilt each run: runs do not pile images up in the registry
     image = f"{REPO}:{tag}"
     subprocess.run([str(ROOT / "scripts" / "build-images"), REPO, tag], check=True)
     instance = f"bench{secrets.token_hex(2)}"

@@ -230,9 +230,18 @@ class Swarm:
             return
         wait(lambda: not self.running(), 60)
 
-    def leave(self) -> None:
-        self.remove()
-        self.engine.swarm.leave(force=True)
+
+GWBRIDGE = "docker_gwbridge"  # made by `swarm init`, left behind by `swarm leave`
+
+
+def swarm_leave(engine: docker.DockerClient, gwbridge_was_there: bool) -> None:
+    """Undo what the harness' ``swarm init`` did to the engine (nothing when it is inactive)."""
+    if engine.info()["Swarm"]["LocalNodeState"] == "active":
+        Swarm(engine).remove()
+        engine.swarm.leave(force=True)
+    if not gwbridge_was_there:
+        for net in engine.networks.list(names=[GWBRIDGE]):
+            net.remove()
 
 
 def _order(start_first: bool) -> Literal["start-first", "stop-first"]:
