@@ -223,7 +223,7 @@ def parser() -> argparse.ArgumentParser:
         "--notify",
         action="append",
         type=_receiver,
-        default=[_receiver(x) for x in os.environ.get("GITOPS_NOTIFY", "").split()],
+        default=[],
         metavar="FORMAT=URL",
         help="send events to URL as generic JSON or slack (repeatable; GITOPS_NOTIFY, "
         "space-separated)",
@@ -373,6 +373,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"gitops: cannot read a secret: {exc}", file=sys.stderr)
         return ERROR
+    try:  # read here, not when the parser is built: a bad value must not break other verbs
+        notify = [_receiver(x) for x in os.environ.get("GITOPS_NOTIFY", "").split()]
+    except argparse.ArgumentTypeError as exc:
+        print(f"gitops: GITOPS_NOTIFY: {exc}", file=sys.stderr)
+        return ERROR
     settings = _settings(
         args,
         interval=args.interval,
@@ -382,7 +387,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         api_token=token,
         webhook_secret=secret,
         webhook_max_bytes=args.webhook_max_bytes,
-        notify=tuple(args.notify),
+        notify=tuple(notify + args.notify),
     )
     return run(settings)
 
