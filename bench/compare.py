@@ -25,6 +25,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.sides import GWBRIDGE, ROOT, Gitops, Swarm, digest, manifest, swarm_leave, wait
+from bench.steady import steady
 
 REPO = "127.0.0.1:5000/gitops-bench/web"
 Result = dict[str, Any]
@@ -47,7 +49,7 @@ def images(engine: docker.DockerClient) -> dict[str, str]:
 # -- scenarios: each returns seconds for (gitops, swarm) ------------------------------------
 
 
-def converge(engine: Any, img: dict[str, str], n: int) -> tuple[float, float]:
+def converge(engine: Any, img: dict[str, str], n: int) -> tuple[float, float, float]:
     g = Gitops(engine)
     try:
         t0 = g.push(manifest(img["v1"], n, 1, 0), f"{n} replicas")
@@ -63,7 +65,31 @@ def converge(engine: Any, img: dict[str, str], n: int) -> tuple[float, float]:
         swarm = time.monotonic() - t0
     finally:
         s.remove()
-    return gitops, swarm
+    return gitops, swarm, engine_floor(engine, img["v1"], n)
+
+
+def engine_floor(engine: Any, image: str, n: int) -> float:
+    """The engine alone: ``n`` containers created and started through the SDK, 8 at a time, on
+    a user-defined bridge with an init, nothing waited for. No orchestrator can go below it."""
+    api = engine.api
+    net = api.create_network("gitops-bench-floor", driver="bridge")["Id"]
+    ids: list[str] = []
+
+    def one(i: int) -> None:
+        host = api.create_host_config(init=True, network_mode="gitops-bench-floor")
+        cid = api.create_container(image, name=f"gitops-bench-floor-{i}", host_config=host)["Id"]
+        ids.append(cid)
+        api.start(cid)
+
+    try:
+        t0 = time.monotonic()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(one, range(n)))
+        return time.monotonic() - t0
+    finally:
+        for cid in ids:
+            api.remove_container(cid, force=True)
+        api.remove_network(net)
 
 
 def update(engine: Any, img: dict[str, str], n: int, start_first: bool) -> tuple[float, float]:
@@ -76,7 +102,7 @@ def _change(
     """v1 running and ready; then ``new`` is pushed / updated to: until ``final`` alone serves
     (``new`` for an update; v1 again when ``new`` never becomes ready and is rolled back)."""
     surge, unavailable = (1, 0) if start_first else (0, 1)
-    deadline = 5 if new != final else 60  # the progress deadline a rollback waits out
+    deadline = 5 if new != final else 60  # a backstop: with fail-fast the failed pod ends it
     g = Gitops(engine)
     try:
         g.push(manifest(img["v1"], n, surge, unavailable, deadline), "v1")
@@ -194,9 +220,49 @@ SCENARIOS: dict[str, list[tuple[str, Callable[[Any, dict[str, str]], Any]]]] = {
         ("5. push to first container (GitHub webhook)", lambda e, i: reaction(e, i, True)),
     ],
 }
+# Run once whatever --reps says: each repeats its own measurement inside (30 passes; 3
+# interleaved runs per proxy target).
+FIGURES: dict[str, tuple[str, Callable[[Any, dict[str, str]], dict[str, Any]]]] = {
+    "steady": ("6. no-op reconcile, 300 pods on 3 nodes", steady),
+    "proxy": ("7. Service proxy vs direct and Docker's published port", lambda e, i: proxy()),
+}
 
 
-_ORDER = [title for group in SCENARIOS.values() for title, _ in group]
+def proxy() -> dict[str, Any]:
+    """bench/proxy.py (wrk; 3 interleaved runs of each target), its JSON read back."""
+    subprocess.run([sys.executable, str(ROOT / "bench" / "proxy.py"), "--seconds", "4"],
+                   check=True, stdout=subprocess.DEVNULL)  # fmt: skip
+    return dict(json.loads((ROOT / "bench" / "results" / "proxy.json").read_text()))
+
+
+_ORDER = [title for group in SCENARIOS.values() for title, _ in group] + [
+    title for title, _ in FIGURES.values()
+]
+
+
+def _timed(
+    title: str,
+    fn: Callable[[Any, dict[str, str]], Any],
+    engine: Any,
+    img: dict[str, str],
+    reps: int,
+) -> Result:
+    """``reps`` runs of one scenario: (gitops[, swarm[, engine floor]]) seconds each."""
+    runs: dict[str, list[float]] = {"gitops": [], "swarm": [], "floor": []}
+    for rep in range(reps):
+        out = fn(engine, img)
+        shown = []
+        for side, value in zip(runs, out if isinstance(out, tuple) else (out,), strict=False):
+            runs[side].append(value)
+            shown.append(f"{side} {value:.2f}s")
+        print(f"{title} [{rep + 1}/{reps}]: {', '.join(shown)}", file=sys.stderr, flush=True)
+    row: Result = {"scenario": title}
+    for side, seconds in runs.items():
+        if seconds:
+            row |= {side: summary(seconds), f"{side}_runs": seconds}
+    if "swarm" in row:
+        row["ratio"] = row["gitops"]["median"] / row["swarm"]["median"]
+    return row
 
 
 def summary(values: list[float]) -> dict[str, float]:
@@ -206,7 +272,9 @@ def summary(values: list[float]) -> dict[str, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--reps", type=int, default=3)
-    ap.add_argument("--only", default=",".join(SCENARIOS), help="comma-separated groups")
+    ap.add_argument(
+        "--only", default=",".join([*SCENARIOS, *FIGURES]), help="comma-separated groups"
+    )
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "compare.json")
     ap.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
     ap.add_argument(
@@ -219,27 +287,13 @@ def main() -> int:
     results: list[Result] = []
     try:
         for group in args.only.split(","):
+            if group in FIGURES:
+                title, measure = FIGURES[group]
+                print(f"{title} ...", file=sys.stderr, flush=True)
+                results.append({"scenario": title, "figures": measure(engine, img)})
+                continue
             for title, fn in SCENARIOS[group]:
-                g_times: list[float] = []
-                s_times: list[float] = []
-                for rep in range(args.reps):
-                    out = fn(engine, img)
-                    g, s = out if isinstance(out, tuple) else (out, None)
-                    g_times.append(g)
-                    if s is not None:
-                        s_times.append(s)
-                    shown = f"gitops {g:.2f}s" + (f", swarm {s:.2f}s" if s is not None else "")
-                    print(f"{title} [{rep + 1}/{args.reps}]: {shown}", file=sys.stderr, flush=True)
-                row: Result = {
-                    "scenario": title,
-                    "gitops": summary(g_times),
-                    "gitops_runs": g_times,
-                }
-                if s_times:
-                    swarm = summary(s_times)
-                    ratio = row["gitops"]["median"] / swarm["median"]
-                    row |= {"swarm": swarm, "swarm_runs": s_times, "ratio": ratio}
-                results.append(row)
+                results.append(_timed(title, fn, engine, img, args.reps))
     finally:
         try:
             swarm_leave(engine, gwbridge_was_there)
@@ -261,7 +315,8 @@ def main() -> int:
     print(table)
     if args.docs:
         args.docs.parent.mkdir(parents=True, exist_ok=True)
-        args.docs.write_text(DOC.format(table=table, **meta))
+        findings = (ROOT / "bench" / "findings.md").read_text()
+        args.docs.write_text(DOC.format(table=table, findings=findings, **meta))
     return 0
 
 
@@ -273,34 +328,7 @@ Latest run: {date}, on {machine} (runs: repetitions of each scenario):
 
 {table}
 
-Times are wall clock from the user's action to the state observed, both sides polled every
-50 ms: for gitops from `git push` returning (the reconciler watches the bare repository's refs)
-to every pod ready by gitops' own readiness probe, old pods gone (`GET /api/v1/pods`); for
-Swarm from `docker service create|update` returning to every task's container `healthy` and no
-other running (one `GET /containers/json`).
-
-How each side was configured, like for like:
-
-- the same engine and image: Debian's static busybox `httpd` with `/healthz`, from the local
-  registry, already on the engine; Swarm gets it by digest, so it does not ask the registry for
-  every task; gitops' pull policy for a tagged image is IfNotPresent;
-- an init process as PID 1 on both (gitops always runs one; Swarm `--init`), so SIGTERM stops
-  httpd at once instead of waiting out the grace period;
-- readiness every 1 s: gitops `readinessProbe.periodSeconds: 1` (HTTP GET from the reconciler);
-  Swarm `HEALTHCHECK` interval 1 s, timeout 1 s, retries 1 (`wget` inside the container);
-- rolling updates: start-first is gitops `maxSurge: 1, maxUnavailable: 0` and Swarm
-  `--update-order start-first --update-parallelism 1`; stop-first is `maxSurge: 0,
-  maxUnavailable: 1` and `--update-order stop-first --update-parallelism 1`; Swarm
-  `--update-delay 0`;
-- failed update: gitops `progressDeadlineSeconds: 5` then automatic rollback to the last
-  healthy commit; Swarm `--update-failure-action rollback --update-monitor 5s`;
-- Swarm services use `--endpoint-mode dnsrr`: its ingress routing mesh needs IPVS, which this
-  kernel lacks, so Swarm cannot publish a multi-replica service on one port here at all.
-
-Scenario 5 has no Swarm counterpart (Swarm does not watch git); its target is under 1 s.
-Scenarios 6 (steady-state cost at 300 pods on 3 nodes) and 7 (Service proxy; see
-`bench/proxy.py` and the README) are not in this harness yet.
-"""
+{findings}"""
 
 
 def _cpus() -> int:
@@ -313,19 +341,86 @@ def render(meta: dict[str, Any], results: list[Result]) -> str:
 
     lines = [
         "| scenario | runs | gitops median (min-max) | Swarm median (min-max) | gitops/Swarm "
-        "| target |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| target | engine alone |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
+    figures = []
     for r in results:
+        if "figures" in r:
+            figures.append(r)
+            continue
+        floor = cell(r["floor"]) if "floor" in r else ""
         if "swarm" in r:
             met = "met" if r["ratio"] <= 0.5 else "**missed**"
             lines.append(f"| {r['scenario']} | {len(r['gitops_runs'])} | {cell(r['gitops'])} | {cell(r['swarm'])} | "
-                         f"{r['ratio']:.2f} | <= 0.5: {met} |")  # fmt: skip
+                         f"{r['ratio']:.2f} | <= 0.5: {met} | {floor} |")  # fmt: skip
         else:
             met = "met" if r["gitops"]["median"] < 1.0 else "**missed**"
             lines.append(f"| {r['scenario']} | {len(r['gitops_runs'])} | {cell(r['gitops'])} | (no Swarm equivalent) "
-                         f"| | < 1 s: {met} |")  # fmt: skip
+                         f"| | < 1 s: {met} | |")  # fmt: skip
+    for r in figures:
+        lines += ["", f"**{r['scenario']}**", ""]
+        lines += _steady(r["figures"]) if r["scenario"].startswith("6.") else _proxy(r["figures"])
     return "\n".join(lines)
+
+
+def _steady(f: dict[str, Any]) -> list[str]:
+    mib = 1024 * 1024
+    rows = [
+        f"{f['pods']} pods ({', '.join(f'{n}: {c}' for n, c in f['pods_per_node'].items())}), "
+        f"converged by `gitops run` in {f['converge_s']:.0f} s; {PASSES_NOTE}",
+        "",
+        "| pass | wall median (max) | CPU median | Docker API calls per node | target |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for kind, title in (("poll", "poll (git fetch first)"), ("event", "event (no fetch)")):
+        p = f[kind]
+        ok = p["wall_median_s"] < 0.1 and p["api_calls_per_node"] <= 2
+        calls = ", ".join(f"`{k}` {v:g}" for k, v in p["api_calls"].items())
+        rows.append(
+            f"| {title} | {p['wall_median_s'] * 1000:.0f} ms ({p['wall_max_s'] * 1000:.0f}) "
+            f"| {p['cpu_median_s'] * 1000:.0f} ms | {p['api_calls_per_node']:g} ({calls}) "
+            f"| < 100 ms, <= 2 calls: {'met' if ok else '**missed**'} |"
+        )
+    rss = f["rss_bytes"] / mib
+    rows += [
+        "",
+        f"`gitops run` resident memory at {f['pods']} pods: {rss:.0f} MiB (peak "
+        f"{f['peak_rss_bytes'] / mib:.0f} MiB); target < 150 MB: "
+        f"{'met' if f['rss_bytes'] < 150e6 else '**missed**'}. Idle CPU (polls every 5 s, node "
+        f"checks, event streams): {f['idle_cpu_share'] * 100:.1f} % of one core.",
+    ]
+    return rows
+
+
+PASSES_NOTE = (
+    "30 passes of each kind, back to back, in a reconciler built as `gitops run` builds it."
+)
+
+
+def _proxy(f: dict[str, Any]) -> list[str]:
+    t, lat, ratios = f["result"]["throughput"], f["result"]["latency"], f["ratios"]
+    rows = [
+        f"{f['setup']['backend']}; {f['setup']['runs']}.",
+        "",
+        "| target | req/s at saturation, median (min-max) | p50 one at a time | p99 one at a time |",
+        "| --- | --- | --- | --- |",
+    ]
+    for name, what in (("direct", "direct (in the pod's netns)"), ("service", "gitops Service"),
+                       ("published", "Docker published port")):  # fmt: skip
+        r = t[name]["rps"]
+        rows.append(
+            f"| {what} | {r['median']:.0f} ({r['min']:.0f}-{r['max']:.0f}) "
+            f"| {lat[name]['p50_ms']['median']:.2f} ms | {lat[name]['p99_ms']['median']:.2f} ms |"
+        )
+    rows += [
+        "",
+        f"Service/direct throughput {ratios['service_vs_direct_rps']:.2f}, Service/published "
+        f"{ratios['service_vs_published_rps']:.2f}; p99 added by the Service "
+        f"{ratios['service_added_p99_ms']:.2f} ms, by Docker's published port "
+        f"{ratios['published_added_p99_ms']:.2f} ms (one request at a time).",
+    ]
+    return rows
 
 
 if __name__ == "__main__":

@@ -54,6 +54,8 @@ kind: Deployment
 metadata:
   name: web
   namespace: {NS}
+  annotations:
+    gitops.io/fail-fast: "true"
 spec:
   replicas: {replicas}
   progressDeadlineSeconds: {deadline}
@@ -73,6 +75,7 @@ spec:
           readinessProbe:
             httpGet: {{path: /healthz, port: http}}
             periodSeconds: 1
+            failureThreshold: 1
 """
 
 

@@ -157,7 +157,7 @@ class App:
         """Fetch and reconcile now. With ``wait=true``, answer when ``revision`` (default:
         the branch head the next pass fetches) is delivered, failed, or ``timeout`` passes."""
         revision = req.arg("revision")
-        after = self.reconciler.passes_started  # a pass numbered above this reads git anew
+        after = self.reconciler.fetches_started  # a fetch numbered above this reads git anew
         self.trigger.fire("api")
         if req.arg("wait").lower() not in ("1", "true", "yes"):
             return 202, {"accepted": True, "revision": revision, "after": after}
@@ -180,9 +180,9 @@ class App:
             time.sleep(WAIT_POLL)
 
     def delivery_of(self, revision: str, after: int) -> delivery.Delivery:
-        """Where ``revision`` stands; ``after``: a pass number that started before the request."""
+        """Where ``revision`` stands; ``after``: the last fetch begun before the request."""
         rec = self.reconciler
-        fetched_since = rec.passes_finished > after
+        fetched_since = rec.fetches_finished > after
         status = rec.status
         if not revision:
             if not fetched_since:

@@ -8,6 +8,7 @@ to its deployment: when an image cannot be pulled, none of that deployment's pod
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -234,9 +235,14 @@ class _Applier:
         for node_name, ns in self.plan.networks_create:
             self.nodes[node_name].ensure_network(ns)
         self.pull_images()
-        self._parallel(self.create, list(self.plan.create))
-        self._parallel(self.restart, list(self.plan.restart))
-        self._parallel(self.remove, list(self.plan.remove))
+        # One pool for every pod action: a replacement starts while the pod it replaces stops
+        # (the plan's arithmetic already allows both), not a whole grace period later.
+        actions: list[Callable[[], None]] = [
+            *(functools.partial(self.create, c) for c in self.plan.create),
+            *(functools.partial(self.restart, r) for r in self.plan.restart),
+            *(functools.partial(self.remove, r) for r in self.plan.remove),
+        ]
+        self._parallel(lambda action: action(), actions)
         for node_name, ns in self.plan.networks_remove:
             try:
                 self.nodes[node_name].remove_network(ns)

@@ -17,6 +17,7 @@ from gitops.manifests import model as m
 from gitops.manifests.quantity import cpu_millis, memory_bytes
 from gitops.model import (
     A_AUTO_ROLLBACK,
+    A_FAIL_FAST,
     A_PRUNE,
     ContainerSpec,
     EnvVar,
@@ -40,6 +41,7 @@ class DesiredDeployment:
     progress_deadline_seconds: int = 600
     paused: bool = False
     auto_rollback: bool = True
+    fail_fast: bool = False  # a failed new pod fails the rollout at once (Swarm-like)
     rolled_back: str = ""  # set while pinned to an older template after a failed rollout
     strategy: str = "RollingUpdate"
     max_surge: int | str = "25%"
@@ -231,6 +233,7 @@ def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -
     rolling = spec.strategy.rolling_update
     return DesiredDeployment(
         auto_rollback=dep.metadata.annotations.get(A_AUTO_ROLLBACK, "true").lower() != "false",
+        fail_fast=dep.metadata.annotations.get(A_FAIL_FAST, "false").lower() == "true",
         strategy=spec.strategy.type,
         max_surge=rolling.max_surge if rolling else "25%",
         max_unavailable=rolling.max_unavailable if rolling else "25%",

@@ -41,6 +41,8 @@ INFRA_NAME: Final = "POD"  # container label of the pause container (app names a
 # Annotations users put on resources in git.
 A_PRUNE: Final = "gitops.io/prune"  # "disabled": keep running when the manifest is deleted
 A_AUTO_ROLLBACK: Final = "gitops.io/auto-rollback"  # "false": a failed rollout stays as it is
+# "true": a rollout fails as soon as a pod of the new template fails, not at its deadline
+A_FAIL_FAST: Final = "gitops.io/fail-fast"
 
 
 @dataclass(frozen=True)

@@ -57,6 +57,10 @@ class Prober:
         with self._lock:
             return self.tracker.reason(container_id)
 
+    def failed(self, container_id: str) -> str:
+        with self._lock:
+            return self.tracker.failed(container_id)
+
     def failing(self) -> dict[str, str]:
         with self._lock:
             return self.tracker.failing()

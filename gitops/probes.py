@@ -181,6 +181,19 @@ class ProbeTracker:
                     out[cid] = f"{what} probe failed: {probe.output or 'no output'}"
         return out
 
+    def failed(self, container_id: str) -> str:
+        """Why the container's startup or readiness probe has failed ``failureThreshold``
+        times in a row ("" while it is undecided, passing, or has no such probe)."""
+        c = self._containers.get(container_id)
+        for kind in (STARTUP, READINESS):
+            probe = c.probes.get(kind) if c else None
+            if probe is not None and probe.result is False:
+                return (
+                    f"{kind.capitalize()} probe failed {probe.failures} time(s): "
+                    f"{probe.output or 'no output'}"
+                )
+        return ""
+
     def reason(self, container_id: str) -> str:
         """Why a container is not ready, for status: the readiness probe's last output."""
         c = self._containers.get(container_id)

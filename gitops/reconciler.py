@@ -64,6 +64,7 @@ class Outcome:
     applied: ApplyResult | None = None
     requeue_after: float | None = None
     errors: tuple[str, ...] = field(default=())
+    retry: bool = False  # a temporary failure: the next pass reads git again
 
 
 class Reconciler:
@@ -119,30 +120,43 @@ class Reconciler:
         self.pulls = Backoff(*backoff)  # ImagePullBackOff
         self._failures = 0
         self._rejected = ""
-        # Passes never overlap: a pass numbered above N fetched after pass N began (what a
+        # Passes never overlap: a fetch numbered above N began after fetch N did (what a
         # deploy-and-wait request needs to know that git was read after it was made).
-        self.passes_started = self.passes_finished = 0
+        self.fetches_started = self.fetches_finished = 0
+        self._head = ""  # the branch head the last fetch found
 
     # -- the pipeline ---------------------------------------------------------------------
-    def reconcile(self, trigger: str = "manual", dry_run: bool = False) -> Outcome:
+    def reconcile(
+        self, trigger: str = "manual", dry_run: bool = False, fetch: bool = True
+    ) -> Outcome:
+        """One pass. ``fetch=False`` (a probe verdict, a container event, a requeue: nothing
+        that says git moved) converges the branch head the last fetch found, as Flux's
+        reconcilers work from the source they last fetched instead of reading git per event."""
         started = self.clock()
-        self.passes_started += 1
-        number = self.passes_started
+        fetch = fetch or not self._head
+        number = 0
+        phases = _Phases()
         revision, target, result, reason, message = "", "", "Succeeded", Reason.SUCCEEDED, ""
         errors: tuple[str, ...] = ()
         plan: Plan | None = None
         applied: ApplyResult | None = None
         resources = self.status.resources
         requeue: float | None = None
+        retry = False
         try:
-            fetching = time.monotonic()
-            try:
-                revision = self.source.fetch()
-            except GitopsError:
-                self.metrics.fetched(False, time.monotonic() - fetching)
-                raise
-            self.metrics.fetched(True, time.monotonic() - fetching)
+            if fetch:
+                self.fetches_started += 1
+                number = self.fetches_started
+                try:
+                    revision = self._head = self.source.fetch()
+                except GitopsError:
+                    self.metrics.fetched(False, phases.lap("fetch"))
+                    raise
+                self.metrics.fetched(True, phases.lap("fetch"))
+            else:
+                revision = self._head
             live = self._observe()
+            phases.lap("observe")
             desired, rejected = self._target(revision, live, remember=not dry_run)
             if rejected is not None:
                 result, reason, message = "Failed", rejected.reason, str(rejected).splitlines()[0]
@@ -167,6 +181,7 @@ class Reconciler:
                 self._restarts(live, now),
                 self.cluster.evicted,
             )
+            phases.lap("plan")
             if not plan.empty and not dry_run:
                 applied = apply_plan(
                     plan,
@@ -181,7 +196,9 @@ class Reconciler:
                 self._restarted(plan, applied, now)
                 for node_name, why in applied.silent.items():
                     self.cluster.silent(node_name, why)
+                phases.lap("apply")
                 live = self._observe()
+                phases.lap("observe")
                 now = self.clock()
                 readiness = self._readiness(live, now)
                 if applied.failures and rejected is None:
@@ -200,10 +217,16 @@ class Reconciler:
             if not dry_run:
                 self._route(desired, live)
             rolling_back = not dry_run and self.revisions.track(
-                desired, resources, lambda d: self._explain(d, live, applied), now
+                desired,
+                resources,
+                lambda d: self._explain(d, live, applied),
+                now,
+                lambda d: self._broken(d, live, applied),
             )
             busy = not plan.empty or any(r.health == "Progressing" for r in resources)
-            requeue = REQUEUE_SOON if (busy or rolling_back) and not dry_run else None
+            requeue = REQUEUE_SOON if busy and not dry_run else None
+            if rolling_back:  # the pin is set: the next pass starts the rollback, now
+                requeue = 0.0
             if plan.pending and not dry_run:  # room may appear without any event
                 requeue = min(requeue or math.inf, PENDING_RETRY)
             if plan.wake_at is not None and not dry_run:  # a backed-off restart falls due
@@ -214,6 +237,7 @@ class Reconciler:
             errors = (str(exc),)
             self._failures += 1
             requeue = min(MAX_BACKOFF, exc.delay * 2 ** (self._failures - 1))
+            retry = True
         except GitopsError as exc:
             result, reason = "Failed", exc.reason
             message, errors = str(exc).splitlines()[0], tuple(_lines(exc))
@@ -236,8 +260,11 @@ class Reconciler:
                     self.metrics.corrected("remove", applied.removed)
                 self._report(status, trigger, started, applied)
                 self.metrics.reconciled(result, self.clock() - started)
-                self.passes_finished = number
-        return Outcome(status, plan, applied, requeue, errors)
+                if number:
+                    self.fetches_finished = number
+            phases.lap("report")
+            log.debug("pass (%s): %s", trigger, phases)
+        return Outcome(status, plan, applied, requeue, errors, retry)
 
     # -- stages -----------------------------------------------------------------------------
     def _observe(self) -> LiveState:
@@ -430,6 +457,25 @@ class Reconciler:
                     return f"pod {pod.name}: {reason}"
         return ""
 
+    def _broken(self, dep: DesiredDeployment, live: LiveState, applied: ApplyResult | None) -> str:
+        """Why a pod of the deployment's new template has failed for good, as Swarm counts a
+        failed task: its image could not be had, a container exited, or its startup or
+        readiness probe failed ``failureThreshold`` times in a row. "" when none has."""
+        failure = applied.failure_for(*dep.key) if applied else None
+        if failure is not None:
+            return failure.message
+        for pod in live.of(*dep.key):
+            if pod.template_hash != dep.template.template_hash:
+                continue
+            for c in pod.app_containers():
+                name = c.labels.get(L_CONTAINER, c.name)
+                if c.state in ("exited", "dead"):
+                    return f"pod {pod.name}: container {name} {c.status}"
+                failed = self.prober.failed(c.id) if self.prober is not None else ""
+                if failed:
+                    return f"pod {pod.name}: container {name}: {failed}"
+        return ""
+
     def _last_good(self) -> DesiredState | None:
         if self.desired is None:
             commit = self.history.get(LAST_GOOD)
@@ -480,6 +526,24 @@ class Reconciler:
             )
         elif changed:
             log.info("synced %s: %s", status.applied[:12], _summary(applied))
+
+
+class _Phases:
+    """Where a pass spent its time, for the debug log: 'fetch 0.210s, observe 0.031s, ...'."""
+
+    def __init__(self) -> None:
+        self._mark = time.monotonic()
+        self._spent: dict[str, float] = {}
+
+    def lap(self, phase: str) -> float:
+        now = time.monotonic()
+        spent, self._mark = now - self._mark, now
+        self._spent[phase] = self._spent.get(phase, 0.0) + spent
+        return spent
+
+    def __str__(self) -> str:
+        total = sum(self._spent.values())
+        return ", ".join(f"{k} {v:.3f}s" for k, v in self._spent.items()) + f"; {total:.3f}s"
 
 
 def _lines(exc: GitopsError) -> list[str]:

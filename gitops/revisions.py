@@ -2,11 +2,13 @@
 
 After each pass every deployment's rollout record is advanced in the history (started,
 completed, failed, superseded). A rollout that made no progress for
-``progressDeadlineSeconds`` has failed; unless auto-rollback is off (globally, or by the
-``gitops.io/auto-rollback: "false"`` annotation) the deployment is then *pinned* to the template
-of the last commit on which its rollout completed, rebuilt from git. The pin holds until a newer
-commit changes that deployment's template, so a failed commit is never retried in a loop; git
-stays the source of truth, and the pin is a durable fact in the state directory.
+``progressDeadlineSeconds`` has failed, and so has a fail-fast one (annotation
+``gitops.io/fail-fast: "true"``) as soon as a pod of its new template fails. Unless
+auto-rollback is off (globally, or by the ``gitops.io/auto-rollback: "false"`` annotation) the
+deployment is then *pinned* to the template of the last commit on which its rollout completed,
+rebuilt from git. The pin holds until a newer commit changes that deployment's template, so a
+failed commit is never retried in a loop; git stays the source of truth, and the pin is a
+durable fact in the state directory.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from gitops.errors import GitopsError
 from gitops.events import ROLLED_BACK, ROLLOUT_FAILED, ROLLOUT_SUCCEEDED, Event
 from gitops.history import History
 from gitops.model import COMPLETE, FAILED, PROGRESSING, SUPERSEDED, RolloutRecord
-from gitops.rollout import Counts, ProgressClock, assess
+from gitops.rollout import DEADLINE_EXCEEDED, NEW_POD_FAILED, Counts, ProgressClock, assess
 from gitops.status import ResourceStatus
 
 log = logging.getLogger(__name__)
@@ -113,8 +115,10 @@ class Revisions:
         resources: tuple[ResourceStatus, ...],
         explain: Callable[[DesiredDeployment], str],
         now: float,
+        broken: Callable[[DesiredDeployment], str] = lambda dep: "",
     ) -> bool:
-        """Advance every deployment's rollout record; True when a rollback was started."""
+        """Advance every deployment's rollout record; True when a rollback was started.
+        ``broken``: why a pod of the deployment's new template has failed ("" if none has)."""
         by_key = {(r.namespace, r.name): r for r in resources if r.kind == "Deployment"}
         rolled_back = False
         for dep in desired.deployments:
@@ -125,15 +129,28 @@ class Revisions:
             counts = Counts(reps["desired"], reps["current"], reps["updated"], reps["available"])
             last = self.progress.update(dep.key, dep.template.template_hash, counts, now)
             latest = self.latest(dep.key)
-            verdict = assess(
-                latest, dep.template.template_hash, counts, last, dep.progress_deadline_seconds, now
+            failed_pod = broken(dep) if dep.fail_fast else ""
+            verdict, why = assess(
+                latest,
+                dep.template.template_hash,
+                counts,
+                last,
+                dep.progress_deadline_seconds,
+                now,
+                failed_pod,
             )
             if verdict == "start":
                 self._start(dep, latest, now)
             elif verdict == "complete" and latest is not None:
                 self._finish(latest, COMPLETE, now)
             elif verdict == "fail" and latest is not None:
-                rolled_back |= self._fail(dep, latest, explain(dep), now)
+                if why == NEW_POD_FAILED:
+                    reason = f"{NEW_POD_FAILED}: {failed_pod}"
+                else:
+                    detail, seconds = explain(dep), dep.progress_deadline_seconds
+                    reason = f"{DEADLINE_EXCEEDED}: no progress for {seconds}s"
+                    reason += f"; {detail}" if detail else ""
+                rolled_back |= self._fail(dep, latest, reason, now)
         return rolled_back
 
     def _start(self, dep: DesiredDeployment, latest: RolloutRecord | None, now: float) -> None:
@@ -186,9 +203,7 @@ class Revisions:
             key = (rec.namespace, rec.deployment)
             self.notify(Event(ROLLOUT_FAILED, text, now, *key, rec.commit, reason, back))
 
-    def _fail(self, dep: DesiredDeployment, latest: RolloutRecord, why: str, now: float) -> bool:
-        reason = f"ProgressDeadlineExceeded: no progress for {dep.progress_deadline_seconds}s"
-        reason += f"; {why}" if why else ""
+    def _fail(self, dep: DesiredDeployment, latest: RolloutRecord, reason: str, now: float) -> bool:
         target = None
         if self.auto_rollback and dep.auto_rollback and not latest.is_rollback:
             target = next(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 from gitops.desired import DesiredDeployment
 from gitops.model import PROGRESSING, PodInfo, RolloutRecord
@@ -108,9 +109,8 @@ def step(
 
     surge, unavailable = fenceposts(dep)
     total = len(current) + len(old)
-    create = max(0, min(replicas + surge - total, replicas - len(current)))
     if not old:
-        return Step(create, tuple(remove), False)
+        return Step(_room(dep, surge, total, len(current)), tuple(remove), False)
 
     min_available = replicas - unavailable
     new_unavailable = sum(1 for p in current if not avail(p))
@@ -133,7 +133,15 @@ def step(
             removed.append(pod)
             remove.append((pod, Why.OUTDATED))
             can_remove -= 1
+    # A pod being stopped no longer counts, as Kubernetes does not count a terminating pod:
+    # its replacement starts in the same pass instead of one pass later.
+    create = _room(dep, surge, total - len(removed), len(current))
     return Step(create, tuple(remove), len(removed) < len(old))
+
+
+def _room(dep: DesiredDeployment, surge: int, total: int, current: int) -> int:
+    """New pods to create: up to ``replicas + maxSurge`` pods in all, ``replicas`` new ones."""
+    return max(0, min(dep.replicas + surge - total, dep.replicas - current))
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,11 @@ class Counts:
     available: int
 
 
+# Why a rollout failed: the reason names in rollout records, events and status.
+DEADLINE_EXCEEDED: Final = "ProgressDeadlineExceeded"
+NEW_POD_FAILED: Final = "NewPodFailed"
+
+
 def assess(
     latest: RolloutRecord | None,
     template_hash: str,
@@ -151,18 +164,23 @@ def assess(
     last_progress: float,
     deadline: int,
     now: float,
-) -> str:
-    """What happens to the deployment's rollout record now: start, complete, fail or none."""
+    broken: str = "",
+) -> tuple[str, str]:
+    """What happens to the deployment's rollout record now (start, complete, fail or none),
+    and for a failure its reason. ``broken``: why a pod of the new template has failed, given
+    only for a fail-fast deployment; such a rollout fails at once instead of at its deadline."""
     if latest is None or latest.template_hash != template_hash:
-        return "start"
+        return "start", ""
     if latest.result != PROGRESSING:
-        return "none"
+        return "none", ""
     done = counts.updated == counts.desired == counts.current and counts.available >= counts.desired
     if done:
-        return "complete"
+        return "complete", ""
+    if broken:
+        return "fail", NEW_POD_FAILED
     if now - last_progress > deadline:
-        return "fail"
-    return "none"
+        return "fail", DEADLINE_EXCEEDED
+    return "none", ""
 
 
 class ProgressClock:

@@ -91,6 +91,17 @@ def split_addresses(settings: Settings) -> tuple[list[str], dict[str, str]]:
     return here, elsewhere
 
 
+REQUEUE = "requeue"
+# Wake-ups that say nothing about git: a probe verdict, a container event, a node's health, a
+# pass looking again at a rollout. Everything else (startup, poll, push, webhook, API, retry
+# after a failure) reads git first.
+LIVE_ONLY = ("probe:", "engine:", "node", REQUEUE)
+
+
+def reads_git(reasons: set[str]) -> bool:
+    return any(not reason.startswith(LIVE_ONLY) for reason in reasons)
+
+
 def _on_event(reconciler: Reconciler, node: str, trigger: Trigger) -> Callable[[str], None]:
     def on(action: str) -> None:
         if action == DISCONNECTED:
@@ -169,9 +180,9 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
             reasons = trigger.wait(timeout=1.0)
             if not reasons or stop.is_set():
                 continue
-            outcome = reconciler.reconcile(",".join(sorted(reasons)))
+            outcome = reconciler.reconcile(",".join(sorted(reasons)), fetch=reads_git(reasons))
             if outcome.requeue_after is not None:
-                poller.retry_in(outcome.requeue_after)
+                poller.retry_in(outcome.requeue_after, "retry" if outcome.retry else REQUEUE)
     finally:
         poller.stop()
         if reconciler.proxy is not None:

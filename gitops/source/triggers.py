@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    EVENT_TYPE_CLOSED,
+    EVENT_TYPE_CREATED,
+    EVENT_TYPE_DELETED,
+    EVENT_TYPE_MODIFIED,
+    EVENT_TYPE_MOVED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 
 log = logging.getLogger(__name__)
@@ -78,11 +86,25 @@ class Poller:
             self._scheduler.shutdown(wait=False)
 
 
+# A ref changes by a write or a rename (git writes ``main.lock``, then moves it over ``main``).
+_WRITES = frozenset(
+    {
+        EVENT_TYPE_CREATED,
+        EVENT_TYPE_MODIFIED,
+        EVENT_TYPE_MOVED,
+        EVENT_TYPE_DELETED,
+        EVENT_TYPE_CLOSED,
+    }
+)
+
+
 class _RefHandler(FileSystemEventHandler):
     def __init__(self, trigger: Trigger) -> None:
         self.trigger = trigger
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in _WRITES:  # our own fetch opens and reads the refs
+            return
         path = str(getattr(event, "dest_path", "") or event.src_path)
         # A push writes objects first and moves the ref last; only the ref matters.
         is_ref = "/refs/heads/" in path or path.endswith("packed-refs")

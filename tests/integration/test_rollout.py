@@ -229,3 +229,49 @@ def test_failed_rollout_rolls_back_by_itself_and_is_not_retried(
 class _Never:
     result = ""
     commit = ""
+
+
+def test_fail_fast_rollout_rolls_back_on_the_first_failed_pod(
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    make_reconciler: Any,
+) -> None:
+    """``gitops.io/fail-fast: "true"``: a new pod failing its readiness probe failureThreshold
+    times fails the rollout at once, long before its 10-minute progress deadline; so does a
+    new pod whose container exits."""
+    fast = {"metadata": {"annotations": {"gitops.io/fail-fast": "true"}}}
+    probe = {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 1}
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("web.yaml", web(images, "v1", replicas=2, **fast))
+    good = remote.push("v1")
+    rec = make_reconciler(probes=True)
+
+    def rolled_back_from(bad: str) -> bool:
+        latest, *older = rec.history.rollouts(NS, "web")
+        failed = next((r for r in older if r.commit == bad), None)
+        return latest.commit == good and latest.result == "Complete" and failed is not None
+
+    with reconciling(rec):
+        wait_until(lambda: (rec.revisions.latest((NS, "web")) or _Never).result == "Complete", 60)
+        remote.write("web.yaml", web(images, "v2-unready", replicas=2, **fast))
+        unready = remote.push("web v2, never ready")
+        started = time.monotonic()
+        wait_until(lambda: rolled_back_from(unready), 60)
+        took = time.monotonic() - started
+        failed = next(r for r in rec.history.rollouts(NS, "web") if r.commit == unready)
+        assert failed.result == "Failed" and failed.rolled_back_to == good
+        assert failed.reason.startswith("NewPodFailed: pod web-"), failed.reason
+        assert "Readiness probe failed 3 time(s)" in failed.reason and "404" in failed.reason
+        assert took < 60  # the deadline is 600 s: only the failed pod can have ended it
+        assert images_running(engine, instance, "web") == {images["v1"]}
+
+        crashing = {"command": ["/bin/sh", "-c", "exit 3"], "readinessProbe": probe}
+        remote.write("web.yaml", web(images, "v2", replicas=2, container=crashing, **fast))
+        crash = remote.push("web v2, exits at once")
+        wait_until(lambda: rolled_back_from(crash), 60)
+        failed = next(r for r in rec.history.rollouts(NS, "web") if r.commit == crash)
+        assert failed.reason.startswith("NewPodFailed: pod web-"), failed.reason
+        assert "Exited (3)" in failed.reason
+        assert images_running(engine, instance, "web") == {images["v1"]}

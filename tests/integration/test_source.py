@@ -16,6 +16,7 @@ import pytest
 from gitops.errors import SourceUnavailable
 from gitops.manifests import parse_manifests
 from gitops.source.git import GitSource
+from gitops.source.triggers import RefWatcher, Trigger
 from tests.conftest import GitRemote
 from tests.helpers import deployment, namespace
 
@@ -138,3 +139,26 @@ def test_file_url_branch_and_sub_path(remote: GitRemote, tmp_path: Path) -> None
     assert missing.snapshot(missing.fetch()).files == {}
     with pytest.raises(SourceUnavailable):
         GitSource(str(remote.bare), tmp_path / "y", branch="no-such-branch").fetch()
+
+
+def test_ref_watcher_fires_on_a_push_and_not_on_its_own_fetch(
+    remote: GitRemote, tmp_path: Path
+) -> None:
+    """inotify also reports reads: a fetch opening the refs must not start another pass
+    (which would fetch again, and so on for ever)."""
+    remote.write("a.yaml", namespace("demo"))
+    first = remote.push("first")
+    trigger = Trigger()
+    watcher = RefWatcher(trigger, remote.bare)
+    watcher.start()
+    try:
+        source = GitSource(str(remote.bare), tmp_path / "cache")
+        assert source.fetch() == first
+        assert source.fetch() == first
+        assert trigger.wait(timeout=1.0) == set()  # reading git fired nothing
+        second = remote.push("second")
+        assert trigger.wait(timeout=5.0) == {"push"}
+        assert source.fetch() == second
+        assert trigger.wait(timeout=1.0) == set()
+    finally:
+        watcher.stop()

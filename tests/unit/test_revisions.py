@@ -7,7 +7,7 @@ from typing import Any
 
 from gitops.manifests import edit
 from gitops.model import RolloutRecord
-from gitops.rollout import Counts, ProgressClock, assess
+from gitops.rollout import DEADLINE_EXCEEDED, NEW_POD_FAILED, Counts, ProgressClock, assess
 
 DONE = Counts(desired=3, current=3, updated=3, available=3)
 HALF = Counts(desired=3, current=4, updated=1, available=3)
@@ -18,12 +18,19 @@ def rec(result: str = "Progressing", template: str = "h2") -> RolloutRecord:
 
 
 def test_assess() -> None:
-    assert assess(None, "h1", DONE, 0.0, 600, 1.0) == "start"
-    assert assess(rec(template="h1"), "h2", HALF, 0.0, 600, 1.0) == "start"  # a newer template
-    assert assess(rec(), "h2", HALF, 0.0, 600, 599.0) == "none"
-    assert assess(rec(), "h2", HALF, 0.0, 600, 601.0) == "fail"
-    assert assess(rec(), "h2", DONE, 0.0, 600, 601.0) == "complete"
-    assert assess(rec("Failed"), "h2", HALF, 0.0, 600, 9999.0) == "none"  # failed once: not again
+    assert assess(None, "h1", DONE, 0.0, 600, 1.0) == ("start", "")
+    assert assess(rec(template="h1"), "h2", HALF, 0.0, 600, 1.0)[0] == "start"  # newer template
+    assert assess(rec(), "h2", HALF, 0.0, 600, 599.0) == ("none", "")
+    assert assess(rec(), "h2", HALF, 0.0, 600, 601.0) == ("fail", DEADLINE_EXCEEDED)
+    assert assess(rec(), "h2", DONE, 0.0, 600, 601.0) == ("complete", "")
+    assert assess(rec("Failed"), "h2", HALF, 0.0, 600, 9999.0)[0] == "none"  # failed: not again
+
+
+def test_fail_fast_fails_at_once_on_a_broken_new_pod() -> None:
+    broken = "pod web-x: container web exited (1)"
+    assert assess(rec(), "h2", HALF, 0.0, 600, 1.0, broken) == ("fail", NEW_POD_FAILED)
+    assert assess(rec(), "h2", DONE, 0.0, 600, 1.0, broken)[0] == "complete"  # done wins
+    assert assess(rec("Failed"), "h2", HALF, 0.0, 600, 1.0, broken)[0] == "none"
 
 
 def test_progress_clock_counts_from_the_last_progress() -> None:
