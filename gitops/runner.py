@@ -25,7 +25,7 @@ from gitops.prober import Prober
 from gitops.proxy import ServiceProxy, can_bind
 from gitops.reconciler import Reconciler
 from gitops.source.git import GitSource, local_git_dir
-from gitops.source.triggers import Poller, RefWatcher, Trigger
+from gitops.source.triggers import REQUEUE, Poller, RefWatcher, Trigger, reads_git
 
 log = logging.getLogger(__name__)
 
@@ -89,17 +89,6 @@ def split_addresses(settings: Settings) -> tuple[list[str], dict[str, str]]:
         else:
             elsewhere[n.name] = address
     return here, elsewhere
-
-
-REQUEUE = "requeue"
-# Wake-ups that say nothing about git: a probe verdict, a container event, a node's health, a
-# pass looking again at a rollout. Everything else (startup, poll, push, webhook, API, retry
-# after a failure) reads git first.
-LIVE_ONLY = ("probe:", "engine:", "node", REQUEUE)
-
-
-def reads_git(reasons: set[str]) -> bool:
-    return any(not reason.startswith(LIVE_ONLY) for reason in reasons)
 
 
 def _on_event(reconciler: Reconciler, node: str, trigger: Trigger) -> Callable[[str], None]:

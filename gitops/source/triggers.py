@@ -24,6 +24,15 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 log = logging.getLogger(__name__)
+REQUEUE = "requeue"
+# Wake-ups that say nothing about git: a probe verdict, a container event, a node's health, a
+# pass looking again at a rollout. Everything else (startup, poll, push, webhook, API, retry
+# after a failure) reads git first.
+LIVE_ONLY = ("probe:", "engine:", "node", REQUEUE)
+
+
+def reads_git(reasons: set[str]) -> bool:
+    return any(not reason.startswith(LIVE_ONLY) for reason in reasons)
 
 
 class Trigger:

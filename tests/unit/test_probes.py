@@ -191,3 +191,18 @@ def test_readiness_carried_over_a_restart_holds_until_a_probe_says_otherwise() -
     fresh.sync([], now=0.0)  # not running at the first look: the carried verdict is dropped
     fresh.sync([pod_with(readiness=readiness)], now=1.0)
     assert fresh.ready("app") is False
+
+
+def test_failed_is_said_only_once_failure_threshold_is_reached() -> None:
+    """What a fail-fast rollout acts on: not a probe still undecided, not one failure of three."""
+    tracker = ProbeTracker()
+    tracker.sync([pod_with(readiness=ProbeSpec("http", 8080, period=1, failure_threshold=3))], 0.0)
+    assert tracker.failed("app") == ""  # not probed yet
+    run_due(tracker, 0.0, ok=False)
+    run_due(tracker, 1.0, ok=False)
+    assert tracker.ready("app") is False and tracker.failed("app") == ""  # 2 of 3
+    run_due(tracker, 2.0, ok=False)
+    assert tracker.failed("app") == "Readiness probe failed 3 time(s): HTTP/1.1 500"
+    run_due(tracker, 3.0)
+    assert tracker.failed("app") == ""  # passing again
+    assert tracker.failed("unknown") == ""

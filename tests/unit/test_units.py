@@ -4,6 +4,7 @@ import pytest
 
 from gitops.durations import format_duration, parse_duration
 from gitops.manifests.quantity import cpu_millis, memory_bytes
+from gitops.source.triggers import reads_git
 
 
 @pytest.mark.parametrize(
@@ -45,3 +46,11 @@ def test_durations() -> None:
             parse_duration(bad)
     assert format_duration(0.25) == "250ms"
     assert format_duration(185) == "3m5s"
+
+
+def test_only_git_minded_wake_ups_read_git() -> None:
+    """Probe verdicts, container events, node health and requeues converge the last fetched
+    head; a push, poll, webhook, API call, start or retry after a failure fetch first."""
+    assert not reads_git({"probe:readiness", "engine:die", "node", "requeue"})
+    for reason in ("push", "poll", "webhook:github", "api:sync", "api", "startup", "retry"):
+        assert reads_git({reason, "probe:readiness"}), reason
