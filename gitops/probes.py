@@ -11,6 +11,12 @@ startup probe failed (to be restarted). Rules, as the kubelet applies them:
 - liveness and startup fail after ``failureThreshold`` consecutive failures: restart;
 - each probe runs every ``periodSeconds``, never twice at once.
 
+One addition, Docker's start interval: until a container's readiness probe first succeeds, and
+for one period after its ``initialDelaySeconds``, a failure does not count and the probe runs
+again after ``START_INTERVAL``. A server still binding its port is seen ready within a tenth of
+a second instead of a period later, and is not taken for failing (which would fail a fail-fast
+rollout with ``failureThreshold: 1``).
+
 HTTP and TCP probes run in the pod's pause container against the pod's loopback (busybox
 ``wget``/``nc``, bounded by ``timeout``); exec probes run in the container itself.
 """
@@ -23,6 +29,7 @@ from typing import Final, Literal
 
 from gitops.model import L_PROBES, PodInfo, ProbeSpec, decode_probes
 
+START_INTERVAL: Final = 0.1  # seconds between readiness probes while a container starts
 READINESS: Final = "readiness"
 LIVENESS: Final = "liveness"
 STARTUP: Final = "startup"
@@ -61,6 +68,7 @@ class _Probe:
     result: bool | None = None
     output: str = ""
     busy: bool = False
+    ever_ok: bool = False
 
 
 @dataclass
@@ -110,6 +118,7 @@ class ProbeTracker:
                         for kind in (STARTUP, READINESS):
                             if kind in known.probes:
                                 known.probes[kind].result = True
+                                known.probes[kind].ever_ok = True
                                 known.probes[kind].next_at = now
                 seen[c.id] = known
         self._containers = seen
@@ -143,6 +152,11 @@ class ProbeTracker:
         probe.next_at = now + probe.spec.period
         probe.output = output
         before = probe.result
+        starting = now < c.started_at + probe.spec.initial_delay + probe.spec.period
+        if kind == READINESS and not ok and not probe.ever_ok and starting:
+            probe.next_at = now + START_INTERVAL  # not up yet: look again soon, count nothing
+            return False
+        probe.ever_ok |= ok
         if ok:
             probe.successes, probe.failures = probe.successes + 1, 0
             needed = probe.spec.success_threshold if kind == READINESS else 1

@@ -198,11 +198,33 @@ def test_failed_is_said_only_once_failure_threshold_is_reached() -> None:
     tracker = ProbeTracker()
     tracker.sync([pod_with(readiness=ProbeSpec("http", 8080, period=1, failure_threshold=3))], 0.0)
     assert tracker.failed("app") == ""  # not probed yet
-    run_due(tracker, 0.0, ok=False)
-    run_due(tracker, 1.0, ok=False)
-    assert tracker.ready("app") is False and tracker.failed("app") == ""  # 2 of 3
+    run_due(tracker, 1.0, ok=False)  # (after its first period: see the next test)
     run_due(tracker, 2.0, ok=False)
+    assert tracker.ready("app") is False and tracker.failed("app") == ""  # 2 of 3
+    run_due(tracker, 3.0, ok=False)
     assert tracker.failed("app") == "Readiness probe failed 3 time(s): HTTP/1.1 500"
-    run_due(tracker, 3.0)
+    run_due(tracker, 4.0)
     assert tracker.failed("app") == ""  # passing again
     assert tracker.failed("unknown") == ""
+
+
+def test_a_starting_container_is_probed_again_soon_and_its_failures_do_not_count() -> None:
+    """Docker's start interval: in its first period a container still binding its port is
+    probed every START_INTERVAL, not failed (failureThreshold 1 would fail it at once)."""
+    tracker = ProbeTracker()
+    spec = ProbeSpec("http", 8080, initial_delay=0, period=1, failure_threshold=1)
+    tracker.sync([pod_with(readiness=spec)], 10.0)
+    assert run_due(tracker, 10.0, ok=False) == [READINESS]
+    assert tracker.failed("app") == "" and tracker.ready("app") is False
+    assert run_due(tracker, 10.05) == []  # the start interval, not yet
+    assert run_due(tracker, 10.1) == [READINESS]  # and up: ready 0.1 s after, not 1 s
+    assert tracker.ready("app") is True
+    run_due(tracker, 11.1, ok=False)  # once it has been ready, failures count as always
+    assert tracker.ready("app") is False and "failed 1 time(s)" in tracker.failed("app")
+    late = ProbeTracker()  # never up within its first period: failing, as Kubernetes says
+    late.sync([pod_with(readiness=spec)], 0.0)
+    for t in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9):
+        run_due(late, t, ok=False)
+    assert late.failed("app") == ""
+    run_due(late, 1.0, ok=False)
+    assert late.failed("app") == "Readiness probe failed 1 time(s): HTTP/1.1 500"
