@@ -280,7 +280,12 @@ def main() -> int:
     ap.add_argument(
         "--merge", action="store_true", help="keep the other scenarios' figures from --out"
     )
+    ap.add_argument("--render", action="store_true", help="only write --docs from --out")
     args = ap.parse_args()
+    if args.render:
+        saved = json.loads(args.out.read_text())
+        _write_docs(args.docs, saved["meta"], saved["results"])
+        return 0
     engine = docker.from_env(timeout=120)
     gwbridge_was_there = bool(engine.networks.list(names=[GWBRIDGE]))
     img = images(engine)
@@ -299,8 +304,11 @@ def main() -> int:
             swarm_leave(engine, gwbridge_was_there)
         except docker.errors.APIError as exc:
             print(f"swarm leave: {exc}", file=sys.stderr)
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    for r in results:
+        r["run"] = now  # rows kept by --merge keep the date of the run that measured them
     meta = {
-        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": now,
         "machine": f"{platform.machine()}, {_cpus()} cores, engine {engine.version()['Version']}",
         "command": f"python bench/compare.py --reps {args.reps} --only {args.only}",
         "reps": args.reps,
@@ -311,13 +319,20 @@ def main() -> int:
         results = sorted(kept + results, key=lambda r: _ORDER.index(r["scenario"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
-    table = render(meta, results)
-    print(table)
+    print(render(meta, results))
     if args.docs:
-        args.docs.parent.mkdir(parents=True, exist_ok=True)
-        findings = (ROOT / "bench" / "findings.md").read_text()
-        args.docs.write_text(DOC.format(table=table, findings=findings, **meta))
+        _write_docs(args.docs, meta, results)
     return 0
+
+
+def _write_docs(path: Path, meta: dict[str, Any], results: list[Result]) -> None:
+    older = sorted({r["run"] for r in results if r.get("run", meta["date"]) != meta["date"]})
+    kept = [f"{r['scenario'].split('.')[0]} ({r['run']})" for r in results if r.get("run") in older]
+    note = f"Rows kept from an earlier run (`--merge`): {', '.join(kept)}.\n\n"
+    findings = (ROOT / "bench" / "findings.md").read_text()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = DOC.format(table=render(meta, results), findings=findings, **meta)
+    path.write_text(text.replace("\n\n" + findings, "\n\n" + (note if kept else "") + findings))
 
 
 DOC = """# Benchmarks: gitops side by side with Docker Swarm
