@@ -39,7 +39,7 @@ from gitops.live import LiveState, observe
 from gitops.manifests import parse_manifests
 from gitops.manifests.model import Service
 from gitops.metrics import Metrics, StateSource
-from gitops.model import L_CONTAINER, L_GRACE, L_SERVICE_PORTS, PodInfo
+from gitops.model import L_CONTAINER, L_GRACE, L_SERVICE_PORTS, ContainerInfo, PodInfo
 from gitops.nodes.base import Node
 from gitops.plan import NameSource, Pending, Plan, RestartPolicy, make_plan
 from gitops.prober import Prober
@@ -442,38 +442,47 @@ class Reconciler:
 
     def _explain(self, dep: DesiredDeployment, live: LiveState, applied: ApplyResult | None) -> str:
         """Why a deployment's new pods do not become available: the first reason found."""
-        failure = applied.failure_for(*dep.key) if applied else None
-        if failure is not None:
-            return failure.message
-        for pod in live.of(*dep.key):
-            if pod.template_hash != dep.template.template_hash:
-                continue
-            for c in pod.app_containers():
-                if c.state != "running":
-                    name = c.labels.get(L_CONTAINER, c.name)
-                    return f"pod {pod.name}: container {name} {c.status}"
-                reason = self.prober.reason(c.id) if self.prober is not None else ""
-                if reason:
-                    return f"pod {pod.name}: {reason}"
-        return ""
+
+        def why(pod: PodInfo, c: ContainerInfo) -> str:
+            if c.state != "running":
+                return f"pod {pod.name}: container {c.labels.get(L_CONTAINER, c.name)} {c.status}"
+            reason = self.prober.reason(c.id) if self.prober is not None else ""
+            return f"pod {pod.name}: {reason}" if reason else ""
+
+        return self._new_pods_first(dep, live, applied, why)
 
     def _broken(self, dep: DesiredDeployment, live: LiveState, applied: ApplyResult | None) -> str:
         """Why a pod of the deployment's new template has failed for good, as Swarm counts a
         failed task: its image could not be had, a container exited, or its startup or
         readiness probe failed ``failureThreshold`` times in a row. "" when none has."""
+
+        def why(pod: PodInfo, c: ContainerInfo) -> str:
+            name = c.labels.get(L_CONTAINER, c.name)
+            if c.state in ("exited", "dead"):
+                return f"pod {pod.name}: container {name} {c.status}"
+            failed = self.prober.failed(c.id) if self.prober is not None else ""
+            return f"pod {pod.name}: container {name}: {failed}" if failed else ""
+
+        return self._new_pods_first(dep, live, applied, why)
+
+    @staticmethod
+    def _new_pods_first(
+        dep: DesiredDeployment,
+        live: LiveState,
+        applied: ApplyResult | None,
+        why: Callable[[PodInfo, ContainerInfo], str],
+    ) -> str:
+        """The deployment's failure to apply, else the first reason ``why`` gives for an app
+        container of a pod of its new template; "" when there is none."""
         failure = applied.failure_for(*dep.key) if applied else None
         if failure is not None:
             return failure.message
         for pod in live.of(*dep.key):
-            if pod.template_hash != dep.template.template_hash:
-                continue
-            for c in pod.app_containers():
-                name = c.labels.get(L_CONTAINER, c.name)
-                if c.state in ("exited", "dead"):
-                    return f"pod {pod.name}: container {name} {c.status}"
-                failed = self.prober.failed(c.id) if self.prober is not None else ""
-                if failed:
-                    return f"pod {pod.name}: container {name}: {failed}"
+            if pod.template_hash == dep.template.template_hash:
+                for c in pod.app_containers():
+                    found = why(pod, c)
+                    if found:
+                        return found
         return ""
 
     def _last_good(self) -> DesiredState | None:

@@ -25,7 +25,7 @@ from gitops.prober import Prober
 from gitops.proxy import ServiceProxy, can_bind
 from gitops.reconciler import Reconciler
 from gitops.source.git import GitSource, local_git_dir
-from gitops.source.triggers import REQUEUE, Poller, RefWatcher, Trigger, reads_git
+from gitops.source.triggers import REQUEUE, RETRY, Poller, RefWatcher, Trigger, reads_git
 
 log = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
                 continue
             outcome = reconciler.reconcile(",".join(sorted(reasons)), fetch=reads_git(reasons))
             if outcome.requeue_after is not None:
-                poller.retry_in(outcome.requeue_after, "retry" if outcome.retry else REQUEUE)
+                poller.retry_in(outcome.requeue_after, RETRY if outcome.retry else REQUEUE)
     finally:
         poller.stop()
         if reconciler.proxy is not None:

@@ -24,7 +24,8 @@ from watchdog.events import (
 from watchdog.observers import Observer
 
 log = logging.getLogger(__name__)
-REQUEUE = "requeue"
+REQUEUE = "requeue"  # a pass looks again at what it started
+RETRY = "retry"  # after a temporary failure, behind its back-off
 # Wake-ups that say nothing about git: a probe verdict, a container event, a node's health, a
 # pass looking again at a rollout. Everything else (startup, poll, push, webhook, API, retry
 # after a failure) reads git first.
@@ -79,7 +80,7 @@ class Poller:
         )
         self._scheduler.start()
 
-    def retry_in(self, seconds: float, reason: str = "retry") -> None:
+    def retry_in(self, seconds: float, reason: str = RETRY) -> None:
         self._scheduler.add_job(
             self.trigger.fire,
             "date",
