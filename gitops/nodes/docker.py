@@ -73,6 +73,8 @@ log = logging.getLogger(__name__)
 PING_TIMEOUT = 3  # seconds
 API_VERSION = "1.41"  # Docker 20.10, the oldest engine supported; for TLS endpoints
 INIT_TIMEOUT = 300  # an init container that runs longer than this fails its pod
+SETTLE_TIMEOUT = 2.0  # seconds the container list may lag behind a "die" event
+EXITS = ("die", "oom", "stop")  # events after which the container no longer runs
 PAUSE_IMAGE = "gitops/pause:1"
 # The pod's infrastructure container: holds the pod's network and IPC namespaces for the app
 # containers (so they keep them across restarts) and carries busybox's wget and nc, with which
@@ -162,6 +164,7 @@ class DockerNode:
         self._pause_ready = False
         self._proxy_tag: str | None = None
         self._exec_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix=f"exec-{name}")
+        self._settle_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"settle-{name}")
 
     @property
     def name(self) -> str:
@@ -600,7 +603,7 @@ class DockerNode:
                     since=since,
                     filters={
                         "type": "container",
-                        "event": ["die", "destroy", "oom", "stop"],
+                        "event": [*EXITS, "destroy"],
                         "label": managed_filter(self._instance),
                     },
                     decode=True,
@@ -608,7 +611,12 @@ class DockerNode:
                 delay = 1.0
                 for event in stream:
                     since = int(event.get("time", since))
-                    notify(str(event.get("Action") or event.get("status") or "event"))
+                    action = str(event.get("Action") or event.get("status") or "event")
+                    if action in EXITS and event.get("id"):
+                        settle = self._when_listed_stopped
+                        self._settle_pool.submit(settle, event["id"], notify, action)
+                    else:
+                        notify(action)
                     if stop.is_set():
                         break
             except Exception as exc:  # the stream ends when the engine goes away
@@ -620,6 +628,24 @@ class DockerNode:
                 notify(DISCONNECTED)
             stop.wait(delay)
             delay = min(delay * 2, 30.0)
+
+    def _when_listed_stopped(
+        self, container_id: str, notify: Callable[[str], None], action: str
+    ) -> None:
+        """Notify once the container list no longer shows the container running. The engine
+        sends "die" before its list says so (about 0.1 s later on 20.10): a pass woken at once
+        would see it running, find nothing to do, and leave the exit unrepaired until some
+        other wake-up. Off the event thread, so a burst of exits is not handled in a queue."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT
+        try:
+            while time.monotonic() < deadline:
+                rows = self.api.containers(all=True, filters={"id": container_id})
+                if not rows or rows[0].get("State") != "running":
+                    break
+                time.sleep(0.02)
+        except Exception as exc:  # the engine went away: the pass will find out
+            log.debug("settling %s on %s: %s", container_id[:12], self._name, exc)
+        notify(action)
 
     def _stop(self, container: ContainerInfo) -> None:
         """preStop hook, then SIGTERM, then SIGKILL when the grace period (for both) is over."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +13,7 @@ from gitops.errors import ImagePullError
 from gitops.live import group_pods
 from gitops.model import L_INSTANCE, L_POD, ContainerSpec, PodTemplate
 from gitops.nodes.base import Node
+from gitops.nodes.docker import DockerNode
 from gitops.nodes.memory import MemoryNode
 
 
@@ -119,3 +122,33 @@ def test_capacity_is_the_engines_machine(backend: tuple[Node, str, str]) -> None
     cap = node.capacity()
     assert cap.cpu_millis >= 1000 and cap.cpu_millis % 1000 == 0
     assert cap.memory > 64 * 1024**2 and cap.version
+
+
+def test_an_exit_is_told_once_the_container_list_shows_it(node: DockerNode, images: Any) -> None:
+    """The engine sends "die" about 0.1 s before its list stops saying "running": the pass an
+    exit wakes must see the container exited, or the exit waits for some other wake-up."""
+    node.ensure_network("contract")
+    node.create_pod(template(images["v1"]), "web-abc123-bbbbb")
+    [pod] = group_pods(node.list_containers())
+    [app] = pod.app_containers()
+    stop = threading.Event()
+    seen: list[tuple[str, str]] = []
+
+    def told(action: str) -> None:
+        if action in ("die", "oom", "stop"):
+            states = {c.id: c.state for c in node.list_containers()}
+            seen.append((action, states.get(app.id, "gone")))
+
+    watcher = threading.Thread(target=node.watch, args=(told, stop), daemon=True)
+    watcher.start()
+    try:
+        time.sleep(0.5)  # the event stream is open
+        node.api.kill(app.id)
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert seen and seen[0] == ("die", "exited"), seen
+    finally:
+        stop.set()
+        node.remove_pod(group_pods(node.list_containers())[0])
+        node.remove_network("contract")
