@@ -106,7 +106,7 @@ def _change(
     g = Gitops(engine)
     try:
         g.push(manifest(img["v1"], n, surge, unavailable, deadline), "v1")
-        wait(lambda: g.ready(img["v1"], n), 300)
+        wait(lambda: g.ready(img["v1"], n) and g.complete(), 300)
         t0 = g.push(manifest(img[new], n, surge, unavailable, deadline), new)
         wait(lambda: any(c["image"] == img[new] for p in g.pods() for c in p["containers"]), 60)
         wait(lambda: g.ready(img[final], n), 300)

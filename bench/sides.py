@@ -133,6 +133,13 @@ class Gitops:
             p["ready"] == "1/1" and p["containers"][0]["image"] == image for p in pods
         )
 
+    def complete(self) -> bool:
+        """The newest rollout of the Deployment recorded Complete: what gitops rolls back to
+        when the next one fails (pods all ready is not yet that record)."""
+        body = self._get(f"/api/v1/rollouts/{NS}/web?limit=1") or {}
+        rollouts = body.get("rollouts") or []
+        return bool(rollouts) and rollouts[0]["result"] == "Complete"
+
     def containers(self) -> list[Any]:
         return self.engine.containers.list(
             sparse=True,

@@ -32,6 +32,10 @@ class NodeConfig:
     # Who serves its NodePorts: "here" (the reconciler's proxy, on this machine), "node" (its
     # own proxy container), "auto" (here when the address is on this machine).
     proxy: str = "auto"
+    # Where its pods' HTTP and TCP probes run: "here" (from the reconciler to the pod's
+    # address, as the kubelet probes), "node" (an exec in the pod), "auto" (here when the
+    # engine is on this machine and the pod's address is routed from it).
+    probes: str = "auto"
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ A file::
         labels: {zone: a, disk: ssd}            # what nodeSelector matches
         reserve: {cpu: 500m, memory: 512Mi}     # kept back from the engine's capacity
         proxy: auto                             # NodePorts served here, or by the node (node)
+        probes: auto                            # HTTP/TCP probes from here, or in the pod (node)
     nodeGracePeriod: 10s                        # silent this long: NotReady
     evictionTimeout: 30s                        # silent this long: pods replaced elsewhere
 
@@ -61,6 +62,7 @@ class _Node(_Strict):
     labels: dict[str, str] = Field(default_factory=dict)
     reserve: _Reserve = Field(default_factory=_Reserve)
     proxy: Literal["auto", "here", "node"] = "auto"
+    probes: Literal["auto", "here", "node"] = "auto"
 
     @field_validator("endpoint")
     @classmethod
@@ -94,6 +96,7 @@ def _node(n: _Node, where: str) -> NodeConfig:
         reserve_cpu_millis=cpu,
         reserve_memory=memory,
         proxy=n.proxy,
+        probes=n.probes,
     )
 
 

@@ -1,9 +1,12 @@
 """Runs the probes ``gitops.probes`` says are due, through the node adapters, off the main loop.
 
-A background thread ticks every 100 ms, runs due probes in a small pool (each is one exec in
-the pod, bounded by the probe's timeout) and wakes the reconciler when a verdict changes: a pod
-turning ready lets a rollout proceed at once; a failed liveness probe gets its container
-restarted by the next pass.
+A background thread ticks every 100 ms, runs due probes in a small pool (each bounded by the
+probe's timeout) and wakes the reconciler when a verdict changes: a pod turning ready lets a
+rollout proceed at once; a failed liveness probe gets its container restarted by the next pass.
+
+Where a probe runs is each node's ``probes`` setting: ``here`` (HTTP and TCP probes from this
+machine to the pod's address, ``gitops.podnet``), ``node`` (an exec in the pod), or ``auto``:
+here when the node's engine is on this machine and the pod's address is routed from it.
 """
 
 from __future__ import annotations
@@ -12,14 +15,19 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from typing import Final
 
+from gitops import podnet
 from gitops.errors import GitopsError
 from gitops.model import PodInfo
 from gitops.nodes.base import Node
-from gitops.probes import ProbeTask, ProbeTracker
+from gitops.probes import ProbeResult, ProbeTask, ProbeTracker, exec_result
 
 log = logging.getLogger(__name__)
 TICK = 0.1
+HERE: Final = "here"  # probes from this machine to the pod's address
+IN_NODE: Final = "node"  # probes as an exec in the pod, on its engine
+AUTO: Final = "auto"  # here when the pod's address is routed from this machine
 
 
 class Prober:
@@ -29,8 +37,10 @@ class Prober:
         clock: Callable[[], float],
         notify: Callable[[str], None] = lambda _: None,
         workers: int = 8,
+        where: Mapping[str, str] | None = None,  # node -> HERE, IN_NODE or AUTO (default)
     ) -> None:
         self.nodes, self.clock, self.notify = nodes, clock, notify
+        self.where = dict(where or {})
         self.tracker = ProbeTracker()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe")
@@ -75,26 +85,35 @@ class Prober:
         for task in tasks:
             self._pool.submit(self._run, task)
 
+    def from_here(self, task: ProbeTask) -> bool:
+        """Whether ``task`` runs from this machine rather than as an exec in the pod."""
+        if task.spec is None or task.spec.handler == "exec" or not task.ip:
+            return False
+        where = self.where.get(task.node, AUTO)
+        return where == HERE or (where == AUTO and podnet.routed(task.ip))
+
     def _run(self, task: ProbeTask) -> None:
         try:
-            code, output = self.nodes[task.node].exec(
-                task.target_id, list(task.command), task.timeout
-            )
+            if task.spec is not None and self.from_here(task):
+                result = podnet.probe(task.spec, task.ip)
+            else:
+                code, output = self.nodes[task.node].exec(
+                    task.target_id, list(task.command), task.timeout
+                )
+                result = exec_result(code, output)
         except GitopsError as exc:  # the container went away mid-probe: a failed probe
-            code, output = -1, str(exc)
+            result = ProbeResult(False, str(exc))
         except Exception as exc:  # a probe must never kill the prober
             log.exception("probe %s of %s failed unexpectedly", task.kind, task.container_id[:12])
-            code, output = -1, str(exc)
+            result = ProbeResult(False, str(exc))
         with self._lock:
-            changed = self.tracker.record(
-                task.container_id, task.kind, code == 0, output, self.clock()
-            )
+            changed = self.tracker.record(task.container_id, task.kind, result, self.clock())
         if changed:
             log.debug(
                 "%s probe of %s: %s",
                 task.kind,
                 task.container_id[:12],
-                "ok" if code == 0 else output,
+                "ok" if result.ok else result.output,
             )
             self.notify(f"probe:{task.kind}")
 

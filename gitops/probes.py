@@ -12,13 +12,17 @@ startup probe failed (to be restarted). Rules, as the kubelet applies them:
 - each probe runs every ``periodSeconds``, never twice at once.
 
 One addition, Docker's start interval: until a container's readiness probe first succeeds, and
-for one period after its ``initialDelaySeconds``, a failure does not count and the probe runs
-again after ``START_INTERVAL``. A server still binding its port is seen ready within a tenth of
-a second instead of a period later, and is not taken for failing (which would fail a fail-fast
-rollout with ``failureThreshold: 1``).
+for one period after its ``initialDelaySeconds``, a failure that no server gave (a refused or
+timed-out connection, a failed command) does not count and the probe runs again after
+``START_INTERVAL``. A server still binding its port is seen ready within a tenth of a second
+instead of a period later, and is not taken for failing (which would fail a fail-fast rollout
+with ``failureThreshold: 1``). An HTTP server that answers with an error status is up and says
+it is not well: that counts at once, as Kubernetes counts every failure.
 
-HTTP and TCP probes run in the pod's pause container against the pod's loopback (busybox
-``wget``/``nc``, bounded by ``timeout``); exec probes run in the container itself.
+HTTP and TCP probes run from the reconciler against the pod's address where its network is
+routed from there (``gitops.podnet``, as the kubelet probes), else in the pod's pause container
+against the pod's loopback (busybox ``wget``/``nc``, bounded by ``timeout``); exec probes run in
+the container itself. ``ProbeTask`` carries what either way needs.
 """
 
 from __future__ import annotations
@@ -43,6 +47,26 @@ class ProbeTask:
     command: tuple[str, ...]
     timeout: float
     node: str
+    spec: ProbeSpec | None = None  # for a probe run from the reconciler: what to send
+    ip: str = ""  # the pod's address ("" when the engine has not said it)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    ok: bool
+    output: str
+    # A server answered with a failure (an HTTP error status): it is up and says no. Counted
+    # even while the container starts, when a refused connection is not.
+    answered: bool = False
+
+
+# What busybox wget prints when the server answered with an error status (probes run in the pod).
+WGET_ANSWERED: Final = "server returned error"
+
+
+def exec_result(code: int, output: str) -> ProbeResult:
+    """A probe run as a command in the pod: exit code 0 passes."""
+    return ProbeResult(code == 0, output, answered=code != 0 and WGET_ANSWERED in output)
 
 
 def probe_command(spec: ProbeSpec) -> tuple[Literal["infra", "app"], tuple[str, ...]]:
@@ -76,6 +100,7 @@ class _Container:
     node: str
     infra_id: str
     started_at: float
+    ip: str = ""
     probes: dict[str, _Probe] = field(default_factory=dict)
 
     @property
@@ -120,6 +145,7 @@ class ProbeTracker:
                                 known.probes[kind].result = True
                                 known.probes[kind].ever_ok = True
                                 known.probes[kind].next_at = now
+                known.ip = pod.ip or known.ip
                 seen[c.id] = known
         self._containers = seen
         self._carried = set()  # only for the first look: a container restarted since starts over
@@ -137,23 +163,25 @@ class ProbeTracker:
                 where, command = probe_command(probe.spec)
                 target = c.infra_id if where == "infra" else cid
                 probe.busy = True
+                timeout = float(probe.spec.timeout)
                 tasks.append(
-                    ProbeTask(cid, kind, target, command, float(probe.spec.timeout), c.node)
+                    ProbeTask(cid, kind, target, command, timeout, c.node, probe.spec, c.ip)
                 )
         return tasks
 
-    def record(self, container_id: str, kind: str, ok: bool, output: str, now: float) -> bool:
+    def record(self, container_id: str, kind: str, result: ProbeResult, now: float) -> bool:
         """Take one result; True when the probe's verdict changed."""
+        ok = result.ok
         c = self._containers.get(container_id)
         probe = c.probes.get(kind) if c else None
         if c is None or probe is None:
             return False
         probe.busy = False
         probe.next_at = now + probe.spec.period
-        probe.output = output
+        probe.output = result.output
         before = probe.result
         starting = now < c.started_at + probe.spec.initial_delay + probe.spec.period
-        if kind == READINESS and not ok and not probe.ever_ok and starting:
+        if kind == READINESS and not ok and not result.answered and not probe.ever_ok and starting:
             probe.next_at = now + START_INTERVAL  # not up yet: look again soon, count nothing
             return False
         probe.ever_ok |= ok

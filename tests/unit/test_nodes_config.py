@@ -9,6 +9,7 @@ import pytest
 from gitops.config import NodeConfig
 from gitops.health import NodeTracker
 from gitops.nodeconfig import NodeConfigError, load_file, node_list, parse_spec
+from gitops.runner import probe_place
 
 
 def test_a_file_gives_nodes_labels_reserve_tls_and_timings(tmp_path: Path) -> None:
@@ -46,6 +47,7 @@ def test_a_file_gives_nodes_labels_reserve_tls_and_timings(tmp_path: Path) -> No
         ),
         ("nodes:\n  - {name: n1}\n  - {name: n1}\n", "node n1: name: given twice"),
         ("nodes: []\n", "nodes: List should have at least 1 item"),
+        ("nodes:\n  - name: n1\n    probes: pod\n", "node n1: probes: Input should be 'auto'"),
         (
             "nodes:\n  - name: n1\n    endpoint: unix:///x\n    tls: {ca: a, cert: b, key: c}\n",
             "node n1: tls: only for a tcp:// endpoint",
@@ -67,6 +69,7 @@ def test_a_spec_says_the_same_in_one_line() -> None:
     node = parse_spec(spec)
     assert node == NodeConfig("n2", "unix:///run/n2.sock", (("zone", "b"),), "127.0.0.12",
                               reserve_memory=1024**3)  # fmt: skip
+    assert node.probes == "auto" and parse_spec("name=n3,probes=node").probes == "node"
     with pytest.raises(NodeConfigError, match="expected key=value"):
         parse_spec("name=n2,endpoint")
     with pytest.raises(NodeConfigError, match="given twice"):
@@ -83,3 +86,18 @@ def test_node_health_ready_then_not_ready_then_lost() -> None:
     assert t.lost("n1", 30) and t.silent_for("n1", 30) == 30
     t.contact("n1", 31)
     assert t.usable("n1", 31) and not t.lost("n1", 31)
+
+
+def test_probes_run_from_here_on_this_machine_only_unless_told(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An engine elsewhere may give its pods addresses that a bridge here also has."""
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    assert probe_place(NodeConfig("n")) == "auto"  # the local socket
+    assert probe_place(NodeConfig("n", "unix:///run/n2.sock")) == "auto"
+    assert probe_place(NodeConfig("n", "tcp://10.0.0.11:2376")) == "node"
+    assert probe_place(NodeConfig("n", "ssh://deploy@10.0.0.12")) == "node"
+    assert probe_place(NodeConfig("n", "tcp://10.0.0.11:2376", probes="here")) == "here"
+    assert probe_place(NodeConfig("n", probes="node")) == "node"
+    monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.11:2376")
+    assert probe_place(NodeConfig("n")) == "node"

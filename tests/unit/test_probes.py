@@ -15,7 +15,15 @@ from gitops.model import (
     ProbeSpec,
     encode_probes,
 )
-from gitops.probes import LIVENESS, READINESS, STARTUP, ProbeTracker, probe_command
+from gitops.probes import (
+    LIVENESS,
+    READINESS,
+    STARTUP,
+    ProbeResult,
+    ProbeTracker,
+    exec_result,
+    probe_command,
+)
 
 
 def pod_with(
@@ -44,7 +52,7 @@ def pod_with(
 def run_due(tracker: ProbeTracker, now: float, ok: bool = True) -> list[str]:
     kinds = []
     for task in tracker.due(now):
-        tracker.record(task.container_id, task.kind, ok, "" if ok else "HTTP/1.1 500", now)
+        tracker.record(task.container_id, task.kind, ProbeResult(ok, "" if ok else "refused"), now)
         kinds.append(task.kind)
     return kinds
 
@@ -108,7 +116,7 @@ def test_readiness_thresholds_delay_and_period() -> None:
     assert tracker.ready("app") is True  # one failure of two
     run_due(tracker, 11.0, ok=False)
     assert tracker.ready("app") is False
-    assert tracker.reason("app") == "Readiness probe failed: HTTP/1.1 500"
+    assert tracker.reason("app") == "Readiness probe failed: refused"
 
 
 def test_probe_is_never_run_twice_at_once() -> None:
@@ -126,7 +134,7 @@ def test_liveness_failure_asks_for_a_restart_and_forget_starts_over() -> None:
         run_due(tracker, t, ok=False)
     assert tracker.failing() == {}
     run_due(tracker, 20.0, ok=False)
-    assert tracker.failing() == {"app": "Liveness probe failed: HTTP/1.1 500"}
+    assert tracker.failing() == {"app": "Liveness probe failed: refused"}
     tracker.forget("app")
     assert tracker.failing() == {}
 
@@ -202,7 +210,7 @@ def test_failed_is_said_only_once_failure_threshold_is_reached() -> None:
     run_due(tracker, 2.0, ok=False)
     assert tracker.ready("app") is False and tracker.failed("app") == ""  # 2 of 3
     run_due(tracker, 3.0, ok=False)
-    assert tracker.failed("app") == "Readiness probe failed 3 time(s): HTTP/1.1 500"
+    assert tracker.failed("app") == "Readiness probe failed 3 time(s): refused"
     run_due(tracker, 4.0)
     assert tracker.failed("app") == ""  # passing again
     assert tracker.failed("unknown") == ""
@@ -227,4 +235,37 @@ def test_a_starting_container_is_probed_again_soon_and_its_failures_do_not_count
         run_due(late, t, ok=False)
     assert late.failed("app") == ""
     run_due(late, 1.0, ok=False)
-    assert late.failed("app") == "Readiness probe failed 1 time(s): HTTP/1.1 500"
+    assert late.failed("app") == "Readiness probe failed 1 time(s): refused"
+
+
+def test_an_answered_failure_counts_even_while_the_container_starts() -> None:
+    """A server that answers 404 is up and says no: no start interval for it (a fail-fast
+    rollout of an image without its health endpoint fails on the first probe)."""
+    tracker = ProbeTracker()
+    spec = ProbeSpec("http", 8080, initial_delay=0, period=1, failure_threshold=1)
+    tracker.sync([pod_with(readiness=spec)], 10.0)
+    [task] = tracker.due(10.0)
+    assert tracker.record(task.container_id, task.kind, ProbeResult(False, "HTTP 404", True), 10.0)
+    assert tracker.failed("app") == "Readiness probe failed 1 time(s): HTTP 404"
+    assert tracker.due(10.5) == []  # and the next probe waits its period, as Kubernetes does
+    assert [t.kind for t in tracker.due(11.0)] == [READINESS]
+
+
+def test_what_counts_as_answered_from_a_probe_run_in_the_pod() -> None:
+    assert exec_result(0, "") == ProbeResult(True, "")
+    refused = "wget: can't connect to remote host (127.0.0.1): Connection refused"
+    assert exec_result(1, refused) == ProbeResult(False, refused)
+    not_found = "wget: server returned error: HTTP/1.0 404 Not Found"
+    assert exec_result(1, not_found) == ProbeResult(False, not_found, answered=True)
+
+
+def test_a_task_carries_the_spec_and_the_pods_address_for_a_probe_from_here() -> None:
+    pod = pod_with(readiness=ProbeSpec("http", "http", "/healthz"))
+    infra = ContainerInfo(
+        "n", "pause", "p_POD", {L_INFRA: "true", L_CONTAINER: INFRA_NAME}, "running", ip="10.1.0.5"
+    )
+    pod = PodInfo("n", "demo", "web", "p", "h", "c", (infra, pod.containers[1]))
+    tracker = ProbeTracker()
+    tracker.sync([pod], 0.0)
+    [task] = tracker.due(0.0)
+    assert task.ip == "10.1.0.5" and task.spec is not None and task.spec.port == 8080
