@@ -45,7 +45,7 @@ from gitops.plan import NameSource, Pending, Plan, RestartPolicy, make_plan
 from gitops.prober import Prober
 from gitops.proxy import ServiceProxy
 from gitops.revisions import Revisions
-from gitops.rollout import PodReadiness
+from gitops.rollout import PodReadiness, settled
 from gitops.source.git import GitSource
 from gitops.status import SyncStatus, resource_statuses
 
@@ -168,6 +168,7 @@ class Reconciler:
             desired = self.revisions.apply_pins(desired)
             now = self.clock()
             readiness = self._readiness(live, now)
+            before, ready_before, then = live, readiness, now  # as found, before this pass acts
             if not dry_run:
                 # Pods ready now take traffic before this pass removes any it replaces.
                 self._publish(desired, live)
@@ -222,6 +223,7 @@ class Reconciler:
                 lambda d: self._explain(d, live, applied),
                 now,
                 lambda d: self._broken(d, live, applied),
+                lambda d, h: settled(d, h, before.of(*d.key), ready_before, then),
             )
             busy = not plan.empty or any(r.health == "Progressing" for r in resources)
             requeue = REQUEUE_SOON if busy and not dry_run else None

@@ -116,9 +116,12 @@ class Revisions:
         explain: Callable[[DesiredDeployment], str],
         now: float,
         broken: Callable[[DesiredDeployment], str] = lambda dep: "",
+        settled: Callable[[DesiredDeployment, str], bool] = lambda dep, template_hash: False,
     ) -> bool:
         """Advance every deployment's rollout record; True when a rollback was started.
-        ``broken``: why a pod of the deployment's new template has failed ("" if none has)."""
+        ``broken``: why a pod of the deployment's new template has failed ("" if none has).
+        ``settled``: whether the pass found every pod of a template available (a rollout a
+        newer commit overtook before a pass could record it Complete)."""
         by_key = {(r.namespace, r.name): r for r in resources if r.kind == "Deployment"}
         rolled_back = False
         for dep in desired.deployments:
@@ -140,6 +143,10 @@ class Revisions:
                 failed_pod,
             )
             if verdict == "start":
+                if latest is not None and latest.result == PROGRESSING:
+                    # Overtaken: Complete if it had got there (a rollback may return to it).
+                    done = settled(dep, latest.template_hash)
+                    self._finish(latest, COMPLETE if done else SUPERSEDED, now)
                 self._start(dep, latest, now)
             elif verdict == "complete" and latest is not None:
                 self._finish(latest, COMPLETE, now)
@@ -154,8 +161,6 @@ class Revisions:
         return rolled_back
 
     def _start(self, dep: DesiredDeployment, latest: RolloutRecord | None, now: float) -> None:
-        if latest is not None and latest.result == PROGRESSING:
-            self._finish(latest, SUPERSEDED, now)
         author, subject = self.describe(dep.template.commit)
         reason = ""
         if dep.rolled_back and latest is not None:

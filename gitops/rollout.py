@@ -16,7 +16,7 @@ Old pods that are not available are removed first: they serve nobody.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -62,6 +62,19 @@ def _available(
 ) -> bool:
     r = readiness.get(pod.name)
     return r is not None and r.ready and now - r.since >= dep.min_ready_seconds
+
+
+def settled(
+    dep: DesiredDeployment,
+    template_hash: str,
+    pods: Iterable[PodInfo],
+    readiness: Mapping[str, PodReadiness],
+    now: float,
+) -> bool:
+    """Whether the pods of ``template_hash`` are at least ``replicas`` and all available: its
+    rollout had completed, even if no pass recorded it before a newer template arrived."""
+    mine = [p for p in pods if p.template_hash == template_hash]
+    return len(mine) >= dep.replicas and all(_available(p, readiness, dep, now) for p in mine)
 
 
 def _rank(pod: PodInfo, readiness: Mapping[str, PodReadiness]) -> tuple[int, float, str]:

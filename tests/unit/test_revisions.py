@@ -145,3 +145,61 @@ def test_auto_rollback_can_be_turned_off_by_annotation(tmp_path: Path) -> None:
         assert (
             pinned.template.template_hash == good.deployments[0].template.template_hash
         ) is expect_pin
+
+
+def test_a_rollout_overtaken_once_all_its_pods_were_available_counts_as_complete(
+    tmp_path: Path,
+) -> None:
+    """A commit pushed the moment v1's pods turned ready, before any pass recorded v1 Complete:
+    v1 is still what a failed v2 rolls back to (an overtaken, unfinished rollout is not)."""
+    from gitops.desired import build_desired
+    from gitops.history import History
+    from gitops.manifests import parse_manifests
+    from gitops.revisions import Revisions
+    from gitops.status import ResourceStatus
+    from tests.helpers import deployment, dump
+
+    def state(image: str, commit: str) -> Any:
+        doc = deployment(image=image, progressDeadlineSeconds=5)
+        return build_desired(parse_manifests({"a.yaml": dump(doc)}), commit)
+
+    reps = {"desired": 3, "current": 3, "updated": 0, "ready": 3, "available": 3}
+    stuck = (ResourceStatus("Deployment", "demo", "web", "Synced", "Progressing", replicas=reps),)
+    for was_settled, result, back in ((True, "Complete", "c1"), (False, "Superseded", "")):
+        history = History(tmp_path / result)
+        good, bad = state("reg/web:v1", "c1"), state("reg/web:v2", "c2")
+        revs = Revisions(history, {"c1": good, "c2": bad}.__getitem__, lambda c: ("A", "s"))
+        v1 = good.deployments[0].template.template_hash
+        revs.track(good, stuck, lambda d: "", 0.0)  # v1 starts; no pass sees it done
+        done: set[str] = {v1} if was_settled else set()
+        revs.track(bad, stuck, lambda d: "", 1.0, settled=lambda d, h: h in done)  # noqa: B023
+        v1_record = history.rollouts("demo", "web")[1]
+        assert (v1_record.commit, v1_record.result) == ("c1", result)
+        revs.track(bad, stuck, lambda d: "no /healthz", 10.0)  # v2 makes no progress
+        failed = history.latest_rollout("demo", "web")
+        assert failed is not None and failed.result == "Failed"
+        assert failed.rolled_back_to == back
+
+
+def test_settled_needs_every_replica_of_the_template_available() -> None:
+    from gitops.desired import build_desired
+    from gitops.manifests import parse_manifests
+    from gitops.model import L_HASH, ContainerInfo, PodInfo
+    from gitops.rollout import PodReadiness, settled
+    from tests.helpers import deployment, dump
+
+    dep = build_desired(
+        parse_manifests({"a.yaml": dump(deployment(minReadySeconds=5))}), "c1"
+    ).deployments[0]
+
+    def pod(name: str, h: str) -> PodInfo:
+        c = ContainerInfo("n", name, name, {L_HASH: h}, "running")
+        return PodInfo("n", "demo", "web", name, h, "c1", (c,))
+
+    pods = [pod("a", "h1"), pod("b", "h1"), pod("c", "h1"), pod("d", "h2")]
+    ready = {p.name: PodReadiness(True, since=0.0) for p in pods}
+    assert settled(dep, "h1", pods, ready, now=10.0)
+    assert not settled(dep, "h1", pods, ready, now=4.0)  # not Ready for minReadySeconds yet
+    assert not settled(dep, "h1", pods[:2], ready, now=10.0)  # 2 of 3 replicas
+    assert not settled(dep, "h1", pods, {**ready, "b": PodReadiness(False)}, now=10.0)
+    assert not settled(dep, "h2", pods, ready, now=10.0)
