@@ -36,7 +36,15 @@ L_PRESTOP: Final = PREFIX + "prestop"  # JSON of the preStop exec command
 L_SERVICE: Final = PREFIX + "service"  # a Service's in-namespace proxy container
 L_SERVICE_PORTS: Final = PREFIX + "service-ports"  # its ports, comma-separated
 L_PROXY: Final = PREFIX + "proxy"  # a node's own Service proxy (HAProxy, host network)
+# A pod's lone container that holds the pod's network itself: no pause container. Only a
+# single-container pod without init containers, whose HTTP/TCP probes need no busybox in the pod.
+L_OWN_NETWORK: Final = PREFIX + "own-network"
 INFRA_NAME: Final = "POD"  # container label of the pause container (app names are lowercase)
+
+# Where a node's HTTP and TCP probes run (its ``probes`` setting).
+PROBES_HERE: Final = "here"  # from the reconciler's machine to the pod's address
+PROBES_IN_NODE: Final = "node"  # as an exec in the pod's pause container, on its engine
+PROBES_AUTO: Final = "auto"  # here when the pod's address is routed from this machine
 
 # Annotations users put on resources in git.
 A_PRUNE: Final = "gitops.io/prune"  # "disabled": keep running when the manifest is deleted
@@ -231,9 +239,17 @@ class PodInfo:
         return next((c for c in self.containers if c.labels.get(L_INFRA) == "true"), None)
 
     @property
+    def holder(self) -> ContainerInfo | None:
+        """The container holding the pod's network: its pause container, or its lone
+        container where it holds its own (``L_OWN_NETWORK``)."""
+        return self.infra or next(
+            (c for c in self.containers if c.labels.get(L_OWN_NETWORK) == "true"), None
+        )
+
+    @property
     def ip(self) -> str:
-        infra = self.infra
-        return infra.ip if infra is not None else ""
+        holder = self.holder
+        return holder.ip if holder is not None else ""
 
     @property
     def requests(self) -> tuple[int, int]:

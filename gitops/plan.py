@@ -159,10 +159,13 @@ class Plan:
 
 def _is_complete(pod: PodInfo, template: PodTemplate) -> bool:
     """Every container there, and the pause container running: its containers cannot restart
-    without the namespaces it holds, so a pod that lost it is replaced (a new sandbox)."""
-    want = {c.name for c in template.all_containers()} | {INFRA_NAME}
+    without the namespaces it holds, so a pod that lost it is replaced (a new sandbox). A lone
+    container that holds its own network (no pause container) restarts by itself."""
+    want = {c.name for c in template.all_containers()}
     have = {c.labels.get("io.gitops.container", "") for c in pod.containers}
-    return want == have and pod.infra is not None and pod.infra.state == "running"
+    if pod.infra is None:
+        return want == have and pod.holder is not None
+    return want | {INFRA_NAME} == have and pod.infra.state == "running"
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ The prober's other way is a ``docker exec`` of busybox ``wget``/``nc`` in the po
 container: a runc process on the engine per probe, which at a probe every 0.1 s per starting
 pod competes with the containers being created for the same CPU. A probe from here is one
 socket: no engine call at all. It needs the pod's bridge to be routed from this machine, which
-holds for an engine on this machine (the bridge is one of this host's interfaces) and is told
-by the node's ``probes`` setting otherwise (``gitops.nodeconfig``).
+holds for an engine on this machine (the bridge is one of this host's interfaces,
+``gitops.routes``) and is told by the node's ``probes`` setting otherwise (``gitops.nodeconfig``).
 
 Kubernetes' rules: an HTTP probe passes on a status from 200 to 399 (a redirect is not
 followed: it passes, as the kubelet passes a redirect off the pod), HTTPS skips certificate
@@ -15,16 +15,13 @@ checks, the probe's headers are sent as given; a TCP probe passes when the conne
 from __future__ import annotations
 
 import http.client
-import ipaddress
 import socket
 import ssl
-from pathlib import Path
 from typing import Final
 
 from gitops.model import ProbeSpec
 from gitops.probes import ProbeResult
 
-ROUTES: Final = Path("/proc/net/route")
 USER_AGENT: Final = "gitops-probe/1"
 _INSECURE = ssl.create_default_context()
 _INSECURE.check_hostname = False
@@ -80,29 +77,3 @@ def _why(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror.lower()
     return str(exc) or type(exc).__name__
-
-
-def routed(ip: str, routes: str | None = None) -> bool:
-    """True when this machine reaches ``ip`` on a directly connected network (a route with no
-    gateway that is not the default route): the pod's bridge is one of this host's interfaces.
-
-    A reconciler in a container of its own, without the host's network, has only its default
-    route: its probes then run in the pod."""
-    try:
-        addr = int(ipaddress.IPv4Address(ip))
-        text = ROUTES.read_text() if routes is None else routes
-    except (ValueError, OSError):
-        return False
-    for line in text.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) < 8:
-            continue
-        # Destination, gateway and mask are hex in the kernel's (little-endian) byte order.
-        dest, gateway, mask = (_le(fields[i]) for i in (1, 2, 7))
-        if gateway == 0 and mask != 0 and addr & mask == dest:
-            return True
-    return False
-
-
-def _le(hex_word: str) -> int:
-    return int.from_bytes(int(hex_word, 16).to_bytes(4, "little"), "big")

@@ -4,9 +4,10 @@ A background thread ticks every 100 ms, runs due probes in a small pool (each bo
 probe's timeout) and wakes the reconciler when a verdict changes: a pod turning ready lets a
 rollout proceed at once; a failed liveness probe gets its container restarted by the next pass.
 
-Where a probe runs is each node's ``probes`` setting: ``here`` (HTTP and TCP probes from this
-machine to the pod's address, ``gitops.podnet``), ``node`` (an exec in the pod), or ``auto``:
-here when the node's engine is on this machine and the pod's address is routed from it.
+Where a probe runs is each node's ``probes`` setting (``Node.probes``): ``here`` (HTTP and TCP
+probes from this machine to the pod's address, ``gitops.podnet``), ``node`` (an exec in the
+pod), or ``auto``: here when the node's engine is on this machine and the pod's address is
+routed from it (``gitops.routes``).
 """
 
 from __future__ import annotations
@@ -15,19 +16,15 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Final
 
-from gitops import podnet
+from gitops import podnet, routes
 from gitops.errors import GitopsError
-from gitops.model import PodInfo
+from gitops.model import PROBES_AUTO, PROBES_HERE, PodInfo
 from gitops.nodes.base import Node
 from gitops.probes import ProbeResult, ProbeTask, ProbeTracker, exec_result
 
 log = logging.getLogger(__name__)
 TICK = 0.1
-HERE: Final = "here"  # probes from this machine to the pod's address
-IN_NODE: Final = "node"  # probes as an exec in the pod, on its engine
-AUTO: Final = "auto"  # here when the pod's address is routed from this machine
 
 
 class Prober:
@@ -37,10 +34,8 @@ class Prober:
         clock: Callable[[], float],
         notify: Callable[[str], None] = lambda _: None,
         workers: int = 8,
-        where: Mapping[str, str] | None = None,  # node -> HERE, IN_NODE or AUTO (default)
     ) -> None:
         self.nodes, self.clock, self.notify = nodes, clock, notify
-        self.where = dict(where or {})
         self.tracker = ProbeTracker()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="probe")
@@ -89,8 +84,8 @@ class Prober:
         """Whether ``task`` runs from this machine rather than as an exec in the pod."""
         if task.spec is None or task.spec.handler == "exec" or not task.ip:
             return False
-        where = self.where.get(task.node, AUTO)
-        return where == HERE or (where == AUTO and podnet.routed(task.ip))
+        where = self.nodes[task.node].probes
+        return where == PROBES_HERE or (where == PROBES_AUTO and routes.routed(task.ip))
 
     def _run(self, task: ProbeTask) -> None:
         try:

@@ -127,14 +127,14 @@ class ProbeTracker:
         """Track every running app container that has probes; forget the others."""
         seen: dict[str, _Container] = {}
         for pod in pods:
-            infra = pod.infra
+            holder = pod.holder  # where HTTP/TCP probes run when they run in the pod
             for c in pod.app_containers():
                 specs = decode_probes(c.labels.get(L_PROBES, ""))
-                if c.state != "running" or not specs or infra is None:
+                if c.state != "running" or not specs or holder is None:
                     continue
                 known = self._containers.get(c.id)
                 if known is None:
-                    known = _Container(pod.node, infra.id, now)
+                    known = _Container(pod.node, holder.id, now)
                     for kind, spec in specs.items():
                         known.probes[kind] = _Probe(spec, now + spec.initial_delay)
                         if kind == LIVENESS:

@@ -7,7 +7,6 @@ the API and its own requeue requests fire, then runs one pass. Passes never over
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import threading
 import time
@@ -16,13 +15,13 @@ from types import FrameType
 
 from gitops.api import ApiServer, App
 from gitops.apply import Progress
-from gitops.config import NodeConfig, Settings
+from gitops.config import Settings
 from gitops.history import History
 from gitops.nodeproxy import NodeProxies
 from gitops.nodes.base import DISCONNECTED
 from gitops.nodes.docker import DockerNode
 from gitops.notify import Notifier, Receiver
-from gitops.prober import AUTO, IN_NODE, Prober
+from gitops.prober import Prober
 from gitops.proxy import ServiceProxy, can_bind
 from gitops.reconciler import Reconciler
 from gitops.source.git import GitSource, local_git_dir
@@ -49,11 +48,11 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
             tls=(n.tls_ca, n.tls_cert, n.tls_key)
             if n.tls_ca and n.tls_cert and n.tls_key
             else None,
+            probes=n.probes,
         )
         for n in settings.nodes
     ]
-    where = {n.name: probe_place(n) for n in settings.nodes}
-    prober = Prober({n.name: n for n in nodes}, time.time, where=where)
+    prober = Prober({n.name: n for n in nodes}, time.time)
     receivers = tuple(Receiver(fmt, url) for fmt, url in settings.notify)
     notifier = Notifier(receivers, f"gitops ({settings.instance}) {source.display_url}")
     proxy = None
@@ -75,15 +74,6 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
     if proxy is not None and proxy.remote is not None:
         proxy.remote.usable = reconciler.cluster.usable
     return reconciler
-
-
-def probe_place(node: NodeConfig) -> str:
-    """Where a node's HTTP and TCP probes run (``gitops.prober``). ``auto`` probes from here
-    only for an engine on this machine: a pod address elsewhere may equal a local bridge's."""
-    if node.probes != AUTO:
-        return node.probes
-    endpoint = node.docker_host or os.environ.get("DOCKER_HOST") or "unix://"
-    return AUTO if endpoint.startswith("unix://") else IN_NODE
 
 
 def split_addresses(settings: Settings) -> tuple[list[str], dict[str, str]]:

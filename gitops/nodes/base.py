@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Callable
 from typing import Protocol
@@ -21,6 +22,7 @@ from gitops.model import (
     L_MANAGED,
     L_NAMESPACE,
     L_NODE,
+    L_OWN_NETWORK,
     L_POD,
     L_POD_LABEL,
     L_PORTS,
@@ -30,6 +32,8 @@ from gitops.model import (
     L_REQUESTS,
     L_SERVICE,
     L_SERVICE_PORTS,
+    PROBES_AUTO,
+    PROBES_IN_NODE,
     ContainerInfo,
     ContainerSpec,
     NodeCapacity,
@@ -128,6 +132,13 @@ class Node(Protocol):
         """The reconciler instance whose containers this adapter sees and manages."""
         ...
 
+    @property
+    def probes(self) -> str:
+        """Where its pods' HTTP and TCP probes run: ``PROBES_HERE`` (from the reconciler to the
+        pod's address), ``PROBES_IN_NODE`` (an exec in the pod) or ``PROBES_AUTO`` (here when
+        the address is routed from this machine)."""
+        ...
+
     def ping(self) -> None:
         """Quick (a few seconds at most): the health check asks this every couple of seconds."""
         ...
@@ -194,6 +205,33 @@ class Node(Protocol):
         ...
 
 
+def probe_place(endpoint: str | None, setting: str) -> str:
+    """Where a node's HTTP and TCP probes run (``PROBES_*``). ``auto`` may probe from here only
+    for an engine on this machine: a pod's address elsewhere may equal a local bridge's."""
+    if setting != PROBES_AUTO:
+        return setting
+    endpoint = endpoint or os.environ.get("DOCKER_HOST") or "unix://"
+    return PROBES_AUTO if endpoint.startswith("unix://") else PROBES_IN_NODE
+
+
+def needs_pause(template: PodTemplate, probes_from_here: bool) -> bool:
+    """Whether a pod runs an infrastructure (pause) container: when its containers share
+    namespaces (more than one, or init containers that must see the same network), or when its
+    HTTP/TCP probes must run inside the pod with the pause container's busybox because they
+    cannot run from the reconciler. A lone container otherwise holds its own network: one
+    container a replica, half the engine's work (its address may change when it restarts, and
+    the Services follow it)."""
+    if len(template.all_containers()) > 1:
+        return True
+    in_pod = [
+        p
+        for c in template.containers
+        for p in (c.readiness, c.liveness, c.startup)
+        if p is not None and p.handler in ("http", "tcp")
+    ]
+    return bool(in_pod) and not probes_from_here
+
+
 def container_labels(
     template: PodTemplate,
     pod: str,
@@ -204,10 +242,12 @@ def container_labels(
     now: float,
     instance: str = DEFAULT_INSTANCE,
     spec: ContainerSpec | None = None,
+    own_network: bool = False,
 ) -> dict[str, str]:
     """The labels that let a reconciler rebuild its live state from the engine alone.
 
-    ``spec`` is None for the pod's infrastructure (pause) container."""
+    ``spec`` is None for the pod's infrastructure (pause) container; ``own_network`` marks a
+    lone container that holds the pod's network itself."""
     labels = {
         L_MANAGED: "true",
         L_INSTANCE: instance,
@@ -228,6 +268,8 @@ def container_labels(
     if spec is None:
         labels[L_INFRA] = "true"
     else:
+        if own_network:
+            labels[L_OWN_NETWORK] = "true"
         probes = encode_probes(spec)
         if probes != "{}":
             labels[L_PROBES] = probes

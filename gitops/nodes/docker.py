@@ -47,6 +47,8 @@ from gitops.model import (
     L_POD,
     L_PRESTOP,
     L_PROXY,
+    PROBES_AUTO,
+    PROBES_HERE,
     ContainerInfo,
     ContainerSpec,
     NodeCapacity,
@@ -60,7 +62,9 @@ from gitops.nodes.base import (
     container_labels,
     container_name,
     managed_filter,
+    needs_pause,
     network_name,
+    probe_place,
     service_aliases,
     service_command,
     service_container_name,
@@ -68,6 +72,7 @@ from gitops.nodes.base import (
     volume_name,
 )
 from gitops.nodes.proxyimage import CONFIG, DOCKERFILE, haproxy_files, image_tag
+from gitops.routes import routed
 
 log = logging.getLogger(__name__)
 PING_TIMEOUT = 3  # seconds
@@ -150,8 +155,11 @@ class DockerNode:
         timeout: int = 60,
         pause_image: str = PAUSE_IMAGE,
         tls: tuple[str, str, str] | None = None,  # (ca, cert, key) for a tcp:// endpoint
+        probes: str = PROBES_AUTO,  # where HTTP/TCP probes run (``Node.probes``)
     ) -> None:
         self._name = name
+        self._probes = probe_place(base_url, probes)
+        self._routed: dict[str, bool] = {}  # network -> its subnet is routed from here
         self._instance = instance
         self._base_url = base_url
         self._timeout = timeout
@@ -173,6 +181,21 @@ class DockerNode:
     @property
     def instance(self) -> str:
         return self._instance
+
+    @property
+    def probes(self) -> str:
+        return self._probes
+
+    def _probes_from_here(self, network: str) -> bool:
+        """Whether the pods on ``network`` are probed from this machine (so a lone container
+        needs no pause container to carry busybox for its probes). One inspect a network."""
+        if self._probes != PROBES_AUTO:
+            return self._probes == PROBES_HERE
+        if network not in self._routed:
+            ipam = self.api.inspect_network(network).get("IPAM") or {}
+            subnets = [str(c.get("Subnet", "")) for c in ipam.get("Config") or []]
+            self._routed[network] = any(routed(n.split("/")[0]) for n in subnets if n)
+        return self._routed[network]
 
     @property
     def api(self) -> docker.APIClient:
@@ -271,6 +294,7 @@ class DockerNode:
 
     def remove_network(self, namespace: str) -> None:
         name = network_name(namespace, self._instance)
+        self._routed.pop(name, None)  # a network made again may get another subnet
         with (
             _translated(self._name, f"remove network {name}"),
             contextlib.suppress(docker.errors.NotFound),
@@ -340,6 +364,15 @@ class DockerNode:
                 if "error" in event:
                     raise ContainerCreateError(f"node {self._name}: build {what}: {event['error']}")
 
+    def _pod_network(self, template: PodTemplate, pod: str) -> dict[str, Any]:
+        """What the container holding the pod's network is created with: the namespace's
+        bridge, the pod's name as its DNS alias and hostname."""
+        network = network_name(template.namespace, self._instance)
+        endpoint = self.api.create_endpoint_config(aliases=[pod])
+        # The SDK's stub says one EndpointConfig; the engine takes a map by network name.
+        networking = self.api.create_networking_config({network: endpoint})  # type: ignore[arg-type]
+        return {"hostname": pod[:63], "networking_config": networking}
+
     def _create_pause(self, template: PodTemplate, pod: str) -> str:
         network = network_name(template.namespace, self._instance)
         host_config = self.api.create_host_config(
@@ -347,25 +380,23 @@ class DockerNode:
             ipc_mode="shareable",
             restart_policy={"Name": "no"},
         )
-        endpoint = self.api.create_endpoint_config(aliases=[pod])
-        # The SDK's stub says one EndpointConfig; the engine takes a map by network name.
-        networking = self.api.create_networking_config({network: endpoint})  # type: ignore[arg-type]
         created = self.api.create_container(
             image=self.pause_image,
             name=container_name(template.namespace, pod, INFRA_NAME),
-            hostname=pod[:63],
             labels=container_labels(
                 template, pod, INFRA_NAME, -1, False, self._name, time.time(), self._instance
             ),
             host_config=host_config,
-            networking_config=networking,
             stop_timeout=2,
+            **self._pod_network(template, pod),
         )
         return str(created["Id"])
 
     def _create_container(
-        self, template: PodTemplate, pod: str, spec: ContainerSpec, index: int, pause: str
+        self, template: PodTemplate, pod: str, spec: ContainerSpec, index: int, pause: str | None
     ) -> str:
+        """One container of the pod: in the namespaces ``pause`` holds, or (None) holding the
+        pod's network itself."""
         ns = template.namespace
         init = index < len(template.init_containers)
         mounts = [
@@ -378,10 +409,15 @@ class DockerNode:
             for m in spec.mounts
             if m.kind == "emptyDir"
         ]
+        if pause is not None:  # the pod's namespaces, held by its pause container
+            shared: dict[str, Any] = {
+                "network_mode": f"container:{pause}",
+                "ipc_mode": f"container:{pause}",
+            }
+        else:
+            shared = {"network_mode": network_name(ns, self._instance)}
         host_config = self.api.create_host_config(
             init=True,  # reaps zombies and delivers SIGTERM to a PID 1 that ignores it
-            network_mode=f"container:{pause}",  # the pod's network namespace, held by pause
-            ipc_mode=f"container:{pause}",
             mounts=mounts,
             nano_cpus=spec.cpu_limit_millis * 1_000_000 if spec.cpu_limit_millis else None,
             mem_limit=spec.memory_limit,
@@ -390,7 +426,9 @@ class DockerNode:
             else None,
             mem_reservation=spec.memory_request if spec.memory_limit else None,
             restart_policy={"Name": "no"},  # restarts are the reconciler's, with its back-off
+            **shared,
         )
+        own = self._pod_network(template, pod) if pause is None else {}
         created = self.api.create_container(
             image=spec.image,
             name=container_name(ns, pod, spec.name),
@@ -399,11 +437,13 @@ class DockerNode:
             environment=[f"{e.name}={e.value}" for e in spec.env],
             working_dir=spec.working_dir,
             labels=container_labels(
-                template, pod, spec.name, index, init, self._name, time.time(), self._instance, spec
+                template, pod, spec.name, index, init, self._name, time.time(), self._instance,
+                spec, own_network=pause is None,
             ),
             host_config=host_config,
             stop_timeout=template.grace_seconds,
-        )
+            **own,
+        )  # fmt: skip
         cid = str(created["Id"])
         files = [
             (f"{m.path.rstrip('/')}/{f.path}", f.data, f.mode)
@@ -417,24 +457,30 @@ class DockerNode:
 
     def create_pod(self, template: PodTemplate, pod: str) -> None:
         ns = template.namespace
-        self.ensure_pause_image()
         created: list[str] = []
         volumes: list[str] = []
         try:
             with _translated(self._name, f"create pod {ns}/{pod}"):
+                network = network_name(ns, self._instance)
+                with_pause = needs_pause(template, self._probes_from_here(network))
+                if with_pause:
+                    self.ensure_pause_image()
                 for vol in template.empty_dirs:
                     name = volume_name(ns, pod, vol)
                     labels = {L_MANAGED: "true", L_INSTANCE: self._instance, L_POD: pod}
                     self.api.create_volume(name, labels=labels)
                     volumes.append(name)
-                pause = self._create_pause(template, pod)
-                created.append(pause)
-                self.api.start(pause)
+                pause: str | None = None
+                if with_pause:
+                    pause = self._create_pause(template, pod)
+                    created.append(pause)
+                    self.api.start(pause)
+                first = len(created)  # the pod's own containers start here
                 n_init = len(template.init_containers)
                 for index, spec in enumerate(template.all_containers()):
                     created.append(self._create_container(template, pod, spec, index, pause))
                 for cid, spec in zip(
-                    created[1 : 1 + n_init], template.init_containers, strict=True
+                    created[first : first + n_init], template.init_containers, strict=True
                 ):
                     self.api.start(cid)
                     code = self.api.wait(cid, timeout=INIT_TIMEOUT).get("StatusCode", -1)
@@ -442,7 +488,7 @@ class DockerNode:
                         raise ContainerCreateError(
                             f"init container {spec.name} of pod {ns}/{pod} exited with code {code}"
                         )
-                for cid in created[1 + n_init :]:
+                for cid in created[first + n_init :]:
                     self.api.start(cid)
         except BaseException:
             self._cleanup(created, volumes)

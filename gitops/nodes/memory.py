@@ -1,7 +1,8 @@
 """An in-memory node: the same contract as the Docker adapter, for tests of pure logic.
 
 It knows a set of pullable images (its "registry"), keeps containers in a dict, and lets a
-test crash or delete containers and take the node down, as the real engine would behave.
+test crash or delete containers and take the node down, as the real engine would behave. It has
+no pod network to probe from the reconciler: its probes run in the pod (``PROBES_IN_NODE``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from gitops.model import (
     L_INSTANCE,
     L_MANAGED,
     L_POD,
+    PROBES_IN_NODE,
     ContainerInfo,
     NodeCapacity,
     PodInfo,
@@ -27,6 +29,7 @@ from gitops.nodes.base import (
     DEFAULT_INSTANCE,
     container_labels,
     container_name,
+    needs_pause,
     network_name,
     service_labels,
 )
@@ -67,6 +70,10 @@ class MemoryNode:
     @property
     def instance(self) -> str:
         return self._instance
+
+    @property
+    def probes(self) -> str:
+        return PROBES_IN_NODE
 
     def _call(self) -> None:
         self.calls += 1
@@ -124,32 +131,45 @@ class MemoryNode:
         if template.namespace not in self.networks:
             raise ContainerCreateError(f"network {network_name(template.namespace)} not found")
         now = time.time()
-        created: list[ContainerInfo] = [
-            ContainerInfo(
-                node=self._name,
-                id=f"{self._name}-{next(self._ids):06d}",
-                name=container_name(template.namespace, pod, INFRA_NAME),
-                labels=container_labels(
-                    template, pod, INFRA_NAME, -1, False, self._name, now, self._instance
-                ),
-                state="running",
-                status="Up",
-                image="gitops/pause:1",
-                created=now,
+        pause = needs_pause(template, probes_from_here=False)
+        created: list[ContainerInfo] = []
+        if pause:
+            created.append(
+                ContainerInfo(
+                    node=self._name,
+                    id=f"{self._name}-{next(self._ids):06d}",
+                    name=container_name(template.namespace, pod, INFRA_NAME),
+                    labels=container_labels(
+                        template, pod, INFRA_NAME, -1, False, self._name, now, self._instance
+                    ),
+                    state="running",
+                    status="Up",
+                    image="gitops/pause:1",
+                    created=now,
+                )
             )
-        ]
         for index, spec in enumerate(template.all_containers()):
             if spec.image not in self.images:
                 raise ContainerCreateError(f"no such image: {spec.image}")
             init = index < len(template.init_containers)
+            labels = container_labels(
+                template,
+                pod,
+                spec.name,
+                index,
+                init,
+                self._name,
+                now,
+                self._instance,
+                spec,
+                not pause,
+            )
             created.append(
                 ContainerInfo(
                     node=self._name,
                     id=f"{self._name}-{next(self._ids):06d}",
                     name=container_name(template.namespace, pod, spec.name),
-                    labels=container_labels(
-                        template, pod, spec.name, index, init, self._name, now, self._instance, spec
-                    ),
+                    labels=labels,
                     state="exited" if init else "running",
                     status="Exited (0)" if init else "Up",
                     image=spec.image,

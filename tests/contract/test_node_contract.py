@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -55,13 +56,42 @@ def test_pod_lifecycle(backend: tuple[Node, str, str]) -> None:
     assert pod.running
     [c] = pod.app_containers()
     assert c.labels[L_POD] == "web-abc123-aaaaa" and c.labels[L_INSTANCE] == node.instance
-    assert pod.infra is not None and pod.infra.state == "running"  # holds the pod's network
+    # A lone container without probes to run in the pod holds the pod's network itself.
+    assert pod.infra is None and pod.holder == c and c.state == "running"
     assert c.labels["io.gitops.label.app"] == "web"
     node.remove_pod(pod)
     assert node.list_containers() == []
     node.remove_network("contract")
     node.remove_network("contract")  # idempotent
     assert "contract" not in node.list_networks()
+
+
+def test_containers_sharing_a_pod_share_the_network_of_its_pause_container(
+    backend: tuple[Node, str, str],
+) -> None:
+    node, image, _ = backend
+    node.ensure_network("contract")
+    if not node.has_image(image):
+        node.pull(image)
+    two = replace(
+        template(image),
+        containers=(
+            ContainerSpec("web", image, "IfNotPresent"),
+            ContainerSpec("side", image, "IfNotPresent", command=("sleep", "600")),
+        ),
+    )
+    node.create_pod(two, "web-abc123-ccccc")
+    try:
+        [pod] = group_pods(node.list_containers())
+        assert pod.infra is not None and pod.holder == pod.infra and pod.infra.state == "running"
+        assert sorted(c.labels["io.gitops.container"] for c in pod.app_containers()) == [
+            "side",
+            "web",
+        ]
+        assert pod.running
+    finally:
+        node.remove_pod(group_pods(node.list_containers())[0])
+        node.remove_network("contract")
 
 
 def test_pull_of_a_missing_image_fails_clearly(backend: tuple[Node, str, str]) -> None:

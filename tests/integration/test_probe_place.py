@@ -1,5 +1,6 @@
 """Where probes run, against the real engine: from this machine to the pod's address (no engine
-call per probe), or as an exec in the pod. Both give the same verdicts."""
+call per probe, and a lone container needs no pause container), or as an exec in the pod's
+pause container. Both give the same verdicts."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from typing import Any
 import pytest
 
 from gitops.live import group_pods
-from gitops.model import ContainerSpec, PodTemplate, Port, ProbeSpec
+from gitops.model import PROBES_HERE, PROBES_IN_NODE, ContainerSpec, PodTemplate, Port, ProbeSpec
 from gitops.nodes.docker import DockerNode
-from gitops.prober import HERE, IN_NODE, Prober
+from gitops.prober import Prober
 
 
 def _template(image: str, name: str, period: int) -> PodTemplate:
@@ -29,8 +30,9 @@ def _template(image: str, name: str, period: int) -> PodTemplate:
     )
 
 
-@pytest.mark.parametrize("where", [HERE, IN_NODE])
-def test_probes_from_here_or_in_the_pod(node: DockerNode, images: Any, where: str) -> None:
+@pytest.mark.parametrize("where", [PROBES_HERE, PROBES_IN_NODE])
+def test_probes_from_here_or_in_the_pod(instance: str, images: Any, where: str) -> None:
+    node = DockerNode("local", instance=instance, probes=where)
     node.ensure_network("probes")
     node.create_pod(_template(images["v1"], "good", 30), "good-1")
     node.create_pod(_template(images["v2-unready"], "bad", 30), "bad-1")
@@ -50,7 +52,7 @@ def test_probes_from_here_or_in_the_pod(node: DockerNode, images: Any, where: st
             execs.append(str(event.get("id")))
 
     threading.Thread(target=count, daemon=True).start()
-    prober = Prober({"local": node}, time.time, where={"local": where})
+    prober = Prober({"local": node}, time.time)
     prober.update(pods.values())
     try:
         deadline = time.monotonic() + 10
@@ -62,12 +64,21 @@ def test_probes_from_here_or_in_the_pod(node: DockerNode, images: Any, where: st
         # (a refused connection in the first period is looked at again instead).
         assert "404" in prober.failed(bad), prober.failed(bad)
         time.sleep(0.5)  # the engine's events have arrived
-        pause = {p.infra.id for p in pods.values() if p.infra is not None}
-        ran_in_pod = [cid for cid in execs if cid in pause]
-        assert (len(ran_in_pod) == 0) if where == HERE else (len(ran_in_pod) >= 2), execs
+        ours = {c.id for p in pods.values() for c in p.containers}
+        ran_in_pod = [cid for cid in execs if cid in ours]
+        if where == PROBES_HERE:
+            assert ran_in_pod == []
+            assert all(p.infra is None and len(p.containers) == 1 for p in pods.values())
+            assert all(p.ip and p.holder == p.containers[0] for p in pods.values())
+        else:  # busybox for the probe: in the pause container, which holds the network
+            assert all(p.infra is not None and p.holder == p.infra for p in pods.values())
+            assert len(ran_in_pod) >= 2 and set(ran_in_pod) <= {
+                p.infra.id for p in pods.values() if p.infra
+            }
     finally:
         stop.set()
         events.close()
         for pod in group_pods(node.list_containers()):
             node.remove_pod(pod)
         node.remove_network("probes")
+        node.close()

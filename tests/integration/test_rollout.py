@@ -45,14 +45,15 @@ def sample(engine: docker.DockerClient, instance: str) -> tuple[int, int, set[st
     total = ready = 0
     images = set()
     for members in pods.values():
-        app, infra = members.get("web"), members.get("infra")
-        if app is None or infra is None or app["State"] != "running":
+        app = members.get("web")
+        holder = members.get("infra", app)  # the pause container, or a lone container
+        if app is None or holder is None or app["State"] != "running":
             continue
         total += 1
         images.add(app["Image"])
         try:
             exec_id = engine.api.exec_create(
-                infra["Id"],
+                holder["Id"],
                 ["timeout", "1", "wget", "-q", "-O", "/dev/null", "http://127.0.0.1:8080/healthz"],
             )["Id"]
             engine.api.exec_start(exec_id)

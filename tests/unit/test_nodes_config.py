@@ -9,7 +9,7 @@ import pytest
 from gitops.config import NodeConfig
 from gitops.health import NodeTracker
 from gitops.nodeconfig import NodeConfigError, load_file, node_list, parse_spec
-from gitops.runner import probe_place
+from gitops.nodes.base import probe_place
 
 
 def test_a_file_gives_nodes_labels_reserve_tls_and_timings(tmp_path: Path) -> None:
@@ -93,11 +93,11 @@ def test_probes_run_from_here_on_this_machine_only_unless_told(
 ) -> None:
     """An engine elsewhere may give its pods addresses that a bridge here also has."""
     monkeypatch.delenv("DOCKER_HOST", raising=False)
-    assert probe_place(NodeConfig("n")) == "auto"  # the local socket
-    assert probe_place(NodeConfig("n", "unix:///run/n2.sock")) == "auto"
-    assert probe_place(NodeConfig("n", "tcp://10.0.0.11:2376")) == "node"
-    assert probe_place(NodeConfig("n", "ssh://deploy@10.0.0.12")) == "node"
-    assert probe_place(NodeConfig("n", "tcp://10.0.0.11:2376", probes="here")) == "here"
-    assert probe_place(NodeConfig("n", probes="node")) == "node"
+    assert probe_place(None, "auto") == "auto"  # the local socket
+    assert probe_place("unix:///run/n2.sock", "auto") == "auto"
+    assert probe_place("tcp://10.0.0.11:2376", "auto") == "node"
+    assert probe_place("ssh://deploy@10.0.0.12", "auto") == "node"
+    assert probe_place("tcp://10.0.0.11:2376", "here") == "here"
+    assert probe_place(None, "node") == "node"
     monkeypatch.setenv("DOCKER_HOST", "tcp://10.0.0.11:2376")
-    assert probe_place(NodeConfig("n")) == "node"
+    assert probe_place(None, "auto") == "node"

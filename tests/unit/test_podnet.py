@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from gitops import podnet
+from gitops import podnet, routes
 from gitops.model import ProbeSpec
 
 seen: list[dict[str, str]] = []
@@ -81,8 +81,8 @@ br-1\t000012AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0
 
 
 def test_only_directly_connected_networks_are_routed_from_here() -> None:
-    assert podnet.routed("172.18.0.5", ROUTES)  # a bridge of this host (172.18.0.0/16)
-    assert podnet.routed("10.0.0.7", ROUTES)  # eth0's own network
-    assert not podnet.routed("172.19.0.5", ROUTES)  # only through the default gateway
-    assert not podnet.routed("not an address", ROUTES)
-    assert not podnet.routed("172.18.0.5", ROUTES.splitlines()[0] + "\n")  # no routes at all
+    assert routes.routed("172.18.0.5", ROUTES)  # a bridge of this host (172.18.0.0/16)
+    assert routes.routed("10.0.0.7", ROUTES)  # eth0's own network
+    assert not routes.routed("172.19.0.5", ROUTES)  # only through the default gateway
+    assert not routes.routed("not an address", ROUTES)
+    assert not routes.routed("172.18.0.5", ROUTES.splitlines()[0] + "\n")  # no routes at all
