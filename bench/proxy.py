@@ -183,9 +183,11 @@ def main() -> int:
             f"127.0.0.1:{published}:8080",
             image,
         )
-        pause = sh("docker", "ps", "-q", "--filter", f"label=io.gitops.instance={instance}",
-                   "--filter", "label=io.gitops.infra=true")  # fmt: skip
-        pid = int(sh("docker", "inspect", "-f", "{{.State.Pid}}", pause.split()[0]))
+        # The pod's container: in the pod's network namespace, whether it holds it or a pause
+        # container does.
+        app = sh("docker", "ps", "-q", "--filter", f"label=io.gitops.instance={instance}",
+                 "--filter", "label=io.gitops.container=web")  # fmt: skip
+        pid = int(sh("docker", "inspect", "-f", "{{.State.Pid}}", app.split()[0]))
         wait(
             lambda: (
                 urllib.request.urlopen(f"http://127.0.0.1:{published}/version", timeout=2).status
