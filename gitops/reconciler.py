@@ -107,6 +107,9 @@ class Reconciler:
         self._routing = threading.Lock()  # passes, probe verdicts and pod removals route
         self._routed: tuple[DesiredState, LiveState] | None = None
         self._leaving_pods: set[str] = set()
+        # Containers the engine said stopped since the last look: container id -> when.
+        self._stopped: dict[str, float] = {}
+        self._stopped_lock = threading.Lock()
         self._naming = threading.Lock()
         self.unstarted: list[Unstarted] = []
         self.pending: tuple[Pending, ...] = ()
@@ -269,8 +272,19 @@ class Reconciler:
         return Outcome(status, plan, applied, requeue, errors, retry)
 
     # -- stages -----------------------------------------------------------------------------
+    def container_stopped(self, container_id: str) -> None:
+        """The engine said a container no longer runs: its pod is not Ready from now until an
+        observation made since says otherwise, and the endpoints follow at once (a pass may
+        be busy for a while; a lone container's address may meanwhile go to another pod)."""
+        with self._stopped_lock:
+            self._stopped[container_id] = self.clock()
+        self.refresh_endpoints()
+
     def _observe(self) -> LiveState:
+        started = self.clock()
         live = observe(list(self.nodes.values()))
+        with self._stopped_lock:  # what stopped before this look began, it has seen
+            self._stopped = {c: t for c, t in self._stopped.items() if t >= started}
         if len(live.unreachable) == len(self.nodes):
             raise NodeUnavailable("; ".join(live.unreachable.values()))
         # A silent node's pods stay counted from its last answer (no duplicates) until evicted.
@@ -280,7 +294,12 @@ class Reconciler:
         return live
 
     def _ready(self, pod: PodInfo) -> bool:
-        """Ready by its probes, and on a node that answers (else unknown, so not ready)."""
+        """Ready by its probes, on a node that answers (else unknown, so not ready), and with
+        no container the engine has since said stopped."""
+        holder = pod.holder
+        held = [*pod.app_containers(), *([holder] if holder is not None else [])]
+        if any(c.id in self._stopped for c in held):
+            return False
         return self.cluster.usable(pod.node) and pod_ready(pod, self.probe_ready)
 
     def probe_ready(self, container_id: str) -> bool | None:

@@ -92,10 +92,12 @@ def split_addresses(settings: Settings) -> tuple[list[str], dict[str, str]]:
     return here, elsewhere
 
 
-def _on_event(reconciler: Reconciler, node: str, trigger: Trigger) -> Callable[[str], None]:
-    def on(action: str) -> None:
+def _on_event(reconciler: Reconciler, node: str, trigger: Trigger) -> Callable[[str, str], None]:
+    def on(action: str, container_id: str) -> None:
         if action == DISCONNECTED:
             reconciler.cluster.silent(node, "its event stream ended")
+        elif container_id:  # its pod leaves the Services now, not after a busy pass
+            reconciler.container_stopped(container_id)
         trigger.fire(f"engine:{action}")
 
     return on

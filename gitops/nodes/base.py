@@ -198,8 +198,10 @@ class Node(Protocol):
 
     def remove_proxy(self) -> None: ...
 
-    def watch(self, notify: Callable[[str], None], stop: threading.Event) -> None:
-        """Call ``notify`` whenever a managed container dies or disappears, until ``stop``.
+    def watch(self, notify: Callable[[str, str], None], stop: threading.Event) -> None:
+        """Call ``notify(action, container_id)`` whenever a managed container dies or
+        disappears, once the container list agrees it no longer runs, until ``stop``;
+        ``notify(DISCONNECTED, "")`` when the engine's event stream ends.
 
         Blocks; runs in its own thread. Reconnects after the engine goes away."""
         ...

@@ -639,7 +639,7 @@ class DockerNode:
         with _translated(self._name, what), contextlib.suppress(docker.errors.NotFound):
             self.api.remove_container(service_container_name(namespace, name), force=True)
 
-    def watch(self, notify: Callable[[str], None], stop: threading.Event) -> None:
+    def watch(self, notify: Callable[[str, str], None], stop: threading.Event) -> None:
         """Follow the engine's event stream for our containers; reconnect with back-off."""
         delay = 1.0
         since = int(time.time())  # resume from here after a reconnect: no event is lost
@@ -658,11 +658,11 @@ class DockerNode:
                 for event in stream:
                     since = int(event.get("time", since))
                     action = str(event.get("Action") or event.get("status") or "event")
-                    if action in EXITS and event.get("id"):
-                        settle = self._when_listed_stopped
-                        self._settle_pool.submit(settle, event["id"], notify, action)
+                    cid = str(event.get("id") or "")
+                    if action in EXITS and cid:
+                        self._settle_pool.submit(self._when_listed_stopped, cid, notify, action)
                     else:
-                        notify(action)
+                        notify(action, cid)
                     if stop.is_set():
                         break
             except Exception as exc:  # the stream ends when the engine goes away
@@ -671,12 +671,12 @@ class DockerNode:
                 log.debug("event stream of %s ended: %s; retrying in %.0fs", self._name, exc, delay)
             if not stop.is_set():
                 # An engine that is shutting down closes the stream: no more work for it.
-                notify(DISCONNECTED)
+                notify(DISCONNECTED, "")
             stop.wait(delay)
             delay = min(delay * 2, 30.0)
 
     def _when_listed_stopped(
-        self, container_id: str, notify: Callable[[str], None], action: str
+        self, container_id: str, notify: Callable[[str, str], None], action: str
     ) -> None:
         """Notify once the container list no longer shows the container running. The engine
         sends "die" before its list says so (about 0.1 s later on 20.10): a pass woken at once
@@ -691,7 +691,7 @@ class DockerNode:
                 time.sleep(0.02)
         except Exception as exc:  # the engine went away: the pass will find out
             log.debug("settling %s on %s: %s", container_id[:12], self._name, exc)
-        notify(action)
+        notify(action, container_id)
 
     def _stop(self, container: ContainerInfo) -> None:
         """preStop hook, then SIGTERM, then SIGKILL when the grace period (for both) is over."""

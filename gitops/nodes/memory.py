@@ -54,7 +54,7 @@ class MemoryNode:
         self.calls = 0  # engine calls, for the cost assertions in tests
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
-        self._notify: Callable[[str], None] = lambda _: None
+        self._notify: Callable[[str, str], None] = lambda action, container_id: None
         self.restarts: dict[str, int] = {}
         self.service_files: dict[tuple[str, str], dict[str, bytes]] = {}
         # What an exec (a probe) returns; a test replaces it to make probes fail.
@@ -205,7 +205,7 @@ class MemoryNode:
                 if c.labels.get(L_POD) == pod.name:
                     del self.containers[cid]
 
-    def watch(self, notify: Callable[[str], None], stop: threading.Event) -> None:
+    def watch(self, notify: Callable[[str, str], None], stop: threading.Event) -> None:
         self._notify = notify
         stop.wait()
 
@@ -242,9 +242,9 @@ class MemoryNode:
         with self._lock:
             c = self.containers[container_id]
             self.containers[container_id] = replace(c, state="exited", status=f"Exited ({code})")
-        self._notify("die")
+        self._notify("die", container_id)
 
     def delete(self, container_id: str) -> None:
         with self._lock:
             del self.containers[container_id]
-        self._notify("destroy")
+        self._notify("destroy", container_id)

@@ -162,12 +162,12 @@ def test_an_exit_is_told_once_the_container_list_shows_it(node: DockerNode, imag
     [pod] = group_pods(node.list_containers())
     [app] = pod.app_containers()
     stop = threading.Event()
-    seen: list[tuple[str, str]] = []
+    seen: list[tuple[str, str, str]] = []
 
-    def told(action: str) -> None:
+    def told(action: str, container_id: str) -> None:
         if action in ("die", "oom", "stop"):
             states = {c.id: c.state for c in node.list_containers()}
-            seen.append((action, states.get(app.id, "gone")))
+            seen.append((action, container_id, states.get(app.id, "gone")))
 
     watcher = threading.Thread(target=node.watch, args=(told, stop), daemon=True)
     watcher.start()
@@ -177,7 +177,7 @@ def test_an_exit_is_told_once_the_container_list_shows_it(node: DockerNode, imag
         deadline = time.monotonic() + 10
         while not seen and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert seen and seen[0] == ("die", "exited"), seen
+        assert seen and seen[0] == ("die", app.id, "exited"), seen
     finally:
         stop.set()
         node.remove_pod(group_pods(node.list_containers())[0])

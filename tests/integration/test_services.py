@@ -457,3 +457,39 @@ def test_endpoints_follow_readiness_at_once_even_while_a_pass_is_busy(
     print(f"\nleft the endpoints {left:.2f}s after its health page went, back in {back:.2f}s")
     # A probe each second, failing (or passing) once is enough: verdict <= ~1.1 s, then < 1 s.
     assert left < 2.5 and back < 2.5
+
+
+def test_a_container_that_dies_leaves_the_endpoints_even_while_a_pass_is_busy(
+    remote: GitRemote,
+    images: Images,
+    node_port: int,
+    running: str,
+    engine: docker.DockerClient,
+    instance: str,
+) -> None:
+    """A pod without a readiness probe (ready while it runs) whose container dies leaves the
+    endpoints on the engine's word, not at the next pass: the busy one has seconds to go, and
+    a lone container's address may meanwhile go to another pod."""
+    plain = web(images, "v1", replicas=2)
+    del plain["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    slow = deployment(
+        name="slow", namespace=NS, image=images["v1"], replicas=1,
+        container={"lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "sleep 10"]}}}},
+        pod={"terminationGracePeriodSeconds": 12},
+    )  # fmt: skip
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("web.yaml", plain, service("web", node_port, {"app": "web"}))
+    remote.write("slow.yaml", slow)
+    remote.push("web and slow")
+    wait_for(lambda: len(endpoints(running, "web")) == 2, 60, 0.2)
+    pods = {c.labels[L_POD]: c for c in containers_of(engine, instance, infra=False)
+            if L_POD in c.labels}  # fmt: skip
+    slow_app = next(c for name, c in pods.items() if name.startswith("slow-"))
+    crashed_name, crashed = next((n, c) for n, c in sorted(pods.items()) if n.startswith("web-"))
+    remote.delete("slow.yaml")
+    remote.push("slow removed")
+    wait_for(lambda: any("sleep 10" in " ".join(p) for p in slow_app.top()["Processes"]), 30)
+    crashed.kill()
+    wait_for(lambda: crashed_name not in {e["pod"] for e in endpoints(running, "web")}, 5, 0.05)
+    slow_app.reload()
+    assert slow_app.status == "running"  # the pass is still stopping it
