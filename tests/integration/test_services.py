@@ -402,6 +402,37 @@ def test_a_removed_pod_leaves_the_service_then_runs_pre_stop_then_sigterm_then_s
     assert 3.9 <= kill - hook < 5.5  # at the end of the 4 s grace period, not before
 
 
+def _busy_pass(
+    remote: GitRemote,
+    images: Images,
+    engine: docker.DockerClient,
+    instance: str,
+    running: str,
+    web_doc: dict[str, Any],
+    node_port: int,
+) -> tuple[Any, str, Any]:
+    """``web_doc`` (2 replicas) behind a Service, and a pass busy stopping another pod through
+    a 10 s preStop hook: (that pod's container, the first web pod's name and container)."""
+    slow = deployment(
+        name="slow", namespace=NS, image=images["v1"], replicas=1,
+        container={"lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "sleep 10"]}}}},
+        pod={"terminationGracePeriodSeconds": 12},
+    )  # fmt: skip
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("web.yaml", web_doc, service("web", node_port, {"app": "web"}))
+    remote.write("slow.yaml", slow)
+    remote.push("web and slow")
+    wait_for(lambda: len(endpoints(running, "web")) == 2, 60, 0.2)
+    pods = {c.labels[L_POD]: c for c in containers_of(engine, instance, infra=False)
+            if L_POD in c.labels}  # fmt: skip
+    slow_app = next(c for name, c in pods.items() if name.startswith("slow-"))
+    first_name, first = next((n, c) for n, c in sorted(pods.items()) if n.startswith("web-"))
+    remote.delete("slow.yaml")
+    remote.push("slow removed")
+    wait_for(lambda: any("sleep 10" in " ".join(p) for p in slow_app.top()["Processes"]), 30)
+    return slow_app, first_name, first
+
+
 def test_endpoints_follow_readiness_at_once_even_while_a_pass_is_busy(
     remote: GitRemote,
     images: Images,
@@ -417,23 +448,8 @@ def test_endpoints_follow_readiness_at_once_even_while_a_pass_is_busy(
     ready_web["spec"]["template"]["spec"]["containers"][0]["readinessProbe"].update(
         {"periodSeconds": 1, "failureThreshold": 1}
     )
-    slow = deployment(
-        name="slow", namespace=NS, image=images["v1"], replicas=1,
-        container={"lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "sleep 10"]}}}},
-        pod={"terminationGracePeriodSeconds": 12},
-    )  # fmt: skip
-    remote.write("ns.yaml", namespace(NS))
-    remote.write("web.yaml", ready_web, service("web", node_port, {"app": "web"}))
-    remote.write("slow.yaml", slow)
-    remote.push("web and slow")
-    wait_for(lambda: len(endpoints(running, "web")) == 2, 60, 0.2)
-    pods = {c.labels[L_POD]: c for c in containers_of(engine, instance, infra=False)
-            if L_POD in c.labels}  # fmt: skip
-    slow_app = next(c for name, c in pods.items() if name.startswith("slow-"))
-    victim_name, victim = next((n, c) for n, c in sorted(pods.items()) if n.startswith("web-"))
-    remote.delete("slow.yaml")
-    remote.push("slow removed")
-    wait_for(lambda: any("sleep 10" in " ".join(p) for p in slow_app.top()["Processes"]), 30)
+    slow_app, victim_name, victim = _busy_pass(remote, images, engine, instance, running,
+                                               ready_web, node_port)  # fmt: skip
 
     def names() -> set[str]:
         return {e["pod"] for e in endpoints(running, "web")}
@@ -472,23 +488,8 @@ def test_a_container_that_dies_leaves_the_endpoints_even_while_a_pass_is_busy(
     a lone container's address may meanwhile go to another pod."""
     plain = web(images, "v1", replicas=2)
     del plain["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
-    slow = deployment(
-        name="slow", namespace=NS, image=images["v1"], replicas=1,
-        container={"lifecycle": {"preStop": {"exec": {"command": ["sh", "-c", "sleep 10"]}}}},
-        pod={"terminationGracePeriodSeconds": 12},
-    )  # fmt: skip
-    remote.write("ns.yaml", namespace(NS))
-    remote.write("web.yaml", plain, service("web", node_port, {"app": "web"}))
-    remote.write("slow.yaml", slow)
-    remote.push("web and slow")
-    wait_for(lambda: len(endpoints(running, "web")) == 2, 60, 0.2)
-    pods = {c.labels[L_POD]: c for c in containers_of(engine, instance, infra=False)
-            if L_POD in c.labels}  # fmt: skip
-    slow_app = next(c for name, c in pods.items() if name.startswith("slow-"))
-    crashed_name, crashed = next((n, c) for n, c in sorted(pods.items()) if n.startswith("web-"))
-    remote.delete("slow.yaml")
-    remote.push("slow removed")
-    wait_for(lambda: any("sleep 10" in " ".join(p) for p in slow_app.top()["Processes"]), 30)
+    slow_app, crashed_name, crashed = _busy_pass(remote, images, engine, instance, running,
+                                                 plain, node_port)  # fmt: skip
     crashed.kill()
     wait_for(lambda: crashed_name not in {e["pod"] for e in endpoints(running, "web")}, 5, 0.05)
     slow_app.reload()
