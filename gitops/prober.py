@@ -17,10 +17,10 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
-from gitops import podnet, routes
+from gitops import podnet
 from gitops.errors import GitopsError
-from gitops.model import PROBES_AUTO, PROBES_HERE, PodInfo
-from gitops.nodes.base import Node
+from gitops.model import PodInfo
+from gitops.nodes.base import Node, probed_from_here
 from gitops.probes import ProbeResult, ProbeTask, ProbeTracker, exec_result
 
 log = logging.getLogger(__name__)
@@ -84,8 +84,7 @@ class Prober:
         """Whether ``task`` runs from this machine rather than as an exec in the pod."""
         if task.spec is None or task.spec.handler == "exec" or not task.ip:
             return False
-        where = self.nodes[task.node].probes
-        return where == PROBES_HERE or (where == PROBES_AUTO and routes.routed(task.ip))
+        return probed_from_here(self.nodes[task.node].probes, task.ip)
 
     def _run(self, task: ProbeTask) -> None:
         try:

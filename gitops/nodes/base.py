@@ -33,6 +33,7 @@ from gitops.model import (
     L_SERVICE,
     L_SERVICE_PORTS,
     PROBES_AUTO,
+    PROBES_HERE,
     PROBES_IN_NODE,
     ContainerInfo,
     ContainerSpec,
@@ -41,6 +42,7 @@ from gitops.model import (
     PodTemplate,
     encode_probes,
 )
+from gitops.routes import routed
 
 NETWORK_PREFIX = "gitops-"
 
@@ -214,6 +216,12 @@ def probe_place(endpoint: str | None, setting: str) -> str:
         return setting
     endpoint = endpoint or os.environ.get("DOCKER_HOST") or "unix://"
     return PROBES_AUTO if endpoint.startswith("unix://") else PROBES_IN_NODE
+
+
+def probed_from_here(place: str, address: str) -> bool:
+    """Whether probes of a pod at ``address`` (or on a network there) run from this machine,
+    given its node's resolved ``probe_place``."""
+    return place == PROBES_HERE or (place == PROBES_AUTO and routed(address))
 
 
 def needs_pause(template: PodTemplate, probes_from_here: bool) -> bool:

@@ -48,7 +48,6 @@ from gitops.model import (
     L_PRESTOP,
     L_PROXY,
     PROBES_AUTO,
-    PROBES_HERE,
     ContainerInfo,
     ContainerSpec,
     NodeCapacity,
@@ -65,6 +64,7 @@ from gitops.nodes.base import (
     needs_pause,
     network_name,
     probe_place,
+    probed_from_here,
     service_aliases,
     service_command,
     service_container_name,
@@ -72,7 +72,6 @@ from gitops.nodes.base import (
     volume_name,
 )
 from gitops.nodes.proxyimage import CONFIG, DOCKERFILE, haproxy_files, image_tag
-from gitops.routes import routed
 
 log = logging.getLogger(__name__)
 PING_TIMEOUT = 3  # seconds
@@ -189,12 +188,14 @@ class DockerNode:
     def _probes_from_here(self, network: str) -> bool:
         """Whether the pods on ``network`` are probed from this machine (so a lone container
         needs no pause container to carry busybox for its probes). One inspect a network."""
-        if self._probes != PROBES_AUTO:
-            return self._probes == PROBES_HERE
+        if self._probes != PROBES_AUTO:  # no need to ask the engine for the subnet
+            return probed_from_here(self._probes, "")
         if network not in self._routed:
             ipam = self.api.inspect_network(network).get("IPAM") or {}
             subnets = [str(c.get("Subnet", "")) for c in ipam.get("Config") or []]
-            self._routed[network] = any(routed(n.split("/")[0]) for n in subnets if n)
+            self._routed[network] = any(
+                probed_from_here(self._probes, n.split("/")[0]) for n in subnets if n
+            )
         return self._routed[network]
 
     @property

@@ -162,7 +162,7 @@ class MemoryNode:
                 now,
                 self._instance,
                 spec,
-                not pause,
+                own_network=not pause,
             )
             created.append(
                 ContainerInfo(
