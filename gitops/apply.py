@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from gitops.desired import DesiredState
-from gitops.errors import GitopsError, ImagePullError, NodeUnavailable, Reason
+from gitops.errors import GitopsError, ImagePullError, NodeUnavailable, Reason, internal
 from gitops.health import Backoff
 from gitops.model import L_GRACE, PodInfo
 from gitops.nodes.base import Node
@@ -147,10 +147,14 @@ class _Applier:
                         self.pulls.record(key, self.now)
                         raise
                     self.pulls.clear(key)
-            except GitopsError as exc:
+            except Exception as exc:
+                if not isinstance(exc, GitopsError):
+                    log.exception("pulling %s on %s failed", image, node_name)
+                reason = exc.reason if isinstance(exc, GitopsError) else Reason.INTERNAL
+                text = str(exc) if isinstance(exc, GitopsError) else internal(exc)
                 for ns, dep in users:
                     where = _field_of_image(self.desired, ns, dep, image)
-                    self.fail(ns, dep, exc.reason, f"{where}: {exc}", backoff=waiting)
+                    self.fail(ns, dep, reason, f"{where}: {text}", backoff=waiting)
 
         self._parallel(ensure, list(wanted.items()))
         for c in self.plan.create:
@@ -188,21 +192,52 @@ class _Applier:
             if isinstance(exc, NodeUnavailable) and node:
                 self.result.silent[node] = str(exc)  # one key each: safe across the pool
             return False
+        except Exception as exc:  # a bug or an adapter's surprise: this deployment's, only
+            log.exception("%s/%s: %s failed", namespace, deployment, where)
+            self.fail(namespace, deployment, Reason.INTERNAL, f"{where}: {internal(exc)}")
+            return False
         return True
 
-    def create(self, item: Create) -> None:
+    def create(self, item: Create) -> bool:
         t = item.template
         dep = self.desired.deployment(t.namespace, t.deployment)
         where = dep.origin if dep else f"Deployment/{t.deployment}"
-        if self._act(
+        if not self._act(
             t.namespace,
             t.deployment,
             where,
             lambda: self.nodes[item.node].create_pod(t, item.pod),
             item.node,
         ):
-            self.result.created += 1
-            self.progress(f"created pod {t.namespace}/{item.pod} on {item.node} ({item.why})")
+            return False
+        self.result.created += 1
+        self.progress(f"created pod {t.namespace}/{item.pod} on {item.node} ({item.why})")
+        return True
+
+    def create_slowly(self, pool: ThreadPoolExecutor) -> None:
+        """Each deployment's new pods in batches of 1, 2, 4, ..., as the ReplicaSet
+        controller's slow start: a batch starts only when the one before it all started, so
+        a template whose containers cannot start costs one attempt a pass, not a flood of
+        them. What a failed batch leaves is planned again by the next pass."""
+        queues: dict[tuple[str, str], list[Create]] = {}
+        for c in self.plan.create:
+            queues.setdefault((c.template.namespace, c.template.deployment), []).append(c)
+        size = dict.fromkeys(queues, 1)
+        while queues:
+            batch: list[tuple[tuple[str, str], Create]] = []
+            for key, items in queues.items():
+                batch += [(key, c) for c in items[: size[key]]]
+                queues[key] = items[size[key] :]
+                size[key] *= 2
+            done = list(pool.map(lambda kc: (kc[0], self.create(kc[1])), batch))
+            failed = {key for key, ok in done if not ok}
+            for key in failed:
+                if queues[key]:
+                    log.info(
+                        "%s/%s: %d pod(s) not created this pass: a pod of the batch before "
+                        "failed", *key, len(queues[key]),
+                    )  # fmt: skip
+            queues = {k: v for k, v in queues.items() if v and k not in failed}
 
     def restart(self, item: Restart) -> None:
         pod, node = item.pod, self.nodes[item.pod.node]
@@ -238,11 +273,15 @@ class _Applier:
         # One pool for every pod action: a replacement starts while the pod it replaces stops
         # (the plan's arithmetic already allows both), not a whole grace period later.
         actions: list[Callable[[], None]] = [
-            *(functools.partial(self.create, c) for c in self.plan.create),
             *(functools.partial(self.restart, r) for r in self.plan.restart),
             *(functools.partial(self.remove, r) for r in self.plan.remove),
         ]
-        self._parallel(lambda action: action(), actions)
+        if actions or self.plan.create:
+            with ThreadPoolExecutor(max_workers=self.workers) as pool:
+                started = [pool.submit(action) for action in actions]
+                self.create_slowly(pool)
+                for future in started:
+                    future.result()  # each action handles its own errors
         for node_name, ns in self.plan.networks_remove:
             try:
                 self.nodes[node_name].remove_network(ns)

@@ -23,7 +23,7 @@ from gitops.config import NodeConfig, Settings, api_token, default_state_dir, re
 from gitops.durations import format_duration, parse_duration
 from gitops.errors import GitopsError, ManifestError
 from gitops.manifests import parse_manifests
-from gitops.manifests.load import read_manifest_files
+from gitops.manifests.files import Rules, read_directory
 from gitops.nodeconfig import node_list
 
 OK, FAILED, ERROR = 0, 1, 2
@@ -111,6 +111,7 @@ def _add_source(p: argparse.ArgumentParser) -> None:
         help="a node: name=N,endpoint=URL[,address=IP][,label.K=V][,reserve.cpu=Q]"
         "[,reserve.memory=Q][,tls.ca=F,tls.cert=F,tls.key=F]; repeatable",
     )
+    _add_file_rules(p)
     p.add_argument(
         "--allow-empty",
         action="store_true",
@@ -132,6 +133,33 @@ def _add_source(p: argparse.ArgumentParser) -> None:
         "--token-env",
         default="GITOPS_GIT_TOKEN",
         help="environment variable holding an HTTPS token (default GITOPS_GIT_TOKEN)",
+    )
+
+
+def _add_file_rules(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="read only manifest files matching GLOB (gitignore syntax, {a,b} alternatives; "
+        "repeatable; GITOPS_INCLUDE, space-separated)",
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out files matching GLOB, as a .gitopsignore line does (repeatable; "
+        "GITOPS_EXCLUDE, space-separated)",
+    )
+
+
+def _rules(args: argparse.Namespace) -> Rules:
+    env = os.environ.get
+    return Rules(
+        include=tuple(env("GITOPS_INCLUDE", "").split() + args.include),
+        exclude=tuple(env("GITOPS_EXCLUDE", "").split() + args.exclude),
     )
 
 
@@ -157,6 +185,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         instance=args.instance,
         auto_rollback=not args.no_auto_rollback,
         crash_backoff=args.restart_backoff,
+        rules=_rules(args),
         **extra,
     )
 
@@ -249,8 +278,14 @@ def parser() -> argparse.ArgumentParser:
     _add_source(p)
     _add_output(p)
 
-    p = sub.add_parser("validate", help="validate manifests in a directory (exit 1 when invalid)")
+    p = sub.add_parser(
+        "validate",
+        help="validate manifests in a directory (exit 1 when invalid)",
+        description="Reads the files the reconciler would read (.yaml, .yml, .json, less what "
+        ".gitopsignore, --include and --exclude leave out) and checks them as it checks a commit.",
+    )
     p.add_argument("dir", type=Path, help="directory of manifests")
+    _add_file_rules(p)
     _add_output(p)
 
     p = sub.add_parser(
@@ -335,9 +370,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not root.is_dir():
         print(f"gitops: {root} is not a directory", file=sys.stderr)
         return ERROR
-    files = read_manifest_files(root)
+    found = read_directory(root, _rules(args))
+    files = found.files
     try:
-        manifests = parse_manifests(files)
+        manifests = parse_manifests(files, found.problems)
     except ManifestError as exc:
         if args.output == "table":
             for e in exc.errors:

@@ -21,7 +21,7 @@ import yaml
 from gitops.durations import format_duration, parse_duration
 from gitops.errors import GitopsError
 from gitops.manifests import edit as yedit
-from gitops.manifests.load import read_manifest_files
+from gitops.manifests.files import read_directory
 from gitops.source.git import Commit, Edit, GitWriter, NothingToChange
 
 OK, FAILED, ERROR = 0, 1, 2
@@ -214,7 +214,7 @@ def _restore(key: yedit.Key, target: str, root: Path, path: str, files_at: Any) 
     if where is None:
         raise GitopsError(f"Deployment {key[1]}/{key[2]} does not exist in commit {target[:12]}")
     base = root / path if path else root
-    current = read_manifest_files(base)
+    current = dict(read_directory(base).files)
     deployment = yedit.document(old[where[0]].decode(), where[1])
     wanted = {key} | yedit.references(deployment)
     changed: list[str] = []
@@ -237,7 +237,7 @@ def _restore(key: yedit.Key, target: str, root: Path, path: str, files_at: Any) 
 
 def set_in(key: yedit.Key, root: Path, path: str, change: Any) -> list[str]:
     base = root / path if path else root
-    current = read_manifest_files(base)
+    current = dict(read_directory(base).files)
     where = yedit.locate(current, key)
     if where is None:
         raise GitopsError(f"Deployment {key[1]}/{key[2]} not found in the repository")

@@ -191,6 +191,7 @@ class Cluster:
                     draining=cordon == "draining",
                     cpu_millis=max(0, cap[0].cpu_millis - cfg.reserve_cpu_millis) if cap else None,
                     memory=max(0, cap[0].memory - cfg.reserve_memory) if cap else None,
+                    max_pods=cfg.max_pods,
                 )
             )
         return out

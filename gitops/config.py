@@ -7,6 +7,9 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitops.manifests.files import Rules
+from gitops.model import DEFAULT_MAX_PODS
+
 
 def default_state_dir() -> Path:
     env = os.environ.get("GITOPS_STATE_DIR")
@@ -36,6 +39,7 @@ class NodeConfig:
     # address, as the kubelet probes), "node" (an exec in the pod), "auto" (here when the
     # engine is on this machine and the pod's address is routed from it).
     probes: str = "auto"
+    max_pods: int = DEFAULT_MAX_PODS  # beyond it a pod is Pending ("Too many pods")
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,7 @@ class Settings:
     webhook_secret: str = field(default="", repr=False)
     webhook_max_bytes: int = 4 * 1024 * 1024  # a larger body is refused with 413 unread
     notify: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (format, url)
+    rules: Rules = field(default_factory=Rules)  # which files are manifests (--include, ...)
 
     def address_of(self, node: NodeConfig) -> str:
         return node.address or self.node_address

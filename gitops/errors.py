@@ -19,6 +19,7 @@ class Reason:
     VALIDATION_FAILED: Final = "ValidationFailed"
     SOURCE_UNAVAILABLE: Final = "SourceUnavailable"
     NODE_UNAVAILABLE: Final = "NodeUnavailable"
+    STATE_UNAVAILABLE: Final = "StateUnavailable"
     IMAGE_PULL_FAILED: Final = "ImagePullBackOff"
     CREATE_FAILED: Final = "CreateContainerError"
     EMPTY_COMMIT: Final = "EmptyCommitRefused"
@@ -30,6 +31,12 @@ class GitopsError(Exception):
     """Root of every error gitops raises on purpose."""
 
     reason: str = Reason.INTERNAL
+
+
+def internal(exc: BaseException) -> str:
+    """What status, history and notifications say of an unexpected exception: its type only.
+    Its text may hold anything (a value it choked on); the traceback goes to the log alone."""
+    return f"internal error ({type(exc).__name__}); the traceback is in the log"
 
 
 class PermanentError(GitopsError):
@@ -90,6 +97,12 @@ class SourceUnavailable(TemporaryError):
     """The git remote could not be reached or read."""
 
     reason = Reason.SOURCE_UNAVAILABLE
+
+
+class StateUnavailable(TemporaryError):
+    """The state database could not be read or written (disk full, no file descriptor)."""
+
+    reason = Reason.STATE_UNAVAILABLE
 
 
 class NodeUnavailable(TemporaryError):

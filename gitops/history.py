@@ -1,7 +1,9 @@
 """Durable history in SQLite under the state directory: syncs and small facts (last good commit).
 
 Survives restarts. Writes are rare (a row when something happened, not one per poll), so one
-short-lived connection per call is simple and safe from any thread.
+short-lived connection per call is simple and safe from any thread. A database that cannot be
+opened or written (a full disk, no file descriptor left) raises ``StateUnavailable``, a
+temporary error: the pass that needed it fails and is retried, the process lives on.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from gitops.errors import StateUnavailable
 from gitops.model import RolloutRecord
 
 _SCHEMA = """
@@ -79,12 +82,15 @@ class History:
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
-            db = sqlite3.connect(self.path, timeout=10)
             try:
-                with db:
-                    yield db
-            finally:
-                db.close()
+                db = sqlite3.connect(self.path, timeout=10)
+                try:
+                    with db:
+                        yield db
+                finally:
+                    db.close()
+            except (sqlite3.Error, OSError) as exc:
+                raise StateUnavailable(f"state database {self.path}: {exc}") from exc
 
     def record(self, rec: SyncRecord) -> None:
         with self._connect() as db:

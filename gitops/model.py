@@ -44,6 +44,7 @@ INFRA_NAME: Final = "POD"  # container label of the pause container (app names a
 # Where a node's HTTP and TCP probes run (its ``probes`` setting).
 PROBES_HERE: Final = "here"  # from the reconciler's machine to the pod's address
 PROBES_IN_NODE: Final = "node"  # as an exec in the pod's pause container, on its engine
+DEFAULT_MAX_PODS: Final = 110  # a node's pods at most, as the kubelet's maxPods
 PROBES_AUTO: Final = "auto"  # here when the pod's address is routed from this machine
 
 # Annotations users put on resources in git.

@@ -11,6 +11,7 @@ A file::
         reserve: {cpu: 500m, memory: 512Mi}     # kept back from the engine's capacity
         proxy: auto                             # NodePorts served here, or by the node (node)
         probes: auto                            # HTTP/TCP probes from here, or in the pod (node)
+        maxPods: 110                            # beyond it a pod is Pending (Too many pods)
     nodeGracePeriod: 10s                        # silent this long: NotReady
     evictionTimeout: 30s                        # silent this long: pods replaced elsewhere
 
@@ -31,6 +32,7 @@ from gitops.config import NodeConfig
 from gitops.durations import parse_duration
 from gitops.errors import GitopsError
 from gitops.manifests.quantity import cpu_millis, memory_bytes
+from gitops.model import DEFAULT_MAX_PODS
 
 ENDPOINT_SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://")
 
@@ -55,7 +57,7 @@ class _Reserve(_Strict):
 
 
 class _Node(_Strict):
-    name: str = Field(pattern=r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$", max_length=63)
+    name: str = Field(pattern=r"\A[a-z0-9]([-a-z0-9.]*[a-z0-9])?\z", max_length=63)
     endpoint: str | None = None
     tls: _Tls | None = None
     address: str | None = None
@@ -63,6 +65,8 @@ class _Node(_Strict):
     reserve: _Reserve = Field(default_factory=_Reserve)
     proxy: Literal["auto", "here", "node"] = "auto"
     probes: Literal["auto", "here", "node"] = "auto"
+    # The kubelet's maxPods: beyond it a pod is Pending ("Too many pods").
+    max_pods: int = Field(default=DEFAULT_MAX_PODS, ge=1, le=100_000, alias="maxPods")
 
     @field_validator("endpoint")
     @classmethod
@@ -97,6 +101,7 @@ def _node(n: _Node, where: str) -> NodeConfig:
         reserve_memory=memory,
         proxy=n.proxy,
         probes=n.probes,
+        max_pods=n.max_pods,
     )
 
 

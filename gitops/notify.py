@@ -72,7 +72,11 @@ class Notifier:
             if event is None:
                 return
             for receiver in self.receivers:
-                result = self._send(receiver, event)
+                try:
+                    result = self._send(receiver, event)
+                except Exception:  # one bad delivery must not end the notifier
+                    log.exception("%s: %s not delivered", receiver.shown, event.kind)
+                    result = "failure"
                 self.on_result(receiver.format, event.kind, result)
 
     def _send(self, receiver: Receiver, event: Event) -> str:

@@ -114,7 +114,10 @@ class Prober:
     def start(self, stop: threading.Event) -> None:
         def loop() -> None:
             while not stop.wait(TICK):
-                self.tick()
+                try:
+                    self.tick()
+                except Exception:  # probing must outlive any one failure
+                    log.exception("probe round failed")
 
         self._thread = threading.Thread(target=loop, daemon=True, name="prober")
         self._thread.start()

@@ -31,6 +31,7 @@ from gitops.errors import (
     PermanentError,
     Reason,
     TemporaryError,
+    internal,
 )
 from gitops.events import SYNC_FAILED, Event
 from gitops.health import Backoff, ReadinessTracker, pod_ready
@@ -55,6 +56,7 @@ READY_CONTAINERS = "ready_containers"  # by probe verdict, carried over a restar
 PENDING_RETRY = 5.0  # seconds: a pod no node can take is tried again
 REQUEUE_SOON = 1.0  # seconds: a pass that changed something looks again quickly
 MAX_BACKOFF = 300.0
+INTERNAL_RETRY = 1.0  # seconds before a pass that failed for an internal error is tried again
 
 
 @dataclass(frozen=True)
@@ -146,6 +148,7 @@ class Reconciler:
         resources = self.status.resources
         requeue: float | None = None
         retry = False
+        counted_as = ""  # the metric's result when it is not the status's
         try:
             if fetch:
                 self.fetches_started += 1
@@ -246,6 +249,13 @@ class Reconciler:
         except GitopsError as exc:
             result, reason = "Failed", exc.reason
             message, errors = str(exc).splitlines()[0], tuple(_lines(exc))
+        except Exception as exc:  # a bug or an unclassified fault: a Failed pass, never a crash
+            log.exception("pass (%s) failed with an internal error", trigger)
+            result, reason, message = "Failed", Reason.INTERNAL, internal(exc)
+            errors, counted_as = (message,), "error"
+            self._failures += 1
+            requeue = min(MAX_BACKOFF, INTERNAL_RETRY * 2 ** (self._failures - 1))
+            retry = True
         finally:
             status = SyncStatus(
                 revision=revision or self.status.revision,
@@ -258,13 +268,7 @@ class Reconciler:
                 resources=resources,
             )
             if not dry_run:
-                if applied is not None and target and target == self.status.applied:
-                    # Same commit as last pass, yet pods changed: drift put right.
-                    self.metrics.corrected("create", applied.created)
-                    self.metrics.corrected("restart", applied.restarted)
-                    self.metrics.corrected("remove", applied.removed)
-                self._report(status, trigger, started, applied)
-                self.metrics.reconciled(result, self.clock() - started)
+                self._finish(status, trigger, started, applied, target, counted_as or result)
                 if number:
                     self.fetches_finished = number
             phases.lap("report")
@@ -450,13 +454,13 @@ class Reconciler:
         cached = self._loaded.get(commit)
         if cached is None:
             snapshot = self.source.snapshot(commit)
-            cached = build_desired(parse_manifests(snapshot.files), commit)
+            cached = build_desired(parse_manifests(snapshot.files, snapshot.problems), commit)
             self._loaded = {**dict(list(self._loaded.items())[-7:]), commit: cached}
         return cached
 
     def _describe(self, commit: str) -> tuple[str, str]:
         try:
-            snap = self.source.snapshot(commit)
+            snap = self.source.describe(commit)
         except GitopsError:
             return "", ""
         return snap.author, snap.subject
@@ -516,10 +520,38 @@ class Reconciler:
                     log.error("last good commit %s cannot be loaded: %s", commit[:12], exc)
         return self.desired
 
-    def _report(
-        self, status: SyncStatus, trigger: str, started: float, applied: ApplyResult | None
+    def _finish(
+        self,
+        status: SyncStatus,
+        trigger: str,
+        started: float,
+        applied: ApplyResult | None,
+        target: str,
+        result: str,
     ) -> None:
+        """Status, history, metrics and notifications of one pass, written once. None of it
+        may end the process: a history that cannot be written is logged, and the status and
+        metrics still say what happened."""
         previous, self.status = self.status, status
+        try:
+            if applied is not None and target and target == previous.applied:
+                # Same commit as last pass, yet pods changed: drift put right.
+                self.metrics.corrected("create", applied.created)
+                self.metrics.corrected("restart", applied.restarted)
+                self.metrics.corrected("remove", applied.removed)
+            self.metrics.reconciled(result, self.clock() - started)
+            self._report(previous, status, trigger, started, applied)
+        except Exception:
+            log.exception("the pass's report was not written in full")
+
+    def _report(
+        self,
+        previous: SyncStatus,
+        status: SyncStatus,
+        trigger: str,
+        started: float,
+        applied: ApplyResult | None,
+    ) -> None:
         changed = applied is not None and applied.changed
         same = (previous.revision, previous.result, previous.message) == (
             status.revision,
@@ -527,7 +559,7 @@ class Reconciler:
             status.message,
         )
         if changed or not same:
-            self.history.record(
+            self._record(
                 SyncRecord(
                     started=started,
                     finished=status.time,
@@ -556,6 +588,12 @@ class Reconciler:
             )
         elif changed:
             log.info("synced %s: %s", status.applied[:12], _summary(applied))
+
+    def _record(self, record: SyncRecord) -> None:
+        try:
+            self.history.record(record)
+        except GitopsError as exc:  # the status and the log still tell; the next change retries
+            log.error("sync not recorded in the history: %s", exc)
 
 
 class _Phases:

@@ -23,7 +23,7 @@ from gitops.nodes.docker import DockerNode
 from gitops.notify import Notifier, Receiver
 from gitops.prober import Prober
 from gitops.proxy import ServiceProxy, can_bind
-from gitops.reconciler import Reconciler
+from gitops.reconciler import INTERNAL_RETRY, Reconciler
 from gitops.source.git import GitSource, local_git_dir
 from gitops.source.triggers import REQUEUE, RETRY, Poller, RefWatcher, Trigger, reads_git
 
@@ -39,6 +39,7 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
         branch=settings.branch,
         path=settings.path,
         token_env=settings.token_env,
+        rules=settings.rules,
     )
     nodes = [
         DockerNode(
@@ -94,10 +95,13 @@ def split_addresses(settings: Settings) -> tuple[list[str], dict[str, str]]:
 
 def _on_event(reconciler: Reconciler, node: str, trigger: Trigger) -> Callable[[str, str], None]:
     def on(action: str, container_id: str) -> None:
-        if action == DISCONNECTED:
-            reconciler.cluster.silent(node, "its event stream ended")
-        elif container_id:  # its pod leaves the Services now, not after a busy pass
-            reconciler.container_stopped(container_id)
+        try:
+            if action == DISCONNECTED:
+                reconciler.cluster.silent(node, "its event stream ended")
+            elif container_id:  # its pod leaves the Services now, not after a busy pass
+                reconciler.container_stopped(container_id)
+        except Exception:  # the event thread must outlive any one failure
+            log.exception("handling %s of %s failed", action, node)
         trigger.fire(f"engine:{action}")
 
     return on
@@ -172,14 +176,26 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
             reasons = trigger.wait(timeout=1.0)
             if not reasons or stop.is_set():
                 continue
-            outcome = reconciler.reconcile(",".join(sorted(reasons)), fetch=reads_git(reasons))
-            if outcome.requeue_after is not None:
-                poller.retry_in(outcome.requeue_after, RETRY if outcome.retry else REQUEUE)
+            _pass(reconciler, poller, reasons)
     finally:
         poller.stop()
-        if reconciler.proxy is not None:
+        # Only a clean stop (SIGTERM, SIGINT) stops the proxy. Whatever else ends this loop
+        # leaves it serving the Services; the next run adopts it.
+        if reconciler.proxy is not None and stop.is_set():
             reconciler.proxy.stop()
         if watcher:
             watcher.stop()
         api.stop()
     return 0
+
+
+def _pass(reconciler: Reconciler, poller: Poller, reasons: set[str]) -> None:
+    """One pass and its requeue. A pass records its own failures; this is the last net, so
+    that nothing a pass meets ends the loop."""
+    try:
+        outcome = reconciler.reconcile(",".join(sorted(reasons)), fetch=reads_git(reasons))
+        if outcome.requeue_after is not None:
+            poller.retry_in(outcome.requeue_after, RETRY if outcome.retry else REQUEUE)
+    except Exception:
+        log.exception("reconcile loop: a pass failed outside its own handling")
+        poller.retry_in(INTERNAL_RETRY, RETRY)

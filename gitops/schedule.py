@@ -1,7 +1,8 @@
 """Where a new pod goes: Kubernetes' filter-then-score, on plain data.
 
 Pure and deterministic. Filter: the node is Ready and not cordoned, its labels match the pod's
-``nodeSelector``, and the pod's requests fit in what is left of its allocatable cpu and memory.
+``nodeSelector``, it holds fewer than ``maxPods`` pods (the kubelet's limit, 110 by default), and
+the pod's requests fit in what is left of its allocatable cpu and memory.
 Score: fewest replicas of the same Deployment first (spread), then least requested (the mean of
 the cpu and memory fractions in use, as kube-scheduler's LeastAllocated), then the name. A pod
 that fits nowhere gets the reason in Kubernetes' words.
@@ -13,13 +14,14 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from gitops.model import PodInfo, PodTemplate
+from gitops.model import DEFAULT_MAX_PODS, PodInfo, PodTemplate
 
 NOT_READY = "node(s) had untolerated taint {node.kubernetes.io/unreachable: }"
 CORDONED = "node(s) were unschedulable"
 SELECTOR = "node(s) didn't match node selector"
 NO_CPU = "Insufficient cpu"
 NO_MEMORY = "Insufficient memory"
+TOO_MANY_PODS = "Too many pods"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class NodeView:
     draining: bool = False  # its pods are moved elsewhere with the rolling rules
     cpu_millis: int | None = None
     memory: int | None = None
+    max_pods: int = DEFAULT_MAX_PODS
 
     @property
     def schedulable(self) -> bool:
@@ -96,6 +99,8 @@ class Scheduler:
             return [SELECTOR]
         cpu, memory = template.requests
         out = []
+        if self.pods[node.name] >= node.max_pods:
+            out.append(TOO_MANY_PODS)
         if node.cpu_millis is not None and self.cpu[node.name] + cpu > node.cpu_millis:
             out.append(NO_CPU)
         if node.memory is not None and self.memory[node.name] + memory > node.memory:

@@ -1,22 +1,40 @@
 """Read YAML files into raw documents, each tagged with its file and document index.
 
-Stage: manifests, first half. In: ``{relative path: bytes}`` of one commit (already narrowed to
-the configured sub-path). Out: ``RawDoc`` values and, for what cannot be read, ``FieldError``s.
-Syntax errors never stop the scan: every file is read so that every error is reported at once.
+Stage: manifests, second step. In: ``{relative path: bytes}`` of one commit (``gitops.manifests.
+files`` chose them). Out: ``RawDoc`` values and, for what cannot be read, ``FieldError``s.
+Errors never stop the scan: every file is read so that every error is reported at once.
+
+Any bytes give documents or errors, never an exception. The YAML is read as ``kubectl`` reads
+it: libyaml's parser where PyYAML has it (it takes the trailing tabs the pure-Python scanner
+refuses, and is several times faster), YAML 1.1 scalars, merge keys (``<<``) with explicit keys
+winning, duplicate keys refused. Before anything is built, one pass over the parser's events
+bounds the nesting depth and what aliases would expand to, so a hostile file can neither
+exhaust the stack nor grow a small file into a huge tree. A syntax error gives line, column and
+the problem, never the text around it (which may hold a Secret's value).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Hashable, Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
 
 from gitops.errors import FieldError
+from gitops.manifests.files import is_manifest_file
 
-MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+try:  # libyaml, as Debian's and PyPI's PyYAML ship it
+    from yaml import CSafeLoader as _BaseLoader
+except ImportError:  # pragma: no cover - a PyYAML built without libyaml
+    from yaml import SafeLoader as _BaseLoader  # type: ignore[assignment]
+
+MAX_DEPTH = 100  # nested mappings and sequences; real manifests stay under 20
+MAX_NODES = 1_000_000  # values a document may hold once its aliases are expanded
+_MERGE = "tag:yaml.org,2002:merge"
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_SAFE_KEY = re.compile(r"[-._/a-zA-Z0-9]{1,63}")
 
 
 @dataclass(frozen=True)
@@ -26,52 +44,142 @@ class RawDoc:
     data: Any
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that rejects duplicate mapping keys, as ``kubectl`` does."""
+class _TooLarge(Exception):
+    def __init__(self, message: str, mark: Any) -> None:
+        super().__init__(message)
+        self.mark = mark
+
+
+class _Refused(yaml.constructor.ConstructorError):
+    """A rule of ours (its message quotes nothing but a key name that passed ``_SAFE_KEY``)."""
+
+
+class _StrictLoader(_BaseLoader):
+    """A safe loader that refuses duplicate and unhashable mapping keys, as ``kubectl`` does."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
+        seen: dict[Any, Any] = {}
         for key_node, _ in node.value:
+            if key_node.tag == _MERGE:
+                continue  # merged keys may be overridden by explicit ones
             key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, Hashable) or isinstance(key, list | dict):
+                raise _Refused(None, None, "a mapping key must be a scalar", key_node.start_mark)
             if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"mapping key {key!r} already defined", key_node.start_mark
+                shown = f" {key!r}" if isinstance(key, str) and _SAFE_KEY.fullmatch(key) else ""
+                first = seen[key].line + 1
+                raise _Refused(
+                    None,
+                    None,
+                    f"mapping key{shown} already defined at line {first}",
+                    key_node.start_mark,
                 )
-            seen.add(key)
+            seen[key] = key_node.start_mark
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        # Python refuses to turn more than 4,300 digits into an int; say where, and why.
+        if len(str(node.value)) > 64:
+            raise _Refused(None, None, "integer too large", node.start_mark)
+        return super().construct_yaml_int(node)
 
-def is_manifest_file(path: str) -> bool:
-    name = path.rsplit("/", 1)[-1]
-    return path.endswith(MANIFEST_SUFFIXES) and not name.startswith(".")
+
+# YAML 1.1 timestamps stay strings, as kubectl reads them (an annotation "2024-01-01" is text).
+def _timestamp(loader: _StrictLoader, node: yaml.Node) -> Any:
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
+_StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
+
+
+def _bounded(text: str) -> None:
+    """Raise ``_TooLarge`` when a document nests deeper than ``MAX_DEPTH`` or its aliases would
+    expand it past ``MAX_NODES`` values. Events only: nothing is built."""
+    stack: list[list[Any]] = []  # per open collection: [values in it, height below it, anchor]
+    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (values, height)
+    total = 0
+
+    def count(values: int, height: int, mark: Any) -> None:
+        nonlocal total
+        total += values
+        if total > MAX_NODES:
+            raise _TooLarge(
+                f"the document would hold more than {MAX_NODES} values once its aliases are "
+                "expanded",
+                mark,
+            )
+        if len(stack) + height > MAX_DEPTH:
+            raise _TooLarge(f"nesting deeper than {MAX_DEPTH} levels", mark)
+        if stack:
+            stack[-1][0] += values
+            stack[-1][1] = max(stack[-1][1], height)
+
+    for event in yaml.parse(text, Loader=_BaseLoader):
+        if isinstance(event, yaml.DocumentStartEvent):
+            anchors, total = {}, 0
+        elif isinstance(event, yaml.CollectionStartEvent):
+            count(1, 1, event.start_mark)
+            stack.append([0, 0, event.anchor])
+        elif isinstance(event, yaml.CollectionEndEvent):
+            values, height, anchor = stack.pop()
+            if anchor:
+                anchors[anchor] = (values + 1, height + 1)
+            if stack:  # the collection itself was counted when it started
+                stack[-1][0] += values
+                stack[-1][1] = max(stack[-1][1], height + 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            if event.anchor:
+                anchors[event.anchor] = (1, 0)
+            count(1, 0, event.start_mark)
+        elif isinstance(event, yaml.AliasEvent):
+            values, height = anchors.get(event.anchor or "", (1, 0))
+            count(values, height, event.start_mark)
 
 
 def _docs(path: str, content: bytes) -> Iterator[RawDoc | FieldError]:
+    def error(index: int, message: str) -> FieldError:
+        return FieldError(path, index, "", "", message)
+
     try:
         text = content.decode("utf-8")
     except UnicodeDecodeError as exc:
-        yield FieldError(path, 0, "", "", f"not UTF-8 text: {exc}")
+        yield error(0, f"not UTF-8 text: invalid byte at offset {exc.start}")
         return
     index = 0
-    loader = _StrictLoader(text)
     try:
-        while loader.check_node():
-            node = loader.get_node()
-            data = loader.construct_document(node)
-            if data is not None:  # an empty document (a stray '---') is no resource
-                yield RawDoc(path, index, data)
-            index += 1
+        _bounded(text)
+        loader = _StrictLoader(text)
+        try:
+            while loader.check_node():
+                data = loader.construct_document(loader.get_node())
+                if data is not None:  # an empty document (a stray '---') is no resource
+                    yield RawDoc(path, index, data)
+                index += 1
+        finally:
+            loader.dispose()
     except yaml.YAMLError as exc:
-        yield FieldError(path, index, "", "", f"YAML syntax error: {_describe(exc)}")
-    finally:
-        loader.dispose()
+        yield error(index, f"YAML syntax error: {_describe(exc)}")
+    except _TooLarge as exc:
+        yield error(index, f"YAML refused: {_at(exc.mark)}{exc}")
+    except (ValueError, OverflowError, RecursionError, MemoryError) as exc:
+        # A scalar no value fits (an integer of thousands of digits), or a tree too big.
+        yield error(index, f"YAML cannot be read: {type(exc).__name__}")
+
+
+def _at(mark: Any) -> str:
+    return f"line {mark.line + 1} column {mark.column + 1}: " if mark is not None else ""
 
 
 def _describe(exc: yaml.YAMLError) -> str:
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
-        mark = exc.problem_mark
-        return f"line {mark.line + 1} column {mark.column + 1}: {exc.problem}"
-    return str(exc).replace("\n", " ")
+    """Line, column and the problem; any quoted text of the document left out."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        return f"unacceptable character at offset {exc.position}"
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        problem = exc.problem or exc.context or "invalid YAML"
+        return _at(mark) + (problem if isinstance(exc, _Refused) else _QUOTED.sub("'…'", problem))
+    return _QUOTED.sub("'…'", type(exc).__name__)
 
 
 def load_documents(files: Mapping[str, bytes]) -> tuple[list[RawDoc], list[FieldError]]:
@@ -86,12 +194,3 @@ def load_documents(files: Mapping[str, bytes]) -> tuple[list[RawDoc], list[Field
             else:
                 errors.append(item)
     return docs, errors
-
-
-def read_manifest_files(root: Path) -> dict[str, bytes]:
-    """The manifest files under ``root`` (a checkout or a plain directory), by relative path."""
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".git" not in p.parts and is_manifest_file(str(p.relative_to(root)))
-    }

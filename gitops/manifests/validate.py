@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from gitops.errors import FieldError, ManifestError
 from gitops.manifests import model as m
 from gitops.manifests.load import RawDoc, load_documents
+from gitops.manifests.partial import clean_loc, repaired
 from gitops.manifests.quantity import parse_quantity
 
 DEFAULT_NAMESPACE = "default"
@@ -80,25 +81,40 @@ class Manifests:
         return declared | {e.namespace for e in self.entries if e.namespace}
 
 
+def decode_base64(value: str) -> bytes:
+    """Strict base64, as the API server decodes a Secret's ``data``: the standard alphabet with
+    padding; line breaks (a value folded at 76 columns) are skipped."""
+    compact = value.replace("\r", "").replace("\n", "")
+    try:
+        return base64.b64decode(compact, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("value is not valid base64") from exc
+
+
+def _decoded(value: str) -> bytes:
+    try:
+        return decode_base64(value)
+    except ValueError:
+        return b""  # reported by the resource's own check; the reference still resolves
+
+
 def config_data(resource: m.ConfigMap | m.Secret) -> dict[str, bytes]:
     """The key/value data a ConfigMap or Secret provides, decoded to bytes."""
     out: dict[str, bytes] = {}
     if isinstance(resource, m.ConfigMap):
         out.update({k: v.encode() for k, v in resource.data.items()})
-        out.update({k: base64.b64decode(v) for k, v in resource.binary_data.items()})
+        out.update({k: _decoded(v) for k, v in resource.binary_data.items()})
     else:
-        out.update({k: base64.b64decode(v) for k, v in resource.data.items()})
+        out.update({k: _decoded(v) for k, v in resource.data.items()})
         out.update({k: v.encode() for k, v in resource.string_data.items()})
     return out
 
 
 def field_path(loc: tuple[str | int, ...]) -> str:
     out = ""
-    for part in loc:
+    for part in clean_loc(loc):
         if isinstance(part, int):
             out += f"[{part}]"
-        elif part.startswith("[") or part.startswith("function-"):
-            continue
         else:
             out += f".{part}" if out else part
     return out
@@ -116,9 +132,19 @@ def _display(data: Mapping[str, Any]) -> str:
     return f"{kind}/{name if isinstance(name, str) else '<unnamed>'}"
 
 
-def _parse(doc: RawDoc) -> Entry[Any] | list[FieldError]:
-    def err(fld: str, msg: str, res: str = "") -> list[FieldError]:
-        return [FieldError(doc.path, doc.doc, res, fld, msg)]
+@dataclass(frozen=True)
+class _Parsed:
+    """A document that validated (``errors`` empty), or what is left of one that did not
+    (``entry`` then holds a mended copy, or None), for the checks that relate fields."""
+
+    entry: Entry[Any] | None
+    errors: list[FieldError]
+    mended: tuple[str, ...] = ()
+
+
+def _parse(doc: RawDoc) -> _Parsed:
+    def err(fld: str, msg: str, res: str = "") -> _Parsed:
+        return _Parsed(None, [FieldError(doc.path, doc.doc, res, fld, msg)])
 
     if not isinstance(doc.data, dict):
         return err("", f"a manifest must be a mapping, not {type(doc.data).__name__}")
@@ -130,10 +156,10 @@ def _parse(doc: RawDoc) -> Entry[Any] | list[FieldError]:
         return err("apiVersion", "required field is missing", res)
     if kind not in m.KINDS:
         known = ", ".join(m.KINDS)
-        return err("kind", f"unknown kind {kind!r} (gitops manages {known})", res)
+        return err("kind", f"unknown kind {_short(kind)!r} (gitops manages {known})", res)
     want_api, cls = m.KINDS[kind]
     if api != want_api:
-        return err("apiVersion", f"{kind} is served as {want_api!r}, not {api!r}", res)
+        return err("apiVersion", f"{kind} is served as {want_api!r}, not {_short(api)!r}", res)
     try:
         resource = cls.model_validate(doc.data)
     except ValidationError as exc:
@@ -141,14 +167,32 @@ def _parse(doc: RawDoc) -> Entry[Any] | list[FieldError]:
             FieldError(doc.path, doc.doc, res, field_path(e["loc"]), _message(e))
             for e in exc.errors()
         ]
+        mended_model, mended = repaired(cls, doc.data, exc)
+        paths = tuple(field_path(loc) for loc in mended)
+        if mended_model is not None:
+            return _Parsed(Entry(doc.path, doc.doc, mended_model), errors, paths)
         # The name is checked even when the shape is wrong, so one pass reports both.
         meta = doc.data.get("metadata")
         name = meta.get("name") if isinstance(meta, dict) else None
         problem = _name_problem(kind, name) if isinstance(name, str) else None
         if problem:
             errors.append(FieldError(doc.path, doc.doc, res, "metadata.name", problem))
-        return errors
-    return Entry(doc.path, doc.doc, resource)
+        return _Parsed(None, errors)
+    return _Parsed(Entry(doc.path, doc.doc, resource), [])
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 63 else text[:60] + "..."
+
+
+def _related(field: str, mended: tuple[str, ...]) -> bool:
+    """Is a finding about a value that was mended, or inside or around it? Then it is a
+    consequence of the mending, not news."""
+    for path in mended:
+        for a, b in ((field, path), (path, field)):
+            if a == b or b.startswith(a + ".") or b.startswith(a + "["):
+                return True
+    return False
 
 
 class _Issues:
@@ -361,21 +405,21 @@ def _is_percent(value: str) -> bool:
     return value.endswith("%") and value[:-1].isdigit()
 
 
-def _check_secret(entry: Entry[m.Secret], issue: _Issues) -> None:
-    for key, value in entry.resource.data.items():
+def _check_base64(data: Mapping[str, str], path: str, issue: _Issues) -> None:
+    for key, value in data.items():
         try:
-            base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            issue(f"data.{key}", "value is not valid base64")
+            decode_base64(value)
+        except ValueError as exc:
+            issue(f"{path}.{key}", str(exc))
+
+
+def _check_secret(entry: Entry[m.Secret], issue: _Issues) -> None:
+    _check_base64(entry.resource.data, "data", issue)
 
 
 def _check_config_map(entry: Entry[m.ConfigMap], issue: _Issues) -> None:
     res = entry.resource
-    for key, value in res.binary_data.items():
-        try:
-            base64.b64decode(value, validate=True)
-        except (binascii.Error, ValueError):
-            issue(f"binaryData.{key}", "value is not valid base64")
+    _check_base64(res.binary_data, "binaryData", issue)
     for key in set(res.data) & set(res.binary_data):
         issue(f"binaryData.{key}", "key is also present in data")
 
@@ -391,6 +435,14 @@ def _check_service(entry: Entry[m.Service], issue: _Issues) -> None:
     for i, port in enumerate(spec.ports):
         if port.node_port is not None and spec.type == "ClusterIP":
             issue(f"spec.ports[{i}].nodePort", "may not be used when type is 'ClusterIP'")
+        target = port.target_port
+        if isinstance(target, int) and not 1 <= target <= 65535:
+            issue(f"spec.ports[{i}].targetPort", f"port {target} is out of range 1-65535")
+        elif isinstance(target, str):
+            try:
+                m.check_port_name(target)
+            except ValueError as exc:
+                issue(f"spec.ports[{i}].targetPort", str(exc))
 
 
 def _semantic_errors(manifests: Manifests) -> Iterator[FieldError]:
@@ -425,32 +477,47 @@ def _qualified(entry: Entry[Any]) -> str:
     return f"{entry.namespace}/{entry.name}" if entry.namespace else entry.name
 
 
-def parse_manifests(files: Mapping[str, bytes]) -> Manifests:
-    """Validate one commit's files. Raises ``ManifestError`` with every problem found."""
-    docs, errors = load_documents(files)
+def parse_manifests(files: Mapping[str, bytes], problems: Sequence[FieldError] = ()) -> Manifests:
+    """Validate one commit's files (``problems``: files that could not be read, see
+    ``gitops.manifests.files``). Raises ``ManifestError`` with every problem found."""
+    docs, load_errors = load_documents(files)
+    errors: list[FieldError] = [*problems, *load_errors]
     entries: list[Entry[Any]] = []
+    mended: dict[int, tuple[str, ...]] = {}  # id(entry) -> paths mended, for mended entries
     seen: dict[tuple[str, str, str], Entry[Any]] = {}
     for doc in docs:
         parsed = _parse(doc)
-        if isinstance(parsed, list):
-            errors.extend(parsed)
+        errors.extend(parsed.errors)
+        entry = parsed.entry
+        if entry is None:
             continue
-        first = seen.setdefault(parsed.key, parsed)
-        if first is not parsed:
+        if parsed.errors:
+            mended[id(entry)] = parsed.mended
+            if _related("metadata.name", parsed.mended) or _related(
+                "metadata.namespace", parsed.mended
+            ):
+                entries.append(entry)  # a placeholder name: no duplicate of anything
+                continue
+        first = seen.setdefault(entry.key, entry)
+        if first is not entry:
             errors.append(
                 FieldError(
-                    parsed.path,
-                    parsed.doc,
-                    parsed.display,
+                    entry.path,
+                    entry.doc,
+                    entry.display,
                     "metadata.name",
-                    f"duplicate {parsed.resource.kind} {_qualified(parsed)}, "
+                    f"duplicate {entry.resource.kind} {_qualified(entry)}, "
                     f"first defined at {first.path}:{first.doc}",
                 )
             )
             continue
-        entries.append(parsed)
+        entries.append(entry)
     manifests = Manifests(tuple(entries))
-    errors.extend(_semantic_errors(manifests))
+    by_origin = {(e.path, e.doc): mended[id(e)] for e in entries if id(e) in mended}
+    for found in _semantic_errors(manifests):
+        paths = by_origin.get((found.path, found.doc))
+        if paths is None or not _related(found.field, paths):
+            errors.append(found)
     if errors:
         raise ManifestError(errors)
     return manifests

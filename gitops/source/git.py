@@ -2,8 +2,10 @@
 
 In: a repository URL git can clone (local path, ``file://``, ``ssh://``, ``https://``), a branch
 and a sub-path. Out: the newest commit SHA (``fetch``) and, for any commit, a ``Snapshot`` of
-its files under the sub-path, read straight from the object store (no work tree, so nothing
-can race a half-written checkout). A token for HTTPS comes from an environment variable through
+its manifest files under the sub-path (``gitops.manifests.files`` chooses them), read straight
+from the object store (no work tree, so nothing can race a half-written checkout). Only the
+chosen blobs are read, and only commit metadata is cached: a repository's other files, however
+large, never enter memory. A token for HTTPS comes from an environment variable through
 ``GIT_ASKPASS`` and never appears in a command line, a URL or a log.
 """
 
@@ -16,17 +18,18 @@ import stat
 import tempfile
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import git
 import git.exc
 
-from gitops.errors import PermanentError, SourceUnavailable
+from gitops.errors import FieldError, PermanentError, SourceUnavailable
+from gitops.manifests.files import FileSet, Rules, TreeItem, is_candidate, read_manifests
 
 log = logging.getLogger(__name__)
-MAX_FILE_BYTES = 4 * 1024 * 1024
+_LINK_MODE = 0o120000
 _ASKPASS = """#!/bin/sh
 case "$1" in
   Username*) printf '%s\\n' "${GITOPS_GIT_USERNAME:-x-access-token}" ;;
@@ -46,12 +49,17 @@ def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class CommitInfo:
     commit: str
     author: str
     subject: str
     committed: float
-    files: Mapping[str, bytes] = field(repr=False)
+
+
+@dataclass(frozen=True)
+class Snapshot(CommitInfo):
+    files: Mapping[str, bytes] = field(repr=False, default_factory=dict)
+    problems: tuple[FieldError, ...] = ()
 
 
 def local_git_dir(url: str) -> Path | None:
@@ -75,14 +83,16 @@ class GitSource:
         path: str = "",
         token_env: str = "GITOPS_GIT_TOKEN",  # noqa: S107 - the variable's name, not a token
         timeout: float = 60.0,
+        rules: Rules | None = None,
     ) -> None:
         self.url, self.branch = url, branch
         self.path = path.strip("/")
+        self.rules = rules or Rules()
         self.token_env, self.timeout = token_env, timeout
         self.cache_dir = cache_dir
         self._repo: git.Repo | None = None
         self._lock = threading.Lock()
-        self._snapshots: OrderedDict[str, Snapshot] = OrderedDict()
+        self._infos: OrderedDict[str, CommitInfo] = OrderedDict()
         self._contains: dict[tuple[str, str], bool] = {}  # (newer, older) -> yes, bounded
 
     @property
@@ -167,30 +177,41 @@ class GitSource:
                 self._contains.pop(next(iter(self._contains)))
         return found
 
-    def snapshot(self, commit: str) -> Snapshot:
-        """The files under the sub-path at ``commit`` (cached: commits never change)."""
+    def _commit(self, commit: str) -> git.Commit:
+        try:
+            return self._mirror().commit(commit)
+        except (git.exc.GitError, ValueError) as exc:
+            raise SourceUnavailable(f"commit {commit} not found: {exc}") from exc
+
+    def describe(self, commit: str) -> CommitInfo:
+        """Author, subject and time of ``commit`` (cached: commits never change)."""
         with self._lock:
-            cached = self._snapshots.get(commit)
+            cached = self._infos.get(commit)
             if cached is not None:
-                self._snapshots.move_to_end(commit)
+                self._infos.move_to_end(commit)
                 return cached
-            try:
-                obj = self._mirror().commit(commit)
-            except (git.exc.GitError, ValueError) as exc:
-                raise SourceUnavailable(f"commit {commit} not found: {exc}") from exc
-            files = _files(obj, self.path)
+            obj = self._commit(commit)
             message = obj.message if isinstance(obj.message, str) else obj.message.decode()
-            snap = Snapshot(
+            info = CommitInfo(
                 commit=obj.hexsha,
                 author=f"{obj.author.name} <{obj.author.email}>",
                 subject=message.splitlines()[0] if message else "",
                 committed=float(obj.committed_date),
-                files=files,
             )
-            self._snapshots[commit] = snap
-            while len(self._snapshots) > 16:
-                self._snapshots.popitem(last=False)
-            return snap
+            self._infos[commit] = info
+            while len(self._infos) > 256:
+                self._infos.popitem(last=False)
+            return info
+
+    def snapshot(self, commit: str) -> Snapshot:
+        """The manifest files under the sub-path at ``commit``, read anew each time: callers
+        keep what they parse, not the bytes."""
+        info = self.describe(commit)
+        with self._lock:
+            found = _files(self._commit(commit), self.path, self.rules)
+        return Snapshot(
+            info.commit, info.author, info.subject, info.committed, found.files, found.problems
+        )
 
 
 @dataclass(frozen=True)
@@ -249,7 +270,7 @@ class GitWriter:
                 head = repo.head.commit.hexsha
 
                 def files_at(commit: str, repo: git.Repo = repo) -> dict[str, bytes]:
-                    return _files(repo.commit(commit), src.path)
+                    return dict(_files(repo.commit(commit), src.path).files)
 
                 changed = edit(work, files_at)
                 if not changed or not repo.is_dirty(untracked_files=True):
@@ -276,14 +297,35 @@ class GitWriter:
         )
 
 
-def _files(commit: git.Commit, sub_path: str) -> dict[str, bytes]:
+class _CommitTree:
+    """One commit's tree under a sub-path, as ``gitops.manifests.files`` reads a tree: names,
+    sizes and links from the tree objects; a blob's bytes only when asked."""
+
+    def __init__(self, tree: git.Tree, sub_path: str) -> None:
+        self.tree, self.sub_path = tree, sub_path
+        self._blobs: dict[str, git.Blob] = {}
+
+    def _relative(self, path: str) -> str:
+        return path[len(self.sub_path) + 1 :] if self.sub_path else path
+
+    def listing(self) -> Iterator[TreeItem]:
+        for item in self.tree.traverse():
+            if not isinstance(item, git.Blob):
+                continue
+            rel = self._relative(str(item.path))
+            self._blobs[rel] = item
+            link = item.mode == _LINK_MODE
+            # The size is asked of the object store only for files that may be read.
+            size = item.size if not link and is_candidate(rel) else 0
+            yield TreeItem(rel, size, link)
+
+    def read(self, path: str) -> bytes:
+        return bytes(self._blobs[path].data_stream.read())
+
+
+def _files(commit: git.Commit, sub_path: str, rules: Rules | None = None) -> FileSet:
     try:
         tree = commit.tree / sub_path if sub_path else commit.tree
     except KeyError:
-        return {}
-    files: dict[str, bytes] = {}
-    for item in tree.traverse():
-        if isinstance(item, git.Blob) and item.mode != 0o120000 and item.size <= MAX_FILE_BYTES:
-            full = str(item.path)
-            files[full[len(sub_path) + 1 :] if sub_path else full] = item.data_stream.read()
-    return files
+        return FileSet()
+    return read_manifests(_CommitTree(tree, sub_path), rules or Rules())

@@ -132,7 +132,7 @@ def test_file_url_branch_and_sub_path(remote: GitRemote, tmp_path: Path) -> None
     )
     source = GitSource(f"file://{remote.bare}", tmp_path, branch="release", path="prod/")
     snap = source.snapshot(source.fetch())
-    assert sorted(snap.files) == ["README.md", "apps/web.yaml", "ns.yaml"]
+    assert sorted(snap.files) == ["apps/web.yaml", "ns.yaml"]  # only manifests are read
     assert snap.subject == "two environments" and "Test Author" in snap.author
     assert sorted(e.name for e in parse_manifests(snap.files).entries) == ["prod", "web"]
     missing = GitSource(str(remote.bare), tmp_path / "x", path="nope")

@@ -10,6 +10,7 @@ from gitops.apply import apply_plan
 from gitops.desired import DesiredState, build_desired
 from gitops.live import observe
 from gitops.manifests import parse_manifests
+from gitops.model import PodTemplate
 from gitops.nodes.memory import MemoryNode
 from gitops.plan import Plan, counter_suffix, make_plan
 from gitops.rollout import Why
@@ -138,3 +139,14 @@ def test_a_drained_node_is_emptied_with_the_rolling_rules() -> None:
     for _ in range(5):
         run(state, nodes, drained)
     assert spread(nodes) in ({"n2": 2, "n3": 1}, {"n2": 1, "n3": 2})
+
+
+def test_a_node_takes_at_most_max_pods() -> None:
+    """The kubelet's maxPods: beyond it a pod is Pending, so replicas: 100000 never makes
+    100,000 containers."""
+    nodes = [NodeView("a", max_pods=2), NodeView("b", max_pods=1)]
+    scheduler = Scheduler(nodes)
+    template = PodTemplate("demo", "web", "h", ())
+    placed = [scheduler.place(template, {}) for _ in range(4)]
+    assert sorted(p for p in placed if isinstance(p, str)) == ["a", "a", "b"]
+    assert placed[-1] == Unschedulable("0/2 nodes are available: 2 Too many pods.")
