@@ -12,18 +12,20 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import threading
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 from gitops import delivery, views, webhooks
 from gitops.cluster import NodeNotFound
 from gitops.durations import format_duration, parse_duration
+from gitops.httpserver import HttpServer
 from gitops.live import observe
+from gitops.manifests.model import DNS1123_LABEL
 from gitops.metrics import CONTENT_TYPE
 from gitops.reconciler import Reconciler
 from gitops.source.triggers import Trigger
@@ -31,7 +33,9 @@ from gitops.source.triggers import Trigger
 log = logging.getLogger(__name__)
 WEBHOOKS = "/api/v1/webhooks/"
 WAIT_POLL = 0.25  # seconds between looks while a deploy-and-wait request waits
+MAX_WAIT = 3600.0  # a deploy-and-wait request holds a worker thread this long at most
 MAX_BODY = 64 * 1024  # for calls other than webhooks, which have their own limit
+REVISION = re.compile(r"[0-9a-fA-F]{4,40}")
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,34 @@ class Request:
 
     def arg(self, name: str, default: str = "") -> str:
         return next(iter(self.query.get(name, [])), default)
+
+    def number(self, name: str, default: int, low: int = 0, high: int = 1000) -> int:
+        """An integer query parameter within [low, high]; ``BadRequest`` (400) otherwise."""
+        text = self.arg(name)
+        if not text:
+            return default
+        digits = len(text) <= 10 and text.isascii() and text.isdigit()
+        if not digits or not low <= int(text) <= high:
+            raise BadRequest(f"{name}: expected an integer from {low} to {high}")
+        return int(text)
+
+    def namespace(self) -> str | None:
+        ns = self.arg("namespace")
+        if ns and (len(ns) > 63 or not DNS1123_LABEL.fullmatch(ns)):
+            raise BadRequest("namespace: expected a namespace name (a DNS-1123 label)")
+        return ns or None
+
+
+def revision(text: str) -> str:
+    """A commit as a request names it: hex, abbreviated or whole; ``BadRequest`` otherwise
+    (it goes to git, which must never take it for an option)."""
+    if text and not REVISION.fullmatch(text):
+        raise BadRequest("revision: expected a commit SHA (4 to 40 hex digits)")
+    return text.lower()
+
+
+class BadRequest(Exception):
+    """A request the API cannot take as sent: answered 400 with the reason."""
 
 
 class App:
@@ -70,7 +102,7 @@ class App:
 
     def handle(self, req: Request) -> tuple[int, Any]:
         method, path = req.method, req.path
-        ns = req.arg("namespace") or None
+        ns = req.namespace()
         rec = self.reconciler
         if method == "POST" and path.startswith(WEBHOOKS):
             return self.webhook(path.removeprefix(WEBHOOKS), req)
@@ -92,11 +124,11 @@ class App:
         if method == "GET" and path == "/api/v1/status":
             return 200, rec.status.to_dict()
         if method == "GET" and path == "/api/v1/history":
-            return 200, [asdict(r) for r in rec.history.syncs(int(req.arg("limit", "50")))]
+            return 200, [asdict(r) for r in rec.history.syncs(req.number("limit", 50, 1))]
         if method == "GET" and path.startswith("/api/v1/rollouts/"):
             parts = path.removeprefix("/api/v1/rollouts/").split("/")
             if len(parts) == 2:
-                return self._rollouts(parts[0], parts[1], int(req.arg("limit", "20")))
+                return self._rollouts(parts[0], parts[1], req.number("limit", 20, 1))
         if method == "GET" and path == "/api/v1/nodes":
             return 200, rec.cluster.describe()
         if method == "POST" and path.startswith("/api/v1/nodes/"):
@@ -114,9 +146,9 @@ class App:
         if method == "POST" and path == "/api/v1/sync":
             return self.sync(req)
         if method == "GET" and path.startswith("/api/v1/sync/"):
-            after = int(req.arg("after", "0"))
+            after = req.number("after", 0, 0, 2**31)
             return self._delivery_answer(
-                self.delivery_of(path.removeprefix("/api/v1/sync/"), after)
+                self.delivery_of(revision(path.removeprefix("/api/v1/sync/")), after)
             )
         if method == "GET" and path.startswith("/api/v1/"):
             kind = path.removeprefix("/api/v1/")
@@ -156,18 +188,20 @@ class App:
     def sync(self, req: Request) -> tuple[int, Any]:
         """Fetch and reconcile now. With ``wait=true``, answer when ``revision`` (default:
         the branch head the next pass fetches) is delivered, failed, or ``timeout`` passes."""
-        revision = req.arg("revision")
+        wanted = revision(req.arg("revision"))
         after = self.reconciler.fetches_started  # a fetch numbered above this reads git anew
         self.trigger.fire("api")
         if req.arg("wait").lower() not in ("1", "true", "yes"):
-            return 202, {"accepted": True, "revision": revision, "after": after}
+            return 202, {"accepted": True, "revision": wanted, "after": after}
         try:
             timeout = parse_duration(req.arg("timeout", "5m"))
         except ValueError as exc:
-            return 400, {"error": str(exc)}
+            return 400, {"error": f"timeout: {exc}"}
+        if timeout > MAX_WAIT:
+            return 400, {"error": f"timeout: at most {format_duration(MAX_WAIT)}"}
         deadline = self.clock() + timeout
         while True:
-            answer = self.delivery_of(revision, after)
+            answer = self.delivery_of(wanted, after)
             if answer.done:
                 return self._delivery_answer(answer)
             if self.clock() >= deadline:
@@ -215,97 +249,88 @@ class App:
         return 200, {"deployment": status, "rollouts": records, "revision": rec.status.revision}
 
 
-def _handler(app: App) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        server_version = "gitops"
+class Front:
+    """The WSGI application ``gitops.httpserver`` serves: a request becomes a ``Request`` for
+    ``App.handle``, and every answer is JSON (errors too), never a traceback."""
 
-        def _serve(self, method: str) -> None:
-            url = urlsplit(self.path)
-            if method == "GET" and url.path == "/metrics":
-                text = app.reconciler.metrics.exposition()
-                self.send_response(200)
-                self.send_header("Content-Type", CONTENT_TYPE)
-                self.send_header("Content-Length", str(len(text)))
-                self.end_headers()
-                self.wfile.write(text)
-                return
-            code, body = self._body(method, url.path)
-            if body is None:
-                try:
-                    req = Request(
-                        method,
-                        url.path,
-                        parse_qs(url.query),
-                        {k.lower(): v for k, v in self.headers.items()},
-                        self._read,
-                    )
-                    code, body = app.handle(req)
-                except Exception as exc:  # the API must outlive any one bad request
-                    log.exception("API %s %s failed", method, url.path)
-                    code, body = 500, {"error": str(exc)}
-            self._answer(code, body)
+    def __init__(self, app: App) -> None:
+        self.app = app
 
-        def _body(self, method: str, path: str) -> tuple[int, Any]:
-            """Read the request body within its limit: (0, None) when read, else the answer."""
-            self._read = b""
-            if method != "POST":
-                return 0, None
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        path = str(environ.get("PATH_INFO", "") or "/")
+        try:
+            if method in ("GET", "HEAD") and path == "/metrics":
+                text = self.app.reconciler.metrics.exposition()
+                return _reply(start_response, 200, text, CONTENT_TYPE, method)
+            code, body = self._route(method, path, environ)
+        except Exception:  # the API must outlive any one bad request; say nothing of it
+            log.exception("API %s %s failed", method, path[:200])
+            code, body = 500, {"error": "internal error; the reconciler's log has the details"}
+        data = json.dumps(body, indent=2, default=str).encode()
+        extra = [("WWW-Authenticate", 'Bearer realm="gitops"')] if code == 401 else []
+        if code == 405:
+            extra.append(("Allow", "GET, HEAD, POST"))
+        return _reply(start_response, code, data, "application/json", method, extra)
+
+    def _route(self, method: str, path: str, environ: Mapping[str, Any]) -> tuple[int, Any]:
+        if method not in ("GET", "HEAD", "POST"):
+            return 405, {"error": f"method {method[:20]} is not allowed"}
+        try:
+            query = parse_qs(str(environ.get("QUERY_STRING", "")), strict_parsing=False)
+        except ValueError as exc:
+            return 400, {"error": f"query: {exc}"}
+        headers = {
+            key[5:].replace("_", "-").lower(): str(value)
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        body = b""
+        if method == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)  # the server checked it
             webhook = path.startswith(WEBHOOKS)
-            limit = app.reconciler.settings.webhook_max_bytes if webhook else MAX_BODY
-            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                self.close_connection = True
-                return 411, {"error": "send Content-Length, not a chunked body"}
-            try:
-                length = int(self.headers.get("Content-Length") or 0)
-            except ValueError:
-                return 400, {"error": "bad Content-Length"}
+            limit = self.app.reconciler.settings.webhook_max_bytes if webhook else MAX_BODY
             if length > limit:
-                # Refused unread; the connection is closed, so the unread rest does no harm.
-                self.close_connection = True
                 if webhook:
-                    app.reconciler.metrics.webhook(path.removeprefix(WEBHOOKS), webhooks.TOO_LARGE)
+                    self.app.reconciler.metrics.webhook(
+                        path.removeprefix(WEBHOOKS), webhooks.TOO_LARGE
+                    )
                 return 413, {"error": f"body of {length} bytes is over the {limit}-byte limit"}
-            self._read = self.rfile.read(length) if length else b""
-            return 0, None
+            body = environ["wsgi.input"].read(length) if length else b""
+        try:
+            return self.app.handle(
+                Request("GET" if method == "HEAD" else method, path, query, headers, body)
+            )
+        except BadRequest as exc:
+            return 400, {"error": str(exc)}
 
-        def _answer(self, code: int, body: Any) -> None:
-            data = json.dumps(body, indent=2, default=str).encode()
-            self.send_response(code)
-            if code == 401:
-                self.send_header("WWW-Authenticate", 'Bearer realm="gitops"')
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def do_GET(self) -> None:
-            self._serve("GET")
-
-        def do_POST(self) -> None:
-            self._serve("POST")
-
-        def log_message(self, format: str, *args: Any) -> None:
-            log.debug("api: " + format, *args)
-
-    return Handler
+    def refused(self, code: int, path: str) -> None:
+        """The listener refused a request before it got here (too large, malformed)."""
+        if code == 413 and path.startswith(WEBHOOKS):
+            self.app.reconciler.metrics.webhook(path.removeprefix(WEBHOOKS), webhooks.TOO_LARGE)
 
 
-class ApiServer:
-    def __init__(self, host: str, port: int, app: App) -> None:
-        self._server = ThreadingHTTPServer((host, port), _handler(app))
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True, name="api")
+def _reply(
+    start_response: Callable[..., Any],
+    code: int,
+    data: bytes,
+    content_type: str,
+    method: str,
+    extra: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    headers = [
+        ("Content-Type", content_type),
+        ("Content-Length", str(len(data))),
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
+        *(extra or []),
+    ]
+    start_response(f"{code} {HTTPStatus(code).phrase}", headers)
+    return [] if method == "HEAD" else [data]
 
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self._server.server_address[:2]
-        return str(host), int(port)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+def serve(app: App, host: str, port: int) -> HttpServer:
+    """The API's listener, bounded as ``gitops.httpserver`` says; started by the caller."""
+    front = Front(app)
+    limit = max(app.reconciler.settings.webhook_max_bytes, MAX_BODY)
+    return HttpServer(host, port, front, limit, on_refused=front.refused)

@@ -396,9 +396,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from gitops.runner import run
+    from gitops.runner import run, secure_state_dir
 
     state = args.state_dir
+    try:
+        secure_state_dir(state)  # before the API token is made in it
+    except OSError as exc:
+        print(f"gitops: state directory {state}: {exc}", file=sys.stderr)
+        return ERROR
     try:
         token = api_token(state, args.api_token_file, create=True)
         secret = (

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -18,8 +19,8 @@ def parse_duration(text: str) -> float:
     except ValueError:
         pass
     else:
-        if value < 0:
-            raise ValueError(f"negative duration {text!r}")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(f"invalid duration {text[:40]!r} (examples: 15s, 1m30s, 500ms)")
         return value
     pos, total = 0, 0.0
     for match in _PART.finditer(text):
@@ -28,7 +29,7 @@ def parse_duration(text: str) -> float:
         total += float(match.group(1)) * _UNITS[match.group(2)]
         pos = match.end()
     if pos != len(text):
-        raise ValueError(f"invalid duration {text!r} (examples: 15s, 1m30s, 500ms)")
+        raise ValueError(f"invalid duration {text[:40]!r} (examples: 15s, 1m30s, 500ms)")
     return total
 
 

@@ -7,13 +7,16 @@ the API and its own requeue requests fire, then runs one pass. Passes never over
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import stat
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from types import FrameType
 
-from gitops.api import ApiServer, App
+from gitops.api import App, serve
 from gitops.apply import Progress
 from gitops.config import Settings
 from gitops.history import History
@@ -30,9 +33,24 @@ from gitops.source.triggers import REQUEUE, RETRY, Poller, RefWatcher, Trigger, 
 log = logging.getLogger(__name__)
 
 
+def secure_state_dir(state: Path) -> None:
+    """The state directory holds the git mirror and the history, and with them every Secret of
+    the repository: its owner's only (0700, files 0600), and so is everything made from now on
+    (umask 077). What an older version or another tool left there is tightened."""
+    os.umask(0o077)
+    state.mkdir(parents=True, exist_ok=True, mode=0o700)
+    for top, dirs, files in os.walk(state):
+        for name in [*dirs, *files]:
+            path = os.path.join(top, name)
+            mode = os.lstat(path).st_mode
+            if not stat.S_ISLNK(mode) and mode & 0o077:
+                os.chmod(path, stat.S_IMODE(mode) & ~0o077)
+    state.chmod(0o700)
+
+
 def build(settings: Settings, progress: Progress | None = None, serve: bool = False) -> Reconciler:
     state = settings.state_dir
-    state.mkdir(parents=True, exist_ok=True)
+    secure_state_dir(state)
     source = GitSource(
         settings.repo,
         state / "source",
@@ -129,7 +147,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     if settings.watch and git_dir is not None:
         watcher = RefWatcher(trigger, git_dir)
     host, port = settings.listen_host_port
-    api = ApiServer(host, port, App(reconciler, trigger))
+    api = serve(App(reconciler, trigger), host, port)
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)

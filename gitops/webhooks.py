@@ -85,11 +85,24 @@ def authentic(provider: str, headers: Mapping[str, str], body: bytes, secret: by
     return False
 
 
-def _get(data: Any, *path: str) -> Any:
-    for key in path:
-        if not isinstance(data, dict):
+class BadShape(ValueError):
+    """A payload whose fields do not have the types its provider sends."""
+
+
+_KINDS: Final[dict[type, str]] = {dict: "an object", list: "a list", str: "a string"}
+
+
+def _get(data: Any, *path: str, kind: type | None = None) -> Any:
+    """The value at ``path`` (None when absent); ``BadShape`` when a step is not an object or
+    the value is not of ``kind``."""
+    for i, key in enumerate(path):
+        if data is None:
             return None
+        if not isinstance(data, dict):
+            raise BadShape(f"{'.'.join(path[:i]) or 'the body'}: expected an object")
         data = data.get(key)
+    if kind is not None and data is not None and not isinstance(data, kind):
+        raise BadShape(f"{'.'.join(path)}: expected {_KINDS[kind]}")
     return data
 
 
@@ -97,21 +110,35 @@ def _strs(*values: Any) -> tuple[str, ...]:
     return tuple(v for v in values if isinstance(v, str) and v)
 
 
+def _text(data: Any, *path: str) -> str:
+    return str(_get(data, *path, kind=str) or "")
+
+
+def _last(data: Any, *path: str) -> Any:
+    items = _get(data, *path, kind=list) or []
+    if items and not isinstance(items[-1], dict):
+        raise BadShape(f"{'.'.join(path)}: expected a list of objects")
+    return items[-1] if items else {}
+
+
 def parse(provider: str, headers: Mapping[str, str], data: Any) -> Push:
-    """The push a provider's payload describes (``event`` says when it is not a push)."""
+    """The push a provider's payload describes (``event`` says when it is not a push).
+    Raises ``BadShape`` for a payload whose fields have the wrong types."""
     h = {k.lower(): v for k, v in headers.items()}
+    if not isinstance(data, dict):
+        raise BadShape("the body: expected an object")
     if provider in ("github", "gitea"):
         event = h.get("x-github-event") or h.get("x-gitea-event") or h.get("x-forgejo-event")
-        repo = _get(data, "repository") or {}
+        repo = _get(data, "repository", kind=dict) or {}
         return Push(
             _strs(*(repo.get(k) for k in ("clone_url", "ssh_url", "html_url", "full_name"))),
-            str(_get(data, "ref") or ""),
-            str(_get(data, "after") or ""),
+            _text(data, "ref"),
+            _text(data, "after"),
             event or "push",
         )
     if provider == "gitlab":
-        kind = _get(data, "object_kind") or h.get("x-gitlab-event", "")
-        project = _get(data, "project") or {}
+        kind = _get(data, "object_kind", kind=str) or h.get("x-gitlab-event", "")
+        project = _get(data, "project", kind=dict) or {}
         return Push(
             _strs(
                 *(
@@ -119,42 +146,38 @@ def parse(provider: str, headers: Mapping[str, str], data: Any) -> Push:
                     for k in ("git_http_url", "git_ssh_url", "web_url", "path_with_namespace")
                 )
             ),
-            str(_get(data, "ref") or ""),
-            str(_get(data, "checkout_sha") or _get(data, "after") or ""),
+            _text(data, "ref"),
+            _text(data, "checkout_sha") or _text(data, "after"),
             "push" if kind in ("push", "Push Hook") else str(kind),
         )
     if provider == "bitbucket":
         return _bitbucket(h.get("x-event-key", ""), data)
     # generic: {"repository": URL, "ref": "refs/heads/main" or "branch": "main", "revision": SHA}
-    branch = _get(data, "branch")
-    ref = _get(data, "ref") or (f"refs/heads/{branch}" if isinstance(branch, str) else "")
+    branch = _get(data, "branch", kind=str)
+    ref = _text(data, "ref") or (f"refs/heads/{branch}" if branch else "")
     return Push(
-        _strs(_get(data, "repository")),
-        str(ref),
-        str(_get(data, "revision") or _get(data, "after") or ""),
-        str(_get(data, "event") or "push"),
+        _strs(_get(data, "repository", kind=str)),
+        ref,
+        _text(data, "revision") or _text(data, "after"),
+        _text(data, "event") or "push",
     )
 
 
 def _bitbucket(event: str, data: Any) -> Push:
-    repo = _get(data, "repository") or {}
+    repo = _get(data, "repository", kind=dict) or {}
     if event == "repo:push":  # Bitbucket Cloud
-        changes = _get(data, "push", "changes") or []
-        new = (changes[-1] or {}).get("new") or {} if changes else {}
-        ref = f"refs/heads/{new.get('name')}" if new.get("type") == "branch" else ""
+        new = _get(_last(data, "push", "changes"), "new", kind=dict) or {}
+        ref = f"refs/heads/{_text(new, 'name')}" if new.get("type") == "branch" else ""
         links = _strs(_get(repo, "links", "html", "href"), repo.get("full_name"))
-        return Push(links, ref, str(_get(new, "target", "hash") or ""), "push")
+        return Push(links, ref, _text(new, "target", "hash"), "push")
     if event == "repo:refs_changed":  # Bitbucket Data Center / Server
-        changes = _get(data, "changes") or []
-        last = changes[-1] if changes else {}
-        clones = _get(repo, "links", "clone") or []
+        last = _last(data, "changes")
+        clones = _get(repo, "links", "clone", kind=list) or []
         urls = _strs(*(c.get("href") for c in clones if isinstance(c, dict)))
-        project = _get(repo, "project", "key")
-        slug = repo.get("slug")
+        project = _get(repo, "project", "key", kind=str)
+        slug = _get(repo, "slug", kind=str)
         named = _strs(f"{project}/{slug}" if project and slug else "")
-        return Push(
-            urls + named, str(_get(last, "ref", "id") or ""), str(last.get("toHash") or ""), "push"
-        )
+        return Push(urls + named, _text(last, "ref", "id"), _text(last, "toHash"), "push")
     return Push((), "", "", event or "unknown")
 
 
@@ -203,16 +226,22 @@ def judge(
 ) -> Verdict:
     """Authenticate first, then decide: accepted (fire a pass), ignored, or refused."""
     if provider not in PROVIDERS:
-        return Verdict(BAD_REQUEST, f"unknown provider {provider!r}; one of {', '.join(PROVIDERS)}")
+        return Verdict(
+            BAD_REQUEST, f"unknown provider {provider[:40]!r}; one of {', '.join(PROVIDERS)}"
+        )
     if not secret:
         return Verdict(DISABLED, "webhooks are off: start gitops with a webhook secret")
     if not authentic(provider, headers, body, secret):
         return Verdict(UNAUTHORIZED, f"missing or wrong {provider} signature")
     try:
         data = json.loads(body or b"{}")
-    except ValueError as exc:
-        return Verdict(BAD_REQUEST, f"the body is not JSON: {exc}")
-    push = parse(provider, headers, data)
+    except (ValueError, RecursionError) as exc:
+        why = exc if isinstance(exc, ValueError) else "nested too deeply"
+        return Verdict(BAD_REQUEST, f"the body is not JSON: {why}")
+    try:
+        push = parse(provider, headers, data)
+    except BadShape as exc:
+        return Verdict(BAD_REQUEST, f"not a {provider} push payload: {exc}")
     if push.event in ("ping",):
         return Verdict(IGNORED, "pong")
     if push.event != "push":
