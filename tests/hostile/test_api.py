@@ -115,9 +115,9 @@ def test_negative_and_invalid_content_length(server: tuple[HttpServer, Reconcile
 
 def test_bodies_over_the_limit_are_refused_unread(server: tuple[HttpServer, Reconciler]) -> None:
     http, _reconciler = server
-    status, body = request(http.address, "POST", "/api/v1/webhooks/github", b"x" * 20_000)
+    status, _ = request(http.address, "POST", "/api/v1/webhooks/github", b"x" * 20_000)
     assert status == 413
-    status, _body = request(
+    status, _ = request(
         http.address, "POST", "/api/v1/sync", b"x" * 70_000, Authorization="Bearer t0ken"
     )
     assert status == 413
