@@ -128,7 +128,7 @@ class App:
         if method == "GET" and path.startswith("/api/v1/rollouts/"):
             parts = path.removeprefix("/api/v1/rollouts/").split("/")
             if len(parts) == 2:
-                return self._rollouts(parts[0], parts[1], req.number("limit", 20, 1))
+                return self._rollouts(parts[0], parts[1], req)
         if method == "GET" and path == "/api/v1/nodes":
             return 200, rec.cluster.describe()
         if method == "POST" and path.startswith("/api/v1/nodes/"):
@@ -213,26 +213,34 @@ class App:
                 return self._delivery_answer(timed_out)
             time.sleep(WAIT_POLL)
 
-    def delivery_of(self, revision: str, after: int) -> delivery.Delivery:
-        """Where ``revision`` stands; ``after``: the last fetch begun before the request."""
+    def delivery_of(
+        self, revision: str, after: int, only: tuple[str, str] | None = None
+    ) -> delivery.Delivery:
+        """Where ``revision`` stands; ``after``: the last fetch begun before the request;
+        ``only``: one deployment's verdict."""
         rec = self.reconciler
         fetched_since = rec.fetches_finished > after
         status = rec.status
         if not revision:
             if not fetched_since:
-                return delivery.Delivery(delivery.WAITING, "", "", "waiting for a fetch")
+                return delivery.Delivery(
+                    delivery.WAITING, "", "", "waiting for the reconciler to fetch the branch"
+                )
             revision = status.revision
         deployments = rec.desired.deployments if rec.desired else ()
         latest = {d.key: rec.revisions.latest(d.key) for d in deployments}
         return delivery.judge(
-            revision, status, latest, rec.source.contains, fetched_since, rec.settings.branch
+            revision, status, latest, rec.source.contains, fetched_since, rec.settings.branch, only
         )
 
     @staticmethod
     def _delivery_answer(answer: delivery.Delivery) -> tuple[int, Any]:
         return delivery.HTTP_STATUS.get(answer.state, 200), answer.to_dict()
 
-    def _rollouts(self, namespace: str, name: str, limit: int) -> tuple[int, Any]:
+    def _rollouts(self, namespace: str, name: str, req: Request) -> tuple[int, Any]:
+        """A deployment's status, its newest rollout records, and the verdict on ``revision``
+        (default: the branch head that a fetch begun after fetch ``after`` found), as
+        ``rollout status`` follows it."""
         rec = self.reconciler
         status = next(
             (
@@ -242,11 +250,22 @@ class App:
             ),
             None,
         )
-        records = [asdict(r) for r in rec.history.rollouts(namespace, name, limit)]
+        records = [
+            asdict(r) for r in rec.history.rollouts(namespace, name, req.number("limit", 20, 1))
+        ]
         known = rec.desired is not None and rec.desired.deployment(namespace, name) is not None
         if status is None and not records and not known:  # in git but not yet reported: 200
             return 404, {"error": f"deployment {namespace}/{name} not found"}
-        return 200, {"deployment": status, "rollouts": records, "revision": rec.status.revision}
+        after = req.number("after", -1, 0, 2**31)  # absent: any fetch will do
+        verdict = self.delivery_of(revision(req.arg("revision")), after, (namespace, name))
+        return 200, {
+            "deployment": status,
+            "rollouts": records,
+            "revision": rec.status.revision,
+            "applied": rec.status.applied,
+            "fetches": rec.fetches_started,
+            "verdict": verdict.to_dict(),
+        }
 
 
 class Front:

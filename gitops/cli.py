@@ -644,7 +644,9 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         return _api(args.server, path)
 
     if args.rollout_verb == "status":
-        return cli_rollout.status(args, api)
+        return cli_rollout.status(
+            args, api, lambda path: cli_nodes.request(args.server, path, "POST")
+        )
     if args.rollout_verb == "history":
         return cli_rollout.history(args, api, _emit, _table)
     return cli_rollout.change(args, api)

@@ -48,23 +48,27 @@ def _line(rollout: dict[str, Any] | None, dep: dict[str, Any] | None) -> str:
     )
 
 
-def status(args: argparse.Namespace, api: Any) -> int:
-    """Follow the newest rollout until it completes (0), fails or is rolled back (1), or the
-    timeout passes (2), with a live progress line."""
+def status(args: argparse.Namespace, api: Any, post: Any) -> int:
+    """Follow the deployment's rollout at ``--commit`` (default: the branch head, fetched after
+    this command began, as kubectl waits for the controller to observe the newest spec) until
+    it completes (0), fails or is rolled back (1), or the timeout passes (2), with a live
+    progress line. The verdict is the reconciler's (``gitops.delivery``, for one deployment)."""
     deadline = time.monotonic() + args.timeout
+    code, body = post("/api/v1/sync")  # fetch now, if this user may ask
+    if code == 202:
+        after = int(body.get("after", 0))
+    else:  # no token: the next fetch (a push watched, a webhook, the poll) will do
+        after = int(api(f"/api/v1/rollouts/{args.namespace}/{args.name}?limit=1")["fetches"])
+    query = f"limit=2&revision={args.commit or ''}&after={after}"
     last = ""
     tty = sys.stderr.isatty()
     while True:
-        data = api(f"/api/v1/rollouts/{args.namespace}/{args.name}?limit=2")
-        if args.commit and not str(data.get("revision", "")).startswith(args.commit):
-            if time.monotonic() > deadline:  # the reconciler has not seen the commit yet
-                print(f"timed out waiting for commit {args.commit[:12]}", file=sys.stderr)
-                return ERROR
-            time.sleep(0.5)
-            continue
+        data = api(f"/api/v1/rollouts/{args.namespace}/{args.name}?{query}")
+        verdict = data["verdict"]
         rollouts = data["rollouts"]
         latest = rollouts[0] if rollouts else None
-        line = _line(latest, data["deployment"])
+        reached = verdict["applying"] and data["deployment"]
+        line = _line(latest, data["deployment"]) if reached else verdict["message"]
         if line != last:
             print(
                 ("\r\033[K" if tty else "") + line,
@@ -73,36 +77,26 @@ def status(args: argparse.Namespace, api: Any) -> int:
                 flush=True,
             )
             last = line
-        result = latest["result"] if latest else ""
-        if result == "Complete":
-            verdict = (
-                "rolled back"
-                if latest and latest["reason"].startswith("rollback")
-                else "successfully rolled out"
-            )
-            print(("\n" if tty else "") + f'deployment "{args.name}" {verdict}', file=sys.stderr)
-            return FAILED if verdict == "rolled back" else OK
-        if result == "Failed":
-            back = (
-                f"; rolled back to {latest['rolled_back_to'][:12]}"
-                if latest and latest["rolled_back_to"]
-                else ""
-            )
-            print(
-                ("\n" if tty else "")
-                + f'deployment "{args.name}" failed: {latest["reason"] if latest else ""}{back}',
-                file=sys.stderr,
-            )
+        end = "\n" if tty else ""
+        if verdict["state"] == "Succeeded":
+            print(end + f'deployment "{args.name}" successfully rolled out', file=sys.stderr)
+            return OK
+        if verdict["state"] in ("Failed", "NotFound"):
+            print(end + f'deployment "{args.name}" {_failure(verdict["message"])}', file=sys.stderr)
             return FAILED
         if not args.watch:
-            return FAILED if result != "Complete" else OK
+            return FAILED
         if time.monotonic() > deadline:
-            print(
-                ("\n" if tty else "") + f"timed out after {format_duration(args.timeout)}",
-                file=sys.stderr,
-            )
+            print(end + f"timed out after {format_duration(args.timeout)}", file=sys.stderr)
             return ERROR
         time.sleep(0.5)
+
+
+def _failure(message: str) -> str:
+    """``rolled back: ...`` or ``failed: ...`` from the verdict's message."""
+    prefix = "deployment "
+    text = message.split(": ", 1)[1] if message.startswith(prefix) else message
+    return text if text.startswith("rolled back") else f"failed: {text}"
 
 
 def history(args: argparse.Namespace, api: Any, emit: Any, table: Any) -> int:
@@ -194,6 +188,11 @@ def _undo_target(args: argparse.Namespace, api: Any) -> tuple[str, str]:
     if not rows:
         raise GitopsError(f"no rollout of deployment {args.namespace}/{args.name} is recorded")
     current = rows[0]
+    if args.to_revision is None and current["reason"].startswith("rollback of"):
+        # Rolled back by itself: the older template runs while git still asks for the failed
+        # one. Undo brings git in line with what runs, as Argo CD users revert after a rollback.
+        failed = next((r for r in rows[1:] if r["result"] == "Failed"), None)
+        return current["commit"], failed["commit"] if failed else ""
     if args.to_revision is not None:
         found = [r for r in rows if r["revision"] == args.to_revision]
         if not found:

@@ -33,6 +33,7 @@ class Delivery:
     applied: str  # the commit the reconciler applies
     message: str
     deployments: tuple[dict[str, Any], ...] = ()
+    applying: bool = False  # the commit (or a later one holding it) is the one being applied
 
     @property
     def done(self) -> bool:
@@ -45,6 +46,7 @@ class Delivery:
             "applied": self.applied,
             "message": self.message,
             "deployments": list(self.deployments),
+            "applying": self.applying,
         }
 
 
@@ -55,28 +57,33 @@ def judge(
     contains: Callable[[str, str], bool],
     fetched: bool = False,
     branch: str = "",
+    only: tuple[str, str] | None = None,
 ) -> Delivery:
     """``contains(newer, older)``: is ``older`` the same commit as, or an ancestor of, ``newer``.
     ``latest``: each Deployment's newest rollout record. ``fetched``: git was read after the
-    question was asked, so a commit the branch head does not contain is not on the branch."""
-    rows = tuple(_row(r, latest.get((r.namespace, r.name))) for r in status.resources)
+    question was asked, so a commit the branch head does not contain is not on the branch.
+    ``only``: judge one deployment (``rollout status``), not all of them."""
+    resources = [r for r in status.resources if only is None or (r.namespace, r.name) == only]
+    rows = tuple(_row(r, latest.get((r.namespace, r.name))) for r in resources)
     deployments = tuple(r for r in rows if r["kind"] == "Deployment")
 
-    def out(state: str, message: str) -> Delivery:
-        return Delivery(state, revision, status.applied, message, deployments)
+    def out(state: str, message: str, applying: bool = True) -> Delivery:
+        return Delivery(state, revision, status.applied, message, deployments, applying)
 
     if not status.revision or not contains(status.revision, revision):
         seen = status.revision[:12] or "nothing yet"
         if fetched and status.reason != Reason.SOURCE_UNAVAILABLE:  # else git did not answer
             return out(
-                NOT_FOUND, f"commit {revision[:12]} is not on branch {branch} (its head is {seen})"
+                NOT_FOUND,
+                f"commit {revision[:12]} is not on branch {branch} (its head is {seen})",
+                False,
             )
-        return out(WAITING, f"the reconciler has not fetched {revision[:12]} (at {seen})")
+        return out(WAITING, f"the reconciler has not fetched {revision[:12]} (at {seen})", False)
     if not status.applied or not contains(status.applied, revision):
         if status.result == "Failed":  # the commit (or a later one holding it) was rejected
             detail = "; ".join(status.errors[:3]) or status.message
-            return out(FAILED_DELIVERY, f"commit rejected ({status.reason}): {detail}")
-        return out(WAITING, f"{revision[:12]} is fetched, not yet applied")
+            return out(FAILED_DELIVERY, f"commit rejected ({status.reason}): {detail}", False)
+        return out(WAITING, f"{revision[:12]} is fetched, not yet applied", False)
     for d in deployments:
         if d["rolled_back"] or d["rollout"] == FAILED:
             why = d["message"] if d["message"].startswith("rolled back") else d["reason"]
@@ -107,9 +114,10 @@ def _row(r: Any, rec: RolloutRecord | None) -> dict[str, Any]:
         "replicas": r.replicas or {},
         "rollout": rec.result if rec else "",
         "reason": rec.reason if rec else "",
-        # Pinned to an older commit after a failed rollout, or that rollback still running.
-        "rolled_back": r.message.startswith("rolled back")
-        or bool(rec and (rec.rolled_back_to or rec.reason.startswith("rollback of"))),
+        # Pinned now to an older commit after a failed rollout. A finished rollback that is
+        # the newest record is no verdict on a later commit: once a commit (a revert, an
+        # undo) asks for that template itself, the pin is gone and the deployment is its own.
+        "rolled_back": r.message.startswith("rolled back"),
         "rollout_commit": rec.commit if rec else "",
         "rolled_back_to": rec.rolled_back_to if rec else "",
     }

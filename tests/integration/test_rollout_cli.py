@@ -214,3 +214,42 @@ def test_sigkill_mid_rollout_then_restart_finishes_with_the_right_pods(
     assert len(pods) == 3, pods  # no duplicate, orphaned or lost pod
     # One container a pod, running: it holds its own network (probed from here, no pause).
     assert all(states == ["running"] for states in pods.values()), pods
+
+
+def test_a_revert_after_an_automatic_rollback_is_judged_on_its_own(
+    served: dict[str, str], remote: GitRemote, images: Images
+) -> None:
+    """v2 fails and is rolled back to v1 by itself; `rollout undo --push` (a commit asking for
+    v1) is then a healthy commit, for `sync --wait` and `rollout status --commit` alike, and so
+    is a later commit that leaves the template alone. `rollout status` right after a push
+    follows the new rollout, not the verdict of the one before."""
+    env = served
+    fast = web_yaml(images["v2-unready"]).replace(
+        f"  namespace: {NS}\n",
+        f"  namespace: {NS}\n  annotations:\n    gitops.io/fail-fast: 'true'\n",
+    )
+    remote.write_text("web.yaml", fast)
+    bad = remote.push("web v2, never ready")
+    failed = wait_rollout(env, bad)
+    assert failed.returncode == 1 and "rolled back" in failed.stderr, failed.stderr
+    undo = rollout(env, "undo", "--push")
+    assert undo.returncode == 0, undo.stderr
+    undone = git(remote.bare, "rev-parse", "main")
+    status = wait_rollout(env, undone)
+    assert status.returncode == 0 and "successfully rolled out" in status.stderr, status.stderr
+    waited = gitops("sync", "--wait", "--revision", undone, "--timeout", "60s", env=env)
+    assert waited.returncode == 0, waited.stderr
+    # a later commit that leaves the deployment's template alone: still healthy
+    git(remote.work, "pull", "-q", "origin", "main")
+    remote.write_text("README.md", "docs only\n")
+    later = remote.push("docs")
+    assert wait_rollout(env, later).returncode == 0
+    assert (
+        gitops("sync", "--wait", "--revision", later, "--timeout", "60s", env=env).returncode == 0
+    )
+    # right after a push, without --commit: the new rollout is followed (the newest record
+    # is still the rollback, which would say "rolled back")
+    remote.write_text("web.yaml", web_yaml(images["v2"]))
+    good = remote.push("web v2, ready")
+    now = gitops("rollout", "status", "deployment/web", "-n", NS, "--timeout", "60s", env=env)
+    assert now.returncode == 0 and f"({good[:12]})" in now.stderr, now.stderr

@@ -93,3 +93,21 @@ def test_a_commit_the_fetched_head_does_not_hold_is_not_on_the_branch() -> None:
     assert d.HTTP_STATUS[v.state] == 404
     down = SyncStatus(C3, C3, "Failed", "SourceUnavailable", "cannot fetch")
     assert d.judge(unknown, down, {}, contains, fetched=True).state == d.WAITING
+
+
+def test_a_revert_after_an_automatic_rollback_is_judged_on_its_own() -> None:
+    """c2 failed and was rolled back to c1; c3 reverts c2. The newest record is the finished
+    rollback, but c3 asks for c1's template itself: no pin, healthy, delivered."""
+    rollback = record(COMPLETE, C1, "rollback of c2c2c2c2c2c2 to c1c1c1c1c1c1")
+    assert judge(status(C3, C3, dep()), rollback, revision=C3).state == d.SUCCEEDED
+    # while the pin holds (c2 is still the head), c2 has failed
+    pinned = dep("Degraded", message="rolled back: commit c2c2 failed (x); running commit c1c1")
+    assert judge(status(C2, C2, pinned), rollback).state == d.FAILED_DELIVERY
+
+
+def test_one_deployment_is_judged_alone() -> None:
+    other = ResourceStatus("Deployment", "shop", "api", "OutOfSync", "Progressing", replicas={})
+    st = status(C2, C2, dep(), other)
+    assert judge(st, record(COMPLETE, C2)).state == d.WAITING
+    alone = d.judge(C2, st, {("shop", "web"): record(COMPLETE, C2)}, contains, only=("shop", "web"))
+    assert alone.state == d.SUCCEEDED
