@@ -33,6 +33,7 @@ from typing import Any
 import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.docs import sections
 from bench.sides import GWBRIDGE, ROOT, Gitops, Swarm, digest, manifest, swarm_leave, wait
 from bench.steady import steady
 
@@ -332,7 +333,9 @@ def _write_docs(path: Path, meta: dict[str, Any], results: list[Result]) -> None
     findings = (ROOT / "bench" / "findings.md").read_text()
     path.parent.mkdir(parents=True, exist_ok=True)
     text = DOC.format(table=render(meta, results), findings=findings, **meta)
-    path.write_text(text.replace("\n\n" + findings, "\n\n" + (note if kept else "") + findings))
+    text = text.replace("\n\n" + findings, "\n\n" + (note if kept else "") + findings)
+    others = sections(path)  # what other benchmarks wrote (bench/docs.py)
+    path.write_text(text.rstrip() + ("\n\n" + others if others else "\n"))
 
 
 DOC = """# Benchmarks: gitops side by side with Docker Swarm

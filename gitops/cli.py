@@ -24,9 +24,11 @@ from gitops.durations import format_duration, parse_duration
 from gitops.errors import GitopsError, ManifestError
 from gitops.manifests import parse_manifests
 from gitops.manifests.files import Rules, read_directory
+from gitops.manifests.model import DNS1123_LABEL
 from gitops.nodeconfig import node_list
 
 OK, FAILED, ERROR = 0, 1, 2
+BROKEN_PIPE = 141  # 128 + SIGPIPE
 KIND_ALIASES = {
     "deployments": "deployments",
     "deployment": "deployments",
@@ -58,6 +60,14 @@ def _duration(text: str) -> float:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
+def _instance(text: str) -> str:
+    if len(text) > 40 or not DNS1123_LABEL.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r}: at most 40 lower case letters, digits or '-' (a DNS label)"
+        )
+    return text
 
 
 def _backoff(text: str) -> tuple[float, float, float]:
@@ -93,8 +103,10 @@ def _add_source(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--instance",
+        type=_instance,
         default=env("GITOPS_INSTANCE", "default"),
-        help="owner name: only containers labelled with it are managed (default 'default')",
+        help="owner name: only containers labelled with it are managed, and every name it "
+        "gives on an engine carries it (a DNS label; default 'default')",
     )
     p.add_argument("--node-name", default=env("GITOPS_NODE_NAME", "local"), help="name of the node")
     p.add_argument(
@@ -693,9 +705,27 @@ def main(argv: list[str] | None = None) -> int:
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
+    logging.captureWarnings(True)  # a library's warning is a log line, in the log's format
     for noisy in ("apscheduler", "urllib3", "docker", "git", "watchdog"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         return VERBS[args.verb](args)
     except KeyboardInterrupt:
+        return ERROR
+    except BrokenPipeError:
+        # The reader went away (`gitops get pods -o json | head`): say nothing more, and exit
+        # as a program stopped by SIGPIPE does (git, kubectl), without Python's own complaint
+        # about flushing a closed pipe at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return BROKEN_PIPE
+    except GitopsError as exc:
+        print(f"gitops: {exc}", file=sys.stderr)
+        return ERROR
+    except Exception as exc:  # a bug: one line, the traceback only when asked for
+        if args.verbose:
+            raise
+        print(
+            f"gitops: internal error ({type(exc).__name__}: {exc}); -v shows where", file=sys.stderr
+        )
         return ERROR

@@ -48,7 +48,7 @@ from gitops.proxy import ServiceProxy
 from gitops.revisions import Revisions
 from gitops.rollout import PodReadiness, settled
 from gitops.source.git import GitSource
-from gitops.status import SyncStatus, resource_statuses
+from gitops.status import SyncStatus, behind_head, resource_statuses
 
 log = logging.getLogger(__name__)
 LAST_GOOD = "last_good_commit"
@@ -221,6 +221,8 @@ class Reconciler:
             resources = resource_statuses(
                 desired, counted, plan, applied, self.crash.looping(now), readiness, now
             )
+            if rejected is not None:
+                resources = behind_head(resources, revision)
             if not dry_run:
                 self._route(desired, live)
             rolling_back = not dry_run and self.revisions.track(

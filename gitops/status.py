@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final
 
 from gitops import health
@@ -131,3 +131,13 @@ def resource_statuses(
             )
         )
     return tuple(out)
+
+
+def behind_head(resources: tuple[ResourceStatus, ...], head: str) -> tuple[ResourceStatus, ...]:
+    """While the branch head is rejected, the last valid commit runs: against the head every
+    resource is OutOfSync, as Argo CD shows an application whose manifests do not render."""
+    note = f"the head {head[:12]} is rejected; the last valid commit runs"
+    return tuple(
+        replace(r, sync=OUT_OF_SYNC, message=f"{r.message}; {note}" if r.message else note)
+        for r in resources
+    )

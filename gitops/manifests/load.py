@@ -7,10 +7,12 @@ Errors never stop the scan: every file is read so that every error is reported a
 Any bytes give documents or errors, never an exception. The YAML is read as ``kubectl`` reads
 it: libyaml's parser where PyYAML has it (it takes the trailing tabs the pure-Python scanner
 refuses, and is several times faster), YAML 1.1 scalars, merge keys (``<<``) with explicit keys
-winning, duplicate keys refused. Before anything is built, one pass over the parser's events
-bounds the nesting depth and what aliases would expand to, so a hostile file can neither
-exhaust the stack nor grow a small file into a huge tree. A syntax error gives line, column and
-the problem, never the text around it (which may hold a Secret's value).
+winning, duplicate keys refused. Before anything is built, one walk over the composed nodes
+bounds the nesting depth and what aliases would expand to, and refuses an alias inside the
+value it names, so a hostile file can neither exhaust the stack nor grow a small file into a
+huge tree (libyaml's parser stops at 1,000 levels itself, so composing cannot go deep). A
+syntax error gives line, column and the problem, never the text around it (which may hold a
+Secret's value).
 """
 
 from __future__ import annotations
@@ -93,48 +95,53 @@ _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 _StrictLoader.add_constructor("tag:yaml.org,2002:int", _StrictLoader.construct_yaml_int)
 
 
-def _bounded(text: str) -> None:
-    """Raise ``_TooLarge`` when a document nests deeper than ``MAX_DEPTH`` or its aliases would
-    expand it past ``MAX_NODES`` values. Events only: nothing is built."""
-    stack: list[list[Any]] = []  # per open collection: [values in it, height below it, anchor]
-    anchors: dict[str, tuple[int, int]] = {}  # anchor -> (values, height)
-    total = 0
+def _collections(node: yaml.Node) -> Iterator[yaml.Node]:
+    """The mappings and sequences directly in ``node`` (scalars are counted, not walked)."""
+    if isinstance(node, yaml.SequenceNode):
+        yield from (c for c in node.value if not isinstance(c, yaml.ScalarNode))
+    else:
+        for k, v in node.value:
+            if not isinstance(k, yaml.ScalarNode):
+                yield k
+            if not isinstance(v, yaml.ScalarNode):
+                yield v
 
-    def count(values: int, height: int, mark: Any) -> None:
-        nonlocal total
-        total += values
-        if total > MAX_NODES:
-            raise _TooLarge(
-                f"the document would hold more than {MAX_NODES} values once its aliases are "
-                "expanded",
-                mark,
-            )
-        if len(stack) + height > MAX_DEPTH:
-            raise _TooLarge(f"nesting deeper than {MAX_DEPTH} levels", mark)
-        if stack:
-            stack[-1][0] += values
-            stack[-1][1] = max(stack[-1][1], height)
 
-    for event in yaml.parse(text, Loader=_BaseLoader):
-        if isinstance(event, yaml.DocumentStartEvent):
-            anchors, total = {}, 0
-        elif isinstance(event, yaml.CollectionStartEvent):
-            count(1, 1, event.start_mark)
-            stack.append([0, 0, event.anchor])
-        elif isinstance(event, yaml.CollectionEndEvent):
-            values, height, anchor = stack.pop()
-            if anchor:
-                anchors[anchor] = (values + 1, height + 1)
-            if stack:  # the collection itself was counted when it started
-                stack[-1][0] += values
-                stack[-1][1] = max(stack[-1][1], height + 1)
-        elif isinstance(event, yaml.ScalarEvent):
-            if event.anchor:
-                anchors[event.anchor] = (1, 0)
-            count(1, 0, event.start_mark)
-        elif isinstance(event, yaml.AliasEvent):
-            values, height = anchors.get(event.anchor or "", (1, 0))
-            count(values, height, event.start_mark)
+def _bounded(root: yaml.Node) -> None:
+    """Raise ``_TooLarge`` when a document nests deeper than ``MAX_DEPTH``, its aliases would
+    expand it past ``MAX_NODES`` values, or an alias refers to the value it is in. Walks the
+    composed nodes (an alias is the node it names, shared), before anything is built."""
+    if isinstance(root, yaml.ScalarNode):
+        return
+    sizes: dict[int, tuple[int, int]] = {}  # collection -> (values once expanded, height)
+    open_: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            open_.discard(key)
+            items = len(node.value) * (2 if isinstance(node, yaml.MappingNode) else 1)
+            values, height = 1 + items, 1
+            for c in _collections(node):
+                size, depth = sizes[id(c)]
+                values += size - 1
+                height = max(height, depth + 1)
+            if values > MAX_NODES:
+                raise _TooLarge(
+                    f"the document would hold more than {MAX_NODES} values once its aliases "
+                    "are expanded",
+                    node.start_mark,
+                )
+            if height > MAX_DEPTH:
+                raise _TooLarge(f"nesting deeper than {MAX_DEPTH} levels", node.start_mark)
+            sizes[key] = (values, height)
+        elif key not in sizes:
+            if key in open_:
+                raise _TooLarge("an alias refers to the value it is part of", node.start_mark)
+            open_.add(key)
+            stack.append((node, True))
+            stack.extend((c, False) for c in _collections(node) if id(c) not in sizes)
 
 
 def _docs(path: str, content: bytes) -> Iterator[RawDoc | FieldError]:
@@ -148,11 +155,13 @@ def _docs(path: str, content: bytes) -> Iterator[RawDoc | FieldError]:
         return
     index = 0
     try:
-        _bounded(text)
         loader = _StrictLoader(text)
         try:
             while loader.check_node():
-                data = loader.construct_document(loader.get_node())
+                node = loader.get_node()
+                if node is not None:
+                    _bounded(node)
+                data = loader.construct_document(node)
                 if data is not None:  # an empty document (a stray '---') is no resource
                     yield RawDoc(path, index, data)
                 index += 1

@@ -67,16 +67,26 @@ def managed_filter(instance: str) -> list[str]:
     return [f"{L_MANAGED}=true", f"{L_INSTANCE}={instance}"]
 
 
-def container_name(namespace: str, pod: str, container: str) -> str:
-    return f"{namespace}_{pod}_{container}"
+def engine_name(instance: str, *parts: str) -> str:
+    """A name global to an engine (a container, a volume): it carries the instance, so two
+    reconcilers sharing an engine never reach for the same name. The default instance keeps
+    the names it always had (instance names are DNS labels: never mistaken for a part)."""
+    joined = "_".join(parts)
+    return joined if instance == DEFAULT_INSTANCE else f"{instance}_{joined}"
 
 
-def volume_name(namespace: str, pod: str, volume: str) -> str:
-    return f"{namespace}_{pod}_{volume}"
+def container_name(
+    namespace: str, pod: str, container: str, instance: str = DEFAULT_INSTANCE
+) -> str:
+    return engine_name(instance, namespace, pod, container)
 
 
-def service_container_name(namespace: str, service: str) -> str:
-    return f"{namespace}_{service}_SVC"
+def volume_name(namespace: str, pod: str, volume: str, instance: str = DEFAULT_INSTANCE) -> str:
+    return engine_name(instance, namespace, pod, volume)
+
+
+def service_container_name(namespace: str, service: str, instance: str = DEFAULT_INSTANCE) -> str:
+    return engine_name(instance, namespace, service, "SVC")
 
 
 def service_labels(namespace: str, service: str, ports: list[int], instance: str) -> dict[str, str]:

@@ -383,7 +383,7 @@ class DockerNode:
         )
         created = self.api.create_container(
             image=self.pause_image,
-            name=container_name(template.namespace, pod, INFRA_NAME),
+            name=container_name(template.namespace, pod, INFRA_NAME, self._instance),
             labels=container_labels(
                 template, pod, INFRA_NAME, -1, False, self._name, time.time(), self._instance
             ),
@@ -403,7 +403,7 @@ class DockerNode:
         mounts = [
             docker.types.Mount(
                 target=m.path,
-                source=volume_name(ns, pod, m.volume),
+                source=volume_name(ns, pod, m.volume, self._instance),
                 type="volume",
                 read_only=m.read_only,
             )
@@ -432,7 +432,7 @@ class DockerNode:
         own = self._pod_network(template, pod) if pause is None else {}
         created = self.api.create_container(
             image=spec.image,
-            name=container_name(ns, pod, spec.name),
+            name=container_name(ns, pod, spec.name, self._instance),
             entrypoint=list(spec.command) if spec.command is not None else None,
             command=list(spec.args) if spec.args is not None else None,
             environment=[f"{e.name}={e.value}" for e in spec.env],
@@ -467,7 +467,7 @@ class DockerNode:
                 if with_pause:
                     self.ensure_pause_image()
                 for vol in template.empty_dirs:
-                    name = volume_name(ns, pod, vol)
+                    name = volume_name(ns, pod, vol, self._instance)
                     labels = {L_MANAGED: "true", L_INSTANCE: self._instance, L_POD: pod}
                     self.api.create_volume(name, labels=labels)
                     volumes.append(name)
@@ -546,7 +546,7 @@ class DockerNode:
 
     def ensure_service(self, namespace: str, name: str, ports: list[int]) -> None:
         self.ensure_pause_image()
-        cname = service_container_name(namespace, name)
+        cname = service_container_name(namespace, name, self._instance)
         network = network_name(namespace, self._instance)
         with _translated(self._name, f"create service proxy {namespace}/{name}"):
             with contextlib.suppress(docker.errors.NotFound):
@@ -572,7 +572,7 @@ class DockerNode:
             self.api.start(cid)
 
     def set_service_endpoints(self, namespace: str, name: str, files: dict[str, bytes]) -> None:
-        cname = service_container_name(namespace, name)
+        cname = service_container_name(namespace, name, self._instance)
         with _translated(self._name, f"update service proxy {namespace}/{name}"):
             self.api.put_archive(
                 cname, "/", _tar([(f"svc/{f}", data, 0o644) for f, data in files.items()])
@@ -638,7 +638,9 @@ class DockerNode:
     def remove_service(self, namespace: str, name: str) -> None:
         what = f"remove service proxy {namespace}/{name}"
         with _translated(self._name, what), contextlib.suppress(docker.errors.NotFound):
-            self.api.remove_container(service_container_name(namespace, name), force=True)
+            self.api.remove_container(
+                service_container_name(namespace, name, self._instance), force=True
+            )
 
     def watch(self, notify: Callable[[str, str], None], stop: threading.Event) -> None:
         """Follow the engine's event stream for our containers; reconnect with back-off."""

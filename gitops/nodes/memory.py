@@ -138,7 +138,7 @@ class MemoryNode:
                 ContainerInfo(
                     node=self._name,
                     id=f"{self._name}-{next(self._ids):06d}",
-                    name=container_name(template.namespace, pod, INFRA_NAME),
+                    name=container_name(template.namespace, pod, INFRA_NAME, self._instance),
                     labels=container_labels(
                         template, pod, INFRA_NAME, -1, False, self._name, now, self._instance
                     ),
@@ -168,7 +168,7 @@ class MemoryNode:
                 ContainerInfo(
                     node=self._name,
                     id=f"{self._name}-{next(self._ids):06d}",
-                    name=container_name(template.namespace, pod, spec.name),
+                    name=container_name(template.namespace, pod, spec.name, self._instance),
                     labels=labels,
                     state="exited" if init else "running",
                     status="Exited (0)" if init else "Up",

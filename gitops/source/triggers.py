@@ -123,12 +123,21 @@ class _RefHandler(FileSystemEventHandler):
 
 
 class RefWatcher:
-    """Watches a repository on this machine so a ``git push`` into it starts a pass at once."""
+    """Watches a repository on this machine so a ``git push`` into it starts a pass at once.
+
+    Only where refs live: ``refs/heads`` (recursively: branch names may hold '/') and the git
+    directory itself (``packed-refs``), never ``objects``, whose directories a push creates
+    and removes by the dozen (watching them cost an inotify watch each and made watchdog warn
+    of races between adding and removing them)."""
 
     def __init__(self, trigger: Trigger, git_dir: Path) -> None:
         self.git_dir = git_dir
         self._observer: Any = Observer()
-        self._observer.schedule(_RefHandler(trigger), str(git_dir), recursive=True)
+        handler = _RefHandler(trigger)
+        self._observer.schedule(handler, str(git_dir), recursive=False)
+        heads = git_dir / "refs" / "heads"
+        heads.mkdir(parents=True, exist_ok=True)
+        self._observer.schedule(handler, str(heads), recursive=True)
 
     def start(self) -> None:
         self._observer.daemon = True

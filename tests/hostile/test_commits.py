@@ -83,6 +83,13 @@ def test_an_alias_bomb_is_refused_before_it_is_built() -> None:
     assert "once its aliases are expanded" in error
 
 
+def test_an_alias_inside_the_value_it_names() -> None:
+    [error] = errors_of(
+        with_app("apiVersion: v1\nkind: ConfigMap\nmetadata: &m {name: x, labels: *m}\n")
+    )
+    assert "an alias refers to the value it is part of" in error
+
+
 def test_a_list_as_a_mapping_key() -> None:
     assert errors_of(with_app("{[a, b]: c}")) == [
         "z.yaml:0: YAML syntax error: line 1 column 2: a mapping key must be a scalar"

@@ -169,3 +169,20 @@ def test_a_probe_round_that_raises_does_not_end_the_prober(monkeypatch: pytest.M
         assert len(ticks) >= 3
     finally:
         stop.set()
+
+
+def test_replicas_beyond_what_nodes_hold_are_pending_not_a_flood(
+    app: tuple[Reconciler, MemoryNode], remote: GitRemote
+) -> None:
+    """replicas: 100000 is a valid commit; a node holds maxPods (110) pods, made in slow-start
+    batches, and the rest are Pending with the scheduler's reason."""
+    reconciler, node = app
+    remote.write("web.yaml", deployment(image=IMAGE, replicas=100_000))
+    remote.push("a lot")
+    outcome = reconciler.reconcile("test")
+    assert outcome.applied is not None and outcome.applied.created == 108  # 110 less the 2
+    assert len({c.labels["io.gitops.pod"] for c in node.list_containers()}) == 110
+    [row] = [r for r in outcome.status.resources if r.kind == "Deployment"]
+    assert "99890 pod(s) Pending: 0/1 nodes are available: 1 Too many pods." in row.message
+    again = reconciler.reconcile("test")
+    assert again.applied is None or again.applied.created == 0

@@ -6,10 +6,12 @@ import base64
 import logging
 import os
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -162,3 +164,77 @@ def test_ref_watcher_fires_on_a_push_and_not_on_its_own_fetch(
         assert trigger.wait(timeout=1.0) == set()
     finally:
         watcher.stop()
+
+
+def test_ref_watcher_watches_refs_only(remote: GitRemote) -> None:
+    """A push creates and removes object directories by the dozen; watching them made
+    watchdog warn (several KB a push) of races between adding and removing watches. Refs
+    alone are watched: pushes to main and to a branch with a '/' fire, gc's packed-refs too,
+    and nothing warns."""
+    import warnings
+
+    remote.write("a.yaml", namespace("demo"))
+    remote.push("first")
+    trigger = Trigger()
+    watcher = RefWatcher(trigger, remote.bare)
+    watched = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        watcher.start()
+        try:
+            watched = [e.watch.path for e in watcher._observer.emitters]
+            for i in range(10):
+                remote.write("a.yaml", namespace(f"demo{i}"))
+                remote.push(f"change {i}")
+                assert trigger.wait(timeout=5.0) == {"push"}
+            subprocess.run(
+                ["git", "-C", str(remote.work), "push", "-q", "origin", "main:team/x"], check=True
+            )
+            assert trigger.wait(timeout=5.0) == {"push"}
+            subprocess.run(["git", "-C", str(remote.bare), "pack-refs", "--all"], check=True)
+            assert trigger.wait(timeout=5.0) == {"push"}
+        finally:
+            watcher.stop()
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)], caught
+    assert sorted(watched) == sorted([str(remote.bare), str(remote.bare / "refs" / "heads")])
+
+
+def test_validate_and_the_reconciler_read_the_same_files_and_agree(
+    remote: GitRemote, tmp_path: Path
+) -> None:
+    """One reader (gitops.manifests.files) for a commit and for a directory: the same files,
+    the same errors, the same verdict, .gitopsignore and --exclude included."""
+    from gitops.errors import ManifestError
+    from gitops.manifests.files import MAX_FILE_BYTES, Rules, read_directory
+
+    remote.write("apps/web.yaml", deployment())
+    remote.write("apps/ns.yaml", namespace("demo"))
+    remote.write_text("renovate.json", '{"extends": ["config:base"]}')  # not a manifest
+    remote.write_text("compose/docker-compose.yml", "services: {web: {image: x}}\n")
+    remote.write_text(".gitopsignore", "compose/\n")
+    remote.write_text("apps/big.yaml", "# " + "x" * MAX_FILE_BYTES)
+    (remote.work / "apps" / "link.yaml").symlink_to("web.yaml")
+    remote.write_text("apps/.hidden.yaml", "not: [valid")
+    sha = remote.push("a mixed tree")
+    rules = Rules(exclude=("renovate.json",))
+
+    def verdict(files: Any, problems: Any) -> list[str]:
+        try:
+            parse_manifests(files, problems)
+        except ManifestError as exc:
+            return [str(e) for e in exc.errors]
+        return []
+
+    source = GitSource(str(remote.bare), tmp_path / "cache", rules=rules)
+    assert source.fetch() == sha
+    snap = source.snapshot(sha)
+    local = read_directory(remote.work, rules)
+    assert sorted(snap.files) == sorted(local.files) == ["apps/ns.yaml", "apps/web.yaml"]
+    from_git, from_dir = verdict(snap.files, snap.problems), verdict(local.files, local.problems)
+    assert from_git == from_dir and len(from_git) == 2
+    assert from_git[0].startswith("apps/big.yaml:0: file is") and "symbolic link" in from_git[1]
+    cli = subprocess.run(
+        [sys.executable, "-m", "gitops", "validate", str(remote.work), "--exclude", "renovate.json"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert cli.returncode == 1 and cli.stdout.splitlines() == from_git
