@@ -139,22 +139,15 @@ def _check_local_path(value: str) -> str:
     return value
 
 
-def _check_header_name(value: str) -> str:
-    if not _HEADER_NAME.fullmatch(value):
-        raise ValueError("an HTTP header name is letters, digits and !#$%&'*+-.^_`|~")
-    return value
+def _matching(pattern: re.Pattern[str], message: str) -> AfterValidator:
+    """A check that the whole string matches ``pattern``."""
 
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(message)
+        return value
 
-def _check_header_value(value: str) -> str:
-    if not _HEADER_VALUE.fullmatch(value):
-        raise ValueError("an HTTP header value may not hold control characters")
-    return value
-
-
-def _check_url_path(value: str) -> str:
-    if not _URL_PATH.fullmatch(value):
-        raise ValueError("a URL path may not hold spaces or control characters")
-    return value
+    return AfterValidator(check)
 
 
 def _int_or_string(value: Any) -> int | str:
@@ -186,9 +179,15 @@ Positive = Annotated[int, Field(ge=1, le=INT32_MAX)]
 NonNegative64 = Annotated[int, Field(ge=0, le=INT64_MAX)]
 Annotations = Annotated[dict[str, str], AfterValidator(_check_annotations)]
 LocalPath = Annotated[str, AfterValidator(_check_local_path)]
-HeaderName = Annotated[str, AfterValidator(_check_header_name)]
-HeaderValue = Annotated[str, AfterValidator(_check_header_value)]
-UrlPath = Annotated[str, AfterValidator(_check_url_path)]
+HeaderName = Annotated[
+    str, _matching(_HEADER_NAME, "an HTTP header name is letters, digits and !#$%&'*+-.^_`|~")
+]
+HeaderValue = Annotated[
+    str, _matching(_HEADER_VALUE, "an HTTP header value may not hold control characters")
+]
+UrlPath = Annotated[
+    str, _matching(_URL_PATH, "a URL path may not hold spaces or control characters")
+]
 
 
 class Spec(BaseModel):
