@@ -30,6 +30,7 @@ from typing import Any
 
 import yaml
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.docs import write_section
 from gitops.manifests import parse_manifests
 from gitops.manifests.files import read_directory

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -215,29 +216,42 @@ class _Applier:
         return True
 
     def create_slowly(self, pool: ThreadPoolExecutor) -> None:
-        """Each deployment's new pods in batches of 1, 2, 4, ..., as the ReplicaSet
-        controller's slow start: a batch starts only when the one before it all started, so
-        a template whose containers cannot start costs one attempt a pass, not a flood of
-        them. What a failed batch leaves is planned again by the next pass."""
-        queues: dict[tuple[str, str], list[Create]] = {}
+        """Each deployment's new pods under the ReplicaSet controller's slow start: never more
+        started than twice the number that started well, plus one (its batches of 1, 2, 4, ...
+        end at exactly that), and none after one fails. So a template whose containers cannot
+        start costs one attempt a pass, not a flood; what is left is planned again by the
+        next pass. Pipelined, not in batches: a pod starts as soon as the bound allows, without
+        waiting for the slowest of a batch."""
+        queues: dict[tuple[str, str], deque[Create]] = {}
         for c in self.plan.create:
-            queues.setdefault((c.template.namespace, c.template.deployment), []).append(c)
-        size = dict.fromkeys(queues, 1)
-        while queues:
-            batch: list[tuple[tuple[str, str], Create]] = []
-            for key, items in queues.items():
-                batch += [(key, c) for c in items[: size[key]]]
-                queues[key] = items[size[key] :]
-                size[key] *= 2
-            done = list(pool.map(lambda kc: (kc[0], self.create(kc[1])), batch))
-            failed = {key for key, ok in done if not ok}
-            for key in failed:
-                if queues[key]:
-                    log.info(
-                        "%s/%s: %d pod(s) not created this pass: a pod of the batch before "
-                        "failed", *key, len(queues[key]),
-                    )  # fmt: skip
-            queues = {k: v for k, v in queues.items() if v and k not in failed}
+            queues.setdefault((c.template.namespace, c.template.deployment), deque()).append(c)
+        started = dict.fromkeys(queues, 0)
+        succeeded = dict.fromkeys(queues, 0)
+        failed: set[tuple[str, str]] = set()
+        running: dict[Future[bool], tuple[str, str]] = {}
+
+        def launch(key: tuple[str, str]) -> None:
+            while queues[key] and key not in failed and started[key] < 2 * succeeded[key] + 1:
+                started[key] += 1
+                running[pool.submit(self.create, queues[key].popleft())] = key
+
+        for key in queues:
+            launch(key)
+        while running:
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                key = running.pop(future)
+                if future.result():
+                    succeeded[key] += 1
+                else:
+                    failed.add(key)
+                launch(key)
+        for key in sorted(failed):
+            if queues[key]:
+                log.info(
+                    "%s/%s: %d pod(s) not created this pass: one before them failed",
+                    *key, len(queues[key]),
+                )  # fmt: skip
 
     def restart(self, item: Restart) -> None:
         pod, node = item.pod, self.nodes[item.pod.node]

@@ -186,3 +186,48 @@ def test_replicas_beyond_what_nodes_hold_are_pending_not_a_flood(
     assert "99890 pod(s) Pending: 0/1 nodes are available: 1 Too many pods." in row.message
     again = reconciler.reconcile("test")
     assert again.applied is None or again.applied.created == 0
+
+
+@pytest.mark.parametrize("fail_at", [None, 1, 4, 9])
+def test_slow_start_never_starts_more_than_twice_what_started_well_plus_one(
+    fail_at: int | None,
+) -> None:
+    """The ReplicaSet controller's slow start, pipelined: at every start, started <=
+    2 x succeeded + 1; after a failure nothing more is submitted for the deployment."""
+    from gitops.apply import apply_plan
+    from gitops.desired import build_desired
+    from gitops.live import LiveState
+    from gitops.manifests import parse_manifests
+    from gitops.plan import make_plan
+    from tests.helpers import dump
+
+    node = MemoryNode("local", {IMAGE})
+    real = node.create_pod
+    lock = threading.Lock()
+    calls = {"begun": 0, "ok": 0}
+
+    def create(template: Any, pod: str) -> None:
+        with lock:
+            calls["begun"] += 1
+            assert calls["begun"] <= 2 * calls["ok"] + 1
+            number = calls["begun"]
+        threading.Event().wait(0.01)
+        if number == fail_at:
+            raise OverflowError("boom")
+        real(template, pod)
+        with lock:
+            calls["ok"] += 1
+
+    node.create_pod = create  # type: ignore[method-assign]
+    desired = build_desired(
+        parse_manifests({"d.yaml": dump(deployment(image=IMAGE, replicas=40))}), "c" * 40
+    )
+    plan = make_plan(desired, LiveState((), {}, {}), ["local"], counter_suffix())
+    result = apply_plan(plan, {"local": node}, desired, workers=8)
+    if fail_at is None:
+        assert result.created == 40 and calls["begun"] == 40
+    elif fail_at == 1:
+        assert result.created == 0 and calls["begun"] == 1  # one attempt, not forty
+    else:
+        assert result.created == calls["ok"] and calls["begun"] < 40
+        assert calls["begun"] <= 2 * calls["ok"] + 1

@@ -63,3 +63,12 @@ def test_the_grafana_dashboard_is_well_formed() -> None:
     for panel in board["panels"]:
         assert panel["targets"] and all("gitops_" in t["expr"] for t in panel["targets"])
         assert panel["datasource"]["uid"] == "${datasource}"
+
+
+def test_the_readme_comparison_is_one_table_and_says_what_exists() -> None:
+    readme = (DEPLOY.parent / "README.md").read_text()
+    section = readme.split("## How it compares", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.strip().splitlines() if line.startswith("|")]
+    block = section.strip().split("\n\n", 1)[0].splitlines()
+    assert block == rows and len(rows) >= 12  # no blank line splits it into two tables
+    assert "being built" not in readme
