@@ -57,7 +57,7 @@ def test_a_commit_that_once_ended_the_process_while_traffic_flows(
     try:
         wait_for(lambda: len(endpoints(url, "web")) == 3, 60, 0.2)
         v1, v2 = (images[v].rsplit(":", 1)[1] for v in ("v1", "v2"))
-        with Load(node_port, limit=6000, seconds=120) as load:
+        with Load(node_port, limit=30_000, seconds=150) as load:
             bad = secret("token", NS)
             bad["data"] = {"k": "abc"}
             env = [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "token", "key": "k"}}}]
@@ -107,7 +107,9 @@ def test_a_commit_that_once_ended_the_process_while_traffic_flows(
                 remote.delete(name)
             remote.write("web.yaml", web(images, "v2"), service("web", node_port, {"app": "web"}))
             fixed = remote.push("fix, and v2")
+            wait_for(lambda: status(url).get("applied") == fixed, 60, 0.2)
             wait_for(lambda: load.seen[-20:] == [v2] * 20, 90, 0.2)
+            assert len(load.seen) + len(load.failures) < 30_000  # the load was on throughout
         assert status(url)["applied"] == fixed and status(url)["result"] == "Succeeded"
         print(f"\ncrash test: {len(load.seen)} requests, {len(load.failures)} failed")
         assert load.failures == [], load.failures[:5]
