@@ -27,7 +27,7 @@ from typing import Any
 import docker
 
 from bench.sides import ROOT, Gitops, wait
-from gitops.config import NodeConfig, Settings
+from gitops.config.settings import NodeConfig, Settings
 from gitops.runner import build
 
 NODES = 3

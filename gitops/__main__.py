@@ -1,5 +1,5 @@
 """``python -m gitops`` runs the CLI."""
 
-from gitops.cli import main
+from gitops.cli.main import main
 
 raise SystemExit(main())

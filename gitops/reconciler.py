@@ -18,11 +18,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from gitops import endpoints
-from gitops.apply import ApplyResult, Progress, Unstarted, apply_plan
-from gitops.cluster import Cluster
-from gitops.config import Settings
-from gitops.desired import DesiredDeployment, DesiredState, build_desired
+from gitops.act.apply import Progress, apply_plan
+from gitops.act.observe import observe
+from gitops.config.settings import Settings
+from gitops.decide.desired import DesiredDeployment, DesiredState, build_desired
+from gitops.decide.health import Backoff, ReadinessTracker, pod_ready
+from gitops.decide.plan import NameSource, Pending, Plan, RestartPolicy, make_plan
+from gitops.decide.rollout import PodReadiness, settled
+from gitops.decide.status import SyncStatus, behind_head, resource_statuses
 from gitops.errors import (
     EmptyCommitError,
     GitopsError,
@@ -33,22 +36,21 @@ from gitops.errors import (
     TemporaryError,
     internal,
 )
-from gitops.events import SYNC_FAILED, Event
-from gitops.health import Backoff, ReadinessTracker, pod_ready
-from gitops.history import History, SyncRecord
-from gitops.live import LiveState, observe
 from gitops.manifests import parse_manifests
 from gitops.manifests.model import Service
-from gitops.metrics import Metrics, StateSource
-from gitops.model import L_CONTAINER, L_GRACE, L_SERVICE_PORTS, ContainerInfo, PodInfo
+from gitops.model.applied import ApplyResult, Unstarted
+from gitops.model.events import SYNC_FAILED, Event
+from gitops.model.live import LiveState
+from gitops.model.pods import L_CONTAINER, L_GRACE, L_SERVICE_PORTS, ContainerInfo, PodInfo
 from gitops.nodes.base import Node
-from gitops.plan import NameSource, Pending, Plan, RestartPolicy, make_plan
-from gitops.prober import Prober
-from gitops.proxy import ServiceProxy
-from gitops.revisions import Revisions
-from gitops.rollout import PodReadiness, settled
+from gitops.probing.prober import Prober
+from gitops.report.metrics import Metrics, StateSource
 from gitops.source.git import GitSource
-from gitops.status import SyncStatus, behind_head, resource_statuses
+from gitops.state.cluster import Cluster
+from gitops.state.history import History, SyncRecord
+from gitops.state.revisions import Revisions
+from gitops.traffic import endpoints
+from gitops.traffic.proxy import ServiceProxy
 
 log = logging.getLogger(__name__)
 LAST_GOOD = "last_good_commit"

@@ -16,19 +16,19 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
-from gitops.api import App, serve
-from gitops.apply import Progress
-from gitops.config import Settings
-from gitops.history import History
-from gitops.nodeproxy import NodeProxies
+from gitops.act.apply import Progress
+from gitops.config.settings import Settings
 from gitops.nodes.base import DISCONNECTED
 from gitops.nodes.docker import DockerNode
-from gitops.notify import Notifier, Receiver
-from gitops.prober import Prober
-from gitops.proxy import ServiceProxy, can_bind
+from gitops.probing.prober import Prober
 from gitops.reconciler import INTERNAL_RETRY, Reconciler
+from gitops.report.notify import Notifier, Receiver
+from gitops.serve.api import App, serve
 from gitops.source.git import GitSource, local_git_dir
 from gitops.source.triggers import REQUEUE, RETRY, Poller, RefWatcher, Trigger, reads_git
+from gitops.state.history import History
+from gitops.traffic.nodeproxy import NodeProxies
+from gitops.traffic.proxy import ServiceProxy, can_bind
 
 log = logging.getLogger(__name__)
 

@@ -29,14 +29,14 @@ import docker
 import pytest
 import yaml
 
-from gitops.config import NodeConfig, Settings
-from gitops.history import History
-from gitops.model import L_INFRA, L_INSTANCE
+from gitops.config.settings import NodeConfig, Settings
+from gitops.decide.plan import counter_suffix
+from gitops.model.pods import L_INFRA, L_INSTANCE
 from gitops.nodes.docker import DockerNode
-from gitops.plan import counter_suffix
-from gitops.prober import Prober
+from gitops.probing.prober import Prober
 from gitops.reconciler import Reconciler
 from gitops.source.git import GitSource
+from gitops.state.history import History
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = "127.0.0.1:5000"

@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from gitops.model import (
+from gitops.model.pods import (
     L_COMMIT,
     L_CONTAINER,
     L_CREATED,
@@ -42,7 +42,7 @@ from gitops.model import (
     PodTemplate,
     encode_probes,
 )
-from gitops.routes import routed
+from gitops.nodes.routes import routed
 
 NETWORK_PREFIX = "gitops-"
 

@@ -37,7 +37,7 @@ from gitops.errors import (
     ImagePullError,
     NodeUnavailable,
 )
-from gitops.model import (
+from gitops.model.pods import (
     INFRA_NAME,
     L_CREATED,
     L_GRACE,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from gitops.errors import ContainerCreateError, ImagePullError, NodeUnavailable
-from gitops.model import (
+from gitops.model.pods import (
     INFRA_NAME,
     L_INSTANCE,
     L_MANAGED,

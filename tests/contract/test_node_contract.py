@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
+from gitops.act.observe import group_pods
 from gitops.errors import ImagePullError
-from gitops.live import group_pods
-from gitops.model import L_INSTANCE, L_POD, ContainerSpec, PodTemplate
+from gitops.model.pods import L_INSTANCE, L_POD, ContainerSpec, PodTemplate
 from gitops.nodes.base import Node
 from gitops.nodes.docker import DockerNode
 from gitops.nodes.memory import MemoryNode

@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from gitops.api import App, serve
-from gitops.httpserver import HttpServer
 from gitops.nodes.memory import MemoryNode
 from gitops.reconciler import Reconciler
+from gitops.serve.api import App, serve
+from gitops.serve.httpserver import HttpServer
 from gitops.source.triggers import Trigger
 from tests.conftest import GitRemote
 from tests.helpers import deployment
@@ -212,7 +212,7 @@ def test_idle_connections_at_the_cap_make_room_for_new_clients(
     remote.write("web.yaml", deployment(image=IMAGE, replicas=1))
     remote.push("web")
     reconciler = make(remote, tmp_path, MemoryNode("local", {IMAGE}))
-    from gitops.api import Front
+    from gitops.serve.api import Front
 
     http = HttpServer("127.0.0.1", 0, Front(App(reconciler, Trigger())), 65536, connections=40)
     http.start()
@@ -238,7 +238,7 @@ def test_an_idle_connection_is_closed_after_the_timeout(remote: GitRemote, tmp_p
     remote.write("web.yaml", deployment(image=IMAGE, replicas=1))
     remote.push("web")
     reconciler = make(remote, tmp_path, MemoryNode("local", {IMAGE}))
-    from gitops.api import Front
+    from gitops.serve.api import Front
 
     http = HttpServer("127.0.0.1", 0, Front(App(reconciler, Trigger())), 65536, idle_timeout=1.0)
     http.start()

@@ -11,13 +11,13 @@ from typing import Any
 import pytest
 import yaml
 
-from gitops.desired import build_desired
+from gitops.decide.desired import build_desired
+from gitops.decide.plan import counter_suffix, make_plan
 from gitops.errors import FieldError, ManifestError
-from gitops.live import LiveState
 from gitops.manifests import parse_manifests
 from gitops.manifests.files import MAX_FILE_BYTES, read_directory
 from gitops.manifests.load import MAX_DEPTH
-from gitops.plan import counter_suffix, make_plan
+from gitops.model.live import LiveState
 from tests.helpers import deployment, dump, secret
 
 SERVICE: dict[str, Any] = {

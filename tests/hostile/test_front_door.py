@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from gitops.config import NodeConfig, Settings
+from gitops.config.settings import NodeConfig, Settings
+from gitops.decide.plan import counter_suffix
 from gitops.errors import Reason
-from gitops.history import History
 from gitops.nodes.memory import MemoryNode
-from gitops.plan import counter_suffix
-from gitops.prober import Prober
+from gitops.probing.prober import Prober
 from gitops.reconciler import MAX_BACKOFF, Reconciler
 from gitops.source.git import GitSource
+from gitops.state.history import History
 from tests.conftest import GitRemote
 from tests.helpers import deployment
 
@@ -158,7 +158,7 @@ def test_a_probe_round_that_raises_does_not_end_the_prober(monkeypatch: pytest.M
         raise RuntimeError("boom")
 
     monkeypatch.setattr(prober, "tick", tick)
-    monkeypatch.setattr("gitops.prober.TICK", 0.01)
+    monkeypatch.setattr("gitops.probing.prober.TICK", 0.01)
     stop = threading.Event()
     prober.start(stop)
     try:
@@ -194,11 +194,11 @@ def test_slow_start_never_starts_more_than_twice_what_started_well_plus_one(
 ) -> None:
     """The ReplicaSet controller's slow start, pipelined: at every start, started <=
     2 x succeeded + 1; after a failure nothing more is submitted for the deployment."""
-    from gitops.apply import apply_plan
-    from gitops.desired import build_desired
-    from gitops.live import LiveState
+    from gitops.act.apply import apply_plan
+    from gitops.decide.desired import build_desired
+    from gitops.decide.plan import make_plan
     from gitops.manifests import parse_manifests
-    from gitops.plan import make_plan
+    from gitops.model.live import LiveState
     from tests.helpers import dump
 
     node = MemoryNode("local", {IMAGE})

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gitops.history import History
 from gitops.runner import secure_state_dir
+from gitops.state.history import History
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,10 +10,17 @@ from typing import Any
 
 import pytest
 
-from gitops.live import group_pods
-from gitops.model import PROBES_HERE, PROBES_IN_NODE, ContainerSpec, PodTemplate, Port, ProbeSpec
+from gitops.act.observe import group_pods
+from gitops.model.pods import (
+    PROBES_HERE,
+    PROBES_IN_NODE,
+    ContainerSpec,
+    PodTemplate,
+    Port,
+    ProbeSpec,
+)
 from gitops.nodes.docker import DockerNode
-from gitops.prober import Prober
+from gitops.probing.prober import Prober
 
 
 def _template(image: str, name: str, period: int) -> PodTemplate:

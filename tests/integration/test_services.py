@@ -14,7 +14,7 @@ from typing import Any
 import docker
 import pytest
 
-from gitops.model import L_INFRA, L_POD
+from gitops.model.pods import L_INFRA, L_POD
 from tests.conftest import (
     GitRemote,
     Images,

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from gitops import cli
-from gitops.nodeconfig import load_file
+from gitops.cli import main as cli
+from gitops.config.nodes import load_file
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gitops.desired import build_desired, default_pull_policy
+from gitops.decide.desired import build_desired, default_pull_policy
 from gitops.manifests import parse_manifests
 from tests.helpers import config_map, deployment, dump, secret
 

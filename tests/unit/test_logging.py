@@ -7,7 +7,7 @@ import logging
 import subprocess
 import sys
 
-from gitops.cli import JsonFormatter
+from gitops.cli.main import JsonFormatter
 
 
 def test_a_record_is_one_json_object_with_its_traceback() -> None:
@@ -15,12 +15,18 @@ def test_a_record_is_one_json_object_with_its_traceback() -> None:
         raise ValueError("boom")
     except ValueError:
         record = logging.LogRecord(
-            "gitops.apply", logging.ERROR, __file__, 1, "pod %s failed", ("web-1",), sys.exc_info()
+            "gitops.act.apply",
+            logging.ERROR,
+            __file__,
+            1,
+            "pod %s failed",
+            ("web-1",),
+            sys.exc_info(),
         )
     line = JsonFormatter().format(record)
     entry = json.loads(line)
     assert "\n" not in line
-    assert entry["level"] == "error" and entry["logger"] == "gitops.apply"
+    assert entry["level"] == "error" and entry["logger"] == "gitops.act.apply"
     assert entry["message"] == "pod web-1 failed" and "ValueError: boom" in entry["error"]
     assert entry["time"].endswith("+00:00")
 

@@ -3,9 +3,9 @@ changes, a dropped pod out before it stops, a silent node left alone until it an
 
 from __future__ import annotations
 
-from gitops.endpoints import Endpoint, PortEndpoints
-from gitops.nodeproxy import NodeProxies
 from gitops.nodes.memory import MemoryNode
+from gitops.traffic.endpoints import Endpoint, PortEndpoints
+from gitops.traffic.nodeproxy import NodeProxies
 
 
 def table(*pods: str) -> list[PortEndpoints]:

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gitops.config import NodeConfig
-from gitops.health import NodeTracker
-from gitops.nodeconfig import NodeConfigError, load_file, node_list, parse_spec
+from gitops.config.nodes import NodeConfigError, load_file, node_list, parse_spec
+from gitops.config.settings import NodeConfig
+from gitops.decide.health import NodeTracker
 from gitops.nodes.base import probe_place
 
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from gitops import events as ev
-from gitops.cluster import Cluster
-from gitops.config import NodeConfig, Settings
-from gitops.history import History
+from gitops.config.settings import NodeConfig, Settings
+from gitops.model import events as ev
 from gitops.nodes.memory import MemoryNode
-from gitops.notify import Notifier, Receiver
+from gitops.report.notify import Notifier, Receiver
+from gitops.state.cluster import Cluster
+from gitops.state.history import History
 from tests.conftest import wait_until
 
 

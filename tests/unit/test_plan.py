@@ -7,13 +7,13 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops.apply import apply_plan
-from gitops.desired import DesiredState, build_desired
-from gitops.live import observe
+from gitops.act.apply import apply_plan
+from gitops.act.observe import observe
+from gitops.decide.desired import DesiredState, build_desired
+from gitops.decide.plan import Plan, counter_suffix, make_plan
+from gitops.decide.rollout import Why
 from gitops.manifests import parse_manifests
 from gitops.nodes.memory import MemoryNode
-from gitops.plan import Plan, counter_suffix, make_plan
-from gitops.rollout import Why
 from tests.helpers import deployment, dump
 
 IMAGES = {"reg/web:v1", "reg/web:v2", "reg/api:v1"}

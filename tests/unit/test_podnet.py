@@ -1,4 +1,4 @@
-"""Probes from the reconciler's machine (gitops.podnet) against a real HTTP server on loopback."""
+"""Probes from the reconciler's machine (gitops.probing.podnet) against a real HTTP server on loopback."""
 
 from __future__ import annotations
 
@@ -9,8 +9,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from gitops import podnet, routes
-from gitops.model import ProbeSpec
+from gitops.model.pods import ProbeSpec
+from gitops.nodes import routes
+from gitops.probing import podnet
 
 seen: list[dict[str, str]] = []
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from gitops.health import Backoff
-from gitops.model import (
+from gitops.decide.health import Backoff
+from gitops.model.pods import (
     INFRA_NAME,
     L_CONTAINER,
     L_INFRA,
@@ -15,7 +15,7 @@ from gitops.model import (
     ProbeSpec,
     encode_probes,
 )
-from gitops.probes import (
+from gitops.probing.probes import (
     LIVENESS,
     READINESS,
     STARTUP,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gitops.decide.rollout import DEADLINE_EXCEEDED, NEW_POD_FAILED, Counts, ProgressClock, assess
 from gitops.manifests import edit
-from gitops.model import RolloutRecord
-from gitops.rollout import DEADLINE_EXCEEDED, NEW_POD_FAILED, Counts, ProgressClock, assess
+from gitops.model.pods import RolloutRecord
 
 DONE = Counts(desired=3, current=3, updated=3, available=3)
 HALF = Counts(desired=3, current=4, updated=1, available=3)
@@ -103,11 +103,11 @@ def test_edits_keep_comments_and_layout() -> None:
 
 
 def test_auto_rollback_can_be_turned_off_by_annotation(tmp_path: Path) -> None:
-    from gitops.desired import build_desired
-    from gitops.history import History
+    from gitops.decide.desired import build_desired
+    from gitops.decide.status import ResourceStatus
     from gitops.manifests import parse_manifests
-    from gitops.revisions import Revisions
-    from gitops.status import ResourceStatus
+    from gitops.state.history import History
+    from gitops.state.revisions import Revisions
     from tests.helpers import deployment, dump
 
     def state(image: str, commit: str, annotate: bool) -> Any:
@@ -152,11 +152,11 @@ def test_a_rollout_overtaken_once_all_its_pods_were_available_counts_as_complete
 ) -> None:
     """A commit pushed the moment v1's pods turned ready, before any pass recorded v1 Complete:
     v1 is still what a failed v2 rolls back to (an overtaken, unfinished rollout is not)."""
-    from gitops.desired import build_desired
-    from gitops.history import History
+    from gitops.decide.desired import build_desired
+    from gitops.decide.status import ResourceStatus
     from gitops.manifests import parse_manifests
-    from gitops.revisions import Revisions
-    from gitops.status import ResourceStatus
+    from gitops.state.history import History
+    from gitops.state.revisions import Revisions
     from tests.helpers import deployment, dump
 
     def state(image: str, commit: str) -> Any:
@@ -182,10 +182,10 @@ def test_a_rollout_overtaken_once_all_its_pods_were_available_counts_as_complete
 
 
 def test_settled_needs_every_replica_of_the_template_available() -> None:
-    from gitops.desired import build_desired
+    from gitops.decide.desired import build_desired
+    from gitops.decide.rollout import PodReadiness, settled
     from gitops.manifests import parse_manifests
-    from gitops.model import L_HASH, ContainerInfo, PodInfo
-    from gitops.rollout import PodReadiness, settled
+    from gitops.model.pods import L_HASH, ContainerInfo, PodInfo
     from tests.helpers import deployment, dump
 
     dep = build_desired(

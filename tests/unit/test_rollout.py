@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gitops.desired import DesiredDeployment, build_desired
+from gitops.decide.desired import DesiredDeployment, build_desired
+from gitops.decide.rollout import PodReadiness, fenceposts, scaled_value, step
 from gitops.manifests import parse_manifests
-from gitops.model import PodInfo
-from gitops.rollout import PodReadiness, fenceposts, scaled_value, step
+from gitops.model.pods import PodInfo
 from tests.helpers import deployment, dump
 
 

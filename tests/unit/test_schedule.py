@@ -6,15 +6,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from gitops.apply import apply_plan
-from gitops.desired import DesiredState, build_desired
-from gitops.live import observe
+from gitops.act.apply import apply_plan
+from gitops.act.observe import observe
+from gitops.decide.desired import DesiredState, build_desired
+from gitops.decide.plan import Plan, counter_suffix, make_plan
+from gitops.decide.rollout import Why
+from gitops.decide.schedule import NodeView, Scheduler, Unschedulable
 from gitops.manifests import parse_manifests
-from gitops.model import PodTemplate
+from gitops.model.pods import PodTemplate
 from gitops.nodes.memory import MemoryNode
-from gitops.plan import Plan, counter_suffix, make_plan
-from gitops.rollout import Why
-from gitops.schedule import NodeView, Scheduler, Unschedulable
 from tests.helpers import deployment, dump
 
 GI = 1024**3

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitops.durations import format_duration, parse_duration
+from gitops.config.durations import format_duration, parse_duration
 from gitops.manifests.quantity import cpu_millis, memory_bytes
 from gitops.source.triggers import reads_git
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from gitops import webhooks as w
+from gitops.decide import webhooks as w
 
 SECRET = b"hook-secret"
 REPO = "https://git.example.com/acme/deploy.git"

@@ -1,0 +1,77 @@
+"""Live stage: what runs on the nodes, rebuilt from container labels alone.
+
+In: the nodes. Out: ``LiveState`` with one ``PodInfo`` per replica. Reads only, and asks each
+node once (one list call), so a no-op reconcile costs one engine call per node.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from gitops.errors import NodeUnavailable
+from gitops.model.live import LiveState
+from gitops.model.pods import (
+    L_COMMIT,
+    L_DEPLOYMENT,
+    L_HASH,
+    L_NAMESPACE,
+    L_POD,
+    L_PRUNE,
+    L_SERVICE,
+    ContainerInfo,
+    PodInfo,
+)
+from gitops.nodes.base import Node
+
+
+def group_pods(containers: Iterable[ContainerInfo]) -> tuple[PodInfo, ...]:
+    by_pod: dict[tuple[str, str], list[ContainerInfo]] = defaultdict(list)
+    for c in containers:
+        if L_POD in c.labels:
+            by_pod[(c.node, c.labels[L_POD])].append(c)
+    pods = []
+    for (node, name), cs in by_pod.items():
+        first = cs[0].labels
+        pods.append(
+            PodInfo(
+                node=node,
+                namespace=first.get(L_NAMESPACE, ""),
+                deployment=first.get(L_DEPLOYMENT, ""),
+                name=name,
+                template_hash=first.get(L_HASH, ""),
+                commit=first.get(L_COMMIT, ""),
+                containers=tuple(sorted(cs, key=lambda c: c.name)),
+                prune=first.get(L_PRUNE, "enabled") != "disabled",
+            )
+        )
+    return tuple(sorted(pods, key=lambda p: (p.namespace, p.deployment, p.created, p.name)))
+
+
+def observe(nodes: Sequence[Node]) -> LiveState:
+    """Read every node in parallel; a node that does not answer is reported, not fatal."""
+
+    def read(node: Node) -> tuple[list[ContainerInfo], frozenset[str]]:
+        containers = node.list_containers()
+        return containers, frozenset(node.list_networks())
+
+    containers: list[ContainerInfo] = []
+    networks: dict[str, frozenset[str]] = {}
+    unreachable: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(nodes)))) as pool:
+        futures = {node.name: pool.submit(read, node) for node in nodes}
+        for name, fut in futures.items():
+            try:
+                cs, nets = fut.result()
+            except NodeUnavailable as exc:
+                unreachable[name] = str(exc)
+                continue
+            containers.extend(cs)
+            networks[name] = nets
+    services = {
+        (c.node, c.labels.get(L_NAMESPACE, ""), c.labels[L_SERVICE]): c
+        for c in containers
+        if L_SERVICE in c.labels
+    }
+    return LiveState(group_pods(containers), networks, unreachable, services)

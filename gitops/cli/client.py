@@ -1,0 +1,56 @@
+"""The CLI's one client of the running reconciler's HTTP API (``--server``, ``GITOPS_SERVER``).
+
+A POST carries the API token (``GITOPS_API_TOKEN``, ``GITOPS_API_TOKEN_FILE``, or the state
+directory's ``api-token``, as ``gitops run`` made it). A reconciler that cannot be reached ends
+the verb with exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from gitops.cli.common import ERROR
+from gitops.config.settings import api_token, default_state_dir
+
+
+def request(server: str, path: str, method: str = "GET", timeout: float = 10.0) -> tuple[int, Any]:
+    """(HTTP status, JSON body) of one call."""
+    body = b"" if method == "POST" else None
+    headers = {}
+    if method == "POST":
+        try:
+            token = api_token(default_state_dir())
+        except OSError as exc:
+            print(f"gitops: cannot read the API token: {exc}", file=sys.stderr)
+            raise SystemExit(ERROR) from exc
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(  # noqa: S310
+        server.rstrip("/") + path, method=method, data=body, headers=headers
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - our server
+            return int(resp.status), json.load(resp)
+    except urllib.error.HTTPError as exc:
+        text = exc.read().decode(errors="replace")
+        try:
+            return exc.code, json.loads(text)
+        except ValueError:  # not our server's JSON: say what came back
+            return exc.code, {"error": f"HTTP {exc.code}: {text[:200]}"}
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"gitops: cannot reach the reconciler at {server}: {exc}", file=sys.stderr)
+        raise SystemExit(ERROR) from exc
+
+
+def get(server: str, path: str) -> Any:
+    """GET a body; an error answer exits 2, as an unreachable server does."""
+    code, body = request(server, path)
+    if code >= 400:
+        error = body.get("error", body) if isinstance(body, dict) else body
+        print(f"gitops: {server.rstrip('/')}{path}: {error}", file=sys.stderr)
+        raise SystemExit(ERROR)
+    return body

@@ -1,0 +1,701 @@
+"""Command line: verbs only. Parse arguments, call the library, print, exit with a code CI can use.
+
+Exit codes: 0 success / no difference, 1 failure / difference found, 2 error (bad usage,
+source or node unreachable, server not answering, timeout).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gitops import __version__
+from gitops.cli import client
+from gitops.cli import edit as cli_edit
+from gitops.cli import nodes as cli_nodes
+from gitops.cli import rollout as cli_rollout
+from gitops.cli import sync as cli_sync
+from gitops.cli.common import BROKEN_PIPE, ERROR, FAILED, OK, duration, emit, table
+from gitops.config.durations import format_duration
+from gitops.config.nodes import node_list
+from gitops.config.settings import NodeConfig, Settings, api_token, default_state_dir, read_secret
+from gitops.errors import GitopsError, ManifestError
+from gitops.manifests import parse_manifests
+from gitops.manifests.files import Rules, read_directory
+from gitops.manifests.model import DNS1123_LABEL
+
+KIND_ALIASES = {
+    "deployments": "deployments",
+    "deployment": "deployments",
+    "deploy": "deployments",
+    "pods": "pods",
+    "pod": "pods",
+    "po": "pods",
+    "services": "services",
+    "service": "services",
+    "svc": "services",
+    "namespaces": "namespaces",
+    "namespace": "namespaces",
+    "ns": "namespaces",
+    "nodes": "nodes",
+    "node": "nodes",
+    "no": "nodes",
+    "endpoints": "endpoints",
+    "ep": "endpoints",
+    "configmaps": "configmaps",
+    "configmap": "configmaps",
+    "cm": "configmaps",
+    "secrets": "secrets",
+    "secret": "secrets",
+}
+
+
+def _instance(text: str) -> str:
+    if len(text) > 40 or not DNS1123_LABEL.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text[:40]!r}: at most 40 lower case letters, digits or '-' (a DNS label)"
+        )
+    return text
+
+
+def _backoff(text: str) -> tuple[float, float, float]:
+    parts = [duration(p) for p in text.split(",")]
+    if len(parts) != 3 or not 0 < parts[0] <= parts[1]:
+        raise argparse.ArgumentTypeError("expected INITIAL,MAX,RESET such as 10s,5m,10m")
+    return parts[0], parts[1], parts[2]
+
+
+def _add_output(
+    p: argparse.ArgumentParser, choices: tuple[str, ...] = ("table", "json", "yaml")
+) -> None:
+    p.add_argument("-o", "--output", choices=choices, default="table", help="output format")
+
+
+def _add_source(p: argparse.ArgumentParser) -> None:
+    env = os.environ.get
+    p.add_argument(
+        "--repo", default=env("GITOPS_REPO"), help="repository URL or path (GITOPS_REPO)"
+    )
+    p.add_argument("--branch", default=env("GITOPS_BRANCH", "main"), help="branch (default main)")
+    p.add_argument("--path", default=env("GITOPS_PATH", ""), help="sub-path holding manifests")
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        default=default_state_dir(),
+        help="where history and the git cache live (GITOPS_STATE_DIR)",
+    )
+    p.add_argument(
+        "--docker-host",
+        default=env("DOCKER_HOST"),
+        help="Docker engine endpoint of the node (default DOCKER_HOST or the local socket)",
+    )
+    p.add_argument(
+        "--instance",
+        type=_instance,
+        default=env("GITOPS_INSTANCE", "default"),
+        help="owner name: only containers labelled with it are managed, and every name it "
+        "gives on an engine carries it (a DNS label; default 'default')",
+    )
+    p.add_argument("--node-name", default=env("GITOPS_NODE_NAME", "local"), help="name of the node")
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=env("GITOPS_CONFIG"),
+        help="configuration file with the node list (GITOPS_CONFIG; see README, Cluster)",
+    )
+    p.add_argument(
+        "--node",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="a node: name=N,endpoint=URL[,address=IP][,label.K=V][,reserve.cpu=Q]"
+        "[,reserve.memory=Q][,tls.ca=F,tls.cert=F,tls.key=F]; repeatable",
+    )
+    _add_file_rules(p)
+    p.add_argument(
+        "--allow-empty",
+        action="store_true",
+        help="let a commit without manifests remove every managed workload",
+    )
+    p.add_argument(
+        "--restart-backoff",
+        type=_backoff,
+        default=(10.0, 300.0, 600.0),
+        metavar="INITIAL,MAX,RESET",
+        help="crash and image-pull back-off: first delay, cap, reset after (default 10s,5m,10m)",
+    )
+    p.add_argument(
+        "--no-auto-rollback",
+        action="store_true",
+        help="leave a rollout that missed its progress deadline as it is (Degraded)",
+    )
+    p.add_argument(
+        "--token-env",
+        default="GITOPS_GIT_TOKEN",
+        help="environment variable holding an HTTPS token (default GITOPS_GIT_TOKEN)",
+    )
+
+
+def _add_file_rules(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="read only manifest files matching GLOB (gitignore syntax, {a,b} alternatives; "
+        "repeatable; GITOPS_INCLUDE, space-separated)",
+    )
+    p.add_argument(
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave out files matching GLOB, as a .gitopsignore line does (repeatable; "
+        "GITOPS_EXCLUDE, space-separated)",
+    )
+
+
+def _rules(args: argparse.Namespace) -> Rules:
+    env = os.environ.get
+    return Rules(
+        include=tuple(env("GITOPS_INCLUDE", "").split() + args.include),
+        exclude=tuple(env("GITOPS_EXCLUDE", "").split() + args.exclude),
+    )
+
+
+def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    if not args.repo:
+        print("gitops: --repo (or GITOPS_REPO) is required", file=sys.stderr)
+        raise SystemExit(ERROR)
+    try:
+        nodes, from_file = node_list(args.node, args.config)
+    except GitopsError as exc:
+        print(f"gitops: {exc}", file=sys.stderr)
+        raise SystemExit(ERROR) from exc
+    timing: dict[str, Any] = dict(from_file)
+    return Settings(
+        repo=args.repo,
+        branch=args.branch,
+        path=args.path,
+        state_dir=args.state_dir,
+        nodes=nodes or (NodeConfig(args.node_name, args.docker_host),),
+        **timing,
+        allow_empty=args.allow_empty,
+        token_env=args.token_env,
+        instance=args.instance,
+        auto_rollback=not args.no_auto_rollback,
+        crash_backoff=args.restart_backoff,
+        rules=_rules(args),
+        **extra,
+    )
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="gitops",
+        description="Keep plain Docker hosts in the state a git repository describes.",
+        epilog="Exit codes: 0 success, 1 failure or difference, 2 error.",
+    )
+    top.add_argument("--version", action="version", version=f"gitops {__version__}")
+    top.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    top.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=os.environ.get("GITOPS_LOG_FORMAT", "text"),
+        help="text for people (default), json (one object a line) for log collectors",
+    )
+    sub = top.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    p = sub.add_parser(
+        "run",
+        help="run the reconciler until stopped",
+        epilog="Every --some-flag can also be given as the environment variable "
+        "GITOPS_SOME_FLAG (deploy/gitops.env documents each). The command line wins.",
+    )
+    _add_source(p)
+    p.add_argument(
+        "--interval",
+        type=duration,
+        default=os.environ.get("GITOPS_INTERVAL", "15s"),
+        help="poll interval (default 15s; GITOPS_INTERVAL)",
+    )
+    p.add_argument(
+        "--listen",
+        default=os.environ.get("GITOPS_LISTEN", "127.0.0.1:8080"),
+        help="API and /metrics address (default 127.0.0.1:8080: this machine only)",
+    )
+    p.add_argument("--no-watch", action="store_true", help="do not watch a local repository")
+    p.add_argument(
+        "--node-address",
+        default=os.environ.get("GITOPS_NODE_ADDRESS", "127.0.0.1"),
+        help="address NodePort Services listen on (default 127.0.0.1)",
+    )
+    p.add_argument(
+        "--api-token-file",
+        default=os.environ.get("GITOPS_API_TOKEN_FILE"),
+        help="bearer token for calls that change state (else GITOPS_API_TOKEN, else "
+        "STATE_DIR/api-token, made on first start)",
+    )
+    p.add_argument(
+        "--webhook-secret-file",
+        default=os.environ.get("GITOPS_WEBHOOK_SECRET_FILE"),
+        help="secret the git host signs webhooks with (else GITOPS_WEBHOOK_SECRET; "
+        "without one, webhooks are refused)",
+    )
+    p.add_argument(
+        "--webhook-max-bytes",
+        type=int,
+        default=int(os.environ.get("GITOPS_WEBHOOK_MAX_BYTES", str(4 * 1024 * 1024))),
+        help="larger webhook bodies get 413 (default 4 MiB)",
+    )
+    p.add_argument(
+        "--notify",
+        action="append",
+        type=_receiver,
+        default=[],
+        metavar="FORMAT=URL",
+        help="send events to URL as generic JSON or slack (repeatable; GITOPS_NOTIFY, "
+        "space-separated)",
+    )
+
+    p = sub.add_parser(
+        "sync",
+        help="deploy now: ask the running reconciler (--server, --wait) or reconcile here",
+        description="With --wait, --revision or --server: ask the running reconciler to fetch "
+        "and reconcile now, and with --wait follow the commit until it is healthy on every "
+        "node (exit 0), failed or rolled back (exit 1), or --timeout passes (exit 2). "
+        "Otherwise reconcile in this process until converged.",
+    )
+    _add_source(p)
+    p.add_argument("--once", action="store_true", help="run in this process, once (the default)")
+    p.add_argument("--timeout", type=duration, default=300.0, help="give up after (default 5m)")
+    p.add_argument("--wait", action="store_true", help="wait for the commit's verdict")
+    p.add_argument("--revision", default="", help="the commit to wait for (default: branch head)")
+    p.add_argument("--server", default=None, help="the running reconciler (GITOPS_SERVER)")
+    _add_output(p)
+
+    p = sub.add_parser("diff", help="print what a sync would change (exit 1 when anything would)")
+    _add_source(p)
+    _add_output(p)
+
+    p = sub.add_parser(
+        "validate",
+        help="validate manifests in a directory (exit 1 when invalid)",
+        description="Reads the files the reconciler would read (.yaml, .yml, .json, less what "
+        ".gitopsignore, --include and --exclude leave out) and checks them as it checks a commit.",
+    )
+    p.add_argument("dir", type=Path, help="directory of manifests")
+    _add_file_rules(p)
+    _add_output(p)
+
+    p = sub.add_parser(
+        "get",
+        help="list deployments, pods, services, endpoints, namespaces, nodes, configmaps, "
+        "secrets (keys only, never values)",
+    )
+    p.add_argument(
+        "kind",
+        choices=sorted(KIND_ALIASES),
+        metavar="KIND",
+        help="deployments|pods|services|endpoints|namespaces|nodes|configmaps|secrets",
+    )
+    p.add_argument("-n", "--namespace", help="only this namespace")
+    p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace (default)")
+    p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    _add_output(p, ("table", "wide", "json", "yaml"))
+
+    p = sub.add_parser("status", help="sync status of the running reconciler")
+    p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    _add_output(p)
+
+    cli_rollout.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    cli_edit.add_parsers(sub)
+    cli_nodes.add_parsers(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+
+    p = sub.add_parser("history", help="recent syncs recorded by the running reconciler")
+    p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    p.add_argument("--limit", type=int, default=20)
+    _add_output(p)
+    for verb in ("run", "sync", "diff"):
+        env_defaults(sub.choices[verb])
+    return top
+
+
+def env_name(option: str) -> str:
+    return "GITOPS_" + option.lstrip("-").upper().replace("-", "_")
+
+
+def env_defaults(p: argparse.ArgumentParser) -> None:
+    """Every ``--some-flag`` of a long-running verb can come from ``GITOPS_SOME_FLAG`` too, as
+    a systemd EnvironmentFile or a container's environment gives it (deploy/gitops.env lists
+    them all). A flag on the command line still wins."""
+    for action in p._actions:
+        longs = [o for o in action.option_strings if o.startswith("--")]
+        if not longs or isinstance(action, (argparse._HelpAction, argparse._AppendAction)):
+            continue
+        raw = os.environ.get(env_name(longs[0]))
+        if raw is None:
+            continue
+        if isinstance(action, argparse._StoreTrueAction):
+            value: Any = raw.strip().lower() in ("1", "true", "yes", "on")
+        else:
+            try:
+                value = action.type(raw) if callable(action.type) else raw
+            except (argparse.ArgumentTypeError, ValueError) as exc:
+                p.error(f"{env_name(longs[0])}={raw!r}: {exc}")
+        p.set_defaults(**{action.dest: value})
+
+
+# -- printing -------------------------------------------------------------------------------
+def _age(created: float) -> str:
+    return format_duration(max(0.0, time.time() - created)) if created else "-"
+
+
+# -- verbs ----------------------------------------------------------------------------------
+def cmd_validate(args: argparse.Namespace) -> int:
+    root: Path = args.dir
+    if not root.is_dir():
+        print(f"gitops: {root} is not a directory", file=sys.stderr)
+        return ERROR
+    found = read_directory(root, _rules(args))
+    files = found.files
+    try:
+        manifests = parse_manifests(files, found.problems)
+    except ManifestError as exc:
+        if args.output == "table":
+            for e in exc.errors:
+                print(str(e))
+            print(f"{len(exc.errors)} error(s) in {len(files)} file(s)", file=sys.stderr)
+        else:
+            emit({"valid": False, "errors": [e.__dict__ for e in exc.errors]}, args.output)
+        return FAILED
+    if args.output == "table":
+        print(f"valid: {len(manifests.entries)} resource(s) in {len(files)} file(s)")
+    else:
+        emit(
+            {
+                "valid": True,
+                "resources": [f"{e.namespace or '-'}/{e.display}" for e in manifests.entries],
+            },
+            args.output,
+        )
+    return OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from gitops.runner import run, secure_state_dir
+
+    state = args.state_dir
+    try:
+        secure_state_dir(state)  # before the API token is made in it
+    except OSError as exc:
+        print(f"gitops: state directory {state}: {exc}", file=sys.stderr)
+        return ERROR
+    try:
+        token = api_token(state, args.api_token_file, create=True)
+        secret = (
+            read_secret(args.webhook_secret_file)
+            if args.webhook_secret_file
+            else os.environ.get("GITOPS_WEBHOOK_SECRET", "").strip()
+        )
+    except OSError as exc:
+        print(f"gitops: cannot read a secret: {exc}", file=sys.stderr)
+        return ERROR
+    try:  # read here, not when the parser is built: a bad value must not break other verbs
+        notify = [_receiver(x) for x in os.environ.get("GITOPS_NOTIFY", "").split()]
+    except argparse.ArgumentTypeError as exc:
+        print(f"gitops: GITOPS_NOTIFY: {exc}", file=sys.stderr)
+        return ERROR
+    settings = _settings(
+        args,
+        interval=args.interval,
+        listen=args.listen,
+        watch=not args.no_watch,
+        node_address=args.node_address,
+        api_token=token,
+        webhook_secret=secret,
+        webhook_max_bytes=args.webhook_max_bytes,
+        notify=tuple(notify + args.notify),
+    )
+    return run(settings)
+
+
+def _receiver(text: str) -> tuple[str, str]:
+    fmt, _, url = text.partition("=")
+    if fmt not in ("generic", "slack") or not url.startswith(("http://", "https://")):
+        raise argparse.ArgumentTypeError(f"expected generic=URL or slack=URL, not {fmt!r}=...")
+    return fmt, url
+
+
+def _progress(line: str) -> None:
+    print(f"  {line}", file=sys.stderr, flush=True)
+
+
+def cmd_sync(args: argparse.Namespace) -> int:
+    if args.wait or args.revision or args.server:
+        server = args.server or os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080")
+        return cli_sync.remote(server, args.revision, args.wait, args.timeout, args.output)
+    from gitops.runner import build
+
+    reconciler = build(_settings(args), progress=_progress)
+    deadline = time.monotonic() + args.timeout
+    passes = 0
+    while True:
+        passes += 1
+        outcome = reconciler.reconcile("cli")
+        status = outcome.status
+        ready = [r for r in status.resources if r.kind == "Deployment"]
+        summary = ", ".join(
+            f"{r.namespace}/{r.name} {r.health} {(r.replicas or {}).get('ready', 0)}/"
+            f"{(r.replicas or {}).get('desired', 0)}"
+            for r in ready
+        )
+        print(
+            f"pass {passes}: {status.result} at {status.applied[:12] or '-'}  {summary}",
+            file=sys.stderr,
+        )
+        if outcome.requeue_after is None or status.result == "Failed":
+            break
+        if time.monotonic() + outcome.requeue_after > deadline:
+            print(f"gitops: not converged after {format_duration(args.timeout)}", file=sys.stderr)
+            _print_status(status.to_dict(), args.output)
+            return ERROR
+        time.sleep(outcome.requeue_after)
+    _print_status(status.to_dict(), args.output)
+    if status.result == "Failed":
+        return ERROR if status.reason in ("SourceUnavailable", "NodeUnavailable") else FAILED
+    return OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from gitops.runner import build
+
+    reconciler = build(_settings(args))
+    outcome = reconciler.reconcile("diff", dry_run=True)
+    if outcome.errors:
+        for line in outcome.errors:
+            print(line, file=sys.stderr)
+        return ERROR
+    plan = outcome.plan
+    lines = plan.describe() if plan else []
+    if args.output == "table":
+        print("\n".join(lines) if lines else f"no difference at {outcome.status.applied[:12]}")
+    else:
+        emit({"commit": outcome.status.applied, "changes": lines}, args.output)
+    return FAILED if lines else OK
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    kind = KIND_ALIASES[args.kind]
+    ns = "" if args.all_namespaces or not args.namespace else f"?namespace={args.namespace}"
+    rows = client.get(args.server, f"/api/v1/{kind}{ns}")
+    if args.output in ("json", "yaml"):
+        emit(rows, args.output)
+        return OK
+    wide = args.output == "wide"
+    if not rows:
+        print(f"No {kind} found.", file=sys.stderr)
+        return OK
+    if kind == "nodes":
+        cli_nodes.print_nodes(rows, wide, table)
+        return OK
+    if kind == "pods":
+        header = ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+        header += ["NODE", "COMMIT", "IMAGES"] if wide else []
+        cells = [
+            [
+                r["namespace"],
+                r["name"],
+                r["ready"],
+                r["status"],
+                str(r["restarts"]),
+                _age(r["created"]),
+            ]
+            + (
+                [r["node"], r["commit"][:12], ",".join(c["image"] for c in r["containers"])]
+                if wide
+                else []
+            )
+            for r in rows
+        ]
+    elif kind == "deployments":
+        header = ["NAMESPACE", "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "SYNC", "HEALTH", "AGE"]
+        header += ["IMAGES", "COMMITS", "MESSAGE"] if wide else []
+        cells = [
+            [
+                r["namespace"],
+                r["name"],
+                r["ready"],
+                str(r["upToDate"]),
+                str(r["available"]),
+                r["sync"],
+                r["health"],
+                _age(r["created"]),
+            ]
+            + ([",".join(r["images"]), ",".join(r["commits"]), r["message"]] if wide else [])
+            for r in rows
+        ]
+    elif kind == "services":
+        header = ["NAMESPACE", "NAME", "TYPE", "PORTS", "ENDPOINTS"] + (
+            ["SELECTOR"] if wide else []
+        )
+        cells = [
+            [r["namespace"], r["name"], r["type"], r["ports"], str(len(r["endpoints"]))]
+            + ([r["selector"]] if wide else [])
+            for r in rows
+        ]
+    elif kind == "endpoints":
+        header = ["NAMESPACE", "NAME", "PORT", "ENDPOINTS"] + (["PODS"] if wide else [])
+        cells = [
+            [
+                r["namespace"],
+                r["name"],
+                f"{r['port']}" + (f":{r['nodePort']}" if r["nodePort"] else ""),
+                ",".join(f"{e['ip']}:{e['port']}" for e in r["endpoints"]) or "<none>",
+            ]
+            + ([",".join(e["pod"] for e in r["endpoints"])] if wide else [])
+            for r in rows
+        ]
+    elif kind in ("configmaps", "secrets"):
+        header = ["NAMESPACE", "NAME"] + (["TYPE"] if kind == "secrets" else []) + ["DATA"]
+        cells = [
+            [r["namespace"], r["name"]]
+            + ([r["type"]] if kind == "secrets" else [])
+            + [str(r["data"]) + (f" ({','.join(r['keys'])})" if wide else "")]
+            for r in rows
+        ]
+    else:
+        header = ["NAME", "STATUS", "SYNC"]
+        cells = [[r["name"], r["status"], r["sync"]] for r in rows]
+    table(cells, header)
+    return OK
+
+
+def _print_status(st: dict[str, Any], fmt: str) -> None:
+    if fmt != "table":
+        emit(st, fmt)
+        return
+    print(f"revision: {st['revision'][:12] or '-'}   applied: {st['applied'][:12] or '-'}")
+    print(f"result:   {st['result']} ({st['reason']}) {st['message']}")
+    for err in st["errors"]:
+        print(f"  {err}")
+    rows = [
+        [r["kind"], r["namespace"] or "-", r["name"], r["sync"], r["health"], r["message"]]
+        for r in st["resources"]
+    ]
+    if rows:
+        print()
+        table(rows, ["KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH", "MESSAGE"])
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    st = client.get(args.server, "/api/v1/status")
+    _print_status(st, args.output)
+    return FAILED if st["result"] == "Failed" else OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    rows = client.get(args.server, f"/api/v1/history?limit={args.limit}")
+    if args.output != "table":
+        emit(rows, args.output)
+        return OK
+    table(
+        [
+            [
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["started"])),
+                r["revision"][:12],
+                r["result"],
+                r["reason"],
+                f"+{r['created']} -{r['removed']} ~{r['restarted']}",
+                (r["message"].splitlines() or [""])[0][:80],
+            ]
+            for r in rows
+        ],
+        ["TIME", "REVISION", "RESULT", "REASON", "PODS", "MESSAGE"],
+    )
+    return OK
+
+
+def cmd_rollout(args: argparse.Namespace) -> int:
+    def api(path: str) -> Any:
+        return client.get(args.server, path)
+
+    if args.rollout_verb == "status":
+        return cli_rollout.status(args, api, lambda path: client.request(args.server, path, "POST"))
+    if args.rollout_verb == "history":
+        return cli_rollout.history(args, api, emit, table)
+    return cli_rollout.change(args, api)
+
+
+VERBS = {
+    "rollout": cmd_rollout,
+    "run": cmd_run,
+    "sync": cmd_sync,
+    "diff": cmd_diff,
+    "validate": cmd_validate,
+    "get": cmd_get,
+    "status": cmd_status,
+    "history": cmd_history,
+    "cordon": cli_nodes.cmd(emit),
+    "uncordon": cli_nodes.cmd(emit),
+    "drain": cli_nodes.cmd(emit),
+    "set": cli_edit.run,
+    "scale": cli_edit.run,
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time (RFC 3339, UTC), level, logger, message, and the
+    traceback when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["error"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    handler = logging.StreamHandler(sys.stderr)
+    if args.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, handlers=[handler])
+    logging.captureWarnings(True)  # a library's warning is a log line, in the log's format
+    for noisy in ("apscheduler", "urllib3", "docker", "git", "watchdog"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    try:
+        return VERBS[args.verb](args)
+    except KeyboardInterrupt:
+        return ERROR
+    except BrokenPipeError:
+        # The reader went away (`gitops get pods -o json | head`): say nothing more, and exit
+        # as a program stopped by SIGPIPE does (git, kubectl), without Python's own complaint
+        # about flushing a closed pipe at exit.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return BROKEN_PIPE
+    except GitopsError as exc:
+        print(f"gitops: {exc}", file=sys.stderr)
+        return ERROR
+    except Exception as exc:  # a bug: one line, the traceback only when asked for
+        if args.verbose:
+            raise
+        print(
+            f"gitops: internal error ({type(exc).__name__}: {exc}); -v shows where", file=sys.stderr
+        )
+        return ERROR

@@ -1,0 +1,121 @@
+"""``gitops get nodes`` printing and ``gitops cordon|uncordon|drain NODE``: verbs about nodes.
+
+They ask the running reconciler (its HTTP API). ``drain`` cordons the node and has its pods
+moved elsewhere with each Deployment's rolling rules (surge on other nodes, then remove), then
+waits until the node is empty, with a progress line: exit 0 when it is, 1 when ``--timeout``
+passes first, 2 when the reconciler cannot be asked.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from gitops.cli.client import request
+from gitops.cli.common import ERROR, FAILED, OK, duration
+from gitops.config.durations import format_duration
+
+Table = Callable[[list[list[str]], list[str]], None]
+Emit = Callable[[Any, str], None]
+
+
+def cmd(emit: Emit) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        return change(args, emit)
+
+    return run
+
+
+def add_parsers(sub: Any, server: str) -> None:
+    for verb, text in (
+        ("cordon", "mark a node unschedulable: no new pods go there, its pods stay"),
+        ("uncordon", "make a node schedulable again"),
+        ("drain", "cordon a node and move its pods elsewhere with the rolling rules; wait"),
+    ):
+        p = sub.add_parser(verb, help=text, description=text)
+        p.add_argument("node", metavar="NODE")
+        p.add_argument("--server", default=server, help="the running reconciler's API")
+        p.add_argument("-o", "--output", choices=("table", "json"), default="table")
+        if verb == "drain":
+            p.add_argument(
+                "--timeout",
+                type=duration,
+                default=300.0,
+                help="give up waiting after (default 5m; exit 1)",
+            )
+
+
+def change(args: argparse.Namespace, emit: Emit) -> int:
+    code, body = request(args.server, f"/api/v1/nodes/{args.node}/{args.verb}", "POST")
+    if code != 200:
+        print(f"gitops: {body.get('error', body)}", file=sys.stderr)
+        return ERROR
+    if args.verb != "drain":
+        if args.output == "json":
+            emit(body, "json")
+        else:
+            print(f"node/{args.node} {'un' if args.verb == 'uncordon' else ''}cordoned")
+        return OK
+    return _wait_empty(args, emit)
+
+
+def _wait_empty(args: argparse.Namespace, emit: Emit) -> int:
+    deadline = time.monotonic() + args.timeout
+    started = time.monotonic()
+    last = ""
+    while True:
+        _, pods = request(args.server, "/api/v1/pods")
+        left = sorted(f"{p['namespace']}/{p['name']}" for p in pods if p["node"] == args.node)
+        line = f"node/{args.node}: {len(left)} pod(s) left"
+        if left:
+            line += f" ({', '.join(left[:3])}{', …' if len(left) > 3 else ''})"
+        if line != last:
+            print(f"  {line}", file=sys.stderr, flush=True)
+            last = line
+        if not left:
+            took = format_duration(time.monotonic() - started)
+            if args.output == "json":
+                seconds = round(time.monotonic() - started, 1)
+                emit({"node": args.node, "drained": True, "seconds": seconds}, "json")
+            else:
+                print(f"node/{args.node} drained in {took}")
+            return OK
+        if time.monotonic() > deadline:
+            within = format_duration(args.timeout)
+            print(
+                f"gitops: node/{args.node} not drained within {within}: {len(left)} pod(s) left",
+                file=sys.stderr,
+            )
+            return FAILED
+        time.sleep(0.5)
+
+
+def _quantity(milli: int | None, unit: str) -> str:
+    if milli is None:
+        return "-"
+    if unit == "cpu":
+        return f"{milli / 1000:g}" if milli % 1000 == 0 else f"{milli}m"
+    return f"{milli / 1024**2:.0f}Mi"
+
+
+def print_nodes(rows: list[dict[str, Any]], wide: bool, table: Table) -> None:
+    header = ["NAME", "STATUS", "PODS", "CPU (REQ/ALLOC)", "MEMORY (REQ/ALLOC)", "VERSION"]
+    header += ["ADDRESS", "ENDPOINT", "LABELS", "MESSAGE"] if wide else []
+    out = []
+    for r in rows:
+        line = [
+            r["name"],
+            r["status"],
+            str(r["pods"]),
+            f"{_quantity(r['requested_cpu_millis'], 'cpu')}/{_quantity(r['cpu_millis'], 'cpu')}",
+            f"{_quantity(r['requested_memory'], 'mem')}/{_quantity(r['memory'], 'mem')}",
+            r["version"] or "-",
+        ]
+        if wide:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(r["labels"].items())) or "<none>"
+            line += [r["address"], r["endpoint"], labels, r["message"]]
+        out.append(line)
+    table(out, header)

@@ -1,0 +1,273 @@
+"""``gitops rollout status|history|undo|restart|pause|resume``: verbs about one deployment.
+
+``status`` and ``history`` ask the running reconciler; ``undo``, ``restart``, ``pause`` and
+``resume`` change git (a commit, pushed with ``--push``), and the reconciler deploys it like any
+other commit: rollback the GitOps way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from gitops.cli.commits import commit, set_in
+from gitops.cli.common import ERROR, FAILED, OK, deployment, duration
+from gitops.config.durations import format_duration
+from gitops.errors import GitopsError
+from gitops.manifests import edit as yedit
+from gitops.manifests.files import read_directory
+
+
+def _line(rollout: dict[str, Any] | None, dep: dict[str, Any] | None) -> str:
+    reps = (dep or {}).get("replicas") or {}
+    desired = reps.get("desired", 0)
+    head = (
+        f"revision {rollout['revision']} ({rollout['commit'][:12]})"
+        if rollout
+        else "no rollout yet"
+    )
+    return (
+        f"{head}: {reps.get('updated', 0)}/{desired} updated, "
+        f"{reps.get('ready', 0)}/{desired} ready, {reps.get('available', 0)}/{desired} available"
+    )
+
+
+def status(args: argparse.Namespace, api: Any, post: Any) -> int:
+    """Follow the deployment's rollout at ``--commit`` (default: the branch head, fetched after
+    this command began, as kubectl waits for the controller to observe the newest spec) until
+    it completes (0), fails or is rolled back (1), or the timeout passes (2), with a live
+    progress line. The verdict is the reconciler's (``gitops.decide.delivery``, for one
+    deployment)."""
+    deadline = time.monotonic() + args.timeout
+    code, body = post("/api/v1/sync")  # fetch now, if this user may ask
+    if code == 202:
+        after = int(body.get("after", 0))
+    else:  # no token: the next fetch (a push watched, a webhook, the poll) will do
+        after = int(api(f"/api/v1/rollouts/{args.namespace}/{args.name}?limit=1")["fetches"])
+    query = f"limit=2&revision={args.commit or ''}&after={after}"
+    last = ""
+    tty = sys.stderr.isatty()
+    while True:
+        data = api(f"/api/v1/rollouts/{args.namespace}/{args.name}?{query}")
+        verdict = data["verdict"]
+        rollouts = data["rollouts"]
+        latest = rollouts[0] if rollouts else None
+        reached = verdict["applying"] and data["deployment"]
+        line = _line(latest, data["deployment"]) if reached else verdict["message"]
+        if line != last:
+            print(
+                ("\r\033[K" if tty else "") + line,
+                end="" if tty else "\n",
+                file=sys.stderr,
+                flush=True,
+            )
+            last = line
+        end = "\n" if tty else ""
+        if verdict["state"] == "Succeeded":
+            print(end + f'deployment "{args.name}" successfully rolled out', file=sys.stderr)
+            return OK
+        if verdict["state"] in ("Failed", "NotFound"):
+            print(end + f'deployment "{args.name}" {_failure(verdict["message"])}', file=sys.stderr)
+            return FAILED
+        if not args.watch:
+            return FAILED
+        if time.monotonic() > deadline:
+            print(end + f"timed out after {format_duration(args.timeout)}", file=sys.stderr)
+            return ERROR
+        time.sleep(0.5)
+
+
+def _failure(message: str) -> str:
+    """``rolled back: ...`` or ``failed: ...`` from the verdict's message."""
+    prefix = "deployment "
+    text = message.split(": ", 1)[1] if message.startswith(prefix) else message
+    return text if text.startswith("rolled back") else f"failed: {text}"
+
+
+def history(args: argparse.Namespace, api: Any, emit: Any, table: Any) -> int:
+    data = api(f"/api/v1/rollouts/{args.namespace}/{args.name}?limit={args.limit}")
+    rows = data["rollouts"]
+    if args.output != "table":
+        emit(rows, args.output)
+        return OK
+    table(
+        [
+            [
+                str(r["revision"]),
+                r["commit"][:12],
+                r["result"],
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["started"])),
+                (r["author"].split(" <")[0])[:20],
+                r["subject"][:40],
+                (r["reason"] or "")[:60],
+            ]
+            for r in rows
+        ],
+        ["REVISION", "COMMIT", "RESULT", "STARTED", "AUTHOR", "SUBJECT", "REASON"],
+    )
+    return OK
+
+
+def add_parser(sub: Any, server: str) -> None:
+    p = sub.add_parser(
+        "rollout", help="status, history, undo, restart, pause, resume of a deployment"
+    )
+    verbs = p.add_subparsers(dest="rollout_verb", required=True, metavar="VERB")
+
+    def common(q: argparse.ArgumentParser) -> None:
+        q.add_argument("name", type=deployment, metavar="deployment/NAME")
+        q.add_argument("-n", "--namespace", default="default")
+
+    q = verbs.add_parser(
+        "status", help="follow the newest rollout: exit 0 done, 1 failed or rolled back, 2 timeout"
+    )
+    common(q)
+    q.add_argument("--server", default=server)
+    q.add_argument("--timeout", type=duration, default=600.0, help="give up after (default 10m)")
+    q.add_argument("--commit", help="wait for the rollout of this commit (what CI just pushed)")
+    q.add_argument("-w", "--watch", action=argparse.BooleanOptionalAction, default=True)
+    q.add_argument("-o", "--output", choices=("table",), default="table")
+
+    q = verbs.add_parser(
+        "history", help="the deployment's revisions with commit, author, subject, result"
+    )
+    common(q)
+    q.add_argument("--server", default=server)
+    q.add_argument("--limit", type=int, default=20)
+    q.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+
+    helps = {
+        "undo": "commit the deployment (and its ConfigMaps/Secrets) as of an earlier revision",
+        "restart": "rolling restart: commit a restartedAt annotation on the pod template",
+        "pause": "commit spec.paused: true (the rollout stops where it stands)",
+        "resume": "commit spec.paused: false",
+    }
+    env = os.environ.get
+    for verb, text in helps.items():
+        q = verbs.add_parser(verb, help=text)
+        common(q)
+        q.add_argument("--repo", default=env("GITOPS_REPO"), help="repository URL or path")
+        q.add_argument("--branch", default=env("GITOPS_BRANCH", "main"))
+        q.add_argument("--path", default=env("GITOPS_PATH", ""), help="sub-path of manifests")
+        q.add_argument("--push", action="store_true", help="push the commit (else only print it)")
+        q.add_argument("-m", "--message", default="", help="extra commit text (a CI build URL)")
+        q.add_argument("-o", "--output", choices=("table", "json", "yaml"), default="table")
+        q.add_argument("--server", default=server, help="the reconciler to ask for revisions")
+        if verb == "undo":
+            q.add_argument("--to-revision", type=int, help="a revision from `rollout history`")
+            q.add_argument("--to-commit", help="a commit to restore the deployment from")
+
+
+def _undo_target(args: argparse.Namespace, api: Any) -> tuple[str, str]:
+    """(commit to restore, commit being replaced) for ``rollout undo``."""
+    if args.to_commit:
+        return args.to_commit, ""
+    rows = api(f"/api/v1/rollouts/{args.namespace}/{args.name}?limit=100")["rollouts"]
+    if not rows:
+        raise GitopsError(f"no rollout of deployment {args.namespace}/{args.name} is recorded")
+    current = rows[0]
+    if args.to_revision is None and current["reason"].startswith("rollback of"):
+        # Rolled back by itself: the older template runs while git still asks for the failed
+        # one. Undo brings git in line with what runs, as Argo CD users revert after a rollback.
+        failed = next((r for r in rows[1:] if r["result"] == "Failed"), None)
+        return current["commit"], failed["commit"] if failed else ""
+    if args.to_revision is not None:
+        found = [r for r in rows if r["revision"] == args.to_revision]
+        if not found:
+            raise GitopsError(
+                f"revision {args.to_revision} not found (see `gitops rollout history`)"
+            )
+        return found[0]["commit"], current["commit"]
+    for r in rows[1:]:
+        if r["result"] == "Complete" and r["template_hash"] != current["template_hash"]:
+            return r["commit"], current["commit"]
+    raise GitopsError("no earlier revision completed: nothing to roll back to")
+
+
+def _restore(key: yedit.Key, target: str, root: Path, path: str, files_at: Any) -> list[str]:
+    """Write the deployment and what it references, as of ``target``, into the work tree."""
+    old = files_at(target)
+    where = yedit.locate(old, key)
+    if where is None:
+        raise GitopsError(f"Deployment {key[1]}/{key[2]} does not exist in commit {target[:12]}")
+    base = root / path if path else root
+    current = dict(read_directory(base).files)
+    deployment = yedit.document(old[where[0]].decode(), where[1])
+    wanted = {key} | yedit.references(deployment)
+    changed: list[str] = []
+    for k in sorted(wanted):
+        src = yedit.locate(old, k)
+        if src is None:
+            continue  # referenced but absent then (optional): leave today's as it is
+        doc = yedit.document(old[src[0]].decode(), src[1])
+        dst = yedit.locate(current, k)
+        rel = dst[0] if dst else src[0]
+        text = (base / rel).read_text() if (base / rel).exists() else None
+        new = yedit.put(text, dst[1] if dst else None, doc)
+        if new != text:
+            (base / rel).parent.mkdir(parents=True, exist_ok=True)
+            (base / rel).write_text(new)
+            current[rel] = new.encode()
+            changed.append(str(Path(path) / rel) if path else rel)
+    return changed
+
+
+def change(args: argparse.Namespace, api: Any) -> int:
+    """undo, restart, pause, resume: one commit to git, pushed with --push."""
+    if not args.repo:
+        print("gitops: --repo (or GITOPS_REPO) is required", file=sys.stderr)
+        return ERROR
+    key: yedit.Key = ("Deployment", args.namespace, args.name)
+    verb = args.rollout_verb
+    now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        if verb == "undo":
+            target, replaced = _undo_target(args, api)
+            subject = f"Roll back deployment {args.namespace}/{args.name} to {target[:12]}"
+
+            def edit(root: Path, files_at: Any) -> list[str]:
+                return _restore(key, target, root, args.path, files_at)
+        else:
+
+            def mutate(doc: Any) -> None:
+                spec = doc.setdefault("spec", {})
+                if verb == "restart":
+                    meta = spec.setdefault("template", {}).setdefault("metadata", {})
+                    meta.setdefault("annotations", {})["gitops.io/restartedAt"] = now
+                else:
+                    spec["paused"] = verb == "pause"
+
+            replaced = ""
+            subject = {
+                "restart": f"Restart deployment {args.namespace}/{args.name}",
+                "pause": f"Pause rollout of deployment {args.namespace}/{args.name}",
+                "resume": f"Resume rollout of deployment {args.namespace}/{args.name}",
+            }[verb]
+
+            def edit(root: Path, files_at: Any) -> list[str]:
+                return set_in(key, root, args.path, mutate)
+
+        body = _body(verb, args, target if verb == "undo" else "", replaced)
+    except GitopsError as exc:
+        print(f"gitops: {exc}", file=sys.stderr)
+        return ERROR
+    return commit(args, f"{subject}\n\n{body}", edit, args.push)
+
+
+def _body(verb: str, args: argparse.Namespace, target: str, replaced: str) -> str:
+    lines = []
+    if verb == "undo":
+        lines.append(
+            f"Restore Deployment {args.namespace}/{args.name} and the ConfigMaps and Secrets it "
+            f"uses as they were in commit {target}"
+            + (f", replacing the version from commit {replaced}." if replaced else ".")
+        )
+    if args.message:
+        lines.append(args.message)
+    lines.append(f"Made-with: gitops rollout {verb}")
+    return "\n\n".join(lines)

@@ -1,0 +1,117 @@
+"""Settings of one reconciler, from command-line flags and ``GITOPS_*`` environment variables."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gitops.manifests.files import Rules
+from gitops.model.pods import DEFAULT_MAX_PODS
+
+
+def default_state_dir() -> Path:
+    env = os.environ.get("GITOPS_STATE_DIR")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "gitops"
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """One Docker engine gitops drives (``gitops.config.nodes`` reads these from a file)."""
+
+    name: str = "local"
+    docker_host: str | None = None  # None: DOCKER_HOST or the local socket
+    labels: tuple[tuple[str, str], ...] = ()
+    address: str | None = None  # where its NodePorts are reached; None: Settings.node_address
+    tls_ca: str | None = None  # tcp:// with TLS client certificates (all three, or none)
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    reserve_cpu_millis: int = 0  # kept back from the engine's capacity for the host itself
+    reserve_memory: int = 0
+    # Who serves its NodePorts: "here" (the reconciler's proxy, on this machine), "node" (its
+    # own proxy container), "auto" (here when the address is on this machine).
+    proxy: str = "auto"
+    # Where its pods' HTTP and TCP probes run: "here" (from the reconciler to the pod's
+    # address, as the kubelet probes), "node" (an exec in the pod), "auto" (here when the
+    # engine is on this machine and the pod's address is routed from it).
+    probes: str = "auto"
+    max_pods: int = DEFAULT_MAX_PODS  # beyond it a pod is Pending ("Too many pods")
+
+
+@dataclass(frozen=True)
+class Settings:
+    repo: str
+    branch: str = "main"
+    path: str = ""
+    interval: float = 15.0
+    state_dir: Path = Path(".gitops-state")
+    listen: str = "127.0.0.1:8080"
+    nodes: tuple[NodeConfig, ...] = (NodeConfig(),)
+    allow_empty: bool = False
+    token_env: str = "GITOPS_GIT_TOKEN"  # noqa: S105 - the variable's name, not a token
+    workers: int = 8
+    watch: bool = True  # watch a local repository's refs for pushes
+    instance: str = "default"  # owner label: several reconcilers may share one engine
+    # (initial, maximum, reset after) seconds: Kubernetes' 10 s doubling to 5 min, reset
+    # after 10 min running. Applies to crashed containers and to image pulls.
+    crash_backoff: tuple[float, float, float] = (10.0, 300.0, 600.0)
+    auto_rollback: bool = (
+        True  # a rollout past its progress deadline goes back to the last good commit
+    )
+    node_address: str = "127.0.0.1"  # where NodePort Services listen
+    node_check_interval: float = 2.0  # each engine is pinged this often
+    node_grace: float = 10.0  # silent this long: NotReady (no new pods, out of endpoints)
+    eviction_timeout: float = 30.0  # silent this long: its pods are replaced elsewhere
+    # Mutating API calls need "Authorization: Bearer <api_token>"; webhooks are verified
+    # with webhook_secret (and are off without one). Kept out of repr so no log shows them.
+    api_token: str = field(default="", repr=False)
+    webhook_secret: str = field(default="", repr=False)
+    webhook_max_bytes: int = 4 * 1024 * 1024  # a larger body is refused with 413 unread
+    notify: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (format, url)
+    rules: Rules = field(default_factory=Rules)  # which files are manifests (--include, ...)
+
+    def address_of(self, node: NodeConfig) -> str:
+        return node.address or self.node_address
+
+    @property
+    def listen_host_port(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return (host.strip("[]") or "127.0.0.1", int(port))
+
+
+TOKEN_ENV = "GITOPS_API_TOKEN"  # noqa: S105 - the variable's name, not a token
+TOKEN_FILE_ENV = "GITOPS_API_TOKEN_FILE"  # noqa: S105
+TOKEN_FILE = "api-token"  # noqa: S105 - under the state directory
+
+
+def read_secret(path: str | Path) -> str:
+    """A secret from a file, as Docker and systemd credentials hand them over."""
+    return Path(path).read_text().strip()
+
+
+def api_token(state_dir: Path, file: str | None = None, create: bool = False) -> str:
+    """The API's bearer token: ``file``, else ``$GITOPS_API_TOKEN``, else
+    ``$GITOPS_API_TOKEN_FILE``, else ``STATE_DIR/api-token``. With ``create`` (``gitops run``)
+    a missing one is made there, readable by its owner only, as Argo CD makes its first admin
+    secret: the API is never open by accident. "" when there is none."""
+    if file:
+        return read_secret(file)
+    if os.environ.get(TOKEN_ENV):
+        return os.environ[TOKEN_ENV].strip()
+    if os.environ.get(TOKEN_FILE_ENV):
+        return read_secret(os.environ[TOKEN_FILE_ENV])
+    where = state_dir / TOKEN_FILE
+    if where.exists():
+        return read_secret(where)
+    if not create:
+        return ""
+    state_dir.mkdir(parents=True, exist_ok=True)
+    token = secrets.token_urlsafe(32)
+    fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(token + "\n")
+    return token

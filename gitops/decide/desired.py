@@ -1,0 +1,259 @@
+"""Desired stage: validated manifests of one commit -> what should run, fully resolved.
+
+Pure. In: ``Manifests`` and the commit SHA. Out: ``DesiredState``: for each Deployment its
+replica count and one ``PodTemplate`` with env, files and limits resolved from ConfigMaps and
+Secrets, and a template hash over all of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+from gitops.manifests import Entry, Manifests, config_data
+from gitops.manifests import model as m
+from gitops.manifests.quantity import cpu_millis, memory_bytes
+from gitops.model.pods import (
+    A_AUTO_ROLLBACK,
+    A_FAIL_FAST,
+    A_PRUNE,
+    ContainerSpec,
+    EnvVar,
+    FileItem,
+    Mount,
+    PodTemplate,
+    Port,
+    ProbeSpec,
+)
+
+
+@dataclass(frozen=True)
+class DesiredDeployment:
+    namespace: str
+    name: str
+    replicas: int
+    template: PodTemplate
+    path: str  # where it is defined, for errors that name file and document
+    doc: int
+    min_ready_seconds: int = 0
+    progress_deadline_seconds: int = 600
+    paused: bool = False
+    auto_rollback: bool = True
+    fail_fast: bool = False  # a failed new pod fails the rollout at once (Swarm-like)
+    rolled_back: str = ""  # set while pinned to an older template after a failed rollout
+    strategy: str = "RollingUpdate"
+    max_surge: int | str = "25%"
+    max_unavailable: int | str = "25%"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    @property
+    def origin(self) -> str:
+        return f"{self.path}:{self.doc}: Deployment/{self.name}"
+
+
+@dataclass(frozen=True)
+class DesiredState:
+    commit: str
+    manifests: Manifests
+    namespaces: tuple[str, ...]
+    deployments: tuple[DesiredDeployment, ...]
+
+    def deployment(self, namespace: str, name: str) -> DesiredDeployment | None:
+        return next((d for d in self.deployments if d.key == (namespace, name)), None)
+
+    @property
+    def empty(self) -> bool:
+        return not self.manifests.entries
+
+
+def default_pull_policy(image: str) -> str:
+    """Kubernetes' rule: ``Always`` for ``:latest`` or no tag, else ``IfNotPresent``."""
+    if "@" in image:
+        return "IfNotPresent"
+    last = image.rsplit("/", 1)[-1]
+    tag = last.split(":", 1)[1] if ":" in last else "latest"
+    return "Always" if tag == "latest" else "IfNotPresent"
+
+
+class _Resolver:
+    """Looks up ConfigMap and Secret data in the deployment's namespace."""
+
+    def __init__(self, manifests: Manifests, namespace: str) -> None:
+        self.manifests, self.namespace = manifests, namespace
+
+    def data(self, kind: type[m.ConfigMap] | type[m.Secret], name: str) -> dict[str, bytes]:
+        entry = self.manifests.get(kind, self.namespace, name)
+        # Missing + optional was accepted by validation: it provides nothing.
+        return {} if entry is None else config_data(entry.resource)
+
+
+def _env(c: m.Container, res: _Resolver) -> tuple[EnvVar, ...]:
+    out: dict[str, EnvVar] = {}
+    for src in c.env_from:  # envFrom first; explicit env wins, as in Kubernetes
+        if src.config_map_ref is not None:
+            for k, v in res.data(m.ConfigMap, src.config_map_ref.name).items():
+                out[src.prefix + k] = EnvVar(src.prefix + k, v.decode("utf-8", "replace"))
+        if src.secret_ref is not None:
+            for k, v in res.data(m.Secret, src.secret_ref.name).items():
+                out[src.prefix + k] = EnvVar(src.prefix + k, v.decode("utf-8", "replace"), True)
+    for e in c.env:
+        if e.value_from is None:
+            out[e.name] = EnvVar(e.name, e.value or "")
+            continue
+        ref = e.value_from.config_map_key_ref or e.value_from.secret_key_ref
+        assert ref is not None  # validation guarantees exactly one source
+        secret = e.value_from.secret_key_ref is not None
+        data = res.data(m.Secret if secret else m.ConfigMap, ref.name)
+        if ref.key in data:
+            out[e.name] = EnvVar(e.name, data[ref.key].decode("utf-8", "replace"), secret)
+    return tuple(out.values())
+
+
+def _files(
+    data: dict[str, bytes], items: list[m.KeyToPath], default_mode: int
+) -> tuple[FileItem, ...]:
+    if not items:
+        return tuple(FileItem(k, v, default_mode) for k, v in sorted(data.items()))
+    return tuple(
+        FileItem(it.path, data[it.key], it.mode if it.mode is not None else default_mode)
+        for it in items
+        if it.key in data
+    )
+
+
+def _mounts(c: m.Container, pod: m.PodSpec, res: _Resolver) -> tuple[Mount, ...]:
+    volumes = {v.name: v for v in pod.volumes}
+    out: list[Mount] = []
+    for vm in c.volume_mounts:
+        vol = volumes[vm.name]
+        if vol.empty_dir is not None:
+            out.append(Mount("emptyDir", vol.name, vm.mount_path, vm.read_only))
+        elif vol.config_map is not None:
+            cm = vol.config_map
+            files = _files(res.data(m.ConfigMap, cm.name), cm.items, cm.default_mode)
+            out.append(Mount("files", vol.name, vm.mount_path, vm.read_only, files))
+        elif vol.secret is not None:
+            sec = vol.secret
+            files = _files(res.data(m.Secret, sec.secret_name), sec.items, sec.default_mode)
+            out.append(Mount("files", vol.name, vm.mount_path, vm.read_only, files, True))
+    return tuple(out)
+
+
+def _probe(p: m.Probe | None) -> ProbeSpec | None:
+    if p is None:
+        return None
+    timing: dict[str, Any] = {
+        "initial_delay": p.initial_delay_seconds,
+        "period": p.period_seconds,
+        "timeout": p.timeout_seconds,
+        "success_threshold": p.success_threshold,
+        "failure_threshold": p.failure_threshold,
+    }
+    if p.http_get is not None:
+        h = p.http_get
+        headers = tuple((x.name, x.value) for x in h.http_headers)
+        return ProbeSpec("http", h.port, h.path, h.scheme, headers, **timing)
+    if p.tcp_socket is not None:
+        return ProbeSpec("tcp", p.tcp_socket.port, **timing)
+    assert p.exec_ is not None
+    return ProbeSpec("exec", command=tuple(p.exec_.command), **timing)
+
+
+def _container(c: m.Container, pod: m.PodSpec, res: _Resolver) -> ContainerSpec:
+    limits, requests = c.resources.limits, c.resources.requests
+    # Kubernetes: a limit without a request makes the request equal to the limit.
+    cpu_req = requests.get("cpu", limits.get("cpu"))
+    mem_req = requests.get("memory", limits.get("memory"))
+    pre_stop = c.lifecycle.pre_stop if c.lifecycle else None
+    return ContainerSpec(
+        name=c.name,
+        image=c.image,
+        pull_policy=c.image_pull_policy or default_pull_policy(c.image),  # type: ignore[arg-type]
+        command=tuple(c.command) if c.command is not None else None,
+        args=tuple(c.args) if c.args is not None else None,
+        working_dir=c.working_dir,
+        env=_env(c, res),
+        ports=tuple(Port(p.container_port, p.protocol, p.name) for p in c.ports),
+        cpu_limit_millis=cpu_millis(limits["cpu"]) if "cpu" in limits else None,
+        memory_limit=memory_bytes(limits["memory"]) if "memory" in limits else None,
+        cpu_request_millis=cpu_millis(cpu_req) if cpu_req is not None else None,
+        memory_request=memory_bytes(mem_req) if mem_req is not None else None,
+        mounts=_mounts(c, pod, res),
+        readiness=_probe(c.readiness_probe),
+        liveness=_probe(c.liveness_probe),
+        startup=_probe(c.startup_probe),
+        pre_stop=tuple(pre_stop.exec_.command) if pre_stop and pre_stop.exec_ else None,
+    )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"sha256": hashlib.sha256(value).hexdigest()}
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def template_hash(template: PodTemplate) -> str:
+    """Stable hash of what runs; independent of commit, hash and replica count."""
+    # prune is policy about the manifest, not the pod: toggling it must not replace pods.
+    body = asdict(replace(template, template_hash="", commit="", prune=True))
+    if not body["node_selector"]:
+        del body["node_selector"]  # added later: pods without one keep their hash
+    canonical = json.dumps(_jsonable(body), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -> DesiredDeployment:
+    dep = entry.resource
+    spec = dep.spec
+    pod = spec.template.spec
+    res = _Resolver(manifests, entry.namespace)
+    template = PodTemplate(
+        namespace=entry.namespace,
+        deployment=entry.name,
+        template_hash="",
+        containers=tuple(_container(c, pod, res) for c in pod.containers),
+        init_containers=tuple(_container(c, pod, res) for c in pod.init_containers),
+        labels=tuple(sorted(spec.template.metadata.labels.items())),
+        annotations=tuple(sorted(spec.template.metadata.annotations.items())),
+        empty_dirs=tuple(v.name for v in pod.volumes if v.empty_dir is not None),
+        grace_seconds=pod.termination_grace_period_seconds,
+        node_selector=tuple(sorted(pod.node_selector.items())),
+        prune=dep.metadata.annotations.get(A_PRUNE, "enabled") != "disabled",
+    )
+    template = replace(template, template_hash=template_hash(template), commit=commit)
+    rolling = spec.strategy.rolling_update
+    return DesiredDeployment(
+        auto_rollback=dep.metadata.annotations.get(A_AUTO_ROLLBACK, "true").lower() != "false",
+        fail_fast=dep.metadata.annotations.get(A_FAIL_FAST, "false").lower() == "true",
+        strategy=spec.strategy.type,
+        max_surge=rolling.max_surge if rolling else "25%",
+        max_unavailable=rolling.max_unavailable if rolling else "25%",
+        namespace=entry.namespace,
+        name=entry.name,
+        replicas=spec.replicas,
+        template=template,
+        path=entry.path,
+        doc=entry.doc,
+        min_ready_seconds=spec.min_ready_seconds,
+        progress_deadline_seconds=spec.progress_deadline_seconds,
+        paused=spec.paused,
+    )
+
+
+def build_desired(manifests: Manifests, commit: str) -> DesiredState:
+    deployments = tuple(
+        sorted(
+            (_deployment(e, manifests, commit) for e in manifests.of(m.Deployment)),
+            key=lambda d: d.key,
+        )
+    )
+    return DesiredState(commit, manifests, tuple(sorted(manifests.namespaces())), deployments)

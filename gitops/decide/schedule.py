@@ -1,0 +1,116 @@
+"""Where a new pod goes: Kubernetes' filter-then-score, on plain data.
+
+Pure and deterministic. Filter: the node is Ready and not cordoned, its labels match the pod's
+``nodeSelector``, it holds fewer than ``maxPods`` pods (the kubelet's limit, 110 by default), and
+the pod's requests fit in what is left of its allocatable cpu and memory.
+Score: fewest replicas of the same Deployment first (spread), then least requested (the mean of
+the cpu and memory fractions in use, as kube-scheduler's LeastAllocated), then the name. A pod
+that fits nowhere gets the reason in Kubernetes' words.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from gitops.model.pods import DEFAULT_MAX_PODS, PodInfo, PodTemplate
+
+NOT_READY = "node(s) had untolerated taint {node.kubernetes.io/unreachable: }"
+CORDONED = "node(s) were unschedulable"
+SELECTOR = "node(s) didn't match node selector"
+NO_CPU = "Insufficient cpu"
+NO_MEMORY = "Insufficient memory"
+TOO_MANY_PODS = "Too many pods"
+
+
+@dataclass(frozen=True)
+class NodeView:
+    """A node as the scheduler sees it. ``cpu_millis``/``memory`` are allocatable (capacity
+    less the reserve); None when the engine did not say (then they never run out)."""
+
+    name: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+    ready: bool = True
+    cordoned: bool = False
+    draining: bool = False  # its pods are moved elsewhere with the rolling rules
+    cpu_millis: int | None = None
+    memory: int | None = None
+    max_pods: int = DEFAULT_MAX_PODS
+
+    @property
+    def schedulable(self) -> bool:
+        return self.ready and not self.cordoned
+
+
+@dataclass(frozen=True)
+class Unschedulable:
+    reason: str  # "0/3 nodes are available: 2 Insufficient memory, 1 node(s) ..."
+
+
+class Scheduler:
+    """Places pods one at a time, counting what each placement takes."""
+
+    def __init__(self, nodes: Sequence[NodeView], pods: Iterable[PodInfo] = ()) -> None:
+        self.nodes = sorted(nodes, key=lambda n: n.name)
+        self.cpu: Counter[str] = Counter()
+        self.memory: Counter[str] = Counter()
+        self.pods: Counter[str] = Counter()
+        for p in pods:
+            self.add(p.node, p.requests)
+
+    def add(self, node: str, requests: tuple[int, int]) -> None:
+        self.cpu[node] += requests[0]
+        self.memory[node] += requests[1]
+        self.pods[node] += 1
+
+    def remove(self, node: str, requests: tuple[int, int]) -> None:
+        self.cpu[node] -= requests[0]
+        self.memory[node] -= requests[1]
+        self.pods[node] -= 1
+
+    def place(self, template: PodTemplate, spread: Mapping[str, int]) -> str | Unschedulable:
+        """The best node for one more pod of ``template`` (``spread``: its Deployment's pods
+        per node so far), which is then counted as taken; or why there is none."""
+        fits: list[NodeView] = []
+        why: Counter[str] = Counter()
+        for node in self.nodes:
+            reasons = self._filter(node, template)
+            if reasons:
+                why.update(reasons)
+            else:
+                fits.append(node)
+        if not fits:
+            listed = sorted(why.items(), key=lambda kv: (-kv[1], kv[0]))
+            detail = ", ".join(f"{n} {r}" for r, n in listed)
+            return Unschedulable(f"0/{len(self.nodes)} nodes are available: {detail}.")
+        best = min(
+            fits, key=lambda n: (spread.get(n.name, 0), self._used(n), self.pods[n.name], n.name)
+        )
+        self.add(best.name, template.requests)
+        return best.name
+
+    def _filter(self, node: NodeView, template: PodTemplate) -> list[str]:
+        if not node.ready:
+            return [NOT_READY]
+        if node.cordoned:
+            return [CORDONED]
+        if any(node.labels.get(k) != v for k, v in template.node_selector):
+            return [SELECTOR]
+        cpu, memory = template.requests
+        out = []
+        if self.pods[node.name] >= node.max_pods:
+            out.append(TOO_MANY_PODS)
+        if node.cpu_millis is not None and self.cpu[node.name] + cpu > node.cpu_millis:
+            out.append(NO_CPU)
+        if node.memory is not None and self.memory[node.name] + memory > node.memory:
+            out.append(NO_MEMORY)
+        return out
+
+    def _used(self, node: NodeView) -> float:
+        parts = []
+        if node.cpu_millis:
+            parts.append(self.cpu[node.name] / node.cpu_millis)
+        if node.memory:
+            parts.append(self.memory[node.name] / node.memory)
+        return sum(parts) / len(parts) if parts else 0.0  # unknown: then fewest pods decides

@@ -1,0 +1,143 @@
+"""Status stage: what ``/api/v1/status``, ``gitops get`` and metrics report.
+
+Pure: built from the desired state, the live state, the plan and the apply result of one
+reconcile. ``SyncStatus`` is immutable and replaced whole after each reconcile, so readers
+(the API threads) never see a half-written status.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Final
+
+from gitops.decide import health
+from gitops.decide.desired import DesiredState
+from gitops.decide.plan import Plan
+from gitops.decide.rollout import PodReadiness
+from gitops.manifests import model as m
+from gitops.model.applied import ApplyResult
+from gitops.model.live import LiveState
+
+SYNCED: Final = "Synced"
+OUT_OF_SYNC: Final = "OutOfSync"
+UNKNOWN: Final = "Unknown"
+
+
+@dataclass(frozen=True)
+class ResourceStatus:
+    kind: str
+    namespace: str
+    name: str
+    sync: str
+    health: str
+    message: str = ""
+    source: str = ""  # file:doc
+    replicas: dict[str, int] | None = None
+    images: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SyncStatus:
+    revision: str = ""  # newest commit seen on the branch
+    applied: str = ""  # commit whose manifests are being applied (the last valid one)
+    result: str = "Pending"  # Succeeded | Failed | Pending
+    reason: str = ""
+    message: str = ""
+    errors: tuple[str, ...] = ()
+    time: float = 0.0
+    resources: tuple[ResourceStatus, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def resource_statuses(
+    desired: DesiredState,
+    live: LiveState,
+    plan: Plan | None,
+    applied: ApplyResult | None,
+    looping: Mapping[str, int] | None = None,
+    readiness: Mapping[str, PodReadiness] | None = None,
+    now: float = math.inf,
+) -> tuple[ResourceStatus, ...]:
+    out: list[ResourceStatus] = []
+    for entry in desired.manifests.entries:
+        res = entry.resource
+        source = f"{entry.path}:{entry.doc}"
+        if isinstance(res, m.Deployment):
+            dep = desired.deployment(entry.namespace, entry.name)
+            assert dep is not None
+            pods = live.of(*dep.key)
+            failure = applied.failure_for(*dep.key) if applied else None
+            h, msg, reps = health.deployment_health(
+                dep, pods, failure.message if failure else None, looping, readiness, now
+            )
+            touched = plan.touches(*dep.key) if plan else False
+            pending = plan.pending_for(*dep.key) if plan else None
+            if pending is not None:
+                msg = f"{msg}; {pending.count} pod(s) Pending: {pending.reason}"
+                h = health.PROGRESSING if h == health.HEALTHY else h
+                touched = True
+            in_sync = (
+                not touched and reps.current == dep.replicas == reps.updated and not dep.rolled_back
+            )
+            out.append(
+                ResourceStatus(
+                    "Deployment",
+                    entry.namespace,
+                    entry.name,
+                    SYNCED if in_sync else OUT_OF_SYNC,
+                    h,
+                    msg,
+                    source,
+                    {
+                        "desired": reps.desired,
+                        "current": reps.current,
+                        "updated": reps.updated,
+                        "ready": reps.ready,
+                        "available": reps.available,
+                        "unavailable": reps.unavailable,
+                    },
+                    tuple(c.image for c in dep.template.containers),
+                )
+            )
+        elif isinstance(res, m.Namespace):
+            missing = [n for n, nets in live.networks.items() if entry.name not in nets]
+            sync = OUT_OF_SYNC if missing else SYNCED
+            msg = f"network missing on {', '.join(missing)}" if missing else ""
+            out.append(
+                ResourceStatus("Namespace", "", entry.name, sync, health.HEALTHY, msg, source)
+            )
+        else:
+            out.append(
+                ResourceStatus(
+                    res.kind, entry.namespace, entry.name, SYNCED, health.HEALTHY, "", source
+                )
+            )
+    wanted = {d.key for d in desired.deployments}
+    for ns, name in sorted(live.deployments() - wanted):
+        out.append(
+            ResourceStatus(
+                "Deployment",
+                ns,
+                name,
+                OUT_OF_SYNC,
+                health.UNKNOWN,
+                "deleted from git; pruning is disabled by annotation"
+                if not all(p.prune for p in live.of(ns, name))
+                else "deleted from git; pruning",
+            )
+        )
+    return tuple(out)
+
+
+def behind_head(resources: tuple[ResourceStatus, ...], head: str) -> tuple[ResourceStatus, ...]:
+    """While the branch head is rejected, the last valid commit runs: against the head every
+    resource is OutOfSync, as Argo CD shows an application whose manifests do not render."""
+    note = f"the head {head[:12]} is rejected; the last valid commit runs"
+    return tuple(
+        replace(r, sync=OUT_OF_SYNC, message=f"{r.message}; {note}" if r.message else note)
+        for r in resources
+    )

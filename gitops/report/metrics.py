@@ -1,0 +1,182 @@
+"""Prometheus metrics: the one module that imports prometheus_client.
+
+Two kinds. Counters and histograms of what this process did (reconcile passes, git fetches,
+container restarts, drift corrections), fed by the reconciler once per pass. And gauges of the
+current state, read at scrape time from the reconciler's last status, its cluster view and the
+history database, kube-state-metrics style, so no label set goes stale: per deployment an info
+gauge with sync and health status and revision, and its replica counts; per node readiness;
+rollouts by result and rollbacks by reason (durable: they come from SQLite). Names start with
+``gitops_``, units are in the names, and no counter carries a commit or pod name as a label.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from gitops.decide.webhooks import PROVIDERS
+from gitops.model.pods import COMPLETE, FAILED, SUPERSEDED
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+REASON_KINDS = ("readiness", "liveness", "startup", "pull", "exit", "deadline", "other")
+ROLLOUT_RESULTS = (COMPLETE, FAILED, SUPERSEDED)
+REPLICAS = ("desired", "current", "updated", "ready", "available", "unavailable")
+
+
+@dataclass(frozen=True)
+class StateSource:
+    """Where the scrape-time gauges come from (callables, so this module needs no reconciler)."""
+
+    status: Callable[[], Any]  # SyncStatus
+    nodes: Callable[[], list[dict[str, Any]]]  # Cluster.describe()
+    rollout_counts: Callable[[], list[tuple[str, str, bool, int]]]  # History.rollout_counts
+    source: Callable[[], tuple[str, str]]  # (repository as shown, branch)
+
+
+class _State(Collector):
+    def __init__(self, source: StateSource) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        status = self.source.status()
+        repo, branch = self.source.source()
+        info = GaugeMetricFamily(
+            "gitops_source_info", "The source and the revision last fetched (value 1)",
+            labels=["repository", "branch", "revision", "applied"],
+        )  # fmt: skip
+        info.add_metric([repo, branch, status.revision, status.applied], 1.0)
+        yield info
+        last = GaugeMetricFamily(
+            "gitops_last_sync_success", "1 when the last reconcile pass succeeded, else 0"
+        )
+        last.add_metric([], 1.0 if status.result == "Succeeded" else 0.0)
+        yield last
+        dep_info = GaugeMetricFamily(
+            "gitops_deployment_info", "Per deployment: sync and health status, revision (value 1)",
+            labels=["namespace", "deployment", "sync_status", "health_status", "revision"],
+        )  # fmt: skip
+        replicas = {
+            k: GaugeMetricFamily(
+                f"gitops_deployment_replicas_{k}",
+                f"Replicas {k}, per deployment",
+                labels=["namespace", "deployment"],
+            )
+            for k in REPLICAS
+        }
+        for r in status.resources:
+            if r.kind != "Deployment":
+                continue
+            dep_info.add_metric([r.namespace, r.name, r.sync, r.health, status.applied], 1.0)
+            for k in REPLICAS:
+                if r.replicas is not None and k in r.replicas:
+                    replicas[k].add_metric([r.namespace, r.name], float(r.replicas[k]))
+        yield dep_info
+        yield from replicas.values()
+        ready = GaugeMetricFamily(
+            "gitops_node_ready", "1 when the node answers and is Ready", labels=["node"]
+        )
+        pods = GaugeMetricFamily("gitops_node_pods", "Pods on the node", labels=["node"])
+        for n in self.source.nodes():
+            ready.add_metric([n["name"]], 1.0 if n["status"].startswith("Ready") else 0.0)
+            pods.add_metric([n["name"]], float(n["pods"]))
+        yield ready
+        yield pods
+        rollouts = CounterMetricFamily(
+            "gitops_rollouts", "Rollouts that ended, by result (from the history database)",
+            labels=["result"],
+        )  # fmt: skip
+        rollbacks = CounterMetricFamily(
+            "gitops_rollbacks", "Automatic rollbacks, by the failed rollout's reason kind",
+            labels=["reason"],
+        )  # fmt: skip
+        # Every bounded label value from zero, so the first rollback is an increase that
+        # increase() and alerts see, not a series that appears already at 1.
+        totals: dict[str, int] = dict.fromkeys(ROLLOUT_RESULTS, 0)
+        reasons: dict[str, int] = dict.fromkeys(REASON_KINDS, 0)
+        for result, reason, rolled_back, count in self.source.rollout_counts():
+            totals[result] = totals.get(result, 0) + count
+            if rolled_back:
+                kind = _reason_kind(reason)
+                reasons[kind] = reasons.get(kind, 0) + count
+        for result, count in sorted(totals.items()):
+            rollouts.add_metric([result], float(count))
+        for kind, count in sorted(reasons.items()):
+            rollbacks.add_metric([kind], float(count))
+        yield rollouts
+        yield rollbacks
+
+
+def _reason_kind(reason: str) -> str:
+    """A bounded label from a free-text reason."""
+    text = reason.lower()
+    for kind in REASON_KINDS[:-1]:
+        if kind in text:
+            return kind
+    return "other"
+
+
+class Metrics:
+    def __init__(self, state: StateSource | None = None) -> None:
+        self.registry = CollectorRegistry()
+        self.passes = Counter(
+            "gitops_reconcile", "Reconcile passes, by result", ["result"], registry=self.registry
+        )
+        self.pass_seconds = Histogram(
+            "gitops_reconcile_duration_seconds", "Time one reconcile pass took",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=self.registry,
+        )  # fmt: skip
+        self.fetches = Counter(
+            "gitops_git_fetch", "Fetches of the source, by result", ["result"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.fetch_seconds = Histogram(
+            "gitops_git_fetch_duration_seconds", "Time one fetch took", registry=self.registry
+        )
+        self.restarts = Counter(
+            "gitops_container_restarts", "Containers restarted (crashed or failing liveness)",
+            ["namespace", "deployment"], registry=self.registry,
+        )  # fmt: skip
+        self.drift = Counter(
+            "gitops_drift_corrections", "Pods created, restarted or removed without a new commit",
+            ["action"], registry=self.registry,
+        )  # fmt: skip
+        self.webhooks = Counter(
+            "gitops_webhook_requests", "Webhook requests, by provider and result",
+            ["provider", "result"], registry=self.registry,
+        )  # fmt: skip
+        self.notifications = Counter(
+            "gitops_notifications", "Notifications sent, by receiver format, event and result",
+            ["format", "event", "result"], registry=self.registry,
+        )  # fmt: skip
+        if state is not None:
+            self.registry.register(_State(state))
+
+    def webhook(self, provider: str, result: str) -> None:
+        # Unknown providers share one label value, so a scanner cannot grow the label set.
+        self.webhooks.labels(provider if provider in PROVIDERS else "other", result).inc()
+
+    def notified(self, fmt: str, event: str, result: str) -> None:
+        self.notifications.labels(fmt, event, result).inc()
+
+    def fetched(self, ok: bool, seconds: float) -> None:
+        self.fetches.labels("success" if ok else "failure").inc()
+        self.fetch_seconds.observe(seconds)
+
+    def reconciled(self, result: str, seconds: float) -> None:
+        self.passes.labels(result.lower()).inc()
+        self.pass_seconds.observe(seconds)
+
+    def restarted(self, namespace: str, deployment: str) -> None:
+        self.restarts.labels(namespace, deployment).inc()
+
+    def corrected(self, action: str, count: int) -> None:
+        if count:
+            self.drift.labels(action).inc(count)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,356 @@
+"""The reconciler's HTTP API: ``/healthz``, ``/readyz``, ``/metrics``, ``/api/v1/...``.
+
+Reads: status, history, and live views (a fresh look at the nodes on each request); open to
+whoever can reach the listener, which is 127.0.0.1 unless told otherwise, and they hold no
+secret value. Calls that change something need the bearer token. ``POST /api/v1/sync`` and the
+webhooks only say "look again" (level-triggered), so they carry no data the reconciler trusts;
+``sync?wait=true`` then answers when the commit is delivered (``gitops.decide.delivery``).
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field, replace
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qs
+
+from gitops.act.observe import observe
+from gitops.config.durations import format_duration, parse_duration
+from gitops.decide import delivery, webhooks
+from gitops.manifests.model import DNS1123_LABEL
+from gitops.reconciler import Reconciler
+from gitops.report.metrics import CONTENT_TYPE
+from gitops.serve import views
+from gitops.serve.httpserver import HttpServer
+from gitops.source.triggers import Trigger
+from gitops.state.cluster import NodeNotFound
+
+log = logging.getLogger(__name__)
+WEBHOOKS = "/api/v1/webhooks/"
+WAIT_POLL = 0.25  # seconds between looks while a deploy-and-wait request waits
+MAX_WAIT = 3600.0  # a deploy-and-wait request holds a worker thread this long at most
+MAX_BODY = 64 * 1024  # for calls other than webhooks, which have their own limit
+REVISION = re.compile(r"[0-9a-fA-F]{4,40}")
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    headers: Mapping[str, str] = field(default_factory=dict)  # names in lower case
+    body: bytes = b""
+
+    def arg(self, name: str, default: str = "") -> str:
+        return next(iter(self.query.get(name, [])), default)
+
+    def number(self, name: str, default: int, low: int = 0, high: int = 1000) -> int:
+        """An integer query parameter within [low, high]; ``BadRequest`` (400) otherwise."""
+        text = self.arg(name)
+        if not text:
+            return default
+        digits = len(text) <= 10 and text.isascii() and text.isdigit()
+        if not digits or not low <= int(text) <= high:
+            raise BadRequest(f"{name}: expected an integer from {low} to {high}")
+        return int(text)
+
+    def namespace(self) -> str | None:
+        ns = self.arg("namespace")
+        if ns and (len(ns) > 63 or not DNS1123_LABEL.fullmatch(ns)):
+            raise BadRequest("namespace: expected a namespace name (a DNS-1123 label)")
+        return ns or None
+
+
+def revision(text: str) -> str:
+    """A commit as a request names it: hex, abbreviated or whole; ``BadRequest`` otherwise
+    (it goes to git, which must never take it for an option)."""
+    if text and not REVISION.fullmatch(text):
+        raise BadRequest("revision: expected a commit SHA (4 to 40 hex digits)")
+    return text.lower()
+
+
+class BadRequest(Exception):
+    """A request the API cannot take as sent: answered 400 with the reason."""
+
+
+class App:
+    """Routes a request to a (status code, JSON-able body)."""
+
+    def __init__(
+        self, reconciler: Reconciler, trigger: Trigger, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.reconciler, self.trigger, self.clock = reconciler, trigger, clock
+        settings = reconciler.settings
+        self.token = settings.api_token.encode()
+        self.webhook_secret = settings.webhook_secret.encode()
+
+    def authorized(self, req: Request) -> bool:
+        """Bearer token, compared in constant time. Reads and webhooks do not need it (a
+        webhook is verified by its provider's signature instead)."""
+        given = req.headers.get("authorization", "")
+        scheme, _, token = given.partition(" ")
+        return (
+            bool(self.token)
+            and scheme.lower() == "bearer"
+            and hmac.compare_digest(token.strip().encode(), self.token)
+        )
+
+    def handle(self, req: Request) -> tuple[int, Any]:
+        method, path = req.method, req.path
+        ns = req.namespace()
+        rec = self.reconciler
+        if method == "POST" and path.startswith(WEBHOOKS):
+            return self.webhook(path.removeprefix(WEBHOOKS), req)
+        if method == "POST" and not self.authorized(req):
+            return 401, {"error": "this call changes state: send Authorization: Bearer <token>"}
+        if method == "GET" and path == "/healthz":
+            return 200, {"status": "ok"}
+        if method == "GET" and path == "/readyz":
+            # Ready: a pass has run, the source answered, and some node answers (one NotReady
+            # node of several is the cluster's business, shown here, not a reason to pull us).
+            nodes = {n: "Ready" if rec.cluster.usable(n) else "NotReady" for n in rec.nodes}
+            ok = (
+                bool(rec.status.time)
+                and rec.status.reason != "SourceUnavailable"
+                and "Ready" in nodes.values()
+            )
+            body = {"ready": ok, "reason": rec.status.reason, "nodes": nodes}
+            return (200 if ok else 503), body
+        if method == "GET" and path == "/api/v1/status":
+            return 200, rec.status.to_dict()
+        if method == "GET" and path == "/api/v1/history":
+            return 200, [asdict(r) for r in rec.history.syncs(req.number("limit", 50, 1))]
+        if method == "GET" and path.startswith("/api/v1/rollouts/"):
+            parts = path.removeprefix("/api/v1/rollouts/").split("/")
+            if len(parts) == 2:
+                return self._rollouts(parts[0], parts[1], req)
+        if method == "GET" and path == "/api/v1/nodes":
+            return 200, rec.cluster.describe()
+        if method == "POST" and path.startswith("/api/v1/nodes/"):
+            name, _, verb = path.removeprefix("/api/v1/nodes/").partition("/")
+            if verb in ("cordon", "uncordon", "drain"):
+                try:
+                    if verb == "uncordon":
+                        rec.cluster.uncordon(name)
+                    else:
+                        rec.cluster.cordon(name, drain=verb == "drain")
+                except NodeNotFound as exc:
+                    return 404, {"error": str(exc)}
+                self.trigger.fire(f"api:{verb}")
+                return 200, next(r for r in rec.cluster.describe() if r["name"] == name)
+        if method == "POST" and path == "/api/v1/sync":
+            return self.sync(req)
+        if method == "GET" and path.startswith("/api/v1/sync/"):
+            after = req.number("after", 0, 0, 2**31)
+            return self._delivery_answer(
+                self.delivery_of(revision(path.removeprefix("/api/v1/sync/")), after)
+            )
+        if method == "GET" and path.startswith("/api/v1/"):
+            kind = path.removeprefix("/api/v1/")
+            live = observe(list(rec.nodes.values()))
+            rows: list[dict[str, Any]] | None = {
+                "pods": lambda: views.pod_rows(
+                    live, ns, rec.crash.counts(), rec.probe_ready, rec.unstarted, rec.pending
+                ),
+                "deployments": lambda: views.deployment_rows(rec.status, live, ns),
+                "services": lambda: views.service_rows(rec.desired, live, ns, rec.probe_ready),
+                "namespaces": lambda: views.namespace_rows(rec.status, rec.desired),
+                "configmaps": lambda: views.config_rows(rec.desired, "configmaps", ns),
+                "secrets": lambda: views.config_rows(rec.desired, "secrets", ns),
+                "endpoints": lambda: views.endpoint_rows(rec.endpoints, ns),
+            }.get(kind, lambda: None)()
+            if rows is not None:
+                return 200, rows
+        return 404, {"error": f"no route for {method} {path}"}
+
+    # -- webhooks ---------------------------------------------------------------------------
+    def webhook(self, provider: str, req: Request) -> tuple[int, Any]:
+        settings = self.reconciler.settings
+        verdict = webhooks.judge(
+            provider, req.headers, req.body, self.webhook_secret, settings.repo, settings.branch
+        )
+        self.reconciler.metrics.webhook(provider, verdict.result)
+        if verdict.result == webhooks.ACCEPTED:
+            self.trigger.fire(f"webhook:{provider}")  # a burst of pushes makes one pass
+        log.log(
+            logging.INFO if verdict.status < 400 else logging.WARNING,
+            "webhook %s: %s (%s)", provider[:20], verdict.result, verdict.message,
+        )  # fmt: skip
+        body = {"result": verdict.result, "message": verdict.message}
+        return verdict.status, body | ({"revision": verdict.revision} if verdict.revision else {})
+
+    # -- deploy and wait --------------------------------------------------------------------
+    def sync(self, req: Request) -> tuple[int, Any]:
+        """Fetch and reconcile now. With ``wait=true``, answer when ``revision`` (default:
+        the branch head the next pass fetches) is delivered, failed, or ``timeout`` passes."""
+        wanted = revision(req.arg("revision"))
+        after = self.reconciler.fetches_started  # a fetch numbered above this reads git anew
+        self.trigger.fire("api")
+        if req.arg("wait").lower() not in ("1", "true", "yes"):
+            return 202, {"accepted": True, "revision": wanted, "after": after}
+        try:
+            timeout = parse_duration(req.arg("timeout", "5m"))
+        except ValueError as exc:
+            return 400, {"error": f"timeout: {exc}"}
+        if timeout > MAX_WAIT:
+            return 400, {"error": f"timeout: at most {format_duration(MAX_WAIT)}"}
+        deadline = self.clock() + timeout
+        while True:
+            answer = self.delivery_of(wanted, after)
+            if answer.done:
+                return self._delivery_answer(answer)
+            if self.clock() >= deadline:
+                timed_out = replace(
+                    answer,
+                    state=delivery.TIMED_OUT,
+                    message=f"timed out after {format_duration(timeout)}: {answer.message}",
+                )
+                return self._delivery_answer(timed_out)
+            time.sleep(WAIT_POLL)
+
+    def delivery_of(
+        self, revision: str, after: int, only: tuple[str, str] | None = None
+    ) -> delivery.Delivery:
+        """Where ``revision`` stands; ``after``: the last fetch begun before the request;
+        ``only``: one deployment's verdict."""
+        rec = self.reconciler
+        fetched_since = rec.fetches_finished > after
+        status = rec.status
+        if not revision:
+            if not fetched_since:
+                return delivery.Delivery(
+                    delivery.WAITING, "", "", "waiting for the reconciler to fetch the branch"
+                )
+            revision = status.revision
+        deployments = rec.desired.deployments if rec.desired else ()
+        latest = {d.key: rec.revisions.latest(d.key) for d in deployments}
+        return delivery.judge(
+            revision, status, latest, rec.source.contains, fetched_since, rec.settings.branch, only
+        )
+
+    @staticmethod
+    def _delivery_answer(answer: delivery.Delivery) -> tuple[int, Any]:
+        return delivery.HTTP_STATUS.get(answer.state, 200), answer.to_dict()
+
+    def _rollouts(self, namespace: str, name: str, req: Request) -> tuple[int, Any]:
+        """A deployment's status, its newest rollout records, and the verdict on ``revision``
+        (default: the branch head that a fetch begun after fetch ``after`` found), as
+        ``rollout status`` follows it."""
+        rec = self.reconciler
+        status = next(
+            (
+                asdict(r)
+                for r in rec.status.resources
+                if (r.kind, r.namespace, r.name) == ("Deployment", namespace, name)
+            ),
+            None,
+        )
+        records = [
+            asdict(r) for r in rec.history.rollouts(namespace, name, req.number("limit", 20, 1))
+        ]
+        known = rec.desired is not None and rec.desired.deployment(namespace, name) is not None
+        if status is None and not records and not known:  # in git but not yet reported: 200
+            return 404, {"error": f"deployment {namespace}/{name} not found"}
+        after = req.number("after", -1, 0, 2**31)  # absent: any fetch will do
+        verdict = self.delivery_of(revision(req.arg("revision")), after, (namespace, name))
+        return 200, {
+            "deployment": status,
+            "rollouts": records,
+            "revision": rec.status.revision,
+            "applied": rec.status.applied,
+            "fetches": rec.fetches_started,
+            "verdict": verdict.to_dict(),
+        }
+
+
+class Front:
+    """The WSGI application ``gitops.serve.httpserver`` serves: a request becomes a ``Request`` for
+    ``App.handle``, and every answer is JSON (errors too), never a traceback."""
+
+    def __init__(self, app: App) -> None:
+        self.app = app
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        method = str(environ.get("REQUEST_METHOD", "GET")).upper()
+        path = str(environ.get("PATH_INFO", "") or "/")
+        try:
+            if method in ("GET", "HEAD") and path == "/metrics":
+                text = self.app.reconciler.metrics.exposition()
+                return _reply(start_response, 200, text, CONTENT_TYPE, method)
+            code, body = self._route(method, path, environ)
+        except Exception:  # the API must outlive any one bad request; say nothing of it
+            log.exception("API %s %s failed", method, path[:200])
+            code, body = 500, {"error": "internal error; the reconciler's log has the details"}
+        data = json.dumps(body, indent=2, default=str).encode()
+        extra = [("WWW-Authenticate", 'Bearer realm="gitops"')] if code == 401 else []
+        if code == 405:
+            extra.append(("Allow", "GET, HEAD, POST"))
+        return _reply(start_response, code, data, "application/json", method, extra)
+
+    def _route(self, method: str, path: str, environ: Mapping[str, Any]) -> tuple[int, Any]:
+        if method not in ("GET", "HEAD", "POST"):
+            return 405, {"error": f"method {method[:20]} is not allowed"}
+        try:
+            query = parse_qs(str(environ.get("QUERY_STRING", "")), strict_parsing=False)
+        except ValueError as exc:
+            return 400, {"error": f"query: {exc}"}
+        headers = {
+            key[5:].replace("_", "-").lower(): str(value)
+            for key, value in environ.items()
+            if key.startswith("HTTP_")
+        }
+        body = b""
+        if method == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)  # the server checked it
+            webhook = path.startswith(WEBHOOKS)
+            limit = self.app.reconciler.settings.webhook_max_bytes if webhook else MAX_BODY
+            if length > limit:
+                if webhook:
+                    self.app.reconciler.metrics.webhook(
+                        path.removeprefix(WEBHOOKS), webhooks.TOO_LARGE
+                    )
+                return 413, {"error": f"body of {length} bytes is over the {limit}-byte limit"}
+            body = environ["wsgi.input"].read(length) if length else b""
+        try:
+            return self.app.handle(
+                Request("GET" if method == "HEAD" else method, path, query, headers, body)
+            )
+        except BadRequest as exc:
+            return 400, {"error": str(exc)}
+
+    def refused(self, code: int, path: str) -> None:
+        """The listener refused a request before it got here (too large, malformed)."""
+        if code == 413 and path.startswith(WEBHOOKS):
+            self.app.reconciler.metrics.webhook(path.removeprefix(WEBHOOKS), webhooks.TOO_LARGE)
+
+
+def _reply(
+    start_response: Callable[..., Any],
+    code: int,
+    data: bytes,
+    content_type: str,
+    method: str,
+    extra: list[tuple[str, str]] | None = None,
+) -> list[bytes]:
+    headers = [
+        ("Content-Type", content_type),
+        ("Content-Length", str(len(data))),
+        ("Cache-Control", "no-store"),
+        ("X-Content-Type-Options", "nosniff"),
+        *(extra or []),
+    ]
+    start_response(f"{code} {HTTPStatus(code).phrase}", headers)
+    return [] if method == "HEAD" else [data]
+
+
+def serve(app: App, host: str, port: int) -> HttpServer:
+    """The API's listener, bounded as ``gitops.serve.httpserver`` says; started by the caller."""
+    front = Front(app)
+    limit = max(app.reconciler.settings.webhook_max_bytes, MAX_BODY)
+    return HttpServer(host, port, front, limit, on_refused=front.refused)

@@ -1,0 +1,247 @@
+"""Rows for ``gitops get`` and the read API: live pods joined with the last status.
+
+Pure functions of values; the API calls them with a fresh observation of the nodes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from gitops.decide.desired import DesiredState
+from gitops.decide.health import container_ready, pod_ready
+from gitops.decide.plan import Pending
+from gitops.decide.status import SyncStatus
+from gitops.manifests import model as m
+from gitops.model.applied import Unstarted
+from gitops.model.live import LiveState
+from gitops.model.pods import L_CONTAINER, L_POD_LABEL, PodInfo
+from gitops.traffic.endpoints import PortEndpoints
+
+ProbeVerdict = Callable[[str], bool | None]
+
+
+def pod_phase(pod: PodInfo, restarts: Mapping[str, int], ready: ProbeVerdict) -> str:
+    """Kubernetes-style one-word status of a pod."""
+    apps = pod.app_containers()
+    states = {c.state for c in apps}
+    if states == {"running"}:
+        return "Running" if pod_ready(pod, ready) else "NotReady"
+    crashed = [c for c in apps if c.state in ("exited", "dead")]
+    if crashed and any(restarts.get(c.id, 0) for c in crashed):
+        return "CrashLoopBackOff"
+    if "restarting" in states:
+        return "Restarting"
+    if "created" in states:
+        return "ContainerCreating"
+    if "exited" in states or "dead" in states:
+        failed = [c for c in apps if c.state in ("exited", "dead") and "Exited (0)" not in c.status]
+        return "Error" if failed else "Completed"
+    return next(iter(states), "Unknown").capitalize()
+
+
+def pod_rows(
+    live: LiveState,
+    namespace: str | None,
+    restarts: Mapping[str, int] | None = None,
+    ready: ProbeVerdict = lambda _: None,
+    unstarted: Sequence[Unstarted] = (),
+    pending: Sequence[Pending] = (),
+) -> list[dict[str, Any]]:
+    """Live pods, then the ones that do not run yet: their image cannot be had (on the node
+    it was placed on), or no node can take them (Pending, with the scheduler's reason)."""
+    restarts = restarts or {}
+    rows: list[dict[str, Any]] = []
+    for u in unstarted:
+        if not namespace or u.namespace == namespace:
+            rows.append(_not_running(u.namespace, u.deployment, u.pod, u.node, u.status,
+                                     u.message, u.template_hash, u.commit))  # fmt: skip
+    for p in pending:
+        if not namespace or p.namespace == namespace:
+            for i in range(p.count):
+                name = f"{p.deployment}-pending-{i + 1}"
+                rows.append(_not_running(p.namespace, p.deployment, name, "", "Pending",
+                                         p.reason, "", ""))  # fmt: skip
+    for pod in live.pods:
+        if namespace and pod.namespace != namespace:
+            continue
+        apps = pod.app_containers()
+        n_ready = sum(1 for c in apps if container_ready(c, ready))
+        rows.append(
+            {
+                "namespace": pod.namespace,
+                "name": pod.name,
+                "ready": f"{n_ready}/{len(apps)}",
+                "status": pod_phase(pod, restarts, ready),
+                "restarts": sum(restarts.get(c.id, 0) for c in apps),
+                "created": pod.created,
+                "node": pod.node,
+                "deployment": pod.deployment,
+                "templateHash": pod.template_hash,
+                "commit": pod.commit,
+                "containers": [
+                    {
+                        "name": c.labels.get(L_CONTAINER, c.name),
+                        "id": c.id[:12],
+                        "image": c.image,
+                        "state": c.state,
+                        "status": c.status,
+                    }
+                    for c in apps
+                ],
+            }
+        )
+    return rows
+
+
+def _not_running(
+    namespace: str, deployment: str, name: str, node: str, status: str, message: str,
+    template_hash: str, commit: str,
+) -> dict[str, Any]:  # fmt: skip
+    return {
+        "namespace": namespace,
+        "name": name,
+        "ready": "0/0",
+        "status": status,
+        "restarts": 0,
+        "created": 0.0,
+        "node": node,
+        "deployment": deployment,
+        "templateHash": template_hash,
+        "commit": commit,
+        "containers": [],
+        "message": message,
+    }
+
+
+def deployment_rows(
+    status: SyncStatus, live: LiveState, namespace: str | None
+) -> list[dict[str, Any]]:
+    rows = []
+    for r in status.resources:
+        if r.kind != "Deployment" or (namespace and r.namespace != namespace):
+            continue
+        pods = live.of(r.namespace, r.name)
+        reps = r.replicas or {}
+        rows.append(
+            {
+                "namespace": r.namespace,
+                "name": r.name,
+                "ready": f"{reps.get('ready', 0)}/{reps.get('desired', 0)}",
+                "upToDate": reps.get("updated", 0),
+                "available": reps.get("available", 0),
+                "sync": r.sync,
+                "health": r.health,
+                "message": r.message,
+                "images": list(r.images),
+                "commits": sorted({p.commit[:12] for p in pods}),
+                "nodes": sorted({p.node for p in pods}),
+                "created": min((p.created for p in pods), default=0.0),
+                "replicas": reps,
+                "source": r.source,
+            }
+        )
+    return rows
+
+
+def service_rows(
+    desired: DesiredState | None,
+    live: LiveState,
+    namespace: str | None,
+    ready: ProbeVerdict = lambda _: None,
+) -> list[dict[str, Any]]:
+    if desired is None:
+        return []
+    rows = []
+    for entry in desired.manifests.of(m.Service):
+        if namespace and entry.namespace != namespace:
+            continue
+        spec = entry.resource.spec
+        selector = spec.selector
+        endpoints = [
+            p.name
+            for p in live.pods
+            if p.namespace == entry.namespace
+            and selector
+            and all(
+                c.labels.get(L_POD_LABEL + k) == v
+                for k, v in selector.items()
+                for c in p.containers[:1]
+            )
+            and pod_ready(p, ready)
+        ]
+        ports = [
+            f"{p.port}{':' + str(p.node_port) if p.node_port else ''}/{p.protocol}"
+            for p in spec.ports
+        ]
+        rows.append(
+            {
+                "namespace": entry.namespace,
+                "name": entry.name,
+                "type": spec.type,
+                "ports": ",".join(ports) or "<none>",
+                "selector": ",".join(f"{k}={v}" for k, v in selector.items()) or "<none>",
+                "endpoints": endpoints,
+            }
+        )
+    return rows
+
+
+def namespace_rows(status: SyncStatus, desired: DesiredState | None) -> list[dict[str, Any]]:
+    if desired is None:
+        return []
+    declared = {r.name: r for r in status.resources if r.kind == "Namespace"}
+    return [
+        {
+            "name": ns,
+            "status": "Active",
+            "declared": ns in declared,
+            "sync": declared[ns].sync if ns in declared else "Synced",
+        }
+        for ns in desired.namespaces
+    ]
+
+
+def endpoint_rows(table: list[PortEndpoints], namespace: str | None) -> list[dict[str, Any]]:
+    return [
+        {
+            "namespace": t.namespace,
+            "name": t.service,
+            "port": t.port,
+            "portName": t.port_name,
+            "nodePort": t.node_port,
+            "endpoints": [
+                {"pod": e.pod, "node": e.node, "ip": e.ip, "port": e.port} for e in t.endpoints
+            ],
+        }
+        for t in table
+        if not namespace or t.namespace == namespace
+    ]
+
+
+def config_rows(
+    desired: DesiredState | None, kind: str, namespace: str | None
+) -> list[dict[str, Any]]:
+    """ConfigMaps or Secrets of the applied commit: names and keys. Never a value, not even a
+    Secret's (kubectl describe shows sizes only); ConfigMaps get the same shape for one table."""
+    if desired is None:
+        return []
+    cls: type[m.ConfigMap] | type[m.Secret] = m.Secret if kind == "secrets" else m.ConfigMap
+    rows = []
+    for e in desired.manifests.of(cls):
+        if namespace and e.namespace != namespace:
+            continue
+        r = e.resource
+        keys = sorted({*r.data, *getattr(r, "string_data", {}), *getattr(r, "binary_data", {})})
+        rows.append(
+            {
+                "namespace": e.namespace,
+                "name": e.name,
+                "type": getattr(r, "type", ""),
+                "keys": keys,
+                "data": len(keys),
+                "immutable": r.immutable,
+                "source": f"{e.path}:{e.doc}",
+            }
+        )
+    return rows

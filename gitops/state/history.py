@@ -1,0 +1,242 @@
+"""Durable history in SQLite under the state directory: syncs and small facts (last good commit).
+
+Survives restarts. Writes are rare (a row when something happened, not one per poll), so one
+short-lived connection per call is simple and safe from any thread. A database that cannot be
+opened or written (a full disk, no file descriptor left) raises ``StateUnavailable``, a
+temporary error: the pass that needed it fails and is retried, the process lives on.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from gitops.errors import StateUnavailable
+from gitops.model.pods import RolloutRecord
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS syncs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  started REAL NOT NULL,
+  finished REAL NOT NULL,
+  revision TEXT NOT NULL,
+  applied TEXT NOT NULL,
+  result TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  message TEXT NOT NULL,
+  trigger TEXT NOT NULL,
+  created INTEGER NOT NULL DEFAULT 0,
+  removed INTEGER NOT NULL DEFAULT 0,
+  restarted INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS rollouts (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  namespace TEXT NOT NULL,
+  deployment TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  commit_sha TEXT NOT NULL,
+  template_hash TEXT NOT NULL,
+  author TEXT NOT NULL DEFAULT '',
+  subject TEXT NOT NULL DEFAULT '',
+  images TEXT NOT NULL DEFAULT '',
+  started REAL NOT NULL,
+  finished REAL,
+  result TEXT NOT NULL,
+  reason TEXT NOT NULL DEFAULT '',
+  rolled_back_to TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS rollouts_by_deployment ON rollouts (namespace, deployment, revision);
+"""
+
+
+@dataclass(frozen=True)
+class SyncRecord:
+    started: float
+    finished: float
+    revision: str
+    applied: str
+    result: str
+    reason: str
+    message: str
+    trigger: str
+    created: int = 0
+    removed: int = 0
+    restarted: int = 0
+    id: int | None = None
+
+
+class History:
+    def __init__(self, state_dir: Path) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.path = state_dir / "gitops.db"
+        self._lock = threading.Lock()
+        with self._connect() as db:
+            db.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                db = sqlite3.connect(self.path, timeout=10)
+                try:
+                    with db:
+                        yield db
+                finally:
+                    db.close()
+            except (sqlite3.Error, OSError) as exc:
+                raise StateUnavailable(f"state database {self.path}: {exc}") from exc
+
+    def record(self, rec: SyncRecord) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO syncs (started, finished, revision, applied, result, reason, message,"
+                " trigger, created, removed, restarted) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    rec.started,
+                    rec.finished,
+                    rec.revision,
+                    rec.applied,
+                    rec.result,
+                    rec.reason,
+                    rec.message,
+                    rec.trigger,
+                    rec.created,
+                    rec.removed,
+                    rec.restarted,
+                ),
+            )
+
+    def syncs(self, limit: int = 50) -> list[SyncRecord]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT started, finished, revision, applied, result, reason, message, trigger,"
+                " created, removed, restarted, id FROM syncs ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [SyncRecord(*row) for row in rows]
+
+    def get(self, key: str) -> str | None:
+        with self._connect() as db:
+            row = db.execute("SELECT value FROM facts WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def put(self, key: str, value: str) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO facts (key, value) VALUES (?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (key, value),
+            )
+
+    # -- rollouts ---------------------------------------------------------------------------
+    _SELECT_ROLLOUTS = (
+        "SELECT namespace, deployment, revision, commit_sha, template_hash, author, subject,"
+        " images, started, finished, result, reason, rolled_back_to, id FROM rollouts"
+        " WHERE namespace = ? AND deployment = ? ORDER BY revision DESC LIMIT ?"
+    )
+
+    def rollout_counts(self) -> list[tuple[str, str, bool, int]]:
+        """(result, reason, rolled back, count) of every finished rollout: what metrics count."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT result, reason, rolled_back_to != '', count(*) FROM rollouts "
+                "WHERE finished IS NOT NULL GROUP BY 1, 2, 3"
+            ).fetchall()
+        return [(str(r[0]), str(r[1]), bool(r[2]), int(r[3])) for r in rows]
+
+    def rollouts(self, namespace: str, deployment: str, limit: int = 50) -> list[RolloutRecord]:
+        """Newest first."""
+        with self._connect() as db:
+            rows = db.execute(self._SELECT_ROLLOUTS, (namespace, deployment, limit)).fetchall()
+        return [_rollout(row) for row in rows]
+
+    def latest_rollout(self, namespace: str, deployment: str) -> RolloutRecord | None:
+        found = self.rollouts(namespace, deployment, 1)
+        return found[0] if found else None
+
+    def start_rollout(self, rec: RolloutRecord) -> RolloutRecord:
+        """Insert ``rec`` as the next revision of its deployment."""
+        with self._connect() as db:
+            (top,) = db.execute(
+                "SELECT COALESCE(MAX(revision), 0) FROM rollouts"
+                " WHERE namespace = ? AND deployment = ?",
+                (rec.namespace, rec.deployment),
+            ).fetchone()
+            rec = replace(rec, revision=int(top) + 1)
+            cur = db.execute(
+                "INSERT INTO rollouts (namespace, deployment, revision, commit_sha, template_hash,"
+                " author, subject, images, started, finished, result, reason, rolled_back_to)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    rec.namespace,
+                    rec.deployment,
+                    rec.revision,
+                    rec.commit,
+                    rec.template_hash,
+                    rec.author,
+                    rec.subject,
+                    json.dumps(list(rec.images)),
+                    rec.started,
+                    rec.finished,
+                    rec.result,
+                    rec.reason,
+                    rec.rolled_back_to,
+                ),
+            )
+            return replace(rec, id=cur.lastrowid)
+
+    def finish_rollout(
+        self,
+        rec: RolloutRecord,
+        result: str,
+        finished: float,
+        reason: str = "",
+        rolled_back_to: str = "",
+    ) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE rollouts SET result = ?, finished = ?, reason = ?, rolled_back_to = ?"
+                " WHERE id = ?",
+                (result, finished, reason or rec.reason, rolled_back_to, rec.id),
+            )
+
+
+def _rollout(row: tuple[object, ...]) -> RolloutRecord:
+    (
+        ns,
+        dep,
+        revision,
+        commit,
+        template_hash,
+        author,
+        subject,
+        images,
+        started,
+        finished,
+        result,
+        reason,
+        back,
+        rid,
+    ) = row
+    return RolloutRecord(
+        namespace=str(ns),
+        deployment=str(dep),
+        revision=int(revision),  # type: ignore[call-overload]
+        commit=str(commit),
+        template_hash=str(template_hash),
+        author=str(author),
+        subject=str(subject),
+        images=tuple(json.loads(str(images) or "[]")),
+        started=float(started),  # type: ignore[arg-type]
+        finished=None if finished is None else float(finished),  # type: ignore[arg-type]
+        result=str(result),
+        reason=str(reason),
+        rolled_back_to=str(back),
+        id=int(rid),  # type: ignore[call-overload]
+    )

@@ -1,0 +1,70 @@
+"""NodePort Services on nodes whose address is not on the reconciler's machine.
+
+Each such node runs its own HAProxy (``Node.ensure_proxy``: a host-network container built on
+the node from this machine's binary), listening on the node's address. Its configuration is
+rendered by ``gitops.traffic.balancer`` from the same endpoint table the local proxy uses,
+pushed only when it changes, and loaded by a seamless reload: connections already open carry on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Collection, Mapping
+
+from gitops.errors import GitopsError
+from gitops.nodes.base import Node
+from gitops.nodes.proxyimage import ADMIN_SOCKET
+from gitops.traffic import endpoints
+from gitops.traffic.balancer import Frontend, render
+from gitops.traffic.endpoints import PortEndpoints
+
+log = logging.getLogger(__name__)
+# Connections per node proxy: haproxy needs about 2.5 descriptors each and refuses to start
+# when it cannot raise its limit that far; engines commonly give containers 20,000 or more.
+MAXCONN = 6_000
+DRAIN_SETTLE = 0.5  # seconds
+
+
+class NodeProxies:
+    def __init__(self, nodes: Mapping[str, Node], addresses: Mapping[str, str]) -> None:
+        self.nodes, self.addresses = nodes, dict(addresses)  # node -> its address
+        self._table: list[PortEndpoints] = []
+        self._pushed: dict[str, str] = {}
+        self._lock = threading.Lock()
+        # Set by the runner to the cluster's view: a silent node is not waited on each pass;
+        # it gets the current configuration once it answers again.
+        self.usable: Callable[[str], bool] = lambda _: True
+
+    def update(self, table: list[PortEndpoints]) -> None:
+        with self._lock:
+            self._table = table
+            self._push(table)
+
+    def drop(self, pods: Collection[str]) -> None:
+        with self._lock:
+            self._table = endpoints.without(self._table, pods)
+            pushed = self._push(self._table)
+        if pushed:
+            # Requests already on their way to the pod through the old worker finish first;
+            # the local proxy counts them, a node's own proxy is given this moment.
+            time.sleep(DRAIN_SETTLE)
+
+    def _push(self, table: list[PortEndpoints]) -> bool:
+        """True when some node's configuration changed (and was reloaded)."""
+        pushed = False
+        fronts = [Frontend.build(t) for t in table if t.node_port is not None and t.endpoints]
+        for name, address in self.addresses.items():
+            config = render(fronts, [address], ADMIN_SOCKET, MAXCONN)
+            if self._pushed.get(name) == config or not self.usable(name):
+                continue
+            try:
+                self.nodes[name].ensure_proxy(config.encode())
+            except GitopsError as exc:  # that node's NodePorts lag; the others are served
+                log.warning("node proxy on %s: %s", name, exc)
+                self._pushed.pop(name, None)
+                continue
+            self._pushed[name] = config
+            pushed = True
+        return pushed

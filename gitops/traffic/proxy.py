@@ -1,0 +1,325 @@
+"""The service proxy (kube-proxy's role), carried out by HAProxy: the one adapter to it.
+
+Each NodePort accepts connections on the node address and balances them over the Service's
+ready endpoints. ``gitops.traffic.balancer`` decides; this module runs ``haproxy`` in master-worker
+mode under the state directory and tells it what changed: endpoint changes through the runtime
+API (one socket round trip), changes of shape through a seamless reload.
+
+Why HAProxy rather than a Python loop: it forwards in C with splice, so the hop costs a
+fraction of a millisecond and scales with the machine; a proxy inside the reconciler shared
+its interpreter with probing and reconciling (see bench/proxy.py for the figures).
+
+The proxy outlives a crash of the reconciler on purpose: Services keep answering, and the next
+``gitops run`` adopts the running proxy (pid file and master socket) and reloads it. A clean
+stop stops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import re
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Collection
+from pathlib import Path
+
+from gitops.errors import GitopsError
+from gitops.traffic.balancer import Balancer, Change, render
+from gitops.traffic.endpoints import PortEndpoints
+from gitops.traffic.nodeproxy import NodeProxies
+
+log = logging.getLogger(__name__)
+START_TIMEOUT = 10.0
+
+
+class ProxyError(GitopsError):
+    pass
+
+
+class ServiceProxy:
+    def __init__(
+        self,
+        addresses: list[str],
+        state_dir: Path,
+        binary: str = "haproxy",
+        remote: NodeProxies | None = None,
+    ) -> None:
+        self.addresses = addresses  # every node address on this machine
+        self.remote = remote  # nodes elsewhere run their own
+        self.dir = state_dir / "proxy"
+        self.binary = binary
+        self.config = self.dir / "haproxy.cfg"
+        self.admin = self.dir / "admin.sock"
+        self.master = self.dir / "master.sock"
+        self.pidfile = self.dir / "haproxy.pid"
+        self._balancer = Balancer()
+        self._lock = threading.Lock()
+        self._started = False
+        self._child: subprocess.Popen[bytes] | None = None  # when this run started it
+        self._refused: set[int] = set()  # ports another process holds; logged once each
+
+    # What the reconciler calls ------------------------------------------------------------
+
+    def update(self, table: list[PortEndpoints]) -> None:
+        if self.remote is not None:
+            self.remote.update(table)
+        if not self.addresses:
+            return
+        with self._lock:
+            self._apply(self._balancer.update(self._bindable(table)))
+
+    def drop(self, pods: Collection[str], drain: float = 5.0) -> None:
+        """Take ``pods`` out of every Service now; wait up to ``drain`` s for their connections."""
+        if self.remote is not None:
+            self.remote.drop(pods)
+        with self._lock:
+            change, addrs = self._balancer.drop(set(pods))
+            self._apply(change)
+        deadline = time.monotonic() + drain
+        while addrs and time.monotonic() < deadline and self._open_connections(addrs):
+            time.sleep(0.02)
+
+    def listening(self) -> list[int]:
+        return self._balancer.listening()
+
+    def stop(self) -> None:
+        """Stop listening; connections already open finish (bounded), then haproxy exits."""
+        pid = self._pid()
+        if pid is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGUSR1)  # soft stop
+        deadline = time.monotonic() + 2.0
+        while self._running(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        self._started = False
+
+    def _running(self, pid: int) -> bool:
+        if self._child is not None and self._child.pid == pid:
+            return self._child.poll() is None  # also reaps it
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    # Carrying out ------------------------------------------------------------------------
+
+    def _apply(self, change: Change) -> None:
+        if not self._started:
+            # The first pass writes the whole configuration, also into a proxy adopted from an
+            # earlier run; with no Service and nothing to adopt, no process is started at all.
+            if self._balancer.frontends or self._pid() is not None:
+                self._reload()
+            return
+        if change.reload:
+            self._reload()
+            return
+        if not change.commands:
+            return
+        out = self._command(";".join(change.commands), self.admin)
+        for line in filter(None, (raw.strip() for raw in out.splitlines())):
+            # Success is silent, or for an address "IP changed from ... by 'stats socket...'".
+            level = logging.DEBUG if "changed from" in line else logging.WARNING
+            log.log(level, "proxy: %s", line)
+
+    def _reload(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        text = render(
+            self._balancer.frontends.values(), self.addresses, str(self.admin), _maxconn()
+        )
+        tmp = self.config.with_suffix(".tmp")
+        tmp.write_text(text)
+        check = subprocess.run(
+            [self._exe(), "-c", "-q", "-f", str(tmp)], capture_output=True, text=True, check=False
+        )
+        if check.returncode != 0:
+            raise ProxyError(f"proxy configuration rejected: {check.stdout}{check.stderr}".strip())
+        tmp.replace(self.config)
+        pid = self._pid()
+        if pid is None:
+            self._spawn()
+        else:
+            before = self._reloads()
+            self._command("reload", self.master)
+            self._await_reload(before)
+        self._started = True
+
+    def _spawn(self) -> None:
+        for stale in (self.admin, self.master):
+            stale.unlink(missing_ok=True)
+        cmd = [self._exe(), "-W", "-S", str(self.master), "-f", str(self.config)]
+        cmd += ["-p", str(self.pidfile)]
+        with (self.dir / "haproxy.log").open("ab") as out:
+            # Its own session: a Ctrl-C meant for gitops does not cut the Services.
+            proc = self._child = subprocess.Popen(
+                cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline and proc.poll() is None:
+            with contextlib.suppress(OSError):
+                if "Name: HAProxy" in self._command("show info", self.admin):
+                    log.info("proxy: haproxy started (%s)", self.config)
+                    return
+            time.sleep(0.05)
+        raise ProxyError(f"haproxy did not start: {self._log_tail()}")
+
+    def _await_reload(self, before: tuple[int, int]) -> None:
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError, ValueError):
+                done, failed = self._reloads()
+                if failed > before[1]:
+                    raise ProxyError(f"haproxy reload failed: {self._log_tail()}")
+                # The new worker answers on the admin socket once it has taken over.
+                if done > before[0] and "Name: HAProxy" in self._command("show info", self.admin):
+                    return
+            time.sleep(0.02)
+        raise ProxyError(f"haproxy reload not done within {START_TIMEOUT:.0f}s")
+
+    def _reloads(self) -> tuple[int, int]:
+        """(reloads, failed reloads) of the master, from ``show proc``."""
+        for line in self._command("show proc", self.master).splitlines():
+            fields = line.split()
+            if len(fields) >= 5 and fields[1] == "master":
+                return int(fields[2]), int(fields[4].rstrip("]"))
+        raise ValueError("no master in show proc")
+
+    def _open_connections(self, addrs: set[str]) -> int:
+        """Connections to ``addrs`` in every worker, old ones still draining included."""
+        total = 0
+        try:
+            workers = _workers(self._command("show proc", self.master))
+            for pid in workers:
+                stat = self._command(f"@!{pid} show stat", self.master)
+                total += _current_sessions(stat, addrs)
+        except OSError as exc:
+            log.debug("proxy: cannot read connections: %s", exc)
+            return 0
+        return total
+
+    def _bindable(self, table: list[PortEndpoints]) -> list[PortEndpoints]:
+        """Leave out ports that another process listens on: one taken port must not keep the
+        proxy from reloading for every other Service."""
+        ours = set(self._balancer.frontends) | self._adopted_ports()
+        out = []
+        for t in table:
+            port = t.node_port
+            if (
+                port is None
+                or port in ours
+                or not t.endpoints
+                or all(can_bind(a, port) for a in self.addresses)
+            ):
+                self._refused.discard(port or 0)
+                out.append(t)
+            elif port not in self._refused:
+                self._refused.add(port)
+                log.error(
+                    "service %s/%s: cannot listen on %s:%d: the port is in use",
+                    t.namespace, t.service, ",".join(self.addresses), port,
+                )  # fmt: skip
+        return out
+
+    def _adopted_ports(self) -> set[int]:
+        """Ports a proxy left by an earlier run listens on: ours to keep, not taken."""
+        if self._started or self._pid() is None:
+            return set()
+        try:
+            text = self.config.read_text()
+        except OSError:
+            return set()
+        return {int(m) for m in re.findall(r"^\s+bind \S+:(\d+)$", text, re.M)}
+
+    def _pid(self) -> int | None:
+        """The running master, ours or one a previous ``gitops run`` left (adopted)."""
+        try:
+            pid = int(self.pidfile.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            return None
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            return None
+        return pid if str(self.master).encode() in cmdline else None
+
+    def _exe(self) -> str:
+        exe = shutil.which(self.binary)
+        if exe is None:
+            raise ProxyError(
+                f"'{self.binary}' not found: Services need HAProxy (apt-get install haproxy)"
+            )
+        return exe
+
+    def _command(self, command: str, path: Path) -> str:
+        with socket.socket(socket.AF_UNIX) as s:
+            s.settimeout(5.0)
+            s.connect(str(path))
+            s.sendall(command.encode() + b"\n")
+            s.shutdown(socket.SHUT_WR)
+            chunks = []
+            while data := s.recv(65536):
+                chunks.append(data)
+        return b"".join(chunks).decode(errors="replace")
+
+    def _log_tail(self) -> str:
+        try:
+            return " | ".join((self.dir / "haproxy.log").read_text().splitlines()[-5:])
+        except OSError:
+            return "(no log)"
+
+
+def _workers(show_proc: str) -> list[int]:
+    pids = []
+    section = ""
+    for line in show_proc.splitlines():
+        if line.startswith("#"):
+            section = line.strip("# ").split()[0] if line.strip("# ") else ""
+            continue
+        fields = line.split()
+        if section == "workers" and fields and fields[0].isdigit():
+            pids.append(int(fields[0]))
+    return pids
+
+
+def _current_sessions(stat_csv: str, addrs: set[str]) -> int:
+    lines = stat_csv.splitlines()
+    if not lines or not lines[0].startswith("# "):
+        return 0
+    header = lines[0][2:].split(",")
+    scur, addr = header.index("scur"), header.index("addr")
+    total = 0
+    for line in lines[1:]:
+        cells = line.split(",")
+        if len(cells) > max(scur, addr) and cells[addr] in addrs and cells[scur].isdigit():
+            total += int(cells[scur])
+    return total
+
+
+def can_bind(address: str, port: int) -> bool:
+    """Whether this machine could listen there now (port 0: whether the address is ours)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((address, port))
+        except OSError:
+            return False
+    return True
+
+
+def _maxconn() -> int:
+    """As many connections as the file limit allows, at most 50,000: haproxy refuses to start
+    when it cannot raise its limit to what maxconn needs (two descriptors a connection, and a
+    pipe a splicing connection, up to a quarter of them)."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    limit = 1 << 20 if hard == resource.RLIM_INFINITY else hard
+    return max(256, min(50_000, (limit - 1024) // 3))
