@@ -40,8 +40,7 @@ from gitops.manifests import parse_manifests
 from gitops.manifests.model import Service
 from gitops.model.applied import ApplyResult, Unstarted
 from gitops.model.events import SYNC_FAILED, Event
-from gitops.model.live import LiveState
-from gitops.model.pods import L_CONTAINER, L_GRACE, L_SERVICE_PORTS, ContainerInfo, PodInfo
+from gitops.model.live import ContainerInfo, LiveState, PodInfo
 from gitops.nodes.base import Node
 from gitops.probing.prober import Prober
 from gitops.report.metrics import Metrics, StateSource
@@ -389,7 +388,7 @@ class Reconciler:
                     if not fresh and (
                         have is None
                         or have.state != "running"
-                        or have.labels.get(L_SERVICE_PORTS) != label
+                        or ",".join(map(str, have.meta.service_ports)) != label
                     ):
                         # (Re)created; an observation older than that does not show it yet.
                         node.ensure_service(ns, name, ports)
@@ -417,7 +416,7 @@ class Reconciler:
             self._leaving_pods.add(pod.name)
             self.endpoints = endpoints.without(self.endpoints, {pod.name})
         if self.proxy is not None:
-            grace = int(pod.containers[0].labels.get(L_GRACE, "30")) if pod.containers else 30
+            grace = pod.containers[0].meta.grace if pod.containers else 30
             self.proxy.drop({pod.name}, drain=min(5.0, float(grace)))
 
     def _restarted(self, plan: Plan, applied: ApplyResult, now: float) -> None:
@@ -474,7 +473,7 @@ class Reconciler:
 
         def why(pod: PodInfo, c: ContainerInfo) -> str:
             if c.state != "running":
-                return f"pod {pod.name}: container {c.labels.get(L_CONTAINER, c.name)} {c.status}"
+                return f"pod {pod.name}: container {c.meta.container or c.name} {c.status}"
             reason = self.prober.reason(c.id) if self.prober is not None else ""
             return f"pod {pod.name}: {reason}" if reason else ""
 
@@ -486,7 +485,7 @@ class Reconciler:
         readiness probe failed ``failureThreshold`` times in a row. "" when none has."""
 
         def why(pod: PodInfo, c: ContainerInfo) -> str:
-            name = c.labels.get(L_CONTAINER, c.name)
+            name = c.meta.container or c.name
             if c.state in ("exited", "dead"):
                 return f"pod {pod.name}: container {name} {c.status}"
             failed = self.prober.failed(c.id) if self.prober is not None else ""

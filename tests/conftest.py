@@ -31,7 +31,7 @@ import yaml
 
 from gitops.config.settings import NodeConfig, Settings
 from gitops.decide.plan import counter_suffix
-from gitops.model.pods import L_INFRA, L_INSTANCE
+from gitops.model.labels import L_INFRA, L_INSTANCE
 from gitops.nodes.docker import DockerNode
 from gitops.probing.prober import Prober
 from gitops.reconciler import Reconciler

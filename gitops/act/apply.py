@@ -20,7 +20,7 @@ from gitops.decide.health import Backoff
 from gitops.decide.plan import Create, Plan, Remove, Restart
 from gitops.errors import GitopsError, ImagePullError, NodeUnavailable, Reason, internal
 from gitops.model.applied import ApplyResult, Failure, Unstarted
-from gitops.model.pods import L_GRACE, PodInfo
+from gitops.model.live import PodInfo
 from gitops.nodes.base import Node
 
 log = logging.getLogger(__name__)
@@ -212,7 +212,7 @@ class _Applier:
     def restart(self, item: Restart) -> None:
         pod, node = item.pod, self.nodes[item.pod.node]
 
-        grace = int(pod.containers[0].labels.get(L_GRACE, "30"))
+        grace = pod.containers[0].meta.grace
 
         def start_all() -> None:
             for cid in item.container_ids:

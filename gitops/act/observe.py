@@ -11,39 +11,28 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from gitops.errors import NodeUnavailable
-from gitops.model.live import LiveState
-from gitops.model.pods import (
-    L_COMMIT,
-    L_DEPLOYMENT,
-    L_HASH,
-    L_NAMESPACE,
-    L_POD,
-    L_PRUNE,
-    L_SERVICE,
-    ContainerInfo,
-    PodInfo,
-)
+from gitops.model.live import ContainerInfo, LiveState, PodInfo
 from gitops.nodes.base import Node
 
 
 def group_pods(containers: Iterable[ContainerInfo]) -> tuple[PodInfo, ...]:
     by_pod: dict[tuple[str, str], list[ContainerInfo]] = defaultdict(list)
     for c in containers:
-        if L_POD in c.labels:
-            by_pod[(c.node, c.labels[L_POD])].append(c)
+        if c.meta.pod:
+            by_pod[(c.node, c.meta.pod)].append(c)
     pods = []
     for (node, name), cs in by_pod.items():
-        first = cs[0].labels
+        first = cs[0].meta
         pods.append(
             PodInfo(
                 node=node,
-                namespace=first.get(L_NAMESPACE, ""),
-                deployment=first.get(L_DEPLOYMENT, ""),
+                namespace=first.namespace,
+                deployment=first.deployment,
                 name=name,
-                template_hash=first.get(L_HASH, ""),
-                commit=first.get(L_COMMIT, ""),
+                template_hash=first.template_hash,
+                commit=first.commit,
                 containers=tuple(sorted(cs, key=lambda c: c.name)),
-                prune=first.get(L_PRUNE, "enabled") != "disabled",
+                prune=first.prune,
             )
         )
     return tuple(sorted(pods, key=lambda p: (p.namespace, p.deployment, p.created, p.name)))
@@ -69,9 +58,5 @@ def observe(nodes: Sequence[Node]) -> LiveState:
                 continue
             containers.extend(cs)
             networks[name] = nets
-    services = {
-        (c.node, c.labels.get(L_NAMESPACE, ""), c.labels[L_SERVICE]): c
-        for c in containers
-        if L_SERVICE in c.labels
-    }
+    services = {(c.node, c.meta.namespace, c.meta.service): c for c in containers if c.meta.service}
     return LiveState(group_pods(containers), networks, unreachable, services)

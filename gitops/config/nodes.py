@@ -32,7 +32,7 @@ from gitops.config.durations import parse_duration
 from gitops.config.settings import NodeConfig
 from gitops.errors import GitopsError
 from gitops.manifests.quantity import cpu_millis, memory_bytes
-from gitops.model.pods import DEFAULT_MAX_PODS
+from gitops.model.templates import DEFAULT_MAX_PODS
 
 ENDPOINT_SCHEMES = ("unix://", "tcp://", "ssh://", "npipe://")
 

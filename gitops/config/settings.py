@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gitops.manifests.files import Rules
-from gitops.model.pods import DEFAULT_MAX_PODS
+from gitops.model.templates import DEFAULT_MAX_PODS
 
 
 def default_state_dir() -> Path:

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from gitops.decide.status import SYNCED, SyncStatus
 from gitops.errors import Reason
-from gitops.model.pods import FAILED, PROGRESSING, RolloutRecord
+from gitops.model.rollouts import FAILED, PROGRESSING, RolloutRecord
 
 WAITING: Final = "Waiting"
 SUCCEEDED: Final = "Succeeded"

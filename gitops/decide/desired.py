@@ -15,7 +15,7 @@ from typing import Any
 from gitops.manifests import Entry, Manifests, config_data
 from gitops.manifests import model as m
 from gitops.manifests.quantity import cpu_millis, memory_bytes
-from gitops.model.pods import (
+from gitops.model.templates import (
     A_AUTO_ROLLBACK,
     A_FAIL_FAST,
     A_PRUNE,

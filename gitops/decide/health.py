@@ -12,7 +12,7 @@ from typing import Final
 
 from gitops.decide.desired import DesiredDeployment
 from gitops.decide.rollout import PodReadiness
-from gitops.model.pods import L_CONTAINER, ContainerInfo, PodInfo
+from gitops.model.live import ContainerInfo, PodInfo
 
 HEALTHY: Final = "Healthy"
 PROGRESSING: Final = "Progressing"
@@ -61,13 +61,13 @@ def _exited(pods: list[PodInfo], looping: Mapping[str, int]) -> str | None:
     for pod in pods:
         for c in pod.app_containers():
             if c.id in looping:
-                name = c.labels.get(L_CONTAINER, c.name)
+                name = c.meta.container or c.name
                 return (
                     f"CrashLoopBackOff: container {name} of pod {pod.name} restarted "
                     f"{looping[c.id]} times; now {c.status or c.state}"
                 )
             if c.state in ("exited", "dead"):
-                name = c.labels.get(L_CONTAINER, c.name)
+                name = c.meta.container or c.name
                 return f"container {name} of pod {pod.name}: {c.status}"
     return None
 

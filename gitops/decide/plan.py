@@ -23,8 +23,9 @@ from dataclasses import dataclass, field
 from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.rollout import PodReadiness, Step, Why, step
 from gitops.decide.schedule import NodeView, Scheduler, Unschedulable
-from gitops.model.live import LiveState
-from gitops.model.pods import INFRA_NAME, PodInfo, PodTemplate
+from gitops.model.labels import INFRA_NAME
+from gitops.model.live import LiveState, PodInfo
+from gitops.model.templates import PodTemplate
 
 NameSource = Callable[[], str]
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' alphabet: no vowels, no lookalikes
@@ -163,7 +164,7 @@ def _is_complete(pod: PodInfo, template: PodTemplate) -> bool:
     without the namespaces it holds, so a pod that lost it is replaced (a new sandbox). A lone
     container that holds its own network (no pause container) restarts by itself."""
     want = {c.name for c in template.all_containers()}
-    have = {c.labels.get("io.gitops.container", "") for c in pod.containers}
+    have = {c.meta.container for c in pod.containers}
     if pod.infra is None:
         return want == have and pod.holder is not None
     return want | {INFRA_NAME} == have and pod.infra.state == "running"

@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from gitops.decide.desired import DesiredDeployment
-from gitops.model.pods import PROGRESSING, PodInfo, RolloutRecord
+from gitops.model.live import PodInfo
+from gitops.model.rollouts import PROGRESSING, RolloutRecord
 
 
 @dataclass(frozen=True)

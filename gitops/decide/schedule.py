@@ -14,7 +14,8 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from gitops.model.pods import DEFAULT_MAX_PODS, PodInfo, PodTemplate
+from gitops.model.live import PodInfo
+from gitops.model.templates import DEFAULT_MAX_PODS, PodTemplate
 
 NOT_READY = "node(s) had untolerated taint {node.kubernetes.io/unreachable: }"
 CORDONED = "node(s) were unschedulable"

@@ -2,52 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Callable
 from typing import Protocol
 
-from gitops.model.pods import (
-    L_COMMIT,
-    L_CONTAINER,
-    L_CREATED,
-    L_DEPLOYMENT,
-    L_GRACE,
-    L_HASH,
-    L_INDEX,
-    L_INFRA,
-    L_INIT,
+from gitops.model.labels import (
+    DEFAULT_INSTANCE,
     L_INSTANCE,
     L_MANAGED,
-    L_NAMESPACE,
-    L_NODE,
-    L_OWN_NETWORK,
-    L_POD,
-    L_POD_LABEL,
-    L_PORTS,
-    L_PRESTOP,
-    L_PROBES,
-    L_PRUNE,
-    L_REQUESTS,
-    L_SERVICE,
-    L_SERVICE_PORTS,
+)
+from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo
+from gitops.model.templates import (
     PROBES_AUTO,
     PROBES_HERE,
     PROBES_IN_NODE,
-    ContainerInfo,
-    ContainerSpec,
-    NodeCapacity,
-    PodInfo,
     PodTemplate,
-    encode_probes,
 )
 from gitops.nodes.routes import routed
 
 NETWORK_PREFIX = "gitops-"
-
-
-DEFAULT_INSTANCE = "default"
 
 
 def network_name(namespace: str, instance: str = DEFAULT_INSTANCE) -> str:
@@ -87,16 +61,6 @@ def volume_name(namespace: str, pod: str, volume: str, instance: str = DEFAULT_I
 
 def service_container_name(namespace: str, service: str, instance: str = DEFAULT_INSTANCE) -> str:
     return engine_name(instance, namespace, service, "SVC")
-
-
-def service_labels(namespace: str, service: str, ports: list[int], instance: str) -> dict[str, str]:
-    return {
-        L_MANAGED: "true",
-        L_INSTANCE: instance,
-        L_NAMESPACE: namespace,
-        L_SERVICE: service,
-        L_SERVICE_PORTS: ",".join(str(p) for p in ports),
-    }
 
 
 def service_aliases(namespace: str, service: str) -> list[str]:
@@ -250,55 +214,3 @@ def needs_pause(template: PodTemplate, probes_from_here: bool) -> bool:
         if p is not None and p.handler in ("http", "tcp")
     ]
     return bool(in_pod) and not probes_from_here
-
-
-def container_labels(
-    template: PodTemplate,
-    pod: str,
-    container: str,
-    index: int,
-    init: bool,
-    node: str,
-    now: float,
-    instance: str = DEFAULT_INSTANCE,
-    spec: ContainerSpec | None = None,
-    own_network: bool = False,
-) -> dict[str, str]:
-    """The labels that let a reconciler rebuild its live state from the engine alone.
-
-    ``spec`` is None for the pod's infrastructure (pause) container; ``own_network`` marks a
-    lone container that holds the pod's network itself."""
-    labels = {
-        L_MANAGED: "true",
-        L_INSTANCE: instance,
-        L_NAMESPACE: template.namespace,
-        L_DEPLOYMENT: template.deployment,
-        L_POD: pod,
-        L_CONTAINER: container,
-        L_INDEX: str(index),
-        L_HASH: template.template_hash,
-        L_COMMIT: template.commit,
-        L_NODE: node,
-        L_CREATED: f"{now:.3f}",
-        L_GRACE: str(template.grace_seconds),
-        L_REQUESTS: "{},{}".format(*template.requests),
-    }
-    if init:
-        labels[L_INIT] = "true"
-    if spec is None:
-        labels[L_INFRA] = "true"
-    else:
-        if own_network:
-            labels[L_OWN_NETWORK] = "true"
-        probes = encode_probes(spec)
-        if probes != "{}":
-            labels[L_PROBES] = probes
-        named = {p.name: p.container_port for p in spec.ports if p.name}
-        if named:
-            labels[L_PORTS] = json.dumps(named, separators=(",", ":"), sort_keys=True)
-        if spec.pre_stop:
-            labels[L_PRESTOP] = json.dumps(list(spec.pre_stop))
-    if not template.prune:
-        labels[L_PRUNE] = "disabled"
-    labels.update({L_POD_LABEL + k: v for k, v in template.labels})
-    return labels

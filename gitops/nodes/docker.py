@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import logging
 import math
 import shutil
@@ -37,28 +36,23 @@ from gitops.errors import (
     ImagePullError,
     NodeUnavailable,
 )
-from gitops.model.pods import (
+from gitops.model.labels import (
+    DEFAULT_INSTANCE,
     INFRA_NAME,
     L_CREATED,
-    L_GRACE,
     L_INSTANCE,
     L_MANAGED,
     L_NAMESPACE,
     L_POD,
-    L_PRESTOP,
     L_PROXY,
-    PROBES_AUTO,
-    ContainerInfo,
-    ContainerSpec,
-    NodeCapacity,
-    PodInfo,
-    PodTemplate,
+    service_labels,
 )
+from gitops.model.labels import encode as encode_labels
+from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo
+from gitops.model.templates import PROBES_AUTO, ContainerSpec, PodTemplate
 from gitops.nodes.base import (
-    DEFAULT_INSTANCE,
     DISCONNECTED,
     SERVICE_ROUTE,
-    container_labels,
     container_name,
     managed_filter,
     needs_pause,
@@ -68,7 +62,6 @@ from gitops.nodes.base import (
     service_aliases,
     service_command,
     service_container_name,
-    service_labels,
     volume_name,
 )
 from gitops.nodes.proxyimage import CONFIG, DOCKERFILE, haproxy_files, image_tag
@@ -80,6 +73,7 @@ INIT_TIMEOUT = 300  # an init container that runs longer than this fails its pod
 SETTLE_TIMEOUT = 2.0  # seconds the container list may lag behind a "die" event
 EXITS = ("die", "oom", "stop")  # events after which the container no longer runs
 PAUSE_IMAGE = "gitops/pause:1"
+MAX_WAIT_SECONDS = 86_400  # the longest stop or restart grace an engine call waits
 # The pod's infrastructure container: holds the pod's network and IPC namespaces for the app
 # containers (so they keep them across restarts) and carries busybox's wget and nc, with which
 # HTTP and TCP probes run inside the pod against its own loopback.
@@ -384,7 +378,7 @@ class DockerNode:
         created = self.api.create_container(
             image=self.pause_image,
             name=container_name(template.namespace, pod, INFRA_NAME, self._instance),
-            labels=container_labels(
+            labels=encode_labels(
                 template, pod, INFRA_NAME, -1, False, self._name, time.time(), self._instance
             ),
             host_config=host_config,
@@ -437,7 +431,7 @@ class DockerNode:
             command=list(spec.args) if spec.args is not None else None,
             environment=[f"{e.name}={e.value}" for e in spec.env],
             working_dir=spec.working_dir,
-            labels=container_labels(
+            labels=encode_labels(
                 template, pod, spec.name, index, init, self._name, time.time(), self._instance,
                 spec, own_network=pause is None,
             ),
@@ -509,7 +503,7 @@ class DockerNode:
 
     def restart_container(self, container_id: str, grace: int) -> None:
         with _translated(self._name, f"restart {container_id[:12]}"):
-            self.api.restart(container_id, timeout=grace)
+            self.api.restart(container_id, timeout=min(grace, MAX_WAIT_SECONDS))
 
     def exec(self, container_id: str, command: list[str], timeout: float) -> tuple[int, str]:
         """Run a command in a container; the engine has no exec timeout, so bound the wait."""
@@ -698,11 +692,12 @@ class DockerNode:
 
     def _stop(self, container: ContainerInfo) -> None:
         """preStop hook, then SIGTERM, then SIGKILL when the grace period (for both) is over."""
-        grace = float(container.labels.get(L_GRACE, "30"))
+        # Kubernetes allows any int64; no engine call may wait longer than a day.
+        grace = float(min(container.meta.grace, MAX_WAIT_SECONDS))
         started = time.monotonic()
-        hook = container.labels.get(L_PRESTOP)
+        hook = list(container.meta.pre_stop)
         if hook:
-            code, output = self.exec(container.id, json.loads(hook), grace)
+            code, output = self.exec(container.id, hook, grace)
             if code != 0:
                 log.warning("preStop of %s exited %d: %s", container.name, code, output[:200])
         # The grace period covers hook and SIGTERM together, rounded up (not cut short); a hook

@@ -14,25 +14,18 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from gitops.errors import ContainerCreateError, ImagePullError, NodeUnavailable
-from gitops.model.pods import (
+from gitops.model.labels import (
+    DEFAULT_INSTANCE,
     INFRA_NAME,
     L_INSTANCE,
     L_MANAGED,
     L_POD,
-    PROBES_IN_NODE,
-    ContainerInfo,
-    NodeCapacity,
-    PodInfo,
-    PodTemplate,
-)
-from gitops.nodes.base import (
-    DEFAULT_INSTANCE,
-    container_labels,
-    container_name,
-    needs_pause,
-    network_name,
     service_labels,
 )
+from gitops.model.labels import encode as encode_labels
+from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo
+from gitops.model.templates import PROBES_IN_NODE, PodTemplate
+from gitops.nodes.base import container_name, needs_pause, network_name
 
 
 class MemoryNode:
@@ -139,7 +132,7 @@ class MemoryNode:
                     node=self._name,
                     id=f"{self._name}-{next(self._ids):06d}",
                     name=container_name(template.namespace, pod, INFRA_NAME, self._instance),
-                    labels=container_labels(
+                    labels=encode_labels(
                         template, pod, INFRA_NAME, -1, False, self._name, now, self._instance
                     ),
                     state="running",
@@ -152,7 +145,7 @@ class MemoryNode:
             if spec.image not in self.images:
                 raise ContainerCreateError(f"no such image: {spec.image}")
             init = index < len(template.init_containers)
-            labels = container_labels(
+            labels = encode_labels(
                 template,
                 pod,
                 spec.name,

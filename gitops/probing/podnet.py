@@ -20,7 +20,7 @@ import socket
 import ssl
 from typing import Final
 
-from gitops.model.pods import ProbeSpec
+from gitops.model.templates import ProbeSpec
 from gitops.probing.probes import ProbeResult
 
 USER_AGENT: Final = "gitops-probe/1"

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 from gitops.errors import GitopsError
-from gitops.model.pods import PodInfo
+from gitops.model.live import PodInfo
 from gitops.nodes.base import Node, probed_from_here
 from gitops.probing import podnet
 from gitops.probing.probes import ProbeResult, ProbeTask, ProbeTracker, exec_result

@@ -31,7 +31,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final, Literal
 
-from gitops.model.pods import L_PROBES, PodInfo, ProbeSpec, decode_probes
+from gitops.model.labels import decode_probes
+from gitops.model.live import PodInfo
+from gitops.model.templates import ProbeSpec
 
 START_INTERVAL: Final = 0.1  # seconds between readiness probes while a container starts
 READINESS: Final = "readiness"
@@ -129,7 +131,7 @@ class ProbeTracker:
         for pod in pods:
             holder = pod.holder  # where HTTP/TCP probes run when they run in the pod
             for c in pod.app_containers():
-                specs = decode_probes(c.labels.get(L_PROBES, ""))
+                specs = decode_probes(c.meta.probes)
                 if c.state != "running" or not specs or holder is None:
                     continue
                 known = self._containers.get(c.id)

@@ -20,7 +20,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from gitops.decide.webhooks import PROVIDERS
-from gitops.model.pods import COMPLETE, FAILED, SUPERSEDED
+from gitops.model.rollouts import COMPLETE, FAILED, SUPERSEDED
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 REASON_KINDS = ("readiness", "liveness", "startup", "pull", "exit", "deadline", "other")

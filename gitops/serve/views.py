@@ -14,8 +14,8 @@ from gitops.decide.plan import Pending
 from gitops.decide.status import SyncStatus
 from gitops.manifests import model as m
 from gitops.model.applied import Unstarted
-from gitops.model.live import LiveState
-from gitops.model.pods import L_CONTAINER, L_POD_LABEL, PodInfo
+from gitops.model.labels import L_POD_LABEL
+from gitops.model.live import LiveState, PodInfo
 from gitops.traffic.endpoints import PortEndpoints
 
 ProbeVerdict = Callable[[str], bool | None]
@@ -81,7 +81,7 @@ def pod_rows(
                 "commit": pod.commit,
                 "containers": [
                     {
-                        "name": c.labels.get(L_CONTAINER, c.name),
+                        "name": c.meta.container or c.name,
                         "id": c.id[:12],
                         "image": c.image,
                         "state": c.state,

@@ -25,8 +25,7 @@ from gitops.decide.health import NodeTracker
 from gitops.decide.schedule import NodeView
 from gitops.errors import GitopsError
 from gitops.model.events import NODE_NOT_READY, NODE_READY, Event
-from gitops.model.live import LiveState
-from gitops.model.pods import NodeCapacity, PodInfo
+from gitops.model.live import LiveState, NodeCapacity, PodInfo
 from gitops.nodes.base import Node
 from gitops.state.history import History
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gitops.errors import StateUnavailable
-from gitops.model.pods import RolloutRecord
+from gitops.model.rollouts import RolloutRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS syncs (

@@ -23,7 +23,7 @@ from gitops.decide.rollout import DEADLINE_EXCEEDED, NEW_POD_FAILED, Counts, Pro
 from gitops.decide.status import ResourceStatus
 from gitops.errors import GitopsError
 from gitops.model.events import ROLLED_BACK, ROLLOUT_FAILED, ROLLOUT_SUCCEEDED, Event
-from gitops.model.pods import COMPLETE, FAILED, PROGRESSING, SUPERSEDED, RolloutRecord
+from gitops.model.rollouts import COMPLETE, FAILED, PROGRESSING, SUPERSEDED, RolloutRecord
 from gitops.state.history import History
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,7 @@ from dataclasses import dataclass, replace
 
 from gitops.decide.desired import DesiredState
 from gitops.manifests import model as m
-from gitops.model.live import LiveState
-from gitops.model.pods import PodInfo
+from gitops.model.live import LiveState, PodInfo
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,8 @@ import pytest
 
 from gitops.act.observe import group_pods
 from gitops.errors import ImagePullError
-from gitops.model.pods import L_INSTANCE, L_POD, ContainerSpec, PodTemplate
+from gitops.model.labels import L_INSTANCE, L_POD
+from gitops.model.templates import ContainerSpec, PodTemplate
 from gitops.nodes.base import Node
 from gitops.nodes.docker import DockerNode
 from gitops.nodes.memory import MemoryNode

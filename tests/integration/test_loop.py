@@ -6,7 +6,7 @@ from typing import Any
 
 import docker
 
-from gitops.model.pods import L_COMMIT, L_POD
+from gitops.model.labels import L_COMMIT, L_POD
 from gitops.reconciler import LAST_GOOD
 from tests.conftest import GitRemote, Images, containers_of, converge
 from tests.helpers import config_map, deployment, namespace, secret

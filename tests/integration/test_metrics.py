@@ -10,7 +10,7 @@ import urllib.request
 import docker
 from prometheus_client.parser import text_string_to_metric_families
 
-from gitops.model.pods import L_CONTAINER, L_INFRA
+from gitops.model.labels import L_CONTAINER, L_INFRA
 from tests.conftest import containers_of
 from tests.integration.test_run import server, wait_for  # noqa: F401 - the fixture is used
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import docker
 
-from gitops.model.pods import L_CONTAINER
+from gitops.model.labels import L_CONTAINER
 from tests.conftest import GitRemote, Images, containers_of, converge, reconciling, wait_until
 from tests.helpers import deployment, namespace
 

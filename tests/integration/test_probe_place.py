@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from gitops.act.observe import group_pods
-from gitops.model.pods import (
+from gitops.model.templates import (
     PROBES_HERE,
     PROBES_IN_NODE,
     ContainerSpec,

@@ -10,7 +10,7 @@ from typing import Any
 
 import docker
 
-from gitops.model.pods import L_CONTAINER, L_INFRA, L_POD
+from gitops.model.labels import L_CONTAINER, L_INFRA, L_POD
 from tests.conftest import GitRemote, Images, containers_of, reconciling, wait_until
 from tests.helpers import deployment, namespace
 

@@ -14,7 +14,7 @@ from typing import Any
 import docker
 import pytest
 
-from gitops.model.pods import L_INFRA, L_POD
+from gitops.model.labels import L_INFRA, L_POD
 from tests.conftest import (
     GitRemote,
     Images,

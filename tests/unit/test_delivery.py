@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from gitops.decide import delivery as d
 from gitops.decide.status import ResourceStatus, SyncStatus
-from gitops.model.pods import COMPLETE, FAILED, PROGRESSING, RolloutRecord
+from gitops.model.rollouts import COMPLETE, FAILED, PROGRESSING, RolloutRecord
 
 # A linear history: c1 <- c2 <- c3
 HISTORY = ["c1" * 20, "c2" * 20, "c3" * 20]

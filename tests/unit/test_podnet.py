@@ -9,7 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from gitops.model.pods import ProbeSpec
+from gitops.model.templates import ProbeSpec
 from gitops.nodes import routes
 from gitops.probing import podnet
 

@@ -3,18 +3,9 @@
 from __future__ import annotations
 
 from gitops.decide.health import Backoff
-from gitops.model.pods import (
-    INFRA_NAME,
-    L_CONTAINER,
-    L_INFRA,
-    L_PROBES,
-    ContainerInfo,
-    ContainerSpec,
-    PodInfo,
-    Port,
-    ProbeSpec,
-    encode_probes,
-)
+from gitops.model.labels import INFRA_NAME, L_CONTAINER, L_INFRA, L_PROBES, encode_probes
+from gitops.model.live import ContainerInfo, PodInfo
+from gitops.model.templates import ContainerSpec, Port, ProbeSpec
 from gitops.probing.probes import (
     LIVENESS,
     READINESS,

@@ -7,7 +7,7 @@ from typing import Any
 
 from gitops.decide.rollout import DEADLINE_EXCEEDED, NEW_POD_FAILED, Counts, ProgressClock, assess
 from gitops.manifests import edit
-from gitops.model.pods import RolloutRecord
+from gitops.model.rollouts import RolloutRecord
 
 DONE = Counts(desired=3, current=3, updated=3, available=3)
 HALF = Counts(desired=3, current=4, updated=1, available=3)
@@ -185,7 +185,8 @@ def test_settled_needs_every_replica_of_the_template_available() -> None:
     from gitops.decide.desired import build_desired
     from gitops.decide.rollout import PodReadiness, settled
     from gitops.manifests import parse_manifests
-    from gitops.model.pods import L_HASH, ContainerInfo, PodInfo
+    from gitops.model.labels import L_HASH
+    from gitops.model.live import ContainerInfo, PodInfo
     from tests.helpers import deployment, dump
 
     dep = build_desired(

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from gitops.decide.desired import DesiredDeployment, build_desired
 from gitops.decide.rollout import PodReadiness, fenceposts, scaled_value, step
 from gitops.manifests import parse_manifests
-from gitops.model.pods import PodInfo
+from gitops.model.live import PodInfo
 from tests.helpers import deployment, dump
 
 

@@ -13,7 +13,7 @@ from gitops.decide.plan import Plan, counter_suffix, make_plan
 from gitops.decide.rollout import Why
 from gitops.decide.schedule import NodeView, Scheduler, Unschedulable
 from gitops.manifests import parse_manifests
-from gitops.model.pods import PodTemplate
+from gitops.model.templates import PodTemplate
 from gitops.nodes.memory import MemoryNode
 from tests.helpers import deployment, dump
 

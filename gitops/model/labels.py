@@ -1,0 +1,226 @@
+"""The container-label codec: the one place that writes and reads the ``io.gitops.`` labels.
+
+Live state is rebuilt from these labels alone (a restarted reconciler, even with an empty state
+directory, neither duplicates nor loses a container), so they are the contract between a
+reconciler and the containers it made. ``encode`` writes a container's labels from its pod
+template; ``decode`` reads them back into ``ContainerLabels``; both sides round-trip (a property
+test says so). Probes, named ports and the preStop command travel as compact JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final
+
+from gitops.model.templates import ContainerSpec, PodTemplate, ProbeSpec
+
+DEFAULT_INSTANCE: Final = "default"  # an instance that keeps the names gitops always gave
+
+PREFIX: Final = "io.gitops."
+L_MANAGED: Final = PREFIX + "managed"
+L_INSTANCE: Final = PREFIX + "instance"  # which reconciler owns it (several may share a node)
+L_NAMESPACE: Final = PREFIX + "namespace"
+L_DEPLOYMENT: Final = PREFIX + "deployment"
+L_POD: Final = PREFIX + "pod"
+L_CONTAINER: Final = PREFIX + "container"
+L_INDEX: Final = PREFIX + "container-index"
+L_INIT: Final = PREFIX + "init"
+L_HASH: Final = PREFIX + "pod-template-hash"
+L_COMMIT: Final = PREFIX + "commit"
+L_PRUNE: Final = PREFIX + "prune"
+L_NODE: Final = PREFIX + "node"
+L_POD_LABEL: Final = PREFIX + "label."  # + the pod template's own label key
+L_CREATED: Final = PREFIX + "created"
+L_GRACE: Final = PREFIX + "grace-seconds"
+L_REQUESTS: Final = PREFIX + "requests"  # "cpu-millicores,memory-bytes" the pod reserves
+L_INFRA: Final = PREFIX + "infra"  # the pod's pause container: holds its namespaces, runs probes
+L_PROBES: Final = PREFIX + "probes"  # JSON of the container's probes, named ports resolved
+L_PORTS: Final = PREFIX + "ports"  # JSON {name: containerPort} of the container's named ports
+L_PRESTOP: Final = PREFIX + "prestop"  # JSON of the preStop exec command
+L_SERVICE: Final = PREFIX + "service"  # a Service's in-namespace proxy container
+L_SERVICE_PORTS: Final = PREFIX + "service-ports"  # its ports, comma-separated
+L_PROXY: Final = PREFIX + "proxy"  # a node's own Service proxy (HAProxy, host network)
+# A pod's lone container that holds the pod's network itself: no pause container. Only a
+# single-container pod without init containers, whose HTTP/TCP probes need no busybox in the pod.
+L_OWN_NETWORK: Final = PREFIX + "own-network"
+INFRA_NAME: Final = "POD"  # container label of the pause container (app names are lowercase)
+
+
+def encode_probes(spec: ContainerSpec) -> str:
+    """The container's probes as compact JSON for a label, with named ports made numbers.
+
+    Carried on the container so that probing is rebuilt from the engine alone, for pods of
+    any template (old pods mid-rollout included)."""
+    ports = {p.name: p.container_port for p in spec.ports if p.name}
+    out: dict[str, dict[str, object]] = {}
+    for kind, probe in (
+        ("readiness", spec.readiness),
+        ("liveness", spec.liveness),
+        ("startup", spec.startup),
+    ):
+        if probe is None:
+            continue
+        port = ports.get(probe.port, probe.port) if isinstance(probe.port, str) else probe.port
+        out[kind] = {**asdict(probe), "port": port}
+    return json.dumps(out, separators=(",", ":"), sort_keys=True)
+
+
+def decode_probes(text: str) -> dict[str, ProbeSpec]:
+    if not text:
+        return {}
+    raw = json.loads(text)
+    return {
+        kind: ProbeSpec(
+            **{
+                **fields,
+                "headers": tuple(tuple(h) for h in fields["headers"]),
+                "command": tuple(fields["command"]),
+            }
+        )
+        for kind, fields in raw.items()
+    }
+
+
+def encode(
+    template: PodTemplate,
+    pod: str,
+    container: str,
+    index: int,
+    init: bool,
+    node: str,
+    now: float,
+    instance: str = DEFAULT_INSTANCE,
+    spec: ContainerSpec | None = None,
+    own_network: bool = False,
+) -> dict[str, str]:
+    """The labels that let a reconciler rebuild its live state from the engine alone.
+
+    ``spec`` is None for the pod's infrastructure (pause) container; ``own_network`` marks a
+    lone container that holds the pod's network itself."""
+    labels = {
+        L_MANAGED: "true",
+        L_INSTANCE: instance,
+        L_NAMESPACE: template.namespace,
+        L_DEPLOYMENT: template.deployment,
+        L_POD: pod,
+        L_CONTAINER: container,
+        L_INDEX: str(index),
+        L_HASH: template.template_hash,
+        L_COMMIT: template.commit,
+        L_NODE: node,
+        L_CREATED: f"{now:.3f}",
+        L_GRACE: str(template.grace_seconds),
+        L_REQUESTS: "{},{}".format(*template.requests),
+    }
+    if init:
+        labels[L_INIT] = "true"
+    if spec is None:
+        labels[L_INFRA] = "true"
+    else:
+        if own_network:
+            labels[L_OWN_NETWORK] = "true"
+        probes = encode_probes(spec)
+        if probes != "{}":
+            labels[L_PROBES] = probes
+        named = {p.name: p.container_port for p in spec.ports if p.name}
+        if named:
+            labels[L_PORTS] = json.dumps(named, separators=(",", ":"), sort_keys=True)
+        if spec.pre_stop:
+            labels[L_PRESTOP] = json.dumps(list(spec.pre_stop))
+    if not template.prune:
+        labels[L_PRUNE] = "disabled"
+    labels.update({L_POD_LABEL + k: v for k, v in template.labels})
+    return labels
+
+
+def service_labels(namespace: str, service: str, ports: list[int], instance: str) -> dict[str, str]:
+    return {
+        L_MANAGED: "true",
+        L_INSTANCE: instance,
+        L_NAMESPACE: namespace,
+        L_SERVICE: service,
+        L_SERVICE_PORTS: ",".join(str(p) for p in ports),
+    }
+
+
+@dataclass(frozen=True)
+class ContainerLabels:
+    """A container's labels, read back (``decode``). A label that is missing or unreadable
+    gives the default, never an error: the engine may hold containers of older versions."""
+
+    managed: bool = False
+    instance: str = ""
+    namespace: str = ""
+    deployment: str = ""
+    pod: str = ""
+    container: str = ""
+    index: int = 0
+    init: bool = False
+    infra: bool = False
+    own_network: bool = False
+    template_hash: str = ""
+    commit: str = ""
+    node: str = ""
+    created: float = 0.0
+    grace: int = 30
+    requests: tuple[int, int] = (0, 0)
+    probes: str = ""  # JSON; ``decode_probes`` reads it
+    ports: dict[str, int] = field(default_factory=dict)  # named container ports
+    pre_stop: tuple[str, ...] = ()
+    prune: bool = True
+    pod_labels: dict[str, str] = field(default_factory=dict)  # the pod template's own labels
+    service: str = ""  # a Service's in-namespace name proxy
+    service_ports: tuple[int, ...] = ()
+
+
+def _int(text: str | None, default: int) -> int:
+    return int(text) if text is not None and text.isascii() and text.isdigit() else default
+
+
+def _json(text: str | None, kind: type) -> Any:
+    try:
+        value = json.loads(text) if text else kind()
+    except ValueError:
+        return kind()
+    return value if isinstance(value, kind) else kind()
+
+
+def decode(labels: Mapping[str, str]) -> ContainerLabels:
+    get = labels.get
+    cpu, _, memory = get(L_REQUESTS, "").partition(",")
+    try:
+        created = float(get(L_CREATED, "0") or 0)
+    except ValueError:
+        created = 0.0
+    ports = _json(get(L_PORTS), dict)
+    return ContainerLabels(
+        managed=get(L_MANAGED) == "true",
+        instance=get(L_INSTANCE, ""),
+        namespace=get(L_NAMESPACE, ""),
+        deployment=get(L_DEPLOYMENT, ""),
+        pod=get(L_POD, ""),
+        container=get(L_CONTAINER, ""),
+        index=_int(get(L_INDEX), 0),
+        init=get(L_INIT) == "true",
+        infra=get(L_INFRA) == "true",
+        own_network=get(L_OWN_NETWORK) == "true",
+        template_hash=get(L_HASH, ""),
+        commit=get(L_COMMIT, ""),
+        node=get(L_NODE, ""),
+        created=created,
+        grace=_int(get(L_GRACE), 30),
+        requests=(_int(cpu, 0), _int(memory, 0)) if cpu and memory else (0, 0),
+        probes=get(L_PROBES, ""),
+        ports={str(k): int(v) for k, v in ports.items() if isinstance(v, int)},
+        pre_stop=tuple(str(x) for x in _json(get(L_PRESTOP), list)),
+        prune=get(L_PRUNE, "enabled") != "disabled",
+        pod_labels={
+            k[len(L_POD_LABEL) :]: v for k, v in labels.items() if k.startswith(L_POD_LABEL)
+        },
+        service=get(L_SERVICE, ""),
+        service_ports=tuple(
+            _int(p, 0) for p in get(L_SERVICE_PORTS, "").split(",") if p.isascii() and p.isdigit()
+        ),
+    )

@@ -1,0 +1,143 @@
+"""What to run: the pod templates the desired stage makes and node adapters create.
+
+Plain frozen values with no behaviour that touches the outside world. ``template_hash``
+identifies a template; node settings and user annotations that shape templates are named here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Final, Literal
+
+# Where a node's HTTP and TCP probes run (its ``probes`` setting).
+PROBES_HERE: Final = "here"  # from the reconciler's machine to the pod's address
+PROBES_IN_NODE: Final = "node"  # as an exec in the pod's pause container, on its engine
+DEFAULT_MAX_PODS: Final = 110  # a node's pods at most, as the kubelet's maxPods
+PROBES_AUTO: Final = "auto"  # here when the pod's address is routed from this machine
+
+# Annotations users put on resources in git.
+A_PRUNE: Final = "gitops.io/prune"  # "disabled": keep running when the manifest is deleted
+A_AUTO_ROLLBACK: Final = "gitops.io/auto-rollback"  # "false": a failed rollout stays as it is
+# "true": a rollout fails as soon as a pod of the new template fails, not at its deadline
+A_FAIL_FAST: Final = "gitops.io/fail-fast"
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    name: str
+    value: str
+    sensitive: bool = False  # from a Secret: never printed
+
+    def __repr__(self) -> str:
+        shown = "<redacted>" if self.sensitive else repr(self.value)
+        return f"EnvVar({self.name}={shown})"
+
+
+@dataclass(frozen=True)
+class FileItem:
+    """One file projected from a ConfigMap or Secret into a container."""
+
+    path: str  # relative to the mount path
+    data: bytes = field(repr=False)
+    mode: int = 0o644
+
+
+@dataclass(frozen=True)
+class Mount:
+    """``emptyDir`` mounts a per-pod volume; ``files`` writes projected files at start."""
+
+    kind: Literal["emptyDir", "files"]
+    volume: str
+    path: str
+    read_only: bool = False
+    files: tuple[FileItem, ...] = ()
+    sensitive: bool = False
+
+
+@dataclass(frozen=True)
+class Port:
+    container_port: int
+    protocol: str = "TCP"
+    name: str | None = None
+
+
+@dataclass(frozen=True)
+class ProbeSpec:
+    """A readiness/liveness/startup probe; handler is one of http, tcp, exec."""
+
+    handler: Literal["http", "tcp", "exec"]
+    port: int | str | None = None
+    path: str = "/"
+    scheme: str = "HTTP"
+    headers: tuple[tuple[str, str], ...] = ()
+    command: tuple[str, ...] = ()
+    initial_delay: int = 0
+    period: int = 10
+    timeout: int = 1
+    success_threshold: int = 1
+    failure_threshold: int = 3
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    name: str
+    image: str
+    pull_policy: Literal["Always", "IfNotPresent", "Never"]
+    command: tuple[str, ...] | None = None
+    args: tuple[str, ...] | None = None
+    working_dir: str | None = None
+    env: tuple[EnvVar, ...] = ()
+    ports: tuple[Port, ...] = ()
+    cpu_limit_millis: int | None = None
+    memory_limit: int | None = None
+    cpu_request_millis: int | None = None
+    memory_request: int | None = None
+    mounts: tuple[Mount, ...] = ()
+    readiness: ProbeSpec | None = None
+    liveness: ProbeSpec | None = None
+    startup: ProbeSpec | None = None
+    pre_stop: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class PodTemplate:
+    """Everything needed to run one replica; ``template_hash`` identifies it.
+
+    The hash covers every input that changes what runs, including the content of ConfigMaps
+    and Secrets the pod uses, so changing one of those replaces the pods.
+    """
+
+    namespace: str
+    deployment: str
+    template_hash: str
+    containers: tuple[ContainerSpec, ...]
+    init_containers: tuple[ContainerSpec, ...] = ()
+    labels: tuple[tuple[str, str], ...] = ()
+    annotations: tuple[tuple[str, str], ...] = ()  # part of the hash, as in Kubernetes
+    empty_dirs: tuple[str, ...] = ()
+    grace_seconds: int = 30
+    node_selector: tuple[tuple[str, str], ...] = ()
+    prune: bool = True
+    commit: str = ""
+
+    def all_containers(self) -> tuple[ContainerSpec, ...]:
+        return self.init_containers + self.containers
+
+    @property
+    def requests(self) -> tuple[int, int]:
+        """(cpu millicores, memory bytes) the scheduler reserves, as Kubernetes counts them:
+        the app containers together, or the largest init container if that is more."""
+
+        def of(c: ContainerSpec) -> tuple[int, int]:
+            return c.cpu_request_millis or 0, c.memory_request or 0
+
+        apps = [of(c) for c in self.containers]
+        inits = [of(c) for c in self.init_containers]
+        return (
+            max([sum(a[0] for a in apps), *(i[0] for i in inits)]),
+            max([sum(a[1] for a in apps), *(i[1] for i in inits)]),
+        )
+
+    @property
+    def images(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(c.image for c in self.all_containers()))
