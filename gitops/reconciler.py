@@ -10,7 +10,6 @@ repaired, while status and history report the bad commit with file, document and
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import threading
@@ -41,6 +40,7 @@ from gitops.manifests.model import Service
 from gitops.model.applied import ApplyResult, Unstarted
 from gitops.model.events import SYNC_FAILED, Event
 from gitops.model.live import ContainerInfo, LiveState, PodInfo
+from gitops.model.verdicts import Health, Result
 from gitops.nodes.base import Node
 from gitops.probing.prober import Prober
 from gitops.report.metrics import Metrics, StateSource
@@ -52,8 +52,6 @@ from gitops.traffic import endpoints
 from gitops.traffic.proxy import ServiceProxy
 
 log = logging.getLogger(__name__)
-LAST_GOOD = "last_good_commit"
-READY_CONTAINERS = "ready_containers"  # by probe verdict, carried over a restart
 PENDING_RETRY = 5.0  # seconds: a pod no node can take is tried again
 REQUEUE_SOON = 1.0  # seconds: a pass that changed something looks again quickly
 MAX_BACKOFF = 300.0
@@ -118,7 +116,7 @@ class Reconciler:
         self.pending: tuple[Pending, ...] = ()
         self._names_made: dict[tuple[str, str, str], str] = {}  # created, not yet observed
         if prober is not None:
-            prober.carry(json.loads(history.get(READY_CONTAINERS) or "[]"))
+            prober.carry(history.facts.ready_containers())  # by probe verdict, over a restart
         self.endpoints: list[endpoints.PortEndpoints] = []
         self._names_written: dict[tuple[str, str, str], dict[str, bytes]] = {}
         backoff = settings.crash_backoff  # (initial, maximum, reset after)
@@ -142,7 +140,7 @@ class Reconciler:
         fetch = fetch or not self._head
         number = 0
         phases = _Phases()
-        revision, target, result, reason, message = "", "", "Succeeded", Reason.SUCCEEDED, ""
+        revision, target, result, reason, message = "", "", Result.SUCCEEDED, Reason.SUCCEEDED, ""
         errors: tuple[str, ...] = ()
         plan: Plan | None = None
         applied: ApplyResult | None = None
@@ -166,7 +164,11 @@ class Reconciler:
             phases.lap("observe")
             desired, rejected = self._target(revision, live, remember=not dry_run)
             if rejected is not None:
-                result, reason, message = "Failed", rejected.reason, str(rejected).splitlines()[0]
+                result, reason, message = (
+                    Result.FAILED,
+                    rejected.reason,
+                    str(rejected).splitlines()[0],
+                )
                 errors = tuple(_lines(rejected))
             if desired is None:  # no valid commit yet to fall back on
                 assert rejected is not None
@@ -210,7 +212,7 @@ class Reconciler:
                 now = self.clock()
                 readiness = self._readiness(live, now)
                 if applied.failures and rejected is None:
-                    result, reason = "Failed", applied.failures[0].reason
+                    result, reason = Result.FAILED, applied.failures[0].reason
                     message = f"{len(applied.failures)} deployment(s) failed to apply"
                     errors = tuple(f.message for f in applied.failures)
             counted = replace(
@@ -234,7 +236,7 @@ class Reconciler:
                 lambda d: self._broken(d, live, applied),
                 lambda d, h: settled(d, h, before.of(*d.key), ready_before, then),
             )
-            busy = not plan.empty or any(r.health == "Progressing" for r in resources)
+            busy = not plan.empty or any(r.health == Health.PROGRESSING for r in resources)
             requeue = REQUEUE_SOON if busy and not dry_run else None
             if rolling_back:  # the pin is set: the next pass starts the rollback, now
                 requeue = 0.0
@@ -244,17 +246,17 @@ class Reconciler:
                 requeue = min(requeue or math.inf, max(0.0, plan.wake_at - self.clock()))
             self._failures = 0
         except TemporaryError as exc:
-            result, reason, message = "Failed", exc.reason, str(exc)
+            result, reason, message = Result.FAILED, exc.reason, str(exc)
             errors = (str(exc),)
             self._failures += 1
             requeue = min(MAX_BACKOFF, exc.delay * 2 ** (self._failures - 1))
             retry = True
         except GitopsError as exc:
-            result, reason = "Failed", exc.reason
+            result, reason = Result.FAILED, exc.reason
             message, errors = str(exc).splitlines()[0], tuple(_lines(exc))
         except Exception as exc:  # a bug or an unclassified fault: a Failed pass, never a crash
             log.exception("pass (%s) failed with an internal error", trigger)
-            result, reason, message = "Failed", Reason.INTERNAL, internal(exc)
+            result, reason, message = Result.FAILED, Reason.INTERNAL, internal(exc)
             errors, counted_as = (message,), "error"
             self._failures += 1
             requeue = min(MAX_BACKOFF, INTERNAL_RETRY * 2 ** (self._failures - 1))
@@ -357,7 +359,7 @@ class Reconciler:
             if self.prober is not None:  # carried over a restart of the reconciler
                 verdicts = sorted(self.prober.ready_containers())
                 if verdicts != self._ready_saved:
-                    self.history.put(READY_CONTAINERS, json.dumps(verdicts))
+                    self.history.facts.set_ready_containers(verdicts)
                     self._ready_saved = verdicts
 
     def _serve_names(self, desired: DesiredState, live: LiveState) -> None:
@@ -449,8 +451,8 @@ class Reconciler:
                 self._rejected = revision
             return self._last_good(), exc
         self.desired = desired
-        if remember and self.history.get(LAST_GOOD) != revision:
-            self.history.put(LAST_GOOD, revision)
+        if remember and self.history.facts.last_good() != revision:
+            self.history.facts.set_last_good(revision)
         return desired, None
 
     def _load(self, commit: str) -> DesiredState:
@@ -515,7 +517,7 @@ class Reconciler:
 
     def _last_good(self) -> DesiredState | None:
         if self.desired is None:
-            commit = self.history.get(LAST_GOOD)
+            commit = self.history.facts.last_good()
             if commit:  # after a restart: rebuild from git, the source of truth
                 try:
                     self.desired = self._load(commit)
@@ -577,7 +579,7 @@ class Reconciler:
                     restarted=applied.restarted if applied else 0,
                 )
             )
-        if status.result == "Failed" and not same:
+        if status.result == Result.FAILED and not same:
             log.warning("sync of %s failed: %s", status.revision[:12], status.message)
             detail = "; ".join(status.errors[:3])
             self.notify(

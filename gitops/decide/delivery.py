@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from gitops.decide.status import SYNCED, SyncStatus
+from gitops.decide.status import SyncStatus
 from gitops.errors import Reason
-from gitops.model.rollouts import FAILED, PROGRESSING, RolloutRecord
+from gitops.model.rollouts import RolloutRecord
+from gitops.model.verdicts import Health, Result, Rollout, Sync
 
 WAITING: Final = "Waiting"
 SUCCEEDED: Final = "Succeeded"
@@ -80,25 +81,27 @@ def judge(
             )
         return out(WAITING, f"the reconciler has not fetched {revision[:12]} (at {seen})", False)
     if not status.applied or not contains(status.applied, revision):
-        if status.result == "Failed":  # the commit (or a later one holding it) was rejected
+        if status.result == Result.FAILED:  # the commit (or a later one holding it) was rejected
             detail = "; ".join(status.errors[:3]) or status.message
             return out(FAILED_DELIVERY, f"commit rejected ({status.reason}): {detail}", False)
         return out(WAITING, f"{revision[:12]} is fetched, not yet applied", False)
     for d in deployments:
-        if d["rolled_back"] or d["rollout"] == FAILED:
+        if d["rolled_back"] or d["rollout"] == Rollout.FAILED:
             why = d["message"] if d["message"].startswith("rolled back") else d["reason"]
-            if d["rollout"] == FAILED:
+            if d["rollout"] == Rollout.FAILED:
                 back = d["rolled_back_to"]
                 why += f"; rolled back to {back[:12]}" if back else "; not rolled back"
             return out(FAILED_DELIVERY, f"deployment {d['namespace']}/{d['name']}: {why}")
     waiting = [
         d
         for d in deployments
-        if d["sync"] != SYNCED or d["health"] != "Healthy" or d["rollout"] == PROGRESSING
+        if d["sync"] != Sync.SYNCED
+        or d["health"] != Health.HEALTHY
+        or d["rollout"] == Rollout.PROGRESSING
     ]
     if waiting:
         return out(WAITING, "; ".join(_progress(d) for d in waiting))
-    if status.result == "Failed":
+    if status.result == Result.FAILED:
         return out(WAITING, f"last pass failed ({status.reason}): {status.message}")
     return out(SUCCEEDED, f"{len(deployments)} deployment(s) healthy at {status.applied[:12]}")
 

@@ -8,18 +8,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Final
 
 from gitops.decide.desired import DesiredDeployment
 from gitops.decide.rollout import PodReadiness
 from gitops.model.live import ContainerInfo, PodInfo
-
-HEALTHY: Final = "Healthy"
-PROGRESSING: Final = "Progressing"
-DEGRADED: Final = "Degraded"
-MISSING: Final = "Missing"
-SUSPENDED: Final = "Suspended"
-UNKNOWN: Final = "Unknown"
+from gitops.model.verdicts import Health
 
 
 @dataclass(frozen=True)
@@ -83,29 +76,31 @@ def deployment_health(
     """(health, message, replica counts) of one deployment."""
     reps = count_replicas(dep, pods, readiness, now)
     if failure:
-        return DEGRADED, failure, reps
+        return Health.DEGRADED, failure, reps
     if dep.rolled_back:
-        return DEGRADED, dep.rolled_back, reps
+        return Health.DEGRADED, dep.rolled_back, reps
     if dep.paused:
-        return SUSPENDED, "deployment is paused", reps
+        return Health.SUSPENDED, "deployment is paused", reps
     if dep.replicas == 0:
         return (
-            (HEALTHY, "scaled to zero", reps) if not pods else (PROGRESSING, "scaling down", reps)
+            (Health.HEALTHY, "scaled to zero", reps)
+            if not pods
+            else (Health.PROGRESSING, "scaling down", reps)
         )
     if not pods:
-        return MISSING, "no pod exists", reps
+        return Health.MISSING, "no pod exists", reps
     current = [p for p in pods if p.template_hash == dep.template.template_hash]
     crashed = _exited(current, looping or {})
     if crashed:
-        return DEGRADED, crashed, reps
+        return Health.DEGRADED, crashed, reps
     if (
         reps.ready >= dep.replicas
         and reps.available >= dep.replicas
         and reps.current == dep.replicas
     ):
-        return HEALTHY, f"{reps.ready}/{dep.replicas} ready", reps
+        return Health.HEALTHY, f"{reps.ready}/{dep.replicas} ready", reps
     return (
-        PROGRESSING,
+        Health.PROGRESSING,
         f"{reps.updated} updated, {reps.ready} ready of {dep.replicas}; {reps.current} pods in all",
         reps,
     )

@@ -22,7 +22,8 @@ from typing import Final
 
 from gitops.decide.desired import DesiredDeployment
 from gitops.model.live import PodInfo
-from gitops.model.rollouts import PROGRESSING, RolloutRecord
+from gitops.model.rollouts import RolloutRecord
+from gitops.model.verdicts import Rollout
 
 
 @dataclass(frozen=True)
@@ -185,7 +186,7 @@ def assess(
     only for a fail-fast deployment; such a rollout fails at once instead of at its deadline."""
     if latest is None or latest.template_hash != template_hash:
         return "start", ""
-    if latest.result != PROGRESSING:
+    if latest.result != Rollout.PROGRESSING:
         return "none", ""
     done = counts.updated == counts.desired == counts.current and counts.available >= counts.desired
     if done:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any, Final
+from typing import Any
 
 from gitops.decide import health
 from gitops.decide.desired import DesiredState
@@ -19,10 +19,7 @@ from gitops.decide.rollout import PodReadiness
 from gitops.manifests import model as m
 from gitops.model.applied import ApplyResult
 from gitops.model.live import LiveState
-
-SYNCED: Final = "Synced"
-OUT_OF_SYNC: Final = "OutOfSync"
-UNKNOWN: Final = "Unknown"
+from gitops.model.verdicts import Health, Result, Sync
 
 
 @dataclass(frozen=True)
@@ -42,7 +39,7 @@ class ResourceStatus:
 class SyncStatus:
     revision: str = ""  # newest commit seen on the branch
     applied: str = ""  # commit whose manifests are being applied (the last valid one)
-    result: str = "Pending"  # Succeeded | Failed | Pending
+    result: Result = Result.PENDING
     reason: str = ""
     message: str = ""
     errors: tuple[str, ...] = ()
@@ -78,7 +75,7 @@ def resource_statuses(
             pending = plan.pending_for(*dep.key) if plan else None
             if pending is not None:
                 msg = f"{msg}; {pending.count} pod(s) Pending: {pending.reason}"
-                h = health.PROGRESSING if h == health.HEALTHY else h
+                h = Health.PROGRESSING if h == Health.HEALTHY else h
                 touched = True
             in_sync = (
                 not touched and reps.current == dep.replicas == reps.updated and not dep.rolled_back
@@ -88,7 +85,7 @@ def resource_statuses(
                     "Deployment",
                     entry.namespace,
                     entry.name,
-                    SYNCED if in_sync else OUT_OF_SYNC,
+                    Sync.SYNCED if in_sync else Sync.OUT_OF_SYNC,
                     h,
                     msg,
                     source,
@@ -105,15 +102,15 @@ def resource_statuses(
             )
         elif isinstance(res, m.Namespace):
             missing = [n for n, nets in live.networks.items() if entry.name not in nets]
-            sync = OUT_OF_SYNC if missing else SYNCED
+            sync = Sync.OUT_OF_SYNC if missing else Sync.SYNCED
             msg = f"network missing on {', '.join(missing)}" if missing else ""
             out.append(
-                ResourceStatus("Namespace", "", entry.name, sync, health.HEALTHY, msg, source)
+                ResourceStatus("Namespace", "", entry.name, sync, Health.HEALTHY, msg, source)
             )
         else:
             out.append(
                 ResourceStatus(
-                    res.kind, entry.namespace, entry.name, SYNCED, health.HEALTHY, "", source
+                    res.kind, entry.namespace, entry.name, Sync.SYNCED, Health.HEALTHY, "", source
                 )
             )
     wanted = {d.key for d in desired.deployments}
@@ -123,8 +120,8 @@ def resource_statuses(
                 "Deployment",
                 ns,
                 name,
-                OUT_OF_SYNC,
-                health.UNKNOWN,
+                Sync.OUT_OF_SYNC,
+                Health.UNKNOWN,
                 "deleted from git; pruning is disabled by annotation"
                 if not all(p.prune for p in live.of(ns, name))
                 else "deleted from git; pruning",
@@ -138,6 +135,6 @@ def behind_head(resources: tuple[ResourceStatus, ...], head: str) -> tuple[Resou
     resource is OutOfSync, as Argo CD shows an application whose manifests do not render."""
     note = f"the head {head[:12]} is rejected; the last valid commit runs"
     return tuple(
-        replace(r, sync=OUT_OF_SYNC, message=f"{r.message}; {note}" if r.message else note)
+        replace(r, sync=Sync.OUT_OF_SYNC, message=f"{r.message}; {note}" if r.message else note)
         for r in resources
     )

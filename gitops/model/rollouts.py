@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PROGRESSING = "Progressing"
-COMPLETE = "Complete"
-FAILED = "Failed"
-SUPERSEDED = "Superseded"
+from gitops.model.verdicts import Rollout
 
 
 @dataclass(frozen=True)
@@ -19,7 +16,7 @@ class RolloutRecord:
     commit: str
     template_hash: str
     started: float
-    result: str = PROGRESSING
+    result: Rollout = Rollout.PROGRESSING
     revision: int = 0
     author: str = ""
     subject: str = ""

@@ -20,11 +20,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from gitops.decide.webhooks import PROVIDERS
-from gitops.model.rollouts import COMPLETE, FAILED, SUPERSEDED
+from gitops.model.verdicts import Result, Rollout
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 REASON_KINDS = ("readiness", "liveness", "startup", "pull", "exit", "deadline", "other")
-ROLLOUT_RESULTS = (COMPLETE, FAILED, SUPERSEDED)
+ROLLOUT_RESULTS = (Rollout.COMPLETE, Rollout.FAILED, Rollout.SUPERSEDED)
 REPLICAS = ("desired", "current", "updated", "ready", "available", "unavailable")
 
 
@@ -54,7 +54,7 @@ class _State(Collector):
         last = GaugeMetricFamily(
             "gitops_last_sync_success", "1 when the last reconcile pass succeeded, else 0"
         )
-        last.add_metric([], 1.0 if status.result == "Succeeded" else 0.0)
+        last.add_metric([], 1.0 if status.result == Result.SUCCEEDED else 0.0)
         yield last
         dep_info = GaugeMetricFamily(
             "gitops_deployment_info", "Per deployment: sync and health status, revision (value 1)",

@@ -16,6 +16,7 @@ from gitops.manifests import model as m
 from gitops.model.applied import Unstarted
 from gitops.model.labels import L_POD_LABEL
 from gitops.model.live import LiveState, PodInfo
+from gitops.model.verdicts import Sync
 from gitops.traffic.endpoints import PortEndpoints
 
 ProbeVerdict = Callable[[str], bool | None]
@@ -196,7 +197,7 @@ def namespace_rows(status: SyncStatus, desired: DesiredState | None) -> list[dic
             "name": ns,
             "status": "Active",
             "declared": ns in declared,
-            "sync": declared[ns].sync if ns in declared else "Synced",
+            "sync": declared[ns].sync if ns in declared else Sync.SYNCED,
         }
         for ns in desired.namespaces
     ]

@@ -12,7 +12,6 @@ restart of the reconciler.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -30,8 +29,6 @@ from gitops.nodes.base import Node
 from gitops.state.history import History
 
 log = logging.getLogger(__name__)
-CORDONS = "cordons"  # history fact: node -> "cordoned" | "draining"
-EVICTED = "evicted"  # history fact: pod names of lost nodes, until they are gone
 CAPACITY_EVERY = 30.0  # seconds between `docker info` calls per node
 
 
@@ -79,9 +76,9 @@ class Cluster:
         self._known: dict[str, tuple[PodInfo, ...]] = {}  # last answered pods per node
         self._pods: tuple[PodInfo, ...] = ()
         self._dead: set[str] = set()
-        self.cordons: dict[str, str] = json.loads(history.get(CORDONS) or "{}")
-        self._evicted_saved = history.get(EVICTED) or "[]"
-        self.evicted: set[str] = set(json.loads(self._evicted_saved))
+        self.cordons: dict[str, str] = history.facts.cordons()
+        self.evicted: set[str] = history.facts.evicted()
+        self._evicted_saved = set(self.evicted)
 
     # -- health ---------------------------------------------------------------------------
     def check(self) -> bool:
@@ -200,13 +197,13 @@ class Cluster:
         self._known_node(node)
         with self._lock:
             self.cordons[node] = "draining" if drain else "cordoned"
-            self.history.put(CORDONS, json.dumps(self.cordons, sort_keys=True))
+            self.history.facts.set_cordons(self.cordons)
 
     def uncordon(self, node: str) -> None:
         self._known_node(node)
         with self._lock:
             self.cordons.pop(node, None)
-            self.history.put(CORDONS, json.dumps(self.cordons, sort_keys=True))
+            self.history.facts.set_cordons(self.cordons)
 
     def _known_node(self, node: str) -> None:
         if node not in self.nodes:
@@ -214,10 +211,9 @@ class Cluster:
 
     def _save_evicted(self) -> None:
         """Written when it changed (compared in memory: this runs on every pass)."""
-        value = json.dumps(sorted(self.evicted))
-        if value != self._evicted_saved:
-            self.history.put(EVICTED, value)
-            self._evicted_saved = value
+        if self.evicted != self._evicted_saved:
+            self.history.facts.set_evicted(self.evicted)
+            self._evicted_saved = set(self.evicted)
 
     # -- what `get nodes` shows -----------------------------------------------------------
     def rows(self) -> list[NodeRow]:

@@ -18,6 +18,8 @@ from pathlib import Path
 
 from gitops.errors import StateUnavailable
 from gitops.model.rollouts import RolloutRecord
+from gitops.model.verdicts import Rollout
+from gitops.state.facts import Facts
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS syncs (
@@ -78,6 +80,7 @@ class History:
         self._lock = threading.Lock()
         with self._connect() as db:
             db.executescript(_SCHEMA)
+        self.facts = Facts(self.get, self.put)  # the typed facts, parsed in one place
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -235,7 +238,7 @@ def _rollout(row: tuple[object, ...]) -> RolloutRecord:
         images=tuple(json.loads(str(images) or "[]")),
         started=float(started),  # type: ignore[arg-type]
         finished=None if finished is None else float(finished),  # type: ignore[arg-type]
-        result=str(result),
+        result=Rollout(str(result)),
         reason=str(reason),
         rolled_back_to=str(back),
         id=int(rid),  # type: ignore[call-overload]

@@ -13,30 +13,22 @@ durable fact in the state directory.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 
 from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.rollout import DEADLINE_EXCEEDED, NEW_POD_FAILED, Counts, ProgressClock, assess
 from gitops.decide.status import ResourceStatus
 from gitops.errors import GitopsError
 from gitops.model.events import ROLLED_BACK, ROLLOUT_FAILED, ROLLOUT_SUCCEEDED, Event
-from gitops.model.rollouts import COMPLETE, FAILED, PROGRESSING, SUPERSEDED, RolloutRecord
+from gitops.model.rollouts import RolloutRecord
+from gitops.model.verdicts import Rollout
+from gitops.state.facts import Pin
 from gitops.state.history import History
 
 log = logging.getLogger(__name__)
-PINS = "pins"
 Key = tuple[str, str]
-
-
-@dataclass(frozen=True)
-class Pin:
-    failed_hash: str
-    failed_commit: str
-    commit: str  # the last commit on which the deployment's rollout completed
-    reason: str
 
 
 class Revisions:
@@ -56,11 +48,10 @@ class Revisions:
 
     # -- pins -------------------------------------------------------------------------------
     def pins(self) -> dict[Key, Pin]:
-        raw = json.loads(self.history.get(PINS) or "{}")
-        return {_key(k): Pin(**v) for k, v in raw.items()}
+        return self.history.facts.pins()
 
     def _save(self, pins: dict[Key, Pin]) -> None:
-        self.history.put(PINS, json.dumps({f"{ns}/{n}": asdict(p) for (ns, n), p in pins.items()}))
+        self.history.facts.set_pins(pins)
 
     def apply_pins(self, desired: DesiredState) -> DesiredState:
         """Deployments whose newest template failed run their last good template instead."""
@@ -143,13 +134,13 @@ class Revisions:
                 failed_pod,
             )
             if verdict == "start":
-                if latest is not None and latest.result == PROGRESSING:
+                if latest is not None and latest.result == Rollout.PROGRESSING:
                     # Overtaken: Complete if it had got there (a rollback may return to it).
                     done = settled(dep, latest.template_hash)
-                    self._finish(latest, COMPLETE if done else SUPERSEDED, now)
+                    self._finish(latest, Rollout.COMPLETE if done else Rollout.SUPERSEDED, now)
                 self._start(dep, latest, now)
             elif verdict == "complete" and latest is not None:
-                self._finish(latest, COMPLETE, now)
+                self._finish(latest, Rollout.COMPLETE, now)
             elif verdict == "fail" and latest is not None:
                 if why == NEW_POD_FAILED:
                     reason = f"{NEW_POD_FAILED}: {failed_pod}"
@@ -184,7 +175,7 @@ class Revisions:
         )
 
     def _finish(
-        self, rec: RolloutRecord, result: str, now: float, reason: str = "", back: str = ""
+        self, rec: RolloutRecord, result: Rollout, now: float, reason: str = "", back: str = ""
     ) -> None:
         self.history.finish_rollout(rec, result, now, reason, back)
         self._latest[(rec.namespace, rec.deployment)] = replace(
@@ -193,7 +184,7 @@ class Revisions:
         log.info(
             "%s/%s: rollout %d %s %s", rec.namespace, rec.deployment, rec.revision, result, reason
         )
-        if result == COMPLETE:
+        if result == Rollout.COMPLETE:
             kind = ROLLED_BACK if rec.is_rollback else ROLLOUT_SUCCEEDED
             text = (
                 f"{rec.reason}: the old version is serving again"
@@ -203,7 +194,7 @@ class Revisions:
             self.notify(
                 Event(kind, text, now, rec.namespace, rec.deployment, rec.commit, rec.reason)
             )
-        elif result == FAILED:
+        elif result == Rollout.FAILED:
             text = reason + (f"; rolling back to {back[:12]}" if back else "; not rolled back")
             key = (rec.namespace, rec.deployment)
             self.notify(Event(ROLLOUT_FAILED, text, now, *key, rec.commit, reason, back))
@@ -215,11 +206,11 @@ class Revisions:
                 (
                     r
                     for r in self.history.rollouts(*dep.key)
-                    if r.result == COMPLETE and r.template_hash != latest.template_hash
+                    if r.result == Rollout.COMPLETE and r.template_hash != latest.template_hash
                 ),
                 None,
             )
-        self._finish(latest, FAILED, now, reason, target.commit if target else "")
+        self._finish(latest, Rollout.FAILED, now, reason, target.commit if target else "")
         if target is None:
             return False
         pins = self.pins()
@@ -227,8 +218,3 @@ class Revisions:
         self._save(pins)
         log.warning("%s/%s: rolling back to %s: %s", *dep.key, target.commit[:12], reason)
         return True
-
-
-def _key(text: str) -> Key:
-    namespace, _, name = text.partition("/")
-    return namespace, name

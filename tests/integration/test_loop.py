@@ -7,7 +7,6 @@ from typing import Any
 import docker
 
 from gitops.model.labels import L_COMMIT, L_POD
-from gitops.reconciler import LAST_GOOD
 from tests.conftest import GitRemote, Images, containers_of, converge
 from tests.helpers import config_map, deployment, namespace, secret
 
@@ -344,7 +343,7 @@ def test_unreachable_remote_keeps_workloads_and_backs_off(
     finally:
         moved.rename(remote.bare)
     assert converge(rec).status.result == "Succeeded"
-    assert rec.history.get(LAST_GOOD)
+    assert rec.history.facts.last_good()
 
 
 def test_git_revert_of_a_commit_brings_the_old_version_back(

@@ -8,13 +8,15 @@ from typing import Any
 from gitops.decide.rollout import DEADLINE_EXCEEDED, NEW_POD_FAILED, Counts, ProgressClock, assess
 from gitops.manifests import edit
 from gitops.model.rollouts import RolloutRecord
+from gitops.model.verdicts import Rollout
+from gitops.state.history import History
 
 DONE = Counts(desired=3, current=3, updated=3, available=3)
 HALF = Counts(desired=3, current=4, updated=1, available=3)
 
 
 def rec(result: str = "Progressing", template: str = "h2") -> RolloutRecord:
-    return RolloutRecord("demo", "web", "c2", template, started=0.0, result=result)
+    return RolloutRecord("demo", "web", "c2", template, started=0.0, result=Rollout(result))
 
 
 def test_assess() -> None:
@@ -204,3 +206,24 @@ def test_settled_needs_every_replica_of_the_template_available() -> None:
     assert not settled(dep, "h1", pods[:2], ready, now=10.0)  # 2 of 3 replicas
     assert not settled(dep, "h1", pods, {**ready, "b": PodReadiness(False)}, now=10.0)
     assert not settled(dep, "h2", pods, ready, now=10.0)
+
+
+def test_facts_are_typed_and_an_unreadable_one_reads_as_empty(tmp_path: Path) -> None:
+    from gitops.state.facts import Pin
+
+    history = History(tmp_path)
+    facts = history.facts
+    assert facts.pins() == {} and facts.cordons() == {} and facts.evicted() == set()
+    pin = Pin("h2", "c2", "c1", "ProgressDeadlineExceeded")
+    facts.set_pins({("demo", "web"): pin})
+    facts.set_cordons({"node-1": "draining"})
+    facts.set_evicted({"web-b", "web-a"})
+    facts.set_ready_containers(["b", "a"])
+    facts.set_last_good("c1")
+    again = History(tmp_path).facts  # read back as a restart reads them
+    assert again.pins() == {("demo", "web"): pin} and again.cordons() == {"node-1": "draining"}
+    assert again.evicted() == {"web-a", "web-b"} and again.ready_containers() == ["a", "b"]
+    assert again.last_good() == "c1"
+    history.put("pins", "{not json")
+    history.put("cordons", "[1, 2]")
+    assert again.pins() == {} and again.cordons() == {}
