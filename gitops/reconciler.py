@@ -20,11 +20,12 @@ from dataclasses import dataclass, field, replace
 from gitops.act.apply import Progress, apply_plan
 from gitops.act.observe import observe
 from gitops.config.settings import Settings
+from gitops.decide.actions import NameSource, Pending, RestartPolicy
 from gitops.decide.desired import DesiredDeployment, DesiredState, build_desired
-from gitops.decide.health import Backoff, ReadinessTracker, pod_ready
-from gitops.decide.plan import NameSource, Pending, Plan, RestartPolicy, make_plan
-from gitops.decide.rollout import PodReadiness, settled
+from gitops.decide.health import Backoff, PodReadiness, ReadinessTracker, pod_ready
+from gitops.decide.plan import Plan, make_plan
 from gitops.decide.status import SyncStatus, behind_head, resource_statuses
+from gitops.decide.workloads.rollout import settled
 from gitops.errors import (
     EmptyCommitError,
     GitopsError,

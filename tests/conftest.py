@@ -30,7 +30,7 @@ import pytest
 import yaml
 
 from gitops.config.settings import NodeConfig, Settings
-from gitops.decide.plan import counter_suffix
+from gitops.decide.actions import counter_suffix
 from gitops.model.labels import L_INFRA, L_INSTANCE
 from gitops.nodes.docker import DockerNode
 from gitops.probing.prober import Prober

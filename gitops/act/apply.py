@@ -15,9 +15,10 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
+from gitops.decide.actions import Create, Remove, Restart
 from gitops.decide.desired import DesiredState
 from gitops.decide.health import Backoff
-from gitops.decide.plan import Create, Plan, Remove, Restart
+from gitops.decide.plan import Plan
 from gitops.errors import GitopsError, ImagePullError, NodeUnavailable, Reason, internal
 from gitops.model.applied import ApplyResult, Failure, Unstarted
 from gitops.model.live import PodInfo

@@ -10,9 +10,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from gitops.decide.desired import DesiredDeployment
-from gitops.decide.rollout import PodReadiness
 from gitops.model.live import ContainerInfo, PodInfo
 from gitops.model.verdicts import Health
+
+
+@dataclass(frozen=True)
+class PodReadiness:
+    """Whether a pod serves, and since when (to apply ``minReadySeconds``)."""
+
+    ready: bool
+    since: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -5,73 +5,38 @@ tests are deterministic). Out: ``Plan`` with ``create``, ``restart``, ``remove``
 buckets plus network changes. ``gitops diff`` and ``--dry-run`` print it; ``gitops.act.apply``
 carries it out.
 
-How many pods of a changed template to create and which old ones to remove in one pass is
-``gitops.decide.rollout``'s decision (maxSurge, maxUnavailable, minReadySeconds, Recreate); a
-pass that changed something asks for a quick follow-up pass, so a rollout proceeds as pods
-become ready.
+Each workload kind has its planner under ``gitops.decide.workloads`` (Deployment: how many
+pods of a changed template to create and which old ones to remove in one pass, by
+maxSurge, maxUnavailable, minReadySeconds or Recreate); this module gathers their parts, prunes
+what git no longer holds and adds the namespaces' networks. A pass that changed something asks
+for a quick follow-up pass, so a rollout proceeds as pods become ready.
 """
 
 from __future__ import annotations
 
 import math
-import random
-import string
-from collections import Counter
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from gitops.decide.actions import (
+    Create,
+    NameSource,
+    Pending,
+    Remove,
+    Restart,
+    RestartPolicy,
+    Why,
+    random_suffix,
+)
 from gitops.decide.desired import DesiredDeployment, DesiredState
-from gitops.decide.rollout import PodReadiness, Step, Why, step
-from gitops.decide.schedule import NodeView, Scheduler, Unschedulable
-from gitops.model.labels import INFRA_NAME
+from gitops.decide.health import PodReadiness
+from gitops.decide.schedule import NodeView, Scheduler
+from gitops.decide.workloads import deployment
+from gitops.decide.workloads.base import Context, Planner
 from gitops.model.live import LiveState, PodInfo
-from gitops.model.templates import PodTemplate
 
-NameSource = Callable[[], str]
-_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' alphabet: no vowels, no lookalikes
-
-
-def random_suffix(length: int = 5) -> NameSource:
-    rng = random.SystemRandom()
-    return lambda: "".join(rng.choice(_SUFFIX_ALPHABET) for _ in range(length))
-
-
-def counter_suffix() -> NameSource:
-    """Deterministic names for tests and dry runs."""
-    n = iter(range(10**9))
-    return lambda: "".join(string.ascii_lowercase[int(d)] for d in f"{next(n):05d}")
-
-
-@dataclass(frozen=True)
-class Create:
-    template: PodTemplate
-    pod: str
-    node: str
-    why: str
-
-
-@dataclass(frozen=True)
-class Remove:
-    pod: PodInfo
-    why: str
-
-
-@dataclass(frozen=True)
-class Restart:
-    pod: PodInfo
-    container_ids: tuple[str, ...]
-    why: str
-    running: tuple[str, ...] = ()  # of those, the ones still running (failed liveness): stop first
-
-
-@dataclass(frozen=True)
-class Pending:
-    """Replicas no node can take now, and why (kube-scheduler's words)."""
-
-    namespace: str
-    deployment: str
-    count: int
-    reason: str
+# One planner a workload kind (``gitops.decide.workloads``).
+PLANNERS: Mapping[str, Planner[DesiredDeployment]] = {"Deployment": deployment.plan}
 
 
 @dataclass(frozen=True)
@@ -159,124 +124,6 @@ class Plan:
         return lines
 
 
-def _is_complete(pod: PodInfo, template: PodTemplate) -> bool:
-    """Every container there, and the pause container running: its containers cannot restart
-    without the namespaces it holds, so a pod that lost it is replaced (a new sandbox). A lone
-    container that holds its own network (no pause container) restarts by itself."""
-    want = {c.name for c in template.all_containers()}
-    have = {c.meta.container for c in pod.containers}
-    if pod.infra is None:
-        return want == have and pod.holder is not None
-    return want | {INFRA_NAME} == have and pod.infra.state == "running"
-
-
-@dataclass(frozen=True)
-class _Deciding:
-    """What every deployment's decision shares within one plan."""
-
-    nodes: Mapping[str, NodeView]
-    scheduler: Scheduler
-    names: NameSource
-    taken: set[str]
-    readiness: Mapping[str, PodReadiness]
-    now: float
-    restarts: RestartPolicy
-
-    def reachable(self, pod: PodInfo) -> bool:
-        node = self.nodes.get(pod.node)
-        return node is not None and node.ready
-
-    def drained(self, pod: PodInfo) -> bool:
-        node = self.nodes.get(pod.node)
-        return node is not None and node.draining
-
-
-def _plan_deployment(
-    dep: DesiredDeployment, pods: list[PodInfo], ctx: _Deciding
-) -> tuple[list[Create], list[Restart], list[Remove], list[PodInfo], bool, Pending | None]:
-    template = dep.template
-    # A drained node's pods are replaced like outdated ones: surge elsewhere, then remove.
-    current = [p for p in pods if p.template_hash == template.template_hash and not ctx.drained(p)]
-    old = [p for p in pods if p not in current]
-    broken = [p for p in current if not _is_complete(p, template) and ctx.reachable(p)]
-    current = [p for p in current if p not in broken]
-    remove = [Remove(p, Why.BROKEN) for p in broken]
-    # A paused rollout neither creates nor removes; crashed pods still restart.
-    decided = (
-        Step(0, (), bool(old)) if dep.paused else step(dep, current, old, ctx.readiness, ctx.now)
-    )
-    # A silent node's pods are counted but not touched until it answers or is evicted.
-    remove += [Remove(p, why) for p, why in decided.remove if ctx.reachable(p)]
-    gone = {r.pod.name for r in remove}
-    restart: list[Restart] = []
-    keep: list[PodInfo] = []
-    for pod in current + old:
-        if pod.name in gone:
-            continue
-        due = pod in current and ctx.reachable(pod)
-        wanted = ctx.restarts.due(pod, ctx.now) if due else None
-        if wanted is not None:
-            restart.append(wanted)
-        else:
-            keep.append(pod)
-    spread = Counter(p.node for p in current if p.name not in gone)
-    create: list[Create] = []
-    unplaced: Unschedulable | None = None
-    for _ in range(decided.create):
-        node = ctx.scheduler.place(template, spread)
-        if isinstance(node, Unschedulable):
-            unplaced = node
-            break
-        spread[node] += 1
-        name = f"{dep.name}-{template.template_hash}-{ctx.names()}"
-        while name in ctx.taken:  # a suffix may repeat; a pod name must not
-            name = f"{dep.name}-{template.template_hash}-{ctx.names()}"
-        ctx.taken.add(name)
-        create.append(Create(template, name, node, Why.OUTDATED if old else Why.MISSING))
-    pending = None
-    if unplaced is not None:
-        pending = Pending(dep.namespace, dep.name, decided.create - len(create), unplaced.reason)
-    return create, restart, remove, keep, decided.waiting, pending
-
-
-@dataclass(frozen=True)
-class RestartPolicy:
-    """Which containers to restart now: exited ones, and running ones that failed liveness or
-    startup (``unhealthy``: id -> reason), each once its back-off (``not_before``) allows."""
-
-    unhealthy: Mapping[str, str] = field(default_factory=dict)
-    not_before: Mapping[str, float] = field(default_factory=dict)
-
-    def pending(self, pod: PodInfo) -> list[tuple[str, bool, str]]:
-        out = []
-        for c in pod.app_containers():
-            if c.state in ("exited", "created", "dead"):
-                out.append((c.id, False, f"{Why.EXITED}: {c.status}"))
-            elif c.state == "running" and c.id in self.unhealthy:
-                out.append((c.id, True, self.unhealthy[c.id]))
-        return out
-
-    def due(self, pod: PodInfo, now: float) -> Restart | None:
-        ready = [p for p in self.pending(pod) if self.not_before.get(p[0], now) <= now]
-        if not ready:
-            return None
-        return Restart(
-            pod,
-            tuple(cid for cid, _, _ in ready),
-            "; ".join(why for _, _, why in ready),
-            tuple(cid for cid, running, _ in ready if running),
-        )
-
-    def next_wake(self, pods: Sequence[PodInfo], now: float) -> float | None:
-        times = [
-            self.not_before[cid]
-            for pod in pods
-            for cid, _, _ in self.pending(pod)
-            if self.not_before.get(cid, now) > now
-        ]
-        return min(times, default=None)
-
-
 def default_readiness(live: LiveState) -> dict[str, PodReadiness]:
     """Readiness from the engine alone (running, and HEALTHCHECK healthy where there is one)."""
     return {p.name: PodReadiness(p.healthy, p.created) for p in live.pods}
@@ -299,7 +146,7 @@ def make_plan(
     ready = sorted(n for n, v in views.items() if v.ready)
     stale = [p for p in live.pods if p.name in evicted]
     pods = [p for p in live.pods if p.name not in evicted]
-    ctx = _Deciding(
+    ctx = Context(
         nodes=views,
         scheduler=Scheduler(list(views.values()), pods),
         names=names or random_suffix(),
@@ -319,15 +166,15 @@ def make_plan(
     for p in pods:
         by_key.setdefault((p.namespace, p.deployment), []).append(p)
     for dep in desired.deployments:
-        c, rs, rm, k, wait, pend = _plan_deployment(dep, by_key.get(dep.key, []), ctx)
-        create += c
-        restart += rs
-        remove += rm
-        keep += k
-        if wait:
+        part = PLANNERS["Deployment"](dep, by_key.get(dep.key, []), ctx)
+        create += part.create
+        restart += part.restart
+        remove += part.remove
+        keep += part.keep
+        if part.waiting:
             waiting.append(dep.key)
-        if pend is not None:
-            pending.append(pend)
+        if part.pending is not None:
+            pending.append(part.pending)
     wanted = {d.key for d in desired.deployments}
     for key in sorted(by_key.keys() - wanted):
         doomed = by_key[key]

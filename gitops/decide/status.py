@@ -14,8 +14,8 @@ from typing import Any
 
 from gitops.decide import health
 from gitops.decide.desired import DesiredState
+from gitops.decide.health import PodReadiness
 from gitops.decide.plan import Plan
-from gitops.decide.rollout import PodReadiness
 from gitops.manifests import model as m
 from gitops.model.applied import ApplyResult
 from gitops.model.live import LiveState

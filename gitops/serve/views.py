@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from gitops.decide.actions import Pending
 from gitops.decide.desired import DesiredState
 from gitops.decide.health import container_ready, pod_ready
-from gitops.decide.plan import Pending
 from gitops.decide.status import SyncStatus
 from gitops.manifests import model as m
 from gitops.model.applied import Unstarted

@@ -1,4 +1,4 @@
-"""Rollout records and automatic rollback: the doing side of ``gitops.decide.rollout``.
+"""Rollout records and automatic rollback: the doing side of ``gitops.decide.workloads.rollout``.
 
 After each pass every deployment's rollout record is advanced in the history (started,
 completed, failed, superseded). A rollout that made no progress for
@@ -18,8 +18,14 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from gitops.decide.desired import DesiredDeployment, DesiredState
-from gitops.decide.rollout import DEADLINE_EXCEEDED, NEW_POD_FAILED, Counts, ProgressClock, assess
 from gitops.decide.status import ResourceStatus
+from gitops.decide.workloads.rollout import (
+    DEADLINE_EXCEEDED,
+    NEW_POD_FAILED,
+    Counts,
+    ProgressClock,
+    assess,
+)
 from gitops.errors import GitopsError
 from gitops.model.events import ROLLED_BACK, ROLLOUT_FAILED, ROLLOUT_SUCCEEDED, Event
 from gitops.model.rollouts import RolloutRecord

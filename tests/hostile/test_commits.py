@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
+from gitops.decide.actions import counter_suffix
 from gitops.decide.desired import build_desired
-from gitops.decide.plan import counter_suffix, make_plan
+from gitops.decide.plan import make_plan
 from gitops.errors import FieldError, ManifestError
 from gitops.manifests import parse_manifests
 from gitops.manifests.files import MAX_FILE_BYTES, read_directory

@@ -14,7 +14,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gitops.config.settings import NodeConfig, Settings
-from gitops.decide.plan import counter_suffix
+from gitops.decide.actions import counter_suffix
 from gitops.errors import Reason
 from gitops.nodes.memory import MemoryNode
 from gitops.probing.prober import Prober

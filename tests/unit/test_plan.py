@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from gitops.act.apply import apply_plan
 from gitops.act.observe import observe
+from gitops.decide.actions import Why, counter_suffix
 from gitops.decide.desired import DesiredState, build_desired
-from gitops.decide.plan import Plan, counter_suffix, make_plan
-from gitops.decide.rollout import Why
+from gitops.decide.plan import Plan, make_plan
 from gitops.manifests import parse_manifests
 from gitops.nodes.memory import MemoryNode
 from tests.helpers import deployment, dump

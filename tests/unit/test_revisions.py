@@ -5,7 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from gitops.decide.rollout import DEADLINE_EXCEEDED, NEW_POD_FAILED, Counts, ProgressClock, assess
+from gitops.decide.workloads.rollout import (
+    DEADLINE_EXCEEDED,
+    NEW_POD_FAILED,
+    Counts,
+    ProgressClock,
+    assess,
+)
 from gitops.manifests import edit
 from gitops.model.rollouts import RolloutRecord
 from gitops.model.verdicts import Rollout
@@ -185,7 +191,8 @@ def test_a_rollout_overtaken_once_all_its_pods_were_available_counts_as_complete
 
 def test_settled_needs_every_replica_of_the_template_available() -> None:
     from gitops.decide.desired import build_desired
-    from gitops.decide.rollout import PodReadiness, settled
+    from gitops.decide.health import PodReadiness
+    from gitops.decide.workloads.rollout import settled
     from gitops.manifests import parse_manifests
     from gitops.model.labels import L_HASH
     from gitops.model.live import ContainerInfo, PodInfo

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitops.decide.desired import DesiredDeployment, build_desired
-from gitops.decide.rollout import PodReadiness, fenceposts, scaled_value, step
+from gitops.decide.health import PodReadiness
+from gitops.decide.workloads.rollout import fenceposts, scaled_value, step
 from gitops.manifests import parse_manifests
 from gitops.model.live import PodInfo
 from tests.helpers import deployment, dump

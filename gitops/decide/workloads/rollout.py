@@ -20,18 +20,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
+from gitops.decide.actions import Why
 from gitops.decide.desired import DesiredDeployment
+from gitops.decide.health import PodReadiness
 from gitops.model.live import PodInfo
 from gitops.model.rollouts import RolloutRecord
 from gitops.model.verdicts import Rollout
-
-
-@dataclass(frozen=True)
-class PodReadiness:
-    """Whether a pod serves, and since when (to apply ``minReadySeconds``)."""
-
-    ready: bool
-    since: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -83,20 +77,6 @@ def _rank(pod: PodInfo, readiness: Mapping[str, PodReadiness]) -> tuple[int, flo
     # Keep the ready and the oldest: they have proven themselves.
     r = readiness.get(pod.name)
     return (0 if r is not None and r.ready else 1, pod.created, pod.name)
-
-
-class Why:
-    """Why a pod is created, removed or restarted (shown by ``diff`` and in events)."""
-
-    MISSING = "missing replica"
-    OUTDATED = "template changed"
-    SURPLUS = "surplus replica"
-    PRUNED = "manifest deleted"
-    BROKEN = "incomplete pod"
-    EXITED = "container exited"
-    UNHEALTHY_OLD = "template changed, not available"
-    DRAINED = "node drained"
-    EVICTED = "node was lost; replaced elsewhere"
 
 
 def step(

@@ -1,0 +1,115 @@
+"""The actions a plan holds, and why each is taken: pods to create, restart, remove, or that
+no node can take now. Plain values; ``gitops.decide.plan`` gathers them into the ``Plan``.
+
+Pure. Pod names come from an injected ``NameSource`` (random suffixes in Kubernetes'
+alphabet; a counter in tests and dry runs, so they are deterministic).
+"""
+
+from __future__ import annotations
+
+import random
+import string
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from gitops.model.live import PodInfo
+from gitops.model.templates import PodTemplate
+
+
+class Why:
+    """Why a pod is created, removed or restarted (shown by ``diff`` and in events)."""
+
+    MISSING = "missing replica"
+    OUTDATED = "template changed"
+    SURPLUS = "surplus replica"
+    PRUNED = "manifest deleted"
+    BROKEN = "incomplete pod"
+    EXITED = "container exited"
+    UNHEALTHY_OLD = "template changed, not available"
+    DRAINED = "node drained"
+    EVICTED = "node was lost; replaced elsewhere"
+
+
+NameSource = Callable[[], str]
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' alphabet: no vowels, no lookalikes
+
+
+def random_suffix(length: int = 5) -> NameSource:
+    rng = random.SystemRandom()
+    return lambda: "".join(rng.choice(_SUFFIX_ALPHABET) for _ in range(length))
+
+
+def counter_suffix() -> NameSource:
+    """Deterministic names for tests and dry runs."""
+    n = iter(range(10**9))
+    return lambda: "".join(string.ascii_lowercase[int(d)] for d in f"{next(n):05d}")
+
+
+@dataclass(frozen=True)
+class Create:
+    template: PodTemplate
+    pod: str
+    node: str
+    why: str
+
+
+@dataclass(frozen=True)
+class Remove:
+    pod: PodInfo
+    why: str
+
+
+@dataclass(frozen=True)
+class Restart:
+    pod: PodInfo
+    container_ids: tuple[str, ...]
+    why: str
+    running: tuple[str, ...] = ()  # of those, the ones still running (failed liveness): stop first
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Replicas no node can take now, and why (kube-scheduler's words)."""
+
+    namespace: str
+    deployment: str
+    count: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class RestartPolicy:
+    """Which containers to restart now: exited ones, and running ones that failed liveness or
+    startup (``unhealthy``: id -> reason), each once its back-off (``not_before``) allows."""
+
+    unhealthy: Mapping[str, str] = field(default_factory=dict)
+    not_before: Mapping[str, float] = field(default_factory=dict)
+
+    def pending(self, pod: PodInfo) -> list[tuple[str, bool, str]]:
+        out = []
+        for c in pod.app_containers():
+            if c.state in ("exited", "created", "dead"):
+                out.append((c.id, False, f"{Why.EXITED}: {c.status}"))
+            elif c.state == "running" and c.id in self.unhealthy:
+                out.append((c.id, True, self.unhealthy[c.id]))
+        return out
+
+    def due(self, pod: PodInfo, now: float) -> Restart | None:
+        ready = [p for p in self.pending(pod) if self.not_before.get(p[0], now) <= now]
+        if not ready:
+            return None
+        return Restart(
+            pod,
+            tuple(cid for cid, _, _ in ready),
+            "; ".join(why for _, _, why in ready),
+            tuple(cid for cid, running, _ in ready if running),
+        )
+
+    def next_wake(self, pods: Sequence[PodInfo], now: float) -> float | None:
+        times = [
+            self.not_before[cid]
+            for pod in pods
+            for cid, _, _ in self.pending(pod)
+            if self.not_before.get(cid, now) > now
+        ]
+        return min(times, default=None)

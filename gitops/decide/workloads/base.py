@@ -1,0 +1,74 @@
+"""What every workload kind's planner shares: the context of one plan, the part of the plan a
+planner returns, and the interface a planner has.
+
+Pure. A planner takes one desired workload, its live pods and the shared ``Context``
+(the scheduler, pod names in use, readiness, the clock, the restart policy) and returns its
+``Part`` of the immutable ``Plan``; ``gitops.decide.plan`` gathers the parts. Deployment is
+the first kind (``deployment.py``); StatefulSet, DaemonSet and Job will be its siblings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
+
+from gitops.decide.actions import Create, NameSource, Pending, Remove, Restart, RestartPolicy
+from gitops.decide.health import PodReadiness
+from gitops.decide.schedule import NodeView, Scheduler
+from gitops.model.labels import INFRA_NAME
+from gitops.model.live import PodInfo
+from gitops.model.templates import PodTemplate
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every workload's decision shares within one plan."""
+
+    nodes: Mapping[str, NodeView]
+    scheduler: Scheduler
+    names: NameSource
+    taken: set[str]
+    readiness: Mapping[str, PodReadiness]
+    now: float
+    restarts: RestartPolicy
+
+    def reachable(self, pod: PodInfo) -> bool:
+        node = self.nodes.get(pod.node)
+        return node is not None and node.ready
+
+    def drained(self, pod: PodInfo) -> bool:
+        node = self.nodes.get(pod.node)
+        return node is not None and node.draining
+
+
+@dataclass(frozen=True)
+class Part:
+    """One workload's share of the plan."""
+
+    create: list[Create] = field(default_factory=list)
+    restart: list[Restart] = field(default_factory=list)
+    remove: list[Remove] = field(default_factory=list)
+    keep: list[PodInfo] = field(default_factory=list)
+    waiting: bool = False  # mid-replacement: old pods remain that may not go yet
+    pending: Pending | None = None  # replicas no node can take now
+
+
+W_contra = TypeVar("W_contra", contravariant=True)
+
+
+class Planner(Protocol[W_contra]):
+    """One workload kind: its desired workload and live pods, to its part of the plan."""
+
+    def __call__(self, workload: W_contra, pods: list[PodInfo], ctx: Context, /) -> Part: ...
+
+
+def is_complete(pod: PodInfo, template: PodTemplate) -> bool:
+    """Every container there, and the pause container running: its containers cannot restart
+    without the namespaces it holds, so a pod that lost it is replaced (a new sandbox). A lone
+    container that holds its own network (no pause container) restarts by itself."""
+    want = {c.name for c in template.all_containers()}
+    have = {c.meta.container for c in pod.containers}
+    if pod.infra is None:
+        return want == have and pod.holder is not None
+    return want | {INFRA_NAME} == have and pod.infra.state == "running"

@@ -1,0 +1,64 @@
+"""The Deployment planner: desired replicas and their template, live pods -> its part of the
+plan, with Kubernetes' rolling update (``rollout.py``, beside it) deciding each step.
+
+Pure. Broken pods (a container missing, a pause container gone) are replaced; a paused
+rollout neither creates nor removes, but crashed containers still restart; a silent node's
+pods are counted, not touched; new pods are placed by the scheduler, spread over nodes.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from gitops.decide.actions import Create, Pending, Remove, Restart, Why
+from gitops.decide.desired import DesiredDeployment
+from gitops.decide.schedule import Unschedulable
+from gitops.decide.workloads.base import Context, Part, is_complete
+from gitops.decide.workloads.rollout import Step, step
+from gitops.model.live import PodInfo
+
+
+def plan(dep: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
+    template = dep.template
+    # A drained node's pods are replaced like outdated ones: surge elsewhere, then remove.
+    current = [p for p in pods if p.template_hash == template.template_hash and not ctx.drained(p)]
+    old = [p for p in pods if p not in current]
+    broken = [p for p in current if not is_complete(p, template) and ctx.reachable(p)]
+    current = [p for p in current if p not in broken]
+    remove = [Remove(p, Why.BROKEN) for p in broken]
+    # A paused rollout neither creates nor removes; crashed pods still restart.
+    decided = (
+        Step(0, (), bool(old)) if dep.paused else step(dep, current, old, ctx.readiness, ctx.now)
+    )
+    # A silent node's pods are counted but not touched until it answers or is evicted.
+    remove += [Remove(p, why) for p, why in decided.remove if ctx.reachable(p)]
+    gone = {r.pod.name for r in remove}
+    restart: list[Restart] = []
+    keep: list[PodInfo] = []
+    for pod in current + old:
+        if pod.name in gone:
+            continue
+        due = pod in current and ctx.reachable(pod)
+        wanted = ctx.restarts.due(pod, ctx.now) if due else None
+        if wanted is not None:
+            restart.append(wanted)
+        else:
+            keep.append(pod)
+    spread = Counter(p.node for p in current if p.name not in gone)
+    create: list[Create] = []
+    unplaced: Unschedulable | None = None
+    for _ in range(decided.create):
+        node = ctx.scheduler.place(template, spread)
+        if isinstance(node, Unschedulable):
+            unplaced = node
+            break
+        spread[node] += 1
+        name = f"{dep.name}-{template.template_hash}-{ctx.names()}"
+        while name in ctx.taken:  # a suffix may repeat; a pod name must not
+            name = f"{dep.name}-{template.template_hash}-{ctx.names()}"
+        ctx.taken.add(name)
+        create.append(Create(template, name, node, Why.OUTDATED if old else Why.MISSING))
+    pending = None
+    if unplaced is not None:
+        pending = Pending(dep.namespace, dep.name, decided.create - len(create), unplaced.reason)
+    return Part(create, restart, remove, keep, decided.waiting, pending)
