@@ -37,7 +37,6 @@ from gitops.errors import (
     internal,
 )
 from gitops.manifests import parse_manifests
-from gitops.manifests.model import Service
 from gitops.model.applied import ApplyResult, Unstarted
 from gitops.model.events import SYNC_FAILED, Event
 from gitops.model.live import ContainerInfo, LiveState, PodInfo
@@ -50,6 +49,7 @@ from gitops.state.cluster import Cluster
 from gitops.state.history import History, SyncRecord
 from gitops.state.revisions import Revisions
 from gitops.traffic import endpoints
+from gitops.traffic.names import ServiceNames
 from gitops.traffic.proxy import ServiceProxy
 
 log = logging.getLogger(__name__)
@@ -112,14 +112,12 @@ class Reconciler:
         # Containers the engine said stopped since the last look: container id -> when.
         self._stopped: dict[str, float] = {}
         self._stopped_lock = threading.Lock()
-        self._naming = threading.Lock()
         self.unstarted: list[Unstarted] = []
         self.pending: tuple[Pending, ...] = ()
-        self._names_made: dict[tuple[str, str, str], str] = {}  # created, not yet observed
         if prober is not None:
             prober.carry(history.facts.ready_containers())  # by probe verdict, over a restart
         self.endpoints: list[endpoints.PortEndpoints] = []
-        self._names_written: dict[tuple[str, str, str], dict[str, bytes]] = {}
+        self.service_names = ServiceNames(self.nodes)
         backoff = settings.crash_backoff  # (initial, maximum, reset after)
         self.crash = Backoff(*backoff)  # CrashLoopBackOff
         self.pulls = Backoff(*backoff)  # ImagePullBackOff
@@ -334,7 +332,7 @@ class Reconciler:
         """Services balance over the pods that are ready now, also when reached by name."""
         self._publish(desired, live)
         if self.proxy is not None:
-            self._serve_names(desired, live)
+            self.service_names.publish(self.endpoints, live, self.cluster.usable)
 
     def refresh_endpoints(self) -> None:
         """A probe verdict changed: endpoints follow at once, from the last observation, without
@@ -362,56 +360,6 @@ class Reconciler:
                 if verdicts != self._ready_saved:
                     self.history.facts.set_ready_containers(verdicts)
                     self._ready_saved = verdicts
-
-    def _serve_names(self, desired: DesiredState, live: LiveState) -> None:
-        """Each Service has a proxy container in its namespace on every node, which pods reach
-        by the Service's name; its endpoint files are rewritten only when they change."""
-        with self._naming:  # a pass and a probe verdict may both get here
-            self._write_names(desired, live)
-
-    def _write_names(self, desired: DesiredState, live: LiveState) -> None:
-        wanted = {(e.namespace, e.name): e.resource.spec for e in desired.manifests.of(Service)}
-        tables: dict[tuple[str, str], list[endpoints.PortEndpoints]] = {}
-        for t in self.endpoints:
-            tables.setdefault((t.namespace, t.service), []).append(t)
-        for node_name, node in self.nodes.items():
-            if not self.cluster.usable(node_name):
-                continue
-            try:
-                for (ns, name), spec in wanted.items():
-                    ports = sorted({p.port for p in spec.ports})
-                    key = (node_name, ns, name)
-                    have = live.services.get(key)
-                    label = ",".join(str(p) for p in ports)
-                    if not ports:
-                        continue
-                    if have is not None and have.state == "running":
-                        self._names_made.pop(key, None)  # seen: the observation is current
-                    fresh = have is None and self._names_made.get(key) == label
-                    if not fresh and (
-                        have is None
-                        or have.state != "running"
-                        or ",".join(map(str, have.meta.service_ports)) != label
-                    ):
-                        # (Re)created; an observation older than that does not show it yet.
-                        node.ensure_service(ns, name, ports)
-                        self._names_made[key] = label
-                        self._names_written.pop(key, None)
-                    files = {
-                        f"endpoints-{t.port}": "".join(
-                            f"{e.ip}:{e.port}\n" for e in t.endpoints
-                        ).encode()
-                        for t in tables.get((ns, name), [])
-                    }
-                    if self._names_written.get(key) != files:
-                        node.set_service_endpoints(ns, name, files)
-                        self._names_written[key] = files
-                for n, ns, name in live.services:
-                    if n == node_name and (ns, name) not in wanted:
-                        node.remove_service(ns, name)
-                        self._names_written.pop((n, ns, name), None)
-            except GitopsError as exc:  # names are a convenience: never fail the pass for them
-                log.warning("service names on %s: %s", node_name, exc)
 
     def _leave_services(self, pod: PodInfo) -> None:
         """Before a pod is stopped: out of every Service, for the proxy and for what is shown."""

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
-from gitops.decide.actions import Create, Remove, Restart
+from gitops.decide.actions import Create, NameProxy, Remove, Restart
 from gitops.decide.desired import DesiredState
 from gitops.decide.health import Backoff
 from gitops.decide.plan import Plan
@@ -27,21 +27,6 @@ from gitops.nodes.base import Node
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Progress = Callable[[str], None]
-
-
-def _field_of_image(desired: DesiredState, namespace: str, deployment: str, image: str) -> str:
-    """``path:doc: Deployment/name: spec...containers[i].image`` for an image of a deployment."""
-    dep = desired.deployment(namespace, deployment)
-    if dep is None:
-        return f"Deployment/{deployment}"
-    for group, specs in (
-        ("initContainers", dep.template.init_containers),
-        ("containers", dep.template.containers),
-    ):
-        for i, spec in enumerate(specs):
-            if spec.image == image:
-                return f"{dep.origin}: spec.template.spec.{group}[{i}].image"
-    return dep.origin
 
 
 class _Applier:
@@ -71,15 +56,15 @@ class _Applier:
 
     def pull_images(self) -> None:
         """Make sure every node has the images its new pods need, before touching any pod."""
-        wanted: dict[tuple[str, str], tuple[str, list[tuple[str, str]]]] = {}
+        wanted: dict[tuple[str, str], tuple[str, list[tuple[str, str, str]]]] = {}
         for c in self.plan.create:
             for spec in c.template.all_containers():
                 _, users = wanted.setdefault((c.node, spec.image), (spec.pull_policy, []))
-                users.append((c.template.namespace, c.template.deployment))
+                users.append((c.template.namespace, c.template.deployment, spec.source))
                 if spec.pull_policy == "Always":
                     wanted[(c.node, spec.image)] = ("Always", users)
 
-        def ensure(item: tuple[tuple[str, str], tuple[str, list[tuple[str, str]]]]) -> None:
+        def ensure(item: tuple[tuple[str, str], tuple[str, list[tuple[str, str, str]]]]) -> None:
             (node_name, image), (policy, users) = item
             node = self.nodes[node_name]
             key = f"{node_name}/{image}"
@@ -110,9 +95,8 @@ class _Applier:
                     log.exception("pulling %s on %s failed", image, node_name)
                 reason = exc.reason if isinstance(exc, GitopsError) else Reason.INTERNAL
                 text = str(exc) if isinstance(exc, GitopsError) else internal(exc)
-                for ns, dep in users:
-                    where = _field_of_image(self.desired, ns, dep, image)
-                    self.fail(ns, dep, reason, f"{where}: {text}", backoff=waiting)
+                for ns, dep, source in users:
+                    self.fail(ns, dep, reason, f"{source}.image: {text}", backoff=waiting)
 
         self._parallel(ensure, list(wanted.items()))
         for c in self.plan.create:
@@ -125,8 +109,6 @@ class _Applier:
                         "ImagePullBackOff" if failed.backoff else "ErrImagePull", failed.message,
                     )
                 )  # fmt: skip
-        for f in self.result.failures:
-            self.plan = self.plan.without(f.namespace, f.deployment)
 
     def _parallel(self, fn: Callable[[T], None], items: list[T]) -> None:
         if not items:
@@ -172,7 +154,20 @@ class _Applier:
         self.progress(f"created pod {t.namespace}/{item.pod} on {item.node} ({item.why})")
         return True
 
-    def create_slowly(self, pool: ThreadPoolExecutor) -> None:
+    def _name(self, proxy: NameProxy, make: bool) -> None:
+        """Make (or remove) a Service's name proxy. A convenience: a failure is logged and the
+        pass goes on; the next one tries again."""
+        node = self.nodes[proxy.node]
+        try:
+            if make:
+                node.ensure_service(proxy.namespace, proxy.service, list(proxy.ports))
+            else:
+                node.remove_service(proxy.namespace, proxy.service)
+        except GitopsError as exc:
+            where = f"{proxy.namespace}/{proxy.service} on {proxy.node}"
+            log.warning("service name %s: %s", where, exc)
+
+    def create_slowly(self, pool: ThreadPoolExecutor, creates: list[Create]) -> None:
         """Each deployment's new pods under the ReplicaSet controller's slow start: never more
         started than twice the number that started well, plus one (its batches of 1, 2, 4, ...
         end at exactly that), and none after one fails. So a template whose containers cannot
@@ -180,7 +175,7 @@ class _Applier:
         next pass. Pipelined, not in batches: a pod starts as soon as the bound allows, without
         waiting for the slowest of a batch."""
         queues: dict[tuple[str, str], deque[Create]] = {}
-        for c in self.plan.create:
+        for c in creates:
             queues.setdefault((c.template.namespace, c.template.deployment), deque()).append(c)
         started = dict.fromkeys(queues, 0)
         succeeded = dict.fromkeys(queues, 0)
@@ -240,19 +235,31 @@ class _Applier:
     def run(self) -> ApplyResult:
         for node_name, ns in self.plan.networks_create:
             self.nodes[node_name].ensure_network(ns)
+        for proxy in self.plan.names_create:
+            self._name(proxy, make=True)
         self.pull_images()
         # One pool for every pod action: a replacement starts while the pod it replaces stops
         # (the plan's arithmetic already allows both), not a whole grace period later.
+        # The plan says which actions need a deployment's images; those of one whose images
+        # could not be had wait (its old pods keep serving).
+        blocked = {(f.namespace, f.deployment) for f in self.result.failures}
+
+        def allowed(action: Create | Restart | Remove) -> bool:
+            return self.plan.gate(action) not in blocked
+
         actions: list[Callable[[], None]] = [
-            *(functools.partial(self.restart, r) for r in self.plan.restart),
-            *(functools.partial(self.remove, r) for r in self.plan.remove),
+            *(functools.partial(self.restart, r) for r in self.plan.restart if allowed(r)),
+            *(functools.partial(self.remove, r) for r in self.plan.remove if allowed(r)),
         ]
-        if actions or self.plan.create:
+        creates = [c for c in self.plan.create if allowed(c)]
+        if actions or creates:
             with ThreadPoolExecutor(max_workers=self.workers) as pool:
                 started = [pool.submit(action) for action in actions]
-                self.create_slowly(pool)
+                self.create_slowly(pool, creates)
                 for future in started:
                     future.result()  # each action handles its own errors
+        for proxy in self.plan.names_remove:
+            self._name(proxy, make=False)
         for node_name, ns in self.plan.networks_remove:
             try:
                 self.nodes[node_name].remove_network(ns)

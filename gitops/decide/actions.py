@@ -34,6 +34,17 @@ NameSource = Callable[[], str]
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # Kubernetes' alphabet: no vowels, no lookalikes
 
 
+@dataclass(frozen=True)
+class NameProxy:
+    """A Service's name proxy on a node: what pods of its namespace reach by the Service's
+    name (a container in the namespace's network with the name as its DNS aliases)."""
+
+    node: str
+    namespace: str
+    service: str
+    ports: tuple[int, ...] = ()
+
+
 def random_suffix(length: int = 5) -> NameSource:
     rng = random.SystemRandom()
     return lambda: "".join(rng.choice(_SUFFIX_ALPHABET) for _ in range(length))

@@ -164,7 +164,7 @@ def _probe(p: m.Probe | None) -> ProbeSpec | None:
     return ProbeSpec("exec", command=tuple(p.exec_.command), **timing)
 
 
-def _container(c: m.Container, pod: m.PodSpec, res: _Resolver) -> ContainerSpec:
+def _container(c: m.Container, pod: m.PodSpec, res: _Resolver, source: str) -> ContainerSpec:
     limits, requests = c.resources.limits, c.resources.requests
     # Kubernetes: a limit without a request makes the request equal to the limit.
     cpu_req = requests.get("cpu", limits.get("cpu"))
@@ -188,6 +188,7 @@ def _container(c: m.Container, pod: m.PodSpec, res: _Resolver) -> ContainerSpec:
         liveness=_probe(c.liveness_probe),
         startup=_probe(c.startup_probe),
         pre_stop=tuple(pre_stop.exec_.command) if pre_stop and pre_stop.exec_ else None,
+        source=source,
     )
 
 
@@ -207,6 +208,8 @@ def template_hash(template: PodTemplate) -> str:
     body = asdict(replace(template, template_hash="", commit="", prune=True))
     if not body["node_selector"]:
         del body["node_selector"]  # added later: pods without one keep their hash
+    for spec in body["containers"] + body["init_containers"]:
+        del spec["source"]  # where the manifest is, not what runs
     canonical = json.dumps(_jsonable(body), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
@@ -216,12 +219,19 @@ def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -
     spec = dep.spec
     pod = spec.template.spec
     res = _Resolver(manifests, entry.namespace)
+    origin = f"{entry.path}:{entry.doc}: Deployment/{entry.name}"
     template = PodTemplate(
         namespace=entry.namespace,
         deployment=entry.name,
         template_hash="",
-        containers=tuple(_container(c, pod, res) for c in pod.containers),
-        init_containers=tuple(_container(c, pod, res) for c in pod.init_containers),
+        containers=tuple(
+            _container(c, pod, res, f"{origin}: spec.template.spec.containers[{i}]")
+            for i, c in enumerate(pod.containers)
+        ),
+        init_containers=tuple(
+            _container(c, pod, res, f"{origin}: spec.template.spec.initContainers[{i}]")
+            for i, c in enumerate(pod.init_containers)
+        ),
         labels=tuple(sorted(spec.template.metadata.labels.items())),
         annotations=tuple(sorted(spec.template.metadata.annotations.items())),
         empty_dirs=tuple(v.name for v in pod.volumes if v.empty_dir is not None),

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from gitops.decide.actions import (
     Create,
+    NameProxy,
     NameSource,
     Pending,
     Remove,
@@ -33,6 +34,7 @@ from gitops.decide.health import PodReadiness
 from gitops.decide.schedule import NodeView, Scheduler
 from gitops.decide.workloads import deployment
 from gitops.decide.workloads.base import Context, Planner
+from gitops.manifests.model import Service
 from gitops.model.live import LiveState, PodInfo
 
 # One planner a workload kind (``gitops.decide.workloads``).
@@ -51,6 +53,8 @@ class Plan:
     waiting: tuple[tuple[str, str], ...] = field(default=())  # deployments mid-replacement
     wake_at: float | None = None  # earliest time a backed-off restart becomes due
     pending: tuple[Pending, ...] = ()
+    names_create: tuple[NameProxy, ...] = ()  # Services' name proxies (re)made on a node
+    names_remove: tuple[NameProxy, ...] = ()
 
     def pending_for(self, namespace: str, deployment: str) -> Pending | None:
         return next(
@@ -66,7 +70,19 @@ class Plan:
             or self.remove
             or self.networks_create
             or self.networks_remove
+            or self.names_create
+            or self.names_remove
         )
+
+    def gate(self, action: Create | Restart | Remove) -> tuple[str, str] | None:
+        """The deployment whose images must be had for ``action`` to go ahead: a pod of a
+        deployment whose image cannot be pulled is not touched (old pods keep serving), but
+        pruning what git deleted needs no image."""
+        if isinstance(action, Create):
+            return action.template.namespace, action.template.deployment
+        if isinstance(action, Remove) and action.why == Why.PRUNED:
+            return None
+        return action.pod.namespace, action.pod.deployment
 
     def touches(self, namespace: str, deployment: str) -> bool:
         key = (namespace, deployment)
@@ -75,28 +91,6 @@ class Plan:
             or any((r.pod.namespace, r.pod.deployment) == key for r in self.remove)
             or any((r.pod.namespace, r.pod.deployment) == key for r in self.restart)
             or key in self.waiting
-        )
-
-    def without(self, namespace: str, deployment: str) -> Plan:
-        """The same plan with one deployment's pod actions dropped (used when its image fails)."""
-        key = (namespace, deployment)
-        return Plan(
-            commit=self.commit,
-            create=tuple(
-                c for c in self.create if (c.template.namespace, c.template.deployment) != key
-            ),
-            restart=tuple(r for r in self.restart if (r.pod.namespace, r.pod.deployment) != key),
-            remove=tuple(
-                r
-                for r in self.remove
-                if (r.pod.namespace, r.pod.deployment) != key or r.why == Why.PRUNED
-            ),
-            keep=self.keep,
-            networks_create=self.networks_create,
-            networks_remove=self.networks_remove,
-            waiting=tuple(w for w in self.waiting if w != key),
-            wake_at=self.wake_at,
-            pending=self.pending,
         )
 
     def describe(self) -> list[str]:
@@ -116,6 +110,12 @@ class Plan:
                 f"- pod {rm.pod.namespace}/{rm.pod.name} on {rm.pod.node} ({rm.why}; "
                 f"template {rm.pod.template_hash}; {images})"
             )
+        for n in self.names_create:
+            ports = ",".join(map(str, n.ports))
+            lines.append(f"+ service name {n.namespace}/{n.service} on {n.node} (ports {ports})")
+        lines += [
+            f"- service name {n.namespace}/{n.service} on {n.node}" for n in self.names_remove
+        ]
         lines += [f"- network {ns} on {node}" for node, ns in self.networks_remove]
         lines += [
             f"! {p.count} pod(s) of {p.namespace}/{p.deployment} pending: {p.reason}"
@@ -199,6 +199,7 @@ def make_plan(
         for ns in sorted(live.networks.get(node, ()))
         if ns not in namespaces and (node, ns) not in staying
     )
+    names_create, names_remove = _names(desired, live, ready)
     return Plan(
         commit=desired.commit,
         create=tuple(create),
@@ -210,4 +211,31 @@ def make_plan(
         waiting=tuple(waiting),
         wake_at=ctx.restarts.next_wake(keep, now),
         pending=tuple(pending),
+        names_create=names_create,
+        names_remove=names_remove,
     )
+
+
+def _names(
+    desired: DesiredState, live: LiveState, ready: Sequence[str]
+) -> tuple[tuple[NameProxy, ...], tuple[NameProxy, ...]]:
+    """Each Service with ports has a name proxy on every ready node. One missing, stopped or
+    made for other ports is made again; one whose Service git no longer holds goes."""
+    wanted = {
+        (e.namespace, e.name): tuple(sorted({p.port for p in e.resource.spec.ports}))
+        for e in desired.manifests.of(Service)
+    }
+    create: list[NameProxy] = []
+    remove: list[NameProxy] = []
+    for node in ready:
+        for (ns, name), ports in sorted(wanted.items()):
+            have = live.services.get((node, ns, name))
+            fresh = have is not None and have.state == "running"
+            if ports and not (fresh and have is not None and have.meta.service_ports == ports):
+                create.append(NameProxy(node, ns, name, ports))
+        remove += [
+            NameProxy(node, ns, name)
+            for n, ns, name in sorted(live.services)
+            if n == node and (ns, name) not in wanted
+        ]
+    return tuple(create), tuple(remove)

@@ -97,6 +97,9 @@ class ContainerSpec:
     liveness: ProbeSpec | None = None
     startup: ProbeSpec | None = None
     pre_stop: tuple[str, ...] | None = None
+    # Where it is in git, for errors: "path:doc: Deployment/name: spec.template.spec.
+    # containers[0]". Not part of the template hash: moving a file replaces no pod.
+    source: str = ""
 
 
 @dataclass(frozen=True)

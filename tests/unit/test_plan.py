@@ -207,3 +207,60 @@ def test_a_commit_arriving_mid_rollout_takes_over_and_keeps_matching_pods() -> N
         v1.deployments[0].template.template_hash
     }
     assert v1_pods & {p.name for p in pods}  # pods that already matched were kept, not recreated
+
+
+SERVICE = {
+    "apiVersion": "v1",
+    "kind": "Service",
+    "metadata": {"name": "web", "namespace": "demo"},
+    "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}, {"name": "b", "port": 81}]},
+}
+
+
+def test_services_name_proxies_are_part_of_the_plan_and_of_diff() -> None:
+    """Made on every ready node, made again when their ports change, removed with their
+    Service; `gitops diff` shows each."""
+    nodes = [MemoryNode("n1", IMAGES), MemoryNode("n2", IMAGES)]
+    svc = {
+        **SERVICE,
+        "spec": {
+            **SERVICE["spec"],
+            "ports": [{"name": "a", "port": 80}, {"name": "b", "port": 81}],
+        },
+    }
+    state = desired(deployment(image="reg/web:v1", replicas=1), svc)
+    first = step(state, nodes)
+    assert [(n.node, n.service, n.ports) for n in first.names_create] == [
+        ("n1", "web", (80, 81)), ("n2", "web", (80, 81)),
+    ]  # fmt: skip
+    assert "+ service name demo/web on n1 (ports 80,81)" in first.describe()
+    assert converge(state, nodes) <= 1
+    assert not make_plan(state, observe(nodes), ["n1", "n2"], counter_suffix()).names_create
+    svc["spec"]["ports"] = [{"port": 8080}]
+    changed = make_plan(
+        desired(deployment(image="reg/web:v1", replicas=1), svc),
+        observe(nodes),
+        ["n1", "n2"],
+        counter_suffix(),
+    )
+    assert [n.ports for n in changed.names_create] == [(8080,), (8080,)]
+    gone = make_plan(
+        desired(deployment(image="reg/web:v1", replicas=1)),
+        observe(nodes),
+        ["n1"],
+        counter_suffix(),
+    )
+    assert [(n.node, n.service) for n in gone.names_remove] == [("n1", "web")]  # n2 not ready
+    assert "- service name demo/web on n1" in gone.describe()
+
+
+def test_a_deployment_whose_image_cannot_be_pulled_is_not_touched_but_pruning_goes_on() -> None:
+    node = MemoryNode("n1", IMAGES)
+    converge(desired(deployment(image="reg/web:v1"), deployment("api", image="reg/api:v1")), [node])
+    broken = desired(deployment(image="reg/web:nope"))  # api deleted from git, web broken
+    plan = make_plan(broken, observe([node]), ["n1"], counter_suffix())
+    result = apply_plan(plan, {"n1": node}, broken)
+    assert result.failure_for("demo", "web") is not None and result.created == 0
+    pods = {p.deployment for p in observe([node]).pods}
+    assert pods == {"web"}  # api pruned; web's old pods still serve
+    assert plan.gate(plan.remove[0]) is None and plan.gate(plan.create[0]) == ("demo", "web")
