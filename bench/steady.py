@@ -138,7 +138,7 @@ def _passes(repo: Path, state: Path) -> dict[str, Any]:
         for i in range(1, NODES + 1)
     )
     settings = Settings(repo=str(repo), state_dir=state, nodes=nodes, instance="bench")
-    reconciler = build(settings)
+    reconciler = build(settings).reconciler
     calls: collections.Counter[tuple[str, str]] = collections.Counter()
     for name, node in reconciler.nodes.items():
 

@@ -20,8 +20,9 @@ from dataclasses import dataclass, field, replace
 from gitops.act.apply import Progress, apply_plan
 from gitops.act.observe import observe
 from gitops.config.settings import Settings
+from gitops.decide import endpoints
 from gitops.decide.actions import NameSource, Pending, RestartPolicy
-from gitops.decide.desired import DesiredDeployment, DesiredState, build_desired
+from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.health import Backoff, PodReadiness, ReadinessTracker, pod_ready
 from gitops.decide.plan import Plan, make_plan
 from gitops.decide.status import SyncStatus, behind_head, resource_statuses
@@ -36,19 +37,20 @@ from gitops.errors import (
     TemporaryError,
     internal,
 )
-from gitops.manifests import parse_manifests
 from gitops.model.applied import ApplyResult, Unstarted
 from gitops.model.events import SYNC_FAILED, Event
 from gitops.model.live import ContainerInfo, LiveState, PodInfo
+from gitops.model.rollouts import RolloutRecord
 from gitops.model.verdicts import Health, Result
 from gitops.nodes.base import Node
 from gitops.probing.prober import Prober
-from gitops.report.metrics import Metrics, StateSource
+from gitops.report.metrics import Metrics
 from gitops.source.git import GitSource
+from gitops.state.board import Board
 from gitops.state.cluster import Cluster
+from gitops.state.commits import Commits
 from gitops.state.history import History, SyncRecord
 from gitops.state.revisions import Revisions
-from gitops.traffic import endpoints
 from gitops.traffic.names import ServiceNames
 from gitops.traffic.proxy import ServiceProxy
 
@@ -76,6 +78,11 @@ class Reconciler:
         source: GitSource,
         nodes: Sequence[Node],
         history: History,
+        commits: Commits,
+        revisions: Revisions,
+        cluster: Cluster,
+        metrics: Metrics,
+        board: Board,
         clock: Callable[[], float] = time.time,
         names: NameSource | None = None,
         progress: Progress | None = None,
@@ -83,28 +90,15 @@ class Reconciler:
         proxy: ServiceProxy | None = None,
         notify: Callable[[Event], None] = lambda event: None,
     ) -> None:
+        """Every collaborator is made by the composition root (``gitops.runner.compose``)."""
         self.settings, self.source, self.history = settings, source, history
-        self.notify = notify
+        self.commits, self.revisions, self.cluster = commits, revisions, cluster
+        self.metrics, self.board, self.notify = metrics, board, notify
         self.nodes = {n.name: n for n in nodes}
         self.clock, self.names, self.progress = clock, names, progress
-        self.status = SyncStatus()
-        self.desired: DesiredState | None = None  # of the last valid commit
+        self.prober, self.proxy = prober, proxy
         self.readiness = ReadinessTracker()
-        self._loaded: dict[str, DesiredState] = {}
-        self.revisions = Revisions(
-            history, self._load, self._describe, settings.auto_rollback, notify
-        )
-        self.prober = prober
-        self.proxy = proxy
-        self.cluster = Cluster(settings, self.nodes, history, clock, notify)
-        self.metrics = Metrics(
-            StateSource(
-                status=lambda: self.status,
-                nodes=self.cluster.describe,
-                rollout_counts=history.rollout_counts,
-                source=lambda: (source.display_url, settings.branch),
-            )
-        )
+        self.service_names = ServiceNames(self.nodes)
         self._ready_saved: list[str] | None = None
         self._routing = threading.Lock()  # passes, probe verdicts and pod removals route
         self._routed: tuple[DesiredState, LiveState] | None = None
@@ -112,21 +106,53 @@ class Reconciler:
         # Containers the engine said stopped since the last look: container id -> when.
         self._stopped: dict[str, float] = {}
         self._stopped_lock = threading.Lock()
-        self.unstarted: list[Unstarted] = []
-        self.pending: tuple[Pending, ...] = ()
         if prober is not None:
             prober.carry(history.facts.ready_containers())  # by probe verdict, over a restart
-        self.endpoints: list[endpoints.PortEndpoints] = []
-        self.service_names = ServiceNames(self.nodes)
         backoff = settings.crash_backoff  # (initial, maximum, reset after)
         self.crash = Backoff(*backoff)  # CrashLoopBackOff
         self.pulls = Backoff(*backoff)  # ImagePullBackOff
         self._failures = 0
         self._rejected = ""
-        # Passes never overlap: a fetch numbered above N began after fetch N did (what a
-        # deploy-and-wait request needs to know that git was read after it was made).
-        self.fetches_started = self.fetches_finished = 0
         self._head = ""  # the branch head the last fetch found
+
+    # -- what readers see (the read model the API and metrics use) --------------------------
+    @property
+    def status(self) -> SyncStatus:
+        return self.board.status
+
+    @property
+    def desired(self) -> DesiredState | None:
+        return self.board.desired
+
+    @property
+    def endpoints(self) -> tuple[endpoints.PortEndpoints, ...]:
+        return self.board.endpoints
+
+    @property
+    def unstarted(self) -> tuple[Unstarted, ...]:
+        return self.board.unstarted
+
+    @property
+    def pending(self) -> tuple[Pending, ...]:
+        return self.board.pending
+
+    @property
+    def fetches_started(self) -> int:
+        return self.board.fetches_started
+
+    @property
+    def fetches_finished(self) -> int:
+        return self.board.fetches_finished
+
+    def restart_counts(self) -> dict[str, int]:
+        return self.crash.counts()
+
+    def latest_rollout(self, key: tuple[str, str]) -> RolloutRecord | None:
+        return self.revisions.latest(key)
+
+    def look(self) -> LiveState:
+        """A fresh observation of every node (what ``get`` shows)."""
+        return observe(list(self.nodes.values()))
 
     # -- the pipeline ---------------------------------------------------------------------
     def reconcile(
@@ -149,8 +175,8 @@ class Reconciler:
         counted_as = ""  # the metric's result when it is not the status's
         try:
             if fetch:
-                self.fetches_started += 1
-                number = self.fetches_started
+                self.board.fetches_started += 1
+                number = self.board.fetches_started
                 try:
                     revision = self._head = self.source.fetch()
                 except GitopsError:
@@ -218,8 +244,8 @@ class Reconciler:
                 live, pods=tuple(p for p in live.pods if p.name not in self.cluster.evicted)
             )
             if not dry_run:  # what `get pods` shows besides the live ones
-                self.unstarted = list(applied.unstarted) if applied else []
-                self.pending = plan.pending
+                self.board.unstarted = tuple(applied.unstarted) if applied else ()
+                self.board.pending = plan.pending
             resources = resource_statuses(
                 desired, counted, plan, applied, self.crash.looping(now), readiness, now
             )
@@ -274,7 +300,7 @@ class Reconciler:
             if not dry_run:
                 self._finish(status, trigger, started, applied, target, counted_as or result)
                 if number:
-                    self.fetches_finished = number
+                    self.board.fetches_finished = number
             phases.lap("report")
             log.debug("pass (%s): %s", trigger, phases)
         return Outcome(status, plan, applied, requeue, errors, retry)
@@ -354,7 +380,7 @@ class Reconciler:
             if self.proxy is not None:
                 self.proxy.update(table)
             # Shown only once the proxy has them: what `get endpoints` lists answers.
-            self.endpoints = table
+            self.board.endpoints = tuple(table)
             if self.prober is not None:  # carried over a restart of the reconciler
                 verdicts = sorted(self.prober.ready_containers())
                 if verdicts != self._ready_saved:
@@ -365,7 +391,7 @@ class Reconciler:
         """Before a pod is stopped: out of every Service, for the proxy and for what is shown."""
         with self._routing:  # pods of a pass are removed in parallel
             self._leaving_pods.add(pod.name)
-            self.endpoints = endpoints.without(self.endpoints, {pod.name})
+            self.board.endpoints = tuple(endpoints.without(list(self.endpoints), {pod.name}))
         if self.proxy is not None:
             grace = pod.containers[0].meta.grace if pod.containers else 30
             self.proxy.drop({pod.name}, drain=min(5.0, float(grace)))
@@ -387,7 +413,7 @@ class Reconciler:
         if self.desired is not None and self.desired.commit == revision:
             return self.desired, None
         try:
-            desired = self._load(revision)
+            desired = self.commits.load(revision)
             if desired.empty and live.pods and not self.settings.allow_empty:
                 raise EmptyCommitError(
                     f"commit {revision[:12]} has no manifests under "
@@ -399,25 +425,10 @@ class Reconciler:
                 log.error("commit %s rejected: %s", revision[:12], exc)
                 self._rejected = revision
             return self._last_good(), exc
-        self.desired = desired
+        self.board.desired = desired
         if remember and self.history.facts.last_good() != revision:
             self.history.facts.set_last_good(revision)
         return desired, None
-
-    def _load(self, commit: str) -> DesiredState:
-        cached = self._loaded.get(commit)
-        if cached is None:
-            snapshot = self.source.snapshot(commit)
-            cached = build_desired(parse_manifests(snapshot.files, snapshot.problems), commit)
-            self._loaded = {**dict(list(self._loaded.items())[-7:]), commit: cached}
-        return cached
-
-    def _describe(self, commit: str) -> tuple[str, str]:
-        try:
-            snap = self.source.describe(commit)
-        except GitopsError:
-            return "", ""
-        return snap.author, snap.subject
 
     def _explain(self, dep: DesiredDeployment, live: LiveState, applied: ApplyResult | None) -> str:
         """Why a deployment's new pods do not become available: the first reason found."""
@@ -469,7 +480,7 @@ class Reconciler:
             commit = self.history.facts.last_good()
             if commit:  # after a restart: rebuild from git, the source of truth
                 try:
-                    self.desired = self._load(commit)
+                    self.board.desired = self.commits.load(commit)
                 except GitopsError as exc:
                     log.error("last good commit %s cannot be loaded: %s", commit[:12], exc)
         return self.desired
@@ -486,7 +497,7 @@ class Reconciler:
         """Status, history, metrics and notifications of one pass, written once. None of it
         may end the process: a history that cannot be written is logged, and the status and
         metrics still say what happened."""
-        previous, self.status = self.status, status
+        previous, self.board.status = self.status, status
         try:
             if applied is not None and target and target == previous.applied:
                 # Same commit as last pass, yet pods changed: drift put right.

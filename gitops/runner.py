@@ -12,21 +12,28 @@ import signal
 import stat
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
 from gitops.act.apply import Progress
 from gitops.config.settings import Settings
-from gitops.nodes.base import DISCONNECTED
+from gitops.decide.actions import NameSource
+from gitops.nodes.base import DISCONNECTED, Node
 from gitops.nodes.docker import DockerNode
 from gitops.probing.prober import Prober
 from gitops.reconciler import INTERNAL_RETRY, Reconciler
+from gitops.report.metrics import Metrics, StateSource
 from gitops.report.notify import Notifier, Receiver
 from gitops.serve.api import App, serve
 from gitops.source.git import GitSource, local_git_dir
 from gitops.source.triggers import REQUEUE, RETRY, Poller, RefWatcher, Trigger, reads_git
+from gitops.state.board import Board
+from gitops.state.cluster import Cluster
+from gitops.state.commits import Commits
 from gitops.state.history import History
+from gitops.state.revisions import Revisions
 from gitops.traffic.nodeproxy import NodeProxies
 from gitops.traffic.proxy import ServiceProxy, can_bind
 
@@ -48,7 +55,55 @@ def secure_state_dir(state: Path) -> None:
     state.chmod(0o700)
 
 
-def build(settings: Settings, progress: Progress | None = None, serve: bool = False) -> Reconciler:
+@dataclass(frozen=True)
+class System:
+    """One reconciler and what runs beside it, as ``build`` made them."""
+
+    reconciler: Reconciler
+    trigger: Trigger
+    prober: Prober
+    proxy: ServiceProxy | None
+
+
+def compose(
+    settings: Settings,
+    source: GitSource,
+    nodes: Sequence[Node],
+    history: History,
+    clock: Callable[[], float] = time.time,
+    names: NameSource | None = None,
+    progress: Progress | None = None,
+    prober: Prober | None = None,
+    proxy: Callable[[Cluster], ServiceProxy | None] = lambda cluster: None,
+    receivers: tuple[Receiver, ...] = (),
+) -> Reconciler:
+    """The reconciler, with every collaborator made once here and handed in: the board it
+    writes for readers, notifications, the cluster's memory, metrics (their scrape-time gauges
+    read the board, the cluster, the history and the notifier), the commits' desired states,
+    rollout records and pins, and the Service proxy (``proxy`` makes it from the cluster)."""
+    board = Board()
+    notifier = Notifier(receivers, f"gitops ({settings.instance}) {source.display_url}")
+    cluster = Cluster(settings, {n.name: n for n in nodes}, history, clock, notifier)
+    metrics = Metrics(
+        StateSource(
+            status=board.read_status,
+            nodes=cluster.describe,
+            rollout_counts=history.rollout_counts,
+            source=lambda: (source.display_url, settings.branch),
+            notifications=notifier.results,
+        )
+    )
+    commits = Commits(source)
+    revisions = Revisions(history, commits.load, commits.describe, settings.auto_rollback, notifier)
+    return Reconciler(
+        settings, source, nodes, history, commits, revisions, cluster, metrics, board,
+        clock=clock, names=names, progress=progress, prober=prober, proxy=proxy(cluster),
+        notify=notifier,
+    )  # fmt: skip
+
+
+def build(settings: Settings, progress: Progress | None = None, serve: bool = False) -> System:
+    """Everything ``gitops run`` (``serve``: with the Service proxy) or a one-off verb uses."""
     state = settings.state_dir
     secure_state_dir(state)
     source = GitSource(
@@ -71,28 +126,43 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
         )
         for n in settings.nodes
     ]
-    prober = Prober({n.name: n for n in nodes}, time.time)
-    receivers = tuple(Receiver(fmt, url) for fmt, url in settings.notify)
-    notifier = Notifier(receivers, f"gitops ({settings.instance}) {source.display_url}")
-    proxy = None
-    if serve:
+    trigger = Trigger()
+    reconciler: Reconciler | None = None  # made below; the prober tells it of verdicts
+
+    def verdict_changed(reason: str) -> None:
+        if reconciler is not None:
+            reconciler.refresh_endpoints()  # Services follow readiness within the second
+        trigger.fire(reason)
+
+    prober = Prober({n.name: n for n in nodes}, time.time, verdict_changed)
+
+    def make_proxy(cluster: Cluster) -> ServiceProxy | None:
+        if not serve:
+            return None
         here, elsewhere = split_addresses(settings)
-        remote = NodeProxies({n.name: n for n in nodes}, elsewhere) if elsewhere else None
-        proxy = ServiceProxy(here, state, remote=remote)
-    reconciler = Reconciler(
+        by_name = {n.name: n for n in nodes}
+        remote = NodeProxies(by_name, elsewhere, cluster.usable) if elsewhere else None
+        return ServiceProxy(here, state, remote=remote)
+
+    reconciler = compose(
         settings,
         source,
         nodes,
         History(state),
         progress=progress,
         prober=prober,
-        proxy=proxy,
-        notify=notifier,
+        proxy=make_proxy,
+        receivers=tuple(Receiver(fmt, url) for fmt, url in settings.notify),
     )
-    notifier.on_result = reconciler.metrics.notified
-    if proxy is not None and proxy.remote is not None:
-        proxy.remote.usable = reconciler.cluster.usable
-    return reconciler
+    return System(reconciler, trigger, prober, reconciler.proxy)
+
+
+def api_app(reconciler: Reconciler, trigger: Trigger) -> App:
+    """The API over a reconciler: it reads the reconciler's read model and is handed the rest."""
+    return App(
+        reconciler, trigger, reconciler.settings, reconciler.metrics, reconciler.history,
+        reconciler.cluster, reconciler.source.contains,
+    )  # fmt: skip
 
 
 def split_addresses(settings: Settings) -> tuple[list[str], dict[str, str]]:
@@ -139,15 +209,15 @@ def _check_nodes(reconciler: Reconciler, trigger: Trigger, stop: threading.Event
 
 def run(settings: Settings, stop: threading.Event | None = None) -> int:
     stop = stop or threading.Event()
-    reconciler = build(settings, serve=True)
-    trigger = Trigger()
+    system = build(settings, serve=True)
+    reconciler, trigger = system.reconciler, system.trigger
     poller = Poller(trigger, settings.interval)
     watcher = None
     git_dir = local_git_dir(settings.repo)
     if settings.watch and git_dir is not None:
         watcher = RefWatcher(trigger, git_dir)
     host, port = settings.listen_host_port
-    api = serve(App(reconciler, trigger), host, port)
+    api = serve(api_app(reconciler, trigger), host, port)
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)
@@ -160,14 +230,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     poller.start()
     if watcher:
         watcher.start()
-    if reconciler.prober is not None:
-
-        def verdict_changed(reason: str) -> None:
-            reconciler.refresh_endpoints()  # Services follow readiness within the second
-            trigger.fire(reason)
-
-        reconciler.prober.notify = verdict_changed
-        reconciler.prober.start(stop)
+    system.prober.start(stop)
     for node in reconciler.nodes.values():
         # A container that dies or is removed out of band is repaired at once, not next poll.
         threading.Thread(
@@ -199,8 +262,8 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         poller.stop()
         # Only a clean stop (SIGTERM, SIGINT) stops the proxy. Whatever else ends this loop
         # leaves it serving the Services; the next run adopts it.
-        if reconciler.proxy is not None and stop.is_set():
-            reconciler.proxy.stop()
+        if system.proxy is not None and stop.is_set():
+            system.proxy.stop()
         if watcher:
             watcher.stop()
         api.stop()

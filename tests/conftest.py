@@ -35,6 +35,7 @@ from gitops.model.labels import L_INFRA, L_INSTANCE
 from gitops.nodes.docker import DockerNode
 from gitops.probing.prober import Prober
 from gitops.reconciler import Reconciler
+from gitops.runner import compose
 from gitops.source.git import GitSource
 from gitops.state.history import History
 
@@ -224,7 +225,7 @@ def make_reconciler(tmp_path: Path, remote: GitRemote, instance: str) -> Iterato
         if probes:
             prober = Prober({node.name: node}, time.time)
             prober.start(stop)
-        return Reconciler(settings, source, [node], History(settings.state_dir), prober=prober)
+        return compose(settings, source, [node], History(settings.state_dir), prober=prober)
 
     stop = threading.Event()
     yield make

@@ -444,7 +444,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         return cli_sync.remote(server, args.revision, args.wait, args.timeout, args.output)
     from gitops.runner import build
 
-    reconciler = build(_settings(args), progress=_progress)
+    reconciler = build(_settings(args), progress=_progress).reconciler
     deadline = time.monotonic() + args.timeout
     passes = 0
     while True:
@@ -477,7 +477,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
 def cmd_diff(args: argparse.Namespace) -> int:
     from gitops.runner import build
 
-    reconciler = build(_settings(args))
+    reconciler = build(_settings(args)).reconciler
     outcome = reconciler.reconcile("diff", dry_run=True)
     if outcome.errors:
         for line in outcome.errors:

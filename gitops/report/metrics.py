@@ -36,6 +36,8 @@ class StateSource:
     nodes: Callable[[], list[dict[str, Any]]]  # Cluster.describe()
     rollout_counts: Callable[[], list[tuple[str, str, bool, int]]]  # History.rollout_counts
     source: Callable[[], tuple[str, str]]  # (repository as shown, branch)
+    # Notifier.results: deliveries by (format, event, result)
+    notifications: Callable[[], dict[tuple[str, str, str], int]] = dict
 
 
 class _State(Collector):
@@ -109,6 +111,13 @@ class _State(Collector):
             rollbacks.add_metric([kind], float(count))
         yield rollouts
         yield rollbacks
+        notes = CounterMetricFamily(
+            "gitops_notifications", "Notifications sent, by receiver format, event and result",
+            labels=["format", "event", "result"],
+        )  # fmt: skip
+        for (fmt, event, result), count in sorted(self.source.notifications().items()):
+            notes.add_metric([fmt, event, result], float(count))
+        yield notes
 
 
 def _reason_kind(reason: str) -> str:
@@ -149,19 +158,12 @@ class Metrics:
             "gitops_webhook_requests", "Webhook requests, by provider and result",
             ["provider", "result"], registry=self.registry,
         )  # fmt: skip
-        self.notifications = Counter(
-            "gitops_notifications", "Notifications sent, by receiver format, event and result",
-            ["format", "event", "result"], registry=self.registry,
-        )  # fmt: skip
         if state is not None:
             self.registry.register(_State(state))
 
     def webhook(self, provider: str, result: str) -> None:
         # Unknown providers share one label value, so a scanner cannot grow the label set.
         self.webhooks.labels(provider if provider in PROVIDERS else "other", result).inc()
-
-    def notified(self, fmt: str, event: str, result: str) -> None:
-        self.notifications.labels(fmt, event, result).inc()
 
     def fetched(self, ok: bool, seconds: float) -> None:
         self.fetches.labels("success" if ok else "failure").inc()

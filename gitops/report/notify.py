@@ -9,13 +9,13 @@ does), so logs name only its host.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import queue
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -41,12 +41,14 @@ class Notifier:
         self,
         receivers: tuple[Receiver, ...],
         source: str,
-        on_result: Callable[[str, str, str], None] = lambda fmt, kind, result: None,
         attempts: int = 5,
         first_delay: float = 1.0,
         timeout: float = 10.0,
     ) -> None:
-        self.receivers, self.source, self.on_result = receivers, source, on_result
+        self.receivers, self.source = receivers, source
+        # (format, event, result) -> how many: read by the metrics at scrape time.
+        self._results: collections.Counter[tuple[str, str, str]] = collections.Counter()
+        self._counted = threading.Lock()
         self.attempts, self.first_delay, self.timeout = attempts, first_delay, timeout
         self._queue: queue.Queue[Event | None] = queue.Queue(maxsize=1000)
         self._stop = threading.Event()
@@ -61,6 +63,11 @@ class Notifier:
             self._queue.put_nowait(event)
         except queue.Full:  # a receiver down for long: keep the newest news, say so
             log.warning("notification queue full; dropping %s", event.kind)
+
+    def results(self) -> dict[tuple[str, str, str], int]:
+        """Deliveries so far by (receiver format, event, result)."""
+        with self._counted:
+            return dict(self._results)
 
     def stop(self) -> None:
         self._stop.set()
@@ -77,7 +84,8 @@ class Notifier:
                 except Exception:  # one bad delivery must not end the notifier
                     log.exception("%s: %s not delivered", receiver.shown, event.kind)
                     result = "failure"
-                self.on_result(receiver.format, event.kind, result)
+                with self._counted:
+                    self._results[(receiver.format, event.kind, result)] += 1
 
     def _send(self, receiver: Receiver, event: Event) -> str:
         body = json.dumps(FORMATS[receiver.format](event, self.source)).encode()

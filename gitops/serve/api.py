@@ -20,16 +20,17 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
-from gitops.act.observe import observe
 from gitops.config.durations import format_duration, parse_duration
+from gitops.config.settings import Settings
 from gitops.decide import delivery, webhooks
 from gitops.manifests.model import DNS1123_LABEL
-from gitops.reconciler import Reconciler
-from gitops.report.metrics import CONTENT_TYPE
+from gitops.report.metrics import CONTENT_TYPE, Metrics
 from gitops.serve import views
 from gitops.serve.httpserver import HttpServer
+from gitops.serve.readmodel import ReadModel
 from gitops.source.triggers import Trigger
-from gitops.state.cluster import NodeNotFound
+from gitops.state.cluster import Cluster, NodeNotFound
+from gitops.state.history import History
 
 log = logging.getLogger(__name__)
 WEBHOOKS = "/api/v1/webhooks/"
@@ -83,10 +84,21 @@ class App:
     """Routes a request to a (status code, JSON-able body)."""
 
     def __init__(
-        self, reconciler: Reconciler, trigger: Trigger, clock: Callable[[], float] = time.monotonic
+        self,
+        model: ReadModel,
+        trigger: Trigger,
+        settings: Settings,
+        metrics: Metrics,
+        history: History,
+        cluster: Cluster,
+        contains: Callable[[str, str], bool],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.reconciler, self.trigger, self.clock = reconciler, trigger, clock
-        settings = reconciler.settings
+        """``model``: what the last pass found; ``contains(newer, older)``: the source's
+        ancestry; ``cluster``: node state and the cordon and drain commands."""
+        self.model, self.trigger, self.settings = model, trigger, settings
+        self.metrics, self.history, self.cluster = metrics, history, cluster
+        self.contains, self.clock = contains, clock
         self.token = settings.api_token.encode()
         self.webhook_secret = settings.webhook_secret.encode()
 
@@ -104,7 +116,7 @@ class App:
     def handle(self, req: Request) -> tuple[int, Any]:
         method, path = req.method, req.path
         ns = req.namespace()
-        rec = self.reconciler
+        rec, cluster = self.model, self.cluster
         if method == "POST" and path.startswith(WEBHOOKS):
             return self.webhook(path.removeprefix(WEBHOOKS), req)
         if method == "POST" and not self.authorized(req):
@@ -114,7 +126,7 @@ class App:
         if method == "GET" and path == "/readyz":
             # Ready: a pass has run, the source answered, and some node answers (one NotReady
             # node of several is the cluster's business, shown here, not a reason to pull us).
-            nodes = {n: "Ready" if rec.cluster.usable(n) else "NotReady" for n in rec.nodes}
+            nodes = {n: "Ready" if cluster.usable(n) else "NotReady" for n in cluster.nodes}
             ok = (
                 bool(rec.status.time)
                 and rec.status.reason != "SourceUnavailable"
@@ -125,25 +137,25 @@ class App:
         if method == "GET" and path == "/api/v1/status":
             return 200, rec.status.to_dict()
         if method == "GET" and path == "/api/v1/history":
-            return 200, [asdict(r) for r in rec.history.syncs(req.number("limit", 50, 1))]
+            return 200, [asdict(r) for r in self.history.syncs(req.number("limit", 50, 1))]
         if method == "GET" and path.startswith("/api/v1/rollouts/"):
             parts = path.removeprefix("/api/v1/rollouts/").split("/")
             if len(parts) == 2:
                 return self._rollouts(parts[0], parts[1], req)
         if method == "GET" and path == "/api/v1/nodes":
-            return 200, rec.cluster.describe()
+            return 200, cluster.describe()
         if method == "POST" and path.startswith("/api/v1/nodes/"):
             name, _, verb = path.removeprefix("/api/v1/nodes/").partition("/")
             if verb in ("cordon", "uncordon", "drain"):
                 try:
                     if verb == "uncordon":
-                        rec.cluster.uncordon(name)
+                        cluster.uncordon(name)
                     else:
-                        rec.cluster.cordon(name, drain=verb == "drain")
+                        cluster.cordon(name, drain=verb == "drain")
                 except NodeNotFound as exc:
                     return 404, {"error": str(exc)}
                 self.trigger.fire(f"api:{verb}")
-                return 200, next(r for r in rec.cluster.describe() if r["name"] == name)
+                return 200, next(r for r in cluster.describe() if r["name"] == name)
         if method == "POST" and path == "/api/v1/sync":
             return self.sync(req)
         if method == "GET" and path.startswith("/api/v1/sync/"):
@@ -153,10 +165,10 @@ class App:
             )
         if method == "GET" and path.startswith("/api/v1/"):
             kind = path.removeprefix("/api/v1/")
-            live = observe(list(rec.nodes.values()))
+            live = rec.look()
             rows: list[dict[str, Any]] | None = {
                 "pods": lambda: views.pod_rows(
-                    live, ns, rec.crash.counts(), rec.probe_ready, rec.unstarted, rec.pending
+                    live, ns, rec.restart_counts(), rec.probe_ready, rec.unstarted, rec.pending
                 ),
                 "deployments": lambda: views.deployment_rows(rec.status, live, ns),
                 "services": lambda: views.service_rows(rec.desired, live, ns, rec.probe_ready),
@@ -171,11 +183,11 @@ class App:
 
     # -- webhooks ---------------------------------------------------------------------------
     def webhook(self, provider: str, req: Request) -> tuple[int, Any]:
-        settings = self.reconciler.settings
+        settings = self.settings
         verdict = webhooks.judge(
             provider, req.headers, req.body, self.webhook_secret, settings.repo, settings.branch
         )
-        self.reconciler.metrics.webhook(provider, verdict.result)
+        self.metrics.webhook(provider, verdict.result)
         if verdict.result == webhooks.ACCEPTED:
             self.trigger.fire(f"webhook:{provider}")  # a burst of pushes makes one pass
         log.log(
@@ -190,7 +202,7 @@ class App:
         """Fetch and reconcile now. With ``wait=true``, answer when ``revision`` (default:
         the branch head the next pass fetches) is delivered, failed, or ``timeout`` passes."""
         wanted = revision(req.arg("revision"))
-        after = self.reconciler.fetches_started  # a fetch numbered above this reads git anew
+        after = self.model.fetches_started  # a fetch numbered above this reads git anew
         self.trigger.fire("api")
         if req.arg("wait").lower() not in ("1", "true", "yes"):
             return 202, {"accepted": True, "revision": wanted, "after": after}
@@ -219,7 +231,7 @@ class App:
     ) -> delivery.Delivery:
         """Where ``revision`` stands; ``after``: the last fetch begun before the request;
         ``only``: one deployment's verdict."""
-        rec = self.reconciler
+        rec = self.model
         fetched_since = rec.fetches_finished > after
         status = rec.status
         if not revision:
@@ -229,9 +241,9 @@ class App:
                 )
             revision = status.revision
         deployments = rec.desired.deployments if rec.desired else ()
-        latest = {d.key: rec.revisions.latest(d.key) for d in deployments}
+        latest = {d.key: rec.latest_rollout(d.key) for d in deployments}
         return delivery.judge(
-            revision, status, latest, rec.source.contains, fetched_since, rec.settings.branch, only
+            revision, status, latest, self.contains, fetched_since, self.settings.branch, only
         )
 
     @staticmethod
@@ -242,7 +254,7 @@ class App:
         """A deployment's status, its newest rollout records, and the verdict on ``revision``
         (default: the branch head that a fetch begun after fetch ``after`` found), as
         ``rollout status`` follows it."""
-        rec = self.reconciler
+        rec = self.model
         status = next(
             (
                 asdict(r)
@@ -252,7 +264,7 @@ class App:
             None,
         )
         records = [
-            asdict(r) for r in rec.history.rollouts(namespace, name, req.number("limit", 20, 1))
+            asdict(r) for r in self.history.rollouts(namespace, name, req.number("limit", 20, 1))
         ]
         known = rec.desired is not None and rec.desired.deployment(namespace, name) is not None
         if status is None and not records and not known:  # in git but not yet reported: 200
@@ -281,7 +293,7 @@ class Front:
         path = str(environ.get("PATH_INFO", "") or "/")
         try:
             if method in ("GET", "HEAD") and path == "/metrics":
-                text = self.app.reconciler.metrics.exposition()
+                text = self.app.metrics.exposition()
                 return _reply(start_response, 200, text, CONTENT_TYPE, method)
             code, body = self._route(method, path, environ)
         except Exception:  # the API must outlive any one bad request; say nothing of it
@@ -309,12 +321,10 @@ class Front:
         if method == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)  # the server checked it
             webhook = path.startswith(WEBHOOKS)
-            limit = self.app.reconciler.settings.webhook_max_bytes if webhook else MAX_BODY
+            limit = self.app.settings.webhook_max_bytes if webhook else MAX_BODY
             if length > limit:
                 if webhook:
-                    self.app.reconciler.metrics.webhook(
-                        path.removeprefix(WEBHOOKS), webhooks.TOO_LARGE
-                    )
+                    self.app.metrics.webhook(path.removeprefix(WEBHOOKS), webhooks.TOO_LARGE)
                 return 413, {"error": f"body of {length} bytes is over the {limit}-byte limit"}
             body = environ["wsgi.input"].read(length) if length else b""
         try:
@@ -327,7 +337,7 @@ class Front:
     def refused(self, code: int, path: str) -> None:
         """The listener refused a request before it got here (too large, malformed)."""
         if code == 413 and path.startswith(WEBHOOKS):
-            self.app.reconciler.metrics.webhook(path.removeprefix(WEBHOOKS), webhooks.TOO_LARGE)
+            self.app.metrics.webhook(path.removeprefix(WEBHOOKS), webhooks.TOO_LARGE)
 
 
 def _reply(
@@ -352,5 +362,5 @@ def _reply(
 def serve(app: App, host: str, port: int) -> HttpServer:
     """The API's listener, bounded as ``gitops.serve.httpserver`` says; started by the caller."""
     front = Front(app)
-    limit = max(app.reconciler.settings.webhook_max_bytes, MAX_BODY)
+    limit = max(app.settings.webhook_max_bytes, MAX_BODY)
     return HttpServer(host, port, front, limit, on_refused=front.refused)

@@ -10,6 +10,7 @@ from typing import Any
 
 from gitops.decide.actions import Pending
 from gitops.decide.desired import DesiredState
+from gitops.decide.endpoints import PortEndpoints
 from gitops.decide.health import container_ready, pod_ready
 from gitops.decide.status import SyncStatus
 from gitops.manifests import model as m
@@ -17,7 +18,6 @@ from gitops.model.applied import Unstarted
 from gitops.model.labels import L_POD_LABEL
 from gitops.model.live import LiveState, PodInfo
 from gitops.model.verdicts import Sync
-from gitops.traffic.endpoints import PortEndpoints
 
 ProbeVerdict = Callable[[str], bool | None]
 
@@ -203,7 +203,7 @@ def namespace_rows(status: SyncStatus, desired: DesiredState | None) -> list[dic
     ]
 
 
-def endpoint_rows(table: list[PortEndpoints], namespace: str | None) -> list[dict[str, Any]]:
+def endpoint_rows(table: Sequence[PortEndpoints], namespace: str | None) -> list[dict[str, Any]]:
     return [
         {
             "namespace": t.namespace,

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from gitops.traffic.endpoints import PortEndpoints
+from gitops.decide.endpoints import PortEndpoints
 
 MIN_SLOTS = 8
 PLACEHOLDER = "127.0.0.1:1"  # a free slot's address; the slot is in maintenance, never used

@@ -13,10 +13,10 @@ import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 
+from gitops.decide.endpoints import PortEndpoints
 from gitops.errors import GitopsError
 from gitops.model.live import LiveState
 from gitops.nodes.base import Node
-from gitops.traffic.endpoints import PortEndpoints
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str, str]  # (node, namespace, service)

@@ -13,12 +13,12 @@ import threading
 import time
 from collections.abc import Callable, Collection, Mapping
 
+from gitops.decide import endpoints
+from gitops.decide.endpoints import PortEndpoints
 from gitops.errors import GitopsError
 from gitops.nodes.base import Node
 from gitops.nodes.proxyimage import ADMIN_SOCKET
-from gitops.traffic import endpoints
 from gitops.traffic.balancer import Frontend, render
-from gitops.traffic.endpoints import PortEndpoints
 
 log = logging.getLogger(__name__)
 # Connections per node proxy: haproxy needs about 2.5 descriptors each and refuses to start
@@ -28,14 +28,19 @@ DRAIN_SETTLE = 0.5  # seconds
 
 
 class NodeProxies:
-    def __init__(self, nodes: Mapping[str, Node], addresses: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        nodes: Mapping[str, Node],
+        addresses: Mapping[str, str],
+        usable: Callable[[str], bool] = lambda _: True,
+    ) -> None:
         self.nodes, self.addresses = nodes, dict(addresses)  # node -> its address
         self._table: list[PortEndpoints] = []
         self._pushed: dict[str, str] = {}
         self._lock = threading.Lock()
-        # Set by the runner to the cluster's view: a silent node is not waited on each pass;
-        # it gets the current configuration once it answers again.
-        self.usable: Callable[[str], bool] = lambda _: True
+        # The cluster's view: a silent node is not waited on each pass; it gets the current
+        # configuration once it answers again.
+        self.usable = usable
 
     def update(self, table: list[PortEndpoints]) -> None:
         with self._lock:

@@ -30,9 +30,9 @@ import time
 from collections.abc import Collection
 from pathlib import Path
 
+from gitops.decide.endpoints import PortEndpoints
 from gitops.errors import GitopsError
 from gitops.traffic.balancer import Balancer, Change, render
-from gitops.traffic.endpoints import PortEndpoints
 from gitops.traffic.nodeproxy import NodeProxies
 
 log = logging.getLogger(__name__)

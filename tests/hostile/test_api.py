@@ -20,7 +20,8 @@ import pytest
 
 from gitops.nodes.memory import MemoryNode
 from gitops.reconciler import Reconciler
-from gitops.serve.api import App, serve
+from gitops.runner import api_app
+from gitops.serve.api import serve
 from gitops.serve.httpserver import HttpServer
 from gitops.source.triggers import Trigger
 from tests.conftest import GitRemote
@@ -43,7 +44,7 @@ def server(remote: GitRemote, tmp_path: Path) -> Iterator[tuple[HttpServer, Reco
         reconciler.settings, webhook_secret=SECRET, api_token="t0ken", webhook_max_bytes=10_000
     )
     reconciler.reconcile("test")
-    http = serve(App(reconciler, Trigger()), "127.0.0.1", 0)
+    http = serve(api_app(reconciler, Trigger()), "127.0.0.1", 0)
     http.start()
     yield http, reconciler
     http.stop()
@@ -214,7 +215,7 @@ def test_idle_connections_at_the_cap_make_room_for_new_clients(
     reconciler = make(remote, tmp_path, MemoryNode("local", {IMAGE}))
     from gitops.serve.api import Front
 
-    http = HttpServer("127.0.0.1", 0, Front(App(reconciler, Trigger())), 65536, connections=40)
+    http = HttpServer("127.0.0.1", 0, Front(api_app(reconciler, Trigger())), 65536, connections=40)
     http.start()
     idle: list[socket.socket] = []
     try:
@@ -240,7 +241,9 @@ def test_an_idle_connection_is_closed_after_the_timeout(remote: GitRemote, tmp_p
     reconciler = make(remote, tmp_path, MemoryNode("local", {IMAGE}))
     from gitops.serve.api import Front
 
-    http = HttpServer("127.0.0.1", 0, Front(App(reconciler, Trigger())), 65536, idle_timeout=1.0)
+    http = HttpServer(
+        "127.0.0.1", 0, Front(api_app(reconciler, Trigger())), 65536, idle_timeout=1.0
+    )
     http.start()
     try:
         with socket.create_connection(http.address, timeout=10) as sock:

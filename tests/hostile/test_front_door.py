@@ -19,6 +19,7 @@ from gitops.errors import Reason
 from gitops.nodes.memory import MemoryNode
 from gitops.probing.prober import Prober
 from gitops.reconciler import MAX_BACKOFF, Reconciler
+from gitops.runner import compose
 from gitops.source.git import GitSource
 from gitops.state.history import History
 from tests.conftest import GitRemote
@@ -32,7 +33,7 @@ def make(remote: GitRemote, tmp_path: Path, node: MemoryNode) -> Reconciler:
         repo=str(remote.bare), state_dir=tmp_path / "state", nodes=(NodeConfig(node.name),)
     )
     source = GitSource(settings.repo, settings.state_dir / "source")
-    return Reconciler(settings, source, [node], History(settings.state_dir), names=counter_suffix())
+    return compose(settings, source, [node], History(settings.state_dir), names=counter_suffix())
 
 
 def passes(reconciler: Reconciler, result: str) -> float:

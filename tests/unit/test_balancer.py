@@ -12,8 +12,8 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gitops.decide.endpoints import Endpoint, PortEndpoints
 from gitops.traffic.balancer import MIN_SLOTS, Balancer, Change, render, slots_for
-from gitops.traffic.endpoints import Endpoint, PortEndpoints
 
 
 def table(port: int, *ips: str, affinity: str = "None") -> PortEndpoints:

@@ -3,8 +3,8 @@ changes, a dropped pod out before it stops, a silent node left alone until it an
 
 from __future__ import annotations
 
+from gitops.decide.endpoints import Endpoint, PortEndpoints
 from gitops.nodes.memory import MemoryNode
-from gitops.traffic.endpoints import Endpoint, PortEndpoints
 from gitops.traffic.nodeproxy import NodeProxies
 
 

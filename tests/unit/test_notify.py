@@ -55,14 +55,11 @@ def test_retries_5xx_and_429_then_delivers(
 ) -> None:
     codes, bodies, url = endpoint
     codes += [500, 429, 503]
-    results: list[tuple[str, str, str]] = []
-    notifier = Notifier(
-        (Receiver("generic", url),), "gitops test", lambda *r: results.append(r), first_delay=0.01
-    )
+    notifier = Notifier((Receiver("generic", url),), "gitops test", first_delay=0.01)
     notifier(EVENT)
-    wait_until(lambda: results, 10, 0.02)
+    wait_until(notifier.results, 10, 0.02)
     notifier.stop()
-    assert results == [("generic", ev.ROLLOUT_FAILED, "success")]
+    assert notifier.results() == {("generic", ev.ROLLOUT_FAILED, "success"): 1}
     assert bodies[0]["kind"] == "RolloutFailed" and bodies[0]["severity"] == "warning"
     assert bodies[0]["source"] == "gitops test" and bodies[0]["commit"] == "c" * 40
 
@@ -72,15 +69,13 @@ def test_a_4xx_is_permanent_and_gives_up_after_the_attempts(
 ) -> None:
     codes, bodies, url = endpoint
     codes += [404, 500, 500, 500]
-    results: list[tuple[str, str, str]] = []
-    notifier = Notifier(
-        (Receiver("slack", url),), "t", lambda *r: results.append(r), attempts=3, first_delay=0.01
-    )
+    notifier = Notifier((Receiver("slack", url),), "t", attempts=3, first_delay=0.01)
     notifier(EVENT)
     notifier(EVENT)
-    wait_until(lambda: len(results) == 2, 10, 0.02)
+    wait_until(lambda: sum(notifier.results().values()) == 2, 10, 0.02)
     notifier.stop()
-    assert [r[2] for r in results] == ["rejected", "failure"]
+    kind = ev.ROLLOUT_FAILED
+    assert notifier.results() == {("slack", kind, "rejected"): 1, ("slack", kind, "failure"): 1}
     assert not bodies and codes == []  # 1 + 3 attempts, none more
     assert "SECRET-PATH" not in caplog.text  # a receiver's URL holds its credential
 

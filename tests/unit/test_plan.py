@@ -209,7 +209,7 @@ def test_a_commit_arriving_mid_rollout_takes_over_and_keeps_matching_pods() -> N
     assert v1_pods & {p.name for p in pods}  # pods that already matched were kept, not recreated
 
 
-SERVICE = {
+SERVICE: dict[str, Any] = {
     "apiVersion": "v1",
     "kind": "Service",
     "metadata": {"name": "web", "namespace": "demo"},

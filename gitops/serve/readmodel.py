@@ -1,0 +1,50 @@
+"""What the API reads of a running reconciler: a narrow read model, not its attributes.
+
+A structural interface (``Reconciler`` has it; a test may hand in anything else that has it).
+Every value is what the last pass wrote (``gitops.state.board``), except ``look``, a fresh
+observation of the nodes for ``get``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from gitops.decide.actions import Pending
+from gitops.decide.desired import DesiredState
+from gitops.decide.endpoints import PortEndpoints
+from gitops.decide.status import SyncStatus
+from gitops.model.applied import Unstarted
+from gitops.model.live import LiveState
+from gitops.model.rollouts import RolloutRecord
+
+
+class ReadModel(Protocol):
+    @property
+    def status(self) -> SyncStatus: ...
+
+    @property
+    def desired(self) -> DesiredState | None: ...
+
+    @property
+    def endpoints(self) -> Sequence[PortEndpoints]: ...
+
+    @property
+    def unstarted(self) -> Sequence[Unstarted]: ...
+
+    @property
+    def pending(self) -> Sequence[Pending]: ...
+
+    @property
+    def fetches_started(self) -> int: ...
+
+    @property
+    def fetches_finished(self) -> int: ...
+
+    def restart_counts(self) -> Mapping[str, int]: ...
+
+    def probe_ready(self, container_id: str) -> bool | None: ...
+
+    def latest_rollout(self, key: tuple[str, str]) -> RolloutRecord | None: ...
+
+    def look(self) -> LiveState: ...

@@ -1,0 +1,30 @@
+"""What the last pass found, for everything that reads it while passes run: the API and its
+views, the metrics at scrape time. The front door writes it, once a pass; nothing else does.
+
+Each value is replaced whole (an immutable status, a new list), so a reader on another thread
+never sees one half-written.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gitops.decide.actions import Pending
+from gitops.decide.desired import DesiredState
+from gitops.decide.endpoints import PortEndpoints
+from gitops.decide.status import SyncStatus
+from gitops.model.applied import Unstarted
+
+
+@dataclass
+class Board:
+    status: SyncStatus = field(default_factory=SyncStatus)
+    desired: DesiredState | None = None  # of the last valid commit
+    endpoints: tuple[PortEndpoints, ...] = ()  # what the Service proxy serves
+    unstarted: tuple[Unstarted, ...] = ()  # pods placed whose image could not be had
+    pending: tuple[Pending, ...] = ()  # replicas no node can take
+    fetches_started: int = 0  # passes never overlap: a fetch numbered above N began after N
+    fetches_finished: int = 0
+
+    def read_status(self) -> SyncStatus:
+        return self.status
