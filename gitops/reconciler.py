@@ -11,7 +11,6 @@ repaired, while status and history report the bad commit with file, document and
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -20,12 +19,13 @@ from dataclasses import dataclass, field, replace
 from gitops.act.apply import Progress, apply_plan
 from gitops.act.observe import observe
 from gitops.config.settings import Settings
-from gitops.decide import endpoints
+from gitops.decide import endpoints, requeue
 from gitops.decide.actions import NameSource, Pending, RestartPolicy
 from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.health import Backoff, PodReadiness, ReadinessTracker, pod_ready
 from gitops.decide.plan import Plan, make_plan
-from gitops.decide.status import SyncStatus, behind_head, resource_statuses
+from gitops.decide.status import ResourceStatus, SyncStatus, behind_head, resource_statuses
+from gitops.decide.workloads import deployment
 from gitops.decide.workloads.rollout import settled
 from gitops.errors import (
     EmptyCommitError,
@@ -39,9 +39,9 @@ from gitops.errors import (
 )
 from gitops.model.applied import ApplyResult, Unstarted
 from gitops.model.events import SYNC_FAILED, Event
-from gitops.model.live import ContainerInfo, LiveState, PodInfo
+from gitops.model.live import LiveState, PodInfo
 from gitops.model.rollouts import RolloutRecord
-from gitops.model.verdicts import Health, Result
+from gitops.model.verdicts import Result
 from gitops.nodes.base import Node
 from gitops.probing.prober import Prober
 from gitops.report.metrics import Metrics
@@ -55,10 +55,7 @@ from gitops.traffic.names import ServiceNames
 from gitops.traffic.proxy import ServiceProxy
 
 log = logging.getLogger(__name__)
-PENDING_RETRY = 5.0  # seconds: a pod no node can take is tried again
-REQUEUE_SOON = 1.0  # seconds: a pass that changed something looks again quickly
-MAX_BACKOFF = 300.0
-INTERNAL_RETRY = 1.0  # seconds before a pass that failed for an internal error is tried again
+MAX_BACKOFF, INTERNAL_RETRY = requeue.MAX_BACKOFF, requeue.INTERNAL_RETRY
 
 
 @dataclass(frozen=True)
@@ -158,152 +155,127 @@ class Reconciler:
     def reconcile(
         self, trigger: str = "manual", dry_run: bool = False, fetch: bool = True
     ) -> Outcome:
-        """One pass. ``fetch=False`` (a probe verdict, a container event, a requeue: nothing
-        that says git moved) converges the branch head the last fetch found, as Flux's
-        reconcilers work from the source they last fetched instead of reading git per event."""
-        started = self.clock()
-        fetch = fetch or not self._head
-        number = 0
-        phases = _Phases()
-        revision, target, result, reason, message = "", "", Result.SUCCEEDED, Reason.SUCCEEDED, ""
-        errors: tuple[str, ...] = ()
-        plan: Plan | None = None
-        applied: ApplyResult | None = None
-        resources = self.status.resources
-        requeue: float | None = None
-        retry = False
-        counted_as = ""  # the metric's result when it is not the status's
+        """One pass: fetch -> observe -> decide -> act -> report. ``fetch=False`` (a probe
+        verdict, a container event, a requeue) converges the head the last fetch found, as
+        Flux works from the source it last fetched. A dry run decides and reports to its caller
+        only: its ``Effects`` do nothing, so no step asks whether the pass acts."""
+        run = _Pass(trigger, self.clock(), _DryRun() if dry_run else _Acting(self))
         try:
-            if fetch:
-                self.board.fetches_started += 1
-                number = self.board.fetches_started
-                try:
-                    revision = self._head = self.source.fetch()
-                except GitopsError:
-                    self.metrics.fetched(False, phases.lap("fetch"))
-                    raise
-                self.metrics.fetched(True, phases.lap("fetch"))
-            else:
-                revision = self._head
-            live = self._observe()
-            phases.lap("observe")
-            desired, rejected = self._target(revision, live, remember=not dry_run)
-            if rejected is not None:
-                result, reason, message = (
-                    Result.FAILED,
-                    rejected.reason,
-                    str(rejected).splitlines()[0],
-                )
-                errors = tuple(_lines(rejected))
-            if desired is None:  # no valid commit yet to fall back on
-                assert rejected is not None
-                raise rejected
-            target = desired.commit
-            desired = self.revisions.apply_pins(desired)
-            now = self.clock()
-            readiness = self._readiness(live, now)
-            before, ready_before, then = live, readiness, now  # as found, before this pass acts
-            if not dry_run:
-                # Pods ready now take traffic before this pass removes any it replaces.
-                self._publish(desired, live)
-            plan = make_plan(
-                desired,
-                live,
-                self.cluster.views(),
-                self.names,
-                readiness,
-                now,
-                self._restarts(live, now),
-                self.cluster.evicted,
-            )
-            phases.lap("plan")
-            if not plan.empty and not dry_run:
-                applied = apply_plan(
-                    plan,
-                    self.nodes,
-                    desired,
-                    self.progress,
-                    self.settings.workers,
-                    self.pulls,
-                    now,
-                    self._leave_services,
-                )
-                self._restarted(plan, applied, now)
-                for node_name, why in applied.silent.items():
-                    self.cluster.silent(node_name, why)
-                phases.lap("apply")
-                live = self._observe()
-                phases.lap("observe")
-                now = self.clock()
-                readiness = self._readiness(live, now)
-                if applied.failures and rejected is None:
-                    result, reason = Result.FAILED, applied.failures[0].reason
-                    message = f"{len(applied.failures)} deployment(s) failed to apply"
-                    errors = tuple(f.message for f in applied.failures)
-            counted = replace(
-                live, pods=tuple(p for p in live.pods if p.name not in self.cluster.evicted)
-            )
-            if not dry_run:  # what `get pods` shows besides the live ones
-                self.board.unstarted = tuple(applied.unstarted) if applied else ()
-                self.board.pending = plan.pending
-            resources = resource_statuses(
-                desired, counted, plan, applied, self.crash.looping(now), readiness, now
-            )
-            if rejected is not None:
-                resources = behind_head(resources, revision)
-            if not dry_run:
-                self._route(desired, live)
-            rolling_back = not dry_run and self.revisions.track(
-                desired,
-                resources,
-                lambda d: self._explain(d, live, applied),
-                now,
-                lambda d: self._broken(d, live, applied),
-                lambda d, h: settled(d, h, before.of(*d.key), ready_before, then),
-            )
-            busy = not plan.empty or any(r.health == Health.PROGRESSING for r in resources)
-            requeue = REQUEUE_SOON if busy and not dry_run else None
-            if rolling_back:  # the pin is set: the next pass starts the rollback, now
-                requeue = 0.0
-            if plan.pending and not dry_run:  # room may appear without any event
-                requeue = min(requeue or math.inf, PENDING_RETRY)
-            if plan.wake_at is not None and not dry_run:  # a backed-off restart falls due
-                requeue = min(requeue or math.inf, max(0.0, plan.wake_at - self.clock()))
+            run.revision = self._fetch(run) if fetch or not self._head else self._head
+            live = self._look(run)
+            desired = self._converging(run, live)
+            run.plan, readiness = self._decide(desired, live, run)
+            run.applied = run.effects.apply(run.plan, desired, readiness.now)
+            if run.applied is not None:
+                self._after_apply(run, run.applied)
+                live = self._look(run, phase="apply")
+                readiness = self._snapshot(live)
+            self._judge(run, desired, live, readiness)
             self._failures = 0
-        except TemporaryError as exc:
-            result, reason, message = Result.FAILED, exc.reason, str(exc)
-            errors = (str(exc),)
-            self._failures += 1
-            requeue = min(MAX_BACKOFF, exc.delay * 2 ** (self._failures - 1))
-            retry = True
-        except GitopsError as exc:
-            result, reason = Result.FAILED, exc.reason
-            message, errors = str(exc).splitlines()[0], tuple(_lines(exc))
-        except Exception as exc:  # a bug or an unclassified fault: a Failed pass, never a crash
-            log.exception("pass (%s) failed with an internal error", trigger)
-            result, reason, message = Result.FAILED, Reason.INTERNAL, internal(exc)
-            errors, counted_as = (message,), "error"
-            self._failures += 1
-            requeue = min(MAX_BACKOFF, INTERNAL_RETRY * 2 ** (self._failures - 1))
-            retry = True
+        except Exception as exc:  # every way a pass can end is a status (``_Pass.failed``)
+            if isinstance(exc, TemporaryError) or not isinstance(exc, GitopsError):
+                self._failures += 1  # retried with back-off; a permanent error is not
+            run.failed(exc, self._failures, trigger)
         finally:
-            status = SyncStatus(
-                revision=revision or self.status.revision,
-                applied=target or self.status.applied,
-                result=result,
-                reason=reason,
-                message=message,
-                errors=errors,
-                time=self.clock(),
-                resources=resources,
-            )
-            if not dry_run:
-                self._finish(status, trigger, started, applied, target, counted_as or result)
-                if number:
-                    self.board.fetches_finished = number
-            phases.lap("report")
-            log.debug("pass (%s): %s", trigger, phases)
-        return Outcome(status, plan, applied, requeue, errors, retry)
+            status = run.status(self.status, self.clock())
+            run.effects.report(status, run)
+        return run.outcome(status)
+
+    def _fetch(self, run: _Pass) -> str:
+        self.board.fetches_started += 1
+        run.fetch = self.board.fetches_started
+        try:
+            self._head = self.source.fetch()
+        except GitopsError:
+            self.metrics.fetched(False, run.lap("fetch"))
+            raise
+        self.metrics.fetched(True, run.lap("fetch"))
+        return self._head
+
+    def _look(self, run: _Pass, phase: str = "") -> LiveState:
+        if phase:
+            run.lap(phase)
+        live = self._observe()
+        run.lap("observe")
+        return live
+
+    def _converging(self, run: _Pass, live: LiveState) -> DesiredState:
+        """The desired state this pass converges (the head if valid, else the last valid
+        commit), with rollback pins applied."""
+        desired, rejected = self._target(run.revision, live, run.effects.acting)
+        if rejected is not None:
+            run.reject(rejected)
+        if desired is None:  # no valid commit yet to fall back on
+            assert rejected is not None
+            raise rejected
+        run.target = desired.commit
+        return self.revisions.apply_pins(desired)
+
+    def _decide(
+        self, desired: DesiredState, live: LiveState, run: _Pass
+    ) -> tuple[Plan, _Readiness]:
+        readiness = self._snapshot(live)
+        run.before = readiness
+        run.effects.publish(desired, live)  # pods ready now serve before any is replaced
+        plan = make_plan(
+            desired, live, self.cluster.views(), self.names, readiness.pods, readiness.now,
+            self._restarts(live, readiness.now), self.cluster.evicted,
+        )  # fmt: skip
+        run.lap("plan")
+        return plan, readiness
+
+    def _snapshot(self, live: LiveState) -> _Readiness:
+        now = self.clock()
+        return _Readiness(live, self._readiness(live, now), now)
+
+    def _after_apply(self, run: _Pass, applied: ApplyResult) -> None:
+        """Restarts counted (and their probes started over), nodes that fell silent marked,
+        a failure to apply made the pass's result."""
+        assert run.plan is not None and run.before is not None
+        self._restarted(run.plan, applied, run.before.now)
+        for node_name, why in applied.silent.items():
+            self.cluster.silent(node_name, why)
+        if applied.failures and run.rejected is None:
+            run.result, run.reason = Result.FAILED, applied.failures[0].reason
+            run.message = f"{len(applied.failures)} deployment(s) failed to apply"
+            run.errors = tuple(f.message for f in applied.failures)
+
+    def _judge(
+        self, run: _Pass, desired: DesiredState, live: LiveState, readiness: _Readiness
+    ) -> None:
+        """Status of every resource, the rollouts advanced (and a rollback begun), and when to
+        look again."""
+        plan, applied, now = run.plan, run.applied, readiness.now
+        assert plan is not None
+        counted = replace(
+            live, pods=tuple(p for p in live.pods if p.name not in self.cluster.evicted)
+        )
+        run.effects.show(applied, plan)
+        resources = resource_statuses(
+            desired, counted, plan, applied, self.crash.looping(now), readiness.pods, now
+        )
+        run.resources = behind_head(resources, run.revision) if run.rejected else resources
+        run.effects.route(desired, live)
+        before = run.before
+        assert before is not None
+
+        def failure(dep: DesiredDeployment) -> str:
+            found = applied.failure_for(*dep.key) if applied else None
+            return found.message if found is not None else ""
+
+        reason = self.prober.reason if self.prober is not None else lambda _: ""
+        failed = self.prober.failed if self.prober is not None else lambda _: ""
+        rolling_back = run.effects.track(
+            desired,
+            run.resources,
+            lambda d: deployment.stuck(d, live.of(*d.key), failure(d), reason),
+            now,
+            lambda d: deployment.failed_pod(d, live.of(*d.key), failure(d), failed),
+            lambda d, h: settled(d, h, before.live.of(*d.key), before.pods, before.now),
+        )
+        run.requeue = run.effects.requeue(
+            requeue.after_pass(plan, run.resources, rolling_back, self.clock())
+        )
 
     # -- stages -----------------------------------------------------------------------------
     def container_stopped(self, container_id: str) -> None:
@@ -430,51 +402,6 @@ class Reconciler:
             self.history.facts.set_last_good(revision)
         return desired, None
 
-    def _explain(self, dep: DesiredDeployment, live: LiveState, applied: ApplyResult | None) -> str:
-        """Why a deployment's new pods do not become available: the first reason found."""
-
-        def why(pod: PodInfo, c: ContainerInfo) -> str:
-            if c.state != "running":
-                return f"pod {pod.name}: container {c.meta.container or c.name} {c.status}"
-            reason = self.prober.reason(c.id) if self.prober is not None else ""
-            return f"pod {pod.name}: {reason}" if reason else ""
-
-        return self._new_pods_first(dep, live, applied, why)
-
-    def _broken(self, dep: DesiredDeployment, live: LiveState, applied: ApplyResult | None) -> str:
-        """Why a pod of the deployment's new template has failed for good, as Swarm counts a
-        failed task: its image could not be had, a container exited, or its startup or
-        readiness probe failed ``failureThreshold`` times in a row. "" when none has."""
-
-        def why(pod: PodInfo, c: ContainerInfo) -> str:
-            name = c.meta.container or c.name
-            if c.state in ("exited", "dead"):
-                return f"pod {pod.name}: container {name} {c.status}"
-            failed = self.prober.failed(c.id) if self.prober is not None else ""
-            return f"pod {pod.name}: container {name}: {failed}" if failed else ""
-
-        return self._new_pods_first(dep, live, applied, why)
-
-    @staticmethod
-    def _new_pods_first(
-        dep: DesiredDeployment,
-        live: LiveState,
-        applied: ApplyResult | None,
-        why: Callable[[PodInfo, ContainerInfo], str],
-    ) -> str:
-        """The deployment's failure to apply, else the first reason ``why`` gives for an app
-        container of a pod of its new template; "" when there is none."""
-        failure = applied.failure_for(*dep.key) if applied else None
-        if failure is not None:
-            return failure.message
-        for pod in live.of(*dep.key):
-            if pod.template_hash == dep.template.template_hash:
-                for c in pod.app_containers():
-                    found = why(pod, c)
-                    if found:
-                        return found
-        return ""
-
     def _last_good(self) -> DesiredState | None:
         if self.desired is None:
             commit = self.history.facts.last_good()
@@ -559,6 +486,165 @@ class Reconciler:
             self.history.record(record)
         except GitopsError as exc:  # the status and the log still tell; the next change retries
             log.error("sync not recorded in the history: %s", exc)
+
+
+@dataclass(frozen=True)
+class _Readiness:
+    """The pods' readiness as one look found it, and when."""
+
+    live: LiveState
+    pods: dict[str, PodReadiness]
+    now: float
+
+
+class _Pass:
+    """One pass's facts as it goes, and how it ended: every exit path makes one status."""
+
+    def __init__(self, trigger: str, started: float, effects: _Effects) -> None:
+        self.trigger, self.started, self.effects = trigger, started, effects
+        self.revision = self.target = ""
+        self.fetch = 0  # the number of the fetch this pass began, if it fetched
+        self.rejected: PermanentError | None = None
+        self.plan: Plan | None = None
+        self.applied: ApplyResult | None = None
+        self.before: _Readiness | None = None  # as found, before this pass acted
+        self.resources: tuple[ResourceStatus, ...] | None = None
+        self.requeue: float | None = None
+        self.retry = False  # a temporary failure: the next pass reads git again
+        self.result, self.reason, self.message = Result.SUCCEEDED, Reason.SUCCEEDED, ""
+        self.errors: tuple[str, ...] = ()
+        self.counted_as = ""  # the metric's result when it is not the status's
+        self.phases = _Phases()
+
+    def lap(self, phase: str) -> float:
+        return self.phases.lap(phase)
+
+    def reject(self, exc: PermanentError) -> None:
+        """The head commit is invalid: the pass converges the last valid one, and fails."""
+        self.rejected = exc
+        self.result, self.reason = Result.FAILED, exc.reason
+        self.message, self.errors = str(exc).splitlines()[0], tuple(_lines(exc))
+
+    def failed(self, exc: Exception, failures: int, trigger: str) -> None:
+        self.result = Result.FAILED
+        if isinstance(exc, TemporaryError):
+            self.reason, self.message, self.errors = exc.reason, str(exc), (str(exc),)
+            self.requeue = requeue.after_failure(exc.delay, failures)
+            self.retry = True
+        elif isinstance(exc, GitopsError):
+            self.reason = exc.reason
+            self.message, self.errors = str(exc).splitlines()[0], tuple(_lines(exc))
+        else:  # a bug or an unclassified fault: a Failed pass, never a crash
+            log.exception("pass (%s) failed with an internal error", trigger)
+            self.reason, self.message = Reason.INTERNAL, internal(exc)
+            self.errors, self.counted_as = (self.message,), "error"
+            self.requeue = requeue.after_failure(requeue.INTERNAL_RETRY, failures)
+            self.retry = True
+
+    def status(self, previous: SyncStatus, now: float) -> SyncStatus:
+        return SyncStatus(
+            revision=self.revision or previous.revision,
+            applied=self.target or previous.applied,
+            result=self.result,
+            reason=self.reason,
+            message=self.message,
+            errors=self.errors,
+            time=now,
+            resources=previous.resources if self.resources is None else self.resources,
+        )
+
+    def outcome(self, status: SyncStatus) -> Outcome:
+        return Outcome(status, self.plan, self.applied, self.requeue, self.errors, self.retry)
+
+
+class _Effects:
+    """What a pass does to the world beyond deciding. ``_Acting`` does it; ``_DryRun``
+    (``gitops diff``, ``--dry-run``) does none of it, so a dry run is a property of the run."""
+
+    acting = False
+
+    def apply(self, plan: Plan, desired: DesiredState, now: float) -> ApplyResult | None:
+        return None
+
+    def publish(self, desired: DesiredState, live: LiveState) -> None:
+        """Endpoints from the readiness of this look, before the pass replaces any pod."""
+
+    def show(self, applied: ApplyResult | None, plan: Plan) -> None:
+        """What ``get pods`` shows beside the live pods: unstarted and pending ones."""
+
+    def route(self, desired: DesiredState, live: LiveState) -> None:
+        """Services balance over the pods ready now."""
+
+    def track(
+        self,
+        desired: DesiredState,
+        resources: tuple[ResourceStatus, ...],
+        explain: Callable[[DesiredDeployment], str],
+        now: float,
+        broken: Callable[[DesiredDeployment], str],
+        settled: Callable[[DesiredDeployment, str], bool],
+    ) -> bool:
+        """Rollout records advanced; True when a rollback was begun."""
+        return False
+
+    def requeue(self, after: float | None) -> float | None:
+        return None
+
+    def report(self, status: SyncStatus, run: _Pass) -> None:
+        log.debug("pass (%s, dry run): %s", run.trigger, run.phases)
+
+
+class _DryRun(_Effects):
+    pass
+
+
+class _Acting(_Effects):
+    acting = True
+
+    def __init__(self, rec: Reconciler) -> None:
+        self.rec = rec
+
+    def apply(self, plan: Plan, desired: DesiredState, now: float) -> ApplyResult | None:
+        if plan.empty:
+            return None
+        rec = self.rec
+        return apply_plan(
+            plan, rec.nodes, desired, rec.progress, rec.settings.workers, rec.pulls, now,
+            rec._leave_services,
+        )  # fmt: skip
+
+    def publish(self, desired: DesiredState, live: LiveState) -> None:
+        self.rec._publish(desired, live)
+
+    def show(self, applied: ApplyResult | None, plan: Plan) -> None:
+        self.rec.board.unstarted = tuple(applied.unstarted) if applied else ()
+        self.rec.board.pending = plan.pending
+
+    def route(self, desired: DesiredState, live: LiveState) -> None:
+        self.rec._route(desired, live)
+
+    def track(
+        self,
+        desired: DesiredState,
+        resources: tuple[ResourceStatus, ...],
+        explain: Callable[[DesiredDeployment], str],
+        now: float,
+        broken: Callable[[DesiredDeployment], str],
+        settled: Callable[[DesiredDeployment, str], bool],
+    ) -> bool:
+        return self.rec.revisions.track(desired, resources, explain, now, broken, settled)
+
+    def requeue(self, after: float | None) -> float | None:
+        return after
+
+    def report(self, status: SyncStatus, run: _Pass) -> None:
+        rec = self.rec
+        result = run.counted_as or status.result
+        rec._finish(status, run.trigger, run.started, run.applied, run.target, result)
+        if run.fetch:
+            rec.board.fetches_finished = run.fetch
+        run.lap("report")
+        log.debug("pass (%s): %s", run.trigger, run.phases)
 
 
 class _Phases:

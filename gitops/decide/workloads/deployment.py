@@ -9,13 +9,14 @@ pods are counted, not touched; new pods are placed by the scheduler, spread over
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 from gitops.decide.actions import Create, Pending, Remove, Restart, Why
 from gitops.decide.desired import DesiredDeployment
 from gitops.decide.schedule import Unschedulable
 from gitops.decide.workloads.base import Context, Part, is_complete
 from gitops.decide.workloads.rollout import Step, step
-from gitops.model.live import PodInfo
+from gitops.model.live import ContainerInfo, PodInfo
 
 
 def plan(dep: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
@@ -62,3 +63,50 @@ def plan(dep: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
     if unplaced is not None:
         pending = Pending(dep.namespace, dep.name, decided.create - len(create), unplaced.reason)
     return Part(create, restart, remove, keep, decided.waiting, pending)
+
+
+Reason = Callable[[PodInfo, ContainerInfo], str]
+
+
+def stuck(
+    dep: DesiredDeployment, pods: list[PodInfo], failure: str, reason: Callable[[str], str]
+) -> str:
+    """Why the deployment's new pods do not become available: its failure to apply, else the
+    first container of a new pod that is not running or whose probe says why (``reason``:
+    container id -> the prober's last reason). "" when none says."""
+
+    def why(pod: PodInfo, c: ContainerInfo) -> str:
+        if c.state != "running":
+            return f"pod {pod.name}: container {c.meta.container or c.name} {c.status}"
+        said = reason(c.id)
+        return f"pod {pod.name}: {said}" if said else ""
+
+    return failure or _new_pods_first(dep, pods, why)
+
+
+def failed_pod(
+    dep: DesiredDeployment, pods: list[PodInfo], failure: str, failed: Callable[[str], str]
+) -> str:
+    """Why a pod of the new template has failed for good, as Swarm counts a failed task: its
+    image could not be had (``failure``), a container exited, or its startup or readiness probe
+    failed ``failureThreshold`` times in a row (``failed``: container id -> why). "" when none
+    has."""
+
+    def why(pod: PodInfo, c: ContainerInfo) -> str:
+        name = c.meta.container or c.name
+        if c.state in ("exited", "dead"):
+            return f"pod {pod.name}: container {name} {c.status}"
+        said = failed(c.id)
+        return f"pod {pod.name}: container {name}: {said}" if said else ""
+
+    return failure or _new_pods_first(dep, pods, why)
+
+
+def _new_pods_first(dep: DesiredDeployment, pods: list[PodInfo], why: Reason) -> str:
+    for pod in pods:
+        if pod.template_hash == dep.template.template_hash:
+            for c in pod.app_containers():
+                found = why(pod, c)
+                if found:
+                    return found
+    return ""
