@@ -38,18 +38,19 @@ from gitops.errors import (
     internal,
 )
 from gitops.model.applied import ApplyResult, Unstarted
-from gitops.model.events import SYNC_FAILED, Event
+from gitops.model.events import Event
 from gitops.model.live import LiveState, PodInfo
 from gitops.model.rollouts import RolloutRecord
 from gitops.model.verdicts import Result
 from gitops.nodes.base import Node
 from gitops.probing.prober import Prober
 from gitops.report.metrics import Metrics
+from gitops.report.passes import Reporter
 from gitops.source.git import GitSource
 from gitops.state.board import Board
 from gitops.state.cluster import Cluster
 from gitops.state.commits import Commits
-from gitops.state.history import History, SyncRecord
+from gitops.state.history import History
 from gitops.state.revisions import Revisions
 from gitops.traffic.names import ServiceNames
 from gitops.traffic.proxy import ServiceProxy
@@ -80,6 +81,7 @@ class Reconciler:
         cluster: Cluster,
         metrics: Metrics,
         board: Board,
+        reporter: Reporter,
         clock: Callable[[], float] = time.time,
         names: NameSource | None = None,
         progress: Progress | None = None,
@@ -90,7 +92,7 @@ class Reconciler:
         """Every collaborator is made by the composition root (``gitops.runner.compose``)."""
         self.settings, self.source, self.history = settings, source, history
         self.commits, self.revisions, self.cluster = commits, revisions, cluster
-        self.metrics, self.board, self.notify = metrics, board, notify
+        self.metrics, self.board, self.reporter, self.notify = metrics, board, reporter, notify
         self.nodes = {n.name: n for n in nodes}
         self.clock, self.names, self.progress = clock, names, progress
         self.prober, self.proxy = prober, proxy
@@ -412,81 +414,6 @@ class Reconciler:
                     log.error("last good commit %s cannot be loaded: %s", commit[:12], exc)
         return self.desired
 
-    def _finish(
-        self,
-        status: SyncStatus,
-        trigger: str,
-        started: float,
-        applied: ApplyResult | None,
-        target: str,
-        result: str,
-    ) -> None:
-        """Status, history, metrics and notifications of one pass, written once. None of it
-        may end the process: a history that cannot be written is logged, and the status and
-        metrics still say what happened."""
-        previous, self.board.status = self.status, status
-        try:
-            if applied is not None and target and target == previous.applied:
-                # Same commit as last pass, yet pods changed: drift put right.
-                self.metrics.corrected("create", applied.created)
-                self.metrics.corrected("restart", applied.restarted)
-                self.metrics.corrected("remove", applied.removed)
-            self.metrics.reconciled(result, self.clock() - started)
-            self._report(previous, status, trigger, started, applied)
-        except Exception:
-            log.exception("the pass's report was not written in full")
-
-    def _report(
-        self,
-        previous: SyncStatus,
-        status: SyncStatus,
-        trigger: str,
-        started: float,
-        applied: ApplyResult | None,
-    ) -> None:
-        changed = applied is not None and applied.changed
-        same = (previous.revision, previous.result, previous.message) == (
-            status.revision,
-            status.result,
-            status.message,
-        )
-        if changed or not same:
-            self._record(
-                SyncRecord(
-                    started=started,
-                    finished=status.time,
-                    revision=status.revision,
-                    applied=status.applied,
-                    result=status.result,
-                    reason=status.reason,
-                    message="\n".join((status.message, *status.errors)).strip(),
-                    trigger=trigger,
-                    created=applied.created if applied else 0,
-                    removed=applied.removed if applied else 0,
-                    restarted=applied.restarted if applied else 0,
-                )
-            )
-        if status.result == Result.FAILED and not same:
-            log.warning("sync of %s failed: %s", status.revision[:12], status.message)
-            detail = "; ".join(status.errors[:3])
-            self.notify(
-                Event(
-                    SYNC_FAILED,
-                    status.message + (f": {detail}" if detail != status.message else ""),
-                    status.time,
-                    commit=status.revision,
-                    reason=status.reason,
-                )
-            )
-        elif changed:
-            log.info("synced %s: %s", status.applied[:12], _summary(applied))
-
-    def _record(self, record: SyncRecord) -> None:
-        try:
-            self.history.record(record)
-        except GitopsError as exc:  # the status and the log still tell; the next change retries
-            log.error("sync not recorded in the history: %s", exc)
-
 
 @dataclass(frozen=True)
 class _Readiness:
@@ -640,7 +567,7 @@ class _Acting(_Effects):
     def report(self, status: SyncStatus, run: _Pass) -> None:
         rec = self.rec
         result = run.counted_as or status.result
-        rec._finish(status, run.trigger, run.started, run.applied, run.target, result)
+        rec.reporter.report(status, run.trigger, run.started, run.applied, run.target, result)
         if run.fetch:
             rec.board.fetches_finished = run.fetch
         run.lap("report")
@@ -669,9 +596,3 @@ def _lines(exc: GitopsError) -> list[str]:
     if isinstance(exc, ManifestError):
         return [str(e) for e in exc.errors]
     return [str(exc)]
-
-
-def _summary(applied: ApplyResult | None) -> str:
-    if applied is None:
-        return "no change"
-    return f"{applied.created} created, {applied.restarted} restarted, {applied.removed} removed"

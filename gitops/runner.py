@@ -26,6 +26,7 @@ from gitops.probing.prober import Prober
 from gitops.reconciler import INTERNAL_RETRY, Reconciler
 from gitops.report.metrics import Metrics, StateSource
 from gitops.report.notify import Notifier, Receiver
+from gitops.report.passes import Reporter
 from gitops.serve.api import App, serve
 from gitops.source.git import GitSource, local_git_dir
 from gitops.source.triggers import REQUEUE, RETRY, Poller, RefWatcher, Trigger, reads_git
@@ -95,8 +96,9 @@ def compose(
     )
     commits = Commits(source)
     revisions = Revisions(history, commits.load, commits.describe, settings.auto_rollback, notifier)
+    reporter = Reporter(board, metrics, history, notifier, clock)
     return Reconciler(
-        settings, source, nodes, history, commits, revisions, cluster, metrics, board,
+        settings, source, nodes, history, commits, revisions, cluster, metrics, board, reporter,
         clock=clock, names=names, progress=progress, prober=prober, proxy=proxy(cluster),
         notify=notifier,
     )  # fmt: skip

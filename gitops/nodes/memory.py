@@ -20,12 +20,13 @@ from gitops.model.labels import (
     L_INSTANCE,
     L_MANAGED,
     L_POD,
+    L_PROXY,
     service_labels,
 )
 from gitops.model.labels import encode as encode_labels
 from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo
 from gitops.model.templates import PROBES_IN_NODE, PodTemplate
-from gitops.nodes.base import container_name, needs_pause, network_name
+from gitops.nodes.base import container_name, needs_pause, network_name, service_container_name
 
 
 class MemoryNode:
@@ -77,12 +78,21 @@ class MemoryNode:
         self._call()
 
     def ensure_proxy(self, config: bytes) -> None:
+        """As the Docker node: one managed container labelled as the node's proxy."""
         self._call()
         self.proxy_config = config
+        cid = f"{self._name}-proxy"
+        labels = {L_MANAGED: "true", L_INSTANCE: self._instance, L_PROXY: "true"}
+        with self._lock:
+            self.containers[cid] = ContainerInfo(
+                self._name, cid, f"gitops-proxy-{self._instance}", labels, "running", "Up"
+            )
 
     def remove_proxy(self) -> None:
         self._call()
         self.proxy_config = None
+        with self._lock:
+            self.containers.pop(f"{self._name}-proxy", None)
 
     def capacity(self) -> NodeCapacity:
         self._call()
@@ -188,7 +198,9 @@ class MemoryNode:
     def exec(self, container_id: str, command: list[str], timeout: float) -> tuple[int, str]:
         self._call()
         with self._lock:
-            container = self.containers[container_id]
+            container = self.containers.get(container_id)
+        if container is None:
+            raise ContainerCreateError(f"node {self._name}: no container {container_id}")
         return self.exec_handler(container, command)
 
     def remove_pod(self, pod: PodInfo) -> None:
@@ -211,7 +223,7 @@ class MemoryNode:
             self.containers[cid] = ContainerInfo(
                 self._name,
                 cid,
-                f"{namespace}_{name}_SVC",
+                service_container_name(namespace, name, self._instance),
                 labels,
                 "running",
                 "Up",
@@ -236,6 +248,10 @@ class MemoryNode:
             c = self.containers[container_id]
             self.containers[container_id] = replace(c, state="exited", status=f"Exited ({code})")
         self._notify("die", container_id)
+
+    def remove(self, container_id: str) -> None:
+        """Removed out of band (``docker rm -f``)."""
+        self.delete(container_id)
 
     def delete(self, container_id: str) -> None:
         with self._lock:

@@ -183,3 +183,115 @@ def test_an_exit_is_told_once_the_container_list_shows_it(node: DockerNode, imag
         stop.set()
         node.remove_pod(group_pods(node.list_containers())[0])
         node.remove_network("contract")
+
+
+def test_who_it_is(backend: tuple[Node, str, str]) -> None:
+    node, _, _ = backend
+    assert node.name == "local" and node.instance and node.probes in ("auto", "here", "node")
+
+
+def test_restart_and_exec(backend: tuple[Node, str, str]) -> None:
+    from gitops.errors import GitopsError
+
+    node, image, _ = backend
+    node.ensure_network("contract")
+    if not node.has_image(image):
+        node.pull(image)
+    node.create_pod(template(image), "web-abc123-ddddd")
+    try:
+        [pod] = group_pods(node.list_containers())
+        cid = pod.app_containers()[0].id
+        node.restart_container(cid, 1)
+        [again] = group_pods(node.list_containers())
+        assert again.running and again.app_containers()[0].id == cid  # the same container
+        code, _ = node.exec(cid, ["true"], 5.0)
+        assert code == 0
+        with pytest.raises(GitopsError):
+            node.exec("0" * 64, ["true"], 5.0)
+    finally:
+        node.remove_pod(group_pods(node.list_containers())[0])
+        node.remove_network("contract")
+
+
+def test_a_services_name_proxy(backend: tuple[Node, str, str]) -> None:
+    node, _, _ = backend
+    node.ensure_network("contract")
+
+    def proxies() -> list[Any]:
+        return [c for c in node.list_containers() if c.meta.service == "web"]
+
+    try:
+        node.ensure_service("contract", "web", [80])
+        [one] = proxies()
+        assert one.state == "running" and one.meta.service_ports == (80,)
+        assert one.meta.namespace == "contract"
+        node.set_service_endpoints("contract", "web", {"endpoints-80": b"10.0.0.1:8080\n"})
+        node.ensure_service("contract", "web", [80, 81])  # made again for new ports
+        [two] = proxies()
+        assert two.meta.service_ports == (80, 81)
+        assert group_pods(node.list_containers()) == ()  # no pod
+        node.remove_service("contract", "web")
+        node.remove_service("contract", "web")  # idempotent
+        assert proxies() == []
+    finally:
+        node.remove_service("contract", "web")
+        node.remove_network("contract")
+
+
+def test_the_nodes_own_proxy(backend: tuple[Node, str, str]) -> None:
+    from gitops.model.labels import L_PROXY
+    from gitops.nodes.proxyimage import ADMIN_SOCKET
+    from gitops.traffic.balancer import render
+    from gitops.traffic.nodeproxy import MAXCONN
+
+    node, _, _ = backend
+    config = render([], ["127.0.0.1"], ADMIN_SOCKET, MAXCONN).encode()
+
+    def proxies() -> list[Any]:
+        return [c for c in node.list_containers() if c.labels.get(L_PROXY) == "true"]
+
+    try:
+        node.ensure_proxy(config)
+        node.ensure_proxy(config)  # in place: still one
+        [proxy] = proxies()
+        assert proxy.state == "running" and not proxy.meta.pod
+    finally:
+        node.remove_proxy()
+        node.remove_proxy()  # idempotent
+    assert proxies() == []
+
+
+def test_watch_tells_a_container_removed_out_of_band(backend: tuple[Node, str, str]) -> None:
+    node, image, _ = backend
+    node.ensure_network("contract")
+    if not node.has_image(image):
+        node.pull(image)
+    node.create_pod(template(image), "web-abc123-eeeee")
+    [pod] = group_pods(node.list_containers())
+    cid = pod.app_containers()[0].id
+    stop = threading.Event()
+    told: list[tuple[str, str]] = []
+    watcher = threading.Thread(
+        target=node.watch, args=(lambda a, c: told.append((a, c)), stop), daemon=True
+    )
+    watcher.start()
+    try:
+        time.sleep(0.5)  # the event stream is open
+        if isinstance(node, MemoryNode):
+            node.remove(cid)
+        else:
+            import docker
+
+            client = docker.from_env(version="auto")
+            client.containers.get(cid).remove(force=True)
+            client.close()
+        deadline = time.monotonic() + 10
+        while not any(c == cid and a == "destroy" for a, c in told) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert any(c == cid and a == "destroy" for a, c in told), told
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
+        for left in group_pods(node.list_containers()):
+            node.remove_pod(left)
+        node.remove_network("contract")

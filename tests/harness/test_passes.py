@@ -1,0 +1,137 @@
+"""Whole passes on the harness (the real Reconciler, in-memory nodes, a real git repository, an
+injected clock): converge and repair, prune, a rollout that fails and is rolled back, a node
+lost and back, a commit that is rejected, a dry run that changes nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gitops.errors import Reason
+from gitops.model.verdicts import Health, Result, Rollout, Sync
+from tests.harness.harness import Harness
+from tests.helpers import deployment
+
+
+def web(image: str = "reg/web:v1", replicas: int = 3, **extra: Any) -> dict[str, Any]:
+    return deployment(image=image, replicas=replicas, **extra)
+
+
+def test_converge_then_repair_drift(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.push("web.yaml", web())
+    outcome = h.run()
+    assert outcome.status.result == Result.SUCCEEDED and len(h.pods()) == 3
+    assert {(r.sync, r.health) for r in outcome.status.resources if r.kind == "Deployment"} == {
+        (Sync.SYNCED, Health.HEALTHY)
+    }
+    node = h.nodes["n1"]
+    victim = h.pods()[0].app_containers()[0].id
+    node.delete(victim)
+    node.crash(h.pods()[1].app_containers()[0].id)
+    h.run()
+    assert len(h.pods()) == 3 and all(p.running for p in h.pods())
+    assert victim not in {c.id for p in h.pods() for c in p.containers}
+
+
+def test_prune_and_prune_disabled(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    keep = deployment(
+        "api",
+        image="reg/api:v1",
+        replicas=1,
+        metadata={"annotations": {"gitops.io/prune": "disabled"}},
+    )
+    h.push("ns.yaml", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "demo"}})
+    h.push("web.yaml", web(replicas=2))
+    h.push("api.yaml", keep)
+    h.run()
+    assert len(h.pods()) == 2 and len(h.pods("api")) == 1
+    h.push("web.yaml")  # deleted from git
+    h.push("api.yaml")
+    outcome = h.run()
+    assert h.pods() == [] and len(h.pods("api")) == 1
+    [api] = [r for r in outcome.status.resources if r.name == "api"]
+    assert api.sync == Sync.OUT_OF_SYNC and "pruning is disabled" in api.message
+
+
+def test_a_failed_rollout_is_rolled_back_by_itself(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    fast: dict[str, Any] = {"metadata": {"annotations": {"gitops.io/fail-fast": "true"}}}
+    h.push("web.yaml", web(replicas=2, **fast))
+    h.run()
+    assert h.rec.latest_rollout(("demo", "web")).result == Rollout.COMPLETE  # type: ignore[union-attr]
+    bad = h.push("web.yaml", web("reg/web:v2", replicas=2, **fast))
+    node = h.nodes["n1"]
+    for _ in range(10):  # v2's containers exit as soon as they start, a crash loop
+        h.rec.reconcile("test")
+        for pod in h.pods():
+            for c in pod.app_containers():
+                if c.image == "reg/web:v2" and c.state == "running":
+                    node.crash(c.id, 127)  # exec /web failed: No such file or directory
+        h.clock.advance(1.0)
+        latest = h.rec.latest_rollout(("demo", "web"))
+        if latest is not None and latest.is_rollback:
+            break
+    outcome = h.run()
+    assert h.images() == {"reg/web:v1"} and len(h.pods()) == 2
+    records = h.rec.history.rollouts("demo", "web")
+    assert [r.result for r in records[:2]] == [Rollout.COMPLETE, Rollout.FAILED]
+    assert (
+        records[1].commit == bad
+        and records[1].rolled_back_to
+        and "NewPodFailed" in records[1].reason
+    )
+    [row] = [r for r in outcome.status.resources if r.kind == "Deployment"]
+    assert row.message.startswith("rolled back") and row.health == Health.DEGRADED
+
+
+def test_a_lost_node_has_its_pods_replaced_and_removed_when_it_returns(tmp_path: Path) -> None:
+    h = Harness(tmp_path, nodes=("n1", "n2"), node_grace=10.0, eviction_timeout=30.0)
+    h.push("web.yaml", web(replicas=2))
+    h.run()
+    assert sorted(p.node for p in h.pods()) == ["n1", "n2"]
+    h.nodes["n2"].down = True
+    h.rec.cluster.check()
+    h.clock.advance(31.0)
+    h.rec.cluster.check()  # silent past the eviction timeout: its pods are replaced
+    h.run()
+    on_n1 = [p for p in h.rec.look().pods if p.node == "n1"]
+    assert len(on_n1) == 2
+    h.nodes["n2"].down = False
+    h.rec.cluster.check()
+    h.run()
+    pods = h.pods()
+    assert len(pods) == 2 and {p.node for p in pods} == {"n1"}  # back: its stale pod removed
+
+
+def test_a_rejected_commit_changes_nothing_and_says_where(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.push("web.yaml", web())
+    h.run()
+    before = {c.id for p in h.pods() for c in p.containers}
+    h.push(
+        "bad.yaml",
+        deployment(
+            "bad",
+            image="reg/web:v1",
+            replicas=1,
+            container={"resources": {"limits": {"memory": "1e5000"}}},
+        ),
+    )
+    outcome = h.run()
+    assert (
+        outcome.status.result == Result.FAILED and outcome.status.reason == Reason.VALIDATION_FAILED
+    )
+    assert any("bad.yaml:0: Deployment/bad" in e for e in outcome.status.errors)
+    assert {c.id for p in h.pods() for c in p.containers} == before
+    assert {r.sync for r in outcome.status.resources} == {Sync.OUT_OF_SYNC}
+
+
+def test_a_dry_run_decides_and_changes_nothing(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.push("web.yaml", web(replicas=2))
+    outcome = h.rec.reconcile("diff", dry_run=True)
+    assert outcome.plan is not None and len(outcome.plan.create) == 2
+    assert h.pods() == [] and h.rec.status.result == Result.PENDING
+    assert h.rec.history.syncs() == [] and outcome.requeue_after is None
