@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops import __version__
-from gitops.cli import client
+from gitops.cli import client, reads
 from gitops.cli import edit as cli_edit
 from gitops.cli import nodes as cli_nodes
 from gitops.cli import rollout as cli_rollout
@@ -30,31 +30,6 @@ from gitops.errors import GitopsError, ManifestError
 from gitops.manifests import parse_manifests
 from gitops.manifests.files import Rules, read_directory
 from gitops.manifests.model import DNS1123_LABEL
-
-KIND_ALIASES = {
-    "deployments": "deployments",
-    "deployment": "deployments",
-    "deploy": "deployments",
-    "pods": "pods",
-    "pod": "pods",
-    "po": "pods",
-    "services": "services",
-    "service": "services",
-    "svc": "services",
-    "namespaces": "namespaces",
-    "namespace": "namespaces",
-    "ns": "namespaces",
-    "nodes": "nodes",
-    "node": "nodes",
-    "no": "nodes",
-    "endpoints": "endpoints",
-    "ep": "endpoints",
-    "configmaps": "configmaps",
-    "configmap": "configmaps",
-    "cm": "configmaps",
-    "secrets": "secrets",
-    "secret": "secrets",
-}
 
 
 def _instance(text: str) -> str:
@@ -302,7 +277,7 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "kind",
-        choices=sorted(KIND_ALIASES),
+        choices=sorted(reads.KIND_ALIASES),
         metavar="KIND",
         help="deployments|pods|services|endpoints|namespaces|nodes|configmaps|secrets",
     )
@@ -354,11 +329,6 @@ def env_defaults(p: argparse.ArgumentParser) -> None:
 
 
 # -- printing -------------------------------------------------------------------------------
-def _age(created: float) -> str:
-    return format_duration(max(0.0, time.time() - created)) if created else "-"
-
-
-# -- verbs ----------------------------------------------------------------------------------
 def cmd_validate(args: argparse.Namespace) -> int:
     root: Path = args.dir
     if not root.is_dir():
@@ -465,10 +435,10 @@ def cmd_sync(args: argparse.Namespace) -> int:
             break
         if time.monotonic() + outcome.requeue_after > deadline:
             print(f"gitops: not converged after {format_duration(args.timeout)}", file=sys.stderr)
-            _print_status(status.to_dict(), args.output)
+            reads.print_status(status.to_dict(), args.output)
             return ERROR
         time.sleep(outcome.requeue_after)
-    _print_status(status.to_dict(), args.output)
+    reads.print_status(status.to_dict(), args.output)
     if status.result == "Failed":
         return ERROR if status.reason in ("SourceUnavailable", "NodeUnavailable") else FAILED
     return OK
@@ -492,137 +462,6 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return FAILED if lines else OK
 
 
-def cmd_get(args: argparse.Namespace) -> int:
-    kind = KIND_ALIASES[args.kind]
-    ns = "" if args.all_namespaces or not args.namespace else f"?namespace={args.namespace}"
-    rows = client.get(args.server, f"/api/v1/{kind}{ns}")
-    if args.output in ("json", "yaml"):
-        emit(rows, args.output)
-        return OK
-    wide = args.output == "wide"
-    if not rows:
-        print(f"No {kind} found.", file=sys.stderr)
-        return OK
-    if kind == "nodes":
-        cli_nodes.print_nodes(rows, wide, table)
-        return OK
-    if kind == "pods":
-        header = ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]
-        header += ["NODE", "COMMIT", "IMAGES"] if wide else []
-        cells = [
-            [
-                r["namespace"],
-                r["name"],
-                r["ready"],
-                r["status"],
-                str(r["restarts"]),
-                _age(r["created"]),
-            ]
-            + (
-                [r["node"], r["commit"][:12], ",".join(c["image"] for c in r["containers"])]
-                if wide
-                else []
-            )
-            for r in rows
-        ]
-    elif kind == "deployments":
-        header = ["NAMESPACE", "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "SYNC", "HEALTH", "AGE"]
-        header += ["IMAGES", "COMMITS", "MESSAGE"] if wide else []
-        cells = [
-            [
-                r["namespace"],
-                r["name"],
-                r["ready"],
-                str(r["upToDate"]),
-                str(r["available"]),
-                r["sync"],
-                r["health"],
-                _age(r["created"]),
-            ]
-            + ([",".join(r["images"]), ",".join(r["commits"]), r["message"]] if wide else [])
-            for r in rows
-        ]
-    elif kind == "services":
-        header = ["NAMESPACE", "NAME", "TYPE", "PORTS", "ENDPOINTS"] + (
-            ["SELECTOR"] if wide else []
-        )
-        cells = [
-            [r["namespace"], r["name"], r["type"], r["ports"], str(len(r["endpoints"]))]
-            + ([r["selector"]] if wide else [])
-            for r in rows
-        ]
-    elif kind == "endpoints":
-        header = ["NAMESPACE", "NAME", "PORT", "ENDPOINTS"] + (["PODS"] if wide else [])
-        cells = [
-            [
-                r["namespace"],
-                r["name"],
-                f"{r['port']}" + (f":{r['nodePort']}" if r["nodePort"] else ""),
-                ",".join(f"{e['ip']}:{e['port']}" for e in r["endpoints"]) or "<none>",
-            ]
-            + ([",".join(e["pod"] for e in r["endpoints"])] if wide else [])
-            for r in rows
-        ]
-    elif kind in ("configmaps", "secrets"):
-        header = ["NAMESPACE", "NAME"] + (["TYPE"] if kind == "secrets" else []) + ["DATA"]
-        cells = [
-            [r["namespace"], r["name"]]
-            + ([r["type"]] if kind == "secrets" else [])
-            + [str(r["data"]) + (f" ({','.join(r['keys'])})" if wide else "")]
-            for r in rows
-        ]
-    else:
-        header = ["NAME", "STATUS", "SYNC"]
-        cells = [[r["name"], r["status"], r["sync"]] for r in rows]
-    table(cells, header)
-    return OK
-
-
-def _print_status(st: dict[str, Any], fmt: str) -> None:
-    if fmt != "table":
-        emit(st, fmt)
-        return
-    print(f"revision: {st['revision'][:12] or '-'}   applied: {st['applied'][:12] or '-'}")
-    print(f"result:   {st['result']} ({st['reason']}) {st['message']}")
-    for err in st["errors"]:
-        print(f"  {err}")
-    rows = [
-        [r["kind"], r["namespace"] or "-", r["name"], r["sync"], r["health"], r["message"]]
-        for r in st["resources"]
-    ]
-    if rows:
-        print()
-        table(rows, ["KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH", "MESSAGE"])
-
-
-def cmd_status(args: argparse.Namespace) -> int:
-    st = client.get(args.server, "/api/v1/status")
-    _print_status(st, args.output)
-    return FAILED if st["result"] == "Failed" else OK
-
-
-def cmd_history(args: argparse.Namespace) -> int:
-    rows = client.get(args.server, f"/api/v1/history?limit={args.limit}")
-    if args.output != "table":
-        emit(rows, args.output)
-        return OK
-    table(
-        [
-            [
-                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["started"])),
-                r["revision"][:12],
-                r["result"],
-                r["reason"],
-                f"+{r['created']} -{r['removed']} ~{r['restarted']}",
-                (r["message"].splitlines() or [""])[0][:80],
-            ]
-            for r in rows
-        ],
-        ["TIME", "REVISION", "RESULT", "REASON", "PODS", "MESSAGE"],
-    )
-    return OK
-
-
 def cmd_rollout(args: argparse.Namespace) -> int:
     def api(path: str) -> Any:
         return client.get(args.server, path)
@@ -640,9 +479,9 @@ VERBS = {
     "sync": cmd_sync,
     "diff": cmd_diff,
     "validate": cmd_validate,
-    "get": cmd_get,
-    "status": cmd_status,
-    "history": cmd_history,
+    "get": reads.cmd_get,
+    "status": reads.cmd_status,
+    "history": reads.cmd_history,
     "cordon": cli_nodes.cmd(emit),
     "uncordon": cli_nodes.cmd(emit),
     "drain": cli_nodes.cmd(emit),

@@ -1,4 +1,4 @@
-"""``gitops get nodes`` printing and ``gitops cordon|uncordon|drain NODE``: verbs about nodes.
+"""``gitops cordon|uncordon|drain NODE``: verbs about nodes.
 
 They ask the running reconciler (its HTTP API). ``drain`` cordons the node and has its pods
 moved elsewhere with each Deployment's rolling rules (surge on other nodes, then remove), then
@@ -18,7 +18,6 @@ from gitops.cli.client import request
 from gitops.cli.common import ERROR, FAILED, OK, duration
 from gitops.config.durations import format_duration
 
-Table = Callable[[list[list[str]], list[str]], None]
 Emit = Callable[[Any, str], None]
 
 
@@ -91,31 +90,3 @@ def _wait_empty(args: argparse.Namespace, emit: Emit) -> int:
             )
             return FAILED
         time.sleep(0.5)
-
-
-def _quantity(milli: int | None, unit: str) -> str:
-    if milli is None:
-        return "-"
-    if unit == "cpu":
-        return f"{milli / 1000:g}" if milli % 1000 == 0 else f"{milli}m"
-    return f"{milli / 1024**2:.0f}Mi"
-
-
-def print_nodes(rows: list[dict[str, Any]], wide: bool, table: Table) -> None:
-    header = ["NAME", "STATUS", "PODS", "CPU (REQ/ALLOC)", "MEMORY (REQ/ALLOC)", "VERSION"]
-    header += ["ADDRESS", "ENDPOINT", "LABELS", "MESSAGE"] if wide else []
-    out = []
-    for r in rows:
-        line = [
-            r["name"],
-            r["status"],
-            str(r["pods"]),
-            f"{_quantity(r['requested_cpu_millis'], 'cpu')}/{_quantity(r['cpu_millis'], 'cpu')}",
-            f"{_quantity(r['requested_memory'], 'mem')}/{_quantity(r['memory'], 'mem')}",
-            r["version"] or "-",
-        ]
-        if wide:
-            labels = ",".join(f"{k}={v}" for k, v in sorted(r["labels"].items())) or "<none>"
-            line += [r["address"], r["endpoint"], labels, r["message"]]
-        out.append(line)
-    table(out, header)

@@ -1,0 +1,204 @@
+"""``gitops get``, ``status`` and ``history``: what the running reconciler says, as kubectl
+shows it (``-o wide|json|yaml``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from gitops.cli import client
+from gitops.cli.common import FAILED, OK, emit, table
+from gitops.config.durations import format_duration
+
+KIND_ALIASES = {
+    "deployments": "deployments",
+    "deployment": "deployments",
+    "deploy": "deployments",
+    "pods": "pods",
+    "pod": "pods",
+    "po": "pods",
+    "services": "services",
+    "service": "services",
+    "svc": "services",
+    "namespaces": "namespaces",
+    "namespace": "namespaces",
+    "ns": "namespaces",
+    "nodes": "nodes",
+    "node": "nodes",
+    "no": "nodes",
+    "endpoints": "endpoints",
+    "ep": "endpoints",
+    "configmaps": "configmaps",
+    "configmap": "configmaps",
+    "cm": "configmaps",
+    "secrets": "secrets",
+    "secret": "secrets",
+}
+
+
+def _age(created: float) -> str:
+    return format_duration(max(0.0, time.time() - created)) if created else "-"
+
+
+# -- verbs ----------------------------------------------------------------------------------
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    kind = KIND_ALIASES[args.kind]
+    ns = "" if args.all_namespaces or not args.namespace else f"?namespace={args.namespace}"
+    rows = client.get(args.server, f"/api/v1/{kind}{ns}")
+    if args.output in ("json", "yaml"):
+        emit(rows, args.output)
+        return OK
+    wide = args.output == "wide"
+    if not rows:
+        print(f"No {kind} found.", file=sys.stderr)
+        return OK
+    if kind == "nodes":
+        print_nodes(rows, wide)
+        return OK
+    if kind == "pods":
+        header = ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+        header += ["NODE", "COMMIT", "IMAGES"] if wide else []
+        cells = [
+            [
+                r["namespace"],
+                r["name"],
+                r["ready"],
+                r["status"],
+                str(r["restarts"]),
+                _age(r["created"]),
+            ]
+            + (
+                [r["node"], r["commit"][:12], ",".join(c["image"] for c in r["containers"])]
+                if wide
+                else []
+            )
+            for r in rows
+        ]
+    elif kind == "deployments":
+        header = ["NAMESPACE", "NAME", "READY", "UP-TO-DATE", "AVAILABLE", "SYNC", "HEALTH", "AGE"]
+        header += ["IMAGES", "COMMITS", "MESSAGE"] if wide else []
+        cells = [
+            [
+                r["namespace"],
+                r["name"],
+                r["ready"],
+                str(r["upToDate"]),
+                str(r["available"]),
+                r["sync"],
+                r["health"],
+                _age(r["created"]),
+            ]
+            + ([",".join(r["images"]), ",".join(r["commits"]), r["message"]] if wide else [])
+            for r in rows
+        ]
+    elif kind == "services":
+        header = ["NAMESPACE", "NAME", "TYPE", "PORTS", "ENDPOINTS"] + (
+            ["SELECTOR"] if wide else []
+        )
+        cells = [
+            [r["namespace"], r["name"], r["type"], r["ports"], str(len(r["endpoints"]))]
+            + ([r["selector"]] if wide else [])
+            for r in rows
+        ]
+    elif kind == "endpoints":
+        header = ["NAMESPACE", "NAME", "PORT", "ENDPOINTS"] + (["PODS"] if wide else [])
+        cells = [
+            [
+                r["namespace"],
+                r["name"],
+                f"{r['port']}" + (f":{r['nodePort']}" if r["nodePort"] else ""),
+                ",".join(f"{e['ip']}:{e['port']}" for e in r["endpoints"]) or "<none>",
+            ]
+            + ([",".join(e["pod"] for e in r["endpoints"])] if wide else [])
+            for r in rows
+        ]
+    elif kind in ("configmaps", "secrets"):
+        header = ["NAMESPACE", "NAME"] + (["TYPE"] if kind == "secrets" else []) + ["DATA"]
+        cells = [
+            [r["namespace"], r["name"]]
+            + ([r["type"]] if kind == "secrets" else [])
+            + [str(r["data"]) + (f" ({','.join(r['keys'])})" if wide else "")]
+            for r in rows
+        ]
+    else:
+        header = ["NAME", "STATUS", "SYNC"]
+        cells = [[r["name"], r["status"], r["sync"]] for r in rows]
+    table(cells, header)
+    return OK
+
+
+def print_status(st: dict[str, Any], fmt: str) -> None:
+    if fmt != "table":
+        emit(st, fmt)
+        return
+    print(f"revision: {st['revision'][:12] or '-'}   applied: {st['applied'][:12] or '-'}")
+    print(f"result:   {st['result']} ({st['reason']}) {st['message']}")
+    for err in st["errors"]:
+        print(f"  {err}")
+    rows = [
+        [r["kind"], r["namespace"] or "-", r["name"], r["sync"], r["health"], r["message"]]
+        for r in st["resources"]
+    ]
+    if rows:
+        print()
+        table(rows, ["KIND", "NAMESPACE", "NAME", "SYNC", "HEALTH", "MESSAGE"])
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    st = client.get(args.server, "/api/v1/status")
+    print_status(st, args.output)
+    return FAILED if st["result"] == "Failed" else OK
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    rows = client.get(args.server, f"/api/v1/history?limit={args.limit}")
+    if args.output != "table":
+        emit(rows, args.output)
+        return OK
+    table(
+        [
+            [
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(r["started"])),
+                r["revision"][:12],
+                r["result"],
+                r["reason"],
+                f"+{r['created']} -{r['removed']} ~{r['restarted']}",
+                (r["message"].splitlines() or [""])[0][:80],
+            ]
+            for r in rows
+        ],
+        ["TIME", "REVISION", "RESULT", "REASON", "PODS", "MESSAGE"],
+    )
+    return OK
+
+
+def _quantity(milli: int | None, unit: str) -> str:
+    if milli is None:
+        return "-"
+    if unit == "cpu":
+        return f"{milli / 1000:g}" if milli % 1000 == 0 else f"{milli}m"
+    return f"{milli / 1024**2:.0f}Mi"
+
+
+def print_nodes(rows: list[dict[str, Any]], wide: bool) -> None:
+    header = ["NAME", "STATUS", "PODS", "CPU (REQ/ALLOC)", "MEMORY (REQ/ALLOC)", "VERSION"]
+    header += ["ADDRESS", "ENDPOINT", "LABELS", "MESSAGE"] if wide else []
+    out = []
+    for r in rows:
+        line = [
+            r["name"],
+            r["status"],
+            str(r["pods"]),
+            f"{_quantity(r['requested_cpu_millis'], 'cpu')}/{_quantity(r['cpu_millis'], 'cpu')}",
+            f"{_quantity(r['requested_memory'], 'mem')}/{_quantity(r['memory'], 'mem')}",
+            r["version"] or "-",
+        ]
+        if wide:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(r["labels"].items())) or "<none>"
+            line += [r["address"], r["endpoint"], labels, r["message"]]
+        out.append(line)
+    table(out, header)
