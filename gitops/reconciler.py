@@ -51,7 +51,7 @@ from gitops.state.board import Board
 from gitops.state.cluster import Cluster
 from gitops.state.commits import Commits
 from gitops.state.history import History
-from gitops.state.revisions import Revisions
+from gitops.state.revisions import Questions, Revisions
 from gitops.traffic.names import ServiceNames
 from gitops.traffic.proxy import ServiceProxy
 
@@ -270,10 +270,12 @@ class Reconciler:
         rolling_back = run.effects.track(
             desired,
             run.resources,
-            lambda d: deployment.stuck(d, live.of(*d.key), failure(d), reason),
             now,
-            lambda d: deployment.failed_pod(d, live.of(*d.key), failure(d), failed),
-            lambda d, h: settled(d, h, before.live.of(*d.key), before.pods, before.now),
+            Questions(
+                stuck=lambda d: deployment.stuck(d, live.of(*d.key), failure(d), reason),
+                failed=lambda d: deployment.failed_pod(d, live.of(*d.key), failure(d), failed),
+                settled=lambda d, h: settled(d, h, before.live.of(*d.key), before.pods, before.now),
+            ),
         )
         run.requeue = run.effects.requeue(
             requeue.after_pass(plan, run.resources, rolling_back, self.clock())
@@ -506,10 +508,8 @@ class _Effects:
         self,
         desired: DesiredState,
         resources: tuple[ResourceStatus, ...],
-        explain: Callable[[DesiredDeployment], str],
         now: float,
-        broken: Callable[[DesiredDeployment], str],
-        settled: Callable[[DesiredDeployment, str], bool],
+        ask: Questions,
     ) -> bool:
         """Rollout records advanced; True when a rollback was begun."""
         return False
@@ -554,12 +554,10 @@ class _Acting(_Effects):
         self,
         desired: DesiredState,
         resources: tuple[ResourceStatus, ...],
-        explain: Callable[[DesiredDeployment], str],
         now: float,
-        broken: Callable[[DesiredDeployment], str],
-        settled: Callable[[DesiredDeployment, str], bool],
+        ask: Questions,
     ) -> bool:
-        return self.rec.revisions.track(desired, resources, explain, now, broken, settled)
+        return self.rec.revisions.track(desired, resources, now, ask)
 
     def requeue(self, after: float | None) -> float | None:
         return after

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.status import ResourceStatus
@@ -35,6 +35,19 @@ from gitops.state.history import History
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Questions:
+    """What tracking a rollout asks the pass about a deployment."""
+
+    # Why its new pods do not become available ("" when nothing says).
+    stuck: Callable[[DesiredDeployment], str] = lambda dep: ""
+    # Why a pod of its new template has failed for good ("" when none has).
+    failed: Callable[[DesiredDeployment], str] = lambda dep: ""
+    # Whether the pass found every pod of a template available (a rollout a newer commit
+    # overtook before a pass could record it Complete).
+    settled: Callable[[DesiredDeployment, str], bool] = lambda dep, template_hash: False
 
 
 class Revisions:
@@ -110,15 +123,10 @@ class Revisions:
         self,
         desired: DesiredState,
         resources: tuple[ResourceStatus, ...],
-        explain: Callable[[DesiredDeployment], str],
         now: float,
-        broken: Callable[[DesiredDeployment], str] = lambda dep: "",
-        settled: Callable[[DesiredDeployment, str], bool] = lambda dep, template_hash: False,
+        ask: Questions,
     ) -> bool:
-        """Advance every deployment's rollout record; True when a rollback was started.
-        ``broken``: why a pod of the deployment's new template has failed ("" if none has).
-        ``settled``: whether the pass found every pod of a template available (a rollout a
-        newer commit overtook before a pass could record it Complete)."""
+        """Advance every deployment's rollout record; True when a rollback was started."""
         by_key = {(r.namespace, r.name): r for r in resources if r.kind == "Deployment"}
         rolled_back = False
         for dep in desired.deployments:
@@ -129,7 +137,7 @@ class Revisions:
             counts = Counts(reps["desired"], reps["current"], reps["updated"], reps["available"])
             last = self.progress.update(dep.key, dep.template.template_hash, counts, now)
             latest = self.latest(dep.key)
-            failed_pod = broken(dep) if dep.fail_fast else ""
+            failed_pod = ask.failed(dep) if dep.fail_fast else ""
             verdict, why = assess(
                 latest,
                 dep.template.template_hash,
@@ -142,7 +150,7 @@ class Revisions:
             if verdict == "start":
                 if latest is not None and latest.result == Rollout.PROGRESSING:
                     # Overtaken: Complete if it had got there (a rollback may return to it).
-                    done = settled(dep, latest.template_hash)
+                    done = ask.settled(dep, latest.template_hash)
                     self._finish(latest, Rollout.COMPLETE if done else Rollout.SUPERSEDED, now)
                 self._start(dep, latest, now)
             elif verdict == "complete" and latest is not None:
@@ -151,7 +159,7 @@ class Revisions:
                 if why == NEW_POD_FAILED:
                     reason = f"{NEW_POD_FAILED}: {failed_pod}"
                 else:
-                    detail, seconds = explain(dep), dep.progress_deadline_seconds
+                    detail, seconds = ask.stuck(dep), dep.progress_deadline_seconds
                     reason = f"{DEADLINE_EXCEEDED}: no progress for {seconds}s"
                     reason += f"; {detail}" if detail else ""
                 rolled_back |= self._fail(dep, latest, reason, now)

@@ -16,6 +16,7 @@ from gitops.manifests import edit
 from gitops.model.rollouts import RolloutRecord
 from gitops.model.verdicts import Rollout
 from gitops.state.history import History
+from gitops.state.revisions import Questions
 
 DONE = Counts(desired=3, current=3, updated=3, available=3)
 HALF = Counts(desired=3, current=4, updated=1, available=3)
@@ -139,11 +140,13 @@ def test_auto_rollback_can_be_turned_off_by_annotation(tmp_path: Path) -> None:
         by_commit = {"c1": good, "c2": bad}
         revs = Revisions(history, by_commit.__getitem__, lambda c: ("A", "s"))
         done = status(3, 3, 3)
-        revs.track(good, done, lambda d: "", 0.0)  # start
-        revs.track(good, done, lambda d: "", 1.0)  # complete
+        revs.track(good, done, 0.0, Questions(stuck=lambda d: ""))  # start
+        revs.track(good, done, 1.0, Questions(stuck=lambda d: ""))  # complete
         stuck = status(1, 3, 4)
-        revs.track(bad, stuck, lambda d: "", 2.0)  # start v2
-        started = revs.track(bad, stuck, lambda d: "probe says 404", 10.0)  # 8 s without progress
+        revs.track(bad, stuck, 2.0, Questions(stuck=lambda d: ""))  # start v2
+        started = revs.track(
+            bad, stuck, 10.0, Questions(stuck=lambda d: "probe says 404")
+        )  # 8 s without progress
         latest = history.latest_rollout("demo", "web")
         assert (
             latest is not None and latest.result == "Failed" and "probe says 404" in latest.reason
@@ -178,12 +181,16 @@ def test_a_rollout_overtaken_once_all_its_pods_were_available_counts_as_complete
         good, bad = state("reg/web:v1", "c1"), state("reg/web:v2", "c2")
         revs = Revisions(history, {"c1": good, "c2": bad}.__getitem__, lambda c: ("A", "s"))
         v1 = good.deployments[0].template.template_hash
-        revs.track(good, stuck, lambda d: "", 0.0)  # v1 starts; no pass sees it done
+        revs.track(
+            good, stuck, 0.0, Questions(stuck=lambda d: "")
+        )  # v1 starts; no pass sees it done
         done: set[str] = {v1} if was_settled else set()
-        revs.track(bad, stuck, lambda d: "", 1.0, settled=lambda d, h: h in done)  # noqa: B023
+        revs.track(bad, stuck, 1.0, Questions(settled=lambda d, h: h in done))  # noqa: B023
         v1_record = history.rollouts("demo", "web")[1]
         assert (v1_record.commit, v1_record.result) == ("c1", result)
-        revs.track(bad, stuck, lambda d: "no /healthz", 10.0)  # v2 makes no progress
+        revs.track(
+            bad, stuck, 10.0, Questions(stuck=lambda d: "no /healthz")
+        )  # v2 makes no progress
         failed = history.latest_rollout("demo", "web")
         assert failed is not None and failed.result == "Failed"
         assert failed.rolled_back_to == back
