@@ -112,6 +112,7 @@ class Reconciler:
         self.pulls = Backoff(*backoff)  # ImagePullBackOff
         self._failures = 0
         self._rejected = ""
+        self._warned = ""  # the commit whose warnings were logged
         self._head = ""  # the branch head the last fetch found
 
     # -- what readers see (the read model the API and metrics use) --------------------------
@@ -211,6 +212,11 @@ class Reconciler:
             assert rejected is not None
             raise rejected
         run.target = desired.commit
+        run.warnings = tuple(str(w) for w in desired.manifests.warnings)
+        if run.warnings and self._warned != desired.commit:  # once per commit, not per pass
+            self._warned = desired.commit
+            for warning in run.warnings:
+                log.warning("commit %s: %s", desired.commit[:12], warning)
         return self.revisions.apply_pins(desired)
 
     def _decide(
@@ -442,6 +448,7 @@ class _Pass:
         self.retry = False  # a temporary failure: the next pass reads git again
         self.result, self.reason, self.message = Result.SUCCEEDED, Reason.SUCCEEDED, ""
         self.errors: tuple[str, ...] = ()
+        self.warnings: tuple[str, ...] = ()  # fields the converged commit has that are ignored
         self.counted_as = ""  # the metric's result when it is not the status's
         self.phases = _Phases()
 
@@ -478,6 +485,7 @@ class _Pass:
             reason=self.reason,
             message=self.message,
             errors=self.errors,
+            warnings=self.warnings or (previous.warnings if not self.target else ()),
             time=now,
             resources=previous.resources if self.resources is None else self.resources,
         )

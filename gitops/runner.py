@@ -94,7 +94,7 @@ def compose(
             notifications=notifier.results,
         )
     )
-    commits = Commits(source)
+    commits = Commits(source, settings.policy)
     revisions = Revisions(history, commits.load, commits.describe, settings.auto_rollback, notifier)
     reporter = Reporter(board, metrics, history, notifier, clock)
     return Reconciler(

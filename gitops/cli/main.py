@@ -27,9 +27,10 @@ from gitops.config.durations import format_duration
 from gitops.config.nodes import node_list
 from gitops.config.settings import NodeConfig, Settings, api_token, default_state_dir, read_secret
 from gitops.errors import GitopsError, ManifestError
-from gitops.manifests import parse_manifests
+from gitops.manifests import Policy, parse_manifests
+from gitops.manifests import model as m
+from gitops.manifests.fields import DNS1123_LABEL
 from gitops.manifests.files import Rules, read_directory
-from gitops.manifests.model import DNS1123_LABEL
 
 
 def _instance(text: str) -> str:
@@ -94,6 +95,7 @@ def _add_source(p: argparse.ArgumentParser) -> None:
         "[,reserve.memory=Q][,tls.ca=F,tls.cert=F,tls.key=F]; repeatable",
     )
     _add_file_rules(p)
+    _add_skip_groups(p)
     p.add_argument(
         "--allow-empty",
         action="store_true",
@@ -137,6 +139,23 @@ def _add_file_rules(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_skip_groups(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--skip-api-group",
+        action="append",
+        default=[],
+        metavar="GROUP",
+        help="list custom resources of API GROUP (monitoring.coreos.com) as Skipped instead of "
+        "refusing the commit (repeatable; GITOPS_SKIP_API_GROUPS, space-separated; "
+        "skipApiGroups in --config)",
+    )
+
+
+def _skip_groups(args: argparse.Namespace, from_file: Any = ()) -> frozenset[str]:
+    env = os.environ.get("GITOPS_SKIP_API_GROUPS", "").split()
+    return frozenset([*from_file, *env, *args.skip_api_group])
+
+
 def _rules(args: argparse.Namespace) -> Rules:
     env = os.environ.get
     return Rules(
@@ -155,6 +174,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         print(f"gitops: {exc}", file=sys.stderr)
         raise SystemExit(ERROR) from exc
     timing: dict[str, Any] = dict(from_file)
+    timing["skip_api_groups"] = _skip_groups(args, timing.get("skip_api_groups", ()))
     return Settings(
         repo=args.repo,
         branch=args.branch,
@@ -268,6 +288,14 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("dir", type=Path, help="directory of manifests")
     _add_file_rules(p)
+    _add_skip_groups(p)
+    p.add_argument(
+        "--config",
+        type=Path,
+        default=os.environ.get("GITOPS_CONFIG"),
+        help="the reconciler's configuration file: what its nodes allow (allowPrivileged) and "
+        "skipApiGroups (GITOPS_CONFIG)",
+    )
     _add_output(p)
 
     p = sub.add_parser(
@@ -279,7 +307,8 @@ def parser() -> argparse.ArgumentParser:
         "kind",
         choices=sorted(reads.KIND_ALIASES),
         metavar="KIND",
-        help="deployments|pods|services|endpoints|namespaces|nodes|configmaps|secrets",
+        help="deployments|pods|services|endpoints|namespaces|nodes|configmaps|secrets|all "
+        "(all: every resource of the applied commit, the Skipped ones with the reason)",
     )
     p.add_argument("-n", "--namespace", help="only this namespace")
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace (default)")
@@ -334,10 +363,19 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if not root.is_dir():
         print(f"gitops: {root} is not a directory", file=sys.stderr)
         return ERROR
+    try:
+        nodes, extra = node_list([], args.config)
+    except GitopsError as exc:
+        print(f"gitops: {exc}", file=sys.stderr)
+        return ERROR
+    policy = Policy(
+        skip_api_groups=_skip_groups(args, extra.get("skip_api_groups", ())),
+        allow_privileged=any(n.allow_privileged for n in nodes),
+    )
     found = read_directory(root, _rules(args))
     files = found.files
     try:
-        manifests = parse_manifests(files, found.problems)
+        manifests = parse_manifests(files, found.problems, policy)
     except ManifestError as exc:
         if args.output == "table":
             for e in exc.errors:
@@ -346,13 +384,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
         else:
             emit({"valid": False, "errors": [e.__dict__ for e in exc.errors]}, args.output)
         return FAILED
+    skipped = manifests.of(m.Skipped)
     if args.output == "table":
-        print(f"valid: {len(manifests.entries)} resource(s) in {len(files)} file(s)")
+        for w in manifests.warnings:  # as kubectl prints an API server's warnings
+            print(f"Warning: {w}", file=sys.stderr)
+        for s in skipped:
+            print(f"Skipped: {s.path}:{s.doc}: {s.display}: {s.resource.reason}", file=sys.stderr)
+        print(
+            f"valid: {len(manifests.entries)} resource(s) in {len(files)} file(s)"
+            + (f", {len(skipped)} skipped" if skipped else "")
+            + (f", {len(manifests.warnings)} warning(s)" if manifests.warnings else "")
+        )
     else:
         emit(
             {
                 "valid": True,
                 "resources": [f"{e.namespace or '-'}/{e.display}" for e in manifests.entries],
+                "skipped": [
+                    {"resource": f"{s.namespace or '-'}/{s.display}", "reason": s.resource.reason}
+                    for s in skipped
+                ],
+                "warnings": [w.__dict__ for w in manifests.warnings],
             },
             args.output,
         )

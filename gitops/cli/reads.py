@@ -35,6 +35,7 @@ KIND_ALIASES = {
     "cm": "configmaps",
     "secrets": "secrets",
     "secret": "secrets",
+    "all": "all",
 }
 
 
@@ -47,6 +48,8 @@ def _age(created: float) -> str:
 
 def cmd_get(args: argparse.Namespace) -> int:
     kind = KIND_ALIASES[args.kind]
+    if kind == "all":
+        return _get_all(args)
     ns = "" if args.all_namespaces or not args.namespace else f"?namespace={args.namespace}"
     rows = client.get(args.server, f"/api/v1/{kind}{ns}")
     if args.output in ("json", "yaml"):
@@ -131,6 +134,34 @@ def cmd_get(args: argparse.Namespace) -> int:
     return OK
 
 
+def _get_all(args: argparse.Namespace) -> int:
+    """Every resource of the applied commit, those gitops skips among them (with the reason),
+    as ``kubectl get all`` lists a namespace's objects."""
+    resources = client.get(args.server, "/api/v1/status")["resources"]
+    if not args.all_namespaces and args.namespace:
+        resources = [r for r in resources if r["namespace"] in (args.namespace, "")]
+    if args.output in ("json", "yaml"):
+        emit(resources, args.output)
+        return OK
+    if not resources:
+        print("No resources found.", file=sys.stderr)
+        return OK
+    table(
+        [
+            [
+                r["namespace"] or "-",
+                f"{r['kind'].lower()}/{r['name']}",
+                r["sync"],
+                r["health"],
+                r["message"],
+            ]
+            for r in resources
+        ],
+        ["NAMESPACE", "NAME", "SYNC", "HEALTH", "MESSAGE"],
+    )
+    return OK
+
+
 def print_status(st: dict[str, Any], fmt: str) -> None:
     if fmt != "table":
         emit(st, fmt)
@@ -139,6 +170,8 @@ def print_status(st: dict[str, Any], fmt: str) -> None:
     print(f"result:   {st['result']} ({st['reason']}) {st['message']}")
     for err in st["errors"]:
         print(f"  {err}")
+    for warning in st.get("warnings", []):
+        print(f"  Warning: {warning}")
     rows = [
         [r["kind"], r["namespace"] or "-", r["name"], r["sync"], r["health"], r["message"]]
         for r in st["resources"]

@@ -12,8 +12,10 @@ A file::
         proxy: auto                             # NodePorts served here, or by the node (node)
         probes: auto                            # HTTP/TCP probes from here, or in the pod (node)
         maxPods: 110                            # beyond it a pod is Pending (Too many pods)
+        allowPrivileged: false                  # may run securityContext.privileged pods
     nodeGracePeriod: 10s                        # silent this long: NotReady
     evictionTimeout: 30s                        # silent this long: pods replaced elsewhere
+    skipApiGroups: [monitoring.coreos.com]      # custom resources of these groups: Skipped
 
 A spec on the command line says the same in one line:
 ``name=node-1,endpoint=tcp://10.0.0.11:2376,address=10.0.0.11,label.zone=a,reserve.cpu=500m``
@@ -67,6 +69,7 @@ class _Node(_Strict):
     probes: Literal["auto", "here", "node"] = "auto"
     # The kubelet's maxPods: beyond it a pod is Pending ("Too many pods").
     max_pods: int = Field(default=DEFAULT_MAX_PODS, ge=1, le=100_000, alias="maxPods")
+    allow_privileged: bool = Field(default=False, alias="allowPrivileged")
 
     @field_validator("endpoint")
     @classmethod
@@ -80,6 +83,7 @@ class _File(_Strict):
     nodes: list[_Node] = Field(min_length=1)
     node_grace_period: str | None = Field(default=None, alias="nodeGracePeriod")
     eviction_timeout: str | None = Field(default=None, alias="evictionTimeout")
+    skip_api_groups: list[str] = Field(default_factory=list, alias="skipApiGroups")
 
 
 def _node(n: _Node, where: str) -> NodeConfig:
@@ -102,6 +106,7 @@ def _node(n: _Node, where: str) -> NodeConfig:
         proxy=n.proxy,
         probes=n.probes,
         max_pods=n.max_pods,
+        allow_privileged=n.allow_privileged,
     )
 
 
@@ -129,8 +134,9 @@ def _check_unique(nodes: list[NodeConfig], where: str) -> None:
         seen.add(n.name)
 
 
-def load_file(path: Path) -> tuple[tuple[NodeConfig, ...], dict[str, float]]:
-    """Nodes, and the timing settings the file gives (``node_grace``, ``eviction_timeout``)."""
+def load_file(path: Path) -> tuple[tuple[NodeConfig, ...], dict[str, Any]]:
+    """Nodes, and the other settings the file gives (``node_grace``, ``eviction_timeout``,
+    ``skip_api_groups``), named as ``Settings`` names them."""
     where = str(path)
     try:
         raw = yaml.safe_load(path.read_text())
@@ -142,7 +148,9 @@ def load_file(path: Path) -> tuple[tuple[NodeConfig, ...], dict[str, float]]:
         raise NodeConfigError(_errors(exc, where, raw)) from exc
     nodes = [_node(n, where) for n in parsed.nodes]
     _check_unique(nodes, where)
-    timing: dict[str, float] = {}
+    timing: dict[str, Any] = {}
+    if parsed.skip_api_groups:
+        timing["skip_api_groups"] = frozenset(parsed.skip_api_groups)
     for key, value in (
         ("node_grace", parsed.node_grace_period),
         ("eviction_timeout", parsed.eviction_timeout),
@@ -181,12 +189,10 @@ def parse_spec(spec: str) -> NodeConfig:
     return _node(node, where)
 
 
-def node_list(
-    specs: list[str], path: Path | None
-) -> tuple[tuple[NodeConfig, ...], dict[str, float]]:
+def node_list(specs: list[str], path: Path | None) -> tuple[tuple[NodeConfig, ...], dict[str, Any]]:
     """The file's nodes, then the specs' (a spec may not repeat a file's node)."""
     nodes: list[NodeConfig] = []
-    timing: dict[str, float] = {}
+    timing: dict[str, Any] = {}
     if path is not None:
         from_file, timing = load_file(path)
         nodes += from_file

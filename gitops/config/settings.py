@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gitops.manifests.entries import Policy
 from gitops.manifests.files import Rules
 from gitops.model.templates import DEFAULT_MAX_PODS
 
@@ -40,6 +41,7 @@ class NodeConfig:
     # engine is on this machine and the pod's address is routed from it).
     probes: str = "auto"
     max_pods: int = DEFAULT_MAX_PODS  # beyond it a pod is Pending ("Too many pods")
+    allow_privileged: bool = False  # may run pods whose securityContext is privileged
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,15 @@ class Settings:
     webhook_max_bytes: int = 4 * 1024 * 1024  # a larger body is refused with 413 unread
     notify: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (format, url)
     rules: Rules = field(default_factory=Rules)  # which files are manifests (--include, ...)
+    skip_api_groups: frozenset[str] = frozenset()  # custom resources of these groups: Skipped
+
+    @property
+    def policy(self) -> Policy:
+        """What the manifests may ask for beyond what every Docker host can do."""
+        return Policy(
+            skip_api_groups=self.skip_api_groups,
+            allow_privileged=any(n.allow_privileged for n in self.nodes),
+        )
 
     def address_of(self, node: NodeConfig) -> str:
         return node.address or self.node_address

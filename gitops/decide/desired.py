@@ -14,6 +14,7 @@ from typing import Any
 
 from gitops.manifests import Entry, Manifests, config_data
 from gitops.manifests import model as m
+from gitops.manifests import pod as pm
 from gitops.manifests.quantity import cpu_millis, memory_bytes
 from gitops.model.templates import (
     A_AUTO_ROLLBACK,
@@ -92,7 +93,7 @@ class _Resolver:
         return {} if entry is None else config_data(entry.resource)
 
 
-def _env(c: m.Container, res: _Resolver) -> tuple[EnvVar, ...]:
+def _env(c: pm.Container, res: _Resolver) -> tuple[EnvVar, ...]:
     out: dict[str, EnvVar] = {}
     for src in c.env_from:  # envFrom first; explicit env wins, as in Kubernetes
         if src.config_map_ref is not None:
@@ -115,7 +116,7 @@ def _env(c: m.Container, res: _Resolver) -> tuple[EnvVar, ...]:
 
 
 def _files(
-    data: dict[str, bytes], items: list[m.KeyToPath], default_mode: int
+    data: dict[str, bytes], items: list[pm.KeyToPath], default_mode: int
 ) -> tuple[FileItem, ...]:
     if not items:
         return tuple(FileItem(k, v, default_mode) for k, v in sorted(data.items()))
@@ -126,7 +127,7 @@ def _files(
     )
 
 
-def _mounts(c: m.Container, pod: m.PodSpec, res: _Resolver) -> tuple[Mount, ...]:
+def _mounts(c: pm.Container, pod: pm.PodSpec, res: _Resolver) -> tuple[Mount, ...]:
     volumes = {v.name: v for v in pod.volumes}
     out: list[Mount] = []
     for vm in c.volume_mounts:
@@ -144,7 +145,7 @@ def _mounts(c: m.Container, pod: m.PodSpec, res: _Resolver) -> tuple[Mount, ...]
     return tuple(out)
 
 
-def _probe(p: m.Probe | None) -> ProbeSpec | None:
+def _probe(p: pm.Probe | None) -> ProbeSpec | None:
     if p is None:
         return None
     timing: dict[str, Any] = {
@@ -164,7 +165,7 @@ def _probe(p: m.Probe | None) -> ProbeSpec | None:
     return ProbeSpec("exec", command=tuple(p.exec_.command), **timing)
 
 
-def _container(c: m.Container, pod: m.PodSpec, res: _Resolver, source: str) -> ContainerSpec:
+def _container(c: pm.Container, pod: pm.PodSpec, res: _Resolver, source: str) -> ContainerSpec:
     limits, requests = c.resources.limits, c.resources.requests
     # Kubernetes: a limit without a request makes the request equal to the limit.
     cpu_req = requests.get("cpu", limits.get("cpu"))

@@ -43,6 +43,7 @@ class SyncStatus:
     reason: str = ""
     message: str = ""
     errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()  # fields of the applied commit that are accepted but ignored
     time: float = 0.0
     resources: tuple[ResourceStatus, ...] = field(default=())
 
@@ -98,6 +99,12 @@ def resource_statuses(
                         "unavailable": reps.unavailable,
                     },
                     tuple(c.image for c in dep.template.containers),
+                )
+            )
+        elif isinstance(res, m.Skipped):
+            out.append(
+                ResourceStatus(
+                    res.kind, entry.namespace, entry.name, Sync.SKIPPED, "", res.reason, source
                 )
             )
         elif isinstance(res, m.Namespace):

@@ -4,12 +4,7 @@
 Pure: imports no Docker, git, scheduler or metrics library (an import-linter contract).
 """
 
-from gitops.manifests.validate import (
-    DEFAULT_NAMESPACE,
-    Entry,
-    Manifests,
-    config_data,
-    parse_manifests,
-)
+from gitops.manifests.entries import DEFAULT_NAMESPACE, Entry, Manifests, Policy, config_data
+from gitops.manifests.validate import parse_manifests
 
-__all__ = ["DEFAULT_NAMESPACE", "Entry", "Manifests", "config_data", "parse_manifests"]
+__all__ = ["DEFAULT_NAMESPACE", "Entry", "Manifests", "Policy", "config_data", "parse_manifests"]

@@ -14,8 +14,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
+from gitops.manifests.entries import DEFAULT_NAMESPACE
 from gitops.manifests.load import load_documents
-from gitops.manifests.validate import DEFAULT_NAMESPACE
 
 Key = tuple[str, str, str]  # kind, namespace ("" for a Namespace), name
 

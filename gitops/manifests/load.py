@@ -13,6 +13,10 @@ value it names, so a hostile file can neither exhaust the stack nor grow a small
 huge tree (libyaml's parser stops at 1,000 levels itself, so composing cannot go deep). A
 syntax error gives line, column and the problem, never the text around it (which may hold a
 Secret's value).
+
+What the API server would read is what comes out: a ``null`` field is an absent one (as
+``kubectl create --dry-run=client -o yaml`` writes ``creationTimestamp: null``), and a
+``kind: List`` is unwrapped into its items, as ``kubectl`` unwraps it.
 """
 
 from __future__ import annotations
@@ -163,7 +167,7 @@ def _docs(path: str, content: bytes) -> Iterator[RawDoc | FieldError]:
                     _bounded(node)
                 data = loader.construct_document(node)
                 if data is not None:  # an empty document (a stray '---') is no resource
-                    yield RawDoc(path, index, data)
+                    yield from _unwrapped(path, index, _without_nulls(data))
                 index += 1
         finally:
             loader.dispose()
@@ -174,6 +178,29 @@ def _docs(path: str, content: bytes) -> Iterator[RawDoc | FieldError]:
     except (ValueError, OverflowError, RecursionError, MemoryError) as exc:
         # A scalar no value fits (an integer of thousands of digits), or a tree too big.
         yield error(index, f"YAML cannot be read: {type(exc).__name__}")
+
+
+def _without_nulls(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _without_nulls(v) for k, v in data.items() if v is not None}
+    if isinstance(data, list):
+        return [_without_nulls(v) for v in data]
+    return data
+
+
+def _unwrapped(path: str, index: int, data: Any) -> Iterator[RawDoc | FieldError]:
+    """A ``v1`` ``List``'s items, each a document of its own (at the List's index)."""
+    if not (
+        isinstance(data, dict) and data.get("kind") == "List" and data.get("apiVersion") == "v1"
+    ):
+        yield RawDoc(path, index, data)
+        return
+    items = data.get("items", [])
+    if not isinstance(items, list):
+        yield FieldError(path, index, "List", "items", "must be a list of resources")
+        return
+    for item in items:
+        yield RawDoc(path, index, item)
 
 
 def _at(mark: Any) -> str:

@@ -19,6 +19,7 @@ class Result(StrEnum):
 class Sync(StrEnum):
     SYNCED = "Synced"
     OUT_OF_SYNC = "OutOfSync"
+    SKIPPED = "Skipped"  # a kind gitops does not run (its health is not assessed: "")
     UNKNOWN = "Unknown"
 
 

@@ -23,7 +23,7 @@ from urllib.parse import parse_qs
 from gitops.config.durations import format_duration, parse_duration
 from gitops.config.settings import Settings
 from gitops.decide import delivery, webhooks
-from gitops.manifests.model import DNS1123_LABEL
+from gitops.manifests.fields import DNS1123_LABEL
 from gitops.report.metrics import CONTENT_TYPE, Metrics
 from gitops.serve import views
 from gitops.serve.httpserver import HttpServer

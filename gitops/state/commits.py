@@ -9,22 +9,24 @@ from __future__ import annotations
 
 from gitops.decide.desired import DesiredState, build_desired
 from gitops.errors import GitopsError
-from gitops.manifests import parse_manifests
+from gitops.manifests import Policy, parse_manifests
 from gitops.source.git import GitSource
 
 KEPT = 8  # commits whose desired state is kept
 
 
 class Commits:
-    def __init__(self, source: GitSource) -> None:
-        self.source = source
+    def __init__(self, source: GitSource, policy: Policy | None = None) -> None:
+        self.source, self.policy = source, policy or Policy()
         self._loaded: dict[str, DesiredState] = {}
 
     def load(self, commit: str) -> DesiredState:
         cached = self._loaded.get(commit)
         if cached is None:
             snapshot = self.source.snapshot(commit)
-            cached = build_desired(parse_manifests(snapshot.files, snapshot.problems), commit)
+            cached = build_desired(
+                parse_manifests(snapshot.files, snapshot.problems, self.policy), commit
+            )
             self._loaded = {**dict(list(self._loaded.items())[-(KEPT - 1) :]), commit: cached}
         return cached
 

@@ -135,3 +135,30 @@ def test_a_dry_run_decides_and_changes_nothing(tmp_path: Path) -> None:
     assert outcome.plan is not None and len(outcome.plan.create) == 2
     assert h.pods() == [] and h.rec.status.result == Result.PENDING
     assert h.rec.history.syncs() == [] and outcome.requeue_after is None
+
+
+def test_kinds_gitops_skips_are_listed_and_ignored_fields_are_warnings(tmp_path: Path) -> None:
+    h = Harness(tmp_path, skip_api_groups=frozenset({"monitoring.coreos.com"}))
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "web"}}
+    monitor = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "ServiceMonitor",
+        "metadata": {"name": "web"},
+        "spec": {},
+    }
+    app = web(replicas=1)
+    app["spec"]["template"]["spec"]["serviceAccountName"] = "web"
+    h.push("web.yaml", account, monitor, app)
+    outcome = h.run()
+    status = outcome.status
+    assert status.result == Result.SUCCEEDED and len(h.pods()) == 1
+    skipped = {(r.kind, r.name): r for r in status.resources if r.sync == Sync.SKIPPED}
+    assert set(skipped) == {("ServiceAccount", "web"), ("ServiceMonitor", "web")}
+    assert "no Kubernetes API server" in skipped["ServiceAccount", "web"].message
+    assert "monitoring.coreos.com, which is skipped" in skipped["ServiceMonitor", "web"].message
+    assert status.warnings == (
+        "web.yaml:2: Deployment/web: spec.template.spec.serviceAccountName: ignored: a Docker "
+        "host has no Kubernetes API server, so no service accounts",
+    )
+    h.push("web.yaml", account, web(replicas=1))
+    assert h.run().status.warnings == ()

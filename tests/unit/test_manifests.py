@@ -61,7 +61,9 @@ def test_every_error_of_a_commit_is_reported_at_once() -> None:
         "one.yaml": dump(wrong_type, bad_quantity),
         "two.yaml": dump(bad_name, mismatch, dup, dup),
         "three.yaml": b"kind: Deployment\napiVersion: apps/v1\nmetadata: {name: x\n",
-        "four.yaml": dump({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}}),
+        "four.yaml": dump(
+            {"apiVersion": "apps/v1", "kind": "Deploymnet", "metadata": {"name": "p"}}
+        ),
     }
     errors = errors_of(files)
     text = "\n".join(errors)
@@ -84,7 +86,10 @@ def test_every_error_of_a_commit_is_reported_at_once() -> None:
         in text
     )
     assert "three.yaml:0: YAML syntax error: line" in text
-    assert "four.yaml:0: Pod/p: kind: unknown kind 'Pod'" in text
+    assert (
+        "four.yaml:0: Deploymnet/p: kind: Kubernetes has no kind 'Deploymnet'; did you mean "
+        "'Deployment'?" in text
+    )
     assert len(errors) == 8
 
 

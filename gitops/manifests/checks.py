@@ -1,0 +1,302 @@
+"""The rules that relate fields and resources to each other: a selector and its template's
+labels, references to ConfigMaps and Secrets, probe ports, unique names and node ports.
+
+Stage: manifests, inside validation, after every document has a model (a mended one where it
+was wrong). Each finding is a ``FieldError`` naming file, document, resource and field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from gitops.errors import FieldError
+from gitops.manifests import fields as f
+from gitops.manifests import kinds
+from gitops.manifests import model as m
+from gitops.manifests import pod as pm
+from gitops.manifests.entries import Entry, Manifests, config_data, decode_base64
+from gitops.manifests.quantity import parse_quantity
+
+
+class _Issues:
+    """Collects FieldErrors for one entry."""
+
+    def __init__(self, entry: Entry[Any], sink: list[FieldError]) -> None:
+        self.entry, self.sink = entry, sink
+
+    def __call__(self, fld: str, message: str) -> None:
+        e = self.entry
+        self.sink.append(FieldError(e.path, e.doc, e.display, fld, message))
+
+
+def name_problem(kind: str, name: str) -> str | None:
+    """Namespaces and Services need a DNS-1123 label (they become DNS names); others a subdomain."""
+    if kind in kinds.PATH_SEGMENT_NAMED:
+        check = f.check_path_segment
+    elif kind in ("Namespace", "Service"):
+        check = f.check_dns_label
+    else:
+        check = f.check_dns_subdomain
+    try:
+        check(name)
+    except ValueError as exc:
+        return str(exc)
+    return None
+
+
+def _check_name(entry: Entry[Any], issue: _Issues) -> None:
+    problem = name_problem(entry.resource.kind, entry.name)
+    if problem:
+        issue("metadata.name", problem)
+    if isinstance(entry.resource, m.Namespace) and entry.resource.metadata.namespace:
+        issue("metadata.namespace", "a Namespace is not namespaced")
+
+
+def _check_quantities(res: pm.ResourceRequirements, path: str, issue: _Issues) -> None:
+    for key, limit in res.limits.items():
+        request = res.requests.get(key)
+        if request is not None and parse_quantity(request) > parse_quantity(limit):
+            issue(f"{path}.requests.{key}", f"must be less than or equal to {key} limit {limit}")
+
+
+def _one_of(obj: object, names: tuple[str, ...]) -> int:
+    return sum(getattr(obj, n) is not None for n in names)
+
+
+def _check_probe(probe: pm.Probe | None, path: str, ports: set[str], issue: _Issues) -> None:
+    if probe is None:
+        return
+    if _one_of(probe, ("http_get", "tcp_socket", "exec_")) != 1:
+        issue(path, "must specify exactly one handler: httpGet, tcpSocket or exec")
+    action = probe.http_get or probe.tcp_socket
+    if action is not None:
+        _check_target_port(
+            action.port, f"{path}.{'httpGet' if probe.http_get else 'tcpSocket'}.port", ports, issue
+        )
+
+
+def _check_target_port(port: int | str, path: str, ports: set[str], issue: _Issues) -> None:
+    if isinstance(port, int):
+        if not 1 <= port <= 65535:
+            issue(path, f"port {port} is out of range 1-65535")
+    elif port not in ports:
+        issue(path, f"no container port named {port!r}")
+
+
+class _Refs:
+    """Resolves ConfigMap/Secret references of one namespace, reporting the missing ones."""
+
+    def __init__(self, manifests: Manifests, namespace: str, issue: _Issues) -> None:
+        self.manifests, self.namespace, self.issue = manifests, namespace, issue
+
+    def data(self, kind: type[m.ConfigMap] | type[m.Secret], name: str) -> dict[str, bytes] | None:
+        entry = self.manifests.get(kind, self.namespace, name)
+        return None if entry is None else config_data(entry.resource)
+
+    def check(
+        self,
+        kind: type[m.ConfigMap] | type[m.Secret],
+        name: str,
+        keys: list[str],
+        optional: bool,
+        path: str,
+    ) -> None:
+        data = self.data(kind, name)
+        if data is None:
+            if not optional:
+                self.issue(
+                    path, f"{kind.__name__} {name!r} not found in namespace {self.namespace!r}"
+                )
+            return
+        for key in keys:
+            if key not in data and not optional:
+                self.issue(path, f"key {key!r} not found in {kind.__name__} {name!r}")
+
+
+def _check_container(
+    c: pm.Container, path: str, volumes: set[str], refs: _Refs, issue: _Issues
+) -> None:
+    port_names = [p.name for p in c.ports if p.name]
+    if len(port_names) != len(set(port_names)):
+        issue(f"{path}.ports", "port names must be unique within a container")
+    seen_ports = [(p.container_port, p.protocol) for p in c.ports]
+    if len(seen_ports) != len(set(seen_ports)):
+        issue(f"{path}.ports", "duplicate containerPort and protocol")
+    _check_quantities(c.resources, f"{path}.resources", issue)
+    names = set(port_names)
+    for probe_name in ("readiness_probe", "liveness_probe", "startup_probe"):
+        camel = pm.Container.model_fields[probe_name].alias or probe_name
+        _check_probe(getattr(c, probe_name), f"{path}.{camel}", names, issue)
+    env_names = [e.name for e in c.env]
+    for i, env in enumerate(c.env):
+        epath = f"{path}.env[{i}]"
+        if env.value is not None and env.value_from is not None:
+            issue(epath, "value and valueFrom are mutually exclusive")
+        if env.value_from is not None:
+            src = env.value_from
+            if _one_of(src, ("config_map_key_ref", "secret_key_ref")) != 1:
+                issue(
+                    f"{epath}.valueFrom",
+                    "must specify exactly one of configMapKeyRef, secretKeyRef",
+                )
+            if src.config_map_key_ref is not None:
+                r = src.config_map_key_ref
+                refs.check(
+                    m.ConfigMap, r.name, [r.key], r.optional, f"{epath}.valueFrom.configMapKeyRef"
+                )
+            if src.secret_key_ref is not None:
+                r = src.secret_key_ref
+                refs.check(m.Secret, r.name, [r.key], r.optional, f"{epath}.valueFrom.secretKeyRef")
+    if len(env_names) != len(set(env_names)):
+        dup = sorted({n for n in env_names if env_names.count(n) > 1})
+        issue(f"{path}.env", f"duplicate environment variable {', '.join(dup)}")
+    for i, src_from in enumerate(c.env_from):
+        fpath = f"{path}.envFrom[{i}]"
+        if _one_of(src_from, ("config_map_ref", "secret_ref")) != 1:
+            issue(fpath, "must specify exactly one of configMapRef, secretRef")
+        if src_from.config_map_ref is not None:
+            ref = src_from.config_map_ref
+            refs.check(m.ConfigMap, ref.name, [], ref.optional, f"{fpath}.configMapRef")
+        if src_from.secret_ref is not None:
+            ref = src_from.secret_ref
+            refs.check(m.Secret, ref.name, [], ref.optional, f"{fpath}.secretRef")
+    mount_paths = [vm.mount_path for vm in c.volume_mounts]
+    for i, vm in enumerate(c.volume_mounts):
+        vpath = f"{path}.volumeMounts[{i}]"
+        if vm.name not in volumes:
+            issue(
+                f"{vpath}.name", f"volume {vm.name!r} is not defined in spec.template.spec.volumes"
+            )
+        if not vm.mount_path.startswith("/"):
+            issue(f"{vpath}.mountPath", "must be an absolute path")
+        if mount_paths.count(vm.mount_path) > 1:
+            issue(f"{vpath}.mountPath", f"{vm.mount_path!r} is mounted more than once")
+        if vm.sub_path is not None:
+            issue(f"{vpath}.subPath", "subPath is not supported by gitops")
+
+
+def _check_deployment(entry: Entry[m.Deployment], manifests: Manifests, issue: _Issues) -> None:
+    spec = entry.resource.spec
+    labels = spec.template.metadata.labels
+    for key, value in spec.selector.match_labels.items():
+        if labels.get(key) != value:
+            issue(
+                "spec.selector.matchLabels",
+                f"selector {key}={value} does not match template labels "
+                "(spec.template.metadata.labels)",
+            )
+    pod = spec.template.spec
+    base = "spec.template.spec"
+    volumes = [v.name for v in pod.volumes]
+    if len(volumes) != len(set(volumes)):
+        issue(f"{base}.volumes", "volume names must be unique")
+    refs = _Refs(manifests, entry.namespace, issue)
+    for i, vol in enumerate(pod.volumes):
+        vpath = f"{base}.volumes[{i}]"
+        if _one_of(vol, ("empty_dir", "config_map", "secret")) != 1:
+            issue(vpath, "must specify exactly one of emptyDir, configMap, secret")
+        if vol.config_map is not None:
+            cm = vol.config_map
+            keys = [it.key for it in cm.items]
+            refs.check(m.ConfigMap, cm.name, keys, cm.optional, f"{vpath}.configMap")
+        if vol.secret is not None:
+            sec = vol.secret
+            keys = [it.key for it in sec.items]
+            refs.check(m.Secret, sec.secret_name, keys, sec.optional, f"{vpath}.secret")
+    all_containers = [("initContainers", c) for c in pod.init_containers] + [
+        ("containers", c) for c in pod.containers
+    ]
+    names = [c.name for _, c in all_containers]
+    counters: dict[str, int] = {"initContainers": 0, "containers": 0}
+    for group, c in all_containers:
+        cpath = f"{base}.{group}[{counters[group]}]"
+        counters[group] += 1
+        if names.count(c.name) > 1:
+            issue(f"{cpath}.name", f"container name {c.name!r} is used more than once")
+        _check_container(c, cpath, set(volumes), refs, issue)
+    strategy = spec.strategy
+    if strategy.type == "Recreate" and strategy.rolling_update is not None:
+        issue("spec.strategy.rollingUpdate", "may not be specified when strategy type is Recreate")
+    if strategy.rolling_update is not None:
+        for attr, camel in (("max_surge", "maxSurge"), ("max_unavailable", "maxUnavailable")):
+            value = getattr(strategy.rolling_update, attr)
+            if isinstance(value, str) and not _is_percent(value):
+                issue(
+                    f"spec.strategy.rollingUpdate.{camel}",
+                    f"{value!r} is not an integer or a percentage",
+                )
+            if isinstance(value, int) and value < 0:
+                issue(f"spec.strategy.rollingUpdate.{camel}", "must be greater than or equal to 0")
+
+
+def _is_percent(value: str) -> bool:
+    return value.endswith("%") and value[:-1].isdigit()
+
+
+def _check_base64(data: Mapping[str, str], path: str, issue: _Issues) -> None:
+    for key, value in data.items():
+        try:
+            decode_base64(value)
+        except ValueError as exc:
+            issue(f"{path}.{key}", str(exc))
+
+
+def _check_secret(entry: Entry[m.Secret], issue: _Issues) -> None:
+    _check_base64(entry.resource.data, "data", issue)
+
+
+def _check_config_map(entry: Entry[m.ConfigMap], issue: _Issues) -> None:
+    res = entry.resource
+    _check_base64(res.binary_data, "binaryData", issue)
+    for key in set(res.data) & set(res.binary_data):
+        issue(f"binaryData.{key}", "key is also present in data")
+
+
+def _check_service(entry: Entry[m.Service], issue: _Issues) -> None:
+    spec = entry.resource.spec
+    names = [p.name for p in spec.ports]
+    if len(spec.ports) > 1 and any(n is None for n in names):
+        issue("spec.ports", "every port must have a name when a Service has more than one")
+    named = [n for n in names if n]
+    if len(named) != len(set(named)):
+        issue("spec.ports", "port names must be unique")
+    for i, port in enumerate(spec.ports):
+        if port.node_port is not None and spec.type == "ClusterIP":
+            issue(f"spec.ports[{i}].nodePort", "may not be used when type is 'ClusterIP'")
+        target = port.target_port
+        if isinstance(target, int) and not 1 <= target <= 65535:
+            issue(f"spec.ports[{i}].targetPort", f"port {target} is out of range 1-65535")
+        elif isinstance(target, str):
+            try:
+                f.check_port_name(target)
+            except ValueError as exc:
+                issue(f"spec.ports[{i}].targetPort", str(exc))
+
+
+def semantic_errors(manifests: Manifests) -> Iterator[FieldError]:
+    sink: list[FieldError] = []
+    node_ports: dict[int, Entry[Any]] = {}
+    for entry in manifests.entries:
+        issue = _Issues(entry, sink)
+        _check_name(entry, issue)
+        res = entry.resource
+        if isinstance(res, m.Deployment):
+            _check_deployment(entry, manifests, issue)
+        elif isinstance(res, m.Secret):
+            _check_secret(entry, issue)
+        elif isinstance(res, m.ConfigMap):
+            _check_config_map(entry, issue)
+        elif isinstance(res, m.Service):
+            _check_service(entry, issue)
+            for i, port in enumerate(res.spec.ports):
+                if port.node_port is None:
+                    continue
+                other = node_ports.setdefault(port.node_port, entry)
+                if other is not entry:
+                    issue(
+                        f"spec.ports[{i}].nodePort",
+                        f"{port.node_port} is already allocated to Service "
+                        f"{other.namespace}/{other.name} ({other.path}:{other.doc})",
+                    )
+    yield from sink

@@ -1,0 +1,99 @@
+"""Fields gitops accepts but cannot honour on a Docker host: each one a warning, never silence.
+
+Stage: manifests, after validation. In: validated ``Manifests``. Out: one ``FieldError`` per
+ignored field of each resource, worded as a warning: what is ignored and why. ``gitops
+validate`` prints them, status lists them, and the reconciler logs them once per commit, as
+``kubectl apply`` prints the API server's warnings. A field gitops honours is never here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from gitops.errors import FieldError
+from gitops.manifests import model as m
+from gitops.manifests import pod as pm
+from gitops.manifests.entries import Entry, Manifests
+
+_NO_API = "a Docker host has no Kubernetes API server"
+_POD_FIELDS: tuple[tuple[str, str, str], ...] = (
+    ("service_account_name", "serviceAccountName", f"ignored: {_NO_API}, so no service accounts"),
+    ("service_account", "serviceAccount", f"ignored: {_NO_API}, so no service accounts"),
+    (
+        "automount_service_account_token",
+        "automountServiceAccountToken",
+        f"ignored: {_NO_API}, so no token is mounted",
+    ),
+    (
+        "enable_service_links",
+        "enableServiceLinks",
+        "ignored: gitops sets no {SVC}_SERVICE_HOST variables; Services resolve by name",
+    ),
+    ("priority_class_name", "priorityClassName", "ignored: gitops does not preempt pods"),
+    ("priority", "priority", "ignored: gitops does not preempt pods"),
+    ("preemption_policy", "preemptionPolicy", "ignored: gitops does not preempt pods"),
+    ("runtime_class_name", "runtimeClassName", "ignored: pods run on the node's Docker runtime"),
+    ("scheduler_name", "schedulerName", "ignored: gitops schedules every pod itself"),
+)
+_CONTAINER_FIELDS: tuple[tuple[str, str, str], ...] = (
+    (
+        "termination_message_path",
+        "terminationMessagePath",
+        "ignored: the reason a container ended comes from its exit code and its logs",
+    ),
+    (
+        "termination_message_policy",
+        "terminationMessagePolicy",
+        "ignored: the reason a container ended comes from its exit code and its logs",
+    ),
+)
+_META_FIELDS: tuple[tuple[str, str], ...] = (
+    ("creation_timestamp", "creationTimestamp"),
+    ("uid", "uid"),
+    ("resource_version", "resourceVersion"),
+    ("generation", "generation"),
+    ("self_link", "selfLink"),
+    ("managed_fields", "managedFields"),
+    ("owner_references", "ownerReferences"),
+    ("finalizers", "finalizers"),
+)
+
+
+def warnings(manifests: Manifests) -> tuple[FieldError, ...]:
+    out: list[FieldError] = []
+    for entry in manifests.entries:
+        out.extend(
+            FieldError(entry.path, entry.doc, entry.display, fld, message)
+            for fld, message in _of(entry)
+        )
+    return tuple(out)
+
+
+def _of(entry: Entry[Any]) -> Iterator[tuple[str, str]]:
+    res = entry.resource
+    meta = res.metadata
+    if meta.generate_name is not None:
+        yield "metadata.generateName", "ignored: the resource is named by metadata.name"
+    for attr, camel in _META_FIELDS:
+        if getattr(meta, attr) is not None:
+            yield f"metadata.{camel}", "ignored: set by a Kubernetes API server, not by git"
+    if res.status:
+        yield "status", "ignored: status is observed by gitops, not read from git"
+    if isinstance(res, m.Deployment):
+        yield from _template(res.spec.template, "spec.template")
+
+
+def _template(template: pm.PodTemplateSpec, path: str) -> Iterator[tuple[str, str]]:
+    if template.metadata.name is not None:
+        yield f"{path}.metadata.name", "ignored: pods are named after their workload"
+    pod = template.spec
+    for attr, camel, message in _POD_FIELDS:
+        if getattr(pod, attr) is not None:
+            yield f"{path}.spec.{camel}", message
+    groups = (("initContainers", pod.init_containers), ("containers", pod.containers))
+    for group, containers in groups:
+        for i, c in enumerate(containers):
+            for attr, camel, message in _CONTAINER_FIELDS:
+                if getattr(c, attr) is not None:
+                    yield f"{path}.spec.{group}[{i}].{camel}", message
