@@ -22,6 +22,7 @@ class Reason:
     STATE_UNAVAILABLE: Final = "StateUnavailable"
     IMAGE_PULL_FAILED: Final = "ImagePullBackOff"
     CREATE_FAILED: Final = "CreateContainerError"
+    CONFIG_FAILED: Final = "CreateContainerConfigError"
     EMPTY_COMMIT: Final = "EmptyCommitRefused"
     SUCCEEDED: Final = "ReconciliationSucceeded"
     INTERNAL: Final = "InternalError"
@@ -121,3 +122,10 @@ class ContainerCreateError(PermanentError):
     """The engine refused to create or start a container from a valid spec."""
 
     reason = Reason.CREATE_FAILED
+
+
+class ContainerConfigError(ContainerCreateError):
+    """The kubelet's checks before a container starts refuse it (``runAsNonRoot`` and an image
+    that runs as root): no engine call is made."""
+
+    reason = Reason.CONFIG_FAILED

@@ -12,6 +12,7 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from gitops.decide.security import effective
 from gitops.manifests import Entry, Manifests, config_data
 from gitops.manifests import model as m
 from gitops.manifests import pod as pm
@@ -189,6 +190,9 @@ def _container(c: pm.Container, pod: pm.PodSpec, res: _Resolver, source: str) ->
         liveness=_probe(c.liveness_probe),
         startup=_probe(c.startup_probe),
         pre_stop=tuple(pre_stop.exec_.command) if pre_stop and pre_stop.exec_ else None,
+        security=effective(pod.security_context, c.security_context),
+        stdin=c.stdin,
+        tty=c.tty,
         source=source,
     )
 
@@ -203,14 +207,22 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _drop_defaults(body: dict[str, Any], keys: tuple[str, ...]) -> None:
+    for key in keys:
+        if not body[key]:
+            del body[key]
+
+
 def template_hash(template: PodTemplate) -> str:
     """Stable hash of what runs; independent of commit, hash and replica count."""
     # prune is policy about the manifest, not the pod: toggling it must not replace pods.
     body = asdict(replace(template, template_hash="", commit="", prune=True))
-    if not body["node_selector"]:
-        del body["node_selector"]  # added later: pods without one keep their hash
+    # Fields added later are left out at their defaults, so pods that do not use them keep
+    # their hash across an upgrade of gitops (and are not replaced by it).
+    _drop_defaults(body, ("node_selector", "sysctls"))
     for spec in body["containers"] + body["init_containers"]:
         del spec["source"]  # where the manifest is, not what runs
+        _drop_defaults(spec, ("security", "stdin", "tty"))
     canonical = json.dumps(_jsonable(body), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
@@ -220,6 +232,7 @@ def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -
     spec = dep.spec
     pod = spec.template.spec
     res = _Resolver(manifests, entry.namespace)
+    security = pod.security_context
     origin = f"{entry.path}:{entry.doc}: Deployment/{entry.name}"
     template = PodTemplate(
         namespace=entry.namespace,
@@ -238,6 +251,7 @@ def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -
         empty_dirs=tuple(v.name for v in pod.volumes if v.empty_dir is not None),
         grace_seconds=pod.termination_grace_period_seconds,
         node_selector=tuple(sorted(pod.node_selector.items())),
+        sysctls=tuple((x.name, x.value) for x in security.sysctls) if security else (),
         prune=dep.metadata.annotations.get(A_PRUNE, "enabled") != "disabled",
     )
     template = replace(template, template_hash=template_hash(template), commit=commit)

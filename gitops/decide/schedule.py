@@ -1,8 +1,9 @@
 """Where a new pod goes: Kubernetes' filter-then-score, on plain data.
 
 Pure and deterministic. Filter: the node is Ready and not cordoned, its labels match the pod's
-``nodeSelector``, it holds fewer than ``maxPods`` pods (the kubelet's limit, 110 by default), and
-the pod's requests fit in what is left of its allocatable cpu and memory.
+``nodeSelector``, it allows privileged containers if the pod has one, it holds fewer than
+``maxPods`` pods (the kubelet's limit, 110 by default), and the pod's requests fit in what is
+left of its allocatable cpu and memory.
 Score: fewest replicas of the same Deployment first (spread), then least requested (the mean of
 the cpu and memory fractions in use, as kube-scheduler's LeastAllocated), then the name. A pod
 that fits nowhere gets the reason in Kubernetes' words.
@@ -23,6 +24,7 @@ SELECTOR = "node(s) didn't match node selector"
 NO_CPU = "Insufficient cpu"
 NO_MEMORY = "Insufficient memory"
 TOO_MANY_PODS = "Too many pods"
+NO_PRIVILEGED = "node(s) do not allow privileged containers (allowPrivileged)"
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class NodeView:
     cpu_millis: int | None = None
     memory: int | None = None
     max_pods: int = DEFAULT_MAX_PODS
+    allow_privileged: bool = False
 
     @property
     def schedulable(self) -> bool:
@@ -98,6 +101,8 @@ class Scheduler:
             return [CORDONED]
         if any(node.labels.get(k) != v for k, v in template.node_selector):
             return [SELECTOR]
+        if template.privileged and not node.allow_privileged:
+            return [NO_PRIVILEGED]
         cpu, memory = template.requests
         out = []
         if self.pods[node.name] >= node.max_pods:

@@ -15,7 +15,7 @@ from gitops.manifests import fields as f
 from gitops.manifests import kinds
 from gitops.manifests import model as m
 from gitops.manifests import pod as pm
-from gitops.manifests.entries import Entry, Manifests, config_data, decode_base64
+from gitops.manifests.entries import Entry, Manifests, Policy, config_data, decode_base64
 from gitops.manifests.quantity import parse_quantity
 
 
@@ -230,6 +230,48 @@ def _check_deployment(entry: Entry[m.Deployment], manifests: Manifests, issue: _
                 issue(f"spec.strategy.rollingUpdate.{camel}", "must be greater than or equal to 0")
 
 
+def _check_security(pod: pm.PodSpec, base: str, policy: Policy, issue: _Issues) -> None:
+    """What a Docker host cannot do, or this one's configuration does not allow."""
+    pod_sc = pod.security_context
+    if pod_sc is not None and pod_sc.seccomp_profile and pod_sc.seccomp_profile.type == "Localhost":
+        issue(f"{base}.securityContext.seccompProfile.type", _LOCALHOST_SECCOMP)
+    groups = (("initContainers", pod.init_containers), ("containers", pod.containers))
+    for group, containers in groups:
+        for i, c in enumerate(containers):
+            sc = c.security_context
+            path = f"{base}.{group}[{i}].securityContext"
+            if sc is None:
+                sc_user, non_root = None, None
+            else:
+                sc_user, non_root = sc.run_as_user, sc.run_as_non_root
+                if sc.privileged and not policy.allow_privileged:
+                    issue(
+                        f"{path}.privileged",
+                        "privileged containers are refused: no node allows them (set "
+                        "allowPrivileged: true for a node in the configuration file, --config)",
+                    )
+                if sc.seccomp_profile and sc.seccomp_profile.type == "Localhost":
+                    issue(f"{path}.seccompProfile.type", _LOCALHOST_SECCOMP)
+                profile = sc.app_armor_profile
+                if profile and profile.type == "Localhost" and not profile.localhost_profile:
+                    issue(f"{path}.appArmorProfile.localhostProfile", "required for Localhost")
+            user = sc_user if sc_user is not None else (pod_sc.run_as_user if pod_sc else None)
+            if non_root is None and pod_sc is not None:
+                non_root = pod_sc.run_as_non_root
+            if non_root and user == 0:
+                issue(
+                    path if sc_user is not None else f"{base}.securityContext",
+                    "runAsNonRoot is true but runAsUser is 0 (root): the container would never "
+                    "start",
+                )
+
+
+_LOCALHOST_SECCOMP = (
+    "Localhost profiles are files on a kubelet's node; a Docker engine takes a profile only as "
+    "JSON from its client, so use RuntimeDefault or Unconfined"
+)
+
+
 def _is_percent(value: str) -> bool:
     return value.endswith("%") and value[:-1].isdigit()
 
@@ -274,7 +316,7 @@ def _check_service(entry: Entry[m.Service], issue: _Issues) -> None:
                 issue(f"spec.ports[{i}].targetPort", str(exc))
 
 
-def semantic_errors(manifests: Manifests) -> Iterator[FieldError]:
+def semantic_errors(manifests: Manifests, policy: Policy) -> Iterator[FieldError]:
     sink: list[FieldError] = []
     node_ports: dict[int, Entry[Any]] = {}
     for entry in manifests.entries:
@@ -283,6 +325,7 @@ def semantic_errors(manifests: Manifests) -> Iterator[FieldError]:
         res = entry.resource
         if isinstance(res, m.Deployment):
             _check_deployment(entry, manifests, issue)
+            _check_security(res.spec.template.spec, "spec.template.spec", policy, issue)
         elif isinstance(res, m.Secret):
             _check_secret(entry, issue)
         elif isinstance(res, m.ConfigMap):

@@ -84,6 +84,26 @@ def _of(entry: Entry[Any]) -> Iterator[tuple[str, str]]:
         yield from _template(res.spec.template, "spec.template")
 
 
+_POD_SECURITY = (
+    ("windows_options", "windowsOptions", "ignored: gitops nodes run Linux containers"),
+    (
+        "fs_group_change_policy",
+        "fsGroupChangePolicy",
+        "ignored: gitops sets a projected file's group as it writes it",
+    ),
+    (
+        "supplemental_groups_policy",
+        "supplementalGroupsPolicy",
+        "ignored: Docker always merges the groups of the image's /etc/group",
+    ),
+    (
+        "se_linux_change_policy",
+        "seLinuxChangePolicy",
+        "ignored: Docker labels a container's volumes itself",
+    ),
+)
+
+
 def _template(template: pm.PodTemplateSpec, path: str) -> Iterator[tuple[str, str]]:
     if template.metadata.name is not None:
         yield f"{path}.metadata.name", "ignored: pods are named after their workload"
@@ -91,9 +111,18 @@ def _template(template: pm.PodTemplateSpec, path: str) -> Iterator[tuple[str, st
     for attr, camel, message in _POD_FIELDS:
         if getattr(pod, attr) is not None:
             yield f"{path}.spec.{camel}", message
+    if pod.security_context is not None:
+        for attr, camel, message in _POD_SECURITY:
+            if getattr(pod.security_context, attr) is not None:
+                yield f"{path}.spec.securityContext.{camel}", message
     groups = (("initContainers", pod.init_containers), ("containers", pod.containers))
     for group, containers in groups:
         for i, c in enumerate(containers):
             for attr, camel, message in _CONTAINER_FIELDS:
                 if getattr(c, attr) is not None:
                     yield f"{path}.spec.{group}[{i}].{camel}", message
+            if c.security_context is not None and c.security_context.windows_options:
+                yield (
+                    f"{path}.spec.{group}[{i}].securityContext.windowsOptions",
+                    "ignored: gitops nodes run Linux containers",
+                )

@@ -67,7 +67,7 @@ def parse_manifests(
         entries.append(entry)
     manifests = Manifests(tuple(entries))
     by_origin = {(e.path, e.doc): mended[id(e)] for e in entries if id(e) in mended}
-    for found in semantic_errors(manifests):
+    for found in semantic_errors(manifests, policy):
         paths = by_origin.get((found.path, found.doc))
         if paths is None or not related(found.field, paths):
             errors.append(found)

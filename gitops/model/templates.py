@@ -79,6 +79,27 @@ class ProbeSpec:
 
 
 @dataclass(frozen=True)
+class Security:
+    """A container's effective ``securityContext``: the pod's, with the container's winning
+    (``gitops.decide.security`` merges them). Only what differs from the engine's default."""
+
+    user: int | None = None  # runAsUser; None: the image's user
+    group: int | None = None  # runAsGroup; None: the user's group
+    non_root: bool = False  # runAsNonRoot: checked against the image's user before start
+    groups: tuple[int, ...] = ()  # fsGroup and supplementalGroups
+    fs_group: int | None = None  # projected files belong to this group
+    read_only_root: bool = False
+    no_new_privileges: bool = False  # allowPrivilegeEscalation: false
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    seccomp: str = ""  # "": the runtime's default profile; "unconfined"
+    apparmor: str = ""  # "": the runtime's default; "unconfined"; a profile loaded on the node
+    selinux: tuple[str, ...] = ()  # "user:…", "role:…", "type:…", "level:…"
+    unmasked_proc: bool = False  # procMount: Unmasked
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     name: str
     image: str
@@ -97,6 +118,9 @@ class ContainerSpec:
     liveness: ProbeSpec | None = None
     startup: ProbeSpec | None = None
     pre_stop: tuple[str, ...] | None = None
+    security: Security | None = None  # None: no securityContext applies
+    stdin: bool = False
+    tty: bool = False
     # Where it is in git, for errors: "path:doc: Deployment/name: spec.template.spec.
     # containers[0]". Not part of the template hash: moving a file replaces no pod.
     source: str = ""
@@ -120,6 +144,7 @@ class PodTemplate:
     empty_dirs: tuple[str, ...] = ()
     grace_seconds: int = 30
     node_selector: tuple[tuple[str, str], ...] = ()
+    sysctls: tuple[tuple[str, str], ...] = ()  # set in the pod's namespaces
     prune: bool = True
     commit: str = ""
 
@@ -140,6 +165,10 @@ class PodTemplate:
             max([sum(a[0] for a in apps), *(i[0] for i in inits)]),
             max([sum(a[1] for a in apps), *(i[1] for i in inits)]),
         )
+
+    @property
+    def privileged(self) -> bool:
+        return any(c.security is not None and c.security.privileged for c in self.all_containers())
 
     @property
     def images(self) -> tuple[str, ...]:

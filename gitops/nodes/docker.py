@@ -31,6 +31,7 @@ import requests.exceptions
 from docker.utils import parse_repository_tag
 
 from gitops.errors import (
+    ContainerConfigError,
     ContainerCreateError,
     GitopsError,
     ImagePullError,
@@ -49,7 +50,7 @@ from gitops.model.labels import (
 )
 from gitops.model.labels import encode as encode_labels
 from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo
-from gitops.model.templates import PROBES_AUTO, ContainerSpec, PodTemplate
+from gitops.model.templates import PROBES_AUTO, ContainerSpec, FileItem, Mount, PodTemplate
 from gitops.nodes.base import (
     DISCONNECTED,
     SERVICE_ROUTE,
@@ -65,6 +66,7 @@ from gitops.nodes.base import (
     volume_name,
 )
 from gitops.nodes.proxyimage import CONFIG, DOCKERFILE, haproxy_files, image_tag
+from gitops.nodes.security import engine_user, file_owner, host_options, non_root_problem
 
 log = logging.getLogger(__name__)
 PING_TIMEOUT = 3  # seconds
@@ -72,7 +74,12 @@ API_VERSION = "1.41"  # Docker 20.10, the oldest engine supported; for TLS endpo
 INIT_TIMEOUT = 300  # an init container that runs longer than this fails its pod
 SETTLE_TIMEOUT = 2.0  # seconds the container list may lag behind a "die" event
 EXITS = ("die", "oom", "stop")  # events after which the container no longer runs
-PAUSE_IMAGE = "gitops/pause:1"
+PAUSE_IMAGE = "gitops/pause:2"
+# The pause image also prepares a pod's volumes, never started: an empty volume mounted at one
+# of its /emptydir/N (mode 0777) takes that mode (Docker's copy-up), as a Kubernetes emptyDir
+# is world-writable; a container whose root is read-only gets its projected files in a volume
+# filled at /files/N. Up to PREPARED volumes at a time.
+PREPARED = 16
 MAX_WAIT_SECONDS = 86_400  # the longest stop or restart grace an engine call waits
 # The pod's infrastructure container: holds the pod's network and IPC namespaces for the app
 # containers (so they keep them across restarts) and carries busybox's wget and nc, with which
@@ -80,6 +87,8 @@ MAX_WAIT_SECONDS = 86_400  # the longest stop or restart grace an engine call wa
 PAUSE_DOCKERFILE = """FROM scratch
 COPY busybox /bin/busybox
 RUN ["/bin/busybox", "--install", "-s", "/bin"]
+RUN ["/bin/sh", "-c", "for i in $(seq 0 15); do mkdir -p /emptydir/$i /files/$i; \\
+  chmod 0777 /emptydir/$i; done"]
 ENTRYPOINT ["/bin/sh", "-c", "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done"]
 """
 
@@ -117,8 +126,8 @@ def _translated(node: str, what: str) -> Iterator[None]:
         raise NodeUnavailable(f"node {node}: {what}: {exc}") from exc
 
 
-def _tar(files: list[tuple[str, bytes, int]]) -> bytes:
-    """A tar of projected files; parent directories are created by the engine's extraction."""
+def _tar(files: list[tuple[str, bytes, int]], gid: int = 0) -> bytes:
+    """A tar of projected files (of group ``gid``); parent directories are created too."""
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         dirs: set[str] = set()
@@ -133,6 +142,7 @@ def _tar(files: list[tuple[str, bytes, int]]) -> bytes:
                     tar.addfile(info)
             info = tarfile.TarInfo("/".join(parts))
             info.size, info.mode, info.mtime = len(data), mode, int(time.time())
+            info.gid = gid
             tar.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
@@ -374,6 +384,7 @@ class DockerNode:
             network_mode=network,
             ipc_mode="shareable",
             restart_policy={"Name": "no"},
+            sysctls=dict(template.sysctls) or None,  # the pod's namespaces are the pause's
         )
         created = self.api.create_container(
             image=self.pause_image,
@@ -387,22 +398,46 @@ class DockerNode:
         )
         return str(created["Id"])
 
+    def _image_user(self, image: str) -> str:
+        found = self.api.inspect_image(image)  # type: ignore[no-untyped-call]
+        config = found.get("Config") or {}
+        return str(config.get("User") or "")
+
     def _create_container(
-        self, template: PodTemplate, pod: str, spec: ContainerSpec, index: int, pause: str | None
+        self,
+        template: PodTemplate,
+        pod: str,
+        spec: ContainerSpec,
+        index: int,
+        pause: str | None,
+        filled: dict[str, str],
     ) -> str:
         """One container of the pod: in the namespaces ``pause`` holds, or (None) holding the
-        pod's network itself."""
+        pod's network itself. ``filled``: projected volumes already written to a Docker volume
+        (for a read-only root), by the pod's volume name."""
         ns = template.namespace
         init = index < len(template.init_containers)
+        sec = spec.security
+        image_user = self._image_user(spec.image) if sec is not None else ""
+        problem = non_root_problem(sec, image_user)
+        if problem:
+            raise ContainerConfigError(f"container {spec.name} of pod {ns}/{pod}: {problem}")
         mounts = [
             docker.types.Mount(
                 target=m.path,
                 source=volume_name(ns, pod, m.volume, self._instance),
                 type="volume",
                 read_only=m.read_only,
+                no_copy=True,  # an emptyDir starts empty, whatever the image holds there
             )
             for m in spec.mounts
             if m.kind == "emptyDir"
+        ] + [
+            docker.types.Mount(
+                target=m.path, source=filled[m.volume], type="volume", read_only=True
+            )
+            for m in spec.mounts
+            if m.kind == "files" and m.volume in filled
         ]
         if pause is not None:  # the pod's namespaces, held by its pause container
             shared: dict[str, Any] = {
@@ -411,6 +446,8 @@ class DockerNode:
             }
         else:
             shared = {"network_mode": network_name(ns, self._instance)}
+            if template.sysctls:  # this container holds the pod's namespaces
+                shared["sysctls"] = dict(template.sysctls)
         host_config = self.api.create_host_config(
             init=True,  # reaps zombies and delivers SIGTERM to a PID 1 that ignores it
             mounts=mounts,
@@ -421,6 +458,7 @@ class DockerNode:
             else None,
             mem_reservation=spec.memory_request if spec.memory_limit else None,
             restart_policy={"Name": "no"},  # restarts are the reconciler's, with its back-off
+            **host_options(sec),
             **shared,
         )
         own = self._pod_network(template, pod) if pause is None else {}
@@ -431,6 +469,9 @@ class DockerNode:
             command=list(spec.args) if spec.args is not None else None,
             environment=[f"{e.name}={e.value}" for e in spec.env],
             working_dir=spec.working_dir,
+            user=engine_user(sec, image_user),
+            tty=spec.tty,
+            stdin_open=spec.stdin,
             labels=encode_labels(
                 template, pod, spec.name, index, init, self._name, time.time(), self._instance,
                 spec, own_network=pause is None,
@@ -440,15 +481,69 @@ class DockerNode:
             **own,
         )  # fmt: skip
         cid = str(created["Id"])
-        files = [
-            (f"{m.path.rstrip('/')}/{f.path}", f.data, f.mode)
+        for m in spec.mounts:
+            if m.kind == "files" and m.files and m.volume not in filled:
+                gid, items = self._projected(spec, m.path, m.files)
+                self.api.put_archive(cid, "/", _tar(items, gid))
+        return cid
+
+    @staticmethod
+    def _projected(
+        spec: ContainerSpec, root: str, files: tuple[FileItem, ...]
+    ) -> tuple[int, list[tuple[str, bytes, int]]]:
+        gid = file_owner(spec.security, 0)[0]
+        return gid, [
+            (f"{root.rstrip('/')}/{f.path}", f.data, file_owner(spec.security, f.mode)[1])
+            for f in files
+        ]
+
+    def _prepare(self, template: PodTemplate, pod: str, volumes: list[str]) -> dict[str, str]:
+        """Give the pod's emptyDirs mode 0777 and write the projected files of containers with
+        a read-only root into volumes of their own, with never-started pause containers
+        (``PAUSE_IMAGE`` says how). Returns the filled volumes by the pod's volume name."""
+        ns = template.namespace
+        empty = [volume_name(ns, pod, v, self._instance) for v in template.empty_dirs]
+        readonly = {
+            m.volume: (spec, m)
+            for spec in template.all_containers()
+            if spec.security is not None and spec.security.read_only_root
             for m in spec.mounts
             if m.kind == "files"
-            for f in m.files
+        }
+        if not empty and not readonly:
+            return {}
+        self.ensure_pause_image()
+        labels = {L_MANAGED: "true", L_INSTANCE: self._instance, L_POD: pod}
+        filled: dict[str, str] = {}
+        jobs: list[tuple[str, str, tuple[ContainerSpec, Mount] | None]] = [
+            (name, "/emptydir", None) for name in empty
         ]
-        if files:
-            self.api.put_archive(cid, "/", _tar(files))
-        return cid
+        for volume, (spec, mount) in readonly.items():
+            name = volume_name(ns, pod, f"files.{volume}", self._instance)
+            self.api.create_volume(name, labels=labels)
+            volumes.append(name)
+            filled[volume] = name
+            jobs.append((name, "/files", (spec, mount)))
+        for start in range(0, len(jobs), PREPARED):
+            batch = jobs[start : start + PREPARED]
+            mounts = [
+                docker.types.Mount(target=f"{root}/{i}", source=name, type="volume")
+                for i, (name, root, _) in enumerate(batch)
+            ]
+            helper = self.api.create_container(
+                image=self.pause_image,
+                labels=labels,
+                host_config=self.api.create_host_config(mounts=mounts, network_mode="none"),
+            )
+            try:
+                for i, (_, root, job) in enumerate(batch):
+                    if job is not None:
+                        spec, mount = job
+                        gid, items = self._projected(spec, "", mount.files)
+                        self.api.put_archive(helper["Id"], f"{root}/{i}", _tar(items, gid))
+            finally:
+                self.api.remove_container(helper["Id"], force=True)
+        return filled
 
     def create_pod(self, template: PodTemplate, pod: str) -> None:
         ns = template.namespace
@@ -465,6 +560,7 @@ class DockerNode:
                     labels = {L_MANAGED: "true", L_INSTANCE: self._instance, L_POD: pod}
                     self.api.create_volume(name, labels=labels)
                     volumes.append(name)
+                filled = self._prepare(template, pod, volumes)
                 pause: str | None = None
                 if with_pause:
                     pause = self._create_pause(template, pod)
@@ -473,7 +569,9 @@ class DockerNode:
                 first = len(created)  # the pod's own containers start here
                 n_init = len(template.init_containers)
                 for index, spec in enumerate(template.all_containers()):
-                    created.append(self._create_container(template, pod, spec, index, pause))
+                    created.append(
+                        self._create_container(template, pod, spec, index, pause, filled)
+                    )
                 for cid, spec in zip(
                     created[first : first + n_init], template.init_containers, strict=True
                 ):

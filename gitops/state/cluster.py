@@ -188,6 +188,7 @@ class Cluster:
                     cpu_millis=max(0, cap[0].cpu_millis - cfg.reserve_cpu_millis) if cap else None,
                     memory=max(0, cap[0].memory - cfg.reserve_memory) if cap else None,
                     max_pods=cfg.max_pods,
+                    allow_privileged=cfg.allow_privileged,
                 )
             )
         return out
