@@ -339,8 +339,9 @@ class Reconciler:
     def _route(self, desired: DesiredState, live: LiveState) -> None:
         """Services balance over the pods that are ready now, also when reached by name."""
         self._publish(desired, live)
-        if self.proxy is not None:
-            self.service_names.publish(self.endpoints, live, self.cluster.usable)
+        # The plan makes the name proxies whether or not this process serves NodePorts (a
+        # one-off sync too): they are fed here alike.
+        self.service_names.publish(self.endpoints, live, self.cluster.usable)
 
     def refresh_endpoints(self) -> None:
         """A probe verdict changed: endpoints follow at once, from the last observation, without
@@ -382,8 +383,10 @@ class Reconciler:
         for r in plan.restart:
             if applied.failure_for(r.pod.namespace, r.pod.deployment) is not None:
                 continue
+            if not r.restarts:
+                continue  # first starts of an initializing pod's containers
             self.metrics.restarted(r.pod.namespace, r.pod.deployment)
-            for cid in r.container_ids:
+            for cid in r.restarts:
                 self.crash.record(cid, now)
                 if self.prober is not None:
                     self.prober.forget(cid)  # its probes start over with the new process

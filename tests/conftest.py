@@ -204,6 +204,35 @@ def node(instance: str) -> Iterator[DockerNode]:
     n.close()
 
 
+GRPC_REPO = "gitops-test/grpc-health"
+
+
+@pytest.fixture(scope="session")
+def grpc_images(engine: docker.DockerClient) -> Iterator[Images]:
+    """The gRPC service stand-in (images/grpc-health), serving on 8080 by default and, tagged
+    redis-* and cart-*, on 6379 and 7070 (services that take no PORT); built once per run,
+    deleted after."""
+    imgs = Images(f"{REGISTRY}/{GRPC_REPO}", RUN_ID)
+    builds = {"app": "8080", "redis": "6379", "cart": "7070"}
+    for version, port in builds.items():
+        subprocess.run(
+            [
+                str(ROOT / "scripts" / "build-grpc-image"),
+                imgs.repo,
+                imgs[version].rsplit(":", 1)[1],
+                port,
+            ],
+            check=True,
+        )
+    yield imgs
+    for version in builds:
+        tag = imgs[version].rsplit(":", 1)[1]
+        with contextlib.suppress(OSError):
+            _registry_delete(GRPC_REPO, tag)
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            engine.images.remove(imgs[version], force=True)
+
+
 @pytest.fixture
 def make_reconciler(tmp_path: Path, remote: GitRemote, instance: str) -> Iterator[Any]:
     made: list[DockerNode] = []
@@ -222,10 +251,17 @@ def make_reconciler(tmp_path: Path, remote: GitRemote, instance: str) -> Iterato
             settings.repo, settings.state_dir / "source", branch=settings.branch, path=settings.path
         )
         prober = None
-        if probes:
-            prober = Prober({node.name: node}, time.time)
+        made_rec: list[Reconciler] = []
+        if probes:  # as gitops run wires it: Services follow readiness while a pass is busy
+            prober = Prober(
+                {node.name: node},
+                time.time,
+                lambda _: made_rec[0].refresh_endpoints() if made_rec else None,
+            )
             prober.start(stop)
-        return compose(settings, source, [node], History(settings.state_dir), prober=prober)
+        rec = compose(settings, source, [node], History(settings.state_dir), prober=prober)
+        made_rec.append(rec)
+        return rec
 
     stop = threading.Event()
     yield make

@@ -217,9 +217,11 @@ class _Applier:
                 else:
                     node.start_container(cid)
 
-        if self._act(pod.namespace, pod.deployment, f"restart {pod.name}", start_all, pod.node):
-            self.result.restarted += 1
-            self.progress(f"restarted pod {pod.namespace}/{pod.name} ({item.why})")
+        verb = "restart" if item.restarts else "start"
+        if self._act(pod.namespace, pod.deployment, f"{verb} {pod.name}", start_all, pod.node):
+            if item.restarts:
+                self.result.restarted += 1
+            self.progress(f"{verb}ed pod {pod.namespace}/{pod.name} ({item.why})")
 
     def remove(self, item: Remove) -> None:
         pod = item.pod

@@ -146,13 +146,13 @@ def _add_skip_groups(p: argparse.ArgumentParser) -> None:
         default=[],
         metavar="GROUP",
         help="list custom resources of API GROUP (monitoring.coreos.com) as Skipped instead of "
-        "refusing the commit (repeatable; GITOPS_SKIP_API_GROUPS, space-separated; "
+        "refusing the commit (repeatable; GITOPS_SKIP_API_GROUP, space-separated; "
         "skipApiGroups in --config)",
     )
 
 
 def _skip_groups(args: argparse.Namespace, from_file: Any = ()) -> frozenset[str]:
-    env = os.environ.get("GITOPS_SKIP_API_GROUPS", "").split()
+    env = os.environ.get("GITOPS_SKIP_API_GROUP", "").split()
     return frozenset([*from_file, *env, *args.skip_api_group])
 
 

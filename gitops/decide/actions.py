@@ -25,6 +25,7 @@ class Why:
     PRUNED = "manifest deleted"
     BROKEN = "incomplete pod"
     EXITED = "container exited"
+    INIT = "initializing"
     UNHEALTHY_OLD = "template changed, not available"
     DRAINED = "node drained"
     EVICTED = "node was lost; replaced elsewhere"
@@ -76,6 +77,13 @@ class Restart:
     container_ids: tuple[str, ...]
     why: str
     running: tuple[str, ...] = ()  # of those, the ones still running (failed liveness): stop first
+    # of those, the ones never started (the next init container, or the app containers once
+    # the init containers completed): a first start, not a restart (no back-off, not counted)
+    fresh: tuple[str, ...] = ()
+
+    @property
+    def restarts(self) -> tuple[str, ...]:
+        return tuple(cid for cid in self.container_ids if cid not in self.fresh)
 
 
 @dataclass(frozen=True)
@@ -97,9 +105,25 @@ class RestartPolicy:
     not_before: Mapping[str, float] = field(default_factory=dict)
 
     def pending(self, pod: PodInfo) -> list[tuple[str, bool, str]]:
+        """(container id, running now, why) of each container to (re)start. While an init
+        container has not completed, it alone: the next one starts once the one before it
+        exited with 0, a failed one restarts (with back-off), the app containers wait."""
+        waiting = pod.initializing
+        if waiting is not None:
+            name = waiting.meta.container or waiting.name
+            if waiting.state == "created":
+                return [(waiting.id, False, f"{Why.INIT}: start init container {name}")]
+            if waiting.state in ("exited", "dead"):
+                return [
+                    (waiting.id, False, f"{Why.EXITED}: init container {name} {waiting.status}")
+                ]
+            return []  # running: the app containers wait for it
         out = []
         for c in pod.app_containers():
-            if c.state in ("exited", "created", "dead"):
+            if c.state == "created":
+                out.append((c.id, False, f"{Why.INIT}: init containers completed"
+                            if pod.init_containers() else f"{Why.EXITED}: {c.status}"))  # fmt: skip
+            elif c.state in ("exited", "dead"):
                 out.append((c.id, False, f"{Why.EXITED}: {c.status}"))
             elif c.state == "running" and c.id in self.unhealthy:
                 out.append((c.id, True, self.unhealthy[c.id]))
@@ -109,11 +133,19 @@ class RestartPolicy:
         ready = [p for p in self.pending(pod) if self.not_before.get(p[0], now) <= now]
         if not ready:
             return None
+        # Never started, in a pod whose init containers order the starts. (A lone "created"
+        # container elsewhere failed to start, and is restarted with back-off as before.)
+        fresh = (
+            {c.id for c in pod.containers if c.state == "created"}
+            if pod.init_containers()
+            else set()
+        )
         return Restart(
             pod,
             tuple(cid for cid, _, _ in ready),
             "; ".join(why for _, _, why in ready),
             tuple(cid for cid, running, _ in ready if running),
+            tuple(cid for cid, _, _ in ready if cid in fresh),
         )
 
     def next_wake(self, pods: Sequence[PodInfo], now: float) -> float | None:

@@ -162,6 +162,8 @@ def _probe(p: pm.Probe | None) -> ProbeSpec | None:
         return ProbeSpec("http", h.port, h.path, h.scheme, headers, **timing)
     if p.tcp_socket is not None:
         return ProbeSpec("tcp", p.tcp_socket.port, **timing)
+    if p.grpc is not None:
+        return ProbeSpec("grpc", p.grpc.port, service=p.grpc.service or "", **timing)
     assert p.exec_ is not None
     return ProbeSpec("exec", command=tuple(p.exec_.command), **timing)
 
@@ -223,6 +225,9 @@ def template_hash(template: PodTemplate) -> str:
     for spec in body["containers"] + body["init_containers"]:
         del spec["source"]  # where the manifest is, not what runs
         _drop_defaults(spec, ("security", "stdin", "tty"))
+        for kind in ("readiness", "liveness", "startup"):
+            if spec[kind] is not None:
+                _drop_defaults(spec[kind], ("service",))
     canonical = json.dumps(_jsonable(body), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 

@@ -67,8 +67,8 @@ def _one_of(obj: object, names: tuple[str, ...]) -> int:
 def _check_probe(probe: pm.Probe | None, path: str, ports: set[str], issue: _Issues) -> None:
     if probe is None:
         return
-    if _one_of(probe, ("http_get", "tcp_socket", "exec_")) != 1:
-        issue(path, "must specify exactly one handler: httpGet, tcpSocket or exec")
+    if _one_of(probe, ("http_get", "tcp_socket", "exec_", "grpc")) != 1:
+        issue(path, "must specify exactly one handler: httpGet, tcpSocket, grpc or exec")
     action = probe.http_get or probe.tcp_socket
     if action is not None:
         _check_target_port(

@@ -126,7 +126,7 @@ def judge(kind: str, api: str, runs: dict[str, str], skip_groups: Collection[str
         return Verdict(
             "error",
             f"{kind} ({_short(api)}) is a custom resource, which gitops cannot run; to skip it, "
-            f"list {_short(group)!r} in skipApiGroups (--skip-api-group, GITOPS_SKIP_API_GROUPS)",
+            f"list {_short(group)!r} in skipApiGroups (--skip-api-group, GITOPS_SKIP_API_GROUP)",
             "apiVersion",
         )
     known = sorted({*schemas.catalogue(), *runs})

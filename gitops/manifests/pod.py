@@ -128,6 +128,11 @@ class TCPSocketAction(Spec):
     host: str | None = None
 
 
+class GRPCAction(Spec):
+    port: PortNumber
+    service: str | None = None  # the name in the gRPC health request; "" or absent: the server
+
+
 class ExecAction(Spec):
     command: list[str] = Field(min_length=1)
 
@@ -138,6 +143,7 @@ class Probe(Spec):
     http_get: HTTPGetAction | None = None
     tcp_socket: TCPSocketAction | None = None
     exec_: ExecAction | None = Field(default=None, alias="exec")
+    grpc: GRPCAction | None = None
     initial_delay_seconds: NonNegative = 0
     period_seconds: Positive = 10
     timeout_seconds: Positive = 1

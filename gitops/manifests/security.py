@@ -14,7 +14,7 @@ from pydantic import AfterValidator, Field
 
 from gitops.manifests.fields import NonNegative64, Spec
 
-_CAPABILITY = re.compile(r"[A-Z][A-Z0-9_]*")
+_CAPABILITY = re.compile(r"[A-Za-z][A-Za-z0-9_]*")  # any case, as the runtimes take it
 _SYSCTL = re.compile(r"([a-z0-9]([-_a-z0-9]*[a-z0-9])?[./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?")
 
 

@@ -55,6 +55,11 @@ class ContainerInfo:
         return None
 
 
+def completed(c: ContainerInfo) -> bool:
+    """Exited with code 0 (the engine's status reads "Exited (0) 5 seconds ago")."""
+    return c.state == "exited" and c.status.startswith("Exited (0)")
+
+
 @dataclass(frozen=True)
 class PodInfo:
     """Containers sharing one ``io.gitops.pod`` label on one node: one live replica."""
@@ -74,6 +79,17 @@ class PodInfo:
 
     def app_containers(self) -> tuple[ContainerInfo, ...]:
         return tuple(c for c in self.containers if not c.meta.init and not c.meta.infra)
+
+    def init_containers(self) -> tuple[ContainerInfo, ...]:
+        return tuple(
+            sorted((c for c in self.containers if c.meta.init), key=lambda c: c.meta.index)
+        )
+
+    @property
+    def initializing(self) -> ContainerInfo | None:
+        """The first init container that has not completed (exited with code 0): the pod's
+        app containers wait for it, as the kubelet runs init containers one at a time."""
+        return next((c for c in self.init_containers() if not completed(c)), None)
 
     @property
     def infra(self) -> ContainerInfo | None:

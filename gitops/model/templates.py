@@ -63,9 +63,9 @@ class Port:
 
 @dataclass(frozen=True)
 class ProbeSpec:
-    """A readiness/liveness/startup probe; handler is one of http, tcp, exec."""
+    """A readiness/liveness/startup probe; handler is one of http, tcp, grpc, exec."""
 
-    handler: Literal["http", "tcp", "exec"]
+    handler: Literal["http", "tcp", "grpc", "exec"]
     port: int | str | None = None
     path: str = "/"
     scheme: str = "HTTP"
@@ -76,6 +76,7 @@ class ProbeSpec:
     timeout: int = 1
     success_threshold: int = 1
     failure_threshold: int = 3
+    service: str = ""  # a gRPC probe's service name
 
 
 @dataclass(frozen=True)

@@ -71,7 +71,6 @@ from gitops.nodes.security import engine_user, file_owner, host_options, non_roo
 log = logging.getLogger(__name__)
 PING_TIMEOUT = 3  # seconds
 API_VERSION = "1.41"  # Docker 20.10, the oldest engine supported; for TLS endpoints
-INIT_TIMEOUT = 300  # an init container that runs longer than this fails its pod
 SETTLE_TIMEOUT = 2.0  # seconds the container list may lag behind a "die" event
 EXITS = ("die", "oom", "stop")  # events after which the container no longer runs
 PAUSE_IMAGE = "gitops/pause:2"
@@ -572,17 +571,14 @@ class DockerNode:
                     created.append(
                         self._create_container(template, pod, spec, index, pause, filled)
                     )
-                for cid, spec in zip(
-                    created[first : first + n_init], template.init_containers, strict=True
-                ):
-                    self.api.start(cid)
-                    code = self.api.wait(cid, timeout=INIT_TIMEOUT).get("StatusCode", -1)
-                    if code != 0:
-                        raise ContainerCreateError(
-                            f"init container {spec.name} of pod {ns}/{pod} exited with code {code}"
-                        )
-                for cid in created[first + n_init :]:
-                    self.api.start(cid)
+                if n_init:
+                    # The first init container only: the reconciler starts each next one once
+                    # the one before it completed, then the app containers, as the kubelet
+                    # does (``decide.actions.RestartPolicy``); no pass waits for them.
+                    self.api.start(created[first])
+                else:
+                    for cid in created[first:]:
+                        self.api.start(cid)
         except BaseException:
             self._cleanup(created, volumes)
             raise

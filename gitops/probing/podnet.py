@@ -21,6 +21,7 @@ import ssl
 from typing import Final
 
 from gitops.model.templates import ProbeSpec
+from gitops.probing import grpcprobe
 from gitops.probing.probes import ProbeResult
 
 USER_AGENT: Final = "gitops-probe/1"
@@ -30,11 +31,13 @@ _INSECURE.verify_mode = ssl.CERT_NONE
 
 
 def probe(spec: ProbeSpec, ip: str) -> ProbeResult:
-    """Run an HTTP or TCP probe against ``ip``, bounded by the probe's timeout."""
+    """Run an HTTP, TCP or gRPC probe against ``ip``, bounded by the probe's timeout."""
     if spec.handler == "http":
         return http_get(spec, ip)
     if spec.handler == "tcp":
         return tcp_connect(spec, ip)
+    if spec.handler == "grpc":
+        return grpcprobe.check(spec, ip)
     raise ValueError(f"a {spec.handler} probe runs in the container, not from here")
 
 

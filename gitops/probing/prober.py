@@ -85,6 +85,8 @@ class Prober:
         """Whether ``task`` runs from this machine rather than as an exec in the pod."""
         if task.spec is None or task.spec.handler == "exec" or not task.ip:
             return False
+        if task.spec.handler == "grpc":
+            return True  # the pod's busybox speaks no gRPC: only from here, as the kubelet
         return probed_from_here(self.nodes[task.node].probes, task.ip)
 
     def _run(self, task: ProbeTask) -> None:

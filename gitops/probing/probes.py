@@ -82,6 +82,8 @@ def probe_command(spec: ProbeSpec) -> tuple[Literal["infra", "app"], tuple[str, 
         return "infra", ("timeout", t, "wget", "-q", "-O", "/dev/null", *headers, url)
     if spec.handler == "tcp":
         return "infra", ("timeout", t, "nc", "-w", t, "127.0.0.1", str(spec.port))
+    if spec.handler == "grpc":
+        return "infra", ()  # run from the reconciler only (``gitops.probing.grpcprobe``)
     return "app", spec.command
 
 

@@ -76,6 +76,12 @@ def stuck(
     container id -> the prober's last reason). "" when none says."""
 
     def why(pod: PodInfo, c: ContainerInfo) -> str:
+        init = pod.initializing
+        if init is not None:
+            inits = pod.init_containers()
+            done = inits.index(init)
+            name = init.meta.container or init.name
+            return f"pod {pod.name}: Init:{done}/{len(inits)}: init container {name} {init.status}"
         if c.state != "running":
             return f"pod {pod.name}: container {c.meta.container or c.name} {c.status}"
         said = reason(c.id)
@@ -93,6 +99,11 @@ def failed_pod(
     has."""
 
     def why(pod: PodInfo, c: ContainerInfo) -> str:
+        init = pod.initializing
+        if init is not None and init.state in ("exited", "dead"):
+            return (
+                f"pod {pod.name}: init container {init.meta.container or init.name} {init.status}"
+            )
         name = c.meta.container or c.name
         if c.state in ("exited", "dead"):
             return f"pod {pod.name}: container {name} {c.status}"
