@@ -125,6 +125,7 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
             if n.tls_ca and n.tls_cert and n.tls_key
             else None,
             probes=n.probes,
+            host_ip=n.address or "",
         )
         for n in settings.nodes
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -16,11 +17,14 @@ from gitops.decide.security import effective
 from gitops.manifests import Entry, Manifests, config_data
 from gitops.manifests import model as m
 from gitops.manifests import pod as pm
-from gitops.manifests.quantity import cpu_millis, memory_bytes
+from gitops.manifests.checks import FIELD_KEYED
+from gitops.manifests.quantity import cpu_millis, memory_bytes, parse_quantity
 from gitops.model.templates import (
     A_AUTO_ROLLBACK,
     A_FAIL_FAST,
     A_PRUNE,
+    FIELD_HOST_IP,
+    FIELD_POD_IP,
     ContainerSpec,
     EnvVar,
     FileItem,
@@ -94,7 +98,7 @@ class _Resolver:
         return {} if entry is None else config_data(entry.resource)
 
 
-def _env(c: pm.Container, res: _Resolver) -> tuple[EnvVar, ...]:
+def _env(c: pm.Container, res: _Resolver, pod: _PodFields) -> tuple[EnvVar, ...]:
     out: dict[str, EnvVar] = {}
     for src in c.env_from:  # envFrom first; explicit env wins, as in Kubernetes
         if src.config_map_ref is not None:
@@ -107,6 +111,12 @@ def _env(c: pm.Container, res: _Resolver) -> tuple[EnvVar, ...]:
         if e.value_from is None:
             out[e.name] = EnvVar(e.name, e.value or "")
             continue
+        if e.value_from.field_ref is not None:
+            out[e.name] = pod.field(e.name, e.value_from.field_ref.field_path)
+            continue
+        if e.value_from.resource_field_ref is not None:
+            out[e.name] = pod.resource(e.name, c, e.value_from.resource_field_ref)
+            continue
         ref = e.value_from.config_map_key_ref or e.value_from.secret_key_ref
         assert ref is not None  # validation guarantees exactly one source
         secret = e.value_from.secret_key_ref is not None
@@ -114,6 +124,49 @@ def _env(c: pm.Container, res: _Resolver) -> tuple[EnvVar, ...]:
         if ref.key in data:
             out[e.name] = EnvVar(e.name, data[ref.key].decode("utf-8", "replace"), secret)
     return tuple(out.values())
+
+
+@dataclass(frozen=True)
+class _PodFields:
+    """What ``fieldRef`` and ``resourceFieldRef`` read (the downward API): what the template
+    says is filled in here; what only the node knows is left for it (``EnvVar.field``)."""
+
+    namespace: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    service_account: str
+    containers: tuple[pm.Container, ...]
+
+    def field(self, name: str, path: str) -> EnvVar:
+        keyed = FIELD_KEYED.fullmatch(path)
+        if keyed is not None:
+            source = self.labels if keyed["kind"] == "labels" else self.annotations
+            return EnvVar(name, source.get(keyed["key"], ""))
+        static = {
+            "metadata.namespace": self.namespace,
+            "spec.serviceAccountName": self.service_account,
+        }
+        if path in static:
+            return EnvVar(name, static[path])
+        runtime = {"status.hostIPs": FIELD_HOST_IP, "status.podIPs": FIELD_POD_IP}
+        return EnvVar(name, "", field=runtime.get(path, path))
+
+    def resource(self, name: str, c: pm.Container, ref: pm.ResourceFieldSelector) -> EnvVar:
+        target = next((x for x in self.containers if x.name == ref.container_name), c)
+        kind, resource = ref.resource.split(".")
+        limits, requests = target.resources.limits, target.resources.requests
+        quantity = (limits if kind == "limits" else requests).get(resource)  # type: ignore[call-overload]
+        if quantity is None and kind == "requests":
+            quantity = limits.get(resource)  # type: ignore[call-overload]
+        if quantity is None:
+            # No limit: the node's allocatable, as the kubelet says; the node fills it in.
+            return EnvVar(name, "", field=f"{ref.resource}:{ref.divisor or 1}")
+        return EnvVar(name, str(divided(quantity, ref.divisor or 1)))
+
+
+def divided(quantity: str | int | float, divisor: str | int | float) -> int:
+    """A quantity in units of ``divisor``, rounded up, as the downward API gives it."""
+    return max(1, math.ceil(parse_quantity(quantity) / parse_quantity(divisor)))
 
 
 def _files(
@@ -168,7 +221,9 @@ def _probe(p: pm.Probe | None) -> ProbeSpec | None:
     return ProbeSpec("exec", command=tuple(p.exec_.command), **timing)
 
 
-def _container(c: pm.Container, pod: pm.PodSpec, res: _Resolver, source: str) -> ContainerSpec:
+def _container(
+    c: pm.Container, pod: pm.PodSpec, res: _Resolver, fields: _PodFields, source: str
+) -> ContainerSpec:
     limits, requests = c.resources.limits, c.resources.requests
     # Kubernetes: a limit without a request makes the request equal to the limit.
     cpu_req = requests.get("cpu", limits.get("cpu"))
@@ -181,7 +236,7 @@ def _container(c: pm.Container, pod: pm.PodSpec, res: _Resolver, source: str) ->
         command=tuple(c.command) if c.command is not None else None,
         args=tuple(c.args) if c.args is not None else None,
         working_dir=c.working_dir,
-        env=_env(c, res),
+        env=_env(c, res, fields),
         ports=tuple(Port(p.container_port, p.protocol, p.name) for p in c.ports),
         cpu_limit_millis=cpu_millis(limits["cpu"]) if "cpu" in limits else None,
         memory_limit=memory_bytes(limits["memory"]) if "memory" in limits else None,
@@ -225,6 +280,8 @@ def template_hash(template: PodTemplate) -> str:
     for spec in body["containers"] + body["init_containers"]:
         del spec["source"]  # where the manifest is, not what runs
         _drop_defaults(spec, ("security", "stdin", "tty"))
+        for env in spec["env"]:
+            _drop_defaults(env, ("field",))
         for kind in ("readiness", "liveness", "startup"):
             if spec[kind] is not None:
                 _drop_defaults(spec[kind], ("service",))
@@ -238,17 +295,24 @@ def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -
     pod = spec.template.spec
     res = _Resolver(manifests, entry.namespace)
     security = pod.security_context
+    fields = _PodFields(
+        entry.namespace,
+        spec.template.metadata.labels,
+        spec.template.metadata.annotations,
+        pod.service_account_name or pod.service_account or "default",
+        (*pod.init_containers, *pod.containers),
+    )
     origin = f"{entry.path}:{entry.doc}: Deployment/{entry.name}"
     template = PodTemplate(
         namespace=entry.namespace,
         deployment=entry.name,
         template_hash="",
         containers=tuple(
-            _container(c, pod, res, f"{origin}: spec.template.spec.containers[{i}]")
+            _container(c, pod, res, fields, f"{origin}: spec.template.spec.containers[{i}]")
             for i, c in enumerate(pod.containers)
         ),
         init_containers=tuple(
-            _container(c, pod, res, f"{origin}: spec.template.spec.initContainers[{i}]")
+            _container(c, pod, res, fields, f"{origin}: spec.template.spec.initContainers[{i}]")
             for i, c in enumerate(pod.init_containers)
         ),
         labels=tuple(sorted(spec.template.metadata.labels.items())),

@@ -60,7 +60,7 @@ def compute(
             if matches(p, entry.namespace, spec.selector)
             and p.name not in leaving
             and p.ip
-            and ready(p)
+            and (spec.publish_not_ready_addresses or ready(p))
         ]
         for port in spec.ports:
             target = port.target_port if port.target_port is not None else port.port

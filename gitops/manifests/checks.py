@@ -7,6 +7,7 @@ was wrong). Each finding is a ``FieldError`` naming file, document, resource and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -114,8 +115,23 @@ class _Refs:
                 self.issue(path, f"key {key!r} not found in {kind.__name__} {name!r}")
 
 
+# What ``fieldRef`` may name (the downward API, less what gitops pods do not have).
+FIELD_PATHS = frozenset(
+    {
+        "metadata.name", "metadata.namespace", "spec.nodeName", "spec.serviceAccountName",
+        "status.hostIP", "status.hostIPs", "status.podIP", "status.podIPs",
+    }
+)  # fmt: skip
+FIELD_KEYED = re.compile(r"metadata\.(?P<kind>labels|annotations)\['(?P<key>[^']+)'\]")
+
+
 def _check_container(
-    c: pm.Container, path: str, volumes: set[str], refs: _Refs, issue: _Issues
+    c: pm.Container,
+    path: str,
+    volumes: set[str],
+    refs: _Refs,
+    issue: _Issues,
+    names_all: frozenset[str] = frozenset(),
 ) -> None:
     port_names = [p.name for p in c.ports if p.name]
     if len(port_names) != len(set(port_names)):
@@ -135,10 +151,27 @@ def _check_container(
             issue(epath, "value and valueFrom are mutually exclusive")
         if env.value_from is not None:
             src = env.value_from
-            if _one_of(src, ("config_map_key_ref", "secret_key_ref")) != 1:
+            sources = ("config_map_key_ref", "secret_key_ref", "field_ref", "resource_field_ref")
+            if _one_of(src, sources) != 1:
                 issue(
                     f"{epath}.valueFrom",
-                    "must specify exactly one of configMapKeyRef, secretKeyRef",
+                    "must specify exactly one of configMapKeyRef, secretKeyRef, fieldRef, "
+                    "resourceFieldRef",
+                )
+            if src.field_ref is not None and not (
+                src.field_ref.field_path in FIELD_PATHS
+                or FIELD_KEYED.fullmatch(src.field_ref.field_path)
+            ):
+                issue(
+                    f"{epath}.valueFrom.fieldRef.fieldPath",
+                    "supported: " + ", ".join(sorted(FIELD_PATHS)) + ", metadata.labels['KEY'], "
+                    "metadata.annotations['KEY'] (a gitops pod has no uid)",
+                )
+            wanted = src.resource_field_ref.container_name if src.resource_field_ref else None
+            if wanted is not None and wanted not in names_all:
+                issue(
+                    f"{epath}.valueFrom.resourceFieldRef.containerName",
+                    f"no container {wanted!r} in the pod",
                 )
             if src.config_map_key_ref is not None:
                 r = src.config_map_key_ref
@@ -214,7 +247,7 @@ def _check_deployment(entry: Entry[m.Deployment], manifests: Manifests, issue: _
         counters[group] += 1
         if names.count(c.name) > 1:
             issue(f"{cpath}.name", f"container name {c.name!r} is used more than once")
-        _check_container(c, cpath, set(volumes), refs, issue)
+        _check_container(c, cpath, set(volumes), refs, issue, frozenset(names))
     strategy = spec.strategy
     if strategy.type == "Recreate" and strategy.rolling_update is not None:
         issue("spec.strategy.rollingUpdate", "may not be specified when strategy type is Recreate")
@@ -303,7 +336,16 @@ def _check_service(entry: Entry[m.Service], issue: _Issues) -> None:
     named = [n for n in names if n]
     if len(named) != len(set(named)):
         issue("spec.ports", "port names must be unique")
+    if spec.ip_family_policy == "RequireDualStack" or spec.ip_families == ["IPv6"]:
+        field = "ipFamilyPolicy" if spec.ip_family_policy == "RequireDualStack" else "ipFamilies"
+        issue(f"spec.{field}", "gitops Services are IPv4: Docker's pod networks here are IPv4")
     for i, port in enumerate(spec.ports):
+        if port.protocol != "TCP":
+            issue(
+                f"spec.ports[{i}].protocol",
+                f"{port.protocol} Services are not supported: gitops proxies TCP connections "
+                "(HAProxy) and resolves names to its proxy",
+            )
         if port.node_port is not None and spec.type == "ClusterIP":
             issue(f"spec.ports[{i}].nodePort", "may not be used when type is 'ClusterIP'")
         target = port.target_port

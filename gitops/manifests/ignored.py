@@ -82,6 +82,29 @@ def _of(entry: Entry[Any]) -> Iterator[tuple[str, str]]:
         yield "status", "ignored: status is observed by gitops, not read from git"
     if isinstance(res, m.Deployment):
         yield from _template(res.spec.template, "spec.template")
+    if isinstance(res, m.Service):
+        yield from _service(res.spec)
+
+
+def _service(spec: m.ServiceSpec) -> Iterator[tuple[str, str]]:
+    if spec.cluster_ip == "None":
+        yield (
+            "spec.clusterIP",
+            "headless: not honoured yet; the name resolves to a proxy over the ready pods, not "
+            "to each pod's address",
+        )
+    if spec.external_traffic_policy == "Local":
+        yield (
+            "spec.externalTrafficPolicy",
+            "ignored: a node's proxy balances over the ready pods of every node",
+        )
+    if spec.internal_traffic_policy == "Local":
+        yield (
+            "spec.internalTrafficPolicy",
+            "ignored: a Service's name balances over the ready pods of every node",
+        )
+    if spec.ip_family_policy == "PreferDualStack":
+        yield "spec.ipFamilyPolicy", "IPv4 only: Docker's pod networks here are IPv4"
 
 
 _POD_SECURITY = (

@@ -71,8 +71,10 @@ class ServicePort(Spec):
     name: PortName | None = None
     port: PortNumber
     target_port: IntOrString | None = None
-    protocol: Literal["TCP"] = "TCP"
+    protocol: Literal["TCP", "UDP", "SCTP"] = "TCP"  # only TCP is served (checks say why)
     node_port: Annotated[int, Field(ge=30000, le=32767)] | None = None
+    # A hint for layer-7 implementations; kube-proxy ignores it as gitops' TCP proxy does.
+    app_protocol: str | None = None
 
 
 class ServiceSpec(Spec):
@@ -81,6 +83,14 @@ class ServiceSpec(Spec):
     type: Literal["ClusterIP", "NodePort", "LoadBalancer"] = "ClusterIP"
     session_affinity: Literal["None", "ClientIP"] = "None"
     cluster_ip: str | None = Field(default=None, alias="clusterIP")
+    cluster_ips: list[str] | None = Field(default=None, alias="clusterIPs")
+    # Honoured: not-ready pods are endpoints too.
+    publish_not_ready_addresses: bool = False
+    # Accepted; what gitops does differently is a warning (``gitops.manifests.ignored``).
+    external_traffic_policy: Literal["Cluster", "Local"] | None = None
+    internal_traffic_policy: Literal["Cluster", "Local"] | None = None
+    ip_families: list[Literal["IPv4", "IPv6"]] | None = None
+    ip_family_policy: Literal["SingleStack", "PreferDualStack", "RequireDualStack"] | None = None
 
 
 class Resource(Spec):

@@ -77,9 +77,22 @@ class KeySelector(Spec):
     optional: bool = False
 
 
+class ObjectFieldSelector(Spec):
+    field_path: str
+    api_version: str | None = None
+
+
+class ResourceFieldSelector(Spec):
+    resource: Literal["limits.cpu", "limits.memory", "requests.cpu", "requests.memory"]
+    container_name: str | None = None
+    divisor: Quantity | None = None
+
+
 class EnvVarSource(Spec):
     config_map_key_ref: KeySelector | None = None
     secret_key_ref: KeySelector | None = None
+    field_ref: ObjectFieldSelector | None = None
+    resource_field_ref: ResourceFieldSelector | None = None
 
 
 class EnvVar(Spec):

@@ -22,11 +22,21 @@ A_AUTO_ROLLBACK: Final = "gitops.io/auto-rollback"  # "false": a failed rollout 
 A_FAIL_FAST: Final = "gitops.io/fail-fast"
 
 
+# Pod fields an environment variable may name that only the node knows at creation.
+FIELD_POD_NAME: Final = "metadata.name"
+FIELD_NODE_NAME: Final = "spec.nodeName"
+FIELD_HOST_IP: Final = "status.hostIP"
+FIELD_POD_IP: Final = "status.podIP"
+
+
 @dataclass(frozen=True)
 class EnvVar:
     name: str
     value: str
     sensitive: bool = False  # from a Secret: never printed
+    # A field only the node knows when it creates the pod (``FIELD_*``): ``value`` is then
+    # filled there (``gitops.nodes.base.resolve_env``).
+    field: str = ""
 
     def __repr__(self) -> str:
         shown = "<redacted>" if self.sensitive else repr(self.value)
@@ -166,6 +176,12 @@ class PodTemplate:
             max([sum(a[0] for a in apps), *(i[0] for i in inits)]),
             max([sum(a[1] for a in apps), *(i[1] for i in inits)]),
         )
+
+    @property
+    def needs_pod_ip(self) -> bool:
+        """Some container's environment names the pod's address, which is known before its
+        processes start only when a pause container holds the pod's network."""
+        return any(e.field == FIELD_POD_IP for c in self.all_containers() for e in c.env)
 
     @property
     def privileged(self) -> bool:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol
 
+from gitops.manifests.quantity import parse_quantity
 from gitops.model.labels import (
     DEFAULT_INSTANCE,
     L_INSTANCE,
@@ -14,9 +17,14 @@ from gitops.model.labels import (
 )
 from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo
 from gitops.model.templates import (
+    FIELD_HOST_IP,
+    FIELD_NODE_NAME,
+    FIELD_POD_IP,
+    FIELD_POD_NAME,
     PROBES_AUTO,
     PROBES_HERE,
     PROBES_IN_NODE,
+    EnvVar,
     PodTemplate,
 )
 from gitops.nodes.routes import routed
@@ -205,7 +213,7 @@ def needs_pause(template: PodTemplate, probes_from_here: bool) -> bool:
     cannot run from the reconciler. A lone container otherwise holds its own network: one
     container a replica, half the engine's work (its address may change when it restarts, and
     the Services follow it)."""
-    if len(template.all_containers()) > 1:
+    if len(template.all_containers()) > 1 or template.needs_pod_ip:
         return True
     in_pod = [
         p
@@ -214,3 +222,37 @@ def needs_pause(template: PodTemplate, probes_from_here: bool) -> bool:
         if p is not None and p.handler in ("http", "tcp")
     ]
     return bool(in_pod) and not probes_from_here
+
+
+@dataclass(frozen=True)
+class PodPlace:
+    """What only the node knows of a pod it creates: the downward API's runtime fields."""
+
+    pod: str
+    node: str
+    host_ip: str = ""
+    pod_ip: str = ""
+    capacity: NodeCapacity | None = None
+
+
+def resolve_env(env: tuple[EnvVar, ...], place: PodPlace) -> list[str]:
+    """``NAME=value`` for the engine, the fields only the node knows filled in (``fieldRef``,
+    and ``resourceFieldRef`` of a resource without a limit: the node's capacity)."""
+    out = []
+    for e in env:
+        value = e.value
+        if e.field == FIELD_POD_NAME:
+            value = place.pod
+        elif e.field == FIELD_NODE_NAME:
+            value = place.node
+        elif e.field == FIELD_HOST_IP:
+            value = place.host_ip
+        elif e.field == FIELD_POD_IP:
+            value = place.pod_ip
+        elif e.field.startswith(("limits.", "requests.")) and place.capacity is not None:
+            resource, _, divisor = e.field.partition(":")
+            total = place.capacity.cpu_millis if resource.endswith("cpu") else place.capacity.memory
+            unit = parse_quantity(divisor or "1") * (1000 if resource.endswith("cpu") else 1)
+            value = str(max(1, math.ceil(total / unit)))
+        out.append(f"{e.name}={value}")
+    return out

@@ -50,16 +50,26 @@ from gitops.model.labels import (
 )
 from gitops.model.labels import encode as encode_labels
 from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo
-from gitops.model.templates import PROBES_AUTO, ContainerSpec, FileItem, Mount, PodTemplate
+from gitops.model.templates import (
+    FIELD_HOST_IP,
+    FIELD_POD_IP,
+    PROBES_AUTO,
+    ContainerSpec,
+    FileItem,
+    Mount,
+    PodTemplate,
+)
 from gitops.nodes.base import (
     DISCONNECTED,
     SERVICE_ROUTE,
+    PodPlace,
     container_name,
     managed_filter,
     needs_pause,
     network_name,
     probe_place,
     probed_from_here,
+    resolve_env,
     service_aliases,
     service_command,
     service_container_name,
@@ -158,8 +168,10 @@ class DockerNode:
         pause_image: str = PAUSE_IMAGE,
         tls: tuple[str, str, str] | None = None,  # (ca, cert, key) for a tcp:// endpoint
         probes: str = PROBES_AUTO,  # where HTTP/TCP probes run (``Node.probes``)
+        host_ip: str = "",  # the node's address for status.hostIP ("": its pods' gateway)
     ) -> None:
         self._name = name
+        self._host_ip = host_ip
         self._probes = probe_place(base_url, probes)
         self._routed: dict[str, bool] = {}  # network -> its subnet is routed from here
         self._instance = instance
@@ -397,6 +409,25 @@ class DockerNode:
         )
         return str(created["Id"])
 
+    def _place(self, template: PodTemplate, pod: str, pause: str | None) -> PodPlace:
+        """The downward API's runtime fields, looked up only when some container asks."""
+        fields = {e.field for c in template.all_containers() for e in c.env if e.field}
+        if not fields:
+            return PodPlace(pod, self._name)
+        network = network_name(template.namespace, self._instance)
+        pod_ip = host_ip = ""
+        if pause is not None and FIELD_POD_IP in fields:
+            found = self.api.inspect_container(pause)
+            pod_ip = str(found["NetworkSettings"]["Networks"][network]["IPAddress"])
+        if FIELD_HOST_IP in fields:
+            # The node as its pods reach it: the gateway of their bridge, unless configured.
+            ipam = self.api.inspect_network(network)["IPAM"]["Config"]
+            host_ip = self._host_ip or str(ipam[0].get("Gateway", "") if ipam else "")
+        wants_capacity = any(f.startswith(("limits.", "requests.")) for f in fields)
+        return PodPlace(
+            pod, self._name, host_ip, pod_ip, self.capacity() if wants_capacity else None
+        )
+
     def _image_user(self, image: str) -> str:
         found = self.api.inspect_image(image)  # type: ignore[no-untyped-call]
         config = found.get("Config") or {}
@@ -410,6 +441,7 @@ class DockerNode:
         index: int,
         pause: str | None,
         filled: dict[str, str],
+        place: PodPlace,
     ) -> str:
         """One container of the pod: in the namespaces ``pause`` holds, or (None) holding the
         pod's network itself. ``filled``: projected volumes already written to a Docker volume
@@ -466,7 +498,7 @@ class DockerNode:
             name=container_name(ns, pod, spec.name, self._instance),
             entrypoint=list(spec.command) if spec.command is not None else None,
             command=list(spec.args) if spec.args is not None else None,
-            environment=[f"{e.name}={e.value}" for e in spec.env],
+            environment=resolve_env(spec.env, place),
             working_dir=spec.working_dir,
             user=engine_user(sec, image_user),
             tty=spec.tty,
@@ -567,9 +599,10 @@ class DockerNode:
                     self.api.start(pause)
                 first = len(created)  # the pod's own containers start here
                 n_init = len(template.init_containers)
+                place = self._place(template, pod, pause)
                 for index, spec in enumerate(template.all_containers()):
                     created.append(
-                        self._create_container(template, pod, spec, index, pause, filled)
+                        self._create_container(template, pod, spec, index, pause, filled, place)
                     )
                 if n_init:
                     # The first init container only: the reconciler starts each next one once
