@@ -134,6 +134,17 @@ def _template(template: pm.PodTemplateSpec, path: str) -> Iterator[tuple[str, st
     for attr, camel, message in _POD_FIELDS:
         if getattr(pod, attr) is not None:
             yield f"{path}.spec.{camel}", message
+    for i, vol in enumerate(pod.volumes):
+        if (
+            vol.empty_dir
+            and vol.empty_dir.size_limit is not None
+            and vol.empty_dir.medium != "Memory"
+        ):
+            yield (
+                f"{path}.spec.volumes[{i}].emptyDir.sizeLimit",
+                "not enforced on disk: a Docker local volume has no size limit (it is, with "
+                "medium: Memory)",
+            )
     if pod.security_context is not None:
         for attr, camel, message in _POD_SECURITY:
             if getattr(pod.security_context, attr) is not None:
@@ -144,8 +155,30 @@ def _template(template: pm.PodTemplateSpec, path: str) -> Iterator[tuple[str, st
             for attr, camel, message in _CONTAINER_FIELDS:
                 if getattr(c, attr) is not None:
                     yield f"{path}.spec.{group}[{i}].{camel}", message
+            yield from _handlers(c, f"{path}.spec.{group}[{i}]")
             if c.security_context is not None and c.security_context.windows_options:
                 yield (
                     f"{path}.spec.{group}[{i}].securityContext.windowsOptions",
                     "ignored: gitops nodes run Linux containers",
                 )
+
+
+def _handlers(c: pm.Container, path: str) -> Iterator[tuple[str, str]]:
+    """Probe and hook fields gitops accepts but does not carry out yet."""
+    for kind in ("readiness_probe", "liveness_probe", "startup_probe"):
+        probe = getattr(c, kind)
+        camel = pm.Container.model_fields[kind].alias or kind
+        if probe is not None and probe.http_get is not None and probe.http_get.host:
+            yield (
+                f"{path}.{camel}.httpGet.host",
+                "ignored: the probe goes to the pod's address, as without a host",
+            )
+    if c.lifecycle is None:
+        return
+    if c.lifecycle.post_start is not None:
+        yield f"{path}.lifecycle.postStart", "ignored: gitops runs no postStart hook yet"
+    if c.lifecycle.pre_stop is not None and c.lifecycle.pre_stop.http_get is not None:
+        yield (
+            f"{path}.lifecycle.preStop.httpGet",
+            "ignored: gitops runs exec preStop hooks only, yet",
+        )

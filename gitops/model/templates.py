@@ -153,6 +153,9 @@ class PodTemplate:
     labels: tuple[tuple[str, str], ...] = ()
     annotations: tuple[tuple[str, str], ...] = ()  # part of the hash, as in Kubernetes
     empty_dirs: tuple[str, ...] = ()
+    # Of those, the ones in memory (``medium: Memory``): a tmpfs of at most this many bytes
+    # (None: the engine's default, half the node's memory).
+    memory_dirs: tuple[tuple[str, int | None], ...] = ()
     grace_seconds: int = 30
     node_selector: tuple[tuple[str, str], ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()  # set in the pod's namespaces

@@ -533,7 +533,12 @@ class DockerNode:
         a read-only root into volumes of their own, with never-started pause containers
         (``PAUSE_IMAGE`` says how). Returns the filled volumes by the pod's volume name."""
         ns = template.namespace
-        empty = [volume_name(ns, pod, v, self._instance) for v in template.empty_dirs]
+        in_memory = {v for v, _ in template.memory_dirs}  # their mode is set by the tmpfs
+        empty = [
+            volume_name(ns, pod, v, self._instance)
+            for v in template.empty_dirs
+            if v not in in_memory
+        ]
         readonly = {
             m.volume: (spec, m)
             for spec in template.all_containers()
@@ -586,10 +591,16 @@ class DockerNode:
                 with_pause = needs_pause(template, self._probes_from_here(network))
                 if with_pause:
                     self.ensure_pause_image()
+                in_memory = dict(template.memory_dirs)
                 for vol in template.empty_dirs:
                     name = volume_name(ns, pod, vol, self._instance)
                     labels = {L_MANAGED: "true", L_INSTANCE: self._instance, L_POD: pod}
-                    self.api.create_volume(name, labels=labels)
+                    opts = None
+                    if vol in in_memory:  # a tmpfs the pod's containers share, world-writable
+                        size = in_memory[vol]
+                        o = "mode=1777" + (f",size={size}" if size else "")
+                        opts = {"type": "tmpfs", "device": "tmpfs", "o": o}
+                    self.api.create_volume(name, labels=labels, driver_opts=opts)
                     volumes.append(name)
                 filled = self._prepare(template, pod, volumes)
                 pause: str | None = None

@@ -35,6 +35,7 @@ def _hardened(images: Images) -> dict[str, Any]:
             "volumeMounts": [
                 {"name": "scratch", "mountPath": "/scratch"},
                 {"name": "cfg", "mountPath": "/cfg"},
+                {"name": "mem", "mountPath": "/mem"},
             ],
         },
         pod={
@@ -49,6 +50,7 @@ def _hardened(images: Images) -> dict[str, Any]:
             "volumes": [
                 {"name": "scratch", "emptyDir": {}},
                 {"name": "cfg", "configMap": {"name": "cfg", "defaultMode": 0o400}},
+                {"name": "mem", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
             ],
         },
     )
@@ -82,6 +84,11 @@ def test_a_hardened_pod_runs_as_its_security_context_says(
     assert code != 0 and "Read-only file system" in out
     assert _run(app, "sh", "-c", "echo ok > /scratch/f && cat /scratch/f") == (0, "ok")
     assert _run(app, "cat", "/cfg/key") == (0, "value")
+    # medium: Memory is a tmpfs of sizeLimit, writable by the pod's user too
+    assert _run(app, "sh", "-c", "echo m > /mem/f && cat /mem/f") == (0, "m")
+    mounts = _run(app, "cat", "/proc/mounts")[1].splitlines()
+    [mem] = [line for line in mounts if " /mem " in line]
+    assert mem.startswith("tmpfs /mem tmpfs") and "size=16384k" in mem
     assert _run(app, "stat", "-L", "-c", "%g %a", "/cfg/key") == (0, "2000 440")
     status_lines = dict(
         line.split(":\t", 1) for line in _run(app, "cat", "/proc/self/status")[1].splitlines()

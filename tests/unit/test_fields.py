@@ -94,3 +94,26 @@ def test_udp_and_ipv6_services_are_refused_with_the_reason() -> None:
     errors = [str(e) for e in info.value.errors]
     assert any("spec.ports[0].protocol: UDP Services are not supported" in e for e in errors)
     assert any("spec.ipFamilies: gitops Services are IPv4" in e for e in errors)
+
+
+def test_handlers_not_carried_out_yet_are_warnings_not_silence() -> None:
+    probe = {"httpGet": {"path": "/", "port": 80, "host": "example.internal"}}
+    doc = deployment(
+        namespace="demo",
+        container={
+            "readinessProbe": probe,
+            "lifecycle": {
+                "postStart": {"exec": {"command": ["true"]}},
+                "preStop": {"httpGet": {"path": "/stop", "port": 80}},
+            },
+            "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
+        },
+        pod={"volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]},
+    )
+    warned = [w.field for w in parse_manifests({"d.yaml": dump(doc)}).warnings]
+    assert warned == [
+        "spec.template.spec.volumes[0].emptyDir.sizeLimit",
+        "spec.template.spec.containers[0].readinessProbe.httpGet.host",
+        "spec.template.spec.containers[0].lifecycle.postStart",
+        "spec.template.spec.containers[0].lifecycle.preStop.httpGet",
+    ]
