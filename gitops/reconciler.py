@@ -213,6 +213,7 @@ class Reconciler:
             raise rejected
         run.target = desired.commit
         run.warnings = tuple(str(w) for w in desired.manifests.warnings)
+        run.renderer = desired.manifests.renderer
         if run.warnings and self._warned != desired.commit:  # once per commit, not per pass
             self._warned = desired.commit
             for warning in run.warnings:
@@ -452,6 +453,7 @@ class _Pass:
         self.result, self.reason, self.message = Result.SUCCEEDED, Reason.SUCCEEDED, ""
         self.errors: tuple[str, ...] = ()
         self.warnings: tuple[str, ...] = ()  # fields the converged commit has that are ignored
+        self.renderer = ""
         self.counted_as = ""  # the metric's result when it is not the status's
         self.phases = _Phases()
 
@@ -489,6 +491,7 @@ class _Pass:
             message=self.message,
             errors=self.errors,
             warnings=self.warnings or (previous.warnings if not self.target else ()),
+            renderer=self.renderer if self.target else previous.renderer,
             time=now,
             resources=previous.resources if self.resources is None else self.resources,
         )

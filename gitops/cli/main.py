@@ -31,6 +31,7 @@ from gitops.manifests import Policy, parse_manifests
 from gitops.manifests import model as m
 from gitops.manifests.fields import DNS1123_LABEL
 from gitops.manifests.files import Rules, read_directory
+from gitops.source import kustomize
 
 
 def _instance(text: str) -> str:
@@ -372,10 +373,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
         skip_api_groups=_skip_groups(args, extra.get("skip_api_groups", ())),
         allow_privileged=any(n.allow_privileged for n in nodes),
     )
-    found = read_directory(root, _rules(args))
+    found = read_directory(root, _rules(args), kustomize.render)
     files = found.files
     try:
-        manifests = parse_manifests(files, found.problems, policy)
+        manifests = parse_manifests(files, found.problems, policy, found.renderer)
     except ManifestError as exc:
         if args.output == "table":
             for e in exc.errors:
@@ -390,6 +391,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"Warning: {w}", file=sys.stderr)
         for s in skipped:
             print(f"Skipped: {s.path}:{s.doc}: {s.display}: {s.resource.reason}", file=sys.stderr)
+        if manifests.renderer:
+            print(f"Rendered with {manifests.renderer}", file=sys.stderr)
         print(
             f"valid: {len(manifests.entries)} resource(s) in {len(files)} file(s)"
             + (f", {len(skipped)} skipped" if skipped else "")
@@ -405,6 +408,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
                     for s in skipped
                 ],
                 "warnings": [w.__dict__ for w in manifests.warnings],
+                "renderer": manifests.renderer,
             },
             args.output,
         )

@@ -168,6 +168,8 @@ def print_status(st: dict[str, Any], fmt: str) -> None:
         return
     print(f"revision: {st['revision'][:12] or '-'}   applied: {st['applied'][:12] or '-'}")
     print(f"result:   {st['result']} ({st['reason']}) {st['message']}")
+    if st.get("renderer"):
+        print(f"rendered: {st['renderer']}")
     for err in st["errors"]:
         print(f"  {err}")
     for warning in st.get("warnings", []):

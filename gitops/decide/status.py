@@ -44,6 +44,7 @@ class SyncStatus:
     message: str = ""
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()  # fields of the applied commit that are accepted but ignored
+    renderer: str = ""  # the kustomize that built the applied commit's kustomizations
     time: float = 0.0
     resources: tuple[ResourceStatus, ...] = field(default=())
 

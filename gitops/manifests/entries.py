@@ -61,6 +61,7 @@ class Manifests:
 
     entries: tuple[Entry[Any], ...] = ()
     warnings: tuple[FieldError, ...] = ()  # fields accepted but ignored (manifests.ignored)
+    renderer: str = ""  # the kustomize that built its kustomizations ("" when none did)
     _index: dict[tuple[str, str, str], Entry[Any]] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:

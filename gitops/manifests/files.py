@@ -12,11 +12,19 @@ hidden, less what a ``.gitopsignore`` (gitignore syntax, in any directory, for t
 it) or an ``--exclude`` glob leaves out, and, when ``--include`` globs are given, only the files
 they match (as Argo CD's directory source has ``include`` and ``exclude``). Nothing outside the
 set is read into memory: the listing gives names and sizes.
+
+A directory with a ``kustomization.yaml`` is built with kustomize, as Argo CD and Flux build
+one: its files are the build's inputs, not manifests of their own, and what the build renders
+stands in the ``FileSet`` under the kustomization file's name, so that every error names the
+kustomization that produced it. A kustomization that another one uses as a resource (a base)
+is built only as part of it. The build itself is the caller's (``Render``: a process, which
+this stage does not start).
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import stat
 from collections.abc import Iterable, Iterator, Mapping
@@ -32,6 +40,7 @@ MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 IGNORE_FILE = ".gitopsignore"
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_IGNORE_BYTES = 64 * 1024
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,18 @@ class Rules:
 class FileSet:
     files: Mapping[str, bytes] = field(default_factory=dict)
     problems: tuple[FieldError, ...] = ()
+    renderer: str = ""  # the kustomize that built the kustomizations ("" when none did)
+
+
+class RenderError(Exception):
+    """A kustomization could not be built; the message says why (never quoting values)."""
+
+
+class Render(Protocol):
+    """Builds the kustomization in ``directory`` of ``tree``: the rendered YAML stream, and
+    which kustomize rendered it (``kustomize v5.5.0``). Raises ``RenderError``."""
+
+    def __call__(self, tree: Tree, directory: str) -> tuple[bytes, str]: ...
 
 
 def is_manifest_file(path: str) -> bool:
@@ -103,8 +124,50 @@ class _Ignores:
         return verdict
 
 
-def read_manifests(tree: Tree, rules: Rules | None = None) -> FileSet:
-    """The manifest files of ``tree`` and, for those that cannot be read, why."""
+def _kustomizations(tree: Tree, items: list[TreeItem]) -> tuple[dict[str, str], set[str]]:
+    """{directory: its kustomization file} of every kustomization of the tree, and those of
+    them that another uses as a resource (bases, components)."""
+    found = {
+        item.path.rpartition("/")[0]: item.path
+        for item in items
+        if item.path.rpartition("/")[2] in KUSTOMIZATION_FILES and not item.link
+    }
+    from gitops.manifests.load import load_documents  # noqa: PLC0415 - it imports this module
+
+    used: set[str] = set()
+    for directory, path in found.items() if len(found) > 1 else ():
+        sizes = {i.path: i.size for i in items}
+        if sizes.get(path, 0) > MAX_IGNORE_BYTES:
+            continue  # the build reports what is wrong with it
+        docs, _ = load_documents({f"{path}.yaml": tree.read(path)})  # bounded, as manifests
+        data = docs[0].data if docs else None
+        if not isinstance(data, dict):
+            continue
+        for key in ("resources", "bases", "components"):
+            entries = data.get(key)
+            for entry in entries if isinstance(entries, list) else []:
+                if isinstance(entry, str):
+                    target = posixpath.normpath(posixpath.join(directory, entry))
+                    used.add("" if target == "." else target)
+    return found, used & set(found)
+
+
+def _render(
+    tree: Tree, render: Render | None, directory: str, path: str
+) -> tuple[str, bytes, str] | FieldError:
+    name = path if path.endswith((".yaml", ".yml")) else path + ".yaml"
+    if render is None:
+        return FieldError(path, 0, "", "", "a kustomization, but this reader builds none")
+    try:
+        rendered, renderer = render(tree, directory)
+    except RenderError as exc:
+        return FieldError(path, 0, "", "", f"kustomize build failed: {exc}")
+    return name, rendered, renderer
+
+
+def read_manifests(tree: Tree, rules: Rules | None = None, render: Render | None = None) -> FileSet:
+    """The manifest files of ``tree`` and, for those that cannot be read, why; each
+    kustomization built by ``render``."""
     items = sorted(tree.listing(), key=lambda i: i.path)
     problems: list[FieldError] = []
     specs: dict[str, pathspec.GitIgnoreSpec] = {}
@@ -122,9 +185,24 @@ def read_manifests(tree: Tree, rules: Rules | None = None) -> FileSet:
     rules = rules or Rules()
     include, exclude = _spec(rules.include), _spec(rules.exclude)
     files: dict[str, bytes] = {}
+    kustomized, bases = _kustomizations(tree, items)
+    renderers: set[str] = set()
+    for directory, kpath in sorted(kustomized.items()):
+        if directory in bases or ignores.ignored(kpath):
+            continue
+        built = _render(tree, render, directory, kpath)
+        if isinstance(built, FieldError):
+            problems.append(built)
+        else:
+            files[built[0]] = built[1]
+            renderers.add(built[2])
+
+    def inside_kustomization(path: str) -> bool:
+        return any(not d or path.startswith(d + "/") for d in kustomized)
+
     for item in items:
         path = item.path
-        if not is_manifest_file(path) or ignores.ignored(path):
+        if not is_manifest_file(path) or ignores.ignored(path) or inside_kustomization(path):
             continue
         if include is not None and not include.match_file(path):
             continue
@@ -134,7 +212,7 @@ def read_manifests(tree: Tree, rules: Rules | None = None) -> FileSet:
             problems.append(_problem(item, MAX_FILE_BYTES))
             continue
         files[path] = tree.read(path)
-    return FileSet(files, tuple(problems))
+    return FileSet(files, tuple(problems), ", ".join(sorted(renderers)))
 
 
 def _problem(item: TreeItem, limit: int) -> FieldError:
@@ -171,5 +249,5 @@ class DirectoryTree:
         return (self.root / path).read_bytes()
 
 
-def read_directory(root: Path, rules: Rules | None = None) -> FileSet:
-    return read_manifests(DirectoryTree(root), rules)
+def read_directory(root: Path, rules: Rules | None = None, render: Render | None = None) -> FileSet:
+    return read_manifests(DirectoryTree(root), rules, render)

@@ -29,6 +29,7 @@ def parse_manifests(
     files: Mapping[str, bytes],
     problems: Sequence[FieldError] = (),
     policy: Policy | None = None,
+    renderer: str = "",
 ) -> Manifests:
     """Validate one commit's files (``problems``: files that could not be read, see
     ``gitops.manifests.files``). Raises ``ManifestError`` with every problem found."""
@@ -73,4 +74,4 @@ def parse_manifests(
             errors.append(found)
     if errors:
         raise ManifestError(errors)
-    return replace(manifests, warnings=ignored.warnings(manifests))
+    return replace(manifests, warnings=ignored.warnings(manifests), renderer=renderer)

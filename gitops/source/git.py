@@ -27,6 +27,7 @@ import git.exc
 
 from gitops.errors import FieldError, PermanentError, SourceUnavailable
 from gitops.manifests.files import FileSet, Rules, TreeItem, is_candidate, read_manifests
+from gitops.source import kustomize
 
 log = logging.getLogger(__name__)
 _LINK_MODE = 0o120000
@@ -60,6 +61,7 @@ class CommitInfo:
 class Snapshot(CommitInfo):
     files: Mapping[str, bytes] = field(repr=False, default_factory=dict)
     problems: tuple[FieldError, ...] = ()
+    renderer: str = ""  # the kustomize that built its kustomizations, if any
 
 
 def local_git_dir(url: str) -> Path | None:
@@ -210,8 +212,9 @@ class GitSource:
         with self._lock:
             found = _files(self._commit(commit), self.path, self.rules)
         return Snapshot(
-            info.commit, info.author, info.subject, info.committed, found.files, found.problems
-        )
+            info.commit, info.author, info.subject, info.committed, found.files, found.problems,
+            found.renderer,
+        )  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -301,9 +304,15 @@ class _CommitTree:
     """One commit's tree under a sub-path, as ``gitops.manifests.files`` reads a tree: names,
     sizes and links from the tree objects; a blob's bytes only when asked."""
 
-    def __init__(self, tree: git.Tree, sub_path: str) -> None:
+    def __init__(self, tree: git.Tree, sub_path: str, whole: git.Tree | None = None) -> None:
         self.tree, self.sub_path = tree, sub_path
+        self.whole = whole if whole is not None else tree
         self._blobs: dict[str, git.Blob] = {}
+
+    def context(self) -> tuple[_CommitTree, str]:
+        """The commit's whole tree and where this one is in it: a kustomization may use bases
+        outside the sub-path (``../base``)."""
+        return _CommitTree(self.whole, ""), self.sub_path
 
     def _relative(self, path: str) -> str:
         return path[len(self.sub_path) + 1 :] if self.sub_path else path
@@ -315,7 +324,8 @@ class _CommitTree:
             rel = self._relative(str(item.path))
             self._blobs[rel] = item
             link = item.mode == _LINK_MODE
-            # The size is asked of the object store only for files that may be read.
+            # The size is asked of the object store only for files that may be read (every
+            # file a kustomize build is given is measured by what it reads).
             size = item.size if not link and is_candidate(rel) else 0
             yield TreeItem(rel, size, link)
 
@@ -328,4 +338,6 @@ def _files(commit: git.Commit, sub_path: str, rules: Rules | None = None) -> Fil
         tree = commit.tree / sub_path if sub_path else commit.tree
     except KeyError:
         return FileSet()
-    return read_manifests(_CommitTree(tree, sub_path), rules or Rules())
+    return read_manifests(
+        _CommitTree(tree, sub_path, commit.tree), rules or Rules(), kustomize.render
+    )

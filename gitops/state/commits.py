@@ -25,7 +25,8 @@ class Commits:
         if cached is None:
             snapshot = self.source.snapshot(commit)
             cached = build_desired(
-                parse_manifests(snapshot.files, snapshot.problems, self.policy), commit
+                parse_manifests(snapshot.files, snapshot.problems, self.policy, snapshot.renderer),
+                commit,
             )
             self._loaded = {**dict(list(self._loaded.items())[-(KEPT - 1) :]), commit: cached}
         return cached
