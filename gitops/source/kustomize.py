@@ -6,7 +6,8 @@ is built in place; a commit's whole tree (bases may lie outside the sub-path) is
 private temporary directory (mode 0700), bounded in size, and removed after. The build runs
 with a timeout and without the network: a remote base would be fetched from the internet, so a
 resource that is a URL is refused before kustomize runs, and the process gets a proxy that
-refuses every connection. Error text from kustomize is passed on without long quoted values.
+refuses every connection. Kustomize's own error line is passed on (bounded): it names files
+and resource ids, not their values.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ from gitops.manifests.files import KUSTOMIZATION_FILES, DirectoryTree, RenderErr
 TIMEOUT = 60.0
 MAX_TREE_BYTES = 64 * 1024 * 1024  # what one build may be given
 MAX_OUTPUT_BYTES = 64 * 1024 * 1024
-_LONG_QUOTED = re.compile(r"'[^'\n]{80,}'|\"[^\"\n]{80,}\"")  # a value, not a path
 _KLOG = re.compile(r"^[EWI]\d{4} [\d:.]+\s+\d+ \S+\] ")
 _REMOTE = re.compile(r"^\s*-\s*(?:https?://|git@|ssh://|github\.com/|gitlab\.com/)", re.M)
 _OFFLINE = {
@@ -99,7 +99,7 @@ def _build(cmd: tuple[str, ...], target: Path, hide: str) -> bytes:
     if out.returncode != 0:
         text = out.stderr.decode("utf-8", "replace").replace(hide + "/", "").strip()
         last = text.splitlines()[-1] if text else f"exit code {out.returncode}"
-        raise RenderError(_LONG_QUOTED.sub("'…'", _KLOG.sub("", last))[:500])
+        raise RenderError(_KLOG.sub("", last)[:500])
     if len(out.stdout) > MAX_OUTPUT_BYTES:
         raise RenderError(f"the build rendered over {MAX_OUTPUT_BYTES} bytes")
     return out.stdout
