@@ -19,9 +19,11 @@ from gitops.decide.actions import Create, NameProxy, Remove, Restart
 from gitops.decide.desired import DesiredState
 from gitops.decide.health import Backoff
 from gitops.decide.plan import Plan
+from gitops.decide.pullauth import credentials
 from gitops.errors import GitopsError, ImagePullError, NodeUnavailable, Reason, internal
 from gitops.model.applied import ApplyResult, Failure, Unstarted
 from gitops.model.live import PodInfo
+from gitops.model.templates import RegistryAuth
 from gitops.nodes.base import Node
 
 log = logging.getLogger(__name__)
@@ -57,12 +59,17 @@ class _Applier:
     def pull_images(self) -> None:
         """Make sure every node has the images its new pods need, before touching any pod."""
         wanted: dict[tuple[str, str], tuple[str, list[tuple[str, str, str]]]] = {}
+        auths: dict[tuple[str, str], RegistryAuth | None] = {}
         for c in self.plan.create:
             for spec in c.template.all_containers():
                 _, users = wanted.setdefault((c.node, spec.image), (spec.pull_policy, []))
                 users.append((c.template.namespace, c.template.deployment, spec.source))
                 if spec.pull_policy == "Always":
                     wanted[(c.node, spec.image)] = ("Always", users)
+                if auths.get((c.node, spec.image)) is None:  # the first pod with credentials
+                    auths[(c.node, spec.image)] = credentials(
+                        self.desired.manifests, c.template, spec.image
+                    )
 
         def ensure(item: tuple[tuple[str, str], tuple[str, list[tuple[str, str, str]]]]) -> None:
             (node_name, image), (policy, users) = item
@@ -85,7 +92,7 @@ class _Applier:
                         )
                     self.progress(f"pulling {image} on {node_name}")
                     try:
-                        node.pull(image)
+                        node.pull(image, auths.get((node_name, image)))
                     except ImagePullError:
                         self.pulls.record(key, self.now)
                         raise

@@ -276,7 +276,7 @@ def template_hash(template: PodTemplate) -> str:
     body = asdict(replace(template, template_hash="", commit="", prune=True))
     # Fields added later are left out at their defaults, so pods that do not use them keep
     # their hash across an upgrade of gitops (and are not replaced by it).
-    _drop_defaults(body, ("node_selector", "sysctls", "memory_dirs"))
+    _drop_defaults(body, ("node_selector", "sysctls", "memory_dirs", "pull_secrets"))
     for spec in body["containers"] + body["init_containers"]:
         del spec["source"]  # where the manifest is, not what runs
         _drop_defaults(spec, ("security", "stdin", "tty"))
@@ -318,6 +318,7 @@ def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -
         labels=tuple(sorted(spec.template.metadata.labels.items())),
         annotations=tuple(sorted(spec.template.metadata.annotations.items())),
         empty_dirs=tuple(v.name for v in pod.volumes if v.empty_dir is not None),
+        pull_secrets=tuple(ref.name for ref in pod.image_pull_secrets),
         memory_dirs=tuple(
             (v.name, memory_bytes(v.empty_dir.size_limit) if v.empty_dir.size_limit else None)
             for v in pod.volumes

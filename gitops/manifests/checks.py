@@ -17,6 +17,7 @@ from gitops.manifests import kinds
 from gitops.manifests import model as m
 from gitops.manifests import pod as pm
 from gitops.manifests.entries import Entry, Manifests, Policy, config_data, decode_base64
+from gitops.manifests.pullsecrets import entries
 from gitops.manifests.quantity import parse_quantity
 
 
@@ -225,6 +226,7 @@ def _check_deployment(entry: Entry[m.Deployment], manifests: Manifests, issue: _
     if len(volumes) != len(set(volumes)):
         issue(f"{base}.volumes", "volume names must be unique")
     refs = _Refs(manifests, entry.namespace, issue)
+    _check_pull_secrets(pod, base, refs, issue)
     for i, vol in enumerate(pod.volumes):
         vpath = f"{base}.volumes[{i}]"
         if _one_of(vol, ("empty_dir", "config_map", "secret")) != 1:
@@ -261,6 +263,19 @@ def _check_deployment(entry: Entry[m.Deployment], manifests: Manifests, issue: _
                 )
             if isinstance(value, int) and value < 0:
                 issue(f"spec.strategy.rollingUpdate.{camel}", "must be greater than or equal to 0")
+
+
+def _check_pull_secrets(pod: pm.PodSpec, base: str, refs: _Refs, issue: _Issues) -> None:
+    for i, ref in enumerate(pod.image_pull_secrets):
+        path = f"{base}.imagePullSecrets[{i}]"
+        entry = refs.manifests.get(m.Secret, refs.namespace, ref.name)
+        if entry is None:
+            issue(path, f"Secret {ref.name!r} not found in namespace {refs.namespace!r}")
+            continue
+        try:
+            entries(entry.resource)
+        except ValueError as exc:
+            issue(path, f"Secret {ref.name!r} {exc}")
 
 
 def _check_security(pod: pm.PodSpec, base: str, policy: Policy, issue: _Issues) -> None:

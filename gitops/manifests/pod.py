@@ -101,6 +101,10 @@ class EnvVar(Spec):
     value_from: EnvVarSource | None = None
 
 
+class LocalObjectReference(Spec):
+    name: str
+
+
 class NamedRef(Spec):
     name: str
     optional: bool = False
@@ -207,6 +211,7 @@ class PodSpec(Spec):
     termination_grace_period_seconds: NonNegative64 = 30
     node_selector: dict[str, str] = Field(default_factory=dict)
     security_context: PodSecurityContext | None = None
+    image_pull_secrets: list[LocalObjectReference] = Field(default_factory=list)
     # Kubernetes API identities and controls that mean nothing on a Docker host: accepted,
     # and reported as warnings (``gitops.manifests.ignored``).
     service_account_name: str | None = None

@@ -44,6 +44,15 @@ class EnvVar:
 
 
 @dataclass(frozen=True)
+class RegistryAuth:
+    """Credentials for one registry, from a pod's ``imagePullSecrets``: never printed."""
+
+    registry: str
+    username: str = field(repr=False)
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
 class FileItem:
     """One file projected from a ConfigMap or Secret into a container."""
 
@@ -159,6 +168,7 @@ class PodTemplate:
     grace_seconds: int = 30
     node_selector: tuple[tuple[str, str], ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()  # set in the pod's namespaces
+    pull_secrets: tuple[str, ...] = ()  # imagePullSecrets: Secrets of its namespace, by name
     prune: bool = True
     commit: str = ""
 

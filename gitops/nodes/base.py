@@ -26,6 +26,7 @@ from gitops.model.templates import (
     PROBES_IN_NODE,
     EnvVar,
     PodTemplate,
+    RegistryAuth,
 )
 from gitops.nodes.routes import routed
 
@@ -143,7 +144,9 @@ class Node(Protocol):
 
     def has_image(self, image: str) -> bool: ...
 
-    def pull(self, image: str) -> None: ...
+    def pull(self, image: str, auth: RegistryAuth | None = None) -> None:
+        """Pull ``image``, with the credentials of its registry when the pod has them."""
+        ...
 
     def create_pod(self, template: PodTemplate, pod: str) -> None:
         """Create and start every container of one replica, init containers first.

@@ -58,6 +58,7 @@ from gitops.model.templates import (
     FileItem,
     Mount,
     PodTemplate,
+    RegistryAuth,
 )
 from gitops.nodes.base import (
     DISCONNECTED,
@@ -325,13 +326,17 @@ class DockerNode:
                 return False
             return True
 
-    def pull(self, image: str) -> None:
+    def pull(self, image: str, auth: RegistryAuth | None = None) -> None:
         repo, tag = parse_repository_tag(image)
+        login = {"username": auth.username, "password": auth.password} if auth else None
         started = time.monotonic()
         log.info("pulling %s on %s", image, self._name)
         try:
             with _translated(self._name, f"pull {image}"):
-                for event in self.api.pull(repo, tag=tag or "latest", stream=True, decode=True):
+                events = self.api.pull(
+                    repo, tag=tag or "latest", stream=True, decode=True, auth_config=login
+                )
+                for event in events:
                     if "error" in event:
                         raise ImagePullError(f"node {self._name}: pull {image}: {event['error']}")
         except ContainerCreateError as exc:  # the engine answered: the image is the problem

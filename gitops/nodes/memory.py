@@ -25,7 +25,7 @@ from gitops.model.labels import (
 )
 from gitops.model.labels import encode as encode_labels
 from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo
-from gitops.model.templates import PROBES_IN_NODE, PodTemplate
+from gitops.model.templates import PROBES_IN_NODE, PodTemplate, RegistryAuth
 from gitops.nodes.base import container_name, needs_pause, network_name, service_container_name
 
 
@@ -41,6 +41,7 @@ class MemoryNode:
         self.proxy_config: bytes | None = None
         self.machine = NodeCapacity(cpu_millis=4000, memory=8 * 1024**3, version="memory")
         self.registry = set(registry or ())
+        self.private: dict[str, tuple[str, str]] = {}  # image -> the (user, password) it needs
         self.images: set[str] = set()
         self.containers: dict[str, ContainerInfo] = {}
         self.networks: set[str] = set()
@@ -123,10 +124,13 @@ class MemoryNode:
         self._call()
         return image in self.images
 
-    def pull(self, image: str) -> None:
+    def pull(self, image: str, auth: RegistryAuth | None = None) -> None:
         self._call()
         if image not in self.registry:
             raise ImagePullError(f"pull {image}: manifest unknown")
+        wanted = self.private.get(image)
+        if wanted is not None and (auth is None or (auth.username, auth.password) != wanted):
+            raise ImagePullError(f"pull {image}: unauthorized: authentication required")
         self.images.add(image)
 
     def create_pod(self, template: PodTemplate, pod: str) -> None:
