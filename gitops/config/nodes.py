@@ -13,6 +13,7 @@ A file::
         probes: auto                            # HTTP/TCP probes from here, or in the pod (node)
         maxPods: 110                            # beyond it a pod is Pending (Too many pods)
         allowPrivileged: false                  # may run securityContext.privileged pods
+        taints: [{key: gpu, value: "true", effect: NoSchedule}]  # only tolerating pods
     nodeGracePeriod: 10s                        # silent this long: NotReady
     evictionTimeout: 30s                        # silent this long: pods replaced elsewhere
     skipApiGroups: [monitoring.coreos.com]      # custom resources of these groups: Skipped
@@ -58,6 +59,12 @@ class _Reserve(_Strict):
     memory: str | int = 0
 
 
+class _Taint(_Strict):
+    key: str = Field(min_length=1, max_length=316)
+    value: str = ""
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
+
+
 class _Node(_Strict):
     name: str = Field(pattern=r"\A[a-z0-9]([-a-z0-9.]*[a-z0-9])?\z", max_length=63)
     endpoint: str | None = None
@@ -70,6 +77,7 @@ class _Node(_Strict):
     # The kubelet's maxPods: beyond it a pod is Pending ("Too many pods").
     max_pods: int = Field(default=DEFAULT_MAX_PODS, ge=1, le=100_000, alias="maxPods")
     allow_privileged: bool = Field(default=False, alias="allowPrivileged")
+    taints: list[_Taint] = Field(default_factory=list)  # only pods that tolerate them go there
 
     @field_validator("endpoint")
     @classmethod
@@ -107,6 +115,7 @@ def _node(n: _Node, where: str) -> NodeConfig:
         probes=n.probes,
         max_pods=n.max_pods,
         allow_privileged=n.allow_privileged,
+        taints=tuple((t.key, t.value, t.effect) for t in n.taints),
     )
 
 

@@ -42,6 +42,7 @@ class NodeConfig:
     probes: str = "auto"
     max_pods: int = DEFAULT_MAX_PODS  # beyond it a pod is Pending ("Too many pods")
     allow_privileged: bool = False  # may run pods whose securityContext is privileged
+    taints: tuple[tuple[str, str, str], ...] = ()  # (key, value, effect): pods must tolerate
 
 
 @dataclass(frozen=True)

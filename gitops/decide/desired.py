@@ -13,6 +13,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from gitops.decide.placement import placement
 from gitops.decide.security import effective
 from gitops.manifests import Entry, Manifests, config_data
 from gitops.manifests import model as m
@@ -276,7 +277,7 @@ def template_hash(template: PodTemplate) -> str:
     body = asdict(replace(template, template_hash="", commit="", prune=True))
     # Fields added later are left out at their defaults, so pods that do not use them keep
     # their hash across an upgrade of gitops (and are not replaced by it).
-    _drop_defaults(body, ("node_selector", "sysctls", "memory_dirs", "pull_secrets"))
+    _drop_defaults(body, ("node_selector", "sysctls", "memory_dirs", "pull_secrets", "placement"))
     for spec in body["containers"] + body["init_containers"]:
         del spec["source"]  # where the manifest is, not what runs
         _drop_defaults(spec, ("security", "stdin", "tty"))
@@ -319,6 +320,7 @@ def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -
         annotations=tuple(sorted(spec.template.metadata.annotations.items())),
         empty_dirs=tuple(v.name for v in pod.volumes if v.empty_dir is not None),
         pull_secrets=tuple(ref.name for ref in pod.image_pull_secrets),
+        placement=placement(pod),
         memory_dirs=tuple(
             (v.name, memory_bytes(v.empty_dir.size_limit) if v.empty_dir.size_limit else None)
             for v in pod.volumes

@@ -4,9 +4,13 @@ Pure and deterministic. Filter: the node is Ready and not cordoned, its labels m
 ``nodeSelector``, it allows privileged containers if the pod has one, it holds fewer than
 ``maxPods`` pods (the kubelet's limit, 110 by default), and the pod's requests fit in what is
 left of its allocatable cpu and memory.
-Score: fewest replicas of the same Deployment first (spread), then least requested (the mean of
-the cpu and memory fractions in use, as kube-scheduler's LeastAllocated), then the name. A pod
-that fits nowhere gets the reason in Kubernetes' words.
+The pod's own rules filter too (``gitops.decide.affinity``): untolerated NoSchedule/NoExecute
+taints, required node affinity, pod affinity and anti-affinity, DoNotSchedule topology spread.
+Score: its preferred rules first (node and pod affinity weights, less anti-affinity weights,
+PreferNoSchedule taints and ScheduleAnyway skew), then fewest replicas of the same Deployment
+(spread), then least requested (the mean of the cpu and memory fractions in use, as
+kube-scheduler's LeastAllocated), then the name. A pod that fits nowhere gets the reason in
+Kubernetes' words.
 """
 
 from __future__ import annotations
@@ -15,8 +19,17 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from gitops.decide.affinity import (
+    HOSTNAME,
+    Placed,
+    Taint,
+    in_domain,
+    matches,
+    skew_after,
+    untolerated,
+)
 from gitops.model.live import PodInfo
-from gitops.model.templates import DEFAULT_MAX_PODS, PodTemplate
+from gitops.model.templates import DEFAULT_MAX_PODS, Placement, PodTemplate
 
 NOT_READY = "node(s) had untolerated taint {node.kubernetes.io/unreachable: }"
 CORDONED = "node(s) were unschedulable"
@@ -25,6 +38,10 @@ NO_CPU = "Insufficient cpu"
 NO_MEMORY = "Insufficient memory"
 TOO_MANY_PODS = "Too many pods"
 NO_PRIVILEGED = "node(s) do not allow privileged containers (allowPrivileged)"
+NODE_AFFINITY = "node(s) didn't match Pod's node affinity/selector"
+POD_AFFINITY = "node(s) didn't match pod affinity rules"
+POD_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
+SPREAD = "node(s) didn't match pod topology spread constraints"
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,11 @@ class NodeView:
     memory: int | None = None
     max_pods: int = DEFAULT_MAX_PODS
     allow_privileged: bool = False
+    taints: tuple[Taint, ...] = ()  # (key, value, effect), from the node configuration
+
+    @property
+    def all_labels(self) -> dict[str, str]:
+        return {**self.labels, HOSTNAME: self.name}
 
     @property
     def schedulable(self) -> bool:
@@ -57,16 +79,20 @@ class Scheduler:
 
     def __init__(self, nodes: Sequence[NodeView], pods: Iterable[PodInfo] = ()) -> None:
         self.nodes = sorted(nodes, key=lambda n: n.name)
+        self.labels = {n.name: n.all_labels for n in self.nodes}
         self.cpu: Counter[str] = Counter()
         self.memory: Counter[str] = Counter()
         self.pods: Counter[str] = Counter()
+        self.placed: list[Placed] = []  # for affinity and spread: every pod, new ones too
         for p in pods:
-            self.add(p.node, p.requests)
+            self.add(p.node, p.requests, Placed(p.node, p.namespace, p.labels()))
 
-    def add(self, node: str, requests: tuple[int, int]) -> None:
+    def add(self, node: str, requests: tuple[int, int], placed: Placed | None = None) -> None:
         self.cpu[node] += requests[0]
         self.memory[node] += requests[1]
         self.pods[node] += 1
+        if placed is not None:
+            self.placed.append(placed)
 
     def remove(self, node: str, requests: tuple[int, int]) -> None:
         self.cpu[node] -= requests[0]
@@ -89,9 +115,20 @@ class Scheduler:
             detail = ", ".join(f"{n} {r}" for r, n in listed)
             return Unschedulable(f"0/{len(self.nodes)} nodes are available: {detail}.")
         best = min(
-            fits, key=lambda n: (spread.get(n.name, 0), self._used(n), self.pods[n.name], n.name)
+            fits,
+            key=lambda n: (
+                -self._preference(n, template),
+                spread.get(n.name, 0),
+                self._used(n),
+                self.pods[n.name],
+                n.name,
+            ),
         )
-        self.add(best.name, template.requests)
+        self.add(
+            best.name,
+            template.requests,
+            Placed(best.name, template.namespace, dict(template.labels)),
+        )
         return best.name
 
     def _filter(self, node: NodeView, template: PodTemplate) -> list[str]:
@@ -103,6 +140,15 @@ class Scheduler:
             return [SELECTOR]
         if template.privileged and not node.allow_privileged:
             return [NO_PRIVILEGED]
+        placement = template.placement or Placement()
+        taints = untolerated(node.taints, placement.tolerations, {"NoSchedule", "NoExecute"})
+        if taints:
+            key, value, _ = taints[0]
+            return [f"node(s) had untolerated taint {{{key}: {value}}}"]
+        if template.placement is not None:
+            why = self._rules(node, template, placement)
+            if why:
+                return [why]
         cpu, memory = template.requests
         out = []
         if self.pods[node.name] >= node.max_pods:
@@ -112,6 +158,51 @@ class Scheduler:
         if node.memory is not None and self.memory[node.name] + memory > node.memory:
             out.append(NO_MEMORY)
         return out
+
+    def _rules(self, node: NodeView, template: PodTemplate, rules: Placement) -> str:
+        """The first required rule ``node`` breaks for one more pod of ``template``, or ""."""
+        labels = self.labels[node.name]
+        if rules.required_nodes and not any(matches(t, labels) for t in rules.required_nodes):
+            return NODE_AFFINITY
+        ns, own = template.namespace, dict(template.labels)
+        for term in rules.affinity:
+            domain = labels.get(term.topology_key)
+            domains = {v[term.topology_key] for v in self.labels.values() if term.topology_key in v}
+            anywhere = any(in_domain(term, ns, d, self.labels, self.placed) for d in domains)
+            # The first pod of a group that is affine to itself may go anywhere (Kubernetes).
+            if domain is None or (
+                not in_domain(term, ns, domain, self.labels, self.placed)
+                and (anywhere or not matches(term.selector, own))
+            ):
+                return POD_AFFINITY
+        for term in rules.anti_affinity:
+            domain = labels.get(term.topology_key)
+            if domain is not None and in_domain(term, ns, domain, self.labels, self.placed):
+                return POD_ANTI_AFFINITY
+        for rule in rules.spread:
+            if rule.hard:
+                skew = skew_after(rule, node.name, ns, self.labels, self.placed)
+                if skew is None or skew > rule.max_skew:
+                    return SPREAD
+        return ""
+
+    def _preference(self, node: NodeView, template: PodTemplate) -> int:
+        """Preferred rules as one score (higher is better): node affinity and pod affinity
+        weights, less anti-affinity weights, untolerated PreferNoSchedule taints and soft
+        spread skew."""
+        rules = template.placement or Placement()
+        labels, ns = self.labels[node.name], template.namespace
+        score = sum(w for w, term in rules.preferred_nodes if matches(term, labels))
+        for term in rules.preferred_affinity + rules.preferred_anti_affinity:
+            domain = labels.get(term.topology_key)
+            if domain is not None and in_domain(term, ns, domain, self.labels, self.placed):
+                score += term.weight if term in rules.preferred_affinity else -term.weight
+        score -= 100 * len(untolerated(node.taints, rules.tolerations, {"PreferNoSchedule"}))
+        for rule in rules.spread:
+            if not rule.hard:
+                skew = skew_after(rule, node.name, ns, self.labels, self.placed)
+                score -= 10 * (skew if skew is not None else 10)
+        return score
 
     def _used(self, node: NodeView) -> float:
         parts = []

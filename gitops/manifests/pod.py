@@ -29,6 +29,7 @@ from gitops.manifests.fields import (
     Spec,
     UrlPath,
 )
+from gitops.manifests.scheduling import Affinity, Toleration, TopologySpreadConstraint
 from gitops.manifests.security import PodSecurityContext, SecurityContext
 
 
@@ -212,6 +213,9 @@ class PodSpec(Spec):
     node_selector: dict[str, str] = Field(default_factory=dict)
     security_context: PodSecurityContext | None = None
     image_pull_secrets: list[LocalObjectReference] = Field(default_factory=list)
+    affinity: Affinity | None = None
+    tolerations: list[Toleration] = Field(default_factory=list)
+    topology_spread_constraints: list[TopologySpreadConstraint] = Field(default_factory=list)
     # Kubernetes API identities and controls that mean nothing on a Docker host: accepted,
     # and reported as warnings (``gitops.manifests.ignored``).
     service_account_name: str | None = None

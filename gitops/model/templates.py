@@ -120,6 +120,48 @@ class Security:
 
 
 @dataclass(frozen=True)
+class Requirement:
+    """``key operator values`` of a node or pod selector (``matchLabels`` are ``In``)."""
+
+    key: str
+    operator: str  # In, NotIn, Exists, DoesNotExist, Gt, Lt
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class PodTerm:
+    """Pods matching ``selector`` in ``namespaces`` ("": the pod's own), counted per
+    ``topology_key`` domain of the nodes they run on; ``weight`` for a preferred term."""
+
+    selector: tuple[Requirement, ...]
+    topology_key: str
+    namespaces: tuple[str, ...] = ()
+    weight: int = 0
+
+
+@dataclass(frozen=True)
+class Spread:
+    max_skew: int
+    topology_key: str
+    hard: bool  # DoNotSchedule; else ScheduleAnyway (a preference)
+    selector: tuple[Requirement, ...]
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where a pod may and would rather run (affinity, tolerations, topology spread)."""
+
+    required_nodes: tuple[tuple[Requirement, ...], ...] = ()  # terms, any of which matches
+    preferred_nodes: tuple[tuple[int, tuple[Requirement, ...]], ...] = ()  # (weight, term)
+    affinity: tuple[PodTerm, ...] = ()
+    anti_affinity: tuple[PodTerm, ...] = ()
+    preferred_affinity: tuple[PodTerm, ...] = ()
+    preferred_anti_affinity: tuple[PodTerm, ...] = ()
+    tolerations: tuple[tuple[str, str, str, str], ...] = ()  # key, operator, value, effect
+    spread: tuple[Spread, ...] = ()
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     name: str
     image: str
@@ -169,6 +211,7 @@ class PodTemplate:
     node_selector: tuple[tuple[str, str], ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()  # set in the pod's namespaces
     pull_secrets: tuple[str, ...] = ()  # imagePullSecrets: Secrets of its namespace, by name
+    placement: Placement | None = None
     prune: bool = True
     commit: str = ""
 

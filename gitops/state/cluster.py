@@ -189,6 +189,7 @@ class Cluster:
                     memory=max(0, cap[0].memory - cfg.reserve_memory) if cap else None,
                     max_pods=cfg.max_pods,
                     allow_privileged=cfg.allow_privileged,
+                    taints=cfg.taints,
                 )
             )
         return out
