@@ -136,7 +136,7 @@ class Scheduler:
             return [NOT_READY]
         if node.cordoned:
             return [CORDONED]
-        if any(node.labels.get(k) != v for k, v in template.node_selector):
+        if any(self.labels[node.name].get(k) != v for k, v in template.node_selector):
             return [SELECTOR]
         if template.privileged and not node.allow_privileged:
             return [NO_PRIVILEGED]

@@ -266,3 +266,96 @@ def _fetch_or_none(port: int, host: str) -> str | None:
         return fetch(port, host=host)
     except OSError:
         return None
+
+
+def test_affinity_anti_affinity_spread_and_taints_place_pods_on_real_engines(
+    engines: dict[str, docker.DockerClient],
+    remote: GitRemote,
+    images: Images,
+    instance: str,
+    tmp_path: Path,
+) -> None:
+    """The scheduling fields, over three real engines: node1 (zone a) holds the cache; node3 is
+    tainted for batch work. Web replicas must share the cache's zone and avoid each other;
+    a batch job tolerates the taint and prefers its node; a spread keeps zones even."""
+    from gitops.config.settings import NodeConfig, Settings
+    from gitops.model.labels import L_DEPLOYMENT
+    from gitops.nodes.docker import DockerNode
+    from gitops.runner import compose
+    from gitops.source.git import GitSource
+    from gitops.state.history import History
+    from tests.conftest import converge
+
+    nodes_script("up", "3")
+    configs = (
+        NodeConfig("node1", "unix:///run/gitops-nodes/node1.sock", (("zone", "a"),)),
+        NodeConfig("node2", "unix:///run/gitops-nodes/node2.sock", (("zone", "a"),)),
+        NodeConfig(
+            "node3", "unix:///run/gitops-nodes/node3.sock", (("zone", "b"),),
+            taints=(("dedicated", "batch", "NoSchedule"),),
+        ),
+    )  # fmt: skip
+    settings = Settings(
+        repo=str(remote.bare), state_dir=tmp_path / "state", nodes=configs, instance=instance
+    )
+    nodes = [DockerNode(c.name, c.docker_host, instance) for c in configs]
+    app = {"app": "web"}
+    cache = deployment("cache", namespace=NS, image=images["v1"], replicas=1,
+                       pod={"nodeSelector": {"kubernetes.io/hostname": "node1"}})  # fmt: skip
+    web = deployment(
+        "web", namespace=NS, image=images["v1"], replicas=2,
+        pod={"affinity": {
+            "podAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": {"app": "cache"}}, "topologyKey": "zone"}]},
+            "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": app}, "topologyKey": "kubernetes.io/hostname"}]},
+        }},
+    )  # fmt: skip
+    batch = deployment(
+        "batch", namespace=NS, image=images["v1"], replicas=2,
+        pod={
+            "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "batch", "effect": "NoSchedule"}],
+            "affinity": {"nodeAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [
+                {"weight": 100, "preference": {"matchExpressions": [
+                    {"key": "zone", "operator": "In", "values": ["b"]}]}}]}},
+        },
+    )  # fmt: skip
+    plain = deployment("plain", namespace=NS, image=images["v1"], replicas=4,
+                       pod={"topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "zone",
+                            "whenUnsatisfiable": "ScheduleAnyway",
+                            "labelSelector": {"matchLabels": {"app": "plain"}}}]})  # fmt: skip
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("cache.yaml", cache)
+    remote.push("the cache first")
+    source = GitSource(settings.repo, settings.state_dir / "source")
+    rec = compose(settings, source, nodes, History(settings.state_dir))
+    try:
+        converge(rec)
+        remote.write("apps.yaml", web, batch, plain)
+        remote.push("web next to the cache, batch on its nodes, plain spread")
+        status = converge(rec, passes=30).status
+        unhealthy = [
+            (r.name, r.health, r.message)
+            for r in status.resources
+            if r.kind == "Deployment" and r.health != "Healthy"
+        ]
+        assert not unhealthy, (status.result, status.message, unhealthy)
+        where: dict[str, list[str]] = {}
+        for name, client in engines.items():
+            for c in client.containers.list(filters={"label": [f"io.gitops.instance={instance}"]}):
+                if c.labels.get("io.gitops.container") == "web":
+                    where.setdefault(c.labels[L_DEPLOYMENT], []).append(name)
+        assert sorted(where["cache"]) == ["node1"]
+        assert sorted(where["web"]) == ["node1", "node2"]  # zone a, one per node
+        assert sorted(where["batch"]) == ["node3", "node3"]  # tolerates the taint, prefers zone b
+        assert "node3" not in where["plain"] and sorted(where["plain"]) == [
+            "node1",
+            "node1",
+            "node2",
+            "node2",
+        ]
+    finally:
+        for n in nodes:
+            n.close()
+        for client in engines.values():
+            remove_instance(client, instance)

@@ -144,3 +144,8 @@ def test_taints_come_from_the_node_configuration(tmp_path: Path) -> None:
     config.write_text("nodes:\n  - name: gpu-1\n    taints: [{key: gpu, effect: Sometimes}]\n")
     with pytest.raises(NodeConfigError, match=r"node gpu-1: taints\.0\.effect"):
         load_file(config)
+
+
+def test_a_node_selector_may_name_the_hostname_label() -> None:
+    only_b = _template(nodeSelector={"kubernetes.io/hostname": "b"})
+    assert _place(only_b, 2) == ["b", "b"]
