@@ -27,6 +27,7 @@ from gitops.model.templates import (
     FIELD_HOST_IP,
     FIELD_POD_IP,
     ContainerSpec,
+    Dns,
     EnvVar,
     FileItem,
     Mount,
@@ -265,6 +266,26 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _dns(pod: pm.PodSpec) -> Dns | None:
+    config = pod.dns_config
+    if pod.hostname is None and pod.subdomain is None and config is None:
+        return None
+    return Dns(
+        hostname=pod.hostname or "",
+        subdomain=pod.subdomain or "",
+        nameservers=tuple(config.nameservers) if config else (),
+        searches=tuple(config.searches) if config else (),
+        options=tuple(
+            o.name if o.value is None else f"{o.name}:{o.value}"
+            for o in (config.options if config else [])
+        ),
+    )
+
+
+# Template fields gitops gained after its first release (left out of the hash when unset).
+ADDED_LATER = ("node_selector", "sysctls", "memory_dirs", "pull_secrets", "placement", "dns")
+
+
 def _drop_defaults(body: dict[str, Any], keys: tuple[str, ...]) -> None:
     for key in keys:
         if not body[key]:
@@ -277,7 +298,9 @@ def template_hash(template: PodTemplate) -> str:
     body = asdict(replace(template, template_hash="", commit="", prune=True))
     # Fields added later are left out at their defaults, so pods that do not use them keep
     # their hash across an upgrade of gitops (and are not replaced by it).
-    _drop_defaults(body, ("node_selector", "sysctls", "memory_dirs", "pull_secrets", "placement"))
+    _drop_defaults(
+        body, ("node_selector", "sysctls", "memory_dirs", "pull_secrets", "placement", "dns")
+    )
     for spec in body["containers"] + body["init_containers"]:
         del spec["source"]  # where the manifest is, not what runs
         _drop_defaults(spec, ("security", "stdin", "tty"))
@@ -321,6 +344,7 @@ def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -
         empty_dirs=tuple(v.name for v in pod.volumes if v.empty_dir is not None),
         pull_secrets=tuple(ref.name for ref in pod.image_pull_secrets),
         placement=placement(pod),
+        dns=_dns(pod),
         memory_dirs=tuple(
             (v.name, memory_bytes(v.empty_dir.size_limit) if v.empty_dir.size_limit else None)
             for v in pod.volumes

@@ -227,6 +227,8 @@ def _check_deployment(entry: Entry[m.Deployment], manifests: Manifests, issue: _
         issue(f"{base}.volumes", "volume names must be unique")
     refs = _Refs(manifests, entry.namespace, issue)
     _check_pull_secrets(pod, base, refs, issue)
+    if pod.dns_policy == "None" and not (pod.dns_config and pod.dns_config.nameservers):
+        issue(f"{base}.dnsConfig.nameservers", "must give at least one when dnsPolicy is None")
     for i, vol in enumerate(pod.volumes):
         vpath = f"{base}.volumes[{i}]"
         if _one_of(vol, ("empty_dir", "config_map", "secret")) != 1:

@@ -134,6 +134,12 @@ def _template(template: pm.PodTemplateSpec, path: str) -> Iterator[tuple[str, st
     for attr, camel, message in _POD_FIELDS:
         if getattr(pod, attr) is not None:
             yield f"{path}.spec.{camel}", message
+    if pod.dns_policy in ("Default", "None"):
+        yield (
+            f"{path}.spec.dnsPolicy",
+            "partly honoured: Docker's embedded DNS stays the pod's resolver (so Services "
+            "resolve by name) and forwards to dnsConfig.nameservers, or to the node's",
+        )
     for i, vol in enumerate(pod.volumes):
         if (
             vol.empty_dir

@@ -102,6 +102,17 @@ class EnvVar(Spec):
     value_from: EnvVarSource | None = None
 
 
+class PodDNSConfigOption(Spec):
+    name: str
+    value: str | None = None
+
+
+class PodDNSConfig(Spec):
+    nameservers: list[str] = Field(default_factory=list, max_length=3)
+    searches: list[str] = Field(default_factory=list, max_length=32)
+    options: list[PodDNSConfigOption] = Field(default_factory=list)
+
+
 class LocalObjectReference(Spec):
     name: str
 
@@ -213,6 +224,10 @@ class PodSpec(Spec):
     node_selector: dict[str, str] = Field(default_factory=dict)
     security_context: PodSecurityContext | None = None
     image_pull_secrets: list[LocalObjectReference] = Field(default_factory=list)
+    hostname: DnsLabel | None = None
+    subdomain: DnsLabel | None = None
+    dns_policy: Literal["ClusterFirst", "ClusterFirstWithHostNet", "Default", "None"] | None = None
+    dns_config: PodDNSConfig | None = None
     affinity: Affinity | None = None
     tolerations: list[Toleration] = Field(default_factory=list)
     topology_spread_constraints: list[TopologySpreadConstraint] = Field(default_factory=list)

@@ -162,6 +162,18 @@ class Placement:
 
 
 @dataclass(frozen=True)
+class Dns:
+    """A pod's ``hostname``, ``subdomain`` and ``dnsConfig``: set on the container that holds
+    its network (Docker's embedded DNS then forwards to ``nameservers``)."""
+
+    hostname: str = ""
+    subdomain: str = ""
+    nameservers: tuple[str, ...] = ()
+    searches: tuple[str, ...] = ()
+    options: tuple[str, ...] = ()  # "ndots:2", "edns0"
+
+
+@dataclass(frozen=True)
 class ContainerSpec:
     name: str
     image: str
@@ -212,6 +224,7 @@ class PodTemplate:
     sysctls: tuple[tuple[str, str], ...] = ()  # set in the pod's namespaces
     pull_secrets: tuple[str, ...] = ()  # imagePullSecrets: Secrets of its namespace, by name
     placement: Placement | None = None
+    dns: Dns | None = None
     prune: bool = True
     commit: str = ""
 

@@ -389,10 +389,30 @@ class DockerNode:
         """What the container holding the pod's network is created with: the namespace's
         bridge, the pod's name as its DNS alias and hostname."""
         network = network_name(template.namespace, self._instance)
-        endpoint = self.api.create_endpoint_config(aliases=[pod])
+        dns = template.dns
+        hostname = (dns.hostname if dns else "") or pod[:63]
+        aliases = list(dict.fromkeys([pod, hostname]))
+        if dns is not None and dns.subdomain:  # hostname.subdomain resolves, as in Kubernetes
+            aliases.append(f"{hostname}.{dns.subdomain}")
+        endpoint = self.api.create_endpoint_config(aliases=aliases)
         # The SDK's stub says one EndpointConfig; the engine takes a map by network name.
         networking = self.api.create_networking_config({network: endpoint})  # type: ignore[arg-type]
-        return {"hostname": pod[:63], "networking_config": networking}
+        out: dict[str, Any] = {"hostname": hostname, "networking_config": networking}
+        if dns is not None and dns.subdomain:
+            out["domainname"] = f"{dns.subdomain}.{template.namespace}.svc.cluster.local"
+        return out
+
+    @staticmethod
+    def _dns_options(template: PodTemplate) -> dict[str, Any]:
+        """The host-config part of ``dnsConfig``, for the container holding the pod's network."""
+        dns = template.dns
+        if dns is None:
+            return {}
+        return {
+            "dns": list(dns.nameservers) or None,
+            "dns_search": list(dns.searches) or None,
+            "dns_opt": list(dns.options) or None,
+        }
 
     def _create_pause(self, template: PodTemplate, pod: str) -> str:
         network = network_name(template.namespace, self._instance)
@@ -401,6 +421,7 @@ class DockerNode:
             ipc_mode="shareable",
             restart_policy={"Name": "no"},
             sysctls=dict(template.sysctls) or None,  # the pod's namespaces are the pause's
+            **self._dns_options(template),
         )
         created = self.api.create_container(
             image=self.pause_image,
@@ -482,6 +503,7 @@ class DockerNode:
             }
         else:
             shared = {"network_mode": network_name(ns, self._instance)}
+            shared.update(self._dns_options(template))
             if template.sysctls:  # this container holds the pod's namespaces
                 shared["sysctls"] = dict(template.sysctls)
         host_config = self.api.create_host_config(

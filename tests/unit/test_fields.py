@@ -117,3 +117,25 @@ def test_handlers_not_carried_out_yet_are_warnings_not_silence() -> None:
         "spec.template.spec.containers[0].lifecycle.postStart",
         "spec.template.spec.containers[0].lifecycle.preStop.httpGet",
     ]
+
+
+def test_dns_fields_are_validated_and_the_policy_differences_said() -> None:
+    none = deployment(namespace="demo", pod={"dnsPolicy": "None"})
+    with pytest.raises(ManifestError) as info:
+        parse_manifests({"d.yaml": dump(none)})
+    [error] = [str(e) for e in info.value.errors]
+    assert error.endswith(
+        "spec.template.spec.dnsConfig.nameservers: must give at least one when dnsPolicy is None"
+    )
+    fine = deployment(
+        namespace="demo",
+        pod={
+            "dnsPolicy": "Default",
+            "hostname": "db",
+            "dnsConfig": {"options": [{"name": "ndots", "value": "1"}]},
+        },
+    )
+    manifests = parse_manifests({"d.yaml": dump(fine)})
+    assert [w.field for w in manifests.warnings] == ["spec.template.spec.dnsPolicy"]
+    dns = build_desired(manifests, "c").deployments[0].template.dns
+    assert dns is not None and (dns.hostname, dns.options) == ("db", ("ndots:1",))
