@@ -383,6 +383,11 @@ class Reconciler:
     def _restarted(self, plan: Plan, applied: ApplyResult, now: float) -> None:
         for r in plan.restart:
             if applied.failure_for(r.pod.namespace, r.pod.deployment) is not None:
+                # A start the engine refused is backed off like a crash, as the kubelet backs
+                # off a failing start: not retried on every event (an engine shutting down
+                # answers each one with an error, and may leak the container's mounts).
+                for cid in r.container_ids:
+                    self.crash.record(cid, now)
                 continue
             if not r.restarts:
                 continue  # first starts of an initializing pod's containers

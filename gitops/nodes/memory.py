@@ -42,6 +42,8 @@ class MemoryNode:
         self.machine = NodeCapacity(cpu_millis=4000, memory=8 * 1024**3, version="memory")
         self.registry = set(registry or ())
         self.private: dict[str, tuple[str, str]] = {}  # image -> the (user, password) it needs
+        self.refuse_starts = False  # a test makes the engine refuse container starts
+        self.start_attempts = 0
         self.images: set[str] = set()
         self.containers: dict[str, ContainerInfo] = {}
         self.networks: set[str] = set()
@@ -188,6 +190,9 @@ class MemoryNode:
 
     def start_container(self, container_id: str) -> None:
         self._call()
+        self.start_attempts += 1
+        if self.refuse_starts:  # as an engine shutting down answers a start
+            raise ContainerCreateError(f"node {self._name}: start {container_id[:12]}: refused")
         with self._lock:
             c = self.containers[container_id]
             self.containers[container_id] = replace(c, state="running", status="Up")

@@ -162,3 +162,22 @@ def test_kinds_gitops_skips_are_listed_and_ignored_fields_are_warnings(tmp_path:
     )
     h.push("web.yaml", account, web(replicas=1))
     assert h.run().status.warnings == ()
+
+
+def test_a_start_the_engine_refuses_is_backed_off_not_retried_at_every_pass(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.push("web.yaml", web(replicas=1))
+    h.run()
+    node = h.nodes["n1"]
+    node.crash(h.pods()[0].app_containers()[0].id)
+    node.refuse_starts = True
+    h.rec.reconcile("test")  # the restart is refused: a Failed pass
+    tried = node.start_attempts
+    assert tried == 1
+    for _ in range(3):  # passes within the back-off try nothing
+        h.rec.reconcile("test")
+    assert node.start_attempts == tried
+    node.refuse_starts = False
+    h.clock.advance(11)  # past the first back-off (10 s)
+    h.run()
+    assert all(p.running for p in h.pods())
