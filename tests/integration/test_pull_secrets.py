@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,23 @@ def private_image(engine: docker.DockerClient, images: Images) -> Iterator[tuple
     for found in engine.images.list():
         if image in found.tags:
             engine.images.remove(image, force=True)
+    _delete_from_registry(image.split("/", 1)[1], password)
+
+
+def _delete_from_registry(ref: str, password: str) -> None:
+    """Remove the test's manifest from the login registry (its delete API is enabled)."""
+    repo, _, tag = ref.rpartition(":")
+    login = base64.b64encode(f"{USER}:{password}".encode()).decode()
+    headers = {
+        "Authorization": f"Basic {login}",
+        "Accept": "application/vnd.docker.distribution.manifest.v2+json",
+    }
+    base = f"http://{REGISTRY}/v2/{repo}/manifests/"
+    head = urllib.request.Request(base + tag, method="HEAD", headers=headers)
+    with urllib.request.urlopen(head, timeout=10) as resp:
+        digest = resp.headers["Docker-Content-Digest"]
+    delete = urllib.request.Request(base + digest, method="DELETE", headers=headers)
+    urllib.request.urlopen(delete, timeout=10).close()
 
 
 def _secret(password: str) -> dict[str, Any]:
