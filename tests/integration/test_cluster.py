@@ -186,7 +186,8 @@ def test_a_stopped_node_is_replaced_within_the_eviction_timeout_and_comes_back_c
     instance: str,
 ) -> None:  # fmt: skip
     port = one_web_pod_per_node(cluster, remote, images)
-    with Load(port, limit=30000, host="127.0.0.11") as load:
+    # Bounded by time first: the count must outlast the whole test (about 1,000 requests/s).
+    with Load(port, limit=150_000, seconds=150, host="127.0.0.11") as load:
         started = time.monotonic()
         nodes_script("stop", "3")  # returns once the engine has stopped its containers
         wait_for(

@@ -77,7 +77,15 @@ def test_push_is_picked_up_within_a_second_and_served_by_the_api(
     assert get(url + "/healthz") == {"status": "ok"}
     ready = get(url + "/readyz")
     assert ready["ready"] is True and ready["nodes"] == {"local": "Ready"}
-    remote.write("web.yaml", deployment(namespace="runtest", image=images["v2"], replicas=2))
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "web", "namespace": "runtest"},
+    }
+    app = deployment(
+        namespace="runtest", image=images["v2"], replicas=2, pod={"serviceAccountName": "web"}
+    )
+    remote.write("web.yaml", app, account)
     pushed = time.monotonic()
     sha = remote.push("v2")
     took = wait_for(lambda: _status(url).get("revision") == sha, 5)
@@ -101,7 +109,16 @@ def test_push_is_picked_up_within_a_second_and_served_by_the_api(
     assert images["v2"] in table.stdout
     history = json.loads(gitops("history", "-o", "json", env=env).stdout)
     assert history[0]["revision"] == sha and history[0]["result"] == "Succeeded"
-    assert gitops("status", env=env).returncode == 0
+    status = gitops("status", env=env)
+    assert status.returncode == 0
+    assert (
+        "Warning: web.yaml:0: Deployment/web: spec.template.spec.serviceAccountName: ignored"
+        in status.stdout
+    )
+    every = gitops("get", "all", "-n", "runtest", env=env)
+    assert every.returncode == 0
+    [skipped] = [line for line in every.stdout.splitlines() if "serviceaccount/web" in line]
+    assert "Skipped" in skipped and "no Kubernetes API server" in skipped
     assert proc.poll() is None
 
 

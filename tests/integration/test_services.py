@@ -114,7 +114,7 @@ class Load:
                 break
             try:
                 self.seen.append(fetch(self.port, host=self.host))
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:  # a cut-off answer fails too
                 self.failures.append(repr(exc))
 
     def __enter__(self) -> Load:
