@@ -135,8 +135,8 @@ def _kustomizations(tree: Tree, items: list[TreeItem]) -> tuple[dict[str, str], 
     from gitops.manifests.load import load_documents  # noqa: PLC0415 - it imports this module
 
     used: set[str] = set()
+    sizes = {i.path: i.size for i in items}
     for directory, path in found.items() if len(found) > 1 else ():
-        sizes = {i.path: i.size for i in items}
         if sizes.get(path, 0) > MAX_IGNORE_BYTES:
             continue  # the build reports what is wrong with it
         docs, _ = load_documents({f"{path}.yaml": tree.read(path)})  # bounded, as manifests
