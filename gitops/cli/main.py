@@ -477,7 +477,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
         passes += 1
         outcome = reconciler.reconcile("cli")
         status = outcome.status
-        ready = [r for r in status.resources if r.kind == "Deployment"]
+        ready = [r for r in status.resources if r.kind in m.WORKLOAD_KINDS]
         summary = ", ".join(
             f"{r.namespace}/{r.name} {r.health} {(r.replicas or {}).get('ready', 0)}/"
             f"{(r.replicas or {}).get('desired', 0)}"

@@ -16,6 +16,12 @@ KIND_ALIASES = {
     "deployments": "deployments",
     "deployment": "deployments",
     "deploy": "deployments",
+    "replicasets": "replicasets",
+    "replicaset": "replicasets",
+    "rs": "replicasets",
+    "replicationcontrollers": "replicationcontrollers",
+    "replicationcontroller": "replicationcontrollers",
+    "rc": "replicationcontrollers",
     "pods": "pods",
     "pod": "pods",
     "po": "pods",
@@ -96,6 +102,23 @@ def cmd_get(args: argparse.Namespace) -> int:
                 _age(r["created"]),
             ]
             + ([",".join(r["images"]), ",".join(r["commits"]), r["message"]] if wide else [])
+            for r in rows
+        ]
+    elif kind in ("replicasets", "replicationcontrollers"):
+        header = ["NAMESPACE", "NAME", "DESIRED", "CURRENT", "READY", "SYNC", "HEALTH", "AGE"]
+        header += ["IMAGES", "MESSAGE"] if wide else []
+        cells = [
+            [
+                r["namespace"],
+                r["name"],
+                str(r["desired"]),
+                str(r["current"]),
+                r["ready"].partition("/")[0],
+                r["sync"],
+                r["health"],
+                _age(r["created"]),
+            ]
+            + ([",".join(r["images"]), r["message"]] if wide else [])
             for r in rows
         ]
     elif kind == "services":

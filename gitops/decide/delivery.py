@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from gitops.decide.status import SyncStatus
 from gitops.errors import Reason
+from gitops.manifests.model import WORKLOAD_KINDS
 from gitops.model.rollouts import RolloutRecord
 from gitops.model.verdicts import Health, Result, Rollout, Sync
 
@@ -66,7 +67,7 @@ def judge(
     ``only``: judge one deployment (``rollout status``), not all of them."""
     resources = [r for r in status.resources if only is None or (r.namespace, r.name) == only]
     rows = tuple(_row(r, latest.get((r.namespace, r.name))) for r in resources)
-    deployments = tuple(r for r in rows if r["kind"] == "Deployment")
+    deployments = tuple(r for r in rows if r["kind"] in WORKLOAD_KINDS)
 
     def out(state: str, message: str, applying: bool = True) -> Delivery:
         return Delivery(state, revision, status.applied, message, deployments, applying)

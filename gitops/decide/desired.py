@@ -39,6 +39,9 @@ from gitops.model.templates import (
 
 @dataclass(frozen=True)
 class DesiredDeployment:
+    """A workload whose pods gitops runs: a Deployment, or a ReplicaSet or
+    ReplicationController (``kind``), which keeps its replicas but never rolls them."""
+
     namespace: str
     name: str
     replicas: int
@@ -54,6 +57,12 @@ class DesiredDeployment:
     strategy: str = "RollingUpdate"
     max_surge: int | str = "25%"
     max_unavailable: int | str = "25%"
+    kind: str = "Deployment"
+
+    @property
+    def rolls(self) -> bool:
+        """A Deployment replaces pods of an older template; a ReplicaSet keeps them."""
+        return self.kind == "Deployment"
 
     @property
     def key(self) -> tuple[str, str]:
@@ -61,7 +70,7 @@ class DesiredDeployment:
 
     @property
     def origin(self) -> str:
-        return f"{self.path}:{self.doc}: Deployment/{self.name}"
+        return f"{self.path}:{self.doc}: {self.kind}/{self.name}"
 
 
 @dataclass(frozen=True)
@@ -313,7 +322,7 @@ def template_hash(template: PodTemplate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
-def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -> DesiredDeployment:
+def _workload(entry: Entry[m.Workload], manifests: Manifests, commit: str) -> DesiredDeployment:
     dep = entry.resource
     spec = dep.spec
     pod = spec.template.spec
@@ -326,7 +335,7 @@ def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -
         pod.service_account_name or pod.service_account or "default",
         (*pod.init_containers, *pod.containers),
     )
-    origin = f"{entry.path}:{entry.doc}: Deployment/{entry.name}"
+    origin = f"{entry.path}:{entry.doc}: {dep.kind}/{entry.name}"
     template = PodTemplate(
         namespace=entry.namespace,
         deployment=entry.name,
@@ -356,13 +365,8 @@ def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -
         prune=dep.metadata.annotations.get(A_PRUNE, "enabled") != "disabled",
     )
     template = replace(template, template_hash=template_hash(template), commit=commit)
-    rolling = spec.strategy.rolling_update
-    return DesiredDeployment(
-        auto_rollback=dep.metadata.annotations.get(A_AUTO_ROLLBACK, "true").lower() != "false",
-        fail_fast=dep.metadata.annotations.get(A_FAIL_FAST, "false").lower() == "true",
-        strategy=spec.strategy.type,
-        max_surge=rolling.max_surge if rolling else "25%",
-        max_unavailable=rolling.max_unavailable if rolling else "25%",
+    desired = DesiredDeployment(
+        kind=dep.kind,
         namespace=entry.namespace,
         name=entry.name,
         replicas=spec.replicas,
@@ -370,15 +374,26 @@ def _deployment(entry: Entry[m.Deployment], manifests: Manifests, commit: str) -
         path=entry.path,
         doc=entry.doc,
         min_ready_seconds=spec.min_ready_seconds,
-        progress_deadline_seconds=spec.progress_deadline_seconds,
-        paused=spec.paused,
+    )
+    if not isinstance(dep, m.Deployment):
+        return desired
+    rolling = dep.spec.strategy.rolling_update
+    return replace(
+        desired,
+        auto_rollback=dep.metadata.annotations.get(A_AUTO_ROLLBACK, "true").lower() != "false",
+        fail_fast=dep.metadata.annotations.get(A_FAIL_FAST, "false").lower() == "true",
+        strategy=dep.spec.strategy.type,
+        max_surge=rolling.max_surge if rolling else "25%",
+        max_unavailable=rolling.max_unavailable if rolling else "25%",
+        progress_deadline_seconds=dep.spec.progress_deadline_seconds,
+        paused=dep.spec.paused,
     )
 
 
 def build_desired(manifests: Manifests, commit: str) -> DesiredState:
     deployments = tuple(
         sorted(
-            (_deployment(e, manifests, commit) for e in manifests.of(m.Deployment)),
+            (_workload(e, manifests, commit) for kind in m.WORKLOADS for e in manifests.of(kind)),
             key=lambda d: d.key,
         )
     )

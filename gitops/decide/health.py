@@ -44,7 +44,8 @@ def count_replicas(
     """Ready: passes readiness now; available: ready for ``minReadySeconds`` (any template)."""
     if readiness is None:
         readiness = {p.name: PodReadiness(p.healthy) for p in pods}
-    updated = [p for p in pods if p.template_hash == dep.template.template_hash]
+    # A ReplicaSet's pods of an older template are its replicas all the same: it never rolls.
+    updated = [p for p in pods if p.template_hash == dep.template.template_hash or not dep.rolls]
 
     def is_ready(p: PodInfo) -> bool:
         r = readiness.get(p.name)
@@ -96,7 +97,7 @@ def deployment_health(
         )
     if not pods:
         return Health.MISSING, "no pod exists", reps
-    current = [p for p in pods if p.template_hash == dep.template.template_hash]
+    current = [p for p in pods if p.template_hash == dep.template.template_hash or not dep.rolls]
     crashed = _exited(current, looping or {})
     if crashed:
         return Health.DEGRADED, crashed, reps

@@ -7,7 +7,8 @@ carries it out.
 
 Each workload kind has its planner under ``gitops.decide.workloads`` (Deployment: how many
 pods of a changed template to create and which old ones to remove in one pass, by
-maxSurge, maxUnavailable, minReadySeconds or Recreate); this module gathers their parts, prunes
+maxSurge, maxUnavailable, minReadySeconds or Recreate; ReplicaSet and ReplicationController:
+a fixed set, healed and scaled, never rolled); this module gathers their parts, prunes
 what git no longer holds and adds the namespaces' networks. A pass that changed something asks
 for a quick follow-up pass, so a rollout proceeds as pods become ready.
 """
@@ -32,13 +33,17 @@ from gitops.decide.actions import (
 from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.health import PodReadiness
 from gitops.decide.schedule import NodeView, Scheduler
-from gitops.decide.workloads import deployment
+from gitops.decide.workloads import deployment, replicaset
 from gitops.decide.workloads.base import Context, Planner
 from gitops.manifests.model import Service
 from gitops.model.live import LiveState, PodInfo
 
 # One planner a workload kind (``gitops.decide.workloads``).
-PLANNERS: Mapping[str, Planner[DesiredDeployment]] = {"Deployment": deployment.plan}
+PLANNERS: Mapping[str, Planner[DesiredDeployment]] = {
+    "Deployment": deployment.plan,
+    "ReplicaSet": replicaset.plan,
+    "ReplicationController": replicaset.plan,
+}
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,7 @@ def make_plan(
     for p in pods:
         by_key.setdefault((p.namespace, p.deployment), []).append(p)
     for dep in desired.deployments:
-        part = PLANNERS["Deployment"](dep, by_key.get(dep.key, []), ctx)
+        part = PLANNERS[dep.kind](dep, by_key.get(dep.key, []), ctx)
         create += part.create
         restart += part.restart
         remove += part.remove

@@ -65,7 +65,7 @@ def resource_statuses(
     for entry in desired.manifests.entries:
         res = entry.resource
         source = f"{entry.path}:{entry.doc}"
-        if isinstance(res, m.Deployment):
+        if isinstance(res, m.WORKLOADS):
             dep = desired.deployment(entry.namespace, entry.name)
             assert dep is not None
             pods = live.of(*dep.key)
@@ -84,7 +84,7 @@ def resource_statuses(
             )
             out.append(
                 ResourceStatus(
-                    "Deployment",
+                    dep.kind,
                     entry.namespace,
                     entry.name,
                     Sync.SYNCED if in_sync else Sync.OUT_OF_SYNC,

@@ -210,17 +210,29 @@ def _check_container(
             issue(f"{vpath}.subPath", "subPath is not supported by gitops")
 
 
-def _check_deployment(entry: Entry[m.Deployment], manifests: Manifests, issue: _Issues) -> None:
-    spec = entry.resource.spec
+def _check_workload(entry: Entry[m.Workload], manifests: Manifests, issue: _Issues) -> None:
+    res = entry.resource
+    spec = res.spec
     labels = spec.template.metadata.labels
-    for key, value in spec.selector.match_labels.items():
+    where = (
+        "spec.selector" if isinstance(res, m.ReplicationController) else "spec.selector.matchLabels"
+    )
+    selector = m.selector_labels(res)
+    if not selector:
+        issue(where, "required: a selector, or template labels it defaults to")
+    for key, value in selector.items():
         if labels.get(key) != value:
             issue(
-                "spec.selector.matchLabels",
+                where,
                 f"selector {key}={value} does not match template labels "
                 "(spec.template.metadata.labels)",
             )
-    pod = spec.template.spec
+    _check_pod(entry, spec.template.spec, manifests, issue)
+    if isinstance(res, m.Deployment):
+        _check_strategy(res.spec.strategy, issue)
+
+
+def _check_pod(entry: Entry[Any], pod: pm.PodSpec, manifests: Manifests, issue: _Issues) -> None:
     base = "spec.template.spec"
     volumes = [v.name for v in pod.volumes]
     if len(volumes) != len(set(volumes)):
@@ -252,7 +264,9 @@ def _check_deployment(entry: Entry[m.Deployment], manifests: Manifests, issue: _
         if names.count(c.name) > 1:
             issue(f"{cpath}.name", f"container name {c.name!r} is used more than once")
         _check_container(c, cpath, set(volumes), refs, issue, frozenset(names))
-    strategy = spec.strategy
+
+
+def _check_strategy(strategy: m.DeploymentStrategy, issue: _Issues) -> None:
     if strategy.type == "Recreate" and strategy.rolling_update is not None:
         issue("spec.strategy.rollingUpdate", "may not be specified when strategy type is Recreate")
     if strategy.rolling_update is not None:
@@ -265,6 +279,19 @@ def _check_deployment(entry: Entry[m.Deployment], manifests: Manifests, issue: _
                 )
             if isinstance(value, int) and value < 0:
                 issue(f"spec.strategy.rollingUpdate.{camel}", "must be greater than or equal to 0")
+
+
+def _check_owner(
+    entry: Entry[Any], owners: dict[tuple[str, str], Entry[Any]], issue: _Issues
+) -> None:
+    """Pods are keyed by namespace and workload name, so two workloads may not share both."""
+    other = owners.setdefault((entry.namespace, entry.name), entry)
+    if other is not entry:
+        issue(
+            "metadata.name",
+            f"{other.resource.kind} {other.namespace}/{other.name} ({other.path}:{other.doc}) "
+            "has this name too; gitops keys pods by workload name, so rename one",
+        )
 
 
 def _check_pull_secrets(pod: pm.PodSpec, base: str, refs: _Refs, issue: _Issues) -> None:
@@ -378,13 +405,15 @@ def _check_service(entry: Entry[m.Service], issue: _Issues) -> None:
 def semantic_errors(manifests: Manifests, policy: Policy) -> Iterator[FieldError]:
     sink: list[FieldError] = []
     node_ports: dict[int, Entry[Any]] = {}
+    owners: dict[tuple[str, str], Entry[Any]] = {}
     for entry in manifests.entries:
         issue = _Issues(entry, sink)
         _check_name(entry, issue)
         res = entry.resource
-        if isinstance(res, m.Deployment):
-            _check_deployment(entry, manifests, issue)
+        if isinstance(res, m.WORKLOADS):
+            _check_workload(entry, manifests, issue)
             _check_security(res.spec.template.spec, "spec.template.spec", policy, issue)
+            _check_owner(entry, owners, issue)
         elif isinstance(res, m.Secret):
             _check_secret(entry, issue)
         elif isinstance(res, m.ConfigMap):

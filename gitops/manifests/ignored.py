@@ -80,7 +80,7 @@ def _of(entry: Entry[Any]) -> Iterator[tuple[str, str]]:
             yield f"metadata.{camel}", "ignored: set by a Kubernetes API server, not by git"
     if res.status:
         yield "status", "ignored: status is observed by gitops, not read from git"
-    if isinstance(res, m.Deployment):
+    if isinstance(res, m.WORKLOADS):
         yield from _template(res.spec.template, "spec.template")
     if isinstance(res, m.Service):
         yield from _service(res.spec)

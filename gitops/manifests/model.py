@@ -144,10 +144,62 @@ class Deployment(Resource):
     spec: DeploymentSpec
 
 
+class ReplicaSetSpec(Spec):
+    replicas: NonNegative = 1
+    selector: LabelSelector
+    template: PodTemplateSpec
+    min_ready_seconds: NonNegative = 0
+
+
+class ReplicaSet(Resource):
+    """A fixed set of replicas: healed and scaled, never rolled (a changed template is used
+    only by the pods made from then on, as Kubernetes' ReplicaSet controller does)."""
+
+    api_version: Literal["apps/v1"]
+    kind: Literal["ReplicaSet"]
+    spec: ReplicaSetSpec
+
+
+class ReplicationControllerSpec(Spec):
+    replicas: NonNegative = 1
+    # Equality-based only; Kubernetes defaults it to the template's labels.
+    selector: Labels = Field(default_factory=dict)
+    template: PodTemplateSpec
+    min_ready_seconds: NonNegative = 0
+
+
+class ReplicationController(Resource):
+    """The ReplicaSet's predecessor, still in older examples (Kubernetes' guestbook-go)."""
+
+    api_version: Literal["v1"]
+    kind: Literal["ReplicationController"]
+    spec: ReplicationControllerSpec
+
+
+# The kinds whose pods gitops runs. Pods are keyed by (namespace, workload name), so two of
+# them may not share a name in one namespace (``gitops.manifests.checks`` says so).
+Workload = Deployment | ReplicaSet | ReplicationController
+WORKLOADS: tuple[type[Deployment], type[ReplicaSet], type[ReplicationController]] = (
+    Deployment,
+    ReplicaSet,
+    ReplicationController,
+)
+WORKLOAD_KINDS: frozenset[str] = frozenset(k.__name__ for k in WORKLOADS)
+
+
+def selector_labels(res: Workload) -> dict[str, str]:
+    """The labels a workload's selector asks its template for."""
+    if isinstance(res, ReplicationController):
+        return res.spec.selector or dict(res.spec.template.metadata.labels)
+    return dict(res.spec.selector.match_labels)
+
+
 KINDS: dict[str, tuple[str, type[Resource]]] = {
     "Namespace": ("v1", Namespace),
     "ConfigMap": ("v1", ConfigMap),
     "Secret": ("v1", Secret),
     "Service": ("v1", Service),
     "Deployment": ("apps/v1", Deployment),
+    "ReplicaSet": ("apps/v1", ReplicaSet),
+    "ReplicationController": ("v1", ReplicationController),
 }

@@ -171,6 +171,10 @@ class App:
                     live, ns, rec.restart_counts(), rec.probe_ready, rec.unstarted, rec.pending
                 ),
                 "deployments": lambda: views.deployment_rows(rec.status, live, ns),
+                "replicasets": lambda: views.deployment_rows(rec.status, live, ns, "ReplicaSet"),
+                "replicationcontrollers": lambda: views.deployment_rows(
+                    rec.status, live, ns, "ReplicationController"
+                ),
                 "services": lambda: views.service_rows(rec.desired, live, ns, rec.probe_ready),
                 "namespaces": lambda: views.namespace_rows(rec.status, rec.desired),
                 "configmaps": lambda: views.config_rows(rec.desired, "configmaps", ns),

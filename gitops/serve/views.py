@@ -116,11 +116,12 @@ def _not_running(
 
 
 def deployment_rows(
-    status: SyncStatus, live: LiveState, namespace: str | None
+    status: SyncStatus, live: LiveState, namespace: str | None, kind: str = "Deployment"
 ) -> list[dict[str, Any]]:
+    """Rows of one workload kind: Deployment, ReplicaSet or ReplicationController."""
     rows = []
     for r in status.resources:
-        if r.kind != "Deployment" or (namespace and r.namespace != namespace):
+        if r.kind != kind or (namespace and r.namespace != namespace):
             continue
         pods = live.of(r.namespace, r.name)
         reps = r.replicas or {}
@@ -129,6 +130,8 @@ def deployment_rows(
                 "namespace": r.namespace,
                 "name": r.name,
                 "ready": f"{reps.get('ready', 0)}/{reps.get('desired', 0)}",
+                "desired": reps.get("desired", 0),
+                "current": reps.get("current", 0),
                 "upToDate": reps.get("updated", 0),
                 "available": reps.get("available", 0),
                 "sync": r.sync,

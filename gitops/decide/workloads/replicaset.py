@@ -1,0 +1,98 @@
+"""The ReplicaSet planner (ReplicationController too): a fixed set of replicas, healed and
+scaled, never rolled.
+
+Pure. Every live pod of the workload is one of its replicas, whatever template made it: as
+Kubernetes' ReplicaSet controller, a changed template is used only by pods made from then on,
+and no pod is replaced for it. Missing replicas are made on the nodes the scheduler picks;
+surplus ones go, the not-ready and the youngest first (``ActivePodsWithRanks``). Broken pods
+(a container or the pause container gone) are replaced, crashed containers restart, a silent
+node's pods are counted but not touched. A drained node's pods are made again elsewhere first
+and go once as many others are ready, so a drain costs no replica.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from gitops.decide.actions import Create, Pending, Remove, Restart, Why
+from gitops.decide.desired import DesiredDeployment
+from gitops.decide.schedule import Unschedulable
+from gitops.decide.workloads.base import Context, Part, is_complete
+from gitops.model.live import PodInfo
+
+
+def plan(rs: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
+    template = rs.template
+    broken = [p for p in pods if not _whole(p, rs) and ctx.reachable(p)]
+    members = [p for p in pods if p not in broken]
+    moving = [p for p in members if ctx.drained(p)]
+    staying = sorted((p for p in members if p not in moving), key=lambda p: _rank(p, ctx))
+    remove = [Remove(p, Why.BROKEN) for p in broken]
+    remove += [Remove(p, Why.SURPLUS) for p in staying[rs.replicas :] if ctx.reachable(p)]
+    staying = staying[: rs.replicas]
+    remove += [Remove(p, Why.DRAINED) for p in _leaving(rs, staying, moving, ctx)]
+    gone = {r.pod.name for r in remove}
+    restart: list[Restart] = []
+    keep: list[PodInfo] = []
+    for pod in members:
+        if pod.name in gone:
+            continue
+        wanted = ctx.restarts.due(pod, ctx.now) if ctx.reachable(pod) else None
+        if wanted is not None:
+            restart.append(wanted)
+        else:
+            keep.append(pod)
+    missing = rs.replicas - len(staying)
+    spread = Counter(p.node for p in staying)
+    create: list[Create] = []
+    unplaced: Unschedulable | None = None
+    for _ in range(missing):
+        node = ctx.scheduler.place(template, spread)
+        if isinstance(node, Unschedulable):
+            unplaced = node
+            break
+        spread[node] += 1
+        name = f"{rs.name}-{ctx.names()}"
+        while name in ctx.taken:  # a suffix may repeat; a pod name must not
+            name = f"{rs.name}-{ctx.names()}"
+        ctx.taken.add(name)
+        create.append(Create(template, name, node, Why.DRAINED if moving else Why.MISSING))
+    pending = None
+    if unplaced is not None:
+        pending = Pending(rs.namespace, rs.name, missing - len(create), unplaced.reason)
+    waiting = any(p.name not in gone for p in moving)
+    return Part(create, restart, remove, keep, waiting, pending)
+
+
+def _whole(pod: PodInfo, rs: DesiredDeployment) -> bool:
+    """A pod of the current template has all its containers; one of an older template (whose
+    container list is not known here) still has the sandbox that holds them."""
+    if pod.template_hash == rs.template.template_hash:
+        return is_complete(pod, rs.template)
+    return pod.holder is not None if pod.infra is None else pod.infra.state == "running"
+
+
+def _leaving(
+    rs: DesiredDeployment, staying: list[PodInfo], moving: list[PodInfo], ctx: Context
+) -> list[PodInfo]:
+    """The drained node's pods that may go now: the not-ready at once (they serve nobody), the
+    ready ones while the ready replicas left stay at least ``replicas``: their replacements
+    are made elsewhere first, as a Deployment surges."""
+    if not moving:
+        return []
+    reachable = [p for p in moving if ctx.reachable(p)]
+    idle = [p for p in reachable if not _ready(p, ctx)]
+    serving = [p for p in reachable if _ready(p, ctx)]
+    ready = sum(1 for p in staying if _ready(p, ctx)) + len(serving)
+    allowed = max(0, ready - rs.replicas)
+    return idle + sorted(serving, key=lambda p: _rank(p, ctx), reverse=True)[:allowed]
+
+
+def _ready(pod: PodInfo, ctx: Context) -> bool:
+    r = ctx.readiness.get(pod.name)
+    return r is not None and r.ready
+
+
+def _rank(pod: PodInfo, ctx: Context) -> tuple[int, float, str]:
+    # Keep the ready and the oldest, as the ReplicaSet controller keeps them.
+    return (0 if _ready(pod, ctx) else 1, pod.created, pod.name)
