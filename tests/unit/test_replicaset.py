@@ -86,7 +86,7 @@ def test_a_changed_template_is_not_rolled_out_but_new_replicas_use_it() -> None:
     assert not plan.remove and len(plan.create) == 1  # only the third replica is new
     assert plan.create[0].template.containers[0].image == "reg/web:v2"
     converge(v2, [node])
-    pods = observe([node]).pods
+    pods = list(observe([node]).pods)
     assert before < {p.name for p in pods} and len(pods) == 3
     dep = v2.deployments[0]
     reps = count_replicas(dep, pods)
