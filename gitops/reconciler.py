@@ -22,6 +22,7 @@ from gitops.config.settings import Settings
 from gitops.decide import endpoints, requeue
 from gitops.decide.actions import NameSource, Pending, RestartPolicy
 from gitops.decide.desired import DesiredDeployment, DesiredState
+from gitops.decide.disruption import Blocked
 from gitops.decide.health import Backoff, PodReadiness, ReadinessTracker, pod_ready
 from gitops.decide.plan import Plan, make_plan
 from gitops.decide.status import ResourceStatus, SyncStatus, behind_head, resource_statuses
@@ -135,6 +136,10 @@ class Reconciler:
     @property
     def pending(self) -> tuple[Pending, ...]:
         return self.board.pending
+
+    @property
+    def blocked(self) -> tuple[Blocked, ...]:
+        return self.board.blocked
 
     @property
     def fetches_started(self) -> int:
@@ -565,6 +570,7 @@ class _Acting(_Effects):
     def show(self, applied: ApplyResult | None, plan: Plan) -> None:
         self.rec.board.unstarted = tuple(applied.unstarted) if applied else ()
         self.rec.board.pending = plan.pending
+        self.rec.board.blocked = plan.blocked
 
     def route(self, desired: DesiredState, live: LiveState) -> None:
         self.rec._route(desired, live)

@@ -71,6 +71,9 @@ def _wait_empty(args: argparse.Namespace, emit: Emit) -> int:
         line = f"node/{args.node}: {len(left)} pod(s) left"
         if left:
             line += f" ({', '.join(left[:3])}{', …' if len(left) > 3 else ''})"
+        held = [p["message"] for p in pods if p["node"] == args.node and p.get("message")]
+        if held:  # kubectl drain's "error when evicting pods ... (will retry after 5s)"
+            line += f"; {held[0]}; retrying"
         if line != last:
             print(f"  {line}", file=sys.stderr, flush=True)
             last = line

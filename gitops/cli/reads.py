@@ -22,6 +22,9 @@ KIND_ALIASES = {
     "replicationcontrollers": "replicationcontrollers",
     "replicationcontroller": "replicationcontrollers",
     "rc": "replicationcontrollers",
+    "poddisruptionbudgets": "poddisruptionbudgets",
+    "poddisruptionbudget": "poddisruptionbudgets",
+    "pdb": "poddisruptionbudgets",
     "pods": "pods",
     "pod": "pods",
     "po": "pods",
@@ -119,6 +122,20 @@ def cmd_get(args: argparse.Namespace) -> int:
                 _age(r["created"]),
             ]
             + ([",".join(r["images"]), r["message"]] if wide else [])
+            for r in rows
+        ]
+    elif kind == "poddisruptionbudgets":
+        header = ["NAMESPACE", "NAME", "MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS"]
+        header += ["HEALTH", "MESSAGE"] if wide else []
+        cells = [
+            [
+                r["namespace"],
+                r["name"],
+                "N/A" if r["minAvailable"] is None else str(r["minAvailable"]),
+                "N/A" if r["maxUnavailable"] is None else str(r["maxUnavailable"]),
+                str(r["status"].get("disruptionsAllowed", 0)),
+            ]
+            + ([r["health"], r["message"]] if wide else [])
             for r in rows
         ]
     elif kind == "services":

@@ -31,6 +31,7 @@ from gitops.decide.actions import (
     random_suffix,
 )
 from gitops.decide.desired import DesiredDeployment, DesiredState
+from gitops.decide.disruption import Blocked, admit, budgets
 from gitops.decide.health import PodReadiness
 from gitops.decide.schedule import NodeView, Scheduler
 from gitops.decide.workloads import deployment, replicaset
@@ -60,6 +61,7 @@ class Plan:
     pending: tuple[Pending, ...] = ()
     names_create: tuple[NameProxy, ...] = ()  # Services' name proxies (re)made on a node
     names_remove: tuple[NameProxy, ...] = ()
+    blocked: tuple[Blocked, ...] = ()  # a drain's removals a PodDisruptionBudget holds back
 
     def pending_for(self, namespace: str, deployment: str) -> Pending | None:
         return next(
@@ -180,6 +182,9 @@ def make_plan(
             waiting.append(dep.key)
         if part.pending is not None:
             pending.append(part.pending)
+    remove, held, blocked = _budgeted(remove, desired, pods, ctx)
+    keep += held
+    waiting += sorted({(b.namespace, b.deployment) for b in blocked} - set(waiting))
     wanted = {d.key for d in desired.deployments}
     for key in sorted(by_key.keys() - wanted):
         doomed = by_key[key]
@@ -218,6 +223,25 @@ def make_plan(
         pending=tuple(pending),
         names_create=names_create,
         names_remove=names_remove,
+        blocked=blocked,
+    )
+
+
+def _budgeted(
+    remove: list[Remove], desired: DesiredState, pods: Sequence[PodInfo], ctx: Context
+) -> tuple[list[Remove], list[PodInfo], tuple[Blocked, ...]]:
+    """The removals that may go now, the pods of a drain that a budget holds back, and why."""
+    all_budgets = budgets(desired.manifests)
+    drained = [r.pod for r in remove if r.why == Why.DRAINED]
+    if not all_budgets or not drained:
+        return remove, [], ()
+    scale = {d.key: d.replicas for d in desired.deployments}
+    _, blocked = admit(drained, all_budgets, pods, ctx.readiness, scale)
+    held = {b.pod for b in blocked}
+    return (
+        [r for r in remove if r.pod.name not in held],
+        [p for p in drained if p.name in held],
+        tuple(blocked),
     )
 
 

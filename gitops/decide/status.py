@@ -12,10 +12,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from gitops.decide import health
+from gitops.decide import disruption, health
 from gitops.decide.desired import DesiredState
 from gitops.decide.health import PodReadiness
 from gitops.decide.plan import Plan
+from gitops.manifests import Entry
 from gitops.manifests import model as m
 from gitops.model.applied import ApplyResult
 from gitops.model.live import LiveState
@@ -77,6 +78,11 @@ def resource_statuses(
             pending = plan.pending_for(*dep.key) if plan else None
             if pending is not None:
                 msg = f"{msg}; {pending.count} pod(s) Pending: {pending.reason}"
+            held = (
+                [b for b in plan.blocked if (b.namespace, b.deployment) == dep.key] if plan else []
+            )
+            if held:
+                msg = f"{msg}; drain of pod {held[0].pod} held: {held[0].reason}"
                 h = Health.PROGRESSING if h == Health.HEALTHY else h
                 touched = True
             in_sync = (
@@ -102,6 +108,8 @@ def resource_statuses(
                     tuple(c.image for c in dep.template.containers),
                 )
             )
+        elif isinstance(res, m.PodDisruptionBudget):
+            out.append(_budget(entry, desired, live, plan, readiness))
         elif isinstance(res, m.Skipped):
             out.append(
                 ResourceStatus(
@@ -145,4 +153,40 @@ def behind_head(resources: tuple[ResourceStatus, ...], head: str) -> tuple[Resou
     return tuple(
         replace(r, sync=Sync.OUT_OF_SYNC, message=f"{r.message}; {note}" if r.message else note)
         for r in resources
+    )
+
+
+def _budget(
+    entry: Entry[m.PodDisruptionBudget],
+    desired: DesiredState,
+    live: LiveState,
+    plan: Plan | None,
+    readiness: Mapping[str, PodReadiness] | None,
+) -> ResourceStatus:
+    """A PodDisruptionBudget's status, as its ``status`` stanza has it: Degraded while fewer
+    pods are healthy than it wants."""
+    namespace, name = entry.namespace, entry.name
+    budget = next(b for b in disruption.budgets(desired.manifests) if b.name == name
+                  and b.namespace == namespace)  # fmt: skip
+    if readiness is None:
+        readiness = {p.name: PodReadiness(p.healthy) for p in live.pods}
+    scale = {d.key: d.replicas for d in desired.deployments}
+    st = disruption.status(budget, live.pods, readiness, scale)
+    held = [b for b in plan.blocked if (b.namespace, b.budget) == (namespace, name)] if plan else []
+    msg = st.describe() + (f"; holding the drain of {len(held)} pod(s)" if held else "")
+    healthy = st.current_healthy >= st.desired_healthy
+    return ResourceStatus(
+        "PodDisruptionBudget",
+        namespace,
+        name,
+        Sync.SYNCED,
+        Health.HEALTHY if healthy else Health.DEGRADED,
+        msg,
+        f"{entry.path}:{entry.doc}",
+        replicas={
+            "currentHealthy": st.current_healthy,
+            "desiredHealthy": st.desired_healthy,
+            "expectedPods": st.expected_pods,
+            "disruptionsAllowed": st.disruptions_allowed,
+        },
     )

@@ -372,6 +372,20 @@ def _check_config_map(entry: Entry[m.ConfigMap], issue: _Issues) -> None:
         issue(f"binaryData.{key}", "key is also present in data")
 
 
+def _check_budget(entry: Entry[m.PodDisruptionBudget], issue: _Issues) -> None:
+    spec = entry.resource.spec
+    if spec.min_available is not None and spec.max_unavailable is not None:
+        issue("spec", "minAvailable and maxUnavailable cannot be both set")
+    for attr, camel in (("min_available", "minAvailable"), ("max_unavailable", "maxUnavailable")):
+        value = getattr(spec, attr)
+        if isinstance(value, str) and not _is_percent(value):
+            issue(f"spec.{camel}", f"{value!r} is not an integer or a percentage")
+        elif isinstance(value, str) and int(value[:-1]) > 100:
+            issue(f"spec.{camel}", f"{value!r} must be between 0% and 100%")
+        if isinstance(value, int) and value < 0:
+            issue(f"spec.{camel}", "must be greater than or equal to 0")
+
+
 def _check_service(entry: Entry[m.Service], issue: _Issues) -> None:
     spec = entry.resource.spec
     names = [p.name for p in spec.ports]
@@ -414,6 +428,8 @@ def semantic_errors(manifests: Manifests, policy: Policy) -> Iterator[FieldError
             _check_workload(entry, manifests, issue)
             _check_security(res.spec.template.spec, "spec.template.spec", policy, issue)
             _check_owner(entry, owners, issue)
+        elif isinstance(res, m.PodDisruptionBudget):
+            _check_budget(entry, issue)
         elif isinstance(res, m.Secret):
             _check_secret(entry, issue)
         elif isinstance(res, m.ConfigMap):

@@ -84,6 +84,8 @@ def _of(entry: Entry[Any]) -> Iterator[tuple[str, str]]:
         yield from _template(res.spec.template, "spec.template")
     if isinstance(res, m.Service):
         yield from _service(res.spec)
+    if isinstance(res, m.PodDisruptionBudget) and res.spec.selector is None:
+        yield "spec.selector", "absent: the budget selects no pod (policy/v1), so it limits nothing"
 
 
 def _service(spec: m.ServiceSpec) -> Iterator[tuple[str, str]]:

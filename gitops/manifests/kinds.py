@@ -65,7 +65,6 @@ NOT_YET: frozenset[str] = frozenset(
         "HorizontalPodAutoscaler",
         "ResourceQuota",
         "LimitRange",
-        "PodDisruptionBudget",
         "Pod",
     }
 )

@@ -26,6 +26,7 @@ from gitops.manifests.fields import (
     Spec,
 )
 from gitops.manifests.pod import LabelSelector, PodTemplateSpec
+from gitops.manifests.scheduling import PodSelector
 
 
 class ObjectMeta(Spec):
@@ -176,6 +177,21 @@ class ReplicationController(Resource):
     spec: ReplicationControllerSpec
 
 
+class PodDisruptionBudgetSpec(Spec):
+    min_available: IntOrString | None = None
+    max_unavailable: IntOrString | None = None
+    selector: PodSelector | None = None  # absent: no pod (policy/v1); empty: every pod
+    unhealthy_pod_eviction_policy: Literal["IfHealthyBudget", "AlwaysAllow"] = "IfHealthyBudget"
+
+
+class PodDisruptionBudget(Resource):
+    """How many of some pods a voluntary disruption (``gitops drain``) may take at once."""
+
+    api_version: Literal["policy/v1"]
+    kind: Literal["PodDisruptionBudget"]
+    spec: PodDisruptionBudgetSpec = Field(default_factory=PodDisruptionBudgetSpec)
+
+
 # The kinds whose pods gitops runs. Pods are keyed by (namespace, workload name), so two of
 # them may not share a name in one namespace (``gitops.manifests.checks`` says so).
 Workload = Deployment | ReplicaSet | ReplicationController
@@ -202,4 +218,5 @@ KINDS: dict[str, tuple[str, type[Resource]]] = {
     "Deployment": ("apps/v1", Deployment),
     "ReplicaSet": ("apps/v1", ReplicaSet),
     "ReplicationController": ("v1", ReplicationController),
+    "PodDisruptionBudget": ("policy/v1", PodDisruptionBudget),
 }

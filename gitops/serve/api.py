@@ -168,13 +168,20 @@ class App:
             live = rec.look()
             rows: list[dict[str, Any]] | None = {
                 "pods": lambda: views.pod_rows(
-                    live, ns, rec.restart_counts(), rec.probe_ready, rec.unstarted, rec.pending
+                    live,
+                    ns,
+                    rec.restart_counts(),
+                    rec.probe_ready,
+                    rec.unstarted,
+                    rec.pending,
+                    rec.blocked,
                 ),
                 "deployments": lambda: views.deployment_rows(rec.status, live, ns),
                 "replicasets": lambda: views.deployment_rows(rec.status, live, ns, "ReplicaSet"),
                 "replicationcontrollers": lambda: views.deployment_rows(
                     rec.status, live, ns, "ReplicationController"
                 ),
+                "poddisruptionbudgets": lambda: views.budget_rows(rec.status, rec.desired, ns),
                 "services": lambda: views.service_rows(rec.desired, live, ns, rec.probe_ready),
                 "namespaces": lambda: views.namespace_rows(rec.status, rec.desired),
                 "configmaps": lambda: views.config_rows(rec.desired, "configmaps", ns),

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from gitops.decide.actions import Pending
 from gitops.decide.desired import DesiredState
+from gitops.decide.disruption import Blocked
 from gitops.decide.endpoints import PortEndpoints
 from gitops.decide.status import SyncStatus
 from gitops.model.applied import Unstarted
@@ -34,6 +35,9 @@ class ReadModel(Protocol):
 
     @property
     def pending(self) -> Sequence[Pending]: ...
+
+    @property
+    def blocked(self) -> Sequence[Blocked]: ...
 
     @property
     def fetches_started(self) -> int: ...

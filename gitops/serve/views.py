@@ -10,6 +10,7 @@ from typing import Any
 
 from gitops.decide.actions import Pending
 from gitops.decide.desired import DesiredState
+from gitops.decide.disruption import Blocked
 from gitops.decide.endpoints import PortEndpoints
 from gitops.decide.health import container_ready, pod_ready
 from gitops.decide.status import SyncStatus
@@ -48,10 +49,12 @@ def pod_rows(
     ready: ProbeVerdict = lambda _: None,
     unstarted: Sequence[Unstarted] = (),
     pending: Sequence[Pending] = (),
+    blocked: Sequence[Blocked] = (),
 ) -> list[dict[str, Any]]:
     """Live pods, then the ones that do not run yet: their image cannot be had (on the node
     it was placed on), or no node can take them (Pending, with the scheduler's reason)."""
     restarts = restarts or {}
+    held = {(b.namespace, b.pod): b.reason for b in blocked}
     rows: list[dict[str, Any]] = []
     for u in unstarted:
         if not namespace or u.namespace == namespace:
@@ -80,6 +83,7 @@ def pod_rows(
                 "deployment": pod.deployment,
                 "templateHash": pod.template_hash,
                 "commit": pod.commit,
+                "message": held.get((pod.namespace, pod.name), ""),
                 "containers": [
                     {
                         "name": c.meta.container or c.name,
@@ -143,6 +147,34 @@ def deployment_rows(
                 "created": min((p.created for p in pods), default=0.0),
                 "replicas": reps,
                 "source": r.source,
+            }
+        )
+    return rows
+
+
+def budget_rows(
+    status: SyncStatus, desired: DesiredState | None, namespace: str | None
+) -> list[dict[str, Any]]:
+    """PodDisruptionBudgets, as ``kubectl get pdb`` shows them."""
+    if desired is None:
+        return []
+    said = {(r.namespace, r.name): r for r in status.resources if r.kind == "PodDisruptionBudget"}
+    rows = []
+    for e in desired.manifests.of(m.PodDisruptionBudget):
+        if namespace and e.namespace != namespace:
+            continue
+        r = said.get((e.namespace, e.name))
+        spec = e.resource.spec
+        rows.append(
+            {
+                "namespace": e.namespace,
+                "name": e.name,
+                "minAvailable": spec.min_available,
+                "maxUnavailable": spec.max_unavailable,
+                "status": (r.replicas or {}) if r else {},
+                "health": r.health if r else "",
+                "message": r.message if r else "",
+                "source": f"{e.path}:{e.doc}",
             }
         )
     return rows

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from gitops.decide.actions import Pending
 from gitops.decide.desired import DesiredState
+from gitops.decide.disruption import Blocked
 from gitops.decide.endpoints import PortEndpoints
 from gitops.decide.status import SyncStatus
 from gitops.model.applied import Unstarted
@@ -23,6 +24,7 @@ class Board:
     endpoints: tuple[PortEndpoints, ...] = ()  # what the Service proxy serves
     unstarted: tuple[Unstarted, ...] = ()  # pods placed whose image could not be had
     pending: tuple[Pending, ...] = ()  # replicas no node can take
+    blocked: tuple[Blocked, ...] = ()  # a drain's pods a PodDisruptionBudget holds back
     fetches_started: int = 0  # passes never overlap: a fetch numbered above N began after N
     fetches_finished: int = 0
 

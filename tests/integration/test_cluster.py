@@ -360,3 +360,39 @@ def test_affinity_anti_affinity_spread_and_taints_place_pods_on_real_engines(
             n.close()
         for client in engines.values():
             remove_instance(client, instance)
+
+
+def test_drain_honours_a_pod_disruption_budget(
+    cluster: str, remote: GitRemote, images: Images
+) -> None:
+    """A one-replica Recreate deployment under ``minAvailable: 1``: as ``kubectl drain``, the
+    drain is held (and says by which budget) until the budget allows a disruption."""
+    budget = {
+        "apiVersion": "policy/v1",
+        "kind": "PodDisruptionBudget",
+        "metadata": {"name": "web-pdb", "namespace": NS},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}},
+    }
+    doc = web(images, 1)
+    doc["spec"]["strategy"] = {"type": "Recreate"}
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("web.yaml", doc, budget)
+    remote.push("one web pod and its budget")
+    wait_for(lambda: sum(per_node(cluster).values()) == 1, 90, 0.5)
+    [node] = per_node(cluster)
+    held = gitops("drain", node, "--server", cluster, "--timeout", "6s")
+    assert held.returncode == 1, held.stderr
+    assert "would violate the pod's disruption budget" in held.stderr
+    assert f"{NS}/web-pdb" in held.stderr
+    assert per_node(cluster) == {node: 1}  # still serving where it was
+    st = get(cluster + "/api/v1/status")
+    [pdb] = [r for r in st["resources"] if r["kind"] == "PodDisruptionBudget"]
+    assert pdb["replicas"]["disruptionsAllowed"] == 0 and pdb["health"] == "Healthy"
+    assert "holding the drain of 1 pod(s)" in pdb["message"]
+    budget["spec"] = {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "web"}}}
+    remote.write("web.yaml", doc, budget)
+    remote.push("the budget allows one disruption")
+    done = gitops("drain", node, "--server", cluster, "--timeout", "90s")
+    assert done.returncode == 0, done.stderr
+    wait_for(lambda: sum(per_node(cluster).values()) == 1 and node not in per_node(cluster), 60)
+    assert gitops("uncordon", node, "--server", cluster).returncode == 0

@@ -32,7 +32,12 @@ def plan(dep: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
         Step(0, (), bool(old)) if dep.paused else step(dep, current, old, ctx.readiness, ctx.now)
     )
     # A silent node's pods are counted but not touched until it answers or is evicted.
-    remove += [Remove(p, why) for p, why in decided.remove if ctx.reachable(p)]
+    # A drained node's pod goes as a voluntary disruption: PodDisruptionBudgets may hold it.
+    remove += [
+        Remove(p, Why.DRAINED if ctx.drained(p) else why)
+        for p, why in decided.remove
+        if ctx.reachable(p)
+    ]
     gone = {r.pod.name for r in remove}
     restart: list[Restart] = []
     keep: list[PodInfo] = []
