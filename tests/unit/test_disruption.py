@@ -104,7 +104,7 @@ def test_a_drain_waits_for_the_budget_then_goes() -> None:
 
 
 def test_a_budget_that_allows_nothing_holds_the_drain_and_status_says_why() -> None:
-    nodes, views, drained = two_nodes()
+    nodes, views, _drained = two_nodes()
     recreate = deployment(replicas=1, strategy={"type": "Recreate"})
     state = desired(recreate, pdb(minAvailable=1))
     run(state, nodes, views)
@@ -127,7 +127,7 @@ def test_a_rollout_and_a_scale_down_are_not_held_by_a_budget() -> None:
 
 
 def test_an_unhealthy_pod_goes_while_the_budget_is_met_or_always_allowed() -> None:
-    nodes, views, drained = two_nodes()
+    nodes, views, _drained = two_nodes()
     doc = deployment(replicas=1, strategy={"type": "Recreate"})
     state = desired(doc, pdb(minAvailable=1))
     run(state, nodes, views)
