@@ -34,7 +34,11 @@ from gitops.model.templates import (
     PodTemplate,
     Port,
     ProbeSpec,
+    wget_command,
 )
+
+# A hook's HTTP GET is bounded by the grace period, and by this: no pass waits longer on one.
+MAX_HOOK_SECONDS = 120
 
 
 @dataclass(frozen=True)
@@ -239,7 +243,9 @@ def _container(
     # Kubernetes: a limit without a request makes the request equal to the limit.
     cpu_req = requests.get("cpu", limits.get("cpu"))
     mem_req = requests.get("memory", limits.get("memory"))
-    pre_stop = c.lifecycle.pre_stop if c.lifecycle else None
+    grace = pod.termination_grace_period_seconds
+    pre_stop, pre_in_pod = _hook(c.lifecycle.pre_stop if c.lifecycle else None, c, grace)
+    post_start, post_in_pod = _hook(c.lifecycle.post_start if c.lifecycle else None, c, grace)
     return ContainerSpec(
         name=c.name,
         image=c.image,
@@ -257,7 +263,10 @@ def _container(
         readiness=_probe(c.readiness_probe),
         liveness=_probe(c.liveness_probe),
         startup=_probe(c.startup_probe),
-        pre_stop=tuple(pre_stop.exec_.command) if pre_stop and pre_stop.exec_ else None,
+        pre_stop=pre_stop,
+        pre_stop_in_pod=pre_in_pod,
+        post_start=post_start,
+        post_start_in_pod=post_in_pod,
         security=effective(pod.security_context, c.security_context),
         stdin=c.stdin,
         tty=c.tty,
@@ -273,6 +282,31 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     return value
+
+
+def _hook(
+    handler: pm.LifecycleHandler | None, c: pm.Container, grace: int
+) -> tuple[tuple[str, ...] | None, bool]:
+    """A lifecycle hook as a command, and whether it runs in the pod's pause container: an
+    exec runs in the container; an httpGet is a GET from the pod (to ``host``, else the pod
+    itself), a sleep a busybox sleep, both bounded by the grace period."""
+    if handler is None:
+        return None, False
+    if handler.exec_ is not None:
+        return tuple(handler.exec_.command), False
+    if handler.sleep is not None:
+        return ("sleep", str(handler.sleep.seconds)), True
+    get = handler.http_get
+    if get is None:
+        return None, False
+    named = {p.name: p.container_port for p in c.ports if p.name}
+    port = named.get(get.port, get.port) if isinstance(get.port, str) else get.port
+    path = get.path if get.path.startswith("/") else "/" + get.path
+    host = get.host or "127.0.0.1"  # the pod's own address, as seen from inside it
+    host = f"[{host}]" if ":" in host else host
+    url = f"{get.scheme.lower()}://{host}:{port}{path}"
+    headers = tuple((h.name, h.value) for h in get.http_headers)
+    return wget_command(url, headers, max(1, min(grace, MAX_HOOK_SECONDS))), True
 
 
 def _dns(pod: pm.PodSpec) -> Dns | None:
@@ -312,7 +346,9 @@ def template_hash(template: PodTemplate) -> str:
     )
     for spec in body["containers"] + body["init_containers"]:
         del spec["source"]  # where the manifest is, not what runs
-        _drop_defaults(spec, ("security", "stdin", "tty"))
+        _drop_defaults(
+            spec, ("security", "stdin", "tty", "pre_stop_in_pod", "post_start", "post_start_in_pod")
+        )
         for env in spec["env"]:
             _drop_defaults(env, ("field",))
         for kind in ("readiness", "liveness", "startup"):

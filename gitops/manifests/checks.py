@@ -145,6 +145,13 @@ def _check_container(
     for probe_name in ("readiness_probe", "liveness_probe", "startup_probe"):
         camel = pm.Container.model_fields[probe_name].alias or probe_name
         _check_probe(getattr(c, probe_name), f"{path}.{camel}", names, issue)
+    for hook_name, hook in (("preStop", c.lifecycle and c.lifecycle.pre_stop),
+                            ("postStart", c.lifecycle and c.lifecycle.post_start)):  # fmt: skip
+        hpath = f"{path}.lifecycle.{hook_name}"
+        if hook and _one_of(hook, ("exec_", "http_get", "sleep")) != 1:
+            issue(hpath, "must specify exactly one handler: exec, httpGet or sleep")
+        if hook and hook.http_get is not None:
+            _check_target_port(hook.http_get.port, f"{hpath}.httpGet.port", names, issue)
     env_names = [e.name for e in c.env]
     for i, env in enumerate(c.env):
         epath = f"{path}.env[{i}]"
@@ -263,6 +270,8 @@ def _check_pod(entry: Entry[Any], pod: pm.PodSpec, manifests: Manifests, issue: 
         counters[group] += 1
         if names.count(c.name) > 1:
             issue(f"{cpath}.name", f"container name {c.name!r} is used more than once")
+        if group == "initContainers" and c.lifecycle is not None:
+            issue(f"{cpath}.lifecycle", "may not be set for init containers")
         _check_container(c, cpath, set(volumes), refs, issue, frozenset(names))
 
 

@@ -181,12 +181,3 @@ def _handlers(c: pm.Container, path: str) -> Iterator[tuple[str, str]]:
                 f"{path}.{camel}.httpGet.host",
                 "ignored: the probe goes to the pod's address, as without a host",
             )
-    if c.lifecycle is None:
-        return
-    if c.lifecycle.post_start is not None:
-        yield f"{path}.lifecycle.postStart", "ignored: gitops runs no postStart hook yet"
-    if c.lifecycle.pre_stop is not None and c.lifecycle.pre_stop.http_get is not None:
-        yield (
-            f"{path}.lifecycle.preStop.httpGet",
-            "ignored: gitops runs exec preStop hooks only, yet",
-        )

@@ -180,9 +180,14 @@ class Probe(Spec):
     failure_threshold: Positive = 3
 
 
+class SleepAction(Spec):
+    seconds: NonNegative
+
+
 class LifecycleHandler(Spec):
     exec_: ExecAction | None = Field(default=None, alias="exec")
     http_get: HTTPGetAction | None = None
+    sleep: SleepAction | None = None
 
 
 class Lifecycle(Spec):

@@ -38,7 +38,10 @@ L_REQUESTS: Final = PREFIX + "requests"  # "cpu-millicores,memory-bytes" the pod
 L_INFRA: Final = PREFIX + "infra"  # the pod's pause container: holds its namespaces, runs probes
 L_PROBES: Final = PREFIX + "probes"  # JSON of the container's probes, named ports resolved
 L_PORTS: Final = PREFIX + "ports"  # JSON {name: containerPort} of the container's named ports
-L_PRESTOP: Final = PREFIX + "prestop"  # JSON of the preStop exec command
+# A hook's command as JSON: a list runs in the container (exec); {"pod": [...]} in the pod's
+# pause container (an httpGet, a sleep).
+L_PRESTOP: Final = PREFIX + "prestop"
+L_POSTSTART: Final = PREFIX + "poststart"
 L_SERVICE: Final = PREFIX + "service"  # a Service's in-namespace proxy container
 L_SERVICE_PORTS: Final = PREFIX + "service-ports"  # its ports, comma-separated
 L_PROXY: Final = PREFIX + "proxy"  # a node's own Service proxy (HAProxy, host network)
@@ -128,11 +131,27 @@ def encode(
         if named:
             labels[L_PORTS] = json.dumps(named, separators=(",", ":"), sort_keys=True)
         if spec.pre_stop:
-            labels[L_PRESTOP] = json.dumps(list(spec.pre_stop))
+            labels[L_PRESTOP] = _encode_hook(spec.pre_stop, spec.pre_stop_in_pod)
+        if spec.post_start:
+            labels[L_POSTSTART] = _encode_hook(spec.post_start, spec.post_start_in_pod)
     if not template.prune:
         labels[L_PRUNE] = "disabled"
     labels.update({L_POD_LABEL + k: v for k, v in template.labels})
     return labels
+
+
+def _encode_hook(command: tuple[str, ...], in_pod: bool) -> str:
+    return json.dumps({"pod": list(command)} if in_pod else list(command))
+
+
+def _decode_hook(text: str | None) -> tuple[tuple[str, ...], bool]:
+    try:
+        value = json.loads(text) if text else []
+    except ValueError:
+        return (), False
+    if isinstance(value, dict) and isinstance(value.get("pod"), list):
+        return tuple(str(x) for x in value["pod"]), True
+    return (tuple(str(x) for x in value), False) if isinstance(value, list) else ((), False)
 
 
 def service_labels(namespace: str, service: str, ports: list[int], instance: str) -> dict[str, str]:
@@ -169,6 +188,9 @@ class ContainerLabels:
     probes: str = ""  # JSON; ``decode_probes`` reads it
     ports: dict[str, int] = field(default_factory=dict)  # named container ports
     pre_stop: tuple[str, ...] = ()
+    pre_stop_in_pod: bool = False  # run in the pod's pause container, not in this one
+    post_start: tuple[str, ...] = ()
+    post_start_in_pod: bool = False
     prune: bool = True
     pod_labels: dict[str, str] = field(default_factory=dict)  # the pod template's own labels
     service: str = ""  # a Service's in-namespace name proxy
@@ -195,6 +217,8 @@ def decode(labels: Mapping[str, str]) -> ContainerLabels:
     except ValueError:
         created = 0.0
     ports = _json(get(L_PORTS), dict)
+    pre_stop, pre_stop_in_pod = _decode_hook(get(L_PRESTOP))
+    post_start, post_start_in_pod = _decode_hook(get(L_POSTSTART))
     return ContainerLabels(
         managed=get(L_MANAGED) == "true",
         instance=get(L_INSTANCE, ""),
@@ -214,7 +238,10 @@ def decode(labels: Mapping[str, str]) -> ContainerLabels:
         requests=(_int(cpu, 0), _int(memory, 0)) if cpu and memory else (0, 0),
         probes=get(L_PROBES, ""),
         ports={str(k): int(v) for k, v in ports.items() if isinstance(v, int)},
-        pre_stop=tuple(str(x) for x in _json(get(L_PRESTOP), list)),
+        pre_stop=pre_stop,
+        pre_stop_in_pod=pre_stop_in_pod,
+        post_start=post_start,
+        post_start_in_pod=post_start_in_pod,
         prune=get(L_PRUNE, "enabled") != "disabled",
         pod_labels={
             k[len(L_POD_LABEL) :]: v for k, v in labels.items() if k.startswith(L_POD_LABEL)

@@ -98,6 +98,15 @@ class ProbeSpec:
     service: str = ""  # a gRPC probe's service name
 
 
+def wget_command(
+    url: str, headers: tuple[tuple[str, str], ...], timeout: float
+) -> tuple[str, ...]:
+    """An HTTP GET by the pause container's busybox: exit 0 for a 2xx or 3xx answer."""
+    pairs = [arg for name, value in headers for arg in ("--header", f"{name}: {value}")]
+    # busybox wget's own -T crashes in Debian's static build: bound it with timeout(1)
+    return ("timeout", f"{timeout:g}", "wget", "-q", "-O", "/dev/null", *pairs, url)
+
+
 @dataclass(frozen=True)
 class Security:
     """A container's effective ``securityContext``: the pod's, with the container's winning
@@ -192,6 +201,10 @@ class ContainerSpec:
     liveness: ProbeSpec | None = None
     startup: ProbeSpec | None = None
     pre_stop: tuple[str, ...] | None = None
+    # A hook run in the pod's pause container (httpGet, sleep), not in the container (exec).
+    pre_stop_in_pod: bool = False
+    post_start: tuple[str, ...] | None = None
+    post_start_in_pod: bool = False
     security: Security | None = None  # None: no securityContext applies
     stdin: bool = False
     tty: bool = False

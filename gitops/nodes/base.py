@@ -218,6 +218,8 @@ def needs_pause(template: PodTemplate, probes_from_here: bool) -> bool:
     the Services follow it)."""
     if len(template.all_containers()) > 1 or template.needs_pod_ip:
         return True
+    if any(c.pre_stop_in_pod or c.post_start_in_pod for c in template.containers):
+        return True  # an httpGet or sleep hook runs with the pause container's busybox
     in_pod = [
         p
         for c in template.containers

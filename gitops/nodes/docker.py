@@ -48,6 +48,7 @@ from gitops.model.labels import (
     L_PROXY,
     service_labels,
 )
+from gitops.model.labels import decode as decode_labels
 from gitops.model.labels import encode as encode_labels
 from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo
 from gitops.model.templates import (
@@ -91,6 +92,7 @@ PAUSE_IMAGE = "gitops/pause:2"
 # filled at /files/N. Up to PREPARED volumes at a time.
 PREPARED = 16
 MAX_WAIT_SECONDS = 86_400  # the longest stop or restart grace an engine call waits
+MAX_HOOK = 120.0  # the longest a postStart hook may run (the kubelet has no bound; a pass does)
 # The pod's infrastructure container: holds the pod's network and IPC namespaces for the app
 # containers (so they keep them across restarts) and carries busybox's wget and nc, with which
 # HTTP and TCP probes run inside the pod against its own loopback.
@@ -648,8 +650,12 @@ class DockerNode:
                     # does (``decide.actions.RestartPolicy``); no pass waits for them.
                     self.api.start(created[first])
                 else:
-                    for cid in created[first:]:
+                    specs = template.all_containers()
+                    for spec, cid in zip(specs, created[first:], strict=True):
                         self.api.start(cid)
+                        if spec.post_start:  # the next container starts once it returned
+                            hook = (spec.post_start, spec.post_start_in_pod, spec.name)
+                            self._post_start(cid, pod, hook, template.grace_seconds, pause)
         except BaseException:
             self._cleanup(created, volumes)
             raise
@@ -665,10 +671,49 @@ class DockerNode:
     def start_container(self, container_id: str) -> None:
         with _translated(self._name, f"start {container_id[:12]}"):
             self.api.start(container_id)
+            self._started(container_id)
 
     def restart_container(self, container_id: str, grace: int) -> None:
         with _translated(self._name, f"restart {container_id[:12]}"):
             self.api.restart(container_id, timeout=min(grace, MAX_WAIT_SECONDS))
+            self._started(container_id)
+
+    def _started(self, container_id: str) -> None:
+        """A container (re)started: its postStart hook, which its labels carry, runs now."""
+        info = self.api.inspect_container(container_id)
+        meta = decode_labels(info["Config"].get("Labels") or {})
+        if not meta.post_start:
+            return
+        mode = str(info["HostConfig"].get("NetworkMode") or "")
+        pause = mode.removeprefix("container:") if mode.startswith("container:") else None
+        hook = (meta.post_start, meta.post_start_in_pod, meta.container)
+        self._post_start(container_id, meta.pod, hook, meta.grace, pause)
+
+    def _post_start(
+        self,
+        container_id: str,
+        pod: str,
+        hook: tuple[tuple[str, ...], bool, str],
+        grace: int,
+        pause: str | None,
+    ) -> None:
+        """Run a postStart hook (an exec in the container; an httpGet or sleep in the pod's
+        pause container). One that fails kills the container, as the kubelet kills it
+        (``FailedPostStartHook``); it is then restarted with the crash back-off."""
+        command, in_pod, name = hook
+        target = pause if in_pod and pause else container_id
+        try:
+            code, output = self.exec(target, list(command), float(min(max(grace, 1), MAX_HOOK)))
+        except GitopsError as exc:  # the container exited already, or the engine went away
+            code, output = -1, str(exc)
+        if code == 0:
+            return
+        log.warning(
+            "FailedPostStartHook: container %s of pod %s on %s: %s exited %d: %s; killed",
+            name, pod, self._name, " ".join(command)[:200], code, output[:200],
+        )  # fmt: skip
+        with contextlib.suppress(docker.errors.APIError):
+            self.api.kill(container_id)
 
     def exec(self, container_id: str, command: list[str], timeout: float) -> tuple[int, str]:
         """Run a command in a container; the engine has no exec timeout, so bound the wait."""
@@ -689,8 +734,9 @@ class DockerNode:
             # SIGTERM every app container of the pod at once, as a kubelet does; the pause
             # container goes last, so the pod keeps its network until its apps have stopped.
             if apps:
+                infra = pod.infra.id if pod.infra is not None else None
                 with ThreadPoolExecutor(max_workers=len(apps)) as pool:
-                    list(pool.map(self._stop, apps))
+                    list(pool.map(lambda c: self._stop(c, infra), apps))
             for c in pod.containers:
                 with contextlib.suppress(docker.errors.NotFound):
                     self.api.remove_container(c.id, force=True, v=True)
@@ -855,14 +901,16 @@ class DockerNode:
             log.debug("settling %s on %s: %s", container_id[:12], self._name, exc)
         notify(action, container_id)
 
-    def _stop(self, container: ContainerInfo) -> None:
-        """preStop hook, then SIGTERM, then SIGKILL when the grace period (for both) is over."""
+    def _stop(self, container: ContainerInfo, infra: str | None = None) -> None:
+        """preStop hook, then SIGTERM, then SIGKILL when the grace period (for both) is over.
+        An httpGet or sleep hook runs in the pod's pause container (``infra``)."""
         # Kubernetes allows any int64; no engine call may wait longer than a day.
         grace = float(min(container.meta.grace, MAX_WAIT_SECONDS))
         started = time.monotonic()
         hook = list(container.meta.pre_stop)
         if hook:
-            code, output = self.exec(container.id, hook, grace)
+            target = infra if container.meta.pre_stop_in_pod and infra else container.id
+            code, output = self.exec(target, hook, grace)
             if code != 0:
                 log.warning("preStop of %s exited %d: %s", container.name, code, output[:200])
         # The grace period covers hook and SIGTERM together, rounded up (not cut short); a hook

@@ -33,7 +33,7 @@ from typing import Final, Literal
 
 from gitops.model.labels import decode_probes
 from gitops.model.live import PodInfo
-from gitops.model.templates import ProbeSpec
+from gitops.model.templates import ProbeSpec, wget_command
 
 START_INTERVAL: Final = 0.1  # seconds between readiness probes while a container starts
 READINESS: Final = "readiness"
@@ -77,9 +77,7 @@ def probe_command(spec: ProbeSpec) -> tuple[Literal["infra", "app"], tuple[str, 
         host = "127.0.0.1"
         path = spec.path if spec.path.startswith("/") else "/" + spec.path
         url = f"{spec.scheme.lower()}://{host}:{spec.port}{path}"
-        headers = [arg for name, value in spec.headers for arg in ("--header", f"{name}: {value}")]
-        # busybox wget's own -T crashes in Debian's static build: bound it with timeout(1)
-        return "infra", ("timeout", t, "wget", "-q", "-O", "/dev/null", *headers, url)
+        return "infra", wget_command(url, spec.headers, spec.timeout)
     if spec.handler == "tcp":
         return "infra", ("timeout", t, "nc", "-w", t, "127.0.0.1", str(spec.port))
     if spec.handler == "grpc":

@@ -96,27 +96,68 @@ def test_udp_and_ipv6_services_are_refused_with_the_reason() -> None:
     assert any("spec.ipFamilies: gitops Services are IPv4" in e for e in errors)
 
 
-def test_handlers_not_carried_out_yet_are_warnings_not_silence() -> None:
+def test_handlers_not_carried_out_are_warnings_and_hooks_are_carried_out() -> None:
     probe = {"httpGet": {"path": "/", "port": 80, "host": "example.internal"}}
     doc = deployment(
         namespace="demo",
         container={
             "readinessProbe": probe,
+            "ports": [{"name": "http", "containerPort": 8080}],
             "lifecycle": {
                 "postStart": {"exec": {"command": ["true"]}},
-                "preStop": {"httpGet": {"path": "/stop", "port": 80}},
+                "preStop": {
+                    "httpGet": {
+                        "path": "stop",
+                        "port": "http",
+                        "host": "::1",
+                        "scheme": "HTTPS",
+                        "httpHeaders": [{"name": "X-Why", "value": "drain"}],
+                    }
+                },
             },
             "volumeMounts": [{"name": "tmp", "mountPath": "/tmp"}],
         },
-        pod={"volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}]},
+        pod={
+            "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}}],
+            "terminationGracePeriodSeconds": 7,
+        },
     )
-    warned = [w.field for w in parse_manifests({"d.yaml": dump(doc)}).warnings]
+    manifests = parse_manifests({"d.yaml": dump(doc)})
+    warned = [w.field for w in manifests.warnings]
     assert warned == [
         "spec.template.spec.volumes[0].emptyDir.sizeLimit",
         "spec.template.spec.containers[0].readinessProbe.httpGet.host",
-        "spec.template.spec.containers[0].lifecycle.postStart",
-        "spec.template.spec.containers[0].lifecycle.preStop.httpGet",
     ]
+    [spec] = build_desired(manifests, "c1").deployments[0].template.containers
+    assert (spec.post_start, spec.post_start_in_pod) == (("true",), False)
+    assert spec.pre_stop_in_pod and spec.pre_stop == (
+        "timeout", "7", "wget", "-q", "-O", "/dev/null", "--header", "X-Why: drain",
+        "https://[::1]:8080/stop",
+    )  # fmt: skip
+
+
+def test_a_sleep_hook_is_a_sleep_in_the_pod_and_init_containers_take_no_hooks() -> None:
+    sleepy = deployment(container={"lifecycle": {"preStop": {"sleep": {"seconds": 5}}}})
+    [spec] = (
+        build_desired(parse_manifests({"d.yaml": dump(sleepy)}), "c")
+        .deployments[0]
+        .template.containers
+    )
+    assert (spec.pre_stop, spec.pre_stop_in_pod) == (("sleep", "5"), True)
+    hooked = {
+        "name": "init",
+        "image": "reg/i:1",
+        "lifecycle": {"preStop": {"sleep": {"seconds": 1}}},
+    }
+    two = {"preStop": {"sleep": {"seconds": 1}, "exec": {"command": ["true"]}}}
+    doc = deployment(pod={"initContainers": [hooked]}, container={"lifecycle": two})
+    with pytest.raises(ManifestError) as info:
+        parse_manifests({"d.yaml": dump(doc)})
+    text = str(info.value)
+    assert (
+        "spec.template.spec.initContainers[0].lifecycle: may not be set for init containers" in text
+    )
+    assert "containers[0].lifecycle.preStop: must specify exactly one handler" in text
 
 
 def test_dns_fields_are_validated_and_the_policy_differences_said() -> None:
