@@ -28,6 +28,7 @@ class Why:
     INIT = "initializing"
     UNHEALTHY_OLD = "template changed, not available"
     DRAINED = "node drained"
+    TAINTED = "node taint not tolerated (NoExecute)"
     EVICTED = "node was lost; replaced elsewhere"
 
 

@@ -142,6 +142,13 @@ def _template(template: pm.PodTemplateSpec, path: str) -> Iterator[tuple[str, st
             "partly honoured: Docker's embedded DNS stays the pod's resolver (so Services "
             "resolve by name) and forwards to dnsConfig.nameservers, or to the node's",
         )
+    for i, tol in enumerate(pod.tolerations):
+        if tol.toleration_seconds is not None:
+            yield (
+                f"{path}.spec.tolerations[{i}].tolerationSeconds",
+                "ignored: a NoExecute taint it tolerates is tolerated for good (gitops does not "
+                "time how long a node has had a taint)",
+            )
     for i, vol in enumerate(pod.volumes):
         if (
             vol.empty_dir

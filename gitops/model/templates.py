@@ -98,9 +98,7 @@ class ProbeSpec:
     service: str = ""  # a gRPC probe's service name
 
 
-def wget_command(
-    url: str, headers: tuple[tuple[str, str], ...], timeout: float
-) -> tuple[str, ...]:
+def wget_command(url: str, headers: tuple[tuple[str, str], ...], timeout: float) -> tuple[str, ...]:
     """An HTTP GET by the pause container's busybox: exit 0 for a 2xx or 3xx answer."""
     pairs = [arg for name, value in headers for arg in ("--header", f"{name}: {value}")]
     # busybox wget's own -T crashes in Debian's static build: bound it with timeout(1)

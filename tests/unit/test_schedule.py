@@ -150,3 +150,30 @@ def test_a_node_takes_at_most_max_pods() -> None:
     placed = [scheduler.place(template, {}) for _ in range(4)]
     assert sorted(p for p in placed if isinstance(p, str)) == ["a", "a", "b"]
     assert placed[-1] == Unschedulable("0/2 nodes are available: 2 Too many pods.")
+
+
+def test_a_no_execute_taint_evicts_the_pods_that_do_not_tolerate_it() -> None:
+    nodes, views = three()
+    tolerant = deployment(name="ops", replicas=3, pod={"tolerations": [
+        {"key": "maintenance", "operator": "Exists", "effect": "NoExecute",
+         "tolerationSeconds": 60}]})  # fmt: skip
+    state = desired(web(3), tolerant)
+    run(state, nodes, views)
+    assert spread(nodes) == {"n1": 2, "n2": 2, "n3": 2}
+    tainted = [
+        NodeView(v.name, cpu_millis=2000, memory=4 * GI,
+                 taints=(("maintenance", "", "NoExecute"),) if v.name == "n1" else ())
+        for v in views
+    ]  # fmt: skip
+    first = run(state, nodes, tainted)
+    gone = [(r.pod.deployment, r.pod.node, r.why) for r in first.remove]
+    assert gone == [("web", "n1", Why.TAINTED)]  # at once, not surge first; ops tolerates it
+    assert [c.node for c in first.create if c.template.deployment == "web"] in (["n2"], ["n3"])
+    for _ in range(3):
+        run(state, nodes, tainted)
+    pods = observe(nodes).pods
+    assert {p.node for p in pods if p.deployment == "web"} <= {"n2", "n3"}
+    assert sum(1 for p in pods if p.deployment == "web") == 3
+    assert sum(1 for p in pods if p.deployment == "ops" and p.node == "n1") == 1
+    warned = [str(w) for w in parse_manifests({"a.yaml": dump(tolerant)}).warnings]
+    assert any("tolerations[0].tolerationSeconds: ignored" in w for w in warned), warned

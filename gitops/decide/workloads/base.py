@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from gitops.decide.actions import Create, NameSource, Pending, Remove, Restart, RestartPolicy
+from gitops.decide.affinity import untolerated
 from gitops.decide.health import PodReadiness
 from gitops.decide.schedule import NodeView, Scheduler
 from gitops.model.labels import INFRA_NAME
@@ -40,6 +41,15 @@ class Context:
     def drained(self, pod: PodInfo) -> bool:
         node = self.nodes.get(pod.node)
         return node is not None and node.draining
+
+    def tainted(self, pod: PodInfo, template: PodTemplate) -> bool:
+        """The pod's node has a NoExecute taint the template does not tolerate: the taint
+        manager evicts the pod now (no budget holds that back), and it is made elsewhere."""
+        node = self.nodes.get(pod.node)
+        if node is None or not node.taints or not self.reachable(pod):
+            return False
+        tolerations = template.placement.tolerations if template.placement else ()
+        return bool(untolerated(node.taints, tolerations, {"NoExecute"}))
 
 
 @dataclass(frozen=True)

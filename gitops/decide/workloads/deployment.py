@@ -1,7 +1,9 @@
 """The Deployment planner: desired replicas and their template, live pods -> its part of the
 plan, with Kubernetes' rolling update (``rollout.py``, beside it) deciding each step.
 
-Pure. Broken pods (a container missing, a pause container gone) are replaced; a paused
+Pure. Broken pods (a container missing, a pause container gone) are replaced, and those on a
+node with a NoExecute taint they do not tolerate are evicted at once (as the taint manager
+evicts them, no rolling rule or budget holding it back); a paused
 rollout neither creates nor removes, but crashed containers still restart; a silent node's
 pods are counted, not touched; new pods are placed by the scheduler, spread over nodes.
 """
@@ -21,12 +23,14 @@ from gitops.model.live import ContainerInfo, PodInfo
 
 def plan(dep: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
     template = dep.template
+    tainted = [p for p in pods if ctx.tainted(p, template)]
+    pods = [p for p in pods if p not in tainted]
     # A drained node's pods are replaced like outdated ones: surge elsewhere, then remove.
     current = [p for p in pods if p.template_hash == template.template_hash and not ctx.drained(p)]
     old = [p for p in pods if p not in current]
     broken = [p for p in current if not is_complete(p, template) and ctx.reachable(p)]
     current = [p for p in current if p not in broken]
-    remove = [Remove(p, Why.BROKEN) for p in broken]
+    remove = [Remove(p, Why.BROKEN) for p in broken] + [Remove(p, Why.TAINTED) for p in tainted]
     # A paused rollout neither creates nor removes; crashed pods still restart.
     decided = (
         Step(0, (), bool(old)) if dep.paused else step(dep, current, old, ctx.readiness, ctx.now)

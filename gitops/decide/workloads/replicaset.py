@@ -5,7 +5,8 @@ Pure. Every live pod of the workload is one of its replicas, whatever template m
 Kubernetes' ReplicaSet controller, a changed template is used only by pods made from then on,
 and no pod is replaced for it. Missing replicas are made on the nodes the scheduler picks;
 surplus ones go, the not-ready and the youngest first (``ActivePodsWithRanks``). Broken pods
-(a container or the pause container gone) are replaced, crashed containers restart, a silent
+(a container or the pause container gone), and those on a node with a NoExecute taint they do
+not tolerate, are replaced; crashed containers restart; a silent
 node's pods are counted but not touched. A drained node's pods are made again elsewhere first
 and go once as many others are ready, so a drain costs no replica.
 """
@@ -23,11 +24,12 @@ from gitops.model.live import PodInfo
 
 def plan(rs: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
     template = rs.template
-    broken = [p for p in pods if not _whole(p, rs) and ctx.reachable(p)]
-    members = [p for p in pods if p not in broken]
+    tainted = [p for p in pods if ctx.tainted(p, template)]
+    broken = [p for p in pods if p not in tainted and not _whole(p, rs) and ctx.reachable(p)]
+    members = [p for p in pods if p not in broken and p not in tainted]
     moving = [p for p in members if ctx.drained(p)]
     staying = sorted((p for p in members if p not in moving), key=lambda p: _rank(p, ctx))
-    remove = [Remove(p, Why.BROKEN) for p in broken]
+    remove = [Remove(p, Why.BROKEN) for p in broken] + [Remove(p, Why.TAINTED) for p in tainted]
     remove += [Remove(p, Why.SURPLUS) for p in staying[rs.replicas :] if ctx.reachable(p)]
     staying = staying[: rs.replicas]
     remove += [Remove(p, Why.DRAINED) for p in _leaving(rs, staying, moving, ctx)]
