@@ -126,6 +126,7 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
             else None,
             probes=n.probes,
             host_ip=n.address or "",
+            gpus=n.gpus,
         )
         for n in settings.nodes
     ]

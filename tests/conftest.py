@@ -238,14 +238,11 @@ def make_reconciler(tmp_path: Path, remote: GitRemote, instance: str) -> Iterato
     made: list[DockerNode] = []
 
     def make(state: str = "state", probes: bool = False, **overrides: Any) -> Reconciler:
+        overrides.setdefault("nodes", (NodeConfig("local"),))
         settings = Settings(
-            repo=str(remote.bare),
-            state_dir=tmp_path / state,
-            nodes=(NodeConfig("local"),),
-            instance=instance,
-            **overrides,
+            repo=str(remote.bare), state_dir=tmp_path / state, instance=instance, **overrides
         )
-        node = DockerNode("local", instance=instance)
+        node = DockerNode("local", instance=instance, gpus=settings.nodes[0].gpus)
         made.append(node)
         source = GitSource(
             settings.repo, settings.state_dir / "source", branch=settings.branch, path=settings.path

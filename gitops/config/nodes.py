@@ -14,6 +14,7 @@ A file::
         maxPods: 110                            # beyond it a pod is Pending (Too many pods)
         allowPrivileged: false                  # may run securityContext.privileged pods
         taints: [{key: gpu, value: "true", effect: NoSchedule}]  # only tolerating pods
+        gpus: 2                                 # NVIDIA GPUs pods ask for (nvidia.com/gpu)
     nodeGracePeriod: 10s                        # silent this long: NotReady
     evictionTimeout: 30s                        # silent this long: pods replaced elsewhere
     skipApiGroups: [monitoring.coreos.com]      # custom resources of these groups: Skipped
@@ -78,6 +79,7 @@ class _Node(_Strict):
     max_pods: int = Field(default=DEFAULT_MAX_PODS, ge=1, le=100_000, alias="maxPods")
     allow_privileged: bool = Field(default=False, alias="allowPrivileged")
     taints: list[_Taint] = Field(default_factory=list)  # only pods that tolerate them go there
+    gpus: int = Field(default=0, ge=0, le=1024)  # NVIDIA GPUs pods may ask for (nvidia.com/gpu)
 
     @field_validator("endpoint")
     @classmethod
@@ -116,6 +118,7 @@ def _node(n: _Node, where: str) -> NodeConfig:
         max_pods=n.max_pods,
         allow_privileged=n.allow_privileged,
         taints=tuple((t.key, t.value, t.effect) for t in n.taints),
+        gpus=n.gpus,
     )
 
 

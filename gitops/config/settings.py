@@ -43,6 +43,7 @@ class NodeConfig:
     max_pods: int = DEFAULT_MAX_PODS  # beyond it a pod is Pending ("Too many pods")
     allow_privileged: bool = False  # may run pods whose securityContext is privileged
     taints: tuple[tuple[str, str, str], ...] = ()  # (key, value, effect): pods must tolerate
+    gpus: int = 0  # NVIDIA GPUs (by the engine's nvidia device driver) pods may ask for
 
 
 @dataclass(frozen=True)

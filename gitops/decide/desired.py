@@ -259,6 +259,10 @@ def _container(
         memory_limit=memory_bytes(limits["memory"]) if "memory" in limits else None,
         cpu_request_millis=cpu_millis(cpu_req) if cpu_req is not None else None,
         memory_request=memory_bytes(mem_req) if mem_req is not None else None,
+        gpus=int(parse_quantity(limits[pm.GPU])) if pm.GPU in limits else 0,
+        ephemeral_storage=(
+            memory_bytes(limits["ephemeral-storage"]) if "ephemeral-storage" in limits else None
+        ),
         mounts=_mounts(c, pod, res),
         readiness=_probe(c.readiness_probe),
         liveness=_probe(c.liveness_probe),
@@ -347,8 +351,10 @@ def template_hash(template: PodTemplate) -> str:
     for spec in body["containers"] + body["init_containers"]:
         del spec["source"]  # where the manifest is, not what runs
         _drop_defaults(
-            spec, ("security", "stdin", "tty", "pre_stop_in_pod", "post_start", "post_start_in_pod")
-        )
+            spec,
+            ("security", "stdin", "tty", "pre_stop_in_pod", "post_start", "post_start_in_pod",
+             "gpus", "ephemeral_storage"),
+        )  # fmt: skip
         for env in spec["env"]:
             _drop_defaults(env, ("field",))
         for kind in ("readiness", "liveness", "startup"):

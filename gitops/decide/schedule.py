@@ -36,6 +36,7 @@ CORDONED = "node(s) were unschedulable"
 SELECTOR = "node(s) didn't match node selector"
 NO_CPU = "Insufficient cpu"
 NO_MEMORY = "Insufficient memory"
+NO_GPU = "Insufficient nvidia.com/gpu"
 TOO_MANY_PODS = "Too many pods"
 NO_PRIVILEGED = "node(s) do not allow privileged containers (allowPrivileged)"
 NODE_AFFINITY = "node(s) didn't match Pod's node affinity/selector"
@@ -59,6 +60,7 @@ class NodeView:
     max_pods: int = DEFAULT_MAX_PODS
     allow_privileged: bool = False
     taints: tuple[Taint, ...] = ()  # (key, value, effect), from the node configuration
+    gpus: int = 0  # nvidia.com/gpu the node's configuration declares
 
     @property
     def all_labels(self) -> dict[str, str]:
@@ -83,20 +85,25 @@ class Scheduler:
         self.cpu: Counter[str] = Counter()
         self.memory: Counter[str] = Counter()
         self.pods: Counter[str] = Counter()
+        self.gpus: Counter[str] = Counter()
         self.placed: list[Placed] = []  # for affinity and spread: every pod, new ones too
         for p in pods:
-            self.add(p.node, p.requests, Placed(p.node, p.namespace, p.labels()))
+            self.add(p.node, p.requests, Placed(p.node, p.namespace, p.labels()), p.gpus)
 
-    def add(self, node: str, requests: tuple[int, int], placed: Placed | None = None) -> None:
+    def add(
+        self, node: str, requests: tuple[int, int], placed: Placed | None = None, gpus: int = 0
+    ) -> None:
         self.cpu[node] += requests[0]
         self.memory[node] += requests[1]
+        self.gpus[node] += gpus
         self.pods[node] += 1
         if placed is not None:
             self.placed.append(placed)
 
-    def remove(self, node: str, requests: tuple[int, int]) -> None:
+    def remove(self, node: str, requests: tuple[int, int], gpus: int = 0) -> None:
         self.cpu[node] -= requests[0]
         self.memory[node] -= requests[1]
+        self.gpus[node] -= gpus
         self.pods[node] -= 1
 
     def place(self, template: PodTemplate, spread: Mapping[str, int]) -> str | Unschedulable:
@@ -128,6 +135,7 @@ class Scheduler:
             best.name,
             template.requests,
             Placed(best.name, template.namespace, dict(template.labels)),
+            template.gpus,
         )
         return best.name
 
@@ -157,6 +165,8 @@ class Scheduler:
             out.append(NO_CPU)
         if node.memory is not None and self.memory[node.name] + memory > node.memory:
             out.append(NO_MEMORY)
+        if template.gpus and self.gpus[node.name] + template.gpus > node.gpus:
+            out.append(NO_GPU)
         return out
 
     def _rules(self, node: NodeView, template: PodTemplate, rules: Placement) -> str:

@@ -60,6 +60,16 @@ def _check_quantities(res: pm.ResourceRequirements, path: str, issue: _Issues) -
         request = res.requests.get(key)
         if request is not None and parse_quantity(request) > parse_quantity(limit):
             issue(f"{path}.requests.{key}", f"must be less than or equal to {key} limit {limit}")
+    # An extended resource is not overcommitted: a whole number, its request its limit.
+    gpu_limit, gpu_request = res.limits.get(pm.GPU), res.requests.get(pm.GPU)
+    if gpu_request is not None and gpu_limit is None:
+        issue(f"{path}.limits.{pm.GPU}", f"must be set: {pm.GPU} is not overcommitted")
+    if gpu_request is not None and gpu_limit is not None and gpu_request != gpu_limit:
+        issue(f"{path}.requests.{pm.GPU}", f"must be equal to {pm.GPU} limit {gpu_limit}")
+    for where, value in ((f"{path}.limits.{pm.GPU}", gpu_limit), (f"{path}.requests.{pm.GPU}",
+                                                                  gpu_request)):  # fmt: skip
+        if value is not None and parse_quantity(value) != int(parse_quantity(value)):
+            issue(where, f"must be a whole number of GPUs, not {value}")
 
 
 def _one_of(obj: object, names: tuple[str, ...]) -> int:

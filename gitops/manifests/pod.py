@@ -7,7 +7,7 @@ fields to each other). Field names and defaults are Kubernetes'.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import Field
 
@@ -134,9 +134,16 @@ class ContainerPort(Spec):
     protocol: Literal["TCP", "UDP"] = "TCP"
 
 
+# The resources gitops honours: cpu and memory; ephemeral-storage (the writable layer's size,
+# where the node's storage driver can bound it); nvidia.com/gpu (Docker device requests, on
+# the GPUs a node's configuration declares).
+ResourceName = Literal["cpu", "memory", "ephemeral-storage", "nvidia.com/gpu"]
+GPU: Final = "nvidia.com/gpu"
+
+
 class ResourceRequirements(Spec):
-    requests: dict[Literal["cpu", "memory"], Quantity] = Field(default_factory=dict)
-    limits: dict[Literal["cpu", "memory"], Quantity] = Field(default_factory=dict)
+    requests: dict[ResourceName, Quantity] = Field(default_factory=dict)
+    limits: dict[ResourceName, Quantity] = Field(default_factory=dict)
 
 
 class HTTPHeader(Spec):

@@ -34,7 +34,9 @@ L_NODE: Final = PREFIX + "node"
 L_POD_LABEL: Final = PREFIX + "label."  # + the pod template's own label key
 L_CREATED: Final = PREFIX + "created"
 L_GRACE: Final = PREFIX + "grace-seconds"
-L_REQUESTS: Final = PREFIX + "requests"  # "cpu-millicores,memory-bytes" the pod reserves
+# "cpu-millicores,memory-bytes[,gpus]" the pod reserves
+L_REQUESTS: Final = PREFIX + "requests"
+L_GPU_IDS: Final = PREFIX + "gpu-ids"  # the node's GPUs a container was given: "0,1"
 L_INFRA: Final = PREFIX + "infra"  # the pod's pause container: holds its namespaces, runs probes
 L_PROBES: Final = PREFIX + "probes"  # JSON of the container's probes, named ports resolved
 L_PORTS: Final = PREFIX + "ports"  # JSON {name: containerPort} of the container's named ports
@@ -115,7 +117,9 @@ def encode(
         L_NODE: node,
         L_CREATED: f"{now:.3f}",
         L_GRACE: str(template.grace_seconds),
-        L_REQUESTS: "{},{}".format(*template.requests),
+        L_REQUESTS: ",".join(
+            map(str, template.requests + ((template.gpus,) if template.gpus else ()))
+        ),
     }
     if init:
         labels[L_INIT] = "true"
@@ -185,6 +189,7 @@ class ContainerLabels:
     created: float = 0.0
     grace: int = 30
     requests: tuple[int, int] = (0, 0)
+    gpus: int = 0
     probes: str = ""  # JSON; ``decode_probes`` reads it
     ports: dict[str, int] = field(default_factory=dict)  # named container ports
     pre_stop: tuple[str, ...] = ()
@@ -212,6 +217,7 @@ def _json(text: str | None, kind: type) -> Any:
 def decode(labels: Mapping[str, str]) -> ContainerLabels:
     get = labels.get
     cpu, _, memory = get(L_REQUESTS, "").partition(",")
+    memory, _, gpus = memory.partition(",")
     try:
         created = float(get(L_CREATED, "0") or 0)
     except ValueError:
@@ -236,6 +242,7 @@ def decode(labels: Mapping[str, str]) -> ContainerLabels:
         created=created,
         grace=_int(get(L_GRACE), 30),
         requests=(_int(cpu, 0), _int(memory, 0)) if cpu and memory else (0, 0),
+        gpus=_int(gpus, 0),
         probes=get(L_PROBES, ""),
         ports={str(k): int(v) for k, v in ports.items() if isinstance(v, int)},
         pre_stop=pre_stop,

@@ -111,6 +111,10 @@ class PodInfo:
         """(cpu millicores, memory bytes) it reserves on its node."""
         return self.containers[0].meta.requests if self.containers else (0, 0)
 
+    @property
+    def gpus(self) -> int:
+        return self.containers[0].meta.gpus if self.containers else 0
+
     def labels(self) -> dict[str, str]:
         """The pod template's own labels (what Service selectors match)."""
         return dict(self.containers[0].meta.pod_labels) if self.containers else {}

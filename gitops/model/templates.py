@@ -194,6 +194,8 @@ class ContainerSpec:
     memory_limit: int | None = None
     cpu_request_millis: int | None = None
     memory_request: int | None = None
+    gpus: int = 0  # nvidia.com/gpu: whole GPUs of the node's, by Docker device request
+    ephemeral_storage: int | None = None  # bytes of writable layer, where the driver bounds it
     mounts: tuple[Mount, ...] = ()
     readiness: ProbeSpec | None = None
     liveness: ProbeSpec | None = None
@@ -256,6 +258,11 @@ class PodTemplate:
             max([sum(a[0] for a in apps), *(i[0] for i in inits)]),
             max([sum(a[1] for a in apps), *(i[1] for i in inits)]),
         )
+
+    @property
+    def gpus(self) -> int:
+        """GPUs the scheduler reserves, counted as ``requests`` counts cpu and memory."""
+        return max([sum(c.gpus for c in self.containers), *(c.gpus for c in self.init_containers)])
 
     @property
     def needs_pod_ip(self) -> bool:

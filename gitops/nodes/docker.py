@@ -41,6 +41,7 @@ from gitops.model.labels import (
     DEFAULT_INSTANCE,
     INFRA_NAME,
     L_CREATED,
+    L_GPU_IDS,
     L_INSTANCE,
     L_MANAGED,
     L_NAMESPACE,
@@ -172,8 +173,12 @@ class DockerNode:
         tls: tuple[str, str, str] | None = None,  # (ca, cert, key) for a tcp:// endpoint
         probes: str = PROBES_AUTO,  # where HTTP/TCP probes run (``Node.probes``)
         host_ip: str = "",  # the node's address for status.hostIP ("": its pods' gateway)
+        gpus: int = 0,  # NVIDIA GPUs its containers may be given (device requests)
     ) -> None:
         self._name = name
+        self._gpus = gpus
+        self._gpu_lock = threading.Lock()  # one allocation at a time: no GPU given twice
+        self._sized: bool | None = None  # the storage driver bounds a writable layer's size
         self._host_ip = host_ip
         self._probes = probe_place(base_url, probes)
         self._routed: dict[str, bool] = {}  # network -> its subnet is routed from here
@@ -518,11 +523,16 @@ class DockerNode:
             else None,
             mem_reservation=spec.memory_request if spec.memory_limit else None,
             restart_policy={"Name": "no"},  # restarts are the reconciler's, with its back-off
+            storage_opt=self._storage(spec, pod),
             **host_options(sec),
             **shared,
         )
         own = self._pod_network(template, pod) if pause is None else {}
-        created = self.api.create_container(
+        labels = encode_labels(
+            template, pod, spec.name, index, init, self._name, time.time(), self._instance,
+            spec, own_network=pause is None,
+        )  # fmt: skip
+        create: dict[str, Any] = dict(
             image=spec.image,
             name=container_name(ns, pod, spec.name, self._instance),
             entrypoint=list(spec.command) if spec.command is not None else None,
@@ -532,20 +542,57 @@ class DockerNode:
             user=engine_user(sec, image_user),
             tty=spec.tty,
             stdin_open=spec.stdin,
-            labels=encode_labels(
-                template, pod, spec.name, index, init, self._name, time.time(), self._instance,
-                spec, own_network=pause is None,
-            ),
+            labels=labels,
             host_config=host_config,
             stop_timeout=template.grace_seconds,
             **own,
-        )  # fmt: skip
-        cid = str(created["Id"])
+        )
+        with self._gpu_lock if spec.gpus else contextlib.nullcontext():
+            if spec.gpus:  # these GPUs of the node, and no other container's
+                ids = self._free_gpus(spec.gpus, f"container {spec.name} of pod {ns}/{pod}")
+                labels[L_GPU_IDS] = ",".join(ids)
+                host_config["DeviceRequests"] = [
+                    {"Driver": "nvidia", "DeviceIDs": ids, "Capabilities": [["gpu"]]}
+                ]
+            cid = str(self.api.create_container(**create)["Id"])
         for m in spec.mounts:
             if m.kind == "files" and m.files and m.volume not in filled:
                 gid, items = self._projected(spec, m.path, m.files)
                 self.api.put_archive(cid, "/", _tar(items, gid))
         return cid
+
+    def _free_gpus(self, count: int, what: str) -> list[str]:
+        """``count`` of the node's GPUs that no container of any instance holds."""
+        held: set[str] = set()
+        for row in self.api.containers(all=True, filters={"label": L_GPU_IDS}):
+            held.update(x for x in (row.get("Labels") or {}).get(L_GPU_IDS, "").split(",") if x)
+        free = [str(i) for i in range(self._gpus) if str(i) not in held]
+        if len(free) < count:
+            raise ContainerCreateError(
+                f"node {self._name}: {what}: {count} nvidia.com/gpu wanted, "
+                f"{len(free)} of the node's {self._gpus} free"
+            )
+        return free[:count]
+
+    def _storage(self, spec: ContainerSpec, pod: str) -> dict[str, str] | None:
+        """The writable layer's size for an ephemeral-storage limit, where the storage driver
+        can bound it (overlay2 on xfs with project quotas, btrfs, zfs); elsewhere said once."""
+        if spec.ephemeral_storage is None:
+            return None
+        if self._sized is None:
+            info = self.api.info()
+            status = dict(tuple(x) for x in info.get("DriverStatus") or [] if len(x) == 2)
+            driver = info.get("Driver", "")
+            backing = status.get("Backing Filesystem", "")
+            self._sized = driver in ("btrfs", "zfs") or (driver == "overlay2" and backing == "xfs")
+            if not self._sized:
+                log.warning(
+                    "node %s: ephemeral-storage limits are not enforced: storage driver %s on "
+                    "%s cannot bound a container's writable layer (overlay2 on xfs with pquota, "
+                    "btrfs or zfs can); first of pod %s",
+                    self._name, driver, backing or "an unknown filesystem", pod,
+                )  # fmt: skip
+        return {"size": str(spec.ephemeral_storage)} if self._sized else None
 
     @staticmethod
     def _projected(

@@ -190,6 +190,7 @@ class Cluster:
                     max_pods=cfg.max_pods,
                     allow_privileged=cfg.allow_privileged,
                     taints=cfg.taints,
+                    gpus=cfg.gpus,
                 )
             )
         return out

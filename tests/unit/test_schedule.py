@@ -6,12 +6,15 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from gitops.act.apply import apply_plan
 from gitops.act.observe import observe
 from gitops.decide.actions import Why, counter_suffix
 from gitops.decide.desired import DesiredState, build_desired
 from gitops.decide.plan import Plan, make_plan
 from gitops.decide.schedule import NodeView, Scheduler, Unschedulable
+from gitops.errors import ManifestError
 from gitops.manifests import parse_manifests
 from gitops.model.templates import PodTemplate
 from gitops.nodes.memory import MemoryNode
@@ -177,3 +180,35 @@ def test_a_no_execute_taint_evicts_the_pods_that_do_not_tolerate_it() -> None:
     assert sum(1 for p in pods if p.deployment == "ops" and p.node == "n1") == 1
     warned = [str(w) for w in parse_manifests({"a.yaml": dump(tolerant)}).warnings]
     assert any("tolerations[0].tolerationSeconds: ignored" in w for w in warned), warned
+
+
+def test_gpus_are_scheduled_against_what_each_node_declares() -> None:
+    gpu = deployment(name="train", replicas=3,
+                     container={"resources": {"limits": {"nvidia.com/gpu": 2}}})  # fmt: skip
+    nodes = [MemoryNode(f"n{i}", registry=IMAGES) for i in (1, 2)]
+    views = [NodeView("n1", gpus=4), NodeView("n2")]
+    state = desired(gpu)
+    assert state.deployments[0].template.gpus == 2
+    plan = run(state, nodes, views)
+    assert [c.node for c in plan.create] == ["n1", "n1"]  # 2 + 2 of n1's 4; n2 has none
+    assert plan.pending[0].reason == "0/2 nodes are available: 2 Insufficient nvidia.com/gpu."
+    assert {p.gpus for p in observe(nodes).pods} == {2}  # counted again from the labels
+
+
+@pytest.mark.parametrize(
+    ("resources", "text"),
+    [
+        ({"limits": {"nvidia.com/gpu": "500m"}}, "limits.nvidia.com/gpu: must be a whole number"),
+        ({"requests": {"nvidia.com/gpu": 1}}, "limits.nvidia.com/gpu: must be set"),
+        ({"requests": {"nvidia.com/gpu": 1}, "limits": {"nvidia.com/gpu": 2}},
+         "requests.nvidia.com/gpu: must be equal to nvidia.com/gpu limit 2"),
+        ({"limits": {"amd.com/gpu": 1}}, "resources.limits.amd.com/gpu"),
+    ],
+)  # fmt: skip
+def test_gpu_requests_follow_the_extended_resource_rules(
+    resources: dict[str, Any], text: str
+) -> None:
+    doc = deployment(container={"resources": resources})
+    with pytest.raises(ManifestError) as err:
+        desired(doc)
+    assert text in str(err.value), str(err.value)
