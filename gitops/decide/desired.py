@@ -313,6 +313,20 @@ def _hook(
     return wget_command(url, headers, max(1, min(grace, MAX_HOOK_SECONDS))), True
 
 
+def _headless(manifests: Manifests, namespace: str, labels: dict[str, str]) -> tuple[str, ...]:
+    """The headless Services of the namespace whose selector the pod's labels match."""
+    return tuple(
+        sorted(
+            e.name
+            for e in manifests.of(m.Service)
+            if e.namespace == namespace
+            and e.resource.spec.cluster_ip == "None"
+            and e.resource.spec.selector
+            and all(labels.get(k) == v for k, v in e.resource.spec.selector.items())
+        )
+    )
+
+
 def _dns(pod: pm.PodSpec) -> Dns | None:
     config = pod.dns_config
     if pod.hostname is None and pod.subdomain is None and config is None:
@@ -330,7 +344,13 @@ def _dns(pod: pm.PodSpec) -> Dns | None:
 
 
 # Template fields gitops gained after its first release (left out of the hash when unset).
-ADDED_LATER = ("node_selector", "sysctls", "memory_dirs", "pull_secrets", "placement", "dns")
+ADDED_LATER = (
+    "node_selector", "sysctls", "memory_dirs", "pull_secrets", "placement", "dns", "headless",
+)  # fmt: skip
+CONTAINER_ADDED_LATER = (
+    "security", "stdin", "tty", "pre_stop_in_pod", "post_start", "post_start_in_pod", "gpus",
+    "ephemeral_storage",
+)  # fmt: skip
 
 
 def _drop_defaults(body: dict[str, Any], keys: tuple[str, ...]) -> None:
@@ -345,16 +365,10 @@ def template_hash(template: PodTemplate) -> str:
     body = asdict(replace(template, template_hash="", commit="", prune=True))
     # Fields added later are left out at their defaults, so pods that do not use them keep
     # their hash across an upgrade of gitops (and are not replaced by it).
-    _drop_defaults(
-        body, ("node_selector", "sysctls", "memory_dirs", "pull_secrets", "placement", "dns")
-    )
+    _drop_defaults(body, ADDED_LATER)
     for spec in body["containers"] + body["init_containers"]:
         del spec["source"]  # where the manifest is, not what runs
-        _drop_defaults(
-            spec,
-            ("security", "stdin", "tty", "pre_stop_in_pod", "post_start", "post_start_in_pod",
-             "gpus", "ephemeral_storage"),
-        )  # fmt: skip
+        _drop_defaults(spec, CONTAINER_ADDED_LATER)
         for env in spec["env"]:
             _drop_defaults(env, ("field",))
         for kind in ("readiness", "liveness", "startup"):
@@ -396,6 +410,7 @@ def _workload(entry: Entry[m.Workload], manifests: Manifests, commit: str) -> De
         pull_secrets=tuple(ref.name for ref in pod.image_pull_secrets),
         placement=placement(pod),
         dns=_dns(pod),
+        headless=_headless(manifests, entry.namespace, spec.template.metadata.labels),
         memory_dirs=tuple(
             (v.name, memory_bytes(v.empty_dir.size_limit) if v.empty_dir.size_limit else None)
             for v in pod.volumes

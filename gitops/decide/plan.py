@@ -253,6 +253,7 @@ def _names(
     wanted = {
         (e.namespace, e.name): tuple(sorted({p.port for p in e.resource.spec.ports}))
         for e in desired.manifests.of(Service)
+        if e.resource.spec.cluster_ip != "None"  # a headless name is its pods' own aliases
     }
     create: list[NameProxy] = []
     remove: list[NameProxy] = []

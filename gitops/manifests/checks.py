@@ -416,8 +416,14 @@ def _check_service(entry: Entry[m.Service], issue: _Issues) -> None:
     if spec.ip_family_policy == "RequireDualStack" or spec.ip_families == ["IPv6"]:
         field = "ipFamilyPolicy" if spec.ip_family_policy == "RequireDualStack" else "ipFamilies"
         issue(f"spec.{field}", "gitops Services are IPv4: Docker's pod networks here are IPv4")
+    headless = spec.cluster_ip == "None"
+    if headless and spec.type != "ClusterIP":
+        issue(
+            "spec.clusterIP", f"may not be 'None' for a {spec.type} Service (headless is ClusterIP)"
+        )
     for i, port in enumerate(spec.ports):
-        if port.protocol != "TCP":
+        # A headless name resolves to the pods themselves: any protocol reaches them.
+        if port.protocol != "TCP" and not headless:
             issue(
                 f"spec.ports[{i}].protocol",
                 f"{port.protocol} Services are not supported: gitops proxies TCP connections "

@@ -92,8 +92,9 @@ def _service(spec: m.ServiceSpec) -> Iterator[tuple[str, str]]:
     if spec.cluster_ip == "None":
         yield (
             "spec.clusterIP",
-            "headless: not honoured yet; the name resolves to a proxy over the ready pods, not "
-            "to each pod's address",
+            "headless: the name resolves to the address of each running pod it selects on the "
+            "asking pod's node, ready or not (Docker's DNS knows no readiness, and each node's "
+            "pods share only that node's network)",
         )
     if spec.external_traffic_policy == "Local":
         yield (

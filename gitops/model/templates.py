@@ -238,6 +238,8 @@ class PodTemplate:
     pull_secrets: tuple[str, ...] = ()  # imagePullSecrets: Secrets of its namespace, by name
     placement: Placement | None = None
     dns: Dns | None = None
+    # Headless Services (clusterIP: None) that select it: their names are its DNS aliases.
+    headless: tuple[str, ...] = ()
     prune: bool = True
     commit: str = ""
 

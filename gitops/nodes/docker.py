@@ -401,6 +401,8 @@ class DockerNode:
         aliases = list(dict.fromkeys([pod, hostname]))
         if dns is not None and dns.subdomain:  # hostname.subdomain resolves, as in Kubernetes
             aliases.append(f"{hostname}.{dns.subdomain}")
+        for service in template.headless:  # a headless Service's name: each pod's own address
+            aliases += service_aliases(template.namespace, service)
         endpoint = self.api.create_endpoint_config(aliases=aliases)
         # The SDK's stub says one EndpointConfig; the engine takes a map by network name.
         networking = self.api.create_networking_config({network: endpoint})  # type: ignore[arg-type]

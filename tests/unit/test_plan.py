@@ -264,3 +264,19 @@ def test_a_deployment_whose_image_cannot_be_pulled_is_not_touched_but_pruning_go
     pods = {p.deployment for p in observe([node]).pods}
     assert pods == {"web"}  # api pruned; web's old pods still serve
     assert plan.gate(plan.remove[0]) is None and plan.gate(plan.create[0]) == ("demo", "web")
+
+
+def test_a_headless_service_is_its_pods_own_names_and_has_no_name_proxy() -> None:
+    def svc(name: str, **spec: Any) -> dict[str, Any]:
+        return {"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace":
+                "demo"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}], **spec}}  # fmt: skip
+
+    state = desired(deployment(replicas=1), svc("peers", clusterIP="None"), svc("web"))
+    assert state.deployments[0].template.headless == ("peers",)
+    plan = make_plan(state, observe([MemoryNode(registry=IMAGES)]), ["memory"], counter_suffix())
+    assert [n.service for n in plan.names_create] == ["web"]
+    plain = desired(deployment(replicas=1), svc("web"))
+    # Docker sets a name at creation only: a new headless Service replaces the pods it selects.
+    assert (
+        plain.deployments[0].template.template_hash != state.deployments[0].template.template_hash
+    )
