@@ -55,6 +55,11 @@ class Tree(Protocol):
 
     def read(self, path: str) -> bytes: ...
 
+    def context(self) -> tuple[Tree, str]:
+        """The whole tree this one is part of, and this one's path in it ("" when it is the
+        whole): a kustomization may use bases outside the manifest path (``../base``)."""
+        ...
+
 
 @dataclass(frozen=True)
 class Rules:
@@ -232,6 +237,9 @@ class DirectoryTree:
 
     def __init__(self, root: Path) -> None:
         self.root = root
+
+    def context(self) -> tuple[DirectoryTree, str]:
+        return self, ""  # on disk, the bases around it are there already
 
     def listing(self) -> Iterator[TreeItem]:
         for top, dirs, names in os.walk(self.root, followlinks=False):

@@ -66,8 +66,7 @@ def render(tree: Tree, directory: str) -> tuple[bytes, str]:
     cmd, renderer = found
     if isinstance(tree, DirectoryTree):  # on disk already: built in place, bases around it
         return _build(cmd, tree.root / directory, str(tree.root)), renderer
-    context = getattr(tree, "context", None)
-    full, prefix = context() if callable(context) else (tree, "")
+    full, prefix = tree.context()
     with tempfile.TemporaryDirectory(prefix="gitops-kustomize-") as tmp:
         root = Path(tmp)
         _write(full, root)
