@@ -9,14 +9,15 @@ the first kind (``deployment.py``); StatefulSet, DaemonSet and Job will be its s
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 
 from gitops.decide.actions import Create, NameSource, Pending, Remove, Restart, RestartPolicy
 from gitops.decide.affinity import untolerated
 from gitops.decide.health import PodReadiness
-from gitops.decide.schedule import NodeView, Scheduler
+from gitops.decide.schedule import NodeView, Scheduler, Unschedulable
 from gitops.model.labels import INFRA_NAME
 from gitops.model.live import PodInfo
 from gitops.model.templates import PodTemplate
@@ -71,6 +72,50 @@ class Planner(Protocol[W_contra]):
     """One workload kind: its desired workload and live pods, to its part of the plan."""
 
     def __call__(self, workload: W_contra, pods: list[PodInfo], ctx: Context, /) -> Part: ...
+
+
+def restarts(
+    pods: Iterable[PodInfo], gone: set[str], ctx: Context, due: Callable[[PodInfo], bool]
+) -> tuple[list[Restart], list[PodInfo]]:
+    """Of the pods not ``gone``: those with a container whose restart is due now (``due``
+    says which pods may restart at all), and the ones kept as they are."""
+    restart: list[Restart] = []
+    keep: list[PodInfo] = []
+    for pod in pods:
+        if pod.name in gone:
+            continue
+        wanted = ctx.restarts.due(pod, ctx.now) if due(pod) and ctx.reachable(pod) else None
+        if wanted is not None:
+            restart.append(wanted)
+        else:
+            keep.append(pod)
+    return restart, keep
+
+
+def place(
+    ctx: Context,
+    template: PodTemplate,
+    count: int,
+    spread: Counter[str],
+    prefix: str,
+    why: str,
+) -> tuple[list[Create], Pending | None]:
+    """``count`` new pods of ``template`` named ``prefix`` + a random suffix, on the nodes
+    the scheduler picks (``spread``: the workload's pods per node so far); the ones no node
+    can take are ``Pending`` with the scheduler's reason."""
+    create: list[Create] = []
+    for _ in range(count):
+        node = ctx.scheduler.place(template, spread)
+        if isinstance(node, Unschedulable):
+            left = count - len(create)
+            return create, Pending(template.namespace, template.deployment, left, node.reason)
+        spread[node] += 1
+        name = f"{prefix}{ctx.names()}"
+        while name in ctx.taken:  # a suffix may repeat; a pod name must not
+            name = f"{prefix}{ctx.names()}"
+        ctx.taken.add(name)
+        create.append(Create(template, name, node, why))
+    return create, None
 
 
 def is_complete(pod: PodInfo, template: PodTemplate) -> bool:

@@ -13,10 +13,9 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-from gitops.decide.actions import Create, Pending, Remove, Restart, Why
+from gitops.decide.actions import Remove, Why
 from gitops.decide.desired import DesiredDeployment
-from gitops.decide.schedule import Unschedulable
-from gitops.decide.workloads.base import Context, Part, is_complete
+from gitops.decide.workloads.base import Context, Part, is_complete, place, restarts
 from gitops.decide.workloads.rollout import Step, step
 from gitops.model.live import ContainerInfo, PodInfo
 
@@ -43,34 +42,11 @@ def plan(dep: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
         if ctx.reachable(p)
     ]
     gone = {r.pod.name for r in remove}
-    restart: list[Restart] = []
-    keep: list[PodInfo] = []
-    for pod in current + old:
-        if pod.name in gone:
-            continue
-        due = pod in current and ctx.reachable(pod)
-        wanted = ctx.restarts.due(pod, ctx.now) if due else None
-        if wanted is not None:
-            restart.append(wanted)
-        else:
-            keep.append(pod)
+    restart, keep = restarts(current + old, gone, ctx, lambda p: p in current)
     spread = Counter(p.node for p in current if p.name not in gone)
-    create: list[Create] = []
-    unplaced: Unschedulable | None = None
-    for _ in range(decided.create):
-        node = ctx.scheduler.place(template, spread)
-        if isinstance(node, Unschedulable):
-            unplaced = node
-            break
-        spread[node] += 1
-        name = f"{dep.name}-{template.template_hash}-{ctx.names()}"
-        while name in ctx.taken:  # a suffix may repeat; a pod name must not
-            name = f"{dep.name}-{template.template_hash}-{ctx.names()}"
-        ctx.taken.add(name)
-        create.append(Create(template, name, node, Why.OUTDATED if old else Why.MISSING))
-    pending = None
-    if unplaced is not None:
-        pending = Pending(dep.namespace, dep.name, decided.create - len(create), unplaced.reason)
+    why = Why.OUTDATED if old else Why.MISSING
+    prefix = f"{dep.name}-{template.template_hash}-"
+    create, pending = place(ctx, template, decided.create, spread, prefix, why)
     return Part(create, restart, remove, keep, decided.waiting, pending)
 
 

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 from collections import Counter
 
-from gitops.decide.actions import Create, Pending, Remove, Restart, Why
+from gitops.decide.actions import Remove, Why
 from gitops.decide.desired import DesiredDeployment
-from gitops.decide.schedule import Unschedulable
-from gitops.decide.workloads.base import Context, Part, is_complete
+from gitops.decide.workloads.base import Context, Part, is_complete, place, restarts
 from gitops.model.live import PodInfo
 
 
@@ -34,34 +33,10 @@ def plan(rs: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
     staying = staying[: rs.replicas]
     remove += [Remove(p, Why.DRAINED) for p in _leaving(rs, staying, moving, ctx)]
     gone = {r.pod.name for r in remove}
-    restart: list[Restart] = []
-    keep: list[PodInfo] = []
-    for pod in members:
-        if pod.name in gone:
-            continue
-        wanted = ctx.restarts.due(pod, ctx.now) if ctx.reachable(pod) else None
-        if wanted is not None:
-            restart.append(wanted)
-        else:
-            keep.append(pod)
-    missing = rs.replicas - len(staying)
+    restart, keep = restarts(members, gone, ctx, lambda p: True)
+    why = Why.DRAINED if moving else Why.MISSING
     spread = Counter(p.node for p in staying)
-    create: list[Create] = []
-    unplaced: Unschedulable | None = None
-    for _ in range(missing):
-        node = ctx.scheduler.place(template, spread)
-        if isinstance(node, Unschedulable):
-            unplaced = node
-            break
-        spread[node] += 1
-        name = f"{rs.name}-{ctx.names()}"
-        while name in ctx.taken:  # a suffix may repeat; a pod name must not
-            name = f"{rs.name}-{ctx.names()}"
-        ctx.taken.add(name)
-        create.append(Create(template, name, node, Why.DRAINED if moving else Why.MISSING))
-    pending = None
-    if unplaced is not None:
-        pending = Pending(rs.namespace, rs.name, missing - len(create), unplaced.reason)
+    create, pending = place(ctx, template, rs.replicas - len(staying), spread, f"{rs.name}-", why)
     waiting = any(p.name not in gone for p in moving)
     return Part(create, restart, remove, keep, waiting, pending)
 
