@@ -217,7 +217,8 @@ def grpc_images(engine: docker.DockerClient) -> Iterator[Images]:
     for version, port in builds.items():
         subprocess.run(
             [
-                str(ROOT / "scripts" / "build-grpc-image"),
+                str(ROOT / "scripts" / "build-images"),
+                "--grpc",
                 imgs.repo,
                 imgs[version].rsplit(":", 1)[1],
                 port,
