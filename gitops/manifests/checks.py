@@ -16,6 +16,7 @@ from gitops.manifests import fields as f
 from gitops.manifests import kinds
 from gitops.manifests import model as m
 from gitops.manifests import pod as pm
+from gitops.manifests import volumes as vol
 from gitops.manifests.entries import Entry, Manifests, Policy, config_data, decode_base64
 from gitops.manifests.pullsecrets import entries
 from gitops.manifests.quantity import parse_quantity
@@ -223,11 +224,12 @@ def _check_container(
             issue(f"{vpath}.mountPath", "must be an absolute path")
         if mount_paths.count(vm.mount_path) > 1:
             issue(f"{vpath}.mountPath", f"{vm.mount_path!r} is mounted more than once")
-        if vm.sub_path is not None:
-            issue(f"{vpath}.subPath", "subPath is not supported by gitops")
+        vol.check_mount(vm, vpath, {e.name for e in c.env}, issue)
 
 
-def _check_workload(entry: Entry[m.Workload], manifests: Manifests, issue: _Issues) -> None:
+def _check_workload(
+    entry: Entry[m.Workload], manifests: Manifests, policy: Policy, issue: _Issues
+) -> None:
     res = entry.resource
     spec = res.spec
     labels = spec.template.metadata.labels
@@ -244,12 +246,14 @@ def _check_workload(entry: Entry[m.Workload], manifests: Manifests, issue: _Issu
                 f"selector {key}={value} does not match template labels "
                 "(spec.template.metadata.labels)",
             )
-    _check_pod(entry, spec.template.spec, manifests, issue)
+    _check_pod(entry, spec.template.spec, manifests, policy, issue)
     if isinstance(res, m.Deployment):
         _check_strategy(res.spec.strategy, issue)
 
 
-def _check_pod(entry: Entry[Any], pod: pm.PodSpec, manifests: Manifests, issue: _Issues) -> None:
+def _check_pod(
+    entry: Entry[Any], pod: pm.PodSpec, manifests: Manifests, policy: Policy, issue: _Issues
+) -> None:
     base = "spec.template.spec"
     volumes = [v.name for v in pod.volumes]
     if len(volumes) != len(set(volumes)):
@@ -258,16 +262,15 @@ def _check_pod(entry: Entry[Any], pod: pm.PodSpec, manifests: Manifests, issue: 
     _check_pull_secrets(pod, base, refs, issue)
     if pod.dns_policy == "None" and not (pod.dns_config and pod.dns_config.nameservers):
         issue(f"{base}.dnsConfig.nameservers", "must give at least one when dnsPolicy is None")
-    for i, vol in enumerate(pod.volumes):
+    for i, v in enumerate(pod.volumes):
         vpath = f"{base}.volumes[{i}]"
-        if _one_of(vol, ("empty_dir", "config_map", "secret")) != 1:
-            issue(vpath, "must specify exactly one of emptyDir, configMap, secret")
-        if vol.config_map is not None:
-            cm = vol.config_map
+        vol.check_volume(v, vpath, manifests, entry.namespace, policy, issue)
+        if v.config_map is not None:
+            cm = v.config_map
             keys = [it.key for it in cm.items]
             refs.check(m.ConfigMap, cm.name, keys, cm.optional, f"{vpath}.configMap")
-        if vol.secret is not None:
-            sec = vol.secret
+        if v.secret is not None:
+            sec = v.secret
             keys = [it.key for it in sec.items]
             refs.check(m.Secret, sec.secret_name, keys, sec.optional, f"{vpath}.secret")
     all_containers = [("initContainers", c) for c in pod.init_containers] + [
@@ -450,11 +453,13 @@ def semantic_errors(manifests: Manifests, policy: Policy) -> Iterator[FieldError
         _check_name(entry, issue)
         res = entry.resource
         if isinstance(res, m.WORKLOADS):
-            _check_workload(entry, manifests, issue)
+            _check_workload(entry, manifests, policy, issue)
             _check_security(res.spec.template.spec, "spec.template.spec", policy, issue)
             _check_owner(entry, owners, issue)
         elif isinstance(res, m.PodDisruptionBudget):
             _check_budget(entry, issue)
+        elif isinstance(res, m.PersistentVolumeClaim):
+            vol.check_claim(entry, policy, issue)
         elif isinstance(res, m.Secret):
             _check_secret(entry, issue)
         elif isinstance(res, m.ConfigMap):

@@ -24,6 +24,9 @@ class Policy:
 
     skip_api_groups: frozenset[str] = frozenset()  # custom resources of these groups: Skipped
     allow_privileged: bool = False  # some node runs privileged containers
+    # storageClassName -> whether its volume driver is shared (ReadWriteMany, ReadOnlyMany)
+    storage_classes: tuple[tuple[str, bool], ...] = (("local", False),)
+    host_paths: tuple[str, ...] = ()  # hostPath volumes may use these paths and below them
 
 
 @dataclass(frozen=True)

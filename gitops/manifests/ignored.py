@@ -84,8 +84,25 @@ def _of(entry: Entry[Any]) -> Iterator[tuple[str, str]]:
         yield from _template(res.spec.template, "spec.template")
     if isinstance(res, m.Service):
         yield from _service(res.spec)
+    if isinstance(res, m.PersistentVolumeClaim):
+        yield from _claim(res.spec)
     if isinstance(res, m.PodDisruptionBudget) and res.spec.selector is None:
         yield "spec.selector", "absent: the budget selects no pod (policy/v1), so it limits nothing"
+
+
+def _claim(spec: m.PersistentVolumeClaimSpec) -> Iterator[tuple[str, str]]:
+    for attr, camel in (("volume_name", "volumeName"), ("selector", "selector"),
+                        ("volume_attributes_class_name", "volumeAttributesClassName")):  # fmt: skip
+        if getattr(spec, attr) is not None:
+            yield (
+                f"spec.{camel}",
+                "ignored: the claim is a Docker volume gitops makes, no PersistentVolume",
+            )
+    if (spec.storage_class_name or "local") == "local" and "storage" in spec.resources.requests:
+        yield (
+            "spec.resources.requests.storage",
+            "recorded and shown, not enforced: Docker's local volume driver has no size limit",
+        )
 
 
 def _service(spec: m.ServiceSpec) -> Iterator[tuple[str, str]]:

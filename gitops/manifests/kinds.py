@@ -56,7 +56,6 @@ MEANINGLESS: dict[str, str] = {
 NOT_YET: frozenset[str] = frozenset(
     {
         "StatefulSet",
-        "PersistentVolumeClaim",
         "PersistentVolume",
         "Job",
         "CronJob",

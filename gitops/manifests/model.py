@@ -23,6 +23,7 @@ from gitops.manifests.fields import (
     PortName,
     PortNumber,
     Positive,
+    Quantity,
     Spec,
 )
 from gitops.manifests.pod import LabelSelector, PodTemplateSpec
@@ -177,6 +178,37 @@ class ReplicationController(Resource):
     spec: ReplicationControllerSpec
 
 
+AccessMode = Literal["ReadWriteOnce", "ReadOnlyMany", "ReadWriteMany", "ReadWriteOncePod"]
+
+
+class VolumeResources(Spec):
+    requests: dict[Literal["storage"], Quantity] = Field(default_factory=dict)
+    limits: dict[Literal["storage"], Quantity] = Field(default_factory=dict)
+
+
+class PersistentVolumeClaimSpec(Spec):
+    access_modes: list[AccessMode] = Field(min_length=1)
+    resources: VolumeResources = Field(default_factory=VolumeResources)
+    storage_class_name: str | None = None  # None: the default class, "local"
+    volume_mode: Literal["Filesystem", "Block"] = "Filesystem"  # Block is refused (checks)
+    # A claim binds to a Docker volume gitops makes, never to a PersistentVolume by name or
+    # label: accepted, warned about (``gitops.manifests.ignored``).
+    volume_name: str | None = None
+    selector: PodSelector | None = None
+    data_source: dict[str, Any] | None = None  # refused: gitops copies no volume
+    data_source_ref: dict[str, Any] | None = None
+    volume_attributes_class_name: str | None = None
+
+
+class PersistentVolumeClaim(Resource):
+    """A Docker named volume on one node, made when a pod first uses it; its data outlives
+    every pod, and is removed only by ``gitops delete pvc`` (never by a prune)."""
+
+    api_version: Literal["v1"]
+    kind: Literal["PersistentVolumeClaim"]
+    spec: PersistentVolumeClaimSpec
+
+
 class PodDisruptionBudgetSpec(Spec):
     min_available: IntOrString | None = None
     max_unavailable: IntOrString | None = None
@@ -219,4 +251,5 @@ KINDS: dict[str, tuple[str, type[Resource]]] = {
     "ReplicaSet": ("apps/v1", ReplicaSet),
     "ReplicationController": ("v1", ReplicationController),
     "PodDisruptionBudget": ("policy/v1", PodDisruptionBudget),
+    "PersistentVolumeClaim": ("v1", PersistentVolumeClaim),
 }

@@ -58,11 +58,38 @@ class EmptyDirVolumeSource(Spec):
     size_limit: Quantity | None = None
 
 
+class PersistentVolumeClaimVolumeSource(Spec):
+    claim_name: Annotated[str, Field(min_length=1)]
+    read_only: bool = False
+
+
+HostPathType = Literal[
+    "", "DirectoryOrCreate", "Directory", "FileOrCreate", "File", "Socket", "CharDevice",
+    "BlockDevice",
+]  # fmt: skip
+
+
+class HostPathVolumeSource(Spec):
+    path: Annotated[str, Field(min_length=1)]
+    type: HostPathType = ""
+
+
 class Volume(Spec):
     name: DnsLabel
     empty_dir: EmptyDirVolumeSource | None = None
     config_map: ConfigMapVolumeSource | None = None
     secret: SecretVolumeSource | None = None
+    persistent_volume_claim: PersistentVolumeClaimVolumeSource | None = None
+    host_path: HostPathVolumeSource | None = None
+
+
+VOLUME_SOURCES: Final = (
+    "empty_dir",
+    "config_map",
+    "secret",
+    "persistent_volume_claim",
+    "host_path",
+)
 
 
 class VolumeMount(Spec):
@@ -70,6 +97,7 @@ class VolumeMount(Spec):
     mount_path: str
     read_only: bool = False
     sub_path: str | None = None
+    sub_path_expr: str | None = None  # $(VAR) from the container's environment
 
 
 class KeySelector(Spec):
