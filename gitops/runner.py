@@ -127,6 +127,7 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
             probes=n.probes,
             host_ip=n.address or "",
             gpus=n.gpus,
+            volume_drivers={c.name: (c.driver, c.options) for c in settings.storage_classes},
         )
         for n in settings.nodes
     ]

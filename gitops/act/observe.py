@@ -1,7 +1,8 @@
 """Live stage: what runs on the nodes, rebuilt from container labels alone.
 
-In: the nodes. Out: ``LiveState`` with one ``PodInfo`` per replica. Reads only, and asks each
-node once (one list call), so a no-op reconcile costs one engine call per node.
+In: the nodes. Out: ``LiveState`` with one ``PodInfo`` per replica, the namespaces' networks and
+the claims' volumes. Reads only: a no-op reconcile costs three list calls per node (containers,
+networks, volumes).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from gitops.errors import NodeUnavailable
-from gitops.model.live import ContainerInfo, LiveState, PodInfo
+from gitops.model.live import ContainerInfo, LiveState, PodInfo, VolumeInfo
 from gitops.nodes.base import Node
 
 
@@ -41,22 +42,30 @@ def group_pods(containers: Iterable[ContainerInfo]) -> tuple[PodInfo, ...]:
 def observe(nodes: Sequence[Node]) -> LiveState:
     """Read every node in parallel; a node that does not answer is reported, not fatal."""
 
-    def read(node: Node) -> tuple[list[ContainerInfo], frozenset[str]]:
+    def read(node: Node) -> tuple[list[ContainerInfo], frozenset[str], list[VolumeInfo]]:
         containers = node.list_containers()
-        return containers, frozenset(node.list_networks())
+        return containers, frozenset(node.list_networks()), node.list_volumes()
 
     containers: list[ContainerInfo] = []
     networks: dict[str, frozenset[str]] = {}
     unreachable: dict[str, str] = {}
+    volumes: list[VolumeInfo] = []
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(nodes)))) as pool:
         futures = {node.name: pool.submit(read, node) for node in nodes}
         for name, fut in futures.items():
             try:
-                cs, nets = fut.result()
+                cs, nets, vols = fut.result()
             except NodeUnavailable as exc:
                 unreachable[name] = str(exc)
                 continue
             containers.extend(cs)
             networks[name] = nets
+            volumes.extend(vols)
     services = {(c.node, c.meta.namespace, c.meta.service): c for c in containers if c.meta.service}
-    return LiveState(group_pods(containers), networks, unreachable, services)
+    return LiveState(
+        group_pods(containers), networks, unreachable, services, tuple(sorted(volumes, key=_by))
+    )
+
+
+def _by(v: VolumeInfo) -> tuple[str, str, str]:
+    return (v.meta.namespace, v.meta.claim, v.node)

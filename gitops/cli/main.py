@@ -18,6 +18,7 @@ from typing import Any
 
 from gitops import __version__
 from gitops.cli import client, reads
+from gitops.cli import delete as cli_delete
 from gitops.cli import edit as cli_edit
 from gitops.cli import nodes as cli_nodes
 from gitops.cli import rollout as cli_rollout
@@ -25,10 +26,18 @@ from gitops.cli import sync as cli_sync
 from gitops.cli.common import BROKEN_PIPE, ERROR, FAILED, OK, duration, emit, table
 from gitops.config.durations import format_duration
 from gitops.config.nodes import node_list
-from gitops.config.settings import NodeConfig, Settings, api_token, default_state_dir, read_secret
+from gitops.config.settings import (
+    NodeConfig,
+    Settings,
+    StorageClass,
+    api_token,
+    default_state_dir,
+    policy_of,
+    read_secret,
+)
 from gitops.errors import GitopsError, ManifestError
-from gitops.manifests import Policy, parse_manifests
 from gitops.manifests import model as m
+from gitops.manifests import parse_manifests
 from gitops.manifests.fields import DNS1123_LABEL
 from gitops.manifests.files import Rules, read_directory
 from gitops.source import kustomize
@@ -301,15 +310,16 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "get",
-        help="list deployments, pods, services, endpoints, namespaces, nodes, configmaps, "
-        "secrets (keys only, never values)",
+        help="list deployments, replicasets, pods, services, endpoints, namespaces, nodes, "
+        "configmaps, secrets (keys only, never values), pvc, pdb",
     )
     p.add_argument(
         "kind",
         choices=sorted(reads.KIND_ALIASES),
         metavar="KIND",
-        help="deployments|pods|services|endpoints|namespaces|nodes|configmaps|secrets|all "
-        "(all: every resource of the applied commit, the Skipped ones with the reason)",
+        help="deployments|replicasets|replicationcontrollers|pods|services|endpoints|"
+        "namespaces|nodes|configmaps|secrets|pvc|pdb|all (all: every resource of the applied "
+        "commit, the Skipped ones with the reason)",
     )
     p.add_argument("-n", "--namespace", help="only this namespace")
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace (default)")
@@ -323,6 +333,7 @@ def parser() -> argparse.ArgumentParser:
     cli_rollout.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     cli_edit.add_parsers(sub)
     cli_nodes.add_parsers(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    cli_delete.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
 
     p = sub.add_parser("history", help="recent syncs recorded by the running reconciler")
     p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
@@ -369,10 +380,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     except GitopsError as exc:
         print(f"gitops: {exc}", file=sys.stderr)
         return ERROR
-    policy = Policy(
-        skip_api_groups=_skip_groups(args, extra.get("skip_api_groups", ())),
-        allow_privileged=any(n.allow_privileged for n in nodes),
-    )
+    classes = extra.get("storage_classes", (StorageClass("local"),))
+    policy = policy_of(nodes, classes, _skip_groups(args, extra.get("skip_api_groups", ())))
     found = read_directory(root, _rules(args), kustomize.render)
     files = found.files
     try:
@@ -541,6 +550,7 @@ VERBS = {
     "cordon": cli_nodes.cmd(emit),
     "uncordon": cli_nodes.cmd(emit),
     "drain": cli_nodes.cmd(emit),
+    "delete": cli_delete.cmd(emit),
     "set": cli_edit.run,
     "scale": cli_edit.run,
 }

@@ -22,6 +22,9 @@ KIND_ALIASES = {
     "replicationcontrollers": "replicationcontrollers",
     "replicationcontroller": "replicationcontrollers",
     "rc": "replicationcontrollers",
+    "persistentvolumeclaims": "persistentvolumeclaims",
+    "persistentvolumeclaim": "persistentvolumeclaims",
+    "pvc": "persistentvolumeclaims",
     "poddisruptionbudgets": "poddisruptionbudgets",
     "poddisruptionbudget": "poddisruptionbudgets",
     "pdb": "poddisruptionbudgets",
@@ -124,6 +127,19 @@ def cmd_get(args: argparse.Namespace) -> int:
             + ([",".join(r["images"]), r["message"]] if wide else [])
             for r in rows
         ]
+    elif kind == "persistentvolumeclaims":
+        header = ["NAMESPACE", "NAME", "STATUS", "VOLUME", "CAPACITY", "ACCESS MODES"]
+        header += ["STORAGECLASS", "NODE", "USED BY", "AGE"]
+        modes = {"ReadWriteOnce": "RWO", "ReadOnlyMany": "ROX", "ReadWriteMany": "RWX",
+                 "ReadWriteOncePod": "RWOP"}  # fmt: skip
+        cells = [
+            [
+                r["namespace"], r["name"], r["status"], r["volume"] or "-", r["capacity"],
+                ",".join(modes.get(x, x) for x in r["accessModes"]), r["storageClass"],
+                r["node"] or "-", ",".join(r["usedBy"]) or "<none>", _age(r["created"]),
+            ]
+            for r in rows
+        ]  # fmt: skip
     elif kind == "poddisruptionbudgets":
         header = ["NAMESPACE", "NAME", "MIN AVAILABLE", "MAX UNAVAILABLE", "ALLOWED DISRUPTIONS"]
         header += ["HEALTH", "MESSAGE"] if wide else []

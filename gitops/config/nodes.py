@@ -15,6 +15,11 @@ A file::
         allowPrivileged: false                  # may run securityContext.privileged pods
         taints: [{key: gpu, value: "true", effect: NoSchedule}]  # only tolerating pods
         gpus: 2                                 # NVIDIA GPUs pods ask for (nvidia.com/gpu)
+        hostPaths: [/srv/gitops]                # hostPath volumes may bind these and below
+    storageClasses:                             # storageClassName -> Docker volume driver
+      fast: {driver: local, options: {type: tmpfs, device: tmpfs, o: size=1g}}
+      nfs: {driver: local, options: {type: nfs, o: "addr=10.0.0.2,rw", device: ":/export"},
+            shared: true}                       # every node reaches it: ReadWriteMany
     nodeGracePeriod: 10s                        # silent this long: NotReady
     evictionTimeout: 30s                        # silent this long: pods replaced elsewhere
     skipApiGroups: [monitoring.coreos.com]      # custom resources of these groups: Skipped
@@ -26,14 +31,15 @@ A spec on the command line says the same in one line:
 
 from __future__ import annotations
 
+import posixpath
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from gitops.config.durations import parse_duration
-from gitops.config.settings import NodeConfig
+from gitops.config.settings import NodeConfig, StorageClass
 from gitops.errors import GitopsError
 from gitops.manifests.quantity import cpu_millis, memory_bytes
 from gitops.model.templates import DEFAULT_MAX_PODS
@@ -80,6 +86,10 @@ class _Node(_Strict):
     allow_privileged: bool = Field(default=False, alias="allowPrivileged")
     taints: list[_Taint] = Field(default_factory=list)  # only pods that tolerate them go there
     gpus: int = Field(default=0, ge=0, le=1024)  # NVIDIA GPUs pods may ask for (nvidia.com/gpu)
+    # hostPath volumes may bind these paths of the node, and what is below them
+    host_paths: list[Annotated[str, Field(pattern=r"\A/")]] = Field(
+        default_factory=list, alias="hostPaths"
+    )
 
     @field_validator("endpoint")
     @classmethod
@@ -89,8 +99,15 @@ class _Node(_Strict):
         return v
 
 
+class _StorageClass(_Strict):
+    driver: str = Field(default="local", min_length=1)
+    options: dict[str, str] = Field(default_factory=dict)
+    shared: bool = False  # every node reaches the same volume (ReadWriteMany, ReadOnlyMany)
+
+
 class _File(_Strict):
     nodes: list[_Node] = Field(min_length=1)
+    storage_classes: dict[str, _StorageClass] = Field(default_factory=dict, alias="storageClasses")
     node_grace_period: str | None = Field(default=None, alias="nodeGracePeriod")
     eviction_timeout: str | None = Field(default=None, alias="evictionTimeout")
     skip_api_groups: list[str] = Field(default_factory=list, alias="skipApiGroups")
@@ -119,6 +136,7 @@ def _node(n: _Node, where: str) -> NodeConfig:
         allow_privileged=n.allow_privileged,
         taints=tuple((t.key, t.value, t.effect) for t in n.taints),
         gpus=n.gpus,
+        host_paths=tuple(posixpath.normpath(p) for p in n.host_paths),
     )
 
 
@@ -163,6 +181,13 @@ def load_file(path: Path) -> tuple[tuple[NodeConfig, ...], dict[str, Any]]:
     timing: dict[str, Any] = {}
     if parsed.skip_api_groups:
         timing["skip_api_groups"] = frozenset(parsed.skip_api_groups)
+    if parsed.storage_classes:
+        classes = {"local": StorageClass("local")}
+        classes.update(
+            (name, StorageClass(name, c.driver, tuple(sorted(c.options.items())), c.shared))
+            for name, c in parsed.storage_classes.items()
+        )
+        timing["storage_classes"] = tuple(classes[k] for k in sorted(classes))
     for key, value in (
         ("node_grace", parsed.node_grace_period),
         ("eviction_timeout", parsed.eviction_timeout),

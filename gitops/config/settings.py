@@ -44,6 +44,32 @@ class NodeConfig:
     allow_privileged: bool = False  # may run pods whose securityContext is privileged
     taints: tuple[tuple[str, str, str], ...] = ()  # (key, value, effect): pods must tolerate
     gpus: int = 0  # NVIDIA GPUs (by the engine's nvidia device driver) pods may ask for
+    host_paths: tuple[str, ...] = ()  # hostPath volumes may bind these paths and below them
+
+
+@dataclass(frozen=True)
+class StorageClass:
+    """A ``storageClassName``: the Docker volume driver, and its options, a claim's volume is
+    made with. ``local`` (Docker's local driver, no options) is always there."""
+
+    name: str
+    driver: str = "local"
+    options: tuple[tuple[str, str], ...] = ()
+    shared: bool = False  # every node reaches the same volume: ReadWriteMany may use it
+
+
+def policy_of(
+    nodes: tuple[NodeConfig, ...],
+    classes: tuple[StorageClass, ...],
+    skip_api_groups: frozenset[str] = frozenset(),
+) -> Policy:
+    """What the manifests may ask for beyond what every Docker host can do."""
+    return Policy(
+        skip_api_groups=skip_api_groups,
+        allow_privileged=any(n.allow_privileged for n in nodes),
+        storage_classes=tuple((c.name, c.shared) for c in classes),
+        host_paths=tuple(sorted({p for n in nodes for p in n.host_paths})),
+    )
 
 
 @dataclass(frozen=True)
@@ -78,14 +104,11 @@ class Settings:
     notify: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (format, url)
     rules: Rules = field(default_factory=Rules)  # which files are manifests (--include, ...)
     skip_api_groups: frozenset[str] = frozenset()  # custom resources of these groups: Skipped
+    storage_classes: tuple[StorageClass, ...] = (StorageClass("local"),)
 
     @property
     def policy(self) -> Policy:
-        """What the manifests may ask for beyond what every Docker host can do."""
-        return Policy(
-            skip_api_groups=self.skip_api_groups,
-            allow_privileged=any(n.allow_privileged for n in self.nodes),
-        )
+        return policy_of(self.nodes, self.storage_classes, self.skip_api_groups)
 
     def address_of(self, node: NodeConfig) -> str:
         return node.address or self.node_address

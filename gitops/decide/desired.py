@@ -26,6 +26,7 @@ from gitops.model.templates import (
     A_PRUNE,
     FIELD_HOST_IP,
     FIELD_POD_IP,
+    Claim,
     ContainerSpec,
     Dns,
     EnvVar,
@@ -201,17 +202,68 @@ def _mounts(c: pm.Container, pod: pm.PodSpec, res: _Resolver) -> tuple[Mount, ..
     out: list[Mount] = []
     for vm in c.volume_mounts:
         vol = volumes[vm.name]
+        sub, expr = vm.sub_path or "", vm.sub_path_expr or ""
         if vol.empty_dir is not None:
-            out.append(Mount("emptyDir", vol.name, vm.mount_path, vm.read_only))
+            out.append(Mount("emptyDir", vol.name, vm.mount_path, vm.read_only, sub_path=sub,
+                             sub_path_expr=expr))  # fmt: skip
+        elif vol.persistent_volume_claim is not None:
+            pvc = vol.persistent_volume_claim
+            ro = vm.read_only or pvc.read_only
+            out.append(Mount("claim", pvc.claim_name, vm.mount_path, ro, sub_path=sub,
+                             sub_path_expr=expr))  # fmt: skip
+        elif vol.host_path is not None:
+            host = vol.host_path
+            out.append(Mount("host", host.path, vm.mount_path, vm.read_only, sub_path=sub,
+                             sub_path_expr=expr, host_type=host.type))  # fmt: skip
         elif vol.config_map is not None:
             cm = vol.config_map
             files = _files(res.data(m.ConfigMap, cm.name), cm.items, cm.default_mode)
-            out.append(Mount("files", vol.name, vm.mount_path, vm.read_only, files))
+            out.append(_projected(Mount("files", vol.name, vm.mount_path, vm.read_only, files),
+                                  vm.sub_path))  # fmt: skip
         elif vol.secret is not None:
             sec = vol.secret
             files = _files(res.data(m.Secret, sec.secret_name), sec.items, sec.default_mode)
-            out.append(Mount("files", vol.name, vm.mount_path, vm.read_only, files, True))
+            mount = Mount("files", vol.name, vm.mount_path, vm.read_only, files, True)
+            out.append(_projected(mount, vm.sub_path))
     return tuple(out)
+
+
+def _projected(mount: Mount, sub_path: str | None) -> Mount:
+    """A ConfigMap's or Secret's files under ``subPath``: one file mounted as the mount path
+    itself (``nginx.conf``), or a directory's files under it."""
+    if not sub_path:
+        return mount
+    sub = sub_path.strip("/")
+    one = [f for f in mount.files if f.path == sub]
+    if one:
+        parent, _, name = mount.path.rstrip("/").rpartition("/")
+        return replace(mount, path=parent or "/", files=(replace(one[0], path=name),))
+    inside = tuple(
+        replace(f, path=f.path[len(sub) + 1 :]) for f in mount.files if f.path.startswith(sub + "/")
+    )
+    return replace(mount, files=inside)
+
+
+def _claims(pod: pm.PodSpec, manifests: Manifests, namespace: str) -> tuple[Claim, ...]:
+    out = []
+    for v in pod.volumes:
+        if v.persistent_volume_claim is None:
+            continue
+        entry = manifests.get(
+            m.PersistentVolumeClaim, namespace, v.persistent_volume_claim.claim_name
+        )
+        if entry is None:  # validation said so
+            continue
+        spec = entry.resource.spec
+        out.append(
+            Claim(
+                entry.name,
+                spec.storage_class_name or "local",
+                str(spec.resources.requests.get("storage", "")),
+                tuple(spec.access_modes),
+            )
+        )
+    return tuple(sorted(set(out), key=lambda c: c.name))
 
 
 def _probe(p: pm.Probe | None) -> ProbeSpec | None:
@@ -366,9 +418,12 @@ def template_hash(template: PodTemplate) -> str:
     # Fields added later are left out at their defaults, so pods that do not use them keep
     # their hash across an upgrade of gitops (and are not replaced by it).
     _drop_defaults(body, ADDED_LATER)
+    del body["claims"]  # about the volumes, not the pod; the mounts name the claims
     for spec in body["containers"] + body["init_containers"]:
         del spec["source"]  # where the manifest is, not what runs
         _drop_defaults(spec, CONTAINER_ADDED_LATER)
+        for mount in spec["mounts"]:
+            _drop_defaults(mount, ("sub_path", "sub_path_expr", "host_type"))
         for env in spec["env"]:
             _drop_defaults(env, ("field",))
         for kind in ("readiness", "liveness", "startup"):
@@ -411,6 +466,7 @@ def _workload(entry: Entry[m.Workload], manifests: Manifests, commit: str) -> De
         placement=placement(pod),
         dns=_dns(pod),
         headless=_headless(manifests, entry.namespace, spec.template.metadata.labels),
+        claims=_claims(pod, manifests, entry.namespace),
         memory_dirs=tuple(
             (v.name, memory_bytes(v.empty_dir.size_limit) if v.empty_dir.size_limit else None)
             for v in pod.volumes

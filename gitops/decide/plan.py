@@ -148,19 +148,22 @@ def make_plan(
 ) -> Plan:
     """``nodes``: names, or what the scheduler knows of each (readiness, cordon, drain,
     capacity, labels). ``evicted``: pods of a node that was lost and evicted; they are replaced,
-    and removed when their node answers again."""
+    and removed when their node answers again. The claims' volumes are ``live``'s (a node that
+    does not answer is said to hold what it held when it last did)."""
     views = {v.name: v for v in (NodeView(n) if isinstance(n, str) else n for n in nodes)}
     ready = sorted(n for n, v in views.items() if v.ready)
     stale = [p for p in live.pods if p.name in evicted]
     pods = [p for p in live.pods if p.name not in evicted]
+    bound = {v.key: v.node for v in live.volumes}
     ctx = Context(
         nodes=views,
-        scheduler=Scheduler(list(views.values()), pods),
+        scheduler=Scheduler(list(views.values()), pods, bound, live.unreachable),
         names=names or random_suffix(),
         taken={p.name for p in live.pods},
         readiness=default_readiness(live) if readiness is None else readiness,
         now=now,
         restarts=restarts or RestartPolicy(),
+        volumes=bound,
     )
     create: list[Create] = []
     restart: list[Restart] = []
@@ -183,6 +186,7 @@ def make_plan(
         if part.pending is not None:
             pending.append(part.pending)
     remove, held, blocked = _budgeted(remove, desired, pods, ctx)
+    blocked += _pinned(pods, ctx)
     keep += held
     waiting += sorted({(b.namespace, b.deployment) for b in blocked} - set(waiting))
     wanted = {d.key for d in desired.deployments}
@@ -225,6 +229,20 @@ def make_plan(
         names_remove=names_remove,
         blocked=blocked,
     )
+
+
+def _pinned(pods: Sequence[PodInfo], ctx: Context) -> tuple[Blocked, ...]:
+    """A drained node's pods that stay: their claims' volumes are there."""
+    out = []
+    for p in pods:
+        node = ctx.nodes.get(p.node)
+        claim = ctx.pinned(p) if node is not None and node.draining else ""
+        if claim:
+            out.append(Blocked(p.namespace, p.name, p.deployment, "", (
+                f"cannot move: PersistentVolumeClaim {p.namespace}/{claim} has its volume on "
+                f"node {p.node}, and a pod elsewhere would start on no data"
+            )))  # fmt: skip
+    return tuple(out)
 
 
 def _budgeted(

@@ -43,6 +43,8 @@ NODE_AFFINITY = "node(s) didn't match Pod's node affinity/selector"
 POD_AFFINITY = "node(s) didn't match pod affinity rules"
 POD_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
 SPREAD = "node(s) didn't match pod topology spread constraints"
+VOLUME_ELSEWHERE = "node(s) had volume node affinity conflict"
+NO_HOST_PATH = "node(s) do not allow its hostPath volumes (hostPaths)"
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class NodeView:
     allow_privileged: bool = False
     taints: tuple[Taint, ...] = ()  # (key, value, effect), from the node configuration
     gpus: int = 0  # nvidia.com/gpu the node's configuration declares
+    host_paths: tuple[str, ...] = ()  # hostPath volumes may bind these and below them
 
     @property
     def all_labels(self) -> dict[str, str]:
@@ -79,8 +82,19 @@ class Unschedulable:
 class Scheduler:
     """Places pods one at a time, counting what each placement takes."""
 
-    def __init__(self, nodes: Sequence[NodeView], pods: Iterable[PodInfo] = ()) -> None:
+    def __init__(
+        self,
+        nodes: Sequence[NodeView],
+        pods: Iterable[PodInfo] = (),
+        volumes: Mapping[tuple[str, str], str] | None = None,
+        unknown: Iterable[str] = (),
+    ) -> None:
+        """``volumes``: the node holding each PersistentVolumeClaim's volume, by (namespace,
+        claim); ``unknown``: nodes that do not answer, which may hold a claim not seen."""
         self.nodes = sorted(nodes, key=lambda n: n.name)
+        self.volumes = dict(volumes or {})
+        self.unknown = sorted(unknown)
+        self.users: dict[tuple[str, str], list[str]] = {}  # claim -> pods that use it
         self.labels = {n.name: n.all_labels for n in self.nodes}
         self.cpu: Counter[str] = Counter()
         self.memory: Counter[str] = Counter()
@@ -89,6 +103,8 @@ class Scheduler:
         self.placed: list[Placed] = []  # for affinity and spread: every pod, new ones too
         for p in pods:
             self.add(p.node, p.requests, Placed(p.node, p.namespace, p.labels()), p.gpus)
+            for claim in p.claims:
+                self.users.setdefault((p.namespace, claim), []).append(p.name)
 
     def add(
         self, node: str, requests: tuple[int, int], placed: Placed | None = None, gpus: int = 0
@@ -120,7 +136,10 @@ class Scheduler:
         if not fits:
             listed = sorted(why.items(), key=lambda kv: (-kv[1], kv[0]))
             detail = ", ".join(f"{n} {r}" for r, n in listed)
-            return Unschedulable(f"0/{len(self.nodes)} nodes are available: {detail}.")
+            said = self._claim_problem(template)
+            return Unschedulable(
+                f"{said + '; ' if said else ''}0/{len(self.nodes)} nodes are available: {detail}."
+            )
         best = min(
             fits,
             key=lambda n: (
@@ -137,7 +156,30 @@ class Scheduler:
             Placed(best.name, template.namespace, dict(template.labels)),
             template.gpus,
         )
+        for claim in template.claims:  # the claim's volume is made there: later pods follow
+            key = (template.namespace, claim.name)
+            self.volumes.setdefault(key, best.name)
+            self.users.setdefault(key, []).append("(new)")
         return best.name
+
+    def _claim_problem(self, template: PodTemplate) -> str:
+        """Why a claim keeps the pod from every node, in a sentence, or ""."""
+        ready = {n.name for n in self.nodes if n.schedulable}
+        for claim in template.claims:
+            key = (template.namespace, claim.name)
+            at = self.volumes.get(key)
+            what = f"PersistentVolumeClaim {key[0]}/{key[1]}"
+            if at is None and self.unknown:
+                silent = ", ".join(self.unknown)
+                return f"{what} may have its volume on {silent}, which does not answer"
+            if at is not None and at not in ready:
+                known = any(n.name == at for n in self.nodes)
+                state = "is not ready or is cordoned" if known else "is not a node any more"
+                return f"{what} has its volume on node {at}, which {state}"
+            users = self.users.get(key, [])
+            if claim.once_pod and users:
+                return f"{what} is ReadWriteOncePod and used by pod {users[0]}"
+        return ""
 
     def _filter(self, node: NodeView, template: PodTemplate) -> list[str]:
         if not node.ready:
@@ -148,6 +190,15 @@ class Scheduler:
             return [SELECTOR]
         if template.privileged and not node.allow_privileged:
             return [NO_PRIVILEGED]
+        if any(not _under(p, node.host_paths) for p in template.host_paths):
+            return [NO_HOST_PATH]
+        for claim in template.claims:
+            ckey = (template.namespace, claim.name)
+            at = self.volumes.get(ckey)
+            if (at is None and self.unknown) or (at is not None and at != node.name):
+                return [VOLUME_ELSEWHERE]
+            if claim.once_pod and self.users.get(ckey):
+                return [f"PersistentVolumeClaim {ckey[0]}/{ckey[1]} is ReadWriteOncePod and in use"]
         placement = template.placement or Placement()
         taints = untolerated(node.taints, placement.tolerations, {"NoSchedule", "NoExecute"})
         if taints:
@@ -221,3 +272,7 @@ class Scheduler:
         if node.memory:
             parts.append(self.memory[node.name] / node.memory)
         return sum(parts) / len(parts) if parts else 0.0  # unknown: then fewest pods decides
+
+
+def _under(path: str, allowed: tuple[str, ...]) -> bool:
+    return any(path == a or path.startswith(a.rstrip("/") + "/") for a in allowed)

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from gitops.model.templates import ContainerSpec, PodTemplate, ProbeSpec
+from gitops.model.templates import Claim, ContainerSpec, PodTemplate, ProbeSpec
 
 DEFAULT_INSTANCE: Final = "default"  # an instance that keeps the names gitops always gave
 
@@ -37,6 +37,12 @@ L_GRACE: Final = PREFIX + "grace-seconds"
 # "cpu-millicores,memory-bytes[,gpus]" the pod reserves
 L_REQUESTS: Final = PREFIX + "requests"
 L_GPU_IDS: Final = PREFIX + "gpu-ids"  # the node's GPUs a container was given: "0,1"
+L_CLAIMS: Final = PREFIX + "claims"  # a pod's PersistentVolumeClaims: "data,logs"
+# On a claim's Docker volume: which claim it holds, of what class, size and access modes.
+L_CLAIM: Final = PREFIX + "claim"
+L_CLAIM_CLASS: Final = PREFIX + "storage-class"
+L_CLAIM_SIZE: Final = PREFIX + "storage"
+L_CLAIM_MODES: Final = PREFIX + "access-modes"
 L_INFRA: Final = PREFIX + "infra"  # the pod's pause container: holds its namespaces, runs probes
 L_PROBES: Final = PREFIX + "probes"  # JSON of the container's probes, named ports resolved
 L_PORTS: Final = PREFIX + "ports"  # JSON {name: containerPort} of the container's named ports
@@ -140,6 +146,8 @@ def encode(
             labels[L_POSTSTART] = _encode_hook(spec.post_start, spec.post_start_in_pod)
     if not template.prune:
         labels[L_PRUNE] = "disabled"
+    if template.claims:
+        labels[L_CLAIMS] = ",".join(c.name for c in template.claims)
     labels.update({L_POD_LABEL + k: v for k, v in template.labels})
     return labels
 
@@ -156,6 +164,47 @@ def _decode_hook(text: str | None) -> tuple[tuple[str, ...], bool]:
     if isinstance(value, dict) and isinstance(value.get("pod"), list):
         return tuple(str(x) for x in value["pod"]), True
     return (tuple(str(x) for x in value), False) if isinstance(value, list) else ((), False)
+
+
+def claim_labels(namespace: str, claim: Claim, instance: str, now: float) -> dict[str, str]:
+    return {
+        L_MANAGED: "true",
+        L_INSTANCE: instance,
+        L_NAMESPACE: namespace,
+        L_CLAIM: claim.name,
+        L_CLAIM_CLASS: claim.storage_class,
+        L_CLAIM_SIZE: claim.size,
+        L_CLAIM_MODES: ",".join(claim.access_modes),
+        L_CREATED: f"{now:.3f}",
+    }
+
+
+@dataclass(frozen=True)
+class VolumeLabels:
+    """A claim volume's labels, read back (``decode_volume``)."""
+
+    namespace: str = ""
+    claim: str = ""
+    storage_class: str = "local"
+    size: str = ""
+    access_modes: tuple[str, ...] = ()
+    created: float = 0.0
+
+
+def decode_volume(labels: Mapping[str, str]) -> VolumeLabels:
+    get = labels.get
+    try:
+        created = float(get(L_CREATED, "0") or 0)
+    except ValueError:
+        created = 0.0
+    return VolumeLabels(
+        namespace=get(L_NAMESPACE, ""),
+        claim=get(L_CLAIM, ""),
+        storage_class=get(L_CLAIM_CLASS, "local"),
+        size=get(L_CLAIM_SIZE, ""),
+        access_modes=tuple(m for m in get(L_CLAIM_MODES, "").split(",") if m),
+        created=created,
+    )
 
 
 def service_labels(namespace: str, service: str, ports: list[int], instance: str) -> dict[str, str]:
@@ -190,6 +239,7 @@ class ContainerLabels:
     grace: int = 30
     requests: tuple[int, int] = (0, 0)
     gpus: int = 0
+    claims: tuple[str, ...] = ()
     probes: str = ""  # JSON; ``decode_probes`` reads it
     ports: dict[str, int] = field(default_factory=dict)  # named container ports
     pre_stop: tuple[str, ...] = ()
@@ -243,6 +293,7 @@ def decode(labels: Mapping[str, str]) -> ContainerLabels:
         grace=_int(get(L_GRACE), 30),
         requests=(_int(cpu, 0), _int(memory, 0)) if cpu and memory else (0, 0),
         gpus=_int(gpus, 0),
+        claims=tuple(c for c in get(L_CLAIMS, "").split(",") if c),
         probes=get(L_PROBES, ""),
         ports={str(k): int(v) for k, v in ports.items() if isinstance(v, int)},
         pre_stop=pre_stop,

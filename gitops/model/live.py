@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
-from gitops.model.labels import ContainerLabels, decode
+from gitops.model.labels import ContainerLabels, VolumeLabels, decode
 
 
 @dataclass(frozen=True)
@@ -115,6 +115,11 @@ class PodInfo:
     def gpus(self) -> int:
         return self.containers[0].meta.gpus if self.containers else 0
 
+    @property
+    def claims(self) -> tuple[str, ...]:
+        """The PersistentVolumeClaims it mounts."""
+        return self.containers[0].meta.claims if self.containers else ()
+
     def labels(self) -> dict[str, str]:
         """The pod template's own labels (what Service selectors match)."""
         return dict(self.containers[0].meta.pod_labels) if self.containers else {}
@@ -142,12 +147,26 @@ class PodInfo:
 
 
 @dataclass(frozen=True)
+class VolumeInfo:
+    """A PersistentVolumeClaim's Docker volume on a node, read back from its labels."""
+
+    node: str
+    name: str  # the engine's name for it
+    meta: VolumeLabels
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.meta.namespace, self.meta.claim)
+
+
+@dataclass(frozen=True)
 class LiveState:
     pods: tuple[PodInfo, ...]
     networks: dict[str, frozenset[str]]  # node -> namespaces that have a network there
     unreachable: dict[str, str]  # node -> error
     services: dict[tuple[str, str, str], ContainerInfo] = field(default_factory=dict)
     # (node, namespace, name) -> the Service's in-namespace proxy container
+    volumes: tuple[VolumeInfo, ...] = ()  # PersistentVolumeClaims' volumes on reachable nodes
 
     def of(self, namespace: str, deployment: str) -> list[PodInfo]:
         return [p for p in self.pods if (p.namespace, p.deployment) == (namespace, deployment)]

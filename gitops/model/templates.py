@@ -63,14 +63,34 @@ class FileItem:
 
 @dataclass(frozen=True)
 class Mount:
-    """``emptyDir`` mounts a per-pod volume; ``files`` writes projected files at start."""
+    """``emptyDir`` mounts a per-pod volume; ``files`` writes projected files at start;
+    ``claim`` mounts a PersistentVolumeClaim's volume (``volume``: the claim's name); ``host``
+    binds a node's path (``volume``: the path; ``host_type``: hostPath's type)."""
 
-    kind: Literal["emptyDir", "files"]
+    kind: Literal["emptyDir", "files", "claim", "host"]
     volume: str
     path: str
     read_only: bool = False
     files: tuple[FileItem, ...] = ()
     sensitive: bool = False
+    sub_path: str = ""  # within the volume
+    sub_path_expr: str = ""  # $(VAR) expanded from the container's environment on the node
+    host_type: str = ""
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A PersistentVolumeClaim a pod uses: a Docker named volume on one node, made there when
+    a pod first uses it (its driver and options are the node's storage class)."""
+
+    name: str
+    storage_class: str = "local"
+    size: str = ""  # requests.storage, as written: recorded on the volume and shown
+    access_modes: tuple[str, ...] = ("ReadWriteOnce",)
+
+    @property
+    def once_pod(self) -> bool:
+        return "ReadWriteOncePod" in self.access_modes
 
 
 @dataclass(frozen=True)
@@ -240,6 +260,9 @@ class PodTemplate:
     dns: Dns | None = None
     # Headless Services (clusterIP: None) that select it: their names are its DNS aliases.
     headless: tuple[str, ...] = ()
+    # The PersistentVolumeClaims it mounts; not part of the hash (a claim's size or class is
+    # about its volume, not the pod; the mounts name the claims).
+    claims: tuple[Claim, ...] = ()
     prune: bool = True
     commit: str = ""
 
@@ -260,6 +283,12 @@ class PodTemplate:
             max([sum(a[0] for a in apps), *(i[0] for i in inits)]),
             max([sum(a[1] for a in apps), *(i[1] for i in inits)]),
         )
+
+    @property
+    def host_paths(self) -> tuple[str, ...]:
+        """The node paths its hostPath volumes bind."""
+        return tuple(sorted({m.volume for c in self.all_containers() for m in c.mounts
+                             if m.kind == "host"}))  # fmt: skip
 
     @property
     def gpus(self) -> int:

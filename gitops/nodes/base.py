@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,7 +16,7 @@ from gitops.model.labels import (
     L_INSTANCE,
     L_MANAGED,
 )
-from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo
+from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo, VolumeInfo
 from gitops.model.templates import (
     FIELD_HOST_IP,
     FIELD_NODE_NAME,
@@ -25,6 +26,7 @@ from gitops.model.templates import (
     PROBES_HERE,
     PROBES_IN_NODE,
     EnvVar,
+    Mount,
     PodTemplate,
     RegistryAuth,
 )
@@ -66,6 +68,23 @@ def container_name(
 
 def volume_name(namespace: str, pod: str, volume: str, instance: str = DEFAULT_INSTANCE) -> str:
     return engine_name(instance, namespace, pod, volume)
+
+
+def claim_volume_name(namespace: str, claim: str, instance: str = DEFAULT_INSTANCE) -> str:
+    """A PersistentVolumeClaim's Docker volume: named by namespace and claim, never by pod."""
+    return engine_name(instance, namespace, claim, "PVC")
+
+
+_EXPR_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+
+
+def sub_path(mount: Mount, env: list[str]) -> str:
+    """The mount's ``subPath``, or its ``subPathExpr`` with ``$(VAR)`` from the container's
+    environment (``NAME=value`` as the engine gets it); "" for the whole volume."""
+    if not mount.sub_path_expr:
+        return mount.sub_path.strip("/")
+    values = dict(e.split("=", 1) for e in env)
+    return _EXPR_VAR.sub(lambda m: values.get(m.group(1), ""), mount.sub_path_expr).strip("/")
 
 
 def service_container_name(namespace: str, service: str, instance: str = DEFAULT_INSTANCE) -> str:
@@ -141,6 +160,14 @@ class Node(Protocol):
     def ensure_network(self, namespace: str) -> None: ...
 
     def remove_network(self, namespace: str) -> None: ...
+
+    def list_volumes(self) -> list[VolumeInfo]:
+        """The PersistentVolumeClaims' volumes gitops made on this node, in one engine call."""
+        ...
+
+    def remove_volume(self, name: str) -> None:
+        """Delete a claim's volume and its data: only ``gitops delete pvc`` asks for this."""
+        ...
 
     def has_image(self, image: str) -> bool: ...
 

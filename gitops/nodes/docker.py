@@ -16,7 +16,7 @@ import shutil
 import tarfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
@@ -40,6 +40,7 @@ from gitops.errors import (
 from gitops.model.labels import (
     DEFAULT_INSTANCE,
     INFRA_NAME,
+    L_CLAIM,
     L_CREATED,
     L_GPU_IDS,
     L_INSTANCE,
@@ -47,11 +48,13 @@ from gitops.model.labels import (
     L_NAMESPACE,
     L_POD,
     L_PROXY,
+    claim_labels,
+    decode_volume,
     service_labels,
 )
 from gitops.model.labels import decode as decode_labels
 from gitops.model.labels import encode as encode_labels
-from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo
+from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo, VolumeInfo
 from gitops.model.templates import (
     FIELD_HOST_IP,
     FIELD_POD_IP,
@@ -66,6 +69,7 @@ from gitops.nodes.base import (
     DISCONNECTED,
     SERVICE_ROUTE,
     PodPlace,
+    claim_volume_name,
     container_name,
     managed_filter,
     needs_pause,
@@ -76,6 +80,7 @@ from gitops.nodes.base import (
     service_aliases,
     service_command,
     service_container_name,
+    sub_path,
     volume_name,
 )
 from gitops.nodes.proxyimage import CONFIG, DOCKERFILE, haproxy_files, image_tag
@@ -139,6 +144,23 @@ def _translated(node: str, what: str) -> Iterator[None]:
         raise NodeUnavailable(f"node {node}: {what}: {exc}") from exc
 
 
+def _dirs(paths: set[str]) -> bytes:
+    """A tar of directories (and their parents), world-writable as an emptyDir is."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        made: set[str] = set()
+        for path in sorted(paths):
+            parts = path.strip("/").split("/")
+            for i in range(1, len(parts) + 1):
+                d = "/".join(parts[:i])
+                if d not in made:
+                    made.add(d)
+                    info = tarfile.TarInfo(d)
+                    info.type, info.mode = tarfile.DIRTYPE, 0o777
+                    tar.addfile(info)
+    return buf.getvalue()
+
+
 def _tar(files: list[tuple[str, bytes, int]], gid: int = 0) -> bytes:
     """A tar of projected files (of group ``gid``); parent directories are created too."""
     buf = io.BytesIO()
@@ -174,7 +196,10 @@ class DockerNode:
         probes: str = PROBES_AUTO,  # where HTTP/TCP probes run (``Node.probes``)
         host_ip: str = "",  # the node's address for status.hostIP ("": its pods' gateway)
         gpus: int = 0,  # NVIDIA GPUs its containers may be given (device requests)
+        # storageClassName -> (Docker volume driver, its options), for claims' volumes
+        volume_drivers: Mapping[str, tuple[str, tuple[tuple[str, str], ...]]] | None = None,
     ) -> None:
+        self._drivers = dict(volume_drivers or {})
         self._name = name
         self._gpus = gpus
         self._gpu_lock = threading.Lock()  # one allocation at a time: no GPU given twice
@@ -307,6 +332,57 @@ class DockerNode:
         with _translated(self._name, "list networks"):
             nets = self.api.networks(filters={"label": managed_filter(self._instance)})
         return sorted(n["Labels"].get(L_NAMESPACE, "") for n in nets)
+
+    def list_volumes(self) -> list[VolumeInfo]:
+        with _translated(self._name, "list volumes"):
+            found = (
+                self.api.volumes(
+                    filters={"label": [L_CLAIM, f"{L_INSTANCE}={self._instance}"]}
+                ).get("Volumes")
+                or []
+            )
+        return [
+            VolumeInfo(self._name, v["Name"], decode_volume(v.get("Labels") or {})) for v in found
+        ]
+
+    def remove_volume(self, name: str) -> None:
+        with _translated(self._name, f"remove volume {name}"):
+            self.api.remove_volume(name)
+
+    def _ensure_claims(self, template: PodTemplate) -> None:
+        """Each claim's volume, made on first use with its storage class's driver and options
+        (``volume_drivers``); an existing one, and its data, is used as it is."""
+        for claim in template.claims:
+            name = claim_volume_name(template.namespace, claim.name, self._instance)
+            try:
+                self.api.inspect_volume(name)
+                continue
+            except docker.errors.NotFound:
+                pass
+            driver, options = self._drivers.get(claim.storage_class, ("local", ()))
+            labels = claim_labels(template.namespace, claim, self._instance, time.time())
+            self.api.create_volume(name, driver=driver, driver_opts=dict(options) or None,
+                                   labels=labels)  # fmt: skip
+            log.info("node %s: made volume %s for PersistentVolumeClaim %s/%s", self._name,
+                     name, template.namespace, claim.name)  # fmt: skip
+
+    def _sub_dirs(self, volume: str, subs: set[str]) -> str:
+        """Make ``subs`` inside ``volume`` (a never-started helper receives them), and say
+        where the volume is on the engine's host: a subPath is bound from there."""
+        self.ensure_pause_image()
+        helper = self.api.create_container(
+            image=self.pause_image,
+            labels={L_MANAGED: "true", L_INSTANCE: self._instance},
+            host_config=self.api.create_host_config(
+                mounts=[docker.types.Mount(target="/v", source=volume, type="volume")],
+                network_mode="none",
+            ),
+        )
+        try:
+            self.api.put_archive(helper["Id"], "/v", _dirs(subs))
+        finally:
+            self.api.remove_container(helper["Id"], force=True)
+        return str(self.api.inspect_volume(volume)["Mountpoint"])
 
     def ensure_network(self, namespace: str) -> None:
         name = network_name(namespace, self._instance)
@@ -488,17 +564,11 @@ class DockerNode:
         problem = non_root_problem(sec, image_user)
         if problem:
             raise ContainerConfigError(f"container {spec.name} of pod {ns}/{pod}: {problem}")
-        mounts = [
-            docker.types.Mount(
-                target=m.path,
-                source=volume_name(ns, pod, m.volume, self._instance),
-                type="volume",
-                read_only=m.read_only,
-                no_copy=True,  # an emptyDir starts empty, whatever the image holds there
-            )
-            for m in spec.mounts
-            if m.kind == "emptyDir"
-        ] + [
+        env = resolve_env(spec.env, place)
+        volumes = [self._volume_mount(m, ns, pod, env) for m in spec.mounts
+                   if m.kind in ("emptyDir", "claim", "host")]  # fmt: skip
+        binds = [v for v in volumes if isinstance(v, str)]
+        mounts = [v for v in volumes if not isinstance(v, str)] + [
             docker.types.Mount(
                 target=m.path, source=filled[m.volume], type="volume", read_only=True
             )
@@ -518,6 +588,7 @@ class DockerNode:
         host_config = self.api.create_host_config(
             init=True,  # reaps zombies and delivers SIGTERM to a PID 1 that ignores it
             mounts=mounts,
+            binds=binds or None,
             nano_cpus=spec.cpu_limit_millis * 1_000_000 if spec.cpu_limit_millis else None,
             mem_limit=spec.memory_limit,
             cpu_shares=max(2, spec.cpu_request_millis * 1024 // 1000)
@@ -539,7 +610,7 @@ class DockerNode:
             name=container_name(ns, pod, spec.name, self._instance),
             entrypoint=list(spec.command) if spec.command is not None else None,
             command=list(spec.args) if spec.args is not None else None,
-            environment=resolve_env(spec.env, place),
+            environment=env,
             working_dir=spec.working_dir,
             user=engine_user(sec, image_user),
             tty=spec.tty,
@@ -595,6 +666,30 @@ class DockerNode:
                     self._name, driver, backing or "an unknown filesystem", pod,
                 )  # fmt: skip
         return {"size": str(spec.ephemeral_storage)} if self._sized else None
+
+    def _volume_mount(
+        self, m: Mount, ns: str, pod: str, env: list[str]
+    ) -> docker.types.Mount | str:
+        """An emptyDir's, a claim's or a node path's mount; a subPath of a volume is bound from
+        the volume's place on the engine's host (Docker 20.10 mounts no volume subpath)."""
+        sub = sub_path(m, env)
+        if m.kind == "host":
+            source = f"{m.volume.rstrip('/')}/{sub}" if sub else m.volume
+            # Bound as -v binds it: a missing directory is made, as DirectoryOrCreate makes it
+            # (and as "" leaves it to the runtime); Directory and File must exist already.
+            if m.host_type in ("", "DirectoryOrCreate"):
+                return f"{source}:{m.path}:{'ro' if m.read_only else 'rw'}"
+            return docker.types.Mount(m.path, source, type="bind", read_only=m.read_only)
+        if m.kind == "claim":
+            volume = claim_volume_name(ns, m.volume, self._instance)
+        else:
+            volume = volume_name(ns, pod, m.volume, self._instance)
+        if sub:
+            root = self._sub_dirs(volume, {sub})
+            return docker.types.Mount(m.path, f"{root}/{sub}", type="bind", read_only=m.read_only)
+        # A volume starts empty, whatever the image holds there (Kubernetes' emptyDir and PV).
+        return docker.types.Mount(m.path, volume, type="volume", read_only=m.read_only,
+                                  no_copy=True)  # fmt: skip
 
     @staticmethod
     def _projected(
@@ -681,6 +776,7 @@ class DockerNode:
                     self.api.create_volume(name, labels=labels, driver_opts=opts)
                     volumes.append(name)
                 filled = self._prepare(template, pod, volumes)
+                self._ensure_claims(template)
                 pause: str | None = None
                 if with_pause:
                     pause = self._create_pause(template, pod)

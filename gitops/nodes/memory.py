@@ -21,12 +21,20 @@ from gitops.model.labels import (
     L_MANAGED,
     L_POD,
     L_PROXY,
+    claim_labels,
+    decode_volume,
     service_labels,
 )
 from gitops.model.labels import encode as encode_labels
-from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo
+from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo, VolumeInfo
 from gitops.model.templates import PROBES_IN_NODE, PodTemplate, RegistryAuth
-from gitops.nodes.base import container_name, needs_pause, network_name, service_container_name
+from gitops.nodes.base import (
+    claim_volume_name,
+    container_name,
+    needs_pause,
+    network_name,
+    service_container_name,
+)
 
 
 class MemoryNode:
@@ -47,6 +55,7 @@ class MemoryNode:
         self.images: set[str] = set()
         self.containers: dict[str, ContainerInfo] = {}
         self.networks: set[str] = set()
+        self.volumes: dict[str, VolumeInfo] = {}  # claims' volumes, by the engine's name
         self.down = False
         self.calls = 0  # engine calls, for the cost assertions in tests
         self._ids = itertools.count(1)
@@ -140,6 +149,11 @@ class MemoryNode:
         if template.namespace not in self.networks:
             raise ContainerCreateError(f"network {network_name(template.namespace)} not found")
         now = time.time()
+        for claim in template.claims:  # a claim's volume is made where it is first used
+            name = claim_volume_name(template.namespace, claim.name, self._instance)
+            labels = claim_labels(template.namespace, claim, self._instance, now)
+            with self._lock:
+                self.volumes.setdefault(name, VolumeInfo(self._name, name, decode_volume(labels)))
         pause = needs_pause(template, probes_from_here=False)
         created: list[ContainerInfo] = []
         if pause:
@@ -218,6 +232,16 @@ class MemoryNode:
             for cid, c in list(self.containers.items()):
                 if c.labels.get(L_POD) == pod.name:
                     del self.containers[cid]
+
+    def list_volumes(self) -> list[VolumeInfo]:
+        self._call()
+        with self._lock:
+            return list(self.volumes.values())
+
+    def remove_volume(self, name: str) -> None:
+        self._call()
+        with self._lock:
+            self.volumes.pop(name, None)
 
     def watch(self, notify: Callable[[str, str], None], stop: threading.Event) -> None:
         self._notify = notify

@@ -23,6 +23,7 @@ from urllib.parse import parse_qs
 from gitops.config.durations import format_duration, parse_duration
 from gitops.config.settings import Settings
 from gitops.decide import delivery, webhooks
+from gitops.errors import GitopsError
 from gitops.manifests.fields import DNS1123_LABEL
 from gitops.report.metrics import CONTENT_TYPE, Metrics
 from gitops.serve import views
@@ -34,6 +35,7 @@ from gitops.state.history import History
 
 log = logging.getLogger(__name__)
 WEBHOOKS = "/api/v1/webhooks/"
+CLAIMS = "/api/v1/persistentvolumeclaims/"  # + NAMESPACE/NAME/delete
 WAIT_POLL = 0.25  # seconds between looks while a deploy-and-wait request waits
 MAX_WAIT = 3600.0  # a deploy-and-wait request holds a worker thread this long at most
 MAX_BODY = 64 * 1024  # for calls other than webhooks, which have their own limit
@@ -102,6 +104,31 @@ class App:
         self.token = settings.api_token.encode()
         self.webhook_secret = settings.webhook_secret.encode()
 
+    def _delete_claim(self, namespace: str, name: str, req: Request) -> tuple[int, Any]:
+        """Remove a claim's volume and its data: only with ``confirm=true``, and only while no
+        pod uses it (Kubernetes' pvc-protection). A claim still in git is made again, empty,
+        the next time a pod uses it."""
+        if req.arg("confirm") != "true":
+            return 400, {"error": "deleting a volume deletes its data: add confirm=true"}
+        live = self.model.look()
+        volumes = [*live.volumes, *self.cluster.remembered(live.unreachable)]
+        found = [v for v in volumes if v.key == (namespace, name)]
+        if not found:
+            return 404, {"error": f"persistentvolumeclaim {namespace}/{name} has no volume"}
+        users = sorted(p.name for p in live.pods if p.namespace == namespace and name in p.claims)
+        if users:
+            why = f"used by pod(s) {', '.join(users)}: scale them down or remove them from git"
+            return 409, {"error": f"persistentvolumeclaim {namespace}/{name} is {why} first"}
+        if found[0].node in live.unreachable:
+            return 503, {"error": f"its volume is on node {found[0].node}, which does not answer"}
+        try:
+            self.cluster.delete_volume(found[0])
+        except GitopsError as exc:
+            return 500, {"error": str(exc)}
+        self.trigger.fire("api:delete-pvc")
+        return 200, {"deleted": f"{namespace}/{name}", "node": found[0].node,
+                     "volume": found[0].name}  # fmt: skip
+
     def authorized(self, req: Request) -> bool:
         """Bearer token, compared in constant time. Reads and webhooks do not need it (a
         webhook is verified by its provider's signature instead)."""
@@ -156,6 +183,9 @@ class App:
                     return 404, {"error": str(exc)}
                 self.trigger.fire(f"api:{verb}")
                 return 200, next(r for r in cluster.describe() if r["name"] == name)
+        if method == "POST" and path.startswith(CLAIMS) and path.endswith("/delete"):
+            claim_ns, _, name = path.removeprefix(CLAIMS).removesuffix("/delete").partition("/")
+            return self._delete_claim(claim_ns, name, req)
         if method == "POST" and path == "/api/v1/sync":
             return self.sync(req)
         if method == "GET" and path.startswith("/api/v1/sync/"):
@@ -182,6 +212,9 @@ class App:
                     rec.status, live, ns, "ReplicationController"
                 ),
                 "poddisruptionbudgets": lambda: views.budget_rows(rec.status, rec.desired, ns),
+                "persistentvolumeclaims": lambda: views.claim_rows(
+                    rec.desired, live, [*live.volumes, *cluster.remembered(live.unreachable)], ns
+                ),
                 "services": lambda: views.service_rows(rec.desired, live, ns, rec.probe_ready),
                 "namespaces": lambda: views.namespace_rows(rec.status, rec.desired),
                 "configmaps": lambda: views.config_rows(rec.desired, "configmaps", ns),

@@ -17,7 +17,7 @@ from gitops.decide.status import SyncStatus
 from gitops.manifests import model as m
 from gitops.model.applied import Unstarted
 from gitops.model.labels import L_POD_LABEL
-from gitops.model.live import LiveState, PodInfo
+from gitops.model.live import LiveState, PodInfo, VolumeInfo
 from gitops.model.verdicts import Sync
 
 ProbeVerdict = Callable[[str], bool | None]
@@ -177,6 +177,46 @@ def budget_rows(
                 "source": f"{e.path}:{e.doc}",
             }
         )
+    return rows
+
+
+def claim_rows(
+    desired: DesiredState | None,
+    live: LiveState,
+    volumes: Sequence[VolumeInfo],
+    namespace: str | None,
+) -> list[dict[str, Any]]:
+    """PersistentVolumeClaims as ``kubectl get pvc`` shows them, with the node that holds each
+    volume and the pods using it: Bound (its volume exists), Pending (made when a pod first
+    uses it), Released (git no longer holds the claim; its volume and data stay)."""
+    claims = {(e.namespace, e.name): e for e in desired.manifests.of(m.PersistentVolumeClaim)} \
+        if desired else {}  # fmt: skip
+    held = {v.key: v for v in volumes}
+    rows = []
+    for key in sorted(claims.keys() | held.keys()):
+        if namespace and key[0] != namespace:
+            continue
+        entry, vol = claims.get(key), held.get(key)
+        spec = entry.resource.spec if entry else None
+        rows.append(
+            {
+                "namespace": key[0],
+                "name": key[1],
+                "status": "Released" if entry is None else "Bound" if vol else "Pending",
+                "volume": vol.name if vol else "",
+                "node": vol.node if vol else "",
+                "capacity": str(spec.resources.requests.get("storage", "")) if spec else
+                (vol.meta.size if vol else ""),
+                "accessModes": list(spec.access_modes) if spec else
+                list(vol.meta.access_modes if vol else ()),
+                "storageClass": (spec.storage_class_name or "local") if spec else
+                (vol.meta.storage_class if vol else ""),
+                "usedBy": sorted(p.name for p in live.pods
+                                 if p.namespace == key[0] and key[1] in p.claims),
+                "created": vol.meta.created if vol else 0.0,
+                "source": f"{entry.path}:{entry.doc}" if entry else "",
+            }
+        )  # fmt: skip
     return rows
 
 

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -24,8 +24,9 @@ from gitops.decide.health import NodeTracker
 from gitops.decide.schedule import NodeView
 from gitops.errors import GitopsError
 from gitops.model.events import NODE_NOT_READY, NODE_READY, Event
-from gitops.model.live import LiveState, NodeCapacity, PodInfo
-from gitops.nodes.base import Node
+from gitops.model.labels import VolumeLabels
+from gitops.model.live import LiveState, NodeCapacity, PodInfo, VolumeInfo
+from gitops.nodes.base import Node, claim_volume_name
 from gitops.state.history import History
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,11 @@ class Cluster:
         self.cordons: dict[str, str] = history.facts.cordons()
         self.evicted: set[str] = history.facts.evicted()
         self._evicted_saved = set(self.evicted)
+        # Each node's claims' volumes when it last answered: a silent node still holds them,
+        # so no pod of those claims starts elsewhere on no data.
+        self._volumes: dict[str, set[tuple[str, str]]] = {}
+        for (ns, claim), node in history.facts.volumes().items():
+            self._volumes.setdefault(node, set()).add((ns, claim))
 
     # -- health ---------------------------------------------------------------------------
     def check(self) -> bool:
@@ -156,11 +162,46 @@ class Cluster:
             # An evicted pod is forgotten once its node answered without it.
             self.evicted &= {p.name for p in (*live.pods, *kept)}
             self._save_evicted()
+            volumes = self._merge_volumes(live)
         pods = tuple(sorted((*live.pods, *kept), key=lambda p: (p.namespace, p.deployment,
                                                                  p.created, p.name)))  # fmt: skip
-        merged = LiveState(pods, live.networks, live.unreachable, live.services)
+        merged = LiveState(pods, live.networks, live.unreachable, live.services, volumes)
         self._pods = merged.pods
         return merged
+
+    def _merge_volumes(self, live: LiveState) -> tuple[VolumeInfo, ...]:
+        before = {k: n for n, keys in self._volumes.items() for k in keys}
+        for name in self.nodes:
+            if name not in live.unreachable:
+                self._volumes[name] = {v.key for v in live.volumes if v.node == name}
+        after = {k: n for n, keys in self._volumes.items() for k in keys}
+        if after != before:
+            self.history.facts.set_volumes(after)
+        return (*live.volumes, *self.remembered(live.unreachable))
+
+    def remembered(self, silent: Collection[str]) -> list[VolumeInfo]:
+        """The claims' volumes of nodes that do not answer, as they were when they last did."""
+        return [
+            VolumeInfo(name, claim_volume_name(ns, claim, self.settings.instance),
+                       VolumeLabels(namespace=ns, claim=claim))
+            for name in sorted(silent)
+            for ns, claim in sorted(self._volumes.get(name, ()))
+        ]  # fmt: skip
+
+    def delete_volume(self, volume: VolumeInfo) -> None:
+        """Remove a claim's volume and its data (``gitops delete pvc``), and record it."""
+        self.nodes[volume.node].remove_volume(volume.name)
+        with self._lock:
+            self._volumes.get(volume.node, set()).discard(volume.key)
+            self.history.facts.set_volumes(
+                {k: n for n, keys in self._volumes.items() for k in keys}
+            )
+            self.history.facts.add_deletion(
+                {"time": self.clock(), "namespace": volume.meta.namespace,
+                 "claim": volume.meta.claim, "node": volume.node, "volume": volume.name}
+            )  # fmt: skip
+        log.warning("deleted volume %s of PersistentVolumeClaim %s/%s on %s, and its data",
+                    volume.name, volume.meta.namespace, volume.meta.claim, volume.node)  # fmt: skip
 
     def silent(self, node: str, why: str) -> None:
         """A sign the engine went away (its event stream ended): stop acting on it now; the
@@ -191,6 +232,7 @@ class Cluster:
                     allow_privileged=cfg.allow_privileged,
                     taints=cfg.taints,
                     gpus=cfg.gpus,
+                    host_paths=cfg.host_paths,
                 )
             )
         return out

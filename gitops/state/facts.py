@@ -1,9 +1,10 @@
 """The small durable facts kept beside the history, each typed and parsed in one place.
 
 They live in the history database's ``facts`` table as JSON: the last valid commit, the
-containers the prober found ready (carried over a restart), the rollback pins, the cordons and
-the pods of evicted nodes. A fact that does not parse (edited by hand, written by another
-version) reads as its default and says so in the log, never as an exception.
+containers the prober found ready (carried over a restart), the rollback pins, the cordons, the
+pods of evicted nodes and the node each claim's volume was last seen on. A fact that does not
+parse (edited by hand, written by another version) reads as its default and says so in the log,
+never as an exception.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, deployment)
-_LAST_GOOD, _READY, _PINS, _CORDONS, _EVICTED = (
-    "last_good_commit", "ready_containers", "pins", "cordons", "evicted",
+_LAST_GOOD, _READY, _PINS, _CORDONS, _EVICTED, _VOLUMES, _DELETED = (
+    "last_good_commit", "ready_containers", "pins", "cordons", "evicted", "claim_volumes",
+    "volume_deletions",
 )  # fmt: skip
+KEEP_DELETIONS = 500  # the newest records of deleted volumes kept
 
 
 @dataclass(frozen=True)
@@ -92,3 +95,20 @@ class Facts:
 
     def set_evicted(self, pods: set[str]) -> None:
         self._write(_EVICTED, sorted(pods))
+
+    # -- where each claim's volume was last seen: a silent node still holds its own -------
+    def volumes(self) -> dict[Key, str]:
+        def parse(raw: dict[str, str]) -> dict[Key, str]:
+            return {(k.partition("/")[0], k.partition("/")[2]): str(v) for k, v in raw.items()}
+
+        return self._read(_VOLUMES, {}, parse)  # type: ignore[no-any-return]
+
+    def set_volumes(self, volumes: dict[Key, str]) -> None:
+        self._write(_VOLUMES, {f"{ns}/{claim}": node for (ns, claim), node in volumes.items()})
+
+    # -- the volumes deleted (data removed), newest last -----------------------------------
+    def deletions(self) -> list[dict[str, Any]]:
+        return self._read(_DELETED, [], lambda v: [dict(x) for x in v])  # type: ignore[no-any-return]
+
+    def add_deletion(self, record: dict[str, Any]) -> None:
+        self._write(_DELETED, [*self.deletions(), record][-KEEP_DELETIONS:])

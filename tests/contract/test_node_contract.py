@@ -13,7 +13,7 @@ import pytest
 from gitops.act.observe import group_pods
 from gitops.errors import ImagePullError
 from gitops.model.labels import L_INSTANCE, L_POD
-from gitops.model.templates import ContainerSpec, PodTemplate
+from gitops.model.templates import Claim, ContainerSpec, Mount, PodTemplate
 from gitops.nodes.base import Node
 from gitops.nodes.docker import DockerNode
 from gitops.nodes.memory import MemoryNode
@@ -295,3 +295,27 @@ def test_watch_tells_a_container_removed_out_of_band(backend: tuple[Node, str, s
         for left in group_pods(node.list_containers()):
             node.remove_pod(left)
         node.remove_network("contract")
+
+
+def test_a_claims_volume_is_made_on_first_use_and_outlives_its_pods(
+    backend: tuple[Node, str, str],
+) -> None:
+    node, image, _ = backend
+    node.ensure_network("contract")
+    if not node.has_image(image):
+        node.pull(image)
+    claim = Claim("data", "local", "1Gi", ("ReadWriteOnce",))
+    spec = ContainerSpec("web", image, "IfNotPresent", mounts=(Mount("claim", "data", "/data"),))
+    t = replace(template(image), containers=(spec,), claims=(claim,))
+    node.create_pod(t, "web-abc123-aaaaa")
+    node.create_pod(t, "web-abc123-aaaab")  # the same volume, not a second one
+    [vol] = node.list_volumes()
+    assert (vol.node, vol.key, vol.meta.size, vol.meta.access_modes) == (
+        "local", ("contract", "data"), "1Gi", ("ReadWriteOnce",)
+    )  # fmt: skip
+    for pod in group_pods(node.list_containers()):
+        assert pod.claims == ("data",)
+        node.remove_pod(pod)
+    assert [v.name for v in node.list_volumes()] == [vol.name]  # data outlives the pods
+    node.remove_volume(vol.name)
+    assert node.list_volumes() == []

@@ -7,8 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gitops.decide.actions import counter_suffix
 from gitops.errors import Reason
 from gitops.model.verdicts import Health, Result, Rollout, Sync
+from gitops.runner import compose
+from gitops.source.git import GitSource
+from gitops.state.history import History
 from tests.harness.harness import Harness
 from tests.helpers import deployment
 
@@ -181,3 +185,42 @@ def test_a_start_the_engine_refuses_is_backed_off_not_retried_at_every_pass(tmp_
     h.clock.advance(11)  # past the first back-off (10 s)
     h.run()
     assert all(p.running for p in h.pods())
+
+
+def test_a_lost_node_keeps_its_claims_pods_pending_even_across_a_restart(tmp_path: Path) -> None:
+    """The pod of a claim whose node is lost is not evicted onto an empty copy elsewhere, and
+    a reconciler restarted meanwhile (same state directory) still knows where the volume is."""
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": "data", "namespace": "demo"},
+             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}  # fmt: skip
+    db = web(replicas=1)
+    db["spec"]["template"]["spec"]["volumes"] = [
+        {"name": "d", "persistentVolumeClaim": {"claimName": "data"}}
+    ]
+    db["spec"]["template"]["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "d", "mountPath": "/d"}
+    ]
+    h = Harness(tmp_path, nodes=("n1", "n2"), node_grace=10.0, eviction_timeout=30.0)
+    h.push("db.yaml", claim, db)
+    h.run()
+    [pod] = h.pods()
+    held = pod.node
+    h.nodes[held].down = True
+    h.rec.cluster.check()
+    h.clock.advance(31.0)
+    h.rec.cluster.check()
+    outcome = h.run()
+    assert [p.node for p in h.rec.look().pods] == []  # nothing started on the other node
+    [res] = [r for r in outcome.status.resources if r.name == "web"]
+    assert f"PersistentVolumeClaim demo/data has its volume on node {held}" in res.message
+    again = Harness.__new__(Harness)  # a new reconciler on the same state and nodes
+    again.__dict__.update(h.__dict__)
+    source = GitSource(h.settings.repo, h.settings.state_dir / "source")
+    again.rec = compose(h.settings, source, list(h.nodes.values()), History(h.settings.state_dir),
+                        clock=h.clock, names=counter_suffix())  # fmt: skip
+    again.run()
+    assert [p.node for p in again.rec.look().pods] == []
+    h.nodes[held].down = False
+    again.rec.cluster.check()
+    again.run()
+    assert [p.node for p in again.pods()] == [held]

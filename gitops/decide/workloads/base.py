@@ -34,14 +34,21 @@ class Context:
     readiness: Mapping[str, PodReadiness]
     now: float
     restarts: RestartPolicy
+    volumes: Mapping[tuple[str, str], str] = field(default_factory=dict)  # claim -> its node
 
     def reachable(self, pod: PodInfo) -> bool:
         node = self.nodes.get(pod.node)
         return node is not None and node.ready
 
     def drained(self, pod: PodInfo) -> bool:
+        """On a node being drained, and free to move: a pod whose claim's volume is on that
+        node stays (it would start elsewhere on no data), and the drain says so."""
         node = self.nodes.get(pod.node)
-        return node is not None and node.draining
+        return node is not None and node.draining and not self.pinned(pod)
+
+    def pinned(self, pod: PodInfo) -> str:
+        """The claim whose volume keeps the pod on its node, or ""."""
+        return next((c for c in pod.claims if self.volumes.get((pod.namespace, c)) == pod.node), "")
 
     def tainted(self, pod: PodInfo, template: PodTemplate) -> bool:
         """The pod's node has a NoExecute taint the template does not tolerate: the taint
