@@ -396,3 +396,42 @@ def test_drain_honours_a_pod_disruption_budget(
     assert done.returncode == 0, done.stderr
     wait_for(lambda: sum(per_node(cluster).values()) == 1 and node not in per_node(cluster), 60)
     assert gitops("uncordon", node, "--server", cluster).returncode == 0
+
+
+def test_a_claims_node_stopped_keeps_its_pod_pending_and_it_returns_with_its_data(
+    cluster: str, remote: GitRemote, images: Images, engines: dict[str, docker.DockerClient],
+    instance: str,
+) -> None:  # fmt: skip
+    """No empty copy elsewhere while the node holding the volume is away; back on it, the pod
+    finds what it wrote."""
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": "data", "namespace": NS},
+             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}  # fmt: skip
+    db = deployment(
+        "db", namespace=NS, image=images["v1"], replicas=1,
+        container={"command": ["sh", "-c", "date >> /data/starts; exec sleep 3600"],
+                   "volumeMounts": [{"name": "d", "mountPath": "/data"}]},
+        pod={"volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]},
+    )  # fmt: skip
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("db.yaml", claim, db)
+    remote.push("a database on a claim")
+    wait_for(lambda: per_node(cluster, "db"), 90, 0.5)
+    [(held, _)] = per_node(cluster, "db").items()
+    index = held.removeprefix("node")
+    nodes_script("stop", index)
+    wait_for(lambda: "has its volume on node " + held in status_of(cluster, "db")["message"],
+             EVICTION + 60, 0.5)  # fmt: skip
+    # Past the eviction timeout: the pod is not made again on another node.
+    time.sleep(2)
+    assert all(p["node"] in ("", held) for p in pods(cluster, "db")), pods(cluster, "db")
+    for name, engine in engines.items():
+        if name != held:
+            assert not engine.volumes.list(filters={"label": f"io.gitops.instance={instance}"})
+    nodes_script("start", index)
+    wait_for(lambda: per_node(cluster, "db") == {held: 1}, 90, 0.5)
+    [c] = engines[held].containers.list(
+        filters={"label": [f"io.gitops.instance={instance}", "io.gitops.container=web"]}
+    )
+    lines = c.exec_run(["cat", "/data/starts"]).output.decode().splitlines()
+    assert len(lines) == 2, lines  # the same volume: the first start's line is still there
