@@ -433,5 +433,7 @@ def test_a_claims_node_stopped_keeps_its_pod_pending_and_it_returns_with_its_dat
     [c] = engines[held].containers.list(
         filters={"label": [f"io.gitops.instance={instance}", "io.gitops.container=web"]}
     )
-    lines = c.exec_run(["cat", "/data/starts"]).output.decode().splitlines()
+    out = c.exec_run(["cat", "/data/starts"]).output
+    assert isinstance(out, bytes)
+    lines = out.decode().splitlines()
     assert len(lines) == 2, lines  # the same volume: the first start's line is still there
