@@ -267,6 +267,14 @@ class _Applier:
                 self.create_slowly(pool, creates)
                 for future in started:
                     future.result()  # each action handles its own errors
+        for vol in self.plan.volumes_remove:  # a retention policy's Delete, never a prune's
+            try:
+                self.nodes[vol.node].remove_volume(vol.name)
+                log.warning("deleted volume %s of PersistentVolumeClaim %s/%s on %s: its "
+                            "StatefulSet's persistentVolumeClaimRetentionPolicy says Delete",
+                            vol.name, *vol.key, vol.node)  # fmt: skip
+            except GitopsError as exc:
+                log.warning("volume %s on %s stays: %s", vol.name, vol.node, exc)
         for proxy in self.plan.names_remove:
             self._name(proxy, make=False)
         for node_name, ns in self.plan.networks_remove:

@@ -16,6 +16,9 @@ KIND_ALIASES = {
     "deployments": "deployments",
     "deployment": "deployments",
     "deploy": "deployments",
+    "statefulsets": "statefulsets",
+    "statefulset": "statefulsets",
+    "sts": "statefulsets",
     "replicasets": "replicasets",
     "replicaset": "replicasets",
     "rs": "replicasets",
@@ -91,6 +94,14 @@ def cmd_get(args: argparse.Namespace) -> int:
                 if wide
                 else []
             )
+            for r in rows
+        ]
+    elif kind == "statefulsets":
+        header = ["NAMESPACE", "NAME", "READY", "SYNC", "HEALTH", "AGE"]
+        header += ["IMAGES", "MESSAGE"] if wide else []
+        cells = [
+            [r["namespace"], r["name"], r["ready"], r["sync"], r["health"], _age(r["created"])]
+            + ([",".join(r["images"]), r["message"]] if wide else [])
             for r in rows
         ]
     elif kind == "deployments":

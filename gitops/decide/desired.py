@@ -15,6 +15,7 @@ from typing import Any
 
 from gitops.decide.placement import placement
 from gitops.decide.security import effective
+from gitops.decide.stateful import Stateful, stateful_of
 from gitops.manifests import Entry, Manifests, config_data
 from gitops.manifests import model as m
 from gitops.manifests import pod as pm
@@ -63,11 +64,13 @@ class DesiredDeployment:
     max_surge: int | str = "25%"
     max_unavailable: int | str = "25%"
     kind: str = "Deployment"
+    stateful: Stateful | None = None  # a StatefulSet's own fields
 
     @property
     def rolls(self) -> bool:
-        """A Deployment replaces pods of an older template; a ReplicaSet keeps them."""
-        return self.kind == "Deployment"
+        """A Deployment or a StatefulSet replaces pods of an older template; a ReplicaSet keeps
+        them."""
+        return self.kind in ("Deployment", "StatefulSet")
 
     @property
     def key(self) -> tuple[str, str]:
@@ -105,8 +108,11 @@ def default_pull_policy(image: str) -> str:
 class _Resolver:
     """Looks up ConfigMap and Secret data in the deployment's namespace."""
 
-    def __init__(self, manifests: Manifests, namespace: str) -> None:
+    def __init__(
+        self, manifests: Manifests, namespace: str, claimed: frozenset[str] = frozenset()
+    ) -> None:
         self.manifests, self.namespace = manifests, namespace
+        self.claimed = claimed  # a StatefulSet's claim templates, mounted as volumes
 
     def data(self, kind: type[m.ConfigMap] | type[m.Secret], name: str) -> dict[str, bytes]:
         entry = self.manifests.get(kind, self.namespace, name)
@@ -201,8 +207,12 @@ def _mounts(c: pm.Container, pod: pm.PodSpec, res: _Resolver) -> tuple[Mount, ..
     volumes = {v.name: v for v in pod.volumes}
     out: list[Mount] = []
     for vm in c.volume_mounts:
-        vol = volumes[vm.name]
         sub, expr = vm.sub_path or "", vm.sub_path_expr or ""
+        vol = volumes.get(vm.name)
+        if vol is None:  # a claim template: each ordinal mounts its own claim of it
+            out.append(Mount("claim", vm.name, vm.mount_path, vm.read_only, sub_path=sub,
+                             sub_path_expr=expr))  # fmt: skip
+            continue
         if vol.empty_dir is not None:
             out.append(Mount("emptyDir", vol.name, vm.mount_path, vm.read_only, sub_path=sub,
                              sub_path_expr=expr))  # fmt: skip
@@ -437,7 +447,10 @@ def _workload(entry: Entry[m.Workload], manifests: Manifests, commit: str) -> De
     dep = entry.resource
     spec = dep.spec
     pod = spec.template.spec
-    res = _Resolver(manifests, entry.namespace)
+    st = stateful_of(dep) if isinstance(dep, m.StatefulSet) else None
+    res = _Resolver(
+        manifests, entry.namespace, frozenset(c.name for c in st.claims) if st else frozenset()
+    )
     security = pod.security_context
     fields = _PodFields(
         entry.namespace,
@@ -487,6 +500,7 @@ def _workload(entry: Entry[m.Workload], manifests: Manifests, commit: str) -> De
         path=entry.path,
         doc=entry.doc,
         min_ready_seconds=spec.min_ready_seconds,
+        stateful=st,
     )
     if not isinstance(dep, m.Deployment):
         return desired

@@ -34,16 +34,17 @@ from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.disruption import Blocked, admit, budgets
 from gitops.decide.health import PodReadiness
 from gitops.decide.schedule import NodeView, Scheduler
-from gitops.decide.workloads import deployment, replicaset
+from gitops.decide.workloads import deployment, replicaset, statefulset
 from gitops.decide.workloads.base import Context, Planner
 from gitops.manifests.model import Service
-from gitops.model.live import LiveState, PodInfo
+from gitops.model.live import LiveState, PodInfo, VolumeInfo
 
 # One planner a workload kind (``gitops.decide.workloads``).
 PLANNERS: Mapping[str, Planner[DesiredDeployment]] = {
     "Deployment": deployment.plan,
     "ReplicaSet": replicaset.plan,
     "ReplicationController": replicaset.plan,
+    "StatefulSet": statefulset.plan,
 }
 
 
@@ -62,6 +63,7 @@ class Plan:
     names_create: tuple[NameProxy, ...] = ()  # Services' name proxies (re)made on a node
     names_remove: tuple[NameProxy, ...] = ()
     blocked: tuple[Blocked, ...] = ()  # a drain's removals a PodDisruptionBudget holds back
+    volumes_remove: tuple[VolumeInfo, ...] = ()  # a StatefulSet's retention policy: Delete
 
     def pending_for(self, namespace: str, deployment: str) -> Pending | None:
         return next(
@@ -72,7 +74,8 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not (
-            self.create
+            self.volumes_remove
+            or self.create
             or self.restart
             or self.remove
             or self.networks_create
@@ -175,8 +178,13 @@ def make_plan(
     by_key: dict[tuple[str, str], list[PodInfo]] = {}
     for p in pods:
         by_key.setdefault((p.namespace, p.deployment), []).append(p)
+    volumes: dict[tuple[str, str], VolumeInfo] = {v.key: v for v in live.volumes}
+    drop: list[VolumeInfo] = []
     for dep in desired.deployments:
         part = PLANNERS[dep.kind](dep, by_key.get(dep.key, []), ctx)
+        drop += [
+            volumes[(dep.namespace, c)] for c in part.drop_claims if (dep.namespace, c) in volumes
+        ]
         create += part.create
         restart += part.restart
         remove += part.remove
@@ -190,6 +198,11 @@ def make_plan(
     keep += held
     waiting += sorted({(b.namespace, b.deployment) for b in blocked} - set(waiting))
     wanted = {d.key for d in desired.deployments}
+    # A deleted StatefulSet's claims go with it only where whenDeleted said Delete (their
+    # volumes carry that), and only once its pods are gone.
+    drop += [v for v in live.volumes if v.meta.owner and (v.meta.namespace, v.meta.owner)
+             not in wanted and (v.meta.namespace, v.meta.owner) not in by_key
+             and v.node not in live.unreachable]  # fmt: skip
     for key in sorted(by_key.keys() - wanted):
         doomed = by_key[key]
         if all(p.prune for p in doomed):
@@ -228,6 +241,7 @@ def make_plan(
         names_create=names_create,
         names_remove=names_remove,
         blocked=blocked,
+        volumes_remove=tuple(v for v in drop if v.node in ready),
     )
 
 

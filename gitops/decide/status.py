@@ -85,8 +85,14 @@ def resource_statuses(
                 msg = f"{msg}; drain of pod {held[0].pod} held: {held[0].reason}"
                 h = Health.PROGRESSING if h == Health.HEALTHY else h
                 touched = True
+            # A StatefulSet's ordinals below its partition, or left to OnDelete, stay old.
+            kept = dep.stateful.partition if dep.stateful else 0
+            kept = dep.replicas if dep.stateful and dep.stateful.on_delete else kept
             in_sync = (
-                not touched and reps.current == dep.replicas == reps.updated and not dep.rolled_back
+                not touched
+                and reps.current == dep.replicas
+                and reps.updated >= dep.replicas - kept
+                and not dep.rolled_back
             )
             out.append(
                 ResourceStatus(

@@ -8,7 +8,7 @@ was wrong). Each finding is a ``FieldError`` naming file, document, resource and
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from gitops.errors import FieldError
@@ -249,6 +249,8 @@ def _check_workload(
     _check_pod(entry, spec.template.spec, manifests, policy, issue)
     if isinstance(res, m.Deployment):
         _check_strategy(res.spec.strategy, issue)
+    if isinstance(res, m.StatefulSet):
+        _check_stateful(entry, res, manifests, policy, issue)
 
 
 def _check_pod(
@@ -258,6 +260,9 @@ def _check_pod(
     volumes = [v.name for v in pod.volumes]
     if len(volumes) != len(set(volumes)):
         issue(f"{base}.volumes", "volume names must be unique")
+    res = entry.resource
+    templates = res.spec.volume_claim_templates if isinstance(res, m.StatefulSet) else []
+    claimed = {t.metadata.name for t in templates}  # a StatefulSet's claims are volumes too
     refs = _Refs(manifests, entry.namespace, issue)
     _check_pull_secrets(pod, base, refs, issue)
     if pod.dns_policy == "None" and not (pod.dns_config and pod.dns_config.nameservers):
@@ -285,7 +290,48 @@ def _check_pod(
             issue(f"{cpath}.name", f"container name {c.name!r} is used more than once")
         if group == "initContainers" and c.lifecycle is not None:
             issue(f"{cpath}.lifecycle", "may not be set for init containers")
-        _check_container(c, cpath, set(volumes), refs, issue, frozenset(names))
+        _check_container(c, cpath, set(volumes) | claimed, refs, issue, frozenset(names))
+
+
+def _within(issue: _Issues, prefix: str) -> Callable[[str, str], None]:
+    """``issue``, for fields under ``prefix``."""
+
+    def said(field: str, message: str) -> None:
+        issue(prefix + field, message)
+
+    return said
+
+
+def _check_stateful(
+    entry: Entry[Any], res: m.StatefulSet, manifests: Manifests, policy: Policy, issue: _Issues
+) -> None:
+    spec = res.spec
+    names = [t.metadata.name for t in spec.volume_claim_templates]
+    for i, t in enumerate(spec.volume_claim_templates):
+        where = f"spec.volumeClaimTemplates[{i}]"
+        if names.count(t.metadata.name) > 1:
+            issue(f"{where}.metadata.name", f"{t.metadata.name!r} is used more than once")
+        if t.metadata.name in {v.name for v in spec.template.spec.volumes}:
+            issue(f"{where}.metadata.name", "a pod volume has this name too")
+        vol.check_claim_spec(t.spec, policy, _within(issue, f"{where}."))
+    strategy = spec.update_strategy
+    if strategy.type == "OnDelete" and strategy.rolling_update is not None:
+        issue("spec.updateStrategy.rollingUpdate", "may not be specified when type is OnDelete")
+    rolling = strategy.rolling_update
+    most = rolling.max_unavailable if rolling is not None else 1
+    where = "spec.updateStrategy.rollingUpdate.maxUnavailable"
+    if isinstance(most, str) and not _is_percent(most):
+        issue(where, f"{most!r} is not an integer or a percentage")
+    if isinstance(most, int) and most < 1:
+        issue(where, "must be greater than 0")
+    if spec.service_name:
+        svc = manifests.get(m.Service, entry.namespace, spec.service_name)
+        if svc is None:
+            issue(
+                "spec.serviceName",
+                f"Service {spec.service_name!r} not found in namespace {entry.namespace!r}: "
+                f"its pods' names (NAME-0.{spec.service_name}) need it",
+            )
 
 
 def _check_strategy(strategy: m.DeploymentStrategy, issue: _Issues) -> None:

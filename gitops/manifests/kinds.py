@@ -55,7 +55,6 @@ MEANINGLESS: dict[str, str] = {
 # shown as Skipped until they run.
 NOT_YET: frozenset[str] = frozenset(
     {
-        "StatefulSet",
         "PersistentVolume",
         "Job",
         "CronJob",

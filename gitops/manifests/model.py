@@ -209,6 +209,61 @@ class PersistentVolumeClaim(Resource):
     spec: PersistentVolumeClaimSpec
 
 
+class ClaimTemplateMeta(Spec):
+    name: DnsLabel
+    labels: Labels = Field(default_factory=dict)
+    annotations: Annotations = Field(default_factory=dict)
+
+
+class PersistentVolumeClaimTemplate(Spec):
+    """One of a StatefulSet's ``volumeClaimTemplates``: claim NAME-SET-ORDINAL per pod."""
+
+    metadata: ClaimTemplateMeta
+    spec: PersistentVolumeClaimSpec
+
+
+class RollingUpdateStatefulSet(Spec):
+    partition: NonNegative = 0
+    max_unavailable: IntOrString = 1
+
+
+class StatefulSetUpdateStrategy(Spec):
+    type: Literal["RollingUpdate", "OnDelete"] = "RollingUpdate"
+    rolling_update: RollingUpdateStatefulSet | None = None
+
+
+class ClaimRetention(Spec):
+    when_deleted: Literal["Retain", "Delete"] = "Retain"
+    when_scaled: Literal["Retain", "Delete"] = "Retain"
+
+
+class StatefulSetOrdinals(Spec):
+    start: NonNegative = 0
+
+
+class StatefulSetSpec(Spec):
+    replicas: NonNegative = 1
+    selector: LabelSelector
+    template: PodTemplateSpec
+    service_name: str | None = None
+    volume_claim_templates: list[PersistentVolumeClaimTemplate] = Field(default_factory=list)
+    pod_management_policy: Literal["OrderedReady", "Parallel"] = "OrderedReady"
+    update_strategy: StatefulSetUpdateStrategy = Field(default_factory=StatefulSetUpdateStrategy)
+    persistent_volume_claim_retention_policy: ClaimRetention = Field(default_factory=ClaimRetention)
+    min_ready_seconds: NonNegative = 0
+    revision_history_limit: NonNegative = 10
+    ordinals: StatefulSetOrdinals = Field(default_factory=StatefulSetOrdinals)
+
+
+class StatefulSet(Resource):
+    """Pods with an identity: NAME-0 … NAME-(n-1), each with its own claims, made in order and
+    updated from the highest ordinal down."""
+
+    api_version: Literal["apps/v1"]
+    kind: Literal["StatefulSet"]
+    spec: StatefulSetSpec
+
+
 class PodDisruptionBudgetSpec(Spec):
     min_available: IntOrString | None = None
     max_unavailable: IntOrString | None = None
@@ -226,12 +281,10 @@ class PodDisruptionBudget(Resource):
 
 # The kinds whose pods gitops runs. Pods are keyed by (namespace, workload name), so two of
 # them may not share a name in one namespace (``gitops.manifests.checks`` says so).
-Workload = Deployment | ReplicaSet | ReplicationController
-WORKLOADS: tuple[type[Deployment], type[ReplicaSet], type[ReplicationController]] = (
-    Deployment,
-    ReplicaSet,
-    ReplicationController,
-)
+Workload = Deployment | ReplicaSet | ReplicationController | StatefulSet
+WORKLOADS: tuple[
+    type[Deployment], type[ReplicaSet], type[ReplicationController], type[StatefulSet]
+] = (Deployment, ReplicaSet, ReplicationController, StatefulSet)
 WORKLOAD_KINDS: frozenset[str] = frozenset(k.__name__ for k in WORKLOADS)
 
 
@@ -252,4 +305,5 @@ KINDS: dict[str, tuple[str, type[Resource]]] = {
     "ReplicationController": ("v1", ReplicationController),
     "PodDisruptionBudget": ("policy/v1", PodDisruptionBudget),
     "PersistentVolumeClaim": ("v1", PersistentVolumeClaim),
+    "StatefulSet": ("apps/v1", StatefulSet),
 }

@@ -83,7 +83,11 @@ def check_mount(vm: pm.VolumeMount, path: str, env: set[str], issue: Issue) -> N
 
 
 def check_claim(entry: Entry[m.PersistentVolumeClaim], policy: Policy, issue: Issue) -> None:
-    spec = entry.resource.spec
+    check_claim_spec(entry.resource.spec, policy, issue)
+
+
+def check_claim_spec(spec: m.PersistentVolumeClaimSpec, policy: Policy, issue: Issue) -> None:
+    """A claim's or a StatefulSet's claim template's spec."""
     classes = dict(policy.storage_classes)
     name = spec.storage_class_name or "local"
     known = ", ".join(sorted(classes))

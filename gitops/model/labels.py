@@ -43,6 +43,7 @@ L_CLAIM: Final = PREFIX + "claim"
 L_CLAIM_CLASS: Final = PREFIX + "storage-class"
 L_CLAIM_SIZE: Final = PREFIX + "storage"
 L_CLAIM_MODES: Final = PREFIX + "access-modes"
+L_CLAIM_OWNER: Final = PREFIX + "delete-with"  # the StatefulSet whose deletion deletes it
 L_INFRA: Final = PREFIX + "infra"  # the pod's pause container: holds its namespaces, runs probes
 L_PROBES: Final = PREFIX + "probes"  # JSON of the container's probes, named ports resolved
 L_PORTS: Final = PREFIX + "ports"  # JSON {name: containerPort} of the container's named ports
@@ -176,7 +177,7 @@ def claim_labels(namespace: str, claim: Claim, instance: str, now: float) -> dic
         L_CLAIM_SIZE: claim.size,
         L_CLAIM_MODES: ",".join(claim.access_modes),
         L_CREATED: f"{now:.3f}",
-    }
+    } | ({L_CLAIM_OWNER: claim.owner} if claim.owner else {})
 
 
 @dataclass(frozen=True)
@@ -189,6 +190,7 @@ class VolumeLabels:
     size: str = ""
     access_modes: tuple[str, ...] = ()
     created: float = 0.0
+    owner: str = ""  # deleted with this StatefulSet
 
 
 def decode_volume(labels: Mapping[str, str]) -> VolumeLabels:
@@ -204,6 +206,7 @@ def decode_volume(labels: Mapping[str, str]) -> VolumeLabels:
         size=get(L_CLAIM_SIZE, ""),
         access_modes=tuple(m for m in get(L_CLAIM_MODES, "").split(",") if m),
         created=created,
+        owner=get(L_CLAIM_OWNER, ""),
     )
 
 

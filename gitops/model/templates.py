@@ -87,6 +87,7 @@ class Claim:
     storage_class: str = "local"
     size: str = ""  # requests.storage, as written: recorded on the volume and shown
     access_modes: tuple[str, ...] = ("ReadWriteOnce",)
+    owner: str = ""  # a StatefulSet whose deletion deletes the claim (whenDeleted: Delete)
 
     @property
     def once_pod(self) -> bool:

@@ -476,7 +476,9 @@ class DockerNode:
         hostname = (dns.hostname if dns else "") or pod[:63]
         aliases = list(dict.fromkeys([pod, hostname]))
         if dns is not None and dns.subdomain:  # hostname.subdomain resolves, as in Kubernetes
-            aliases.append(f"{hostname}.{dns.subdomain}")
+            name = f"{hostname}.{dns.subdomain}"
+            ns = template.namespace
+            aliases += [name, f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.cluster.local"]
         for service in template.headless:  # a headless Service's name: each pod's own address
             aliases += service_aliases(template.namespace, service)
         endpoint = self.api.create_endpoint_config(aliases=aliases)

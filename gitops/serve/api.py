@@ -208,6 +208,7 @@ class App:
                 ),
                 "deployments": lambda: views.deployment_rows(rec.status, live, ns),
                 "replicasets": lambda: views.deployment_rows(rec.status, live, ns, "ReplicaSet"),
+                "statefulsets": lambda: views.deployment_rows(rec.status, live, ns, "StatefulSet"),
                 "replicationcontrollers": lambda: views.deployment_rows(
                     rec.status, live, ns, "ReplicationController"
                 ),
@@ -303,7 +304,8 @@ class App:
             (
                 asdict(r)
                 for r in rec.status.resources
-                if (r.kind, r.namespace, r.name) == ("Deployment", namespace, name)
+                if r.kind in ("Deployment", "StatefulSet")
+                and (r.namespace, r.name) == (namespace, name)
             ),
             None,
         )

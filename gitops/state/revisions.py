@@ -127,14 +127,20 @@ class Revisions:
         ask: Questions,
     ) -> bool:
         """Advance every deployment's rollout record; True when a rollback was started."""
-        by_key = {(r.namespace, r.name): r for r in resources if r.kind == "Deployment"}
+        rolling = ("Deployment", "StatefulSet")
+        by_key = {(r.namespace, r.name): r for r in resources if r.kind in rolling}
         rolled_back = False
         for dep in desired.deployments:
             status = by_key.get(dep.key)
             if status is None or status.replicas is None:
                 continue
+            if dep.stateful is not None and dep.stateful.on_delete:
+                continue  # nothing rolls by itself (kubectl rollout status says the same)
             reps = status.replicas
-            counts = Counts(reps["desired"], reps["current"], reps["updated"], reps["available"])
+            updated = reps["updated"]
+            if dep.stateful is not None:  # ordinals below the partition stay old on purpose
+                updated = min(reps["desired"], updated + dep.stateful.partition)
+            counts = Counts(reps["desired"], reps["current"], updated, reps["available"])
             last = self.progress.update(dep.key, dep.template.template_hash, counts, now)
             latest = self.latest(dep.key)
             failed_pod = ask.failed(dep) if dep.fail_fast else ""

@@ -70,6 +70,7 @@ class Part:
     keep: list[PodInfo] = field(default_factory=list)
     waiting: bool = False  # mid-replacement: old pods remain that may not go yet
     pending: Pending | None = None  # replicas no node can take now
+    drop_claims: tuple[str, ...] = ()  # claims a retention policy deletes now (their pods gone)
 
 
 W_contra = TypeVar("W_contra", contravariant=True)
@@ -106,10 +107,12 @@ def place(
     spread: Counter[str],
     prefix: str,
     why: str,
+    suffix: bool = True,
 ) -> tuple[list[Create], Pending | None]:
-    """``count`` new pods of ``template`` named ``prefix`` + a random suffix, on the nodes
-    the scheduler picks (``spread``: the workload's pods per node so far); the ones no node
-    can take are ``Pending`` with the scheduler's reason."""
+    """``count`` new pods of ``template`` named ``prefix`` + a random suffix (or ``prefix``
+    itself: a StatefulSet's NAME-i), on the nodes the scheduler picks (``spread``: the
+    workload's pods per node so far); the ones no node can take are ``Pending`` with the
+    scheduler's reason."""
     create: list[Create] = []
     for _ in range(count):
         node = ctx.scheduler.place(template, spread)
@@ -117,8 +120,8 @@ def place(
             left = count - len(create)
             return create, Pending(template.namespace, template.deployment, left, node.reason)
         spread[node] += 1
-        name = f"{prefix}{ctx.names()}"
-        while name in ctx.taken:  # a suffix may repeat; a pod name must not
+        name = f"{prefix}{ctx.names()}" if suffix else prefix
+        while suffix and name in ctx.taken:  # a suffix may repeat; a pod name must not
             name = f"{prefix}{ctx.names()}"
         ctx.taken.add(name)
         create.append(Create(template, name, node, why))
