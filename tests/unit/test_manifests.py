@@ -22,7 +22,7 @@ def test_example_repo_is_valid() -> None:
     files = {str(p.relative_to(EXAMPLE)): p.read_bytes() for p in EXAMPLE.rglob("*.yaml")}
     manifests = parse_manifests(files)
     kinds = sorted(e.resource.kind for e in manifests.entries)
-    assert kinds == ["ConfigMap", "Deployment", "Namespace", "Service"]
+    assert kinds == ["ConfigMap", "Deployment", "Namespace", "Service", "Service", "StatefulSet"]
     dep = manifests.of(m.Deployment)[0]
     assert dep.namespace == "demo" and dep.resource.spec.replicas == 3
 
