@@ -28,12 +28,31 @@ def duration(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
-def deployment(text: str) -> str:
-    """An argparse type: ``deployment/NAME`` (or ``deployments/``, ``deploy/``) -> NAME."""
+class Ref(str):
+    """A workload's name, knowing its kind (``Deployment`` or ``StatefulSet``)."""
+
+    kind: str = "Deployment"
+
+
+_KINDS = {
+    **dict.fromkeys(("deployment", "deployments", "deploy"), "Deployment"),
+    **dict.fromkeys(("statefulset", "statefulsets", "sts"), "StatefulSet"),
+}
+
+
+def deployment(text: str) -> Ref:
+    """An argparse type: ``deployment/NAME`` (``deployments/``, ``deploy/``) or
+    ``statefulset/NAME`` (``sts/``) -> NAME, with its kind."""
     kind, _, name = text.partition("/")
-    if kind not in ("deployment", "deployments", "deploy") or not name:
-        raise argparse.ArgumentTypeError("expected deployment/NAME")
-    return name
+    if kind not in _KINDS or not name:
+        raise argparse.ArgumentTypeError("expected deployment/NAME or statefulset/NAME")
+    ref = Ref(name)
+    ref.kind = _KINDS[kind]
+    return ref
+
+
+def kind_of(name: str) -> str:
+    return name.kind if isinstance(name, Ref) else "Deployment"
 
 
 def emit(data: Any, fmt: str) -> None:

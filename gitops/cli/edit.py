@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops.cli.commits import commit, set_in
-from gitops.cli.common import ERROR, deployment
+from gitops.cli.common import ERROR, deployment, kind_of
 from gitops.errors import GitopsError
 from gitops.manifests import edit as yedit
 
@@ -45,7 +45,7 @@ def add_parsers(sub: Any) -> None:
     env = os.environ.get
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("name", type=deployment, metavar="deployment/NAME")
+        p.add_argument("name", type=deployment, metavar="deployment/NAME|statefulset/NAME")
         p.add_argument("-n", "--namespace", default="default")
         p.add_argument("--repo", default=env("GITOPS_REPO"), help="repository URL or path")
         p.add_argument("--branch", default=env("GITOPS_BRANCH", "main"))
@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.repo:
         print("gitops: --repo (or GITOPS_REPO) is required", file=sys.stderr)
         return ERROR
-    key: yedit.Key = ("Deployment", args.namespace, args.name)
+    key: yedit.Key = (kind_of(args.name), args.namespace, args.name)
     target = f"deployment {args.namespace}/{args.name}"
     if args.verb == "scale":
         if args.replicas < 0:

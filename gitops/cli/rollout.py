@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops.cli.commits import commit, set_in
-from gitops.cli.common import ERROR, FAILED, OK, deployment, duration
+from gitops.cli.common import ERROR, FAILED, OK, deployment, duration, kind_of
 from gitops.config.durations import format_duration
 from gitops.errors import GitopsError
 from gitops.manifests import edit as yedit
@@ -120,7 +120,7 @@ def add_parser(sub: Any, server: str) -> None:
     verbs = p.add_subparsers(dest="rollout_verb", required=True, metavar="VERB")
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("name", type=deployment, metavar="deployment/NAME")
+        q.add_argument("name", type=deployment, metavar="deployment/NAME|statefulset/NAME")
         q.add_argument("-n", "--namespace", default="default")
 
     q = verbs.add_parser(
@@ -222,8 +222,12 @@ def change(args: argparse.Namespace, api: Any) -> int:
     if not args.repo:
         print("gitops: --repo (or GITOPS_REPO) is required", file=sys.stderr)
         return ERROR
-    key: yedit.Key = ("Deployment", args.namespace, args.name)
+    key: yedit.Key = (kind_of(args.name), args.namespace, args.name)
     verb = args.rollout_verb
+    if key[0] == "StatefulSet" and verb in ("pause", "resume"):
+        print("gitops: a StatefulSet cannot be paused (Kubernetes has no such field)",
+              file=sys.stderr)  # fmt: skip
+        return ERROR
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
         if verb == "undo":
