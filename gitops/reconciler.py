@@ -106,6 +106,7 @@ class Reconciler:
         # Containers the engine said stopped since the last look: container id -> when.
         self._stopped: dict[str, float] = {}
         self._stopped_lock = threading.Lock()
+        self._looked = False  # volumes are listed at least once, at the first look
         if prober is not None:
             prober.carry(history.facts.ready_containers())  # by probe verdict, over a restart
         backoff = settings.crash_backoff  # (initial, maximum, reset after)
@@ -304,7 +305,13 @@ class Reconciler:
 
     def _observe(self) -> LiveState:
         started = self.clock()
-        live = observe(list(self.nodes.values()))
+        # Volumes are listed while claims may exist: at the first look, while the applied
+        # commit has claims or a node is known to hold some. Without them, two calls a node.
+        desired = self.board.desired
+        claims = desired is not None and desired.has_claims
+        volumes = not self._looked or claims or self.cluster.holds_volumes()
+        live = observe(list(self.nodes.values()), volumes)
+        self._looked = True
         with self._stopped_lock:  # what stopped before this look began, it has seen
             self._stopped = {c: t for c, t in self._stopped.items() if t >= started}
         if len(live.unreachable) == len(self.nodes):

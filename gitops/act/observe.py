@@ -1,8 +1,8 @@
 """Live stage: what runs on the nodes, rebuilt from container labels alone.
 
 In: the nodes. Out: ``LiveState`` with one ``PodInfo`` per replica, the namespaces' networks and
-the claims' volumes. Reads only: a no-op reconcile costs three list calls per node (containers,
-networks, volumes).
+the claims' volumes. Reads only: a no-op reconcile costs two list calls per node (containers,
+networks), and a third (volumes) where claims are in use.
 """
 
 from __future__ import annotations
@@ -39,17 +39,18 @@ def group_pods(containers: Iterable[ContainerInfo]) -> tuple[PodInfo, ...]:
     return tuple(sorted(pods, key=lambda p: (p.namespace, p.deployment, p.created, p.name)))
 
 
-def observe(nodes: Sequence[Node]) -> LiveState:
-    """Read every node in parallel; a node that does not answer is reported, not fatal."""
+def observe(nodes: Sequence[Node], volumes: bool = True) -> LiveState:
+    """Read every node in parallel; a node that does not answer is reported, not fatal.
+    ``volumes=False`` skips the claims' volumes (the caller knows there are none)."""
 
     def read(node: Node) -> tuple[list[ContainerInfo], frozenset[str], list[VolumeInfo]]:
         containers = node.list_containers()
-        return containers, frozenset(node.list_networks()), node.list_volumes()
+        return containers, frozenset(node.list_networks()), node.list_volumes() if volumes else []
 
     containers: list[ContainerInfo] = []
     networks: dict[str, frozenset[str]] = {}
     unreachable: dict[str, str] = {}
-    volumes: list[VolumeInfo] = []
+    found: list[VolumeInfo] = []
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(nodes)))) as pool:
         futures = {node.name: pool.submit(read, node) for node in nodes}
         for name, fut in futures.items():
@@ -60,10 +61,10 @@ def observe(nodes: Sequence[Node]) -> LiveState:
                 continue
             containers.extend(cs)
             networks[name] = nets
-            volumes.extend(vols)
+            found.extend(vols)
     services = {(c.node, c.meta.namespace, c.meta.service): c for c in containers if c.meta.service}
     return LiveState(
-        group_pods(containers), networks, unreachable, services, tuple(sorted(volumes, key=_by))
+        group_pods(containers), networks, unreachable, services, tuple(sorted(found, key=_by))
     )
 
 

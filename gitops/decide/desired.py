@@ -95,6 +95,13 @@ class DesiredState:
     def empty(self) -> bool:
         return not self.manifests.entries
 
+    @property
+    def has_claims(self) -> bool:
+        """Whether any PersistentVolumeClaim (or StatefulSet claim) is asked for."""
+        return bool(self.manifests.of(m.PersistentVolumeClaim)) or any(
+            d.template.claims or d.stateful for d in self.deployments
+        )
+
 
 def default_pull_policy(image: str) -> str:
     """Kubernetes' rule: ``Always`` for ``:latest`` or no tag, else ``IfNotPresent``."""

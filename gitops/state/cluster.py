@@ -179,6 +179,11 @@ class Cluster:
             self.history.facts.set_volumes(after)
         return (*live.volumes, *self.remembered(live.unreachable))
 
+    def holds_volumes(self) -> bool:
+        """Whether some node was last seen holding a claim's volume."""
+        with self._lock:
+            return any(self._volumes.values())
+
     def remembered(self, silent: Collection[str]) -> list[VolumeInfo]:
         """The claims' volumes of nodes that do not answer, as they were when they last did."""
         return [

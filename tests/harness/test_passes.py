@@ -224,3 +224,21 @@ def test_a_lost_node_keeps_its_claims_pods_pending_even_across_a_restart(tmp_pat
     again.rec.cluster.check()
     again.run()
     assert [p.node for p in again.pods()] == [held]
+
+
+def test_volumes_are_listed_only_while_claims_may_exist(tmp_path: Path) -> None:
+    h = Harness(tmp_path)
+    h.push("web.yaml", web(replicas=2))
+    h.run()
+    node = h.nodes["n1"]
+    node.calls = 0
+    h.rec.reconcile("test", fetch=False)
+    assert node.calls == 2  # containers and networks: nothing claims a volume
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": "data", "namespace": "demo"},
+             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}  # fmt: skip
+    h.push("claim.yaml", claim)
+    h.run()
+    node.calls = 0
+    h.rec.reconcile("test", fetch=False)
+    assert node.calls == 3  # and the volumes, now that a claim may have one
