@@ -33,6 +33,7 @@ from typing import Any
 import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench import stateful
 from bench.docs import sections
 from bench.sides import GWBRIDGE, ROOT, Gitops, Swarm, digest, manifest, swarm_leave, wait
 from bench.steady import steady
@@ -219,6 +220,10 @@ SCENARIOS: dict[str, list[tuple[str, Callable[[Any, dict[str, str]], Any]]]] = {
     "reaction": [
         ("5. push to first container (ref watch)", lambda e, i: reaction(e, i, False)),
         ("5. push to first container (GitHub webhook)", lambda e, i: reaction(e, i, True)),
+    ],
+    "stateful": [
+        ("8. converge 3 replicas, a volume each", stateful.converge),
+        ("8. rolling update 3, a volume each, stop-first", stateful.update),
     ],
 }
 # Run once whatever --reps says: each repeats its own measurement inside (30 passes; 3

@@ -158,6 +158,8 @@ class Gitops:
             c.remove(force=True)
         for net in self.engine.networks.list(filters={"label": "io.gitops.instance=" + INSTANCE}):
             net.remove()
+        for vol in self.engine.volumes.list(filters={"label": "io.gitops.instance=" + INSTANCE}):
+            vol.remove(force=True)  # claims' volumes outlive their pods by design; not the bench's
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 

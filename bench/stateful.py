@@ -1,0 +1,131 @@
+"""Scenario 8 of bench/compare.py: three replicas, each with a named volume of its own.
+
+gitops: a StatefulSet of 3 with a ``volumeClaimTemplate`` (OrderedReady, as Kubernetes makes
+them). Swarm: a service of 3 with ``--mount type=volume,source={{.Service.Name}}-{{.Task.Slot}}``,
+its per-task volume. Both gated on the same readiness (an HTTP check each second), both update
+stop-first one at a time, as a database must (one writer on its volume).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import Any
+
+import docker
+from docker.types import EndpointSpec, Mount, ServiceMode
+
+from bench.sides import HEALTH, NS, Gitops, Swarm, digest, wait
+
+N = 3
+
+
+def manifest(image: str, n: int = N) -> str:
+    return f"""apiVersion: v1
+kind: Namespace
+metadata:
+  name: {NS}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: {NS}
+spec:
+  clusterIP: None
+  selector: {{app: web}}
+---
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: web
+  namespace: {NS}
+spec:
+  replicas: {n}
+  serviceName: web
+  selector:
+    matchLabels: {{app: web}}
+  template:
+    metadata:
+      labels: {{app: web}}
+    spec:
+      terminationGracePeriodSeconds: 10
+      containers:
+        - name: web
+          image: {image}
+          ports: [{{name: http, containerPort: 8080}}]
+          readinessProbe:
+            httpGet: {{path: /healthz, port: http}}
+            periodSeconds: 1
+            failureThreshold: 1
+          volumeMounts: [{{name: data, mountPath: /data}}]
+  volumeClaimTemplates:
+    - metadata: {{name: data}}
+      spec:
+        accessModes: [ReadWriteOnce]
+        resources: {{requests: {{storage: 64Mi}}}}
+"""
+
+
+class VolumeSwarm(Swarm):
+    def create(self, image: str, n: int, surge: int, start_first: bool) -> float:
+        self.engine.services.create(  # type: ignore[no-untyped-call]
+            image,
+            name=self.NAME,
+            mode=ServiceMode("replicated", replicas=n),
+            healthcheck=HEALTH,
+            init=True,
+            stop_grace_period=10_000_000_000,
+            mounts=[Mount("/data", "{{.Service.Name}}-{{.Task.Slot}}", type="volume")],
+            update_config=self._update(surge, start_first),
+            endpoint_spec=EndpointSpec(mode="dnsrr"),
+        )
+        return time.monotonic()
+
+    def remove(self) -> None:
+        super().remove()
+        for i in range(1, N + 1):
+            with contextlib.suppress(docker.errors.NotFound):
+                self.engine.volumes.get(f"{self.NAME}-{i}").remove(force=True)
+
+
+def converge(engine: Any, img: dict[str, str]) -> tuple[float, float]:
+    g = Gitops(engine)
+    try:
+        t0 = g.push(manifest(img["v1"]), "a StatefulSet of 3")
+        wait(lambda: g.ready(img["v1"], N), 300)
+        gitops = time.monotonic() - t0
+    finally:
+        g.stop()
+    s = VolumeSwarm(engine)
+    v1 = digest(engine, img["v1"])
+    try:
+        t0 = s.create(v1, N, 1, False)
+        wait(lambda: s.ready(v1, N), 300)
+        swarm = time.monotonic() - t0
+    finally:
+        s.remove()
+    return gitops, swarm
+
+
+def update(engine: Any, img: dict[str, str]) -> tuple[float, float]:
+    g = Gitops(engine)
+    try:
+        g.push(manifest(img["v1"]), "v1")
+        wait(lambda: g.ready(img["v1"], N) and g.complete(), 300)
+        t0 = g.push(manifest(img["v2"]), "v2")
+        wait(lambda: g.ready(img["v2"], N), 300)
+        gitops = time.monotonic() - t0
+    finally:
+        g.stop()
+    s = VolumeSwarm(engine)
+    v1, v2 = digest(engine, img["v1"]), digest(engine, img["v2"])
+    try:
+        s.create(v1, N, 1, False)
+        wait(lambda: s.ready(v1, N), 300)
+        t0 = s.update(v2, 1, False)
+        wait(lambda: s.ready(v2, N), 300)
+        swarm = time.monotonic() - t0
+    finally:
+        s.remove()
+    return gitops, swarm
