@@ -84,6 +84,11 @@ class VolumeSwarm(Swarm):
 
     def remove(self) -> None:
         super().remove()
+        # Swarm keeps a task's stopped container a while; it holds the volume.
+        label = {"label": f"com.docker.swarm.service.name={self.NAME}"}
+        for c in self.engine.containers.list(all=True, filters=label):
+            with contextlib.suppress(docker.errors.NotFound):
+                c.remove(force=True)
         for i in range(1, N + 1):
             with contextlib.suppress(docker.errors.NotFound):
                 self.engine.volumes.get(f"{self.NAME}-{i}").remove(force=True)
