@@ -85,7 +85,9 @@ class VolumeSwarm(Swarm):
     def remove(self) -> None:
         super().remove()
         # Swarm keeps a task's stopped container a while; it holds the volume.
-        label = {"label": f"com.docker.swarm.service.name={self.NAME}"}
+        label: dict[str, str | list[str] | bool] = {
+            "label": f"com.docker.swarm.service.name={self.NAME}"
+        }
         for c in self.engine.containers.list(all=True, filters=label):
             with contextlib.suppress(docker.errors.NotFound):
                 c.remove(force=True)

@@ -86,6 +86,10 @@ def _of(entry: Entry[Any]) -> Iterator[tuple[str, str]]:
         yield from _service(res.spec)
     if isinstance(res, m.PersistentVolumeClaim):
         yield from _claim(res.spec)
+    if isinstance(res, m.StatefulSet):
+        for i, t in enumerate(res.spec.volume_claim_templates):
+            for field, why in _claim(t.spec):
+                yield f"spec.volumeClaimTemplates[{i}].{field}", why
     if isinstance(res, m.PodDisruptionBudget) and res.spec.selector is None:
         yield "spec.selector", "absent: the budget selects no pod (policy/v1), so it limits nothing"
 

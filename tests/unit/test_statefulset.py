@@ -164,3 +164,12 @@ def test_a_retention_policy_of_delete_deletes_the_claims_once_their_pods_are_gon
     assert [v.meta.claim for v in observe([node]).volumes] == ["data-db-0"]
     converge(build_desired(parse_manifests({"s.yaml": dump(HEADLESS)}), "c2"), node)
     assert names(node) == [] and observe([node]).volumes == ()
+
+
+def test_a_claim_templates_size_is_said_to_be_unenforced_on_the_local_class() -> None:
+    warned = [str(w) for w in parse_manifests({"s.yaml": dump(HEADLESS, sts(1))}).warnings]
+    assert any(
+        "StatefulSet/db: spec.volumeClaimTemplates[0].spec.resources.requests.storage: recorded"
+        in w
+        for w in warned
+    ), warned
