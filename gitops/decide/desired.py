@@ -508,14 +508,14 @@ def _workload(entry: Entry[m.Workload], manifests: Manifests, commit: str) -> De
         doc=entry.doc,
         min_ready_seconds=spec.min_ready_seconds,
         stateful=st,
+        auto_rollback=dep.metadata.annotations.get(A_AUTO_ROLLBACK, "true").lower() != "false",
+        fail_fast=dep.metadata.annotations.get(A_FAIL_FAST, "false").lower() == "true",
     )
     if not isinstance(dep, m.Deployment):
         return desired
     rolling = dep.spec.strategy.rolling_update
     return replace(
         desired,
-        auto_rollback=dep.metadata.annotations.get(A_AUTO_ROLLBACK, "true").lower() != "false",
-        fail_fast=dep.metadata.annotations.get(A_FAIL_FAST, "false").lower() == "true",
         strategy=dep.spec.strategy.type,
         max_surge=rolling.max_surge if rolling else "25%",
         max_unavailable=rolling.max_unavailable if rolling else "25%",

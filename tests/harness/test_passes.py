@@ -242,3 +242,36 @@ def test_volumes_are_listed_only_while_claims_may_exist(tmp_path: Path) -> None:
     node.calls = 0
     h.rec.reconcile("test", fetch=False)
     assert node.calls == 3  # and the volumes, now that a claim may have one
+
+
+def test_a_statefulsets_failed_update_is_rolled_back_by_itself(tmp_path: Path) -> None:
+    def kv(image: str) -> dict[str, Any]:
+        return {"apiVersion": "apps/v1", "kind": "StatefulSet",
+                "metadata": {"name": "kv", "namespace": "demo",
+                             "annotations": {"gitops.io/fail-fast": "true"}},
+                "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "kv"}},
+                         "template": {"metadata": {"labels": {"app": "kv"}},
+                                      "spec": {"containers": [{"name": "kv", "image": image}]}}}}  # fmt: skip
+
+    h = Harness(tmp_path)
+    h.push("kv.yaml", kv("reg/web:v1"))
+    h.run()
+    assert h.rec.latest_rollout(("demo", "kv")).result == Rollout.COMPLETE  # type: ignore[union-attr]
+    h.push("kv.yaml", kv("reg/web:v2"))
+    node = h.nodes["n1"]
+    for _ in range(20):  # v2 crashes as soon as it starts
+        h.rec.reconcile("test")
+        for pod in h.pods("kv"):
+            for c in pod.app_containers():
+                if c.image == "reg/web:v2" and c.state == "running":
+                    node.crash(c.id, 127)
+        h.clock.advance(1.0)
+        latest = h.rec.latest_rollout(("demo", "kv"))
+        if latest is not None and latest.is_rollback:
+            break
+    h.run()
+    assert h.images("kv") == {"reg/web:v1"} and sorted(p.name for p in h.pods("kv")) == [
+        "kv-0", "kv-1"]  # fmt: skip
+    records = h.rec.history.rollouts("demo", "kv")
+    assert [r.result for r in records[:2]] == [Rollout.COMPLETE, Rollout.FAILED]
+    assert "NewPodFailed" in records[1].reason
