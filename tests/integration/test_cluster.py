@@ -437,3 +437,30 @@ def test_a_claims_node_stopped_keeps_its_pod_pending_and_it_returns_with_its_dat
     assert isinstance(out, bytes)
     lines = out.decode().splitlines()
     assert len(lines) == 2, lines  # the same volume: the first start's line is still there
+
+
+def test_drain_says_which_pods_stay_with_their_data(
+    cluster: str, remote: GitRemote, images: Images
+) -> None:
+    """A pod whose claim's volume is on the drained node cannot move without its data: it
+    stays, and ``gitops drain`` says so (exit 1 at its timeout), as issue 17 asks."""
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": "data", "namespace": NS},
+             "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}  # fmt: skip
+    db = deployment(
+        "db", namespace=NS, image=images["v1"], replicas=1,
+        container={"volumeMounts": [{"name": "d", "mountPath": "/data"}]},
+        pod={"volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]},
+    )  # fmt: skip
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("db.yaml", claim, db)
+    remote.push("a database on a claim")
+    wait_for(lambda: per_node(cluster, "db"), 90, 0.5)
+    [(held, _)] = per_node(cluster, "db").items()
+    out = gitops("drain", held, "--server", cluster, "--timeout", "6s")
+    assert out.returncode == 1, out.stderr
+    assert (
+        f"cannot move: PersistentVolumeClaim {NS}/data has its volume on node {held}" in out.stderr
+    )
+    assert per_node(cluster, "db") == {held: 1}  # still serving, on its data
+    assert gitops("uncordon", held, "--server", cluster).returncode == 0
