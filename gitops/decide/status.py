@@ -78,13 +78,14 @@ def resource_statuses(
             pending = plan.pending_for(*dep.key) if plan else None
             if pending is not None:
                 msg = f"{msg}; {pending.count} pod(s) Pending: {pending.reason}"
+                h = Health.PROGRESSING if h == Health.HEALTHY else h
+                touched = True
+            # A drain held back is waiting in the plan (so touched already): said, not judged.
             held = (
                 [b for b in plan.blocked if (b.namespace, b.deployment) == dep.key] if plan else []
             )
             if held:
                 msg = f"{msg}; drain of pod {held[0].pod} held: {held[0].reason}"
-                h = Health.PROGRESSING if h == Health.HEALTHY else h
-                touched = True
             # A StatefulSet's ordinals below its partition, or left to OnDelete, stay old.
             kept = dep.stateful.partition if dep.stateful else 0
             kept = dep.replicas if dep.stateful and dep.stateful.on_delete else kept

@@ -14,9 +14,11 @@ from gitops.decide.actions import Why, counter_suffix
 from gitops.decide.desired import DesiredState, build_desired
 from gitops.decide.plan import Plan, make_plan
 from gitops.decide.schedule import NodeView, Scheduler, Unschedulable
+from gitops.decide.status import resource_statuses
 from gitops.errors import ManifestError
 from gitops.manifests import parse_manifests
 from gitops.model.templates import PodTemplate
+from gitops.model.verdicts import Health, Sync
 from gitops.nodes.memory import MemoryNode
 from tests.helpers import deployment, dump
 
@@ -212,3 +214,14 @@ def test_gpu_requests_follow_the_extended_resource_rules(
     with pytest.raises(ManifestError) as err:
         desired(doc)
     assert text in str(err.value), str(err.value)
+
+
+def test_a_pending_new_pod_makes_a_deployment_progressing_though_its_old_pods_serve() -> None:
+    nodes, views = three()
+    run(desired(web(2)), nodes, views)
+    state = desired(web(2, cpu="4"))  # the new template asks more cpu than any node has
+    plan = run(state, nodes, views)
+    [res] = [r for r in resource_statuses(state, observe(nodes), plan, None)
+             if r.kind == "Deployment"]  # fmt: skip
+    assert (res.health, res.sync) == (Health.PROGRESSING, Sync.OUT_OF_SYNC)
+    assert "1 pod(s) Pending: 0/3 nodes are available: 3 Insufficient cpu." in res.message
