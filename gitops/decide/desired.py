@@ -15,7 +15,7 @@ from typing import Any
 
 from gitops.decide.placement import placement
 from gitops.decide.security import effective
-from gitops.decide.stateful import Stateful, stateful_of
+from gitops.decide.stateful import Stateful, claim_of, stateful_of
 from gitops.manifests import Entry, Manifests, config_data
 from gitops.manifests import model as m
 from gitops.manifests import pod as pm
@@ -271,15 +271,7 @@ def _claims(pod: pm.PodSpec, manifests: Manifests, namespace: str) -> tuple[Clai
         )
         if entry is None:  # validation said so
             continue
-        spec = entry.resource.spec
-        out.append(
-            Claim(
-                entry.name,
-                spec.storage_class_name or "local",
-                str(spec.resources.requests.get("storage", "")),
-                tuple(spec.access_modes),
-            )
-        )
+        out.append(claim_of(entry.name, entry.resource.spec))
     return tuple(sorted(set(out), key=lambda c: c.name))
 
 

@@ -28,6 +28,7 @@ from gitops.decide.affinity import (
     skew_after,
     untolerated,
 )
+from gitops.manifests.volumes import host_path_allowed
 from gitops.model.live import PodInfo
 from gitops.model.templates import DEFAULT_MAX_PODS, Placement, PodTemplate
 
@@ -190,7 +191,7 @@ class Scheduler:
             return [SELECTOR]
         if template.privileged and not node.allow_privileged:
             return [NO_PRIVILEGED]
-        if any(not _under(p, node.host_paths) for p in template.host_paths):
+        if any(not host_path_allowed(p, node.host_paths) for p in template.host_paths):
             return [NO_HOST_PATH]
         for claim in template.claims:
             ckey = (template.namespace, claim.name)
@@ -272,7 +273,3 @@ class Scheduler:
         if node.memory:
             parts.append(self.memory[node.name] / node.memory)
         return sum(parts) / len(parts) if parts else 0.0  # unknown: then fewest pods decides
-
-
-def _under(path: str, allowed: tuple[str, ...]) -> bool:
-    return any(path == a or path.startswith(a.rstrip("/") + "/") for a in allowed)

@@ -31,6 +31,17 @@ class Stateful:
     start: int = 0  # spec.ordinals.start
 
 
+def claim_of(name: str, spec: m.PersistentVolumeClaimSpec, owner: str = "") -> Claim:
+    """A claim (or a StatefulSet's claim template) as a pod uses it."""
+    return Claim(
+        name,
+        spec.storage_class_name or "local",
+        str(spec.resources.requests.get("storage", "")),
+        tuple(spec.access_modes),
+        owner=owner,
+    )
+
+
 def stateful_of(res: m.StatefulSet) -> Stateful:
     spec = res.spec
     rolling = spec.update_strategy.rolling_update
@@ -38,11 +49,9 @@ def stateful_of(res: m.StatefulSet) -> Stateful:
     return Stateful(
         service_name=spec.service_name or "",
         claims=tuple(
-            Claim(
+            claim_of(
                 t.metadata.name,
-                t.spec.storage_class_name or "local",
-                str(t.spec.resources.requests.get("storage", "")),
-                tuple(t.spec.access_modes),
+                t.spec,
                 owner=res.metadata.name if retention.when_deleted == "Delete" else "",
             )
             for t in spec.volume_claim_templates

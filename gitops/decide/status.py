@@ -15,7 +15,7 @@ from typing import Any
 from gitops.decide import disruption, health
 from gitops.decide.desired import DesiredState
 from gitops.decide.health import PodReadiness
-from gitops.decide.plan import Plan
+from gitops.decide.plan import Plan, default_readiness
 from gitops.manifests import Entry
 from gitops.manifests import model as m
 from gitops.model.applied import ApplyResult
@@ -176,7 +176,7 @@ def _budget(
     budget = next(b for b in disruption.budgets(desired.manifests) if b.name == name
                   and b.namespace == namespace)  # fmt: skip
     if readiness is None:
-        readiness = {p.name: PodReadiness(p.healthy) for p in live.pods}
+        readiness = default_readiness(live)
     scale = {d.key: d.replicas for d in desired.deployments}
     st = disruption.status(budget, live.pods, readiness, scale)
     held = [b for b in plan.blocked if (b.namespace, b.budget) == (namespace, name)] if plan else []

@@ -18,7 +18,7 @@ from gitops.manifests.entries import Entry, Manifests, Policy
 from gitops.manifests.quantity import parse_quantity
 
 Issue = Callable[[str, str], None]
-_EXPR_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
+EXPR_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")  # in subPathExpr
 
 
 def host_path_allowed(path: str, allowed: tuple[str, ...]) -> bool:
@@ -75,7 +75,7 @@ def check_mount(vm: pm.VolumeMount, path: str, env: set[str], issue: Issue) -> N
             issue(f"{path}.{field}", "must be a relative path")
         elif ".." in value.split("/"):
             issue(f"{path}.{field}", "must not contain '..'")
-    for name in _EXPR_VAR.findall(vm.sub_path_expr or ""):
+    for name in EXPR_VAR.findall(vm.sub_path_expr or ""):
         if name not in env:
             issue(
                 f"{path}.subPathExpr", f"$({name}) is not an environment variable of the container"

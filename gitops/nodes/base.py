@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from gitops.manifests.quantity import parse_quantity
+from gitops.manifests.volumes import EXPR_VAR
 from gitops.model.labels import (
     DEFAULT_INSTANCE,
     L_INSTANCE,
@@ -75,16 +75,13 @@ def claim_volume_name(namespace: str, claim: str, instance: str = DEFAULT_INSTAN
     return engine_name(instance, namespace, claim, "PVC")
 
 
-_EXPR_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")
-
-
 def sub_path(mount: Mount, env: list[str]) -> str:
     """The mount's ``subPath``, or its ``subPathExpr`` with ``$(VAR)`` from the container's
     environment (``NAME=value`` as the engine gets it); "" for the whole volume."""
     if not mount.sub_path_expr:
         return mount.sub_path.strip("/")
     values = dict(e.split("=", 1) for e in env)
-    return _EXPR_VAR.sub(lambda m: values.get(m.group(1), ""), mount.sub_path_expr).strip("/")
+    return EXPR_VAR.sub(lambda m: values.get(m.group(1), ""), mount.sub_path_expr).strip("/")
 
 
 def service_container_name(namespace: str, service: str, instance: str = DEFAULT_INSTANCE) -> str:

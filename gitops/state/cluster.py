@@ -169,12 +169,16 @@ class Cluster:
         self._pods = merged.pods
         return merged
 
+    def _bindings(self) -> dict[tuple[str, str], str]:
+        """claim -> the node holding its volume, as the state database keeps it."""
+        return {k: n for n, keys in self._volumes.items() for k in keys}
+
     def _merge_volumes(self, live: LiveState) -> tuple[VolumeInfo, ...]:
-        before = {k: n for n, keys in self._volumes.items() for k in keys}
+        before = self._bindings()
         for name in self.nodes:
             if name not in live.unreachable:
                 self._volumes[name] = {v.key for v in live.volumes if v.node == name}
-        after = {k: n for n, keys in self._volumes.items() for k in keys}
+        after = self._bindings()
         if after != before:
             self.history.facts.set_volumes(after)
         return (*live.volumes, *self.remembered(live.unreachable))
@@ -198,9 +202,7 @@ class Cluster:
         self.nodes[volume.node].remove_volume(volume.name)
         with self._lock:
             self._volumes.get(volume.node, set()).discard(volume.key)
-            self.history.facts.set_volumes(
-                {k: n for n, keys in self._volumes.items() for k in keys}
-            )
+            self.history.facts.set_volumes(self._bindings())
             self.history.facts.add_deletion(
                 {"time": self.clock(), "namespace": volume.meta.namespace,
                  "claim": volume.meta.claim, "node": volume.node, "volume": volume.name}
