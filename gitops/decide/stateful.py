@@ -70,6 +70,13 @@ def claim_name(template: str, workload: str, ordinal: int) -> str:
     return f"{template}-{workload}-{ordinal}"
 
 
+def claim_ordinal(claim: str, template: str, workload: str) -> int | None:
+    """The ordinal whose claim TEMPLATE-NAME-i ``claim`` is, or None for another claim."""
+    prefix = f"{template}-{workload}-"
+    rest = claim[len(prefix) :]
+    return int(rest) if claim.startswith(prefix) and rest.isdigit() else None
+
+
 def ordinal_of(workload: str, pod: str) -> int | None:
     """The ordinal of pod NAME-i, or None for a name that is not one of the set's."""
     found = _ORDINAL.search(pod)

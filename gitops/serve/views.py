@@ -13,6 +13,7 @@ from gitops.decide.desired import DesiredState
 from gitops.decide.disruption import Blocked
 from gitops.decide.endpoints import PortEndpoints
 from gitops.decide.health import container_ready, pod_ready
+from gitops.decide.stateful import claim_name, claim_ordinal
 from gitops.decide.status import SyncStatus
 from gitops.manifests import model as m
 from gitops.model.applied import Unstarted
@@ -188,21 +189,22 @@ def claim_rows(
 ) -> list[dict[str, Any]]:
     """PersistentVolumeClaims as ``kubectl get pvc`` shows them, with the node that holds each
     volume and the pods using it: Bound (its volume exists), Pending (made when a pod first
-    uses it), Released (git no longer holds the claim; its volume and data stay)."""
-    claims = {(e.namespace, e.name): e for e in desired.manifests.of(m.PersistentVolumeClaim)} \
-        if desired else {}  # fmt: skip
+    uses it), Released (git no longer holds the claim; its volume and data stay). A StatefulSet's
+    claims are in git through its claim templates, those of ordinals scaled away included (they
+    stay Bound, as Kubernetes keeps them)."""
     held = {v.key: v for v in volumes}
+    claims = _git_claims(desired, held) if desired else {}
     rows = []
     for key in sorted(claims.keys() | held.keys()):
         if namespace and key[0] != namespace:
             continue
-        entry, vol = claims.get(key), held.get(key)
-        spec = entry.resource.spec if entry else None
+        vol = held.get(key)
+        spec, source = claims.get(key, (None, ""))
         rows.append(
             {
                 "namespace": key[0],
                 "name": key[1],
-                "status": "Released" if entry is None else "Bound" if vol else "Pending",
+                "status": "Released" if spec is None else "Bound" if vol else "Pending",
                 "volume": vol.name if vol else "",
                 "node": vol.node if vol else "",
                 "capacity": str(spec.resources.requests.get("storage", "")) if spec else
@@ -214,10 +216,33 @@ def claim_rows(
                 "usedBy": sorted(p.name for p in live.pods
                                  if p.namespace == key[0] and key[1] in p.claims),
                 "created": vol.meta.created if vol else 0.0,
-                "source": f"{entry.path}:{entry.doc}" if entry else "",
+                "source": source,
             }
         )  # fmt: skip
     return rows
+
+
+ClaimKey = tuple[str, str]
+
+
+def _git_claims(
+    desired: DesiredState, held: Mapping[ClaimKey, VolumeInfo]
+) -> dict[ClaimKey, tuple[m.PersistentVolumeClaimSpec, str]]:
+    """Each claim git holds, with its spec and where it is written: the PersistentVolumeClaims,
+    and the claims of each StatefulSet's templates (its ordinals', and those its volumes show)."""
+    out = {(e.namespace, e.name): (e.resource.spec, f"{e.path}:{e.doc}")
+           for e in desired.manifests.of(m.PersistentVolumeClaim)}  # fmt: skip
+    for e in desired.manifests.of(m.StatefulSet):
+        spec, source = e.resource.spec, f"{e.path}:{e.doc}"
+        ordinals = range(spec.ordinals.start, spec.ordinals.start + spec.replicas)
+        for t in spec.volume_claim_templates:
+            name = t.metadata.name
+            for o in ordinals:
+                out[(e.namespace, claim_name(name, e.name, o))] = (t.spec, source)
+            for ns, claim in held:
+                if ns == e.namespace and claim_ordinal(claim, name, e.name) is not None:
+                    out[(ns, claim)] = (t.spec, source)
+    return out
 
 
 def service_rows(

@@ -17,6 +17,7 @@ from gitops.decide.plan import Plan, make_plan
 from gitops.errors import ManifestError
 from gitops.manifests import parse_manifests
 from gitops.nodes.memory import MemoryNode
+from gitops.serve.views import claim_rows
 from tests.helpers import dump
 
 IMAGES = {"reg/db:v1", "reg/db:v2"}
@@ -173,3 +174,22 @@ def test_a_claim_templates_size_is_said_to_be_unenforced_on_the_local_class() ->
         in w
         for w in warned
     ), warned
+
+
+def test_get_pvc_shows_a_statefulsets_claims_bound_until_the_set_leaves_git() -> None:
+    node = MemoryNode(registry=IMAGES)
+    state = desired(sts(3))
+    converge(state, node)
+
+    def statuses(st: DesiredState) -> dict[str, str]:
+        live = observe([node])
+        return {r["name"]: r["status"] for r in claim_rows(st, live, live.volumes, None)}
+
+    claims = ["data-db-0", "data-db-1", "data-db-2"]
+    assert statuses(state) == dict.fromkeys(claims, "Bound")
+    down = desired(sts(1))
+    converge(down, node)
+    assert statuses(down) == dict.fromkeys(claims, "Bound")  # kept for the set, as Kubernetes does
+    gone = build_desired(parse_manifests({"s.yaml": dump(HEADLESS)}), "c3")
+    assert statuses(gone) == dict.fromkeys(claims, "Released")
+    assert statuses(desired(sts(4)))["data-db-3"] == "Pending"  # made when db-3 first runs

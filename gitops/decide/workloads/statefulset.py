@@ -18,7 +18,7 @@ from collections import Counter
 
 from gitops.decide.actions import Remove, Why
 from gitops.decide.desired import DesiredDeployment
-from gitops.decide.stateful import Stateful, ordinal_of, ordinal_template
+from gitops.decide.stateful import Stateful, claim_ordinal, ordinal_of, ordinal_template
 from gitops.decide.workloads.base import Context, Part, is_complete, place, restarts
 from gitops.decide.workloads.rollout import scaled_value
 from gitops.model.live import PodInfo
@@ -107,9 +107,7 @@ def _scaled_claims(
     out = []
     for ns, claim in ctx.volumes:
         for c in st.claims:
-            prefix = f"{c.name}-{sts.name}-"
-            rest = claim[len(prefix) :]
-            ours = ns == sts.namespace and claim.startswith(prefix) and rest.isdigit()
-            if ours and int(rest) not in want:
+            o = claim_ordinal(claim, c.name, sts.name) if ns == sts.namespace else None
+            if o is not None and o not in want:
                 out.append(claim)
     return tuple(sorted(out))
