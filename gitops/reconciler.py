@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from gitops.act.apply import Progress, apply_plan
 from gitops.act.observe import observe
 from gitops.config.settings import Settings
-from gitops.decide import endpoints, requeue
+from gitops.decide import clusterdns, endpoints, requeue
 from gitops.decide.actions import NameSource, Pending, RestartPolicy
 from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.disruption import Blocked
@@ -53,6 +53,7 @@ from gitops.state.cluster import Cluster
 from gitops.state.commits import Commits
 from gitops.state.history import History
 from gitops.state.revisions import Questions, Revisions
+from gitops.traffic.clusterdns import ClusterDns
 from gitops.traffic.names import ServiceNames
 from gitops.traffic.proxy import ServiceProxy
 
@@ -88,6 +89,7 @@ class Reconciler:
         progress: Progress | None = None,
         prober: Prober | None = None,
         proxy: ServiceProxy | None = None,
+        dns: ClusterDns | None = None,
         notify: Callable[[Event], None] = lambda event: None,
     ) -> None:
         """Every collaborator is made by the composition root (``gitops.runner.compose``)."""
@@ -96,7 +98,7 @@ class Reconciler:
         self.metrics, self.board, self.reporter, self.notify = metrics, board, reporter, notify
         self.nodes = {n.name: n for n in nodes}
         self.clock, self.names, self.progress = clock, names, progress
-        self.prober, self.proxy = prober, proxy
+        self.prober, self.proxy, self.dns = prober, proxy, dns
         self.readiness = ReadinessTracker()
         self.service_names = ServiceNames(self.nodes)
         self._ready_saved: list[str] | None = None
@@ -355,6 +357,25 @@ class Reconciler:
         # The plan makes the name proxies whether or not this process serves NodePorts (a
         # one-off sync too): they are fed here alike.
         self.service_names.publish(self.endpoints, live, self.cluster.usable)
+        if self.dns is not None:
+            with self._routing:
+                leaving = set(self._leaving_pods)
+            records = clusterdns.records(desired, live, self._ready, leaving)
+            self.dns.publish(records, self._dns_addresses(desired))
+
+    def _dns_addresses(self, desired: DesiredState) -> dict[tuple[str, str], str]:
+        """Where each node's pods of each namespace ask the cluster DNS."""
+        out = {}
+        for name, node in self.nodes.items():  # a NotReady node's pods may still be asking
+            for ns in desired.namespaces:
+                try:
+                    address = node.dns_address(ns)
+                except GitopsError as exc:
+                    log.debug("cluster DNS address of %s on %s: %s", ns, name, exc)
+                    continue
+                if address is not None:
+                    out[(name, ns)] = address
+        return out
 
     def refresh_endpoints(self) -> None:
         """A probe verdict changed: endpoints follow at once, from the last observation, without

@@ -35,6 +35,7 @@ from gitops.state.cluster import Cluster
 from gitops.state.commits import Commits
 from gitops.state.history import History
 from gitops.state.revisions import Revisions
+from gitops.traffic.clusterdns import ClusterDns
 from gitops.traffic.nodeproxy import NodeProxies
 from gitops.traffic.proxy import ServiceProxy, can_bind
 
@@ -64,6 +65,7 @@ class System:
     trigger: Trigger
     prober: Prober
     proxy: ServiceProxy | None
+    dns: ClusterDns | None = None
 
 
 def compose(
@@ -77,6 +79,7 @@ def compose(
     prober: Prober | None = None,
     proxy: Callable[[Cluster], ServiceProxy | None] = lambda cluster: None,
     receivers: tuple[Receiver, ...] = (),
+    dns: ClusterDns | None = None,
 ) -> Reconciler:
     """The reconciler, with every collaborator made once here and handed in: the board it
     writes for readers, notifications, the cluster's memory, metrics (their scrape-time gauges
@@ -100,6 +103,7 @@ def compose(
     return Reconciler(
         settings, source, nodes, history, commits, revisions, cluster, metrics, board, reporter,
         clock=clock, names=names, progress=progress, prober=prober, proxy=proxy(cluster),
+        dns=dns,
         notify=notifier,
     )  # fmt: skip
 
@@ -128,6 +132,7 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
             host_ip=n.address or "",
             gpus=n.gpus,
             volume_drivers={c.name: (c.driver, c.options) for c in settings.storage_classes},
+            cluster_dns=settings.cluster_dns,
         )
         for n in settings.nodes
     ]
@@ -158,8 +163,10 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
         prober=prober,
         proxy=make_proxy,
         receivers=tuple(Receiver(fmt, url) for fmt, url in settings.notify),
+        # Only the serving process answers the pods' questions; a one-off verb's pods ask it.
+        dns=ClusterDns() if serve and settings.cluster_dns else None,
     )
-    return System(reconciler, trigger, prober, reconciler.proxy)
+    return System(reconciler, trigger, prober, reconciler.proxy, reconciler.dns)
 
 
 def api_app(reconciler: Reconciler, trigger: Trigger) -> App:
@@ -269,6 +276,8 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         # leaves it serving the Services; the next run adopts it.
         if system.proxy is not None and stop.is_set():
             system.proxy.stop()
+        if system.dns is not None:  # nothing else answers on the bridges' addresses
+            system.dns.stop()
         if watcher:
             watcher.stop()
         api.stop()

@@ -38,6 +38,7 @@ from gitops.reconciler import Reconciler
 from gitops.runner import compose
 from gitops.source.git import GitSource
 from gitops.state.history import History
+from gitops.traffic.clusterdns import ClusterDns
 
 ROOT = Path(__file__).resolve().parents[1]
 REGISTRY = "127.0.0.1:5000"
@@ -238,12 +239,15 @@ def grpc_images(engine: docker.DockerClient) -> Iterator[Images]:
 def make_reconciler(tmp_path: Path, remote: GitRemote, instance: str) -> Iterator[Any]:
     made: list[DockerNode] = []
 
-    def make(state: str = "state", probes: bool = False, **overrides: Any) -> Reconciler:
+    def make(
+        state: str = "state", probes: bool = False, dns: bool = False, **overrides: Any
+    ) -> Reconciler:
+        """``dns``: with the cluster DNS, as ``gitops run`` serves it."""
         overrides.setdefault("nodes", (NodeConfig("local"),))
         settings = Settings(
             repo=str(remote.bare), state_dir=tmp_path / state, instance=instance, **overrides
         )
-        node = DockerNode("local", instance=instance, gpus=settings.nodes[0].gpus)
+        node = DockerNode("local", instance=instance, gpus=settings.nodes[0].gpus, cluster_dns=dns)
         made.append(node)
         source = GitSource(
             settings.repo, settings.state_dir / "source", branch=settings.branch, path=settings.path
@@ -257,13 +261,21 @@ def make_reconciler(tmp_path: Path, remote: GitRemote, instance: str) -> Iterato
                 lambda _: made_rec[0].refresh_endpoints() if made_rec else None,
             )
             prober.start(stop)
-        rec = compose(settings, source, [node], History(settings.state_dir), prober=prober)
+        server = ClusterDns() if dns else None
+        if server is not None:
+            servers.append(server)
+        rec = compose(
+            settings, source, [node], History(settings.state_dir), prober=prober, dns=server
+        )
         made_rec.append(rec)
         return rec
 
     stop = threading.Event()
+    servers: list[ClusterDns] = []
     yield make
     stop.set()
+    for server in servers:
+        server.stop()
     for n in made:
         n.close()
 

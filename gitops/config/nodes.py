@@ -23,6 +23,7 @@ A file::
     nodeGracePeriod: 10s                        # silent this long: NotReady
     evictionTimeout: 30s                        # silent this long: pods replaced elsewhere
     skipApiGroups: [monitoring.coreos.com]      # custom resources of these groups: Skipped
+    clusterDNS: true                            # headless Services resolve to ready pods
 
 A spec on the command line says the same in one line:
 ``name=node-1,endpoint=tcp://10.0.0.11:2376,address=10.0.0.11,label.zone=a,reserve.cpu=500m``
@@ -111,6 +112,7 @@ class _File(_Strict):
     node_grace_period: str | None = Field(default=None, alias="nodeGracePeriod")
     eviction_timeout: str | None = Field(default=None, alias="evictionTimeout")
     skip_api_groups: list[str] = Field(default_factory=list, alias="skipApiGroups")
+    cluster_dns: bool | None = Field(default=None, alias="clusterDNS")
 
 
 def _node(n: _Node, where: str) -> NodeConfig:
@@ -181,6 +183,8 @@ def load_file(path: Path) -> tuple[tuple[NodeConfig, ...], dict[str, Any]]:
     timing: dict[str, Any] = {}
     if parsed.skip_api_groups:
         timing["skip_api_groups"] = frozenset(parsed.skip_api_groups)
+    if parsed.cluster_dns is not None:
+        timing["cluster_dns"] = parsed.cluster_dns
     if parsed.storage_classes:
         classes = {"local": StorageClass("local")}
         classes.update(

@@ -105,6 +105,8 @@ class Settings:
     rules: Rules = field(default_factory=Rules)  # which files are manifests (--include, ...)
     skip_api_groups: frozenset[str] = frozenset()  # custom resources of these groups: Skipped
     storage_classes: tuple[StorageClass, ...] = (StorageClass("local"),)
+    # Pods on engines of this machine ask gitops for headless Services' names (ready pods only)
+    cluster_dns: bool = True
 
     @property
     def policy(self) -> Policy:

@@ -43,6 +43,25 @@ def matches(pod: PodInfo, namespace: str, selector: dict[str, str]) -> bool:
     )
 
 
+def selected(
+    namespace: str,
+    spec: m.ServiceSpec,
+    live: LiveState,
+    ready: Callable[[PodInfo], bool],
+    leaving: Collection[str],
+) -> list[PodInfo]:
+    """The pods a Service sends to: selected, with an address, not being stopped, and ready
+    (or any, with ``publishNotReadyAddresses``)."""
+    return [
+        p
+        for p in live.pods
+        if matches(p, namespace, spec.selector)
+        and p.name not in leaving
+        and p.ip
+        and (spec.publish_not_ready_addresses or ready(p))
+    ]
+
+
 def compute(
     desired: DesiredState | None,
     live: LiveState,
@@ -54,14 +73,7 @@ def compute(
     out = []
     for entry in desired.manifests.of(m.Service):
         spec = entry.resource.spec
-        pods = [
-            p
-            for p in live.pods
-            if matches(p, entry.namespace, spec.selector)
-            and p.name not in leaving
-            and p.ip
-            and (spec.publish_not_ready_addresses or ready(p))
-        ]
+        pods = selected(entry.namespace, spec, live, ready, leaving)
         for port in spec.ports:
             target = port.target_port if port.target_port is not None else port.port
             eps = []

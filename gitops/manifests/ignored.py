@@ -113,9 +113,10 @@ def _service(spec: m.ServiceSpec) -> Iterator[tuple[str, str]]:
     if spec.cluster_ip == "None":
         yield (
             "spec.clusterIP",
-            "headless: the name resolves to the address of each running pod it selects on the "
-            "asking pod's node, ready or not (Docker's DNS knows no readiness, and each node's "
-            "pods share only that node's network)",
+            "headless: the name resolves to the ready pods it selects (all, with "
+            "publishNotReadyAddresses) on the asking pod's node only, as each node's pods share "
+            "only that node's network; with clusterDNS off, or an engine on another machine, "
+            "to every running pod it selects there, ready or not",
         )
     if spec.external_traffic_policy == "Local":
         yield (

@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 from gitops.manifests.quantity import parse_quantity
@@ -158,6 +159,12 @@ class Node(Protocol):
 
     def remove_network(self, namespace: str) -> None: ...
 
+    def dns_address(self, namespace: str) -> str | None:
+        """The address on this machine where this node's pods in ``namespace`` ask gitops'
+        cluster DNS (``traffic.clusterdns``), or None: the node's pods do not ask it (it is
+        off, the engine is on another machine, or the namespace has no network yet)."""
+        ...
+
     def list_volumes(self) -> list[VolumeInfo]:
         """The PersistentVolumeClaims' volumes gitops made on this node, in one engine call."""
         ...
@@ -223,8 +230,43 @@ def probe_place(endpoint: str | None, setting: str) -> str:
     for an engine on this machine: a pod's address elsewhere may equal a local bridge's."""
     if setting != PROBES_AUTO:
         return setting
-    endpoint = endpoint or os.environ.get("DOCKER_HOST") or "unix://"
-    return PROBES_AUTO if endpoint.startswith("unix://") else PROBES_IN_NODE
+    return PROBES_AUTO if engine_here(endpoint) else PROBES_IN_NODE
+
+
+def engine_here(endpoint: str | None) -> bool:
+    """Whether an engine runs on this machine (its socket is), so its bridges' addresses are
+    this machine's."""
+    return (endpoint or os.environ.get("DOCKER_HOST") or "unix://").startswith("unix://")
+
+
+RESOLV_CONF = ("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf")
+
+
+def nameservers(text: str) -> list[str]:
+    """The IPv4 nameservers a resolv.conf lists that a container can reach: not loopback ones
+    (the container's loopback is its own), as the engine filters them."""
+    out = []
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and words[0] == "nameserver":
+            ip = words[1]
+            parts = ip.split(".")
+            if len(parts) == 4 and all(p.isdigit() for p in parts) and parts[0] != "127":
+                out.append(ip)
+    return out
+
+
+def upstream_nameservers() -> list[str]:
+    """This machine's nameservers, as an engine here gives its containers when told none
+    (systemd-resolved's own list when resolv.conf names only its loopback stub)."""
+    for path in RESOLV_CONF:
+        try:
+            found = nameservers(Path(path).read_text())
+        except OSError:
+            continue
+        if found:
+            return found
+    return []
 
 
 def probed_from_here(place: str, address: str) -> bool:

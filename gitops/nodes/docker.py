@@ -71,6 +71,7 @@ from gitops.nodes.base import (
     PodPlace,
     claim_volume_name,
     container_name,
+    engine_here,
     managed_filter,
     needs_pause,
     network_name,
@@ -81,6 +82,7 @@ from gitops.nodes.base import (
     service_command,
     service_container_name,
     sub_path,
+    upstream_nameservers,
     volume_name,
 )
 from gitops.nodes.proxyimage import CONFIG, DOCKERFILE, haproxy_files, image_tag
@@ -198,7 +200,10 @@ class DockerNode:
         gpus: int = 0,  # NVIDIA GPUs its containers may be given (device requests)
         # storageClassName -> (Docker volume driver, its options), for claims' volumes
         volume_drivers: Mapping[str, tuple[str, tuple[tuple[str, str], ...]]] | None = None,
+        cluster_dns: bool = False,  # pods ask gitops' cluster DNS (an engine on this machine)
     ) -> None:
+        self._cluster_dns = cluster_dns and engine_here(base_url)
+        self._gateways: dict[str, str] = {}  # network -> its gateway, for the cluster DNS
         self._drivers = dict(volume_drivers or {})
         self._name = name
         self._gpus = gpus
@@ -392,9 +397,26 @@ class DockerNode:
             labels = {L_MANAGED: "true", L_INSTANCE: self._instance, L_NAMESPACE: namespace}
             self.api.create_network(name, driver="bridge", labels=labels)
 
+    def dns_address(self, namespace: str) -> str | None:
+        if not self._cluster_dns:
+            return None
+        network = network_name(namespace, self._instance)
+        if network not in self._gateways:
+            with _translated(self._name, f"inspect network {network}"):
+                try:
+                    config = (self.api.inspect_network(network).get("IPAM") or {}).get("Config")
+                except docker.errors.NotFound:
+                    return None
+            gateway = str((config or [{}])[0].get("Gateway", ""))
+            if not gateway:
+                return None
+            self._gateways[network] = gateway
+        return self._gateways[network]
+
     def remove_network(self, namespace: str) -> None:
         name = network_name(namespace, self._instance)
         self._routed.pop(name, None)  # a network made again may get another subnet
+        self._gateways.pop(name, None)
         with (
             _translated(self._name, f"remove network {name}"),
             contextlib.suppress(docker.errors.NotFound),
@@ -479,8 +501,11 @@ class DockerNode:
             name = f"{hostname}.{dns.subdomain}"
             ns = template.namespace
             aliases += [name, f"{name}.{ns}", f"{name}.{ns}.svc", f"{name}.{ns}.svc.cluster.local"]
-        for service in template.headless:  # a headless Service's name: each pod's own address
-            aliases += service_aliases(template.namespace, service)
+        if self.dns_address(template.namespace) is None:
+            # No cluster DNS to ask: a headless Service's name is each pod's own alias, which
+            # the engine answers whether or not the pod is ready.
+            for service in template.headless:
+                aliases += service_aliases(template.namespace, service)
         endpoint = self.api.create_endpoint_config(aliases=aliases)
         # The SDK's stub says one EndpointConfig; the engine takes a map by network name.
         networking = self.api.create_networking_config({network: endpoint})  # type: ignore[arg-type]
@@ -489,16 +514,21 @@ class DockerNode:
             out["domainname"] = f"{dns.subdomain}.{template.namespace}.svc.cluster.local"
         return out
 
-    @staticmethod
-    def _dns_options(template: PodTemplate) -> dict[str, Any]:
-        """The host-config part of ``dnsConfig``, for the container holding the pod's network."""
+    def _dns_options(self, template: PodTemplate) -> dict[str, Any]:
+        """The host-config part of ``dnsConfig``, for the container holding the pod's network:
+        the embedded DNS forwards what it does not know to these servers, in order; gitops'
+        cluster DNS first when it serves this node, then ``dnsConfig``'s or the node's own."""
         dns = template.dns
-        if dns is None:
+        servers = list(dns.nameservers) if dns else []
+        cluster = self.dns_address(template.namespace)
+        if cluster is not None:
+            servers = [cluster, *(servers or upstream_nameservers())]
+        if dns is None and not servers:
             return {}
         return {
-            "dns": list(dns.nameservers) or None,
-            "dns_search": list(dns.searches) or None,
-            "dns_opt": list(dns.options) or None,
+            "dns": servers or None,
+            "dns_search": (list(dns.searches) or None) if dns else None,
+            "dns_opt": (list(dns.options) or None) if dns else None,
         }
 
     def _create_pause(self, template: PodTemplate, pod: str) -> str:

@@ -131,6 +131,9 @@ class MemoryNode:
         self._call()
         self.networks.discard(namespace)
 
+    def dns_address(self, namespace: str) -> str | None:
+        return None  # no pod of this node asks anything: there is no network to ask from
+
     def has_image(self, image: str) -> bool:
         self._call()
         return image in self.images
@@ -155,6 +158,8 @@ class MemoryNode:
             with self._lock:
                 self.volumes.setdefault(name, VolumeInfo(self._name, name, decode_volume(labels)))
         pause = needs_pause(template, probes_from_here=False)
+        n = next(self._ids)  # the pod's address on this node's network (an engine gives one)
+        ip = f"10.88.{n // 250 % 250}.{n % 250 + 2}"
         created: list[ContainerInfo] = []
         if pause:
             created.append(
@@ -169,6 +174,7 @@ class MemoryNode:
                     status="Up",
                     image="gitops/pause:1",
                     created=now,
+                    ip=ip,
                 )
             )
         for index, spec in enumerate(template.all_containers()):
@@ -197,6 +203,7 @@ class MemoryNode:
                     status="Exited (0)" if init else "Up",
                     image=spec.image,
                     created=now,
+                    ip="" if pause else ip,
                 )
             )
         with self._lock:

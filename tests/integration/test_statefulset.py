@@ -20,7 +20,8 @@ from tests.helpers import namespace
 NS = "kv"
 KEEP = (
     "n=$(cat /data/n 2>/dev/null || echo 0); echo $((n+1)) > /data/n; "
-    "[ -f /data/who ] || hostname > /data/who; exec httpd -f -p 8080 -h /www"
+    "[ -f /data/who ] || hostname > /data/who; mkdir -p /tmp; (sleep 1; touch /tmp/ready) & "
+    "exec httpd -f -p 8080 -h /www"
 )
 
 
@@ -40,7 +41,8 @@ def kv(image: str, replicas: int = 3) -> dict[str, Any]:
                     "containers": [{
                         "name": "kv", "image": image, "command": ["sh", "-c", KEEP],
                         "ports": [{"name": "http", "containerPort": 8080}],
-                        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"},
+                        # An exec probe: the engine's events show when each pod became Ready.
+                        "readinessProbe": {"exec": {"command": ["cat", "/tmp/ready"]},
                                            "periodSeconds": 1},
                         "volumeMounts": [{"name": "data", "mountPath": "/data"}],
                     }],
@@ -80,6 +82,40 @@ def data(engine: docker.DockerClient, instance: str) -> dict[str, tuple[str, str
     return out
 
 
+def events(engine: docker.DockerClient, instance: str, since: float) -> list[tuple[str, str, int]]:
+    """(pod, action, nanoseconds) of the engine's events for the set's app containers since
+    ``since``: ``ready`` for a passing readiness probe, else create, kill, destroy."""
+    out = []
+    for e in engine.events(
+        since=int(since) - 1,
+        until=int(time.time()) + 1,
+        decode=True,
+        filters={"type": "container", "label": f"{L_INSTANCE}={instance}"},
+    ):
+        attrs = e.get("Actor", {}).get("Attributes", {})
+        if attrs.get(L_DEPLOYMENT) != "kv" or attrs.get(L_CONTAINER) != "kv":
+            continue
+        action = str(e.get("Action", ""))
+        if action == "exec_die":
+            action = "ready" if attrs.get("exitCode") == "0" else "unready"
+        out.append((attrs[L_POD], action, int(e["timeNano"])))
+    return sorted(out, key=lambda x: x[2])  # fmt: skip
+
+
+def first(log: list[tuple[str, str, int]], pod: str, action: str) -> int:
+    return min(t for p, a, t in log if (p, a) == (pod, action))
+
+
+def last(log: list[tuple[str, str, int]], pod: str, action: str) -> int:
+    return max(t for p, a, t in log if (p, a) == (pod, action))
+
+
+def resolved(container: Any, name: str) -> set[str]:
+    answer = container.exec_run(["nslookup", name, "127.0.0.11"]).output.decode()
+    lines = answer.split("Name:", 1)[-1].splitlines() if "Name:" in answer else []
+    return {line.split()[-1] for line in lines if line.startswith("Address")}
+
+
 def healthy(rec: Any, replicas: int = 3) -> bool:
     found = [r for r in rec.status.resources if r.kind == "StatefulSet"]
     if not found:  # no pass has reported yet
@@ -100,21 +136,31 @@ def test_a_statefulset_keeps_each_ordinals_data_through_everything(
     remote.write("ns.yaml", namespace(NS))
     remote.write("kv.yaml", HEADLESS, kv(images["v1"]))
     remote.push("a key-value store of three")
-    rec = make_reconciler(probes=True)
+    rec = make_reconciler(probes=True, dns=True)
     started = time.monotonic()
+    since = time.time()
     with reconciling(rec, limit=300):
         wait_until(lambda: healthy(rec), 120)
         took = time.monotonic() - started
         names = ["kv-0", "kv-1", "kv-2"]
         cs = apps(engine, instance)
         assert sorted(cs) == names
-        # OrderedReady, from the engine: each ordinal created after the one before it started.
+        # OrderedReady, from the engine's events: an ordinal's first passing readiness probe
+        # comes before any container of the next ordinal is created.
+        log = events(engine, instance, since)
         for low, high in itertools.pairwise(names):
-            assert cs[low].attrs["State"]["StartedAt"] < cs[high].attrs["Created"]
+            assert first(log, low, "ready") < first(log, high, "create"), log
         assert data(engine, instance) == {p: ("1", p) for p in names}
-        # Per-pod names resolve from another pod of the namespace: NAME-i.SERVICE.
+        # Per-pod names resolve from another pod of the namespace: NAME-i.SERVICE; the
+        # headless Service's own name to the ready pods (the cluster DNS).
         answer = cs["kv-0"].exec_run(["nslookup", "kv-2.kv", "127.0.0.11"]).output
         assert isinstance(answer, bytes) and b"kv-2.kv" in answer, answer
+        ips = {
+            next(iter(c.attrs["NetworkSettings"]["Networks"].values()))["IPAddress"]
+            for c in containers_of(engine, instance)
+            if c.labels.get(L_DEPLOYMENT) == "kv"
+        } - {""}
+        assert len(ips) == 3 and resolved(cs["kv-0"], "kv") == ips
 
         remote.write("kv.yaml", HEADLESS, kv(images["v2"]))
         remote.push("v2")
@@ -138,8 +184,11 @@ def test_a_statefulset_keeps_each_ordinals_data_through_everything(
         assert data(engine, instance) == {p: ("3", p) for p in names}  # nothing replaced
 
         remote.write("kv.yaml", HEADLESS, kv(images["v2"], replicas=1))
+        since = time.time()
         remote.push("scale to 1")
         wait_until(lambda: sorted(apps(engine, instance)) == ["kv-0"] and healthy(fresh, 1), 90)
+        log = events(engine, instance, since)  # scale-down from the highest ordinal, one by one
+        assert last(log, "kv-2", "destroy") < first(log, "kv-1", "kill"), log
         remote.write("kv.yaml", HEADLESS, kv(images["v2"], replicas=3))
         remote.push("back to 3")
         wait_until(lambda: healthy(fresh) and len(apps(engine, instance)) == 3, 120)
