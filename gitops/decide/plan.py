@@ -157,7 +157,8 @@ def make_plan(
     ready = sorted(n for n, v in views.items() if v.ready)
     stale = [p for p in live.pods if p.name in evicted]
     pods = [p for p in live.pods if p.name not in evicted]
-    bound = {v.key: v.node for v in live.volumes}
+    # A shared claim's volumes (one a node) tie no pod to a node: only the others are bound.
+    bound = {v.key: v.node for v in live.volumes if not v.meta.shared}
     ctx = Context(
         nodes=views,
         scheduler=Scheduler(list(views.values()), pods, bound, live.unreachable),

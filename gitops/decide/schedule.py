@@ -159,7 +159,8 @@ class Scheduler:
         )
         for claim in template.claims:  # the claim's volume is made there: later pods follow
             key = (template.namespace, claim.name)
-            self.volumes.setdefault(key, best.name)
+            if not claim.shared:  # a shared one is reached from every node alike
+                self.volumes.setdefault(key, best.name)
             self.users.setdefault(key, []).append("(new)")
         return best.name
 
@@ -168,9 +169,9 @@ class Scheduler:
         ready = {n.name for n in self.nodes if n.schedulable}
         for claim in template.claims:
             key = (template.namespace, claim.name)
-            at = self.volumes.get(key)
+            at = None if claim.shared else self.volumes.get(key)
             what = f"PersistentVolumeClaim {key[0]}/{key[1]}"
-            if at is None and self.unknown:
+            if at is None and self.unknown and not claim.shared:
                 silent = ", ".join(self.unknown)
                 return f"{what} may have its volume on {silent}, which does not answer"
             if at is not None and at not in ready:
@@ -196,7 +197,9 @@ class Scheduler:
         for claim in template.claims:
             ckey = (template.namespace, claim.name)
             at = self.volumes.get(ckey)
-            if (at is None and self.unknown) or (at is not None and at != node.name):
+            if not claim.shared and (
+                (at is None and self.unknown) or (at is not None and at != node.name)
+            ):
                 return [VOLUME_ELSEWHERE]
             if claim.once_pod and self.users.get(ckey):
                 return [f"PersistentVolumeClaim {ckey[0]}/{ckey[1]} is ReadWriteOncePod and in use"]

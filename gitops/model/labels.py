@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from gitops.model.templates import Claim, ContainerSpec, PodTemplate, ProbeSpec
+from gitops.model.templates import Claim, ContainerSpec, PodTemplate, ProbeSpec, shared_access
 
 DEFAULT_INSTANCE: Final = "default"  # an instance that keeps the names gitops always gave
 
@@ -191,6 +191,10 @@ class VolumeLabels:
     access_modes: tuple[str, ...] = ()
     created: float = 0.0
     owner: str = ""  # deleted with this StatefulSet
+
+    @property
+    def shared(self) -> bool:
+        return shared_access(self.access_modes)
 
 
 def decode_volume(labels: Mapping[str, str]) -> VolumeLabels:

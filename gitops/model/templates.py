@@ -78,10 +78,21 @@ class Mount:
     host_type: str = ""
 
 
+SHARED_MODES = ("ReadWriteMany", "ReadOnlyMany")
+
+
+def shared_access(modes: tuple[str, ...]) -> bool:
+    """Whether a claim's volume is reached alike from every node: a ReadWriteMany or
+    ReadOnlyMany claim, which validation accepts only of a storage class with a shared driver
+    (``shared: true``). Its pods are not tied to the node that first made it."""
+    return any(m in SHARED_MODES for m in modes)
+
+
 @dataclass(frozen=True)
 class Claim:
     """A PersistentVolumeClaim a pod uses: a Docker named volume on one node, made there when
-    a pod first uses it (its driver and options are the node's storage class)."""
+    a pod first uses it (its driver and options are the node's storage class); a shared one is
+    a volume of that name on each node that runs one of its pods, of one shared storage."""
 
     name: str
     storage_class: str = "local"
@@ -92,6 +103,10 @@ class Claim:
     @property
     def once_pod(self) -> bool:
         return "ReadWriteOncePod" in self.access_modes
+
+    @property
+    def shared(self) -> bool:
+        return shared_access(self.access_modes)
 
 
 @dataclass(frozen=True)

@@ -119,14 +119,17 @@ class App:
         if users:
             why = f"used by pod(s) {', '.join(users)}: scale them down or remove them from git"
             return 409, {"error": f"persistentvolumeclaim {namespace}/{name} is {why} first"}
-        if found[0].node in live.unreachable:
-            return 503, {"error": f"its volume is on node {found[0].node}, which does not answer"}
+        silent = sorted({v.node for v in found} & set(live.unreachable))
+        if silent:  # all or nothing: a shared claim has a volume on each node that used it
+            return 503, {"error": f"its volume is on node {silent[0]}, which does not answer"}
         try:
-            self.cluster.delete_volume(found[0])
+            for volume in found:
+                self.cluster.delete_volume(volume)
         except GitopsError as exc:
             return 500, {"error": str(exc)}
         self.trigger.fire("api:delete-pvc")
-        return 200, {"deleted": f"{namespace}/{name}", "node": found[0].node,
+        return 200, {"deleted": f"{namespace}/{name}",
+                     "node": ",".join(sorted({v.node for v in found})),
                      "volume": found[0].name}  # fmt: skip
 
     def authorized(self, req: Request) -> bool:

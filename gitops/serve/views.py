@@ -193,6 +193,9 @@ def claim_rows(
     claims are in git through its claim templates, those of ordinals scaled away included (they
     stay Bound, as Kubernetes keeps them)."""
     held = {v.key: v for v in volumes}
+    on: dict[ClaimKey, set[str]] = {}  # a shared claim has a volume on each node using it
+    for v in volumes:
+        on.setdefault(v.key, set()).add(v.node)
     claims = _git_claims(desired, held) if desired else {}
     rows = []
     for key in sorted(claims.keys() | held.keys()):
@@ -206,7 +209,7 @@ def claim_rows(
                 "name": key[1],
                 "status": "Released" if spec is None else "Bound" if vol else "Pending",
                 "volume": vol.name if vol else "",
-                "node": vol.node if vol else "",
+                "node": ",".join(sorted(on.get(key, ()))),
                 "capacity": str(spec.resources.requests.get("storage", "")) if spec else
                 (vol.meta.size if vol else ""),
                 "accessModes": list(spec.access_modes) if spec else

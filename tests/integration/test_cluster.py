@@ -69,6 +69,9 @@ def cluster(
             for i in (1, 2, 3)
         )
         + f"nodeGracePeriod: {GRACE}s\nevictionTimeout: {EVICTION}s\n"
+        # One directory of this machine that every node's volumes bind: a shared storage.
+        + "storageClasses:\n  shared-dir:\n    driver: local\n    shared: true\n"
+        + f"    options: {{type: none, o: bind, device: {shared_dir(tmp_path)}}}\n"
     )
     port = free_port()
     proc = start_gitops(
@@ -84,6 +87,12 @@ def cluster(
         nodes_script("up", "3")
         for c in engines.values():
             remove_instance(c, instance)
+
+
+def shared_dir(tmp_path: Path) -> Path:
+    path = tmp_path / "shared"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 def _answers(api: str) -> bool:
@@ -464,3 +473,50 @@ def test_drain_says_which_pods_stay_with_their_data(
     )
     assert per_node(cluster, "db") == {held: 1}  # still serving, on its data
     assert gitops("uncordon", held, "--server", cluster).returncode == 0
+
+
+def test_a_read_write_many_claim_is_shared_by_pods_on_every_node_and_moves_with_them(
+    cluster: str, remote: GitRemote, images: Images, engines: dict[str, docker.DockerClient],
+    instance: str, tmp_path: Path,
+) -> None:  # fmt: skip
+    """A claim of a shared class: one pod on each node, each seeing what the others write; a
+    drain moves its pod (the data is reachable from anywhere); deleting the claim removes the
+    volume on every node."""
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": "media", "namespace": NS},
+             "spec": {"accessModes": ["ReadWriteMany"], "storageClassName": "shared-dir",
+                      "resources": {"requests": {"storage": "1Gi"}}}}  # fmt: skip
+    app = deployment(
+        "media", namespace=NS, image=images["v1"], replicas=3,
+        container={"command": ["sh", "-c", "hostname > /data/$(hostname); exec sleep 3600"],
+                   "volumeMounts": [{"name": "m", "mountPath": "/data"}]},
+        pod={"volumes": [{"name": "m", "persistentVolumeClaim": {"claimName": "media"}}],
+             "terminationGracePeriodSeconds": 1},
+    )  # fmt: skip
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("media.yaml", claim, app)
+    remote.push("three pods on one shared claim")
+    wait_for(lambda: per_node(cluster, "media") == dict.fromkeys(NODES, 1), 90, 0.5)
+    wait_for(lambda: len(list(shared_dir(tmp_path).iterdir())) == 3, 30, 0.5)
+    label = [f"io.gitops.instance={instance}", "io.gitops.container=web"]
+    for engine in engines.values():
+        [c] = engine.containers.list(filters={"label": label})
+        listed = c.exec_run(["ls", "/data"]).output
+        assert isinstance(listed, bytes)
+        seen = listed.decode().split()
+        assert sorted(seen) == sorted(p.name for p in shared_dir(tmp_path).iterdir()), seen
+    [row] = [r for r in get(cluster + f"/api/v1/persistentvolumeclaims?namespace={NS}")]
+    assert row["node"] == ",".join(NODES) and row["status"] == "Bound", row
+    out = gitops("drain", "node1", "--server", cluster, "--timeout", "60s")
+    assert out.returncode == 0, out.stderr
+    wait_for(lambda: "node1" not in per_node(cluster, "media")
+             and sum(per_node(cluster, "media").values()) == 3, 60, 0.5)  # fmt: skip
+    assert gitops("uncordon", "node1", "--server", cluster).returncode == 0
+    remote.write("media.yaml")
+    remote.push("no media")
+    wait_for(lambda: not per_node(cluster, "media"), 60, 0.5)
+    out = gitops("delete", "pvc", "media", "-n", NS, "--confirm", "--server", cluster)
+    assert out.returncode == 0, out.stderr
+    for engine in engines.values():
+        assert not engine.volumes.list(filters={"label": f"io.gitops.instance={instance}"})
+    assert len(list(shared_dir(tmp_path).iterdir())) >= 3  # the driver's data: not Docker's

@@ -146,3 +146,25 @@ def test_a_drain_leaves_a_pod_where_its_claims_volume_is_and_says_why() -> None:
         "cannot move: PersistentVolumeClaim demo/data has its volume on node"
         in plan.blocked[0].reason
     )
+
+
+def test_a_shared_claim_ties_its_pods_to_no_node() -> None:
+    """ReadWriteMany of a shared class: each node reaches the same storage, so the pods spread
+    as any others, a lost node's pod is made elsewhere and a drain moves it."""
+    policy = Policy(storage_classes=(("local", False), ("nfs", True)))
+    nodes = [MemoryNode(f"n{i}", registry=IMAGES) for i in (1, 2, 3)]
+    views = [NodeView(n.name) for n in nodes]
+    web = user("web")
+    web["spec"]["replicas"] = 3
+    state = desired(pvc(storageClassName="nfs", accessModes=["ReadWriteMany"]), web, policy=policy)
+    first = run(state, nodes, views)
+    assert sorted(c.node for c in first.create) == ["n1", "n2", "n3"]
+    vols = observe(nodes).volumes
+    assert sorted(v.node for v in vols) == ["n1", "n2", "n3"] and all(v.meta.shared for v in vols)
+    nodes[0].containers.clear()  # n1's pod is gone with its node; its volume is not
+    plan = run(state, nodes, [NodeView("n1", ready=False), *views[1:]])
+    assert [c.node for c in plan.create] != [] and {c.node for c in plan.create} <= {"n2", "n3"}
+    assert not plan.pending
+    drained = [NodeView(v.name, cordoned=v.name == "n2", draining=v.name == "n2") for v in views]
+    moved = run(state, nodes, drained)  # made elsewhere first, then removed: never held back
+    assert not moved.blocked and moved.create and "n2" not in {c.node for c in moved.create}
