@@ -247,7 +247,10 @@ def make_reconciler(tmp_path: Path, remote: GitRemote, instance: str) -> Iterato
         settings = Settings(
             repo=str(remote.bare), state_dir=tmp_path / state, instance=instance, **overrides
         )
-        node = DockerNode("local", instance=instance, gpus=settings.nodes[0].gpus, cluster_dns=dns)
+        node = DockerNode(
+            "local", instance=instance, gpus=settings.nodes[0].gpus, cluster_dns=dns,
+            volume_drivers={c.name: (c.driver, c.options) for c in settings.storage_classes},
+        )  # fmt: skip
         made.append(node)
         source = GitSource(
             settings.repo, settings.state_dir / "source", branch=settings.branch, path=settings.path

@@ -239,6 +239,18 @@ def engine_here(endpoint: str | None) -> bool:
     return (endpoint or os.environ.get("DOCKER_HOST") or "unix://").startswith("unix://")
 
 
+def sized_options(driver: str, options: dict[str, str], size: str) -> dict[str, str]:
+    """A claim volume's driver options with ``requests.storage`` enforced where the driver
+    can: Docker's local driver mounting a tmpfs takes ``size=`` (a class's own size wins).
+    The local driver on disk has no size limit (validation warns), nor does a bind."""
+    if driver != "local" or options.get("type") != "tmpfs" or not size:
+        return options
+    mount = [o for o in options.get("o", "").split(",") if o]
+    if any(o.startswith("size=") for o in mount):
+        return options
+    return options | {"o": ",".join([*mount, f"size={int(parse_quantity(size))}"])}
+
+
 RESOLV_CONF = ("/etc/resolv.conf", "/run/systemd/resolve/resolv.conf")
 
 

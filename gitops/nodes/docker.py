@@ -81,6 +81,7 @@ from gitops.nodes.base import (
     service_aliases,
     service_command,
     service_container_name,
+    sized_options,
     sub_path,
     upstream_nameservers,
     volume_name,
@@ -366,8 +367,8 @@ class DockerNode:
                 pass
             driver, options = self._drivers.get(claim.storage_class, ("local", ()))
             labels = claim_labels(template.namespace, claim, self._instance, time.time())
-            self.api.create_volume(name, driver=driver, driver_opts=dict(options) or None,
-                                   labels=labels)  # fmt: skip
+            opts = sized_options(driver, dict(options), claim.size)
+            self.api.create_volume(name, driver=driver, driver_opts=opts or None, labels=labels)
             log.info("node %s: made volume %s for PersistentVolumeClaim %s/%s", self._name,
                      name, template.namespace, claim.name)  # fmt: skip
 

@@ -11,7 +11,7 @@ from typing import Any
 import docker
 import pytest
 
-from gitops.config.settings import NodeConfig
+from gitops.config.settings import NodeConfig, StorageClass
 from gitops.errors import ManifestError
 from gitops.manifests import Policy, parse_manifests
 from gitops.model.labels import L_CLAIM, L_CONTAINER, L_DEPLOYMENT, L_INSTANCE
@@ -212,3 +212,35 @@ def test_host_path_inside_the_allowed_paths_binds_and_outside_is_refused(
     assert c.exec_run(["cat", "/etc/motd"]).output == b"from the node\n"
     assert c.exec_run(["sh", "-c", "echo back > /out/note"]).exit_code == 0
     assert (allowed / "out" / "note").read_text() == "back\n"
+
+
+def test_a_claims_size_is_enforced_where_the_driver_can(
+    remote: GitRemote, images: Images, engine: docker.DockerClient, instance: str,
+    make_reconciler: Any,
+) -> None:  # fmt: skip
+    """A class whose volumes are tmpfs mounts (Docker's local driver): requests.storage is the
+    mount's size, so a pod cannot write past it."""
+    ram = StorageClass("ram", "local", (("device", "tmpfs"), ("type", "tmpfs")))
+    app = deployment(
+        "filler", namespace=NS, image=images["v1"], replicas=1,
+        container={"command": ["sh", "-c", "mkdir -p /tmp; dd if=/dev/zero of=/data/big "
+                               "bs=1048576 count=8 2> /tmp/said; exec sleep 3600"],
+                   "volumeMounts": [{"name": "d", "mountPath": "/data"}]},
+        pod={"volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "small"}}],
+             "terminationGracePeriodSeconds": 1},
+    )  # fmt: skip
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("app.yaml", claim("small", storageClassName="ram",
+                                   resources={"requests": {"storage": "4Mi"}}), app)  # fmt: skip
+    remote.push("a small claim in memory")
+    status = converge(make_reconciler(storage_classes=(StorageClass("local"), ram))).status
+    assert all(r.health == Health.HEALTHY for r in status.resources if r.kind == "Deployment")
+    [vol] = engine.volumes.list(filters={"label": [L_CLAIM, f"{L_INSTANCE}={instance}"]})
+    assert vol.attrs["Options"] == {"device": "tmpfs", "type": "tmpfs", "o": "size=4194304"}
+    [c] = [c for c in containers_of(engine, instance, infra=False)
+           if c.labels.get(L_DEPLOYMENT) == "filler"]  # fmt: skip
+    out = c.exec_run(["sh", "-c", "cat /tmp/said; wc -c < /data/big"]).output
+    assert isinstance(out, bytes)
+    said = out.decode()
+    assert "No space left on device" in said, said
+    assert int(said.split()[-1]) <= 4 * 1024 * 1024

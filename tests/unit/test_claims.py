@@ -17,6 +17,7 @@ from gitops.decide.schedule import NodeView
 from gitops.errors import ManifestError
 from gitops.manifests import Policy, parse_manifests
 from gitops.model.live import LiveState
+from gitops.nodes.base import sized_options
 from gitops.nodes.memory import MemoryNode
 from tests.helpers import deployment, dump
 
@@ -168,3 +169,12 @@ def test_a_shared_claim_ties_its_pods_to_no_node() -> None:
     drained = [NodeView(v.name, cordoned=v.name == "n2", draining=v.name == "n2") for v in views]
     moved = run(state, nodes, drained)  # made elsewhere first, then removed: never held back
     assert not moved.blocked and moved.create and "n2" not in {c.node for c in moved.create}
+
+
+def test_a_claims_size_becomes_a_tmpfs_volumes_size_unless_its_class_sets_one() -> None:
+    tmpfs = {"type": "tmpfs", "device": "tmpfs"}
+    assert sized_options("local", tmpfs, "64Mi")["o"] == "size=67108864"
+    assert sized_options("local", tmpfs | {"o": "uid=1000"}, "1Ki")["o"] == "uid=1000,size=1024"
+    assert sized_options("local", tmpfs | {"o": "size=1g"}, "64Mi")["o"] == "size=1g"
+    assert sized_options("local", {}, "64Mi") == {}  # on disk: no size to give
+    assert sized_options("rexray", tmpfs, "64Mi") == tmpfs  # another driver's own options
