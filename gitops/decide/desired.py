@@ -315,7 +315,10 @@ def _container(
         args=tuple(c.args) if c.args is not None else None,
         working_dir=c.working_dir,
         env=_env(c, res, fields),
-        ports=tuple(Port(p.container_port, p.protocol, p.name) for p in c.ports),
+        ports=tuple(
+            Port(p.container_port, p.protocol, p.name, p.host_port, str(p.host_ip or ""))
+            for p in c.ports
+        ),
         cpu_limit_millis=cpu_millis(limits["cpu"]) if "cpu" in limits else None,
         memory_limit=memory_bytes(limits["memory"]) if "memory" in limits else None,
         cpu_request_millis=cpu_millis(cpu_req) if cpu_req is not None else None,
@@ -435,6 +438,8 @@ def template_hash(template: PodTemplate) -> str:
             _drop_defaults(mount, ("sub_path", "sub_path_expr", "host_type"))
         for env in spec["env"]:
             _drop_defaults(env, ("field",))
+        for port in spec["ports"]:
+            _drop_defaults(port, ("host_port", "host_ip"))
         for kind in ("readiness", "liveness", "startup"):
             if spec[kind] is not None:
                 _drop_defaults(spec[kind], ("service",))

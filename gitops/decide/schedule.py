@@ -30,7 +30,7 @@ from gitops.decide.affinity import (
 )
 from gitops.manifests.volumes import host_path_allowed
 from gitops.model.live import PodInfo
-from gitops.model.templates import DEFAULT_MAX_PODS, Placement, PodTemplate
+from gitops.model.templates import DEFAULT_MAX_PODS, HostPort, Placement, PodTemplate, ports_clash
 
 NOT_READY = "node(s) had untolerated taint {node.kubernetes.io/unreachable: }"
 CORDONED = "node(s) were unschedulable"
@@ -46,6 +46,7 @@ POD_ANTI_AFFINITY = "node(s) didn't match pod anti-affinity rules"
 SPREAD = "node(s) didn't match pod topology spread constraints"
 VOLUME_ELSEWHERE = "node(s) had volume node affinity conflict"
 NO_HOST_PATH = "node(s) do not allow its hostPath volumes (hostPaths)"
+NO_FREE_PORTS = "node(s) didn't have free ports for the requested pod ports"
 
 
 @dataclass(frozen=True)
@@ -102,8 +103,10 @@ class Scheduler:
         self.pods: Counter[str] = Counter()
         self.gpus: Counter[str] = Counter()
         self.placed: list[Placed] = []  # for affinity and spread: every pod, new ones too
+        self.host_ports: dict[str, list[HostPort]] = {}  # node -> the ports its pods publish
         for p in pods:
             self.add(p.node, p.requests, Placed(p.node, p.namespace, p.labels()), p.gpus)
+            self.host_ports.setdefault(p.node, []).extend(p.host_ports)
             for claim in p.claims:
                 self.users.setdefault((p.namespace, claim), []).append(p.name)
 
@@ -157,6 +160,7 @@ class Scheduler:
             Placed(best.name, template.namespace, dict(template.labels)),
             template.gpus,
         )
+        self.host_ports.setdefault(best.name, []).extend(template.host_ports)
         for claim in template.claims:  # the claim's volume is made there: later pods follow
             key = (template.namespace, claim.name)
             if not claim.shared:  # a shared one is reached from every node alike
@@ -194,6 +198,9 @@ class Scheduler:
             return [NO_PRIVILEGED]
         if any(not host_path_allowed(p, node.host_paths) for p in template.host_paths):
             return [NO_HOST_PATH]
+        taken = self.host_ports.get(node.name, ())
+        if any(ports_clash(want, had) for want in template.host_ports for had in taken):
+            return [NO_FREE_PORTS]
         for claim in template.claims:
             ckey = (template.namespace, claim.name)
             at = self.volumes.get(ckey)

@@ -291,6 +291,30 @@ def _check_pod(
         if group == "initContainers" and c.lifecycle is not None:
             issue(f"{cpath}.lifecycle", "may not be set for init containers")
         _check_container(c, cpath, set(volumes) | claimed, refs, issue, frozenset(names))
+    _check_host_ports(all_containers, base, issue)
+
+
+def _check_host_ports(
+    containers: list[tuple[str, pm.Container]], base: str, issue: _Issues
+) -> None:
+    """A pod publishes each node port once (Kubernetes' validation: hostPort, protocol and
+    hostIP unique in the pod); hostIP means nothing without hostPort."""
+    seen: dict[tuple[str, str, int], str] = {}
+    counters: dict[str, int] = {"initContainers": 0, "containers": 0}
+    for group, c in containers:
+        cpath = f"{base}.{group}[{counters[group]}]"
+        counters[group] += 1
+        for j, p in enumerate(c.ports):
+            ppath = f"{cpath}.ports[{j}]"
+            if p.host_port is None:
+                if p.host_ip is not None:
+                    issue(f"{ppath}.hostIP", "needs hostPort: it is where hostPort is published")
+                continue
+            key = (p.protocol, str(p.host_ip or ""), p.host_port)
+            if key in seen:
+                issue(f"{ppath}.hostPort", f"{p.host_port}/{p.protocol} is published twice "
+                      f"(also by {seen[key]})")  # fmt: skip
+            seen.setdefault(key, ppath)
 
 
 def _within(issue: _Issues, prefix: str) -> Callable[[str, str], None]:

@@ -7,9 +7,10 @@ fields to each other). Field names and defaults are Kubernetes'.
 
 from __future__ import annotations
 
+from ipaddress import IPv4Address
 from typing import Annotated, Final, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from gitops.manifests.fields import (
     Annotations,
@@ -160,6 +161,20 @@ class ContainerPort(Spec):
     container_port: PortNumber
     name: PortName | None = None
     protocol: Literal["TCP", "UDP"] = "TCP"
+    # Published on the node (Docker's port binding on the container holding the pod's
+    # network); hostIP "" is every address of the node, as in Kubernetes.
+    host_port: PortNumber | None = None
+    host_ip: str | None = Field(default=None, alias="hostIP")
+
+    @field_validator("host_ip")
+    @classmethod
+    def _ipv4(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                IPv4Address(value)
+            except ValueError:
+                raise ValueError(f"{value!r} is not an IPv4 address") from None
+        return value
 
 
 # The resources gitops honours: cpu and memory; ephemeral-storage (the writable layer's size,

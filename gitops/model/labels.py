@@ -14,7 +14,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
-from gitops.model.templates import Claim, ContainerSpec, PodTemplate, ProbeSpec, shared_access
+from gitops.model.templates import (
+    Claim,
+    ContainerSpec,
+    HostPort,
+    PodTemplate,
+    ProbeSpec,
+    shared_access,
+)
 
 DEFAULT_INSTANCE: Final = "default"  # an instance that keeps the names gitops always gave
 
@@ -36,6 +43,7 @@ L_CREATED: Final = PREFIX + "created"
 L_GRACE: Final = PREFIX + "grace-seconds"
 # "cpu-millicores,memory-bytes[,gpus]" the pod reserves
 L_REQUESTS: Final = PREFIX + "requests"
+L_HOST_PORTS: Final = PREFIX + "host-ports"  # the pod's published ports: "TCP/127.0.0.1/8080,…"
 L_GPU_IDS: Final = PREFIX + "gpu-ids"  # the node's GPUs a container was given: "0,1"
 L_CLAIMS: Final = PREFIX + "claims"  # a pod's PersistentVolumeClaims: "data,logs"
 # On a claim's Docker volume: which claim it holds, of what class, size and access modes.
@@ -145,6 +153,8 @@ def encode(
             labels[L_PRESTOP] = _encode_hook(spec.pre_stop, spec.pre_stop_in_pod)
         if spec.post_start:
             labels[L_POSTSTART] = _encode_hook(spec.post_start, spec.post_start_in_pod)
+    if template.host_ports:  # pod-wide, as its requests: the scheduler reads them back
+        labels[L_HOST_PORTS] = ",".join(f"{p}/{ip}/{n}" for p, ip, n in template.host_ports)
     if not template.prune:
         labels[L_PRUNE] = "disabled"
     if template.claims:
@@ -247,6 +257,7 @@ class ContainerLabels:
     requests: tuple[int, int] = (0, 0)
     gpus: int = 0
     claims: tuple[str, ...] = ()
+    host_ports: tuple[HostPort, ...] = ()
     probes: str = ""  # JSON; ``decode_probes`` reads it
     ports: dict[str, int] = field(default_factory=dict)  # named container ports
     pre_stop: tuple[str, ...] = ()
@@ -269,6 +280,16 @@ def _json(text: str | None, kind: type) -> Any:
     except ValueError:
         return kind()
     return value if isinstance(value, kind) else kind()
+
+
+def _host_ports(text: str) -> tuple[HostPort, ...]:
+    out = []
+    for item in text.split(","):
+        proto, _, rest = item.partition("/")
+        ip, _, port = rest.rpartition("/")
+        if proto and port.isdigit():
+            out.append((proto, ip, int(port)))
+    return tuple(out)
 
 
 def decode(labels: Mapping[str, str]) -> ContainerLabels:
@@ -301,6 +322,7 @@ def decode(labels: Mapping[str, str]) -> ContainerLabels:
         requests=(_int(cpu, 0), _int(memory, 0)) if cpu and memory else (0, 0),
         gpus=_int(gpus, 0),
         claims=tuple(c for c in get(L_CLAIMS, "").split(",") if c),
+        host_ports=_host_ports(get(L_HOST_PORTS, "")),
         probes=get(L_PROBES, ""),
         ports={str(k): int(v) for k, v in ports.items() if isinstance(v, int)},
         pre_stop=pre_stop,

@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Literal
 
 from gitops.model.labels import ContainerLabels, VolumeLabels, decode
+from gitops.model.templates import HostPort
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,10 @@ class PodInfo:
     @property
     def gpus(self) -> int:
         return self.containers[0].meta.gpus if self.containers else 0
+
+    @property
+    def host_ports(self) -> tuple[HostPort, ...]:
+        return self.containers[0].meta.host_ports if self.containers else ()
 
     @property
     def claims(self) -> tuple[str, ...]:

@@ -114,6 +114,17 @@ class Port:
     container_port: int
     protocol: str = "TCP"
     name: str | None = None
+    host_port: int | None = None  # published on the node, at host_ip ("": every address)
+    host_ip: str = ""
+
+
+HostPort = tuple[str, str, int]  # (protocol, host IP or "", port): one the node publishes
+
+
+def ports_clash(a: HostPort, b: HostPort) -> bool:
+    """Two published ports cannot share a node: one protocol and port, and one address or
+    every address (Kubernetes' NodePorts filter)."""
+    return a[0] == b[0] and a[2] == b[2] and (a[1] == b[1] or not a[1] or not b[1])
 
 
 @dataclass(frozen=True)
@@ -305,6 +316,12 @@ class PodTemplate:
         """The node paths its hostPath volumes bind."""
         return tuple(sorted({m.volume for c in self.all_containers() for m in c.mounts
                              if m.kind == "host"}))  # fmt: skip
+
+    @property
+    def host_ports(self) -> tuple[HostPort, ...]:
+        """The ports its containers publish on the node."""
+        return tuple(sorted({(p.protocol, p.host_ip, p.host_port) for c in self.all_containers()
+                             for p in c.ports if p.host_port}))  # fmt: skip
 
     @property
     def gpus(self) -> int:

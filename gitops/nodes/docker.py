@@ -120,6 +120,20 @@ def _ip(row: dict[str, Any]) -> str:
     return next((str(n.get("IPAddress")) for n in networks.values() if n.get("IPAddress")), "")
 
 
+def published(template: PodTemplate) -> tuple[list[Any], dict[int | str, Any]]:
+    """A pod's hostPorts as the engine takes them: the container ports to expose, and each
+    one's binding on the node (an address, or every address of the node)."""
+    exposed: list[Any] = []
+    bindings: dict[int | str, Any] = {}
+    for c in template.all_containers():
+        for p in c.ports:
+            if p.host_port:
+                key = f"{p.container_port}/{p.protocol.lower()}"
+                exposed.append((p.container_port, p.protocol.lower()))
+                bindings[key] = (p.host_ip, p.host_port) if p.host_ip else p.host_port
+    return exposed, bindings
+
+
 def _static_busybox() -> str:
     for candidate in (shutil.which("busybox"), "/bin/busybox", "/usr/bin/busybox"):
         if candidate and Path(candidate).is_file():
@@ -534,11 +548,13 @@ class DockerNode:
 
     def _create_pause(self, template: PodTemplate, pod: str) -> str:
         network = network_name(template.namespace, self._instance)
+        exposed, bindings = published(template)
         host_config = self.api.create_host_config(
             network_mode=network,
             ipc_mode="shareable",
             restart_policy={"Name": "no"},
             sysctls=dict(template.sysctls) or None,  # the pod's namespaces are the pause's
+            port_bindings=bindings or None,  # hostPort: on the container holding the network
             **self._dns_options(template),
         )
         created = self.api.create_container(
@@ -549,6 +565,7 @@ class DockerNode:
             ),
             host_config=host_config,
             stop_timeout=2,
+            ports=exposed or None,
             **self._pod_network(template, pod),
         )
         return str(created["Id"])
@@ -608,6 +625,7 @@ class DockerNode:
             for m in spec.mounts
             if m.kind == "files" and m.volume in filled
         ]
+        exposed, bindings = published(template) if pause is None else ([], {})
         if pause is not None:  # the pod's namespaces, held by its pause container
             shared: dict[str, Any] = {
                 "network_mode": f"container:{pause}",
@@ -616,6 +634,8 @@ class DockerNode:
         else:
             shared = {"network_mode": network_name(ns, self._instance)}
             shared.update(self._dns_options(template))
+            if exposed:  # this container holds the pod's network: its hostPorts are here
+                shared["port_bindings"] = bindings
             if template.sysctls:  # this container holds the pod's namespaces
                 shared["sysctls"] = dict(template.sysctls)
         host_config = self.api.create_host_config(
@@ -639,6 +659,7 @@ class DockerNode:
             spec, own_network=pause is None,
         )  # fmt: skip
         create: dict[str, Any] = dict(
+            ports=exposed or None,
             image=spec.image,
             name=container_name(ns, pod, spec.name, self._instance),
             entrypoint=list(spec.command) if spec.command is not None else None,
