@@ -17,6 +17,7 @@ from typing import Any
 
 import docker
 import pytest
+from dnslib import RCODE, DNSRecord
 
 from tests.conftest import ROOT, GitRemote, Images, remove_instance, start_gitops, stop_gitops
 from tests.helpers import deployment, namespace
@@ -505,6 +506,14 @@ def test_a_read_write_many_claim_is_shared_by_pods_on_every_node_and_moves_with_
         assert isinstance(listed, bytes)
         seen = listed.decode().split()
         assert sorted(seen) == sorted(p.name for p in shared_dir(tmp_path).iterdir()), seen
+    # gitops run serves the cluster DNS on each node's namespace bridge: the pods ask it first.
+    for engine in engines.values():
+        [c] = engine.containers.list(filters={"label": label})
+        gateway = c.attrs["HostConfig"]["Dns"][0]
+        net = next(iter(c.attrs["NetworkSettings"]["Networks"].values()))
+        assert gateway == net["Gateway"], (gateway, net)
+        reply = DNSRecord.parse(DNSRecord.question("example.com").send(gateway, 53, timeout=2))
+        assert reply.header.rcode == RCODE.REFUSED  # not the cluster's: for the next server
     [row] = [r for r in get(cluster + f"/api/v1/persistentvolumeclaims?namespace={NS}")]
     assert row["node"] == ",".join(NODES) and row["status"] == "Bound", row
     out = gitops("drain", "node1", "--server", cluster, "--timeout", "60s")
