@@ -41,6 +41,10 @@ class _Quiet(DNSLogger):  # type: ignore[misc]  # dnslib has no type hints
 
 
 class _Handler(DNSHandler):  # type: ignore[misc]
+    # A UDP answer past DNS' classic 512 bytes is sent truncated (TC set), as CoreDNS does,
+    # and the asker comes back over TCP for all of it: the embedded DNS reads no more.
+    udplen = 512
+
     def setup(self) -> None:
         if isinstance(self.request, socket.socket):  # TCP
             self.request.settimeout(TCP_TIMEOUT)

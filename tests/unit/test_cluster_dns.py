@@ -151,3 +151,19 @@ def test_an_address_that_cannot_be_bound_is_reported_and_the_rest_still_serve(
         )
     finally:
         dns.stop()
+
+
+def test_an_answer_too_long_for_udp_is_truncated_and_given_whole_over_tcp() -> None:
+    port = free_port()
+    dns = ClusterDns(port=port)
+    many = tuple(f"10.2.0.{i}" for i in range(1, 61))
+    dns.publish(Records(frozenset({("demo", "db")}), {("n1", "demo", "db"): many}),
+                {("n1", "demo"): "127.0.0.1"})  # fmt: skip
+    try:
+        q = DNSRecord.question("db.demo.svc.cluster.local")
+        udp = DNSRecord.parse(q.send("127.0.0.1", port, timeout=2))
+        assert udp.header.tc == 1 and len(udp.pack()) <= 512
+        tcp = DNSRecord.parse(q.send("127.0.0.1", port, tcp=True, timeout=2))
+        assert tcp.header.tc == 0 and sorted(str(rr.rdata) for rr in tcp.rr) == sorted(many)
+    finally:
+        dns.stop()
