@@ -124,6 +124,11 @@ class ContainerCreateError(PermanentError):
     reason = Reason.CREATE_FAILED
 
 
+class SandboxGone(ContainerCreateError):
+    """A pod's container cannot start again: the network it was made on is gone (its engine
+    restarted and made its networks anew). Retrying cannot help; the pod is made again."""
+
+
 class ContainerConfigError(ContainerCreateError):
     """The kubelet's checks before a container starts refuse it (``runAsNonRoot`` and an image
     that runs as root): no engine call is made."""

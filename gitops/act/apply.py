@@ -20,7 +20,14 @@ from gitops.decide.desired import DesiredState
 from gitops.decide.health import Backoff
 from gitops.decide.plan import Plan
 from gitops.decide.pullauth import credentials
-from gitops.errors import GitopsError, ImagePullError, NodeUnavailable, Reason, internal
+from gitops.errors import (
+    GitopsError,
+    ImagePullError,
+    NodeUnavailable,
+    Reason,
+    SandboxGone,
+    internal,
+)
 from gitops.model.applied import ApplyResult, Failure, Unstarted
 from gitops.model.live import PodInfo
 from gitops.model.templates import RegistryAuth
@@ -218,11 +225,17 @@ class _Applier:
         grace = pod.containers[0].meta.grace
 
         def start_all() -> None:
-            for cid in item.container_ids:
-                if cid in item.running:
-                    node.restart_container(cid, grace)
-                else:
-                    node.start_container(cid)
+            try:
+                for cid in item.container_ids:
+                    if cid in item.running:
+                        node.restart_container(cid, grace)
+                    else:
+                        node.start_container(cid)
+            except SandboxGone as exc:  # no restart can work: made again on the next pass
+                log.warning("%s/%s: pod %s removed: %s", pod.namespace, pod.deployment,
+                            pod.name, exc)  # fmt: skip
+                self.before_remove(pod)
+                node.remove_pod(pod)
 
         verb = "restart" if item.restarts else "start"
         if self._act(pod.namespace, pod.deployment, f"{verb} {pod.name}", start_all, pod.node):

@@ -310,14 +310,15 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "get",
-        help="list deployments, replicasets, pods, services, endpoints, namespaces, nodes, "
+        help="list deployments, statefulsets, daemonsets, replicasets, pods, services, endpoints, "
+        "namespaces, nodes, "
         "configmaps, secrets (keys only, never values), pvc, pdb",
     )
     p.add_argument(
         "kind",
         choices=sorted(reads.KIND_ALIASES),
         metavar="KIND",
-        help="deployments|replicasets|replicationcontrollers|pods|services|endpoints|"
+        help="deployments|sts|ds|replicasets|replicationcontrollers|pods|services|endpoints|"
         "namespaces|nodes|configmaps|secrets|pvc|pdb|all (all: every resource of the applied "
         "commit, the Skipped ones with the reason)",
     )

@@ -67,6 +67,8 @@ def _wait_empty(args: argparse.Namespace, emit: Emit) -> int:
     last = ""
     while True:
         _, pods = request(args.server, "/api/v1/pods")
+        # A DaemonSet's pods stay, as with kubectl drain --ignore-daemonsets.
+        pods = [p for p in pods if p.get("ownerKind") != "DaemonSet"]
         left = sorted(f"{p['namespace']}/{p['name']}" for p in pods if p["node"] == args.node)
         line = f"node/{args.node}: {len(left)} pod(s) left"
         if left:

@@ -19,6 +19,9 @@ KIND_ALIASES = {
     "statefulsets": "statefulsets",
     "statefulset": "statefulsets",
     "sts": "statefulsets",
+    "daemonsets": "daemonsets",
+    "daemonset": "daemonsets",
+    "ds": "daemonsets",
     "replicasets": "replicasets",
     "replicaset": "replicasets",
     "rs": "replicasets",
@@ -121,6 +124,18 @@ def cmd_get(args: argparse.Namespace) -> int:
             + ([",".join(r["images"]), ",".join(r["commits"]), r["message"]] if wide else [])
             for r in rows
         ]
+    elif kind == "daemonsets":  # kubectl's columns; NODE SELECTOR is in -o json's source
+        header = ["NAMESPACE", "NAME", "DESIRED", "CURRENT", "READY", "UP-TO-DATE", "AVAILABLE"]
+        header += ["SYNC", "HEALTH", "AGE"] + (["NODES", "IMAGES", "MESSAGE"] if wide else [])
+        cells = [
+            [
+                r["namespace"], r["name"], str(r["desired"]), str(r["current"]),
+                r["ready"].partition("/")[0], str(r["upToDate"]), str(r["available"]),
+                r["sync"], r["health"], _age(r["created"]),
+            ]
+            + ([",".join(r["nodes"]), ",".join(r["images"]), r["message"]] if wide else [])
+            for r in rows
+        ]  # fmt: skip
     elif kind in ("replicasets", "replicationcontrollers"):
         header = ["NAMESPACE", "NAME", "DESIRED", "CURRENT", "READY", "SYNC", "HEALTH", "AGE"]
         header += ["IMAGES", "MESSAGE"] if wide else []

@@ -70,7 +70,7 @@ class DesiredDeployment:
     def rolls(self) -> bool:
         """A Deployment or a StatefulSet replaces pods of an older template; a ReplicaSet keeps
         them."""
-        return self.kind in ("Deployment", "StatefulSet")
+        return self.kind in ("Deployment", "StatefulSet", "DaemonSet")
 
     @property
     def key(self) -> tuple[str, str]:
@@ -508,6 +508,14 @@ def _workload(entry: Entry[m.Workload], manifests: Manifests, commit: str) -> De
         auto_rollback=dep.metadata.annotations.get(A_AUTO_ROLLBACK, "true").lower() != "false",
         fail_fast=dep.metadata.annotations.get(A_FAIL_FAST, "false").lower() == "true",
     )
+    if isinstance(dep, m.DaemonSet):  # its replicas are its nodes, counted by its planner
+        daemon = dep.spec.update_strategy.rolling_update
+        return replace(
+            desired,
+            strategy=dep.spec.update_strategy.type,
+            max_surge=daemon.max_surge if daemon else 0,
+            max_unavailable=daemon.max_unavailable if daemon else 1,
+        )
     if not isinstance(dep, m.Deployment):
         return desired
     rolling = dep.spec.strategy.rolling_update

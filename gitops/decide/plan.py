@@ -34,7 +34,7 @@ from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.disruption import Blocked, admit, budgets
 from gitops.decide.health import PodReadiness
 from gitops.decide.schedule import NodeView, Scheduler
-from gitops.decide.workloads import deployment, replicaset, statefulset
+from gitops.decide.workloads import daemonset, deployment, replicaset, statefulset
 from gitops.decide.workloads.base import Context, Planner
 from gitops.manifests.model import Service
 from gitops.model.live import LiveState, PodInfo, VolumeInfo
@@ -45,6 +45,7 @@ PLANNERS: Mapping[str, Planner[DesiredDeployment]] = {
     "ReplicaSet": replicaset.plan,
     "ReplicationController": replicaset.plan,
     "StatefulSet": statefulset.plan,
+    "DaemonSet": daemonset.plan,
 }
 
 
@@ -64,6 +65,11 @@ class Plan:
     names_remove: tuple[NameProxy, ...] = ()
     blocked: tuple[Blocked, ...] = ()  # a drain's removals a PodDisruptionBudget holds back
     volumes_remove: tuple[VolumeInfo, ...] = ()  # a StatefulSet's retention policy: Delete
+    wanted: tuple[tuple[str, str, int], ...] = ()  # a DaemonSet's replicas: the nodes it is on
+
+    def replicas_of(self, dep: DesiredDeployment) -> int:
+        """The replicas a workload wants: its spec's, or what planning counted (DaemonSet)."""
+        return next((n for ns, name, n in self.wanted if (ns, name) == dep.key), dep.replicas)
 
     def pending_for(self, namespace: str, deployment: str) -> Pending | None:
         return next(
@@ -181,6 +187,7 @@ def make_plan(
         by_key.setdefault((p.namespace, p.deployment), []).append(p)
     volumes: dict[tuple[str, str], VolumeInfo] = {v.key: v for v in live.volumes}
     drop: list[VolumeInfo] = []
+    counted: list[tuple[str, str, int]] = []
     for dep in desired.deployments:
         part = PLANNERS[dep.kind](dep, by_key.get(dep.key, []), ctx)
         drop += [
@@ -194,6 +201,8 @@ def make_plan(
             waiting.append(dep.key)
         if part.pending is not None:
             pending.append(part.pending)
+        if part.wanted is not None:
+            counted.append((dep.namespace, dep.name, part.wanted))
     remove, held, blocked = _budgeted(remove, desired, pods, ctx)
     blocked += _pinned(pods, ctx)
     keep += held
@@ -243,6 +252,7 @@ def make_plan(
         names_remove=names_remove,
         blocked=blocked,
         volumes_remove=tuple(v for v in drop if v.node in ready),
+        wanted=tuple(counted),
     )
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gitops.decide.affinity import (
     HOSTNAME,
@@ -154,19 +154,46 @@ class Scheduler:
                 n.name,
             ),
         )
+        self._take(best.name, template)
+        return best.name
+
+    def place_on(self, template: PodTemplate, name: str) -> str:
+        """Whether one more pod of ``template`` fits on node ``name`` (then counted as taken):
+        "" if so, else why not. For a DaemonSet: its pods tolerate a cordon, as Kubernetes'
+        daemon pods tolerate ``node.kubernetes.io/unschedulable``."""
+        node = next((n for n in self.nodes if n.name == name), None)
+        if node is None:
+            return f"node {name} is not a node"
+        reasons = self._filter(replace(node, cordoned=False), template)
+        if reasons:
+            return reasons[0]
+        self._take(name, template)
+        return ""
+
+    def selects(self, name: str, template: PodTemplate) -> bool:
+        """Whether node ``name`` still matches what ``template`` asks of a node (its
+        nodeSelector and required node affinity): a DaemonSet's pod elsewhere goes."""
+        labels = self.labels.get(name)
+        if labels is None:
+            return False
+        if any(labels.get(k) != v for k, v in template.node_selector):
+            return False
+        required = template.placement.required_nodes if template.placement else ()
+        return not required or any(matches(t, labels) for t in required)
+
+    def _take(self, name: str, template: PodTemplate) -> None:
         self.add(
-            best.name,
+            name,
             template.requests,
-            Placed(best.name, template.namespace, dict(template.labels)),
+            Placed(name, template.namespace, dict(template.labels)),
             template.gpus,
         )
-        self.host_ports.setdefault(best.name, []).extend(template.host_ports)
+        self.host_ports.setdefault(name, []).extend(template.host_ports)
         for claim in template.claims:  # the claim's volume is made there: later pods follow
             key = (template.namespace, claim.name)
             if not claim.shared:  # a shared one is reached from every node alike
-                self.volumes.setdefault(key, best.name)
+                self.volumes.setdefault(key, name)
             self.users.setdefault(key, []).append("(new)")
-        return best.name
 
     def _claim_problem(self, template: PodTemplate) -> str:
         """Why a claim keeps the pod from every node, in a sentence, or ""."""

@@ -69,6 +69,8 @@ def resource_statuses(
         if isinstance(res, m.WORKLOADS):
             dep = desired.deployment(entry.namespace, entry.name)
             assert dep is not None
+            if plan is not None:  # a DaemonSet's replicas are the nodes planning found for it
+                dep = replace(dep, replicas=plan.replicas_of(dep))
             pods = live.of(*dep.key)
             failure = applied.failure_for(*dep.key) if applied else None
             h, msg, reps = health.deployment_health(
@@ -89,6 +91,7 @@ def resource_statuses(
             # A StatefulSet's ordinals below its partition, or left to OnDelete, stay old.
             kept = dep.stateful.partition if dep.stateful else 0
             kept = dep.replicas if dep.stateful and dep.stateful.on_delete else kept
+            kept = dep.replicas if dep.kind == "DaemonSet" and dep.strategy == "OnDelete" else kept
             in_sync = (
                 not touched
                 and reps.current == dep.replicas

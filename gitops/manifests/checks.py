@@ -249,6 +249,8 @@ def _check_workload(
     _check_pod(entry, spec.template.spec, manifests, policy, issue)
     if isinstance(res, m.Deployment):
         _check_strategy(res.spec.strategy, issue)
+    if isinstance(res, m.DaemonSet):
+        _check_daemon(res.spec.update_strategy, issue)
     if isinstance(res, m.StatefulSet):
         _check_stateful(entry, res, manifests, policy, issue)
 
@@ -362,15 +364,30 @@ def _check_strategy(strategy: m.DeploymentStrategy, issue: _Issues) -> None:
     if strategy.type == "Recreate" and strategy.rolling_update is not None:
         issue("spec.strategy.rollingUpdate", "may not be specified when strategy type is Recreate")
     if strategy.rolling_update is not None:
-        for attr, camel in (("max_surge", "maxSurge"), ("max_unavailable", "maxUnavailable")):
-            value = getattr(strategy.rolling_update, attr)
-            if isinstance(value, str) and not _is_percent(value):
-                issue(
-                    f"spec.strategy.rollingUpdate.{camel}",
-                    f"{value!r} is not an integer or a percentage",
-                )
-            if isinstance(value, int) and value < 0:
-                issue(f"spec.strategy.rollingUpdate.{camel}", "must be greater than or equal to 0")
+        _check_rolling(strategy.rolling_update, "spec.strategy.rollingUpdate", issue)
+
+
+def _check_rolling(
+    rolling: m.RollingUpdateDeployment | m.RollingUpdateDaemonSet, where: str, issue: _Issues
+) -> None:
+    for attr, camel in (("max_surge", "maxSurge"), ("max_unavailable", "maxUnavailable")):
+        value = getattr(rolling, attr)
+        if isinstance(value, str) and not _is_percent(value):
+            issue(f"{where}.{camel}", f"{value!r} is not an integer or a percentage")
+        if isinstance(value, int) and value < 0:
+            issue(f"{where}.{camel}", "must be greater than or equal to 0")
+
+
+def _check_daemon(strategy: m.DaemonSetUpdateStrategy, issue: _Issues) -> None:
+    rolling = strategy.rolling_update
+    where = "spec.updateStrategy.rollingUpdate"
+    if rolling is None:
+        return
+    if strategy.type == "OnDelete":
+        issue(where, "may not be specified when updateStrategy type is OnDelete")
+    _check_rolling(rolling, where, issue)
+    if rolling.max_surge in (0, "0%") and rolling.max_unavailable in (0, "0%"):
+        issue(f"{where}.maxUnavailable", "may not be 0 when maxSurge is 0")
 
 
 def _check_owner(

@@ -58,7 +58,6 @@ NOT_YET: frozenset[str] = frozenset(
         "PersistentVolume",
         "Job",
         "CronJob",
-        "DaemonSet",
         "Ingress",
         "HorizontalPodAutoscaler",
         "ResourceQuota",

@@ -279,12 +279,48 @@ class PodDisruptionBudget(Resource):
     spec: PodDisruptionBudgetSpec = Field(default_factory=PodDisruptionBudgetSpec)
 
 
+class RollingUpdateDaemonSet(Spec):
+    max_unavailable: IntOrString = 1
+    max_surge: IntOrString = 0
+
+
+class DaemonSetUpdateStrategy(Spec):
+    type: Literal["RollingUpdate", "OnDelete"] = "RollingUpdate"
+    rolling_update: RollingUpdateDaemonSet | None = None
+
+
+class DaemonSetSpec(Spec):
+    selector: LabelSelector
+    template: PodTemplateSpec
+    update_strategy: DaemonSetUpdateStrategy = Field(default_factory=DaemonSetUpdateStrategy)
+    min_ready_seconds: NonNegative = 0
+    revision_history_limit: NonNegative | None = None
+
+    @property
+    def replicas(self) -> int:
+        """Not a field: one pod a node that can take it, counted when planning (0 here)."""
+        return 0
+
+
+class DaemonSet(Resource):
+    """One pod on every Ready node its template's nodeSelector, affinity and tolerations
+    admit (a log shipper, node-exporter); drains and cordons leave it."""
+
+    api_version: Literal["apps/v1"]
+    kind: Literal["DaemonSet"]
+    spec: DaemonSetSpec
+
+
 # The kinds whose pods gitops runs. Pods are keyed by (namespace, workload name), so two of
 # them may not share a name in one namespace (``gitops.manifests.checks`` says so).
-Workload = Deployment | ReplicaSet | ReplicationController | StatefulSet
+Workload = Deployment | ReplicaSet | ReplicationController | StatefulSet | DaemonSet
 WORKLOADS: tuple[
-    type[Deployment], type[ReplicaSet], type[ReplicationController], type[StatefulSet]
-] = (Deployment, ReplicaSet, ReplicationController, StatefulSet)
+    type[Deployment],
+    type[ReplicaSet],
+    type[ReplicationController],
+    type[StatefulSet],
+    type[DaemonSet],
+] = (Deployment, ReplicaSet, ReplicationController, StatefulSet, DaemonSet)
 WORKLOAD_KINDS: frozenset[str] = frozenset(k.__name__ for k in WORKLOADS)
 
 
@@ -306,4 +342,5 @@ KINDS: dict[str, tuple[str, type[Resource]]] = {
     "PodDisruptionBudget": ("policy/v1", PodDisruptionBudget),
     "PersistentVolumeClaim": ("v1", PersistentVolumeClaim),
     "StatefulSet": ("apps/v1", StatefulSet),
+    "DaemonSet": ("apps/v1", DaemonSet),
 }

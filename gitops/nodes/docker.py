@@ -36,6 +36,7 @@ from gitops.errors import (
     GitopsError,
     ImagePullError,
     NodeUnavailable,
+    SandboxGone,
 )
 from gitops.model.labels import (
     DEFAULT_INSTANCE,
@@ -159,6 +160,19 @@ def _translated(node: str, what: str) -> Iterator[None]:
         raise ContainerCreateError(f"node {node}: {what}: {exc.explanation or exc}") from exc
     except docker.errors.DockerException as exc:  # e.g. no engine at the socket at all
         raise NodeUnavailable(f"node {node}: {what}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def _sandbox(node: str) -> Iterator[None]:
+    """The engine's "network … not found" on a start: the container's network is gone for
+    good (the engine made its networks anew), which no retry mends."""
+    try:
+        yield
+    except docker.errors.APIError as exc:
+        said = str(exc.explanation or exc)
+        if said.startswith("network ") and said.endswith(" not found"):
+            raise SandboxGone(f"node {node}: {said}: its pod is made again") from exc
+        raise
 
 
 def _dirs(paths: set[str]) -> bytes:
@@ -868,12 +882,12 @@ class DockerNode:
                 self.api.remove_volume(vol, force=True)
 
     def start_container(self, container_id: str) -> None:
-        with _translated(self._name, f"start {container_id[:12]}"):
+        with _translated(self._name, f"start {container_id[:12]}"), _sandbox(self._name):
             self.api.start(container_id)
             self._started(container_id)
 
     def restart_container(self, container_id: str, grace: int) -> None:
-        with _translated(self._name, f"restart {container_id[:12]}"):
+        with _translated(self._name, f"restart {container_id[:12]}"), _sandbox(self._name):
             self.api.restart(container_id, timeout=min(grace, MAX_WAIT_SECONDS))
             self._started(container_id)
 

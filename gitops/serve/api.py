@@ -208,10 +208,12 @@ class App:
                     rec.unstarted,
                     rec.pending,
                     rec.blocked,
+                    {(r.namespace, r.name): r.kind for r in rec.status.resources},
                 ),
                 "deployments": lambda: views.deployment_rows(rec.status, live, ns),
                 "replicasets": lambda: views.deployment_rows(rec.status, live, ns, "ReplicaSet"),
                 "statefulsets": lambda: views.deployment_rows(rec.status, live, ns, "StatefulSet"),
+                "daemonsets": lambda: views.deployment_rows(rec.status, live, ns, "DaemonSet"),
                 "replicationcontrollers": lambda: views.deployment_rows(
                     rec.status, live, ns, "ReplicationController"
                 ),

@@ -51,9 +51,12 @@ def pod_rows(
     unstarted: Sequence[Unstarted] = (),
     pending: Sequence[Pending] = (),
     blocked: Sequence[Blocked] = (),
+    kinds: Mapping[tuple[str, str], str] | None = None,
 ) -> list[dict[str, Any]]:
     """Live pods, then the ones that do not run yet: their image cannot be had (on the node
-    it was placed on), or no node can take them (Pending, with the scheduler's reason)."""
+    it was placed on), or no node can take them (Pending, with the scheduler's reason).
+    ``kinds``: each workload's kind, for the pod's ``ownerKind`` (describe's "Controlled By")."""
+    kinds = kinds or {}
     restarts = restarts or {}
     held = {(b.namespace, b.pod): b.reason for b in blocked}
     rows: list[dict[str, Any]] = []
@@ -82,6 +85,7 @@ def pod_rows(
                 "created": pod.created,
                 "node": pod.node,
                 "deployment": pod.deployment,
+                "ownerKind": kinds.get((pod.namespace, pod.deployment), ""),
                 "templateHash": pod.template_hash,
                 "commit": pod.commit,
                 "message": held.get((pod.namespace, pod.name), ""),

@@ -529,3 +529,70 @@ def test_a_read_write_many_claim_is_shared_by_pods_on_every_node_and_moves_with_
     for engine in engines.values():
         assert not engine.volumes.list(filters={"label": f"io.gitops.instance={instance}"})
     assert len(list(shared_dir(tmp_path).iterdir())) >= 3  # the driver's data: not Docker's
+
+
+def agent(image: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1", "kind": "DaemonSet",
+        "metadata": {"name": "agent", "namespace": NS},
+        "spec": {
+            "selector": {"matchLabels": {"app": "agent"}},
+            "template": {
+                "metadata": {"labels": {"app": "agent"}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 1,
+                    "containers": [{
+                        "name": "agent", "image": image,
+                        "readinessProbe": {"httpGet": {"path": "/version", "port": 8080},
+                                           "periodSeconds": 1},
+                    }],
+                },
+            },
+        },
+    }  # fmt: skip
+
+
+def test_a_daemonset_runs_a_pod_a_node_through_drain_and_restart_and_rolls_node_by_node(
+    cluster: str, remote: GitRemote, images: Images, engines: dict[str, docker.DockerClient],
+    instance: str,
+) -> None:  # fmt: skip
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("agent.yaml", agent(images["v1"]))
+    remote.push("an agent on every node")
+    every = dict.fromkeys(NODES, 1)
+    wait_for(lambda: per_node(cluster, "agent") == every, 90, 0.5)
+    [row] = get(cluster + f"/api/v1/daemonsets?namespace={NS}")
+    wait_for(lambda: get(cluster + f"/api/v1/daemonsets?namespace={NS}")[0]["ready"] == "3/3",
+             60, 0.5)  # fmt: skip
+    assert row["desired"] == 3, row
+    # A drain leaves the DaemonSet's pod (kubectl drain --ignore-daemonsets) and completes.
+    out = gitops("drain", "node1", "--server", cluster, "--timeout", "30s")
+    assert out.returncode == 0, out.stderr
+    assert per_node(cluster, "agent") == every
+    assert gitops("uncordon", "node1", "--server", cluster).returncode == 0
+
+    def running() -> dict[str, list[str]]:
+        label = [f"io.gitops.instance={instance}", "io.gitops.container=agent"]
+        return {n: [c.attrs["Config"]["Image"] for c in e.containers.list(
+            filters={"label": label})] for n, e in engines.items()}  # fmt: skip
+
+    remote.write("agent.yaml", agent(images["v2"]))
+    remote.push("agent v2")
+    lacking = 0
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        now = running()
+        lacking = max(lacking, sum(1 for imgs in now.values() if not imgs))
+        if all(imgs == [images["v2"]] for imgs in now.values()):
+            break
+        time.sleep(0.2)
+    assert all(imgs == [images["v2"]] for imgs in running().values()), running()
+    assert lacking <= 1  # maxUnavailable 1: one node at a time
+    # A node stopped and started again gets its pod back.
+    nodes_script("stop", "2")
+    nodes_script("start", "2")
+    try:
+        wait_for(lambda: per_node(cluster, "agent") == every, 90, 0.5)
+    except AssertionError:
+        print(pods(cluster, "agent"), get(cluster + f"/api/v1/daemonsets?namespace={NS}"))
+        raise

@@ -71,6 +71,7 @@ class Part:
     waiting: bool = False  # mid-replacement: old pods remain that may not go yet
     pending: Pending | None = None  # replicas no node can take now
     drop_claims: tuple[str, ...] = ()  # claims a retention policy deletes now (their pods gone)
+    wanted: int | None = None  # the replicas it wants, when only planning counts them (nodes)
 
 
 W_contra = TypeVar("W_contra", contravariant=True)
