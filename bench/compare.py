@@ -33,7 +33,7 @@ from typing import Any
 import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench import stateful
+from bench import daemon, stateful
 from bench.docs import sections
 from bench.sides import GWBRIDGE, ROOT, Gitops, Swarm, digest, manifest, swarm_leave, wait
 from bench.steady import steady
@@ -225,6 +225,10 @@ SCENARIOS: dict[str, list[tuple[str, Callable[[Any, dict[str, str]], Any]]]] = {
         ("8. converge 3 replicas, a volume each", stateful.converge),
         ("8. rolling update 3, a volume each, stop-first", stateful.update),
     ],
+    "daemon": [
+        ("9. DaemonSet vs --mode global, converge (1 node)", daemon.converge),
+        ("9. DaemonSet vs --mode global, rolling update (1 node)", daemon.update),
+    ],
 }
 # Run once whatever --reps says: each repeats its own measurement inside (30 passes; 3
 # interleaved runs per proxy target).
@@ -319,14 +323,19 @@ def main() -> int:
         "command": f"python bench/compare.py --reps {args.reps} --only {args.only}",
         "reps": args.reps,
     }
-    if args.merge and args.out.exists():  # keep the other scenarios' latest figures
+    merged = args.merge and args.out.exists()
+    if merged:  # keep the other scenarios' latest figures
         ran = {r["scenario"] for r in results}
         kept = [r for r in json.loads(args.out.read_text())["results"] if r["scenario"] not in ran]
         results = sorted(kept + results, key=lambda r: _ORDER.index(r["scenario"]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"meta": meta, "results": results}, indent=2))
     print(render(meta, results))
-    if args.docs:
+    if args.docs and args.merge and not merged:
+        # The other scenarios' figures are in no saved run here: writing the page would drop
+        # them. The table above is the result; add it to the page by hand.
+        print(f"--merge: no {args.out} to merge with; {args.docs} left as it is", file=sys.stderr)
+    elif args.docs:
         _write_docs(args.docs, meta, results)
     return 0
 

@@ -43,27 +43,10 @@ def wait(predicate: Callable[[], bool], timeout: float) -> float:
     raise TimeoutError(f"not reached within {timeout:.0f}s")
 
 
-def manifest(image: str, replicas: int, surge: int, unavailable: int, deadline: int = 10) -> str:
-    return f"""apiVersion: v1
-kind: Namespace
-metadata:
-  name: {NS}
----
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
-  namespace: {NS}
-  annotations:
-    gitops.io/fail-fast: "true"
-spec:
-  replicas: {replicas}
-  progressDeadlineSeconds: {deadline}
-  selector:
-    matchLabels: {{app: web}}
-  strategy:
-    rollingUpdate: {{maxSurge: {surge}, maxUnavailable: {unavailable}}}
-  template:
+def pod_template(image: str) -> str:
+    """The pod every scenario runs (``template:`` of a workload's spec, at its indent): the
+    web image, ready on its /healthz each second, as Swarm's HEALTH checks it."""
+    return f"""  template:
     metadata:
       labels: {{app: web}}
     spec:
@@ -77,6 +60,36 @@ spec:
             periodSeconds: 1
             failureThreshold: 1
 """
+
+
+NAMESPACE = f"""apiVersion: v1
+kind: Namespace
+metadata:
+  name: {NS}
+---
+"""
+
+
+def manifest(image: str, replicas: int, surge: int, unavailable: int, deadline: int = 10) -> str:
+    return (
+        NAMESPACE
+        + f"""apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: {NS}
+  annotations:
+    gitops.io/fail-fast: "true"
+spec:
+  replicas: {replicas}
+  progressDeadlineSeconds: {deadline}
+  selector:
+    matchLabels: {{app: web}}
+  strategy:
+    rollingUpdate: {{maxSurge: {surge}, maxUnavailable: {unavailable}}}
+"""
+        + pod_template(image)
+    )
 
 
 def git(cwd: Path, *args: str) -> str:
@@ -263,3 +276,58 @@ def _order(start_first: bool) -> Literal["start-first", "stop-first"]:
 def digest(engine: docker.DockerClient, image: str) -> str:
     """``repo@sha256:…`` of a pushed image: how Swarm is told not to ask the registry."""
     return str(engine.images.get(image).attrs["RepoDigests"][0])
+
+
+def side_by_side_converge(
+    engine: Any, img: dict[str, str], text: Callable[[str], str], kind: type[Swarm], n: int
+) -> tuple[float, float]:
+    """Seconds from nothing to ``n`` ready pods of v1: gitops from the push of ``text(v1)``,
+    then Swarm from creating the service (``kind``'s create says how: mode, mounts)."""
+    g = Gitops(engine)
+    try:
+        t0 = g.push(text(img["v1"]), "v1 from nothing")
+        wait(lambda: g.ready(img["v1"], n), 300)
+        gitops = time.monotonic() - t0
+    finally:
+        g.stop()
+    swarm = kind(engine)  # after gitops' side: the swarm is made only now
+    v1 = digest(engine, img["v1"])
+    try:
+        t0 = swarm.create(v1, n, 1, False)
+        wait(lambda: swarm.ready(v1, n), 300)
+        took = time.monotonic() - t0
+    finally:
+        swarm.remove()
+    return gitops, took
+
+
+def side_by_side_update(
+    engine: Any,
+    img: dict[str, str],
+    text: Callable[[str], str],
+    kind: type[Swarm],
+    n: int,
+    settled: Callable[[Gitops], bool] = lambda g: True,
+) -> tuple[float, float]:
+    """Seconds of a stop-first update from v1 to v2, one at a time, on each side (gitops once
+    v1 is ready and ``settled``, e.g. its rollout recorded Complete)."""
+    g = Gitops(engine)
+    try:
+        g.push(text(img["v1"]), "v1")
+        wait(lambda: g.ready(img["v1"], n) and settled(g), 300)
+        t0 = g.push(text(img["v2"]), "v2")
+        wait(lambda: g.ready(img["v2"], n), 300)
+        gitops = time.monotonic() - t0
+    finally:
+        g.stop()
+    swarm = kind(engine)
+    v1, v2 = digest(engine, img["v1"]), digest(engine, img["v2"])
+    try:
+        swarm.create(v1, n, 1, False)
+        wait(lambda: swarm.ready(v1, n), 300)
+        t0 = swarm.update(v2, 1, False)
+        wait(lambda: swarm.ready(v2, n), 300)
+        took = time.monotonic() - t0
+    finally:
+        swarm.remove()
+    return gitops, took

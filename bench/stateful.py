@@ -15,7 +15,7 @@ from typing import Any
 import docker
 from docker.types import EndpointSpec, Mount, ServiceMode
 
-from bench.sides import HEALTH, NS, Gitops, Swarm, digest, wait
+from bench.sides import HEALTH, NS, Swarm, side_by_side_converge, side_by_side_update
 
 N = 3
 
@@ -97,42 +97,10 @@ class VolumeSwarm(Swarm):
 
 
 def converge(engine: Any, img: dict[str, str]) -> tuple[float, float]:
-    g = Gitops(engine)
-    try:
-        t0 = g.push(manifest(img["v1"]), "a StatefulSet of 3")
-        wait(lambda: g.ready(img["v1"], N), 300)
-        gitops = time.monotonic() - t0
-    finally:
-        g.stop()
-    s = VolumeSwarm(engine)
-    v1 = digest(engine, img["v1"])
-    try:
-        t0 = s.create(v1, N, 1, False)
-        wait(lambda: s.ready(v1, N), 300)
-        swarm = time.monotonic() - t0
-    finally:
-        s.remove()
-    return gitops, swarm
+    return side_by_side_converge(engine, img, manifest, VolumeSwarm, N)
 
 
 def update(engine: Any, img: dict[str, str]) -> tuple[float, float]:
-    g = Gitops(engine)
-    try:
-        g.push(manifest(img["v1"]), "v1")
-        wait(lambda: g.ready(img["v1"], N) and g.complete(), 300)
-        t0 = g.push(manifest(img["v2"]), "v2")
-        wait(lambda: g.ready(img["v2"], N), 300)
-        gitops = time.monotonic() - t0
-    finally:
-        g.stop()
-    s = VolumeSwarm(engine)
-    v1, v2 = digest(engine, img["v1"]), digest(engine, img["v2"])
-    try:
-        s.create(v1, N, 1, False)
-        wait(lambda: s.ready(v1, N), 300)
-        t0 = s.update(v2, 1, False)
-        wait(lambda: s.ready(v2, N), 300)
-        swarm = time.monotonic() - t0
-    finally:
-        s.remove()
-    return gitops, swarm
+    return side_by_side_update(
+        engine, img, manifest, VolumeSwarm, N, settled=lambda g: g.complete()
+    )
