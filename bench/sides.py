@@ -43,9 +43,11 @@ def wait(predicate: Callable[[], bool], timeout: float) -> float:
     raise TimeoutError(f"not reached within {timeout:.0f}s")
 
 
-def pod_template(image: str) -> str:
+def pod_template(image: str, more: str = "") -> str:
     """The pod every scenario runs (``template:`` of a workload's spec, at its indent): the
-    web image, ready on its /healthz each second, as Swarm's HEALTH checks it."""
+    web image, ready on its /healthz each second, as Swarm's HEALTH checks it; ``more``: one
+    more line of its container (a volume mount)."""
+    extra = f"          {more}\n" if more else ""
     return f"""  template:
     metadata:
       labels: {{app: web}}
@@ -59,7 +61,7 @@ def pod_template(image: str) -> str:
             httpGet: {{path: /healthz, port: http}}
             periodSeconds: 1
             failureThreshold: 1
-"""
+{extra}"""
 
 
 NAMESPACE = f"""apiVersion: v1

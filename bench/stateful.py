@@ -15,18 +15,23 @@ from typing import Any
 import docker
 from docker.types import EndpointSpec, Mount, ServiceMode
 
-from bench.sides import HEALTH, NS, Swarm, side_by_side_converge, side_by_side_update
+from bench.sides import (
+    HEALTH,
+    NAMESPACE,
+    NS,
+    Swarm,
+    pod_template,
+    side_by_side_converge,
+    side_by_side_update,
+)
 
 N = 3
 
 
 def manifest(image: str, n: int = N) -> str:
-    return f"""apiVersion: v1
-kind: Namespace
-metadata:
-  name: {NS}
----
-apiVersion: v1
+    head = (
+        NAMESPACE
+        + f"""apiVersion: v1
 kind: Service
 metadata:
   name: web
@@ -45,26 +50,15 @@ spec:
   serviceName: web
   selector:
     matchLabels: {{app: web}}
-  template:
-    metadata:
-      labels: {{app: web}}
-    spec:
-      terminationGracePeriodSeconds: 10
-      containers:
-        - name: web
-          image: {image}
-          ports: [{{name: http, containerPort: 8080}}]
-          readinessProbe:
-            httpGet: {{path: /healthz, port: http}}
-            periodSeconds: 1
-            failureThreshold: 1
-          volumeMounts: [{{name: data, mountPath: /data}}]
-  volumeClaimTemplates:
-    - metadata: {{name: data}}
+"""
+    )
+    claims = """  volumeClaimTemplates:
+    - metadata: {name: data}
       spec:
         accessModes: [ReadWriteOnce]
-        resources: {{requests: {{storage: 64Mi}}}}
+        resources: {requests: {storage: 64Mi}}
 """
+    return head + pod_template(image, "volumeMounts: [{name: data, mountPath: /data}]") + claims
 
 
 class VolumeSwarm(Swarm):
