@@ -13,13 +13,13 @@ a rollout, a scale-down and a lost node are not held back, as in Kubernetes.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from gitops.decide.affinity import matches
 from gitops.decide.health import PodReadiness
 from gitops.decide.placement import selector
+from gitops.decide.workloads.rollout import scaled_value
 from gitops.manifests import Manifests
 from gitops.manifests import model as m
 from gitops.model.live import PodInfo
@@ -69,12 +69,6 @@ def budgets(manifests: Manifests) -> tuple[Budget, ...]:
     )
 
 
-def _scaled(value: int | str, total: int) -> int:
-    if isinstance(value, int):
-        return value
-    return math.ceil(int(value.rstrip("%")) * total / 100)
-
-
 def _healthy(pod: PodInfo, readiness: Mapping[str, PodReadiness]) -> bool:
     r = readiness.get(pod.name)
     return r is not None and r.ready
@@ -94,12 +88,12 @@ def status(
     expected_scale = sum(scale.get(o, 0) for o in owners)
     if budget.max_unavailable is not None:
         expected = expected_scale
-        wanted = max(0, expected - _scaled(budget.max_unavailable, expected))
+        wanted = max(0, expected - scaled_value(budget.max_unavailable, expected, round_up=True))
     elif isinstance(budget.min_available, int):
         expected, wanted = len(mine), budget.min_available
     elif budget.min_available is not None:
         expected = expected_scale
-        wanted = _scaled(budget.min_available, expected)
+        wanted = scaled_value(budget.min_available, expected, round_up=True)
     else:  # neither: as minAvailable 1, policy/v1beta1's default
         expected, wanted = len(mine), 1
     allowed = healthy - wanted if expected > 0 else 0

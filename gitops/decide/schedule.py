@@ -30,7 +30,14 @@ from gitops.decide.affinity import (
 )
 from gitops.manifests.volumes import host_path_allowed
 from gitops.model.live import PodInfo
-from gitops.model.templates import DEFAULT_MAX_PODS, HostPort, Placement, PodTemplate, ports_clash
+from gitops.model.templates import (
+    DEFAULT_MAX_PODS,
+    HostPort,
+    Placement,
+    PodTemplate,
+    Requirement,
+    ports_clash,
+)
 
 NOT_READY = "node(s) had untolerated taint {node.kubernetes.io/unreachable: }"
 CORDONED = "node(s) were unschedulable"
@@ -174,12 +181,8 @@ class Scheduler:
         """Whether node ``name`` still matches what ``template`` asks of a node (its
         nodeSelector and required node affinity): a DaemonSet's pod elsewhere goes."""
         labels = self.labels.get(name)
-        if labels is None:
-            return False
-        if any(labels.get(k) != v for k, v in template.node_selector):
-            return False
         required = template.placement.required_nodes if template.placement else ()
-        return not required or any(matches(t, labels) for t in required)
+        return labels is not None and _selected(labels, template) and _affine(labels, required)
 
     def _take(self, name: str, template: PodTemplate) -> None:
         self.add(
@@ -219,7 +222,7 @@ class Scheduler:
             return [NOT_READY]
         if node.cordoned:
             return [CORDONED]
-        if any(self.labels[node.name].get(k) != v for k, v in template.node_selector):
+        if not _selected(self.labels[node.name], template):
             return [SELECTOR]
         if template.privileged and not node.allow_privileged:
             return [NO_PRIVILEGED]
@@ -261,7 +264,7 @@ class Scheduler:
     def _rules(self, node: NodeView, template: PodTemplate, rules: Placement) -> str:
         """The first required rule ``node`` breaks for one more pod of ``template``, or ""."""
         labels = self.labels[node.name]
-        if rules.required_nodes and not any(matches(t, labels) for t in rules.required_nodes):
+        if not _affine(labels, rules.required_nodes):
             return NODE_AFFINITY
         ns, own = template.namespace, dict(template.labels)
         for term in rules.affinity:
@@ -310,3 +313,13 @@ class Scheduler:
         if node.memory:
             parts.append(self.memory[node.name] / node.memory)
         return sum(parts) / len(parts) if parts else 0.0  # unknown: then fewest pods decides
+
+
+def _selected(labels: Mapping[str, str], template: PodTemplate) -> bool:
+    """The node's labels match the pod's nodeSelector."""
+    return all(labels.get(k) == v for k, v in template.node_selector)
+
+
+def _affine(labels: Mapping[str, str], required: Sequence[tuple[Requirement, ...]]) -> bool:
+    """The node's labels match one of the pod's required node affinity terms, if it has any."""
+    return not required or any(matches(t, labels) for t in required)

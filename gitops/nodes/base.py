@@ -7,6 +7,7 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from ipaddress import IPv4Address
 from pathlib import Path
 from typing import Protocol
 
@@ -261,10 +262,12 @@ def nameservers(text: str) -> list[str]:
     for line in text.splitlines():
         words = line.split()
         if len(words) >= 2 and words[0] == "nameserver":
-            ip = words[1]
-            parts = ip.split(".")
-            if len(parts) == 4 and all(p.isdigit() for p in parts) and parts[0] != "127":
-                out.append(ip)
+            try:
+                ip = IPv4Address(words[1])
+            except ValueError:  # IPv6, or not an address
+                continue
+            if not ip.is_loopback:
+                out.append(str(ip))
     return out
 
 

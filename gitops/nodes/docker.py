@@ -425,20 +425,27 @@ class DockerNode:
                 return
             labels = {L_MANAGED: "true", L_INSTANCE: self._instance, L_NAMESPACE: namespace}
             self.api.create_network(name, driver="bridge", labels=labels)
+        # Made anew (the engine may have lost its networks): its subnet may be another.
+        self._routed.pop(name, None)
+        self._gateways.pop(name, None)
 
     def dns_address(self, namespace: str) -> str | None:
         if not self._cluster_dns:
             return None
-        network = network_name(namespace, self._instance)
+        return self._gateway(network_name(namespace, self._instance)) or None
+
+    def _gateway(self, network: str) -> str:
+        """The gateway of ``network``'s bridge, its pods' way to this node ("" while the network
+        is not there). One inspect a network."""
         if network not in self._gateways:
             with _translated(self._name, f"inspect network {network}"):
                 try:
                     config = (self.api.inspect_network(network).get("IPAM") or {}).get("Config")
                 except docker.errors.NotFound:
-                    return None
+                    return ""
             gateway = str((config or [{}])[0].get("Gateway", ""))
             if not gateway:
-                return None
+                return ""
             self._gateways[network] = gateway
         return self._gateways[network]
 
@@ -596,8 +603,7 @@ class DockerNode:
             pod_ip = str(found["NetworkSettings"]["Networks"][network]["IPAddress"])
         if FIELD_HOST_IP in fields:
             # The node as its pods reach it: the gateway of their bridge, unless configured.
-            ipam = self.api.inspect_network(network)["IPAM"]["Config"]
-            host_ip = self._host_ip or str(ipam[0].get("Gateway", "") if ipam else "")
+            host_ip = self._host_ip or self._gateway(network)
         wants_capacity = any(f.startswith(("limits.", "requests.")) for f in fields)
         return PodPlace(
             pod, self._name, host_ip, pod_ip, self.capacity() if wants_capacity else None

@@ -20,6 +20,7 @@ from gitops.decide.plan import make_plan
 from gitops.decide.schedule import NodeView
 from gitops.manifests import parse_manifests
 from gitops.model.live import LiveState
+from gitops.nodes.base import nameservers
 from gitops.nodes.memory import MemoryNode
 from gitops.traffic.clusterdns import ClusterDns
 from tests.helpers import deployment, dump
@@ -167,3 +168,9 @@ def test_an_answer_too_long_for_udp_is_truncated_and_given_whole_over_tcp() -> N
         assert tcp.header.tc == 0 and sorted(str(rr.rdata) for rr in tcp.rr) == sorted(many)
     finally:
         dns.stop()
+
+
+def test_the_nodes_nameservers_a_container_can_reach() -> None:
+    text = ("# a comment\nnameserver 127.0.0.53\nnameserver 10.0.0.2\nnameserver ::1\n"
+            "nameserver 1.2.3.999\nnameserver\nsearch corp.example\nnameserver 192.0.2.1\n")  # fmt: skip
+    assert nameservers(text) == ["10.0.0.2", "192.0.2.1"]

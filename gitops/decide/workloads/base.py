@@ -46,6 +46,11 @@ class Context:
         node = self.nodes.get(pod.node)
         return node is not None and node.draining and not self.pinned(pod)
 
+    def ready(self, pod: PodInfo) -> bool:
+        """The pod passes its readiness now (as this plan's readiness says)."""
+        r = self.readiness.get(pod.name)
+        return r is not None and r.ready
+
     def pinned(self, pod: PodInfo) -> str:
         """The claim whose volume keeps the pod on its node, or ""."""
         return next((c for c in pod.claims if self.volumes.get((pod.namespace, c)) == pod.node), "")
@@ -121,12 +126,20 @@ def place(
             left = count - len(create)
             return create, Pending(template.namespace, template.deployment, left, node.reason)
         spread[node] += 1
-        name = f"{prefix}{ctx.names()}" if suffix else prefix
-        while suffix and name in ctx.taken:  # a suffix may repeat; a pod name must not
-            name = f"{prefix}{ctx.names()}"
+        name = new_name(ctx, prefix) if suffix else prefix
         ctx.taken.add(name)
         create.append(Create(template, name, node, why))
     return create, None
+
+
+def new_name(ctx: Context, prefix: str) -> str:
+    """``prefix`` + a random suffix no pod has (a suffix may repeat; a pod name must not),
+    taken from now on."""
+    name = f"{prefix}{ctx.names()}"
+    while name in ctx.taken:
+        name = f"{prefix}{ctx.names()}"
+    ctx.taken.add(name)
+    return name
 
 
 def is_complete(pod: PodInfo, template: PodTemplate) -> bool:

@@ -15,12 +15,11 @@ are replaced; crashed containers restart.
 
 from __future__ import annotations
 
-import math
-
 from gitops.decide.actions import Create, Pending, Remove, Why
 from gitops.decide.affinity import untolerated
 from gitops.decide.desired import DesiredDeployment
-from gitops.decide.workloads.base import Context, Part, is_complete, restarts
+from gitops.decide.workloads.base import Context, Part, is_complete, new_name, restarts
+from gitops.decide.workloads.rollout import scaled_value
 from gitops.model.live import PodInfo
 
 
@@ -58,30 +57,30 @@ def plan(ds: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
         remove += [Remove(p, Why.BROKEN) for p in broken]
         here = [p for p in here if p not in broken]
         current = sorted((p for p in here if p.template_hash == template.template_hash),
-                         key=lambda p: (not _ready(p, ctx), -p.created))  # fmt: skip
+                         key=lambda p: (not ctx.ready(p), -p.created))  # fmt: skip
         older = [p for p in here if p not in current]
         remove += [Remove(p, Why.SURPLUS) for p in current[1:]]
         if current and older:  # a surge: the old pod goes once the new one serves
-            if _ready(current[0], ctx):
+            if ctx.ready(current[0]):
                 remove += [Remove(p, Why.OUTDATED) for p in older]
             else:
                 surging += older
-                unavailable += 0 if any(_ready(p, ctx) for p in older) else 1
+                unavailable += 0 if any(ctx.ready(p) for p in older) else 1
             continue
         if older:
             remove += [Remove(p, Why.SURPLUS) for p in older[1:]]
             old.append(older[0])
-            unavailable += not _ready(older[0], ctx)
+            unavailable += not ctx.ready(older[0])
             continue
         if current:
-            unavailable += not _ready(current[0], ctx)
+            unavailable += not ctx.ready(current[0])
             continue
         unavailable += 1
         why = ctx.scheduler.place_on(template, name)
         if why:
             unplaced, reason = unplaced + 1, reason or f"node {name}: {why}"
             continue
-        create.append(Create(template, _name(ds, ctx), name, Why.MISSING))
+        create.append(Create(template, new_name(ctx, f"{ds.name}-"), name, Why.MISSING))
     if ds.strategy == "RollingUpdate" and old:
         create_more, remove_more = _roll(ds, old, len(surging), unavailable, wanted, ctx)
         create += create_more
@@ -102,38 +101,21 @@ def _roll(
     ctx: Context,
 ) -> tuple[list[Create], list[Remove]]:
     """One step of a rolling update over the nodes whose pod is of an older template."""
-    surge = _scaled(ds.max_surge, wanted)
+    # Both rounded up, as the DaemonSet controller rounds them (a Deployment's maxUnavailable
+    # is rounded down).
+    surge = scaled_value(ds.max_surge, wanted, round_up=True)
     if surge > 0:  # the new pod beside the old: never fewer pods serving
         create = []
         for pod in sorted(old, key=lambda p: p.node)[: max(0, surge - surging)]:
             if not ctx.scheduler.place_on(ds.template, pod.node):
-                create.append(Create(ds.template, _name(ds, ctx), pod.node, Why.OUTDATED))
+                create.append(
+                    Create(ds.template, new_name(ctx, f"{ds.name}-"), pod.node, Why.OUTDATED)
+                )
         return create, []
     # Not ready old pods serve nobody: they go at once; ready ones within maxUnavailable.
-    idle = [p for p in old if not _ready(p, ctx)]
-    allowed = max(0, max(1, _scaled(ds.max_unavailable, wanted)) - unavailable)
-    serving = sorted((p for p in old if _ready(p, ctx)), key=lambda p: p.node)[:allowed]
+    idle = [p for p in old if not ctx.ready(p)]
+    allowed = max(0, max(1, scaled_value(ds.max_unavailable, wanted, round_up=True)) - unavailable)
+    serving = sorted((p for p in old if ctx.ready(p)), key=lambda p: p.node)[:allowed]
     return [], [Remove(p, Why.UNHEALTHY_OLD) for p in idle] + [
         Remove(p, Why.OUTDATED) for p in serving
     ]
-
-
-def _scaled(value: int | str, total: int) -> int:
-    """maxSurge / maxUnavailable of ``total`` nodes: a percentage is rounded up, as the
-    DaemonSet controller rounds it."""
-    if isinstance(value, int):
-        return value
-    return math.ceil(total * int(value.rstrip("%")) / 100)
-
-
-def _name(ds: DesiredDeployment, ctx: Context) -> str:
-    name = f"{ds.name}-{ctx.names()}"
-    while name in ctx.taken:  # a suffix may repeat; a pod name must not
-        name = f"{ds.name}-{ctx.names()}"
-    ctx.taken.add(name)
-    return name
-
-
-def _ready(pod: PodInfo, ctx: Context) -> bool:
-    r = ctx.readiness.get(pod.name)
-    return r is not None and r.ready

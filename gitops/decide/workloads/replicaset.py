@@ -58,18 +58,13 @@ def _leaving(
     if not moving:
         return []
     reachable = [p for p in moving if ctx.reachable(p)]
-    idle = [p for p in reachable if not _ready(p, ctx)]
-    serving = [p for p in reachable if _ready(p, ctx)]
-    ready = sum(1 for p in staying if _ready(p, ctx)) + len(serving)
+    idle = [p for p in reachable if not ctx.ready(p)]
+    serving = [p for p in reachable if ctx.ready(p)]
+    ready = sum(1 for p in staying if ctx.ready(p)) + len(serving)
     allowed = max(0, ready - rs.replicas)
     return idle + sorted(serving, key=lambda p: _rank(p, ctx), reverse=True)[:allowed]
 
 
-def _ready(pod: PodInfo, ctx: Context) -> bool:
-    r = ctx.readiness.get(pod.name)
-    return r is not None and r.ready
-
-
 def _rank(pod: PodInfo, ctx: Context) -> tuple[int, float, str]:
     # Keep the ready and the oldest, as the ReplicaSet controller keeps them.
-    return (0 if _ready(pod, ctx) else 1, pod.created, pod.name)
+    return (0 if ctx.ready(pod) else 1, pod.created, pod.name)
