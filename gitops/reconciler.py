@@ -53,6 +53,7 @@ from gitops.state.cluster import Cluster
 from gitops.state.commits import Commits
 from gitops.state.history import History
 from gitops.state.revisions import Questions, Revisions
+from gitops.state.runs import JobRuns
 from gitops.traffic.clusterdns import ClusterDns
 from gitops.traffic.names import ServiceNames
 from gitops.traffic.proxy import ServiceProxy
@@ -100,6 +101,7 @@ class Reconciler:
         self.clock, self.names, self.progress = clock, names, progress
         self.prober, self.proxy, self.dns = prober, proxy, dns
         self.readiness = ReadinessTracker()
+        self.runs = JobRuns(history, notify)
         self.service_names = ServiceNames(self.nodes)
         self._ready_saved: list[str] | None = None
         self._routing = threading.Lock()  # passes, probe verdicts and pod removals route
@@ -109,6 +111,7 @@ class Reconciler:
         self._stopped: dict[str, float] = {}
         self._stopped_lock = threading.Lock()
         self._looked = False  # volumes are listed at least once, at the first look
+        self._records_found = False  # a look found finished Jobs' records
         if prober is not None:
             prober.carry(history.facts.ready_containers())  # by probe verdict, over a restart
         backoff = settings.crash_backoff  # (initial, maximum, reset after)
@@ -269,8 +272,9 @@ class Reconciler:
         )
         run.effects.show(applied, plan)
         resources = resource_statuses(
-            desired, counted, plan, applied, self.crash.looping(now), readiness.pods, now
-        )
+            desired, counted, plan, applied, self.crash.looping(now), readiness.pods, now,
+            self.crash.counts(),
+        )  # fmt: skip
         run.resources = behind_head(resources, run.revision) if run.rejected else resources
         run.effects.route(desired, live)
         before = run.before
@@ -292,6 +296,7 @@ class Reconciler:
                 settled=lambda d, h: settled(d, h, before.live.of(*d.key), before.pods, before.now),
             ),
         )
+        run.effects.runs(plan, live, now)
         run.requeue = run.effects.requeue(
             requeue.after_pass(plan, run.resources, rolling_back, self.clock())
         )
@@ -312,7 +317,11 @@ class Reconciler:
         desired = self.board.desired
         claims = desired is not None and desired.has_claims
         volumes = not self._looked or claims or self.cluster.holds_volumes()
-        live = observe(list(self.nodes.values()), volumes)
+        # Likewise the finished Jobs' records: while Jobs are in git, or records were found.
+        jobs = desired is not None and desired.has_jobs
+        records = not self._looked or jobs or self._records_found
+        live = observe(list(self.nodes.values()), volumes, records)
+        self._records_found = bool(live.records) or (self._records_found and not records)
         self._looked = True
         with self._stopped_lock:  # what stopped before this look began, it has seen
             self._stopped = {c: t for c, t in self._stopped.items() if t >= started}
@@ -349,7 +358,7 @@ class Reconciler:
             for c in p.app_containers()
             if c.state != "running" or c.id in unhealthy
         }
-        return RestartPolicy(unhealthy, not_before)
+        return RestartPolicy(unhealthy, not_before, self.crash.counts(), self.settings.job_backoff)
 
     def _route(self, desired: DesiredState, live: LiveState) -> None:
         """Services balance over the pods that are ready now, also when reached by name."""
@@ -566,6 +575,9 @@ class _Effects:
         """Rollout records advanced; True when a rollback was begun."""
         return False
 
+    def runs(self, plan: Plan, live: LiveState, now: float) -> None:
+        """Jobs that ended written to the history, once."""
+
     def requeue(self, after: float | None) -> float | None:
         return None
 
@@ -611,6 +623,9 @@ class _Acting(_Effects):
         ask: Questions,
     ) -> bool:
         return self.rec.revisions.track(desired, resources, now, ask)
+
+    def runs(self, plan: Plan, live: LiveState, now: float) -> None:
+        self.rec.runs.track(plan.records_write, live, now)
 
     def requeue(self, after: float | None) -> float | None:
         return after

@@ -254,11 +254,22 @@ class _Applier:
             self.result.removed += 1
             self.progress(f"removed pod {pod.namespace}/{pod.name} ({item.why})")
 
+    def records(self, write: bool) -> None:
+        """Finished Jobs remembered on every node, or forgotten. A node that fails is told
+        again by the next pass (each pass writes where a record is missing)."""
+        for rec in self.plan.records_write if write else self.plan.records_remove:
+            node = self.nodes[rec.node]
+            try:
+                node.write_record(rec) if write else node.remove_record(rec)
+            except GitopsError as exc:
+                log.warning("job %s/%s record on %s: %s", rec.namespace, rec.job, rec.node, exc)
+
     def run(self) -> ApplyResult:
         for node_name, ns in self.plan.networks_create:
             self.nodes[node_name].ensure_network(ns)
         for proxy in self.plan.names_create:
             self._name(proxy, make=True)
+        self.records(write=True)  # remembered before its pods go
         self.pull_images()
         # One pool for every pod action: a replacement starts while the pod it replaces stops
         # (the plan's arithmetic already allows both), not a whole grace period later.
@@ -288,6 +299,7 @@ class _Applier:
                             vol.name, *vol.key, vol.node)  # fmt: skip
             except GitopsError as exc:
                 log.warning("volume %s on %s stays: %s", vol.name, vol.node, exc)
+        self.records(write=False)
         for proxy in self.plan.names_remove:
             self._name(proxy, make=False)
         for node_name, ns in self.plan.networks_remove:

@@ -2,7 +2,8 @@
 
 In: the nodes. Out: ``LiveState`` with one ``PodInfo`` per replica, the namespaces' networks and
 the claims' volumes. Reads only: a no-op reconcile costs two list calls per node (containers,
-networks), and a third (volumes) where claims are in use.
+networks), a third (volumes) where claims are in use, and a fourth (the finished Jobs'
+records) where Jobs are.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from gitops.errors import NodeUnavailable
+from gitops.model.labels import JobRecord
 from gitops.model.live import ContainerInfo, LiveState, PodInfo, VolumeInfo
 from gitops.nodes.base import Node
 
@@ -39,32 +41,47 @@ def group_pods(containers: Iterable[ContainerInfo]) -> tuple[PodInfo, ...]:
     return tuple(sorted(pods, key=lambda p: (p.namespace, p.deployment, p.created, p.name)))
 
 
-def observe(nodes: Sequence[Node], volumes: bool = True) -> LiveState:
+def observe(nodes: Sequence[Node], volumes: bool = True, records: bool = True) -> LiveState:
     """Read every node in parallel; a node that does not answer is reported, not fatal.
-    ``volumes=False`` skips the claims' volumes (the caller knows there are none)."""
+    ``volumes=False`` skips the claims' volumes, ``records=False`` the finished Jobs' records
+    (the caller knows there are none)."""
 
-    def read(node: Node) -> tuple[list[ContainerInfo], frozenset[str], list[VolumeInfo]]:
+    def read(
+        node: Node,
+    ) -> tuple[list[ContainerInfo], frozenset[str], list[VolumeInfo], list[JobRecord]]:
         containers = node.list_containers()
-        return containers, frozenset(node.list_networks()), node.list_volumes() if volumes else []
+        return (
+            containers,
+            frozenset(node.list_networks()),
+            node.list_volumes() if volumes else [],
+            node.list_records() if records else [],
+        )
 
     containers: list[ContainerInfo] = []
     networks: dict[str, frozenset[str]] = {}
     unreachable: dict[str, str] = {}
     found: list[VolumeInfo] = []
+    jobs: list[JobRecord] = []
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(nodes)))) as pool:
         futures = {node.name: pool.submit(read, node) for node in nodes}
         for name, fut in futures.items():
             try:
-                cs, nets, vols = fut.result()
+                cs, nets, vols, recs = fut.result()
             except NodeUnavailable as exc:
                 unreachable[name] = str(exc)
                 continue
             containers.extend(cs)
             networks[name] = nets
             found.extend(vols)
+            jobs.extend(recs)
     services = {(c.node, c.meta.namespace, c.meta.service): c for c in containers if c.meta.service}
     return LiveState(
-        group_pods(containers), networks, unreachable, services, tuple(sorted(found, key=_by))
+        group_pods(containers),
+        networks,
+        unreachable,
+        services,
+        tuple(sorted(found, key=_by)),
+        tuple(sorted(jobs, key=lambda r: (r.namespace, r.job, r.template_hash, r.node))),
     )
 
 

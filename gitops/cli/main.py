@@ -58,6 +58,13 @@ def _backoff(text: str) -> tuple[float, float, float]:
     return parts[0], parts[1], parts[2]
 
 
+def _job_backoff(text: str) -> tuple[float, float]:
+    parts = [duration(p) for p in text.split(",")]
+    if len(parts) != 2 or not 0 < parts[0] <= parts[1]:
+        raise argparse.ArgumentTypeError("expected INITIAL,MAX such as 10s,6m")
+    return parts[0], parts[1]
+
+
 def _add_output(
     p: argparse.ArgumentParser, choices: tuple[str, ...] = ("table", "json", "yaml")
 ) -> None:
@@ -117,6 +124,13 @@ def _add_source(p: argparse.ArgumentParser) -> None:
         default=(10.0, 300.0, 600.0),
         metavar="INITIAL,MAX,RESET",
         help="crash and image-pull back-off: first delay, cap, reset after (default 10s,5m,10m)",
+    )
+    p.add_argument(
+        "--job-backoff",
+        type=_job_backoff,
+        default=(10.0, 360.0),
+        metavar="INITIAL,MAX",
+        help="delay before a Job's next pod after failures: first, cap (default 10s,6m)",
     )
     p.add_argument(
         "--no-auto-rollback",
@@ -197,6 +211,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         instance=args.instance,
         auto_rollback=not args.no_auto_rollback,
         crash_backoff=args.restart_backoff,
+        job_backoff=args.job_backoff,
         rules=_rules(args),
         **extra,
     )
@@ -310,8 +325,8 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "get",
-        help="list deployments, statefulsets, daemonsets, replicasets, pods, services, endpoints, "
-        "namespaces, nodes, "
+        help="list deployments, statefulsets, daemonsets, jobs, replicasets, pods, services, "
+        "endpoints, namespaces, nodes, "
         "configmaps, secrets (keys only, never values), pvc, pdb",
     )
     p.add_argument(

@@ -22,6 +22,8 @@ KIND_ALIASES = {
     "daemonsets": "daemonsets",
     "daemonset": "daemonsets",
     "ds": "daemonsets",
+    "jobs": "jobs",
+    "job": "jobs",
     "replicasets": "replicasets",
     "replicaset": "replicasets",
     "rs": "replicasets",
@@ -59,6 +61,15 @@ KIND_ALIASES = {
 
 def _age(created: float) -> str:
     return format_duration(max(0.0, time.time() - created)) if created else "-"
+
+
+def _duration(job: dict[str, Any]) -> str:
+    """How long a Job ran (so far): from its start to its end, or to now."""
+    start = job.get("startTime") or 0
+    if not start:
+        return "-"
+    end = job.get("finishedTime") or time.time()
+    return format_duration(max(0.0, end - start))
 
 
 # -- verbs ----------------------------------------------------------------------------------
@@ -134,6 +145,17 @@ def cmd_get(args: argparse.Namespace) -> int:
                 r["sync"], r["health"], _age(r["created"]),
             ]
             + ([",".join(r["nodes"]), ",".join(r["images"]), r["message"]] if wide else [])
+            for r in rows
+        ]  # fmt: skip
+    elif kind == "jobs":  # kubectl's columns
+        header = ["NAMESPACE", "NAME", "STATUS", "COMPLETIONS", "DURATION", "AGE"]
+        header += ["REASON", "IMAGES", "PODS"] if wide else []
+        cells = [
+            [
+                r["namespace"], r["name"], r["status"], r["completions"], _duration(r),
+                _age(r["created"]),
+            ]
+            + ([r["reason"] or "-", ",".join(r["images"]), ",".join(r["pods"])] if wide else [])
             for r in rows
         ]  # fmt: skip
     elif kind in ("replicasets", "replicationcontrollers"):

@@ -89,6 +89,9 @@ class Settings:
     # (initial, maximum, reset after) seconds: Kubernetes' 10 s doubling to 5 min, reset
     # after 10 min running. Applies to crashed containers and to image pulls.
     crash_backoff: tuple[float, float, float] = (10.0, 300.0, 600.0)
+    # (initial, maximum) seconds before a Job's next pod after failures: the Job
+    # controller's 10 s doubling to 6 min.
+    job_backoff: tuple[float, float] = (10.0, 360.0)
     auto_rollback: bool = (
         True  # a rollout past its progress deadline goes back to the last good commit
     )

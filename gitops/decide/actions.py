@@ -30,6 +30,10 @@ class Why:
     DRAINED = "node drained"
     TAINTED = "node taint not tolerated (NoExecute)"
     EVICTED = "node was lost; replaced elsewhere"
+    JOB_RUN = "job run"
+    JOB_ENDED = "job ended"
+    JOB_TTL = "job finished longer ago than ttlSecondsAfterFinished"
+    JOB_SUSPENDED = "job suspended"
 
 
 NameSource = Callable[[], str]
@@ -104,6 +108,12 @@ class RestartPolicy:
 
     unhealthy: Mapping[str, str] = field(default_factory=dict)
     not_before: Mapping[str, float] = field(default_factory=dict)
+    counts: Mapping[str, int] = field(default_factory=dict)  # container id -> its restarts
+    # A Job's next pod after failures: 10 s doubling to 6 min, as the Job controller waits.
+    pod_backoff: tuple[float, float] = (10.0, 360.0)
+
+    def restarted(self, container_id: str) -> int:
+        return self.counts.get(container_id, 0)
 
     def pending(self, pod: PodInfo) -> list[tuple[str, bool, str]]:
         """(container id, running now, why) of each container to (re)start. While an init

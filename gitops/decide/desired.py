@@ -13,6 +13,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from gitops.decide.batch import Batch, batch_of, job_labels
 from gitops.decide.placement import placement
 from gitops.decide.security import effective
 from gitops.decide.stateful import Stateful, claim_of, stateful_of
@@ -65,6 +66,7 @@ class DesiredDeployment:
     max_unavailable: int | str = "25%"
     kind: str = "Deployment"
     stateful: Stateful | None = None  # a StatefulSet's own fields
+    batch: Batch | None = None  # a Job's own fields
 
     @property
     def rolls(self) -> bool:
@@ -94,6 +96,10 @@ class DesiredState:
     @property
     def empty(self) -> bool:
         return not self.manifests.entries
+
+    @property
+    def has_jobs(self) -> bool:
+        return any(d.batch is not None for d in self.deployments)
 
     @property
     def has_claims(self) -> bool:
@@ -410,6 +416,7 @@ def _dns(pod: pm.PodSpec) -> Dns | None:
 # Template fields gitops gained after its first release (left out of the hash when unset).
 ADDED_LATER = (
     "node_selector", "sysctls", "memory_dirs", "pull_secrets", "placement", "dns", "headless",
+    "restart_policy",
 )  # fmt: skip
 CONTAINER_ADDED_LATER = (
     "security", "stdin", "tty", "pre_stop_in_pod", "post_start", "post_start_in_pod", "gpus",
@@ -464,6 +471,8 @@ def _workload(entry: Entry[m.Workload], manifests: Manifests, commit: str) -> De
         (*pod.init_containers, *pod.containers),
     )
     origin = f"{entry.path}:{entry.doc}: {dep.kind}/{entry.name}"
+    job = isinstance(dep, m.Job)
+    labels = {**spec.template.metadata.labels, **dict(job_labels(entry.name) if job else ())}
     template = PodTemplate(
         namespace=entry.namespace,
         deployment=entry.name,
@@ -476,7 +485,7 @@ def _workload(entry: Entry[m.Workload], manifests: Manifests, commit: str) -> De
             _container(c, pod, res, fields, f"{origin}: spec.template.spec.initContainers[{i}]")
             for i, c in enumerate(pod.init_containers)
         ),
-        labels=tuple(sorted(spec.template.metadata.labels.items())),
+        labels=tuple(sorted(labels.items())),
         annotations=tuple(sorted(spec.template.metadata.annotations.items())),
         empty_dirs=tuple(v.name for v in pod.volumes if v.empty_dir is not None),
         pull_secrets=tuple(ref.name for ref in pod.image_pull_secrets),
@@ -493,6 +502,7 @@ def _workload(entry: Entry[m.Workload], manifests: Manifests, commit: str) -> De
         node_selector=tuple(sorted(pod.node_selector.items())),
         sysctls=tuple((x.name, x.value) for x in security.sysctls) if security else (),
         prune=dep.metadata.annotations.get(A_PRUNE, "enabled") != "disabled",
+        restart_policy=pod.restart_policy if job else "",
     )
     template = replace(template, template_hash=template_hash(template), commit=commit)
     desired = DesiredDeployment(
@@ -508,6 +518,8 @@ def _workload(entry: Entry[m.Workload], manifests: Manifests, commit: str) -> De
         auto_rollback=dep.metadata.annotations.get(A_AUTO_ROLLBACK, "true").lower() != "false",
         fail_fast=dep.metadata.annotations.get(A_FAIL_FAST, "false").lower() == "true",
     )
+    if isinstance(dep, m.Job):
+        return replace(desired, batch=batch_of(dep), auto_rollback=False)
     if isinstance(dep, m.DaemonSet):  # its replicas are its nodes, counted by its planner
         daemon = dep.spec.update_strategy.rolling_update
         return replace(

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gitops.decide.actions import (
     Create,
@@ -34,9 +34,10 @@ from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.disruption import Blocked, admit, budgets
 from gitops.decide.health import PodReadiness
 from gitops.decide.schedule import NodeView, Scheduler
-from gitops.decide.workloads import daemonset, deployment, replicaset, statefulset
+from gitops.decide.workloads import daemonset, deployment, job, replicaset, statefulset
 from gitops.decide.workloads.base import Context, Planner
 from gitops.manifests.model import Service
+from gitops.model.labels import JobRecord
 from gitops.model.live import LiveState, PodInfo, VolumeInfo
 
 # One planner a workload kind (``gitops.decide.workloads``).
@@ -46,6 +47,7 @@ PLANNERS: Mapping[str, Planner[DesiredDeployment]] = {
     "ReplicationController": replicaset.plan,
     "StatefulSet": statefulset.plan,
     "DaemonSet": daemonset.plan,
+    "Job": job.plan,
 }
 
 
@@ -66,6 +68,8 @@ class Plan:
     blocked: tuple[Blocked, ...] = ()  # a drain's removals a PodDisruptionBudget holds back
     volumes_remove: tuple[VolumeInfo, ...] = ()  # a StatefulSet's retention policy: Delete
     wanted: tuple[tuple[str, str, int], ...] = ()  # a DaemonSet's replicas: the nodes it is on
+    records_write: tuple[JobRecord, ...] = ()  # Jobs that ended: remembered on every node
+    records_remove: tuple[JobRecord, ...] = ()  # of Jobs git no longer holds, or changed
 
     def replicas_of(self, dep: DesiredDeployment) -> int:
         """The replicas a workload wants: its spec's, or what planning counted (DaemonSet)."""
@@ -81,6 +85,8 @@ class Plan:
     def empty(self) -> bool:
         return not (
             self.volumes_remove
+            or self.records_write
+            or self.records_remove
             or self.create
             or self.restart
             or self.remove
@@ -134,6 +140,15 @@ class Plan:
         ]
         lines += [f"- network {ns} on {node}" for node, ns in self.networks_remove]
         lines += [
+            f"+ job record {r.namespace}/{r.job} on {r.node} ({r.result}: {r.reason}; template "
+            f"{r.template_hash})"
+            for r in self.records_write
+        ]
+        lines += [
+            f"- job record {r.namespace}/{r.job} on {r.node} (template {r.template_hash})"
+            for r in self.records_remove
+        ]
+        lines += [
             f"! {p.count} pod(s) of {p.namespace}/{p.deployment} pending: {p.reason}"
             for p in self.pending
         ]
@@ -163,17 +178,20 @@ def make_plan(
     ready = sorted(n for n, v in views.items() if v.ready)
     stale = [p for p in live.pods if p.name in evicted]
     pods = [p for p in live.pods if p.name not in evicted]
+    # A Job's finished pods hold nothing of their node (resources, host ports).
+    holding = [p for p in pods if not p.finished]
     # A shared claim's volumes (one a node) tie no pod to a node: only the others are bound.
     bound = {v.key: v.node for v in live.volumes if not v.meta.shared}
     ctx = Context(
         nodes=views,
-        scheduler=Scheduler(list(views.values()), pods, bound, live.unreachable),
+        scheduler=Scheduler(list(views.values()), holding, bound, live.unreachable),
         names=names or random_suffix(),
         taken={p.name for p in live.pods},
         readiness=default_readiness(live) if readiness is None else readiness,
         now=now,
         restarts=restarts or RestartPolicy(),
         volumes=bound,
+        records={(r.namespace, r.job, r.template_hash): r for r in live.records},
     )
     create: list[Create] = []
     restart: list[Restart] = []
@@ -188,6 +206,8 @@ def make_plan(
     volumes: dict[tuple[str, str], VolumeInfo] = {v.key: v for v in live.volumes}
     drop: list[VolumeInfo] = []
     counted: list[tuple[str, str, int]] = []
+    records: list[JobRecord] = []
+    wakes: list[float] = []
     for dep in desired.deployments:
         part = PLANNERS[dep.kind](dep, by_key.get(dep.key, []), ctx)
         drop += [
@@ -203,6 +223,9 @@ def make_plan(
             pending.append(part.pending)
         if part.wanted is not None:
             counted.append((dep.namespace, dep.name, part.wanted))
+        records += part.records
+        if part.wake_at is not None:
+            wakes.append(part.wake_at)
     remove, held, blocked = _budgeted(remove, desired, pods, ctx)
     blocked += _pinned(pods, ctx)
     keep += held
@@ -246,14 +269,40 @@ def make_plan(
         networks_create=net_create,
         networks_remove=net_remove,
         waiting=tuple(waiting),
-        wake_at=ctx.restarts.next_wake(keep, now),
+        wake_at=min(
+            (t for t in (ctx.restarts.next_wake(keep, now), *wakes) if t is not None),
+            default=None,
+        ),
         pending=tuple(pending),
         names_create=names_create,
         names_remove=names_remove,
         blocked=blocked,
         volumes_remove=tuple(v for v in drop if v.node in ready),
         wanted=tuple(counted),
+        records_write=_unrecorded(records, live, ready),
+        records_remove=_forgotten(desired, live, ready),
     )
+
+
+def _unrecorded(
+    ended: Sequence[JobRecord], live: LiveState, ready: Sequence[str]
+) -> tuple[JobRecord, ...]:
+    """Each ended Job's record, on every ready node that does not hold it yet (a node that
+    joins learns it too): one node is enough to remember, any node may be the one left."""
+    have = {(r.namespace, r.job, r.template_hash, r.node) for r in live.records}
+    return tuple(replace(r, node=n) for r in ended for n in ready
+                 if (r.namespace, r.job, r.template_hash, n) not in have)  # fmt: skip
+
+
+def _forgotten(
+    desired: DesiredState, live: LiveState, ready: Sequence[str]
+) -> tuple[JobRecord, ...]:
+    """Records of Jobs git no longer holds, or of a Job's older template: forgotten, so a Job
+    put back (or changed back) runs again."""
+    current = {(d.namespace, d.name, d.template.template_hash) for d in desired.deployments
+               if d.batch is not None}  # fmt: skip
+    return tuple(r for r in live.records if (r.namespace, r.job, r.template_hash) not in current
+                 and r.node in ready)  # fmt: skip
 
 
 def _pinned(pods: Sequence[PodInfo], ctx: Context) -> tuple[Blocked, ...]:

@@ -16,10 +16,11 @@ from gitops.decide import disruption, health
 from gitops.decide.desired import DesiredState
 from gitops.decide.health import PodReadiness
 from gitops.decide.plan import Plan, default_readiness
+from gitops.decide.workloads import job
 from gitops.manifests import Entry
 from gitops.manifests import model as m
 from gitops.model.applied import ApplyResult
-from gitops.model.live import LiveState
+from gitops.model.live import LiveState, PodInfo
 from gitops.model.verdicts import Health, Result, Sync
 
 
@@ -34,6 +35,8 @@ class ResourceStatus:
     source: str = ""  # file:doc
     replicas: dict[str, int] | None = None
     images: tuple[str, ...] = ()
+    condition: str = ""  # a Job's: Complete | Failed | Suspended ("" while it runs)
+    reason: str = ""  # the condition's reason (BackoffLimitExceeded, DeadlineExceeded, ...)
 
 
 @dataclass(frozen=True)
@@ -61,12 +64,15 @@ def resource_statuses(
     looping: Mapping[str, int] | None = None,
     readiness: Mapping[str, PodReadiness] | None = None,
     now: float = math.inf,
+    restarts: Mapping[str, int] | None = None,
 ) -> tuple[ResourceStatus, ...]:
     out: list[ResourceStatus] = []
     for entry in desired.manifests.entries:
         res = entry.resource
         source = f"{entry.path}:{entry.doc}"
-        if isinstance(res, m.WORKLOADS):
+        if isinstance(res, m.Job):
+            out.append(_job(entry, desired, live, restarts or {}, now))
+        elif isinstance(res, m.WORKLOADS):
             dep = desired.deployment(entry.namespace, entry.name)
             assert dep is not None
             if plan is not None:  # a DaemonSet's replicas are the nodes planning found for it
@@ -164,6 +170,63 @@ def behind_head(resources: tuple[ResourceStatus, ...], head: str) -> tuple[Resou
         replace(r, sync=Sync.OUT_OF_SYNC, message=f"{r.message}; {note}" if r.message else note)
         for r in resources
     )
+
+
+JOB_HEALTH = {
+    job.COMPLETE: Health.HEALTHY,
+    job.FAILED: Health.DEGRADED,
+    job.SUSPENDED: Health.SUSPENDED,
+}
+
+
+def _job(
+    entry: Entry[m.Job],
+    desired: DesiredState,
+    live: LiveState,
+    restarts: Mapping[str, int],
+    now: float,
+) -> ResourceStatus:
+    """A Job's status, as ``kubectl get job`` and its conditions have it: Healthy once
+    Complete, Degraded once Failed (with the reason), Progressing while it runs."""
+    dep = desired.deployment(entry.namespace, entry.name)
+    assert dep is not None and dep.batch is not None
+    pods = live.of(*dep.key)
+    current = [p for p in pods if p.template_hash == dep.template.template_hash]
+    record = live.record_of(dep.namespace, dep.name, dep.template.template_hash)
+    clock = now if math.isfinite(now) else time_of(pods)
+    st = job.progress(dep, current, record, clock, lambda cid: restarts.get(cid, 0))
+    started = bool(current) or record is not None
+    in_sync = started and len(current) == len(pods)
+    message = ": ".join(x for x in (st.condition, st.reason, st.message) if x)
+    if st.completed_indexes:
+        message = f"{message}; completed indexes {st.completed_indexes}".lstrip("; ")
+    return ResourceStatus(
+        "Job",
+        entry.namespace,
+        entry.name,
+        Sync.SYNCED if in_sync else Sync.OUT_OF_SYNC,
+        JOB_HEALTH.get(st.condition, Health.PROGRESSING),
+        message,
+        f"{entry.path}:{entry.doc}",
+        {
+            "completions": dep.batch.completions if dep.batch.completions is not None else -1,
+            "parallelism": dep.batch.parallelism,
+            "active": st.active,
+            "succeeded": st.succeeded,
+            "failed": st.failed,
+            "startTime": int(st.started),
+            "completionTime": int(st.finished) if st.condition == job.COMPLETE else 0,
+            "finishedTime": int(st.finished),
+        },
+        tuple(c.image for c in dep.template.containers),
+        st.condition,
+        st.reason,
+    )
+
+
+def time_of(pods: list[PodInfo]) -> float:
+    """No clock given (a test's status): the latest thing the pods say happened."""
+    return max((c.finished or c.created for p in pods for c in p.containers), default=0.0)
 
 
 def _budget(

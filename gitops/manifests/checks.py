@@ -237,7 +237,7 @@ def _check_workload(
         "spec.selector" if isinstance(res, m.ReplicationController) else "spec.selector.matchLabels"
     )
     selector = m.selector_labels(res)
-    if not selector:
+    if not selector and not isinstance(res, m.Job):
         issue(where, "required: a selector, or template labels it defaults to")
     for key, value in selector.items():
         if labels.get(key) != value:
@@ -251,6 +251,14 @@ def _check_workload(
         _check_strategy(res.spec.strategy, issue)
     if isinstance(res, m.DaemonSet):
         _check_daemon(res.spec.update_strategy, issue)
+    if isinstance(res, m.Job):
+        _check_job(res.spec, issue)
+    elif spec.template.spec.restart_policy != "Always":
+        issue(
+            "spec.template.spec.restartPolicy",
+            f"unsupported value {spec.template.spec.restart_policy!r} for a {res.kind}: "
+            "only 'Always'",
+        )
     if isinstance(res, m.StatefulSet):
         _check_stateful(entry, res, manifests, policy, issue)
 
@@ -388,6 +396,42 @@ def _check_daemon(strategy: m.DaemonSetUpdateStrategy, issue: _Issues) -> None:
     _check_rolling(rolling, where, issue)
     if rolling.max_surge in (0, "0%") and rolling.max_unavailable in (0, "0%"):
         issue(f"{where}.maxUnavailable", "may not be 0 when maxSurge is 0")
+
+
+def _check_job(spec: m.JobSpec, issue: _Issues) -> None:
+    """What the API server refuses in a Job (``pkg/apis/batch/validation``)."""
+    policy = spec.template.spec.restart_policy
+    if policy == "Always":
+        issue(
+            "spec.template.spec.restartPolicy",
+            "unsupported value 'Always' for a Job: 'OnFailure' or 'Never'",
+        )
+    if spec.completion_mode == "Indexed" and spec.completions is None:
+        issue("spec.completions", "required when completionMode is Indexed")
+    rules = spec.pod_failure_policy.rules if spec.pod_failure_policy else []
+    if rules and policy != "Never":
+        issue("spec.podFailurePolicy", "only allowed when restartPolicy is Never")
+    names = {c.name for c in spec.template.spec.containers + spec.template.spec.init_containers}
+    for i, rule in enumerate(rules):
+        where = f"spec.podFailurePolicy.rules[{i}]"
+        codes = rule.on_exit_codes
+        if (codes is None) == (not rule.on_pod_conditions):
+            issue(where, "exactly one of onExitCodes and onPodConditions is required")
+        if rule.action == "FailIndex":
+            issue(
+                f"{where}.action", "FailIndex needs backoffLimitPerIndex, which gitops does not run"
+            )
+        if codes is None:
+            continue
+        if codes.operator == "In" and 0 in codes.values:
+            issue(f"{where}.onExitCodes.values", "may not contain 0 when the operator is In")
+        if len(set(codes.values)) != len(codes.values):
+            issue(f"{where}.onExitCodes.values", "duplicate values")
+        if codes.container_name is not None and codes.container_name not in names:
+            issue(
+                f"{where}.onExitCodes.containerName",
+                f"{codes.container_name!r} is not a container of the template",
+            )
 
 
 def _check_owner(

@@ -311,16 +311,73 @@ class DaemonSet(Resource):
     spec: DaemonSetSpec
 
 
+class PodFailurePolicyOnExitCodes(Spec):
+    container_name: str | None = None
+    operator: Literal["In", "NotIn"]
+    values: list[Annotated[int, Field(ge=-(2**31), le=2**31 - 1)]] = Field(
+        min_length=1, max_length=255
+    )
+
+
+class PodFailurePolicyOnPodCondition(Spec):
+    type: str
+    status: Literal["True", "False", "Unknown"] = "True"
+
+
+class PodFailurePolicyRule(Spec):
+    action: Literal["FailJob", "Ignore", "Count", "FailIndex"]
+    on_exit_codes: PodFailurePolicyOnExitCodes | None = None
+    on_pod_conditions: list[PodFailurePolicyOnPodCondition] = Field(default_factory=list)
+
+
+class PodFailurePolicy(Spec):
+    rules: list[PodFailurePolicyRule] = Field(max_length=20)
+
+
+class JobSpec(Spec):
+    template: PodTemplateSpec
+    completions: NonNegative | None = None
+    parallelism: NonNegative = 1
+    completion_mode: Literal["NonIndexed", "Indexed"] = "NonIndexed"
+    backoff_limit: NonNegative = 6
+    active_deadline_seconds: Positive | None = None
+    ttl_seconds_after_finished: NonNegative | None = None
+    pod_failure_policy: PodFailurePolicy | None = None
+    suspend: bool = False
+    # The API server's: a Job's pods are its own by construction (accepted, not needed).
+    selector: LabelSelector | None = None
+    manual_selector: bool | None = None
+
+    @property
+    def replicas(self) -> int:
+        """Not a field: the completions it wants (one, or the work queue's parallelism)."""
+        return self.completions if self.completions is not None else 1
+
+    @property
+    def min_ready_seconds(self) -> int:
+        return 0
+
+
+class Job(Resource):
+    """Pods run to completion: ``completions`` successes, ``parallelism`` at a time, retried
+    up to ``backoffLimit``; once per distinct template (the completion is remembered)."""
+
+    api_version: Literal["batch/v1"]
+    kind: Literal["Job"]
+    spec: JobSpec
+
+
 # The kinds whose pods gitops runs. Pods are keyed by (namespace, workload name), so two of
 # them may not share a name in one namespace (``gitops.manifests.checks`` says so).
-Workload = Deployment | ReplicaSet | ReplicationController | StatefulSet | DaemonSet
+Workload = Deployment | ReplicaSet | ReplicationController | StatefulSet | DaemonSet | Job
 WORKLOADS: tuple[
     type[Deployment],
     type[ReplicaSet],
     type[ReplicationController],
     type[StatefulSet],
     type[DaemonSet],
-] = (Deployment, ReplicaSet, ReplicationController, StatefulSet, DaemonSet)
+    type[Job],
+] = (Deployment, ReplicaSet, ReplicationController, StatefulSet, DaemonSet, Job)
 WORKLOAD_KINDS: frozenset[str] = frozenset(k.__name__ for k in WORKLOADS)
 
 
@@ -328,6 +385,8 @@ def selector_labels(res: Workload) -> dict[str, str]:
     """The labels a workload's selector asks its template for."""
     if isinstance(res, ReplicationController):
         return res.spec.selector or dict(res.spec.template.metadata.labels)
+    if isinstance(res, Job):  # its pods are its own: the labels gitops gives them
+        return {}
     return dict(res.spec.selector.match_labels)
 
 
@@ -343,4 +402,5 @@ KINDS: dict[str, tuple[str, type[Resource]]] = {
     "PersistentVolumeClaim": ("v1", PersistentVolumeClaim),
     "StatefulSet": ("apps/v1", StatefulSet),
     "DaemonSet": ("apps/v1", DaemonSet),
+    "Job": ("batch/v1", Job),
 }

@@ -274,7 +274,7 @@ class PodSpec(Spec):
     containers: list[Container] = Field(min_length=1)
     init_containers: list[Container] = Field(default_factory=list)
     volumes: list[Volume] = Field(default_factory=list)
-    restart_policy: Literal["Always"] = "Always"
+    restart_policy: Literal["Always", "OnFailure", "Never"] = "Always"
     termination_grace_period_seconds: NonNegative64 = 30
     node_selector: dict[str, str] = Field(default_factory=dict)
     security_context: PodSecurityContext | None = None

@@ -16,6 +16,8 @@ ROLLOUT_FAILED: Final = "RolloutFailed"
 ROLLED_BACK: Final = "RolledBack"
 NODE_NOT_READY: Final = "NodeNotReady"
 NODE_READY: Final = "NodeReady"
+JOB_COMPLETE: Final = "JobComplete"
+JOB_FAILED: Final = "JobFailed"
 KINDS: Final = (
     SYNC_FAILED,
     ROLLOUT_SUCCEEDED,
@@ -23,8 +25,10 @@ KINDS: Final = (
     ROLLED_BACK,
     NODE_NOT_READY,
     NODE_READY,
+    JOB_COMPLETE,
+    JOB_FAILED,
 )
-WARNINGS: Final = frozenset({SYNC_FAILED, ROLLOUT_FAILED, ROLLED_BACK, NODE_NOT_READY})
+WARNINGS: Final = frozenset({SYNC_FAILED, ROLLOUT_FAILED, ROLLED_BACK, NODE_NOT_READY, JOB_FAILED})
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class Event:
     def subject(self) -> str:
         if self.kind in (NODE_NOT_READY, NODE_READY):
             return f"node {self.name}"
+        if self.kind in (JOB_COMPLETE, JOB_FAILED):
+            return f"job {self.namespace}/{self.name}"
         if self.namespace:
             return f"deployment {self.namespace}/{self.name}"
         return "sync"

@@ -10,6 +10,7 @@ test says so). Probes, named ports and the preStop command travel as compact JSO
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
@@ -65,6 +66,17 @@ L_PROXY: Final = PREFIX + "proxy"  # a node's own Service proxy (HAProxy, host n
 # A pod's lone container that holds the pod's network itself: no pause container. Only a
 # single-container pod without init containers, whose HTTP/TCP probes need no busybox in the pod.
 L_OWN_NETWORK: Final = PREFIX + "own-network"
+# A Job's pod: its restart policy ("Never" or "OnFailure"); a finished one is not running.
+L_RESTART_POLICY: Final = PREFIX + "restart-policy"
+# A Job's completion, remembered on a labelled empty volume on every node (the ``JobRecord``):
+# a finished Job is not run again by a restart, a re-clone or an empty state directory.
+L_JOB: Final = PREFIX + "job"
+L_JOB_RESULT: Final = PREFIX + "job-result"  # Complete | Failed
+L_JOB_REASON: Final = PREFIX + "job-reason"
+L_JOB_MESSAGE: Final = PREFIX + "job-message"  # at most MAX_MESSAGE characters
+MAX_MESSAGE: Final = 512
+L_JOB_COUNTS: Final = PREFIX + "job-counts"  # "succeeded,failed"
+L_JOB_TIMES: Final = PREFIX + "job-times"  # "started,finished"
 INFRA_NAME: Final = "POD"  # container label of the pause container (app names are lowercase)
 
 
@@ -157,6 +169,8 @@ def encode(
         labels[L_HOST_PORTS] = ",".join(f"{p}/{ip}/{n}" for p, ip, n in template.host_ports)
     if not template.prune:
         labels[L_PRUNE] = "disabled"
+    if template.restart_policy:
+        labels[L_RESTART_POLICY] = template.restart_policy
     if template.claims:
         labels[L_CLAIMS] = ",".join(c.name for c in template.claims)
     labels.update({L_POD_LABEL + k: v for k, v in template.labels})
@@ -224,6 +238,72 @@ def decode_volume(labels: Mapping[str, str]) -> VolumeLabels:
     )
 
 
+@dataclass(frozen=True)
+class JobRecord:
+    """A Job's end, as a node remembers it (``job_record_labels``, ``decode_job_record``)."""
+
+    namespace: str
+    job: str
+    template_hash: str
+    result: str  # Complete | Failed
+    reason: str = ""
+    succeeded: int = 0
+    failed: int = 0
+    started: float = 0.0
+    finished: float = 0.0
+    commit: str = ""
+    node: str = ""
+    message: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.namespace, self.job)
+
+
+def job_record_labels(rec: JobRecord, instance: str) -> dict[str, str]:
+    return {
+        L_MANAGED: "true",
+        L_INSTANCE: instance,
+        L_NAMESPACE: rec.namespace,
+        L_JOB: rec.job,
+        L_HASH: rec.template_hash,
+        L_COMMIT: rec.commit,
+        L_JOB_RESULT: rec.result,
+        L_JOB_REASON: rec.reason,
+        L_JOB_MESSAGE: rec.message[:MAX_MESSAGE],
+        L_JOB_COUNTS: f"{rec.succeeded},{rec.failed}",
+        L_JOB_TIMES: f"{rec.started:.3f},{rec.finished:.3f}",
+    }
+
+
+def decode_job_record(labels: Mapping[str, str], node: str) -> JobRecord:
+    get = labels.get
+    succeeded, _, failed = get(L_JOB_COUNTS, "").partition(",")
+    started, _, finished = get(L_JOB_TIMES, "").partition(",")
+    return JobRecord(
+        namespace=get(L_NAMESPACE, ""),
+        job=get(L_JOB, ""),
+        template_hash=get(L_HASH, ""),
+        result=get(L_JOB_RESULT, ""),
+        reason=get(L_JOB_REASON, ""),
+        succeeded=_int(succeeded, 0),
+        failed=_int(failed, 0),
+        started=_float(started),
+        finished=_float(finished),
+        commit=get(L_COMMIT, ""),
+        node=node,
+        message=get(L_JOB_MESSAGE, ""),
+    )
+
+
+def _float(text: str) -> float:
+    try:
+        value = float(text or 0)
+    except ValueError:
+        return 0.0
+    return value if math.isfinite(value) else 0.0
+
+
 def service_labels(namespace: str, service: str, ports: list[int], instance: str) -> dict[str, str]:
     return {
         L_MANAGED: "true",
@@ -265,6 +345,7 @@ class ContainerLabels:
     post_start: tuple[str, ...] = ()
     post_start_in_pod: bool = False
     prune: bool = True
+    restart_policy: str = ""  # a Job's pod: Never or OnFailure
     pod_labels: dict[str, str] = field(default_factory=dict)  # the pod template's own labels
     service: str = ""  # a Service's in-namespace name proxy
     service_ports: tuple[int, ...] = ()
@@ -330,6 +411,7 @@ def decode(labels: Mapping[str, str]) -> ContainerLabels:
         post_start=post_start,
         post_start_in_pod=post_start_in_pod,
         prune=get(L_PRUNE, "enabled") != "disabled",
+        restart_policy=get(L_RESTART_POLICY, ""),
         pod_labels={
             k[len(L_POD_LABEL) :]: v for k, v in labels.items() if k.startswith(L_POD_LABEL)
         },

@@ -7,11 +7,12 @@ endpoints) and the cluster's memory. A plain, immutable value.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Literal
 
-from gitops.model.labels import ContainerLabels, VolumeLabels, decode
+from gitops.model.labels import ContainerLabels, JobRecord, VolumeLabels, decode
 from gitops.model.templates import HostPort
 
 
@@ -41,6 +42,13 @@ class ContainerInfo:
     image: str = ""
     created: float = 0.0
     ip: str = ""  # on the pod's network (set on the pause container, which holds it)
+    finished: float = 0.0  # when it last exited, as near as the engine's listing tells
+
+    @property
+    def exit_code(self) -> int | None:
+        """The code it exited with ("Exited (137) 2 seconds ago"), while it is exited."""
+        found = _EXITED.match(self.status) if self.state in ("exited", "dead") else None
+        return int(found[1]) if found else None
 
     @cached_property
     def meta(self) -> ContainerLabels:
@@ -54,6 +62,27 @@ class ContainerInfo:
             if word in self.status:
                 return word.strip("()").replace("health: ", "")
         return None
+
+
+_EXITED = re.compile(r"Exited \((-?\d{1,10})\)")
+_AGO = re.compile(r"Exited \(-?\d+\) (.+) ago$")
+_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400, "week": 604800,
+          "month": 2592000, "year": 31536000}  # fmt: skip
+
+
+def exited_ago(status: str) -> float | None:
+    """How long ago a container exited, from the engine's human text ("Exited (1) 5 seconds
+    ago", "About a minute ago", "Less than a second ago"): Docker's list call says no more
+    (its inspect call does, one container at a time). Exact to the second below a minute."""
+    found = _AGO.search(status)
+    if found is None:
+        return None
+    words = found[1].lower().split()
+    if words[:2] == ["less", "than"]:
+        return 0.0
+    count = 1 if words[0] in ("about", "a", "an") else int(words[0]) if words[0].isdigit() else 0
+    unit = _UNITS.get(words[-1].rstrip("s"))
+    return None if unit is None or not count else float(count * unit)
 
 
 def completed(c: ContainerInfo) -> bool:
@@ -146,6 +175,40 @@ class PodInfo:
         return infra_ok and bool(apps) and all(c.state == "running" for c in apps)
 
     @property
+    def restart_policy(self) -> str:
+        """A Job's pod: Never or OnFailure; "" for every other kind's (Always)."""
+        return self.containers[0].meta.restart_policy if self.containers else ""
+
+    @property
+    def phase(self) -> str:
+        """Kubernetes' pod phase: a Job's pod ends Succeeded (every app container exited 0)
+        or, under restartPolicy Never, Failed (an init container failed, or every app
+        container exited and one did not exit 0); an OnFailure pod is restarted in place."""
+        apps = self.app_containers()
+        ended = [c for c in apps if c.state in ("exited", "dead")]
+        if self.restart_policy:
+            if apps and all(completed(c) for c in apps):
+                return "Succeeded"
+            waiting = self.initializing
+            if self.restart_policy == "Never":
+                if waiting is not None and waiting.state in ("exited", "dead"):
+                    return "Failed"
+                if apps and len(ended) == len(apps):
+                    return "Failed"
+        return "Running" if any(c.state == "running" for c in apps) else "Pending"
+
+    @property
+    def finished(self) -> bool:
+        """A Job's pod that ended (Succeeded or Failed): it holds no resources of its node."""
+        return self.phase in ("Succeeded", "Failed")
+
+    @property
+    def finished_at(self) -> float:
+        """When the last of its containers exited (0 when none did)."""
+        return max((c.finished for c in self.containers if c.state in ("exited", "dead")),
+                   default=0.0)  # fmt: skip
+
+    @property
     def healthy(self) -> bool:
         """Running, and no container reports an unhealthy or starting Docker HEALTHCHECK."""
         return self.running and all(c.health in (None, "healthy") for c in self.app_containers())
@@ -172,6 +235,11 @@ class LiveState:
     services: dict[tuple[str, str, str], ContainerInfo] = field(default_factory=dict)
     # (node, namespace, name) -> the Service's in-namespace proxy container
     volumes: tuple[VolumeInfo, ...] = ()  # PersistentVolumeClaims' volumes on reachable nodes
+    records: tuple[JobRecord, ...] = ()  # finished Jobs, as the reachable nodes remember them
+
+    def record_of(self, namespace: str, job: str, template_hash: str) -> JobRecord | None:
+        return next((r for r in self.records if (r.namespace, r.job, r.template_hash)
+                     == (namespace, job, template_hash)), None)  # fmt: skip
 
     def of(self, namespace: str, deployment: str) -> list[PodInfo]:
         return [p for p in self.pods if (p.namespace, p.deployment) == (namespace, deployment)]

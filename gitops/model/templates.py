@@ -292,6 +292,9 @@ class PodTemplate:
     claims: tuple[Claim, ...] = ()
     prune: bool = True
     commit: str = ""
+    # A Job's pods: "Never" or "OnFailure" ("" is Always: every other kind's). The node reads
+    # it back from the labels, so that a finished pod is not counted as running.
+    restart_policy: str = ""
 
     def all_containers(self) -> tuple[ContainerSpec, ...]:
         return self.init_containers + self.containers

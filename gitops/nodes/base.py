@@ -17,6 +17,7 @@ from gitops.model.labels import (
     DEFAULT_INSTANCE,
     L_INSTANCE,
     L_MANAGED,
+    JobRecord,
 )
 from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo, VolumeInfo
 from gitops.model.templates import (
@@ -75,6 +76,11 @@ def volume_name(namespace: str, pod: str, volume: str, instance: str = DEFAULT_I
 def claim_volume_name(namespace: str, claim: str, instance: str = DEFAULT_INSTANCE) -> str:
     """A PersistentVolumeClaim's Docker volume: named by namespace and claim, never by pod."""
     return engine_name(instance, namespace, claim, "PVC")
+
+
+def record_volume_name(record: JobRecord, instance: str = DEFAULT_INSTANCE) -> str:
+    """A finished Job's record: one per Job and template on each node."""
+    return engine_name(instance, record.namespace, record.job, record.template_hash, "JOB")
 
 
 def sub_path(mount: Mount, env: list[str]) -> str:
@@ -172,6 +178,18 @@ class Node(Protocol):
 
     def remove_volume(self, name: str) -> None:
         """Delete a claim's volume and its data: only ``gitops delete pvc`` asks for this."""
+        ...
+
+    def list_records(self) -> list[JobRecord]:
+        """The finished Jobs this node remembers, in one engine call."""
+        ...
+
+    def write_record(self, record: JobRecord) -> None:
+        """Remember a finished Job (idempotent): a labelled empty volume on the engine."""
+        ...
+
+    def remove_record(self, record: JobRecord) -> None:
+        """Forget one: its Job left git, or its template changed (so it runs again)."""
         ...
 
     def has_image(self, image: str) -> bool: ...

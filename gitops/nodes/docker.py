@@ -45,17 +45,21 @@ from gitops.model.labels import (
     L_CREATED,
     L_GPU_IDS,
     L_INSTANCE,
+    L_JOB,
     L_MANAGED,
     L_NAMESPACE,
     L_POD,
     L_PROXY,
+    JobRecord,
     claim_labels,
+    decode_job_record,
     decode_volume,
+    job_record_labels,
     service_labels,
 )
 from gitops.model.labels import decode as decode_labels
 from gitops.model.labels import encode as encode_labels
-from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo, VolumeInfo
+from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo, VolumeInfo, exited_ago
 from gitops.model.templates import (
     FIELD_HOST_IP,
     FIELD_POD_IP,
@@ -78,6 +82,7 @@ from gitops.nodes.base import (
     network_name,
     probe_place,
     probed_from_here,
+    record_volume_name,
     resolve_env,
     service_aliases,
     service_command,
@@ -119,6 +124,12 @@ def _ip(row: dict[str, Any]) -> str:
     """The container's address on its (first) network, from the list call's summary."""
     networks = (row.get("NetworkSettings") or {}).get("Networks") or {}
     return next((str(n.get("IPAddress")) for n in networks.values() if n.get("IPAddress")), "")
+
+
+def _finished(status: str, now: float) -> float:
+    """When an exited container exited, from the list call's "Exited (1) 5 seconds ago"."""
+    ago = exited_ago(status)
+    return 0.0 if ago is None else now - ago
 
 
 def published(template: PodTemplate) -> tuple[list[Any], dict[int | str, Any]]:
@@ -347,6 +358,7 @@ class DockerNode:
     def list_containers(self) -> list[ContainerInfo]:
         with _translated(self._name, "list containers"):
             rows = self.api.containers(all=True, filters={"label": managed_filter(self._instance)})
+        now = time.time()
         return [
             ContainerInfo(
                 node=self._name,
@@ -358,6 +370,7 @@ class DockerNode:
                 image=row.get("Image", ""),
                 created=float((row.get("Labels") or {}).get(L_CREATED, row.get("Created", 0))),
                 ip=_ip(row),
+                finished=_finished(row.get("Status", ""), now),
             )
             for row in rows
         ]
@@ -378,6 +391,30 @@ class DockerNode:
         return [
             VolumeInfo(self._name, v["Name"], decode_volume(v.get("Labels") or {})) for v in found
         ]
+
+    def list_records(self) -> list[JobRecord]:
+        with _translated(self._name, "list job records"):
+            found = (
+                self.api.volumes(filters={"label": [L_JOB, f"{L_INSTANCE}={self._instance}"]}).get(
+                    "Volumes"
+                )
+                or []
+            )
+        return [decode_job_record(v.get("Labels") or {}, self._name) for v in found]
+
+    def write_record(self, record: JobRecord) -> None:
+        name = record_volume_name(record, self._instance)
+        with _translated(self._name, f"record job {record.namespace}/{record.job}"):
+            try:
+                self.api.inspect_volume(name)
+            except docker.errors.NotFound:
+                labels = job_record_labels(record, self._instance)
+                self.api.create_volume(name, labels=labels)
+
+    def remove_record(self, record: JobRecord) -> None:
+        where = f"forget job {record.namespace}/{record.job}"
+        with _translated(self._name, where), contextlib.suppress(docker.errors.NotFound):
+            self.api.remove_volume(record_volume_name(record, self._instance))
 
     def remove_volume(self, name: str) -> None:
         with _translated(self._name, f"remove volume {name}"):

@@ -21,6 +21,7 @@ from gitops.model.labels import (
     L_MANAGED,
     L_POD,
     L_PROXY,
+    JobRecord,
     claim_labels,
     decode_volume,
     service_labels,
@@ -33,6 +34,7 @@ from gitops.nodes.base import (
     container_name,
     needs_pause,
     network_name,
+    record_volume_name,
     service_container_name,
 )
 
@@ -56,6 +58,7 @@ class MemoryNode:
         self.containers: dict[str, ContainerInfo] = {}
         self.networks: set[str] = set()
         self.volumes: dict[str, VolumeInfo] = {}  # claims' volumes, by the engine's name
+        self.records: dict[str, JobRecord] = {}  # finished Jobs, by the engine's name
         self.down = False
         self.calls = 0  # engine calls, for the cost assertions in tests
         self._ids = itertools.count(1)
@@ -250,6 +253,22 @@ class MemoryNode:
         with self._lock:
             self.volumes.pop(name, None)
 
+    def list_records(self) -> list[JobRecord]:
+        self._call()
+        with self._lock:
+            return list(self.records.values())
+
+    def write_record(self, record: JobRecord) -> None:
+        self._call()
+        with self._lock:
+            name = record_volume_name(record, self._instance)
+            self.records.setdefault(name, replace(record, node=self._name))
+
+    def remove_record(self, record: JobRecord) -> None:
+        self._call()
+        with self._lock:
+            self.records.pop(record_volume_name(record, self._instance), None)
+
     def watch(self, notify: Callable[[str, str], None], stop: threading.Event) -> None:
         self._notify = notify
         stop.wait()
@@ -286,7 +305,9 @@ class MemoryNode:
     def crash(self, container_id: str, code: int = 1) -> None:
         with self._lock:
             c = self.containers[container_id]
-            self.containers[container_id] = replace(c, state="exited", status=f"Exited ({code})")
+            self.containers[container_id] = replace(
+                c, state="exited", status=f"Exited ({code})", finished=time.time()
+            )
         self._notify("die", container_id)
 
     def remove(self, container_id: str) -> None:

@@ -79,6 +79,7 @@ class _State(Collector):
                     replicas[k].add_metric([r.namespace, r.name], float(r.replicas[k]))
         yield dep_info
         yield from replicas.values()
+        yield from _jobs(status.resources)
         ready = GaugeMetricFamily(
             "gitops_node_ready", "1 when the node answers and is Ready", labels=["node"]
         )
@@ -118,6 +119,45 @@ class _State(Collector):
         for (fmt, event, result), count in sorted(self.source.notifications().items()):
             notes.add_metric([fmt, event, result], float(count))
         yield notes
+
+
+JOB_COUNTS = ("active", "succeeded", "failed")
+
+
+def _jobs(resources: Any) -> Iterator[Metric]:
+    """kube-state-metrics' Job gauges: counts, the condition with its reason, and times."""
+    labels = ["namespace", "job_name"]
+    counts = {
+        k: GaugeMetricFamily(f"gitops_job_status_{k}", f"Pods {k}, per Job", labels=labels)
+        for k in JOB_COUNTS
+    }
+    complete = GaugeMetricFamily("gitops_job_complete", "1 when the Job is Complete", labels=labels)
+    failed = GaugeMetricFamily(
+        "gitops_job_failed", "1 when the Job Failed, with the reason", labels=[*labels, "reason"]
+    )
+    started = GaugeMetricFamily(
+        "gitops_job_status_start_time_seconds", "When the Job started (Unix time)", labels=labels
+    )
+    done = GaugeMetricFamily(
+        "gitops_job_status_completion_time_seconds",
+        "When the Job completed (Unix time)",
+        labels=labels,
+    )
+    for r in resources:
+        if r.kind != "Job" or r.replicas is None:
+            continue
+        key = [r.namespace, r.name]
+        for k in JOB_COUNTS:
+            counts[k].add_metric(key, float(r.replicas.get(k, 0)))
+        complete.add_metric(key, 1.0 if r.condition == "Complete" else 0.0)
+        if r.condition == "Failed":
+            failed.add_metric([*key, r.reason], 1.0)
+        if r.replicas.get("startTime"):
+            started.add_metric(key, float(r.replicas["startTime"]))
+        if r.replicas.get("completionTime"):
+            done.add_metric(key, float(r.replicas["completionTime"]))
+    yield from counts.values()
+    yield from (complete, failed, started, done)
 
 
 def _reason_kind(reason: str) -> str:

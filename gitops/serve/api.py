@@ -166,6 +166,17 @@ class App:
             return (200 if ok else 503), body
         if method == "GET" and path == "/api/v1/status":
             return 200, rec.status.to_dict()
+        if method == "GET" and path.startswith("/api/v1/jobs/") and path.count("/") == 5:
+            namespace, _, name = path.removeprefix("/api/v1/jobs/").partition("/")
+            runs = [
+                asdict(r)
+                for r in self.history.job_runs(namespace, name, req.number("limit", 20, 1))
+            ]
+            row = next((j for j in views.job_rows(rec.status, rec.look(), namespace)
+                        if j["name"] == name), None)  # fmt: skip
+            if row is None and not runs:
+                return 404, {"error": f"job {namespace}/{name} not found"}
+            return 200, {"job": row, "runs": runs}
         if method == "GET" and path == "/api/v1/history":
             return 200, [asdict(r) for r in self.history.syncs(req.number("limit", 50, 1))]
         if method == "GET" and path.startswith("/api/v1/rollouts/"):
@@ -214,6 +225,7 @@ class App:
                 "replicasets": lambda: views.deployment_rows(rec.status, live, ns, "ReplicaSet"),
                 "statefulsets": lambda: views.deployment_rows(rec.status, live, ns, "StatefulSet"),
                 "daemonsets": lambda: views.deployment_rows(rec.status, live, ns, "DaemonSet"),
+                "jobs": lambda: views.job_rows(rec.status, live, ns),
                 "replicationcontrollers": lambda: views.deployment_rows(
                     rec.status, live, ns, "ReplicationController"
                 ),

@@ -28,6 +28,8 @@ def pod_phase(pod: PodInfo, restarts: Mapping[str, int], ready: ProbeVerdict) ->
     """Kubernetes-style one-word status of a pod."""
     apps = pod.app_containers()
     states = {c.state for c in apps}
+    if pod.finished:  # a Job's pod that ended, as kubectl shows it
+        return "Completed" if pod.phase == "Succeeded" else "Error"
     if states == {"running"}:
         return "Running" if pod_ready(pod, ready) else "NotReady"
     crashed = [c for c in apps if c.state in ("exited", "dead")]
@@ -151,6 +153,45 @@ def deployment_rows(
                 "nodes": sorted({p.node for p in pods}),
                 "created": min((p.created for p in pods), default=0.0),
                 "replicas": reps,
+                "source": r.source,
+            }
+        )
+    return rows
+
+
+def job_rows(status: SyncStatus, live: LiveState, namespace: str | None) -> list[dict[str, Any]]:
+    """Jobs, as ``kubectl get jobs`` shows them (STATUS, COMPLETIONS, DURATION), and their
+    counts, times and condition for ``-o json``."""
+    rows = []
+    for r in status.resources:
+        if r.kind != "Job" or (namespace and r.namespace != namespace):
+            continue
+        reps = r.replicas or {}
+        state = r.condition or "Running"
+        completions = reps.get("completions", 1)
+        pods = live.of(r.namespace, r.name)
+        rows.append(
+            {
+                "namespace": r.namespace,
+                "name": r.name,
+                "status": state,
+                "reason": r.reason,
+                "completions": f"{reps.get('succeeded', 0)}/"
+                + (str(completions) if completions >= 0 else "1 of ≥1"),
+                "active": reps.get("active", 0),
+                "succeeded": reps.get("succeeded", 0),
+                "failed": reps.get("failed", 0),
+                "parallelism": reps.get("parallelism", 1),
+                "startTime": reps.get("startTime", 0),
+                "completionTime": reps.get("completionTime", 0) or None,
+                "finishedTime": reps.get("finishedTime", 0) or None,
+                "sync": r.sync,
+                "health": r.health,
+                "message": r.message,
+                "images": list(r.images),
+                "pods": sorted(p.name for p in pods),
+                "nodes": sorted({p.node for p in pods}),
+                "created": reps.get("startTime", 0) or min((p.created for p in pods), default=0.0),
                 "source": r.source,
             }
         )

@@ -165,7 +165,7 @@ class Cluster:
             volumes = self._merge_volumes(live)
         pods = tuple(sorted((*live.pods, *kept), key=lambda p: (p.namespace, p.deployment,
                                                                  p.created, p.name)))  # fmt: skip
-        merged = LiveState(pods, live.networks, live.unreachable, live.services, volumes)
+        merged = replace(live, pods=pods, volumes=volumes)
         self._pods = merged.pods
         return merged
 

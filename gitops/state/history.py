@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from gitops.errors import StateUnavailable
+from gitops.model.labels import JobRecord
 from gitops.model.rollouts import RolloutRecord
 from gitops.model.verdicts import Rollout
 from gitops.state.facts import Facts
@@ -54,6 +55,21 @@ CREATE TABLE IF NOT EXISTS rollouts (
   rolled_back_to TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS rollouts_by_deployment ON rollouts (namespace, deployment, revision);
+CREATE TABLE IF NOT EXISTS jobs (
+  id INTEGER PRIMARY KEY AUTOINCREMENT,
+  namespace TEXT NOT NULL,
+  job TEXT NOT NULL,
+  template_hash TEXT NOT NULL,
+  commit_sha TEXT NOT NULL,
+  started REAL NOT NULL,
+  finished REAL NOT NULL,
+  result TEXT NOT NULL,
+  reason TEXT NOT NULL,
+  message TEXT NOT NULL,
+  succeeded INTEGER NOT NULL,
+  failed INTEGER NOT NULL,
+  UNIQUE (namespace, job, template_hash, finished)
+);
 """
 
 
@@ -136,6 +152,35 @@ class History:
                 "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                 (key, value),
             )
+
+    # -- Job runs ---------------------------------------------------------------------------
+    def record_job(self, run: JobRecord) -> bool:
+        """A Job's end, once (True when it was not known yet)."""
+        with self._connect() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO jobs (namespace, job, template_hash, commit_sha, started,"
+                " finished, result, reason, message, succeeded, failed)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    run.namespace, run.job, run.template_hash, run.commit, run.started,
+                    run.finished, run.result, run.reason, run.message, run.succeeded, run.failed,
+                ),
+            )  # fmt: skip
+            return cur.rowcount > 0
+
+    def job_runs(self, namespace: str, job: str, limit: int = 50) -> list[JobRecord]:
+        """A Job's ends, newest first."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT namespace, job, template_hash, result, reason, succeeded, failed,"
+                " started, finished, commit_sha, message FROM jobs"
+                " WHERE namespace = ? AND job = ? ORDER BY finished DESC LIMIT ?",
+                (namespace, job, limit),
+            ).fetchall()
+        return [
+            JobRecord(ns, name, h, res, why, ok, bad, start, end, commit, message=msg)
+            for ns, name, h, res, why, ok, bad, start, end, commit, msg in rows
+        ]
 
     # -- rollouts ---------------------------------------------------------------------------
     _SELECT_ROLLOUTS = (

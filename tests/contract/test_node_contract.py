@@ -12,7 +12,7 @@ import pytest
 
 from gitops.act.observe import group_pods
 from gitops.errors import ImagePullError
-from gitops.model.labels import L_INSTANCE, L_POD
+from gitops.model.labels import L_INSTANCE, L_POD, JobRecord
 from gitops.model.templates import Claim, ContainerSpec, Mount, PodTemplate
 from gitops.nodes.base import Node
 from gitops.nodes.docker import DockerNode
@@ -319,3 +319,48 @@ def test_a_claims_volume_is_made_on_first_use_and_outlives_its_pods(
     assert [v.name for v in node.list_volumes()] == [vol.name]  # data outlives the pods
     node.remove_volume(vol.name)
     assert node.list_volumes() == []
+
+
+def test_a_finished_jobs_record_is_written_once_listed_and_forgotten(
+    backend: tuple[Node, str, str],
+) -> None:
+    node, _, _ = backend
+    rec = JobRecord("contract", "migrate", "abc123", "Failed", "BackoffLimitExceeded", 0, 7,
+                    100.5, 200.25, "c0ffee", message="Job has reached the specified backoff limit")  # fmt: skip
+    assert node.list_records() == []
+    node.write_record(rec)
+    node.write_record(replace(rec, result="Complete"))  # the first end stays: written once
+    assert node.list_records() == [replace(rec, node="local")]
+    other = replace(rec, template_hash="def456", result="Complete", reason="CompletionsReached")
+    node.write_record(other)
+    assert sorted(r.template_hash for r in node.list_records()) == ["abc123", "def456"]
+    node.remove_record(rec)
+    node.remove_record(rec)  # idempotent
+    assert [r.template_hash for r in node.list_records()] == ["def456"]
+    node.remove_record(other)
+    assert node.list_records() == []
+
+
+def test_an_exited_containers_code_and_time_are_read_from_the_listing(
+    backend: tuple[Node, str, str],
+) -> None:
+    node, image, _ = backend
+    node.ensure_network("contract")
+    if not node.has_image(image):
+        node.pull(image)
+    spec = ContainerSpec("web", image, "IfNotPresent", command=("sh", "-c", "exit 7"))
+    t = replace(template(image), containers=(spec,), restart_policy="Never")
+    node.create_pod(t, "web-abc123-aaaaa")
+    if isinstance(node, MemoryNode):  # the memory engine's containers exit when told
+        node.crash(group_pods(node.list_containers())[0].containers[0].id, 7)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        [pod] = group_pods(node.list_containers())
+        if pod.finished:
+            break
+        time.sleep(0.1)
+    [c] = pod.app_containers()
+    assert (pod.restart_policy, pod.phase, c.exit_code) == ("Never", "Failed", 7)
+    assert abs(c.finished - time.time()) < 5
+    node.remove_pod(pod)
+    node.remove_network("contract")

@@ -4,6 +4,8 @@ lost and back, a commit that is rejected, a dry run that changes nothing."""
 
 from __future__ import annotations
 
+import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -275,3 +277,36 @@ def test_a_statefulsets_failed_update_is_rolled_back_by_itself(tmp_path: Path) -
     records = h.rec.history.rollouts("demo", "kv")
     assert [r.result for r in records[:2]] == [Rollout.COMPLETE, Rollout.FAILED]
     assert "NewPodFailed" in records[1].reason
+
+
+def test_a_finished_job_is_not_run_again_by_a_new_reconciler_on_an_empty_state(
+    tmp_path: Path,
+) -> None:
+    """Its end is remembered by the nodes: a restart, a re-clone or an empty state directory
+    runs nothing again; the history has the run once."""
+    migrate = {
+        "apiVersion": "batch/v1", "kind": "Job",
+        "metadata": {"name": "migrate", "namespace": "demo"},
+        "spec": {"ttlSecondsAfterFinished": 0, "template": {"spec": {
+            "restartPolicy": "Never", "containers": [{"name": "m", "image": "reg/api:v1"}]}}},
+    }  # fmt: skip
+    h = Harness(tmp_path, nodes=("n1", "n2"))
+    h.clock.now = time.time()  # the memory engine stamps containers with the real clock
+    h.push("job.yaml", migrate)
+    h.run()
+    [pod] = h.pods("migrate")
+    h.nodes[pod.node].crash(pod.containers[0].id, 0)
+    outcome = h.run()
+    [res] = [r for r in outcome.status.resources if r.kind == "Job"]
+    assert (res.health, res.condition, res.reason) == ("Healthy", "Complete", "CompletionsReached")
+    assert h.pods("migrate") == []  # the TTL of 0 removed it at once
+    assert [r.result for r in h.rec.history.job_runs("demo", "migrate")] == ["Complete"]
+    fresh = replace(h.settings, state_dir=tmp_path / "empty-state")
+    source = GitSource(fresh.repo, fresh.state_dir / "source")  # a re-clone
+    again = compose(fresh, source, list(h.nodes.values()), History(fresh.state_dir),
+                    clock=h.clock, names=counter_suffix())  # fmt: skip
+    outcome = again.reconcile("test")
+    assert outcome.plan is not None and not outcome.plan.create
+    [res] = [r for r in outcome.status.resources if r.kind == "Job"]
+    assert res.condition == "Complete"
+    assert [r.result for r in again.history.job_runs("demo", "migrate")] == ["Complete"]

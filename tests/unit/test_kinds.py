@@ -44,18 +44,26 @@ def test_kinds_without_meaning_here_are_skipped_with_the_reason() -> None:
 
 
 def test_kinds_gitops_will_run_later_are_skipped_as_not_yet() -> None:
-    job = {
+    cron = {
         "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": "migrate"},
+        "kind": "CronJob",
+        "metadata": {"name": "nightly"},
         "spec": {
-            "template": {
-                "spec": {"containers": [{"name": "m", "image": "x"}], "restartPolicy": "Never"}
-            }
+            "schedule": "@daily",
+            "jobTemplate": {
+                "spec": {
+                    "template": {
+                        "spec": {
+                            "containers": [{"name": "m", "image": "x"}],
+                            "restartPolicy": "Never",
+                        }
+                    }
+                }
+            },
         },
     }
-    (entry,) = parse_manifests({"j.yaml": dump(job)}).of(m.Skipped)
-    assert entry.resource.reason == "gitops does not run Job yet"
+    (entry,) = parse_manifests({"j.yaml": dump(cron)}).of(m.Skipped)
+    assert entry.resource.reason == "gitops does not run CronJob yet"
 
 
 def test_a_skipped_kind_is_still_checked_against_kubernetes_schema() -> None:

@@ -4,7 +4,7 @@ planner returns, and the interface a planner has.
 Pure. A planner takes one desired workload, its live pods and the shared ``Context``
 (the scheduler, pod names in use, readiness, the clock, the restart policy) and returns its
 ``Part`` of the immutable ``Plan``; ``gitops.decide.plan`` gathers the parts. Deployment is
-the first kind (``deployment.py``); StatefulSet, DaemonSet and Job will be its siblings.
+the first kind (``deployment.py``); StatefulSet, DaemonSet and Job are its siblings.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from gitops.decide.actions import Create, NameSource, Pending, Remove, Restart, 
 from gitops.decide.affinity import untolerated
 from gitops.decide.health import PodReadiness
 from gitops.decide.schedule import NodeView, Scheduler, Unschedulable
-from gitops.model.labels import INFRA_NAME
+from gitops.model.labels import INFRA_NAME, JobRecord
 from gitops.model.live import PodInfo
 from gitops.model.templates import PodTemplate
 
@@ -35,6 +35,8 @@ class Context:
     now: float
     restarts: RestartPolicy
     volumes: Mapping[tuple[str, str], str] = field(default_factory=dict)  # claim -> its node
+    # Finished Jobs the nodes remember: (namespace, job, template hash) -> its record.
+    records: Mapping[tuple[str, str, str], JobRecord] = field(default_factory=dict)
 
     def reachable(self, pod: PodInfo) -> bool:
         node = self.nodes.get(pod.node)
@@ -77,6 +79,8 @@ class Part:
     pending: Pending | None = None  # replicas no node can take now
     drop_claims: tuple[str, ...] = ()  # claims a retention policy deletes now (their pods gone)
     wanted: int | None = None  # the replicas it wants, when only planning counts them (nodes)
+    records: tuple[JobRecord, ...] = ()  # a Job's end, to remember on every node
+    wake_at: float | None = None  # when to look again though nothing changes (a back-off, a TTL)
 
 
 W_contra = TypeVar("W_contra", contravariant=True)
