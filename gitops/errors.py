@@ -24,6 +24,7 @@ class Reason:
     CREATE_FAILED: Final = "CreateContainerError"
     CONFIG_FAILED: Final = "CreateContainerConfigError"
     EMPTY_COMMIT: Final = "EmptyCommitRefused"
+    HOOK_FAILED: Final = "PreSyncHookFailed"
     SUCCEEDED: Final = "ReconciliationSucceeded"
     INTERNAL: Final = "InternalError"
 

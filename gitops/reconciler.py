@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from gitops.act.apply import Progress, apply_plan
 from gitops.act.observe import observe
 from gitops.config.settings import Settings
-from gitops.decide import clusterdns, endpoints, requeue
+from gitops.decide import clusterdns, endpoints, hooks, requeue
 from gitops.decide.actions import NameSource, Pending, RestartPolicy
 from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.disruption import Blocked
@@ -112,6 +112,7 @@ class Reconciler:
         self._stopped_lock = threading.Lock()
         self._looked = False  # volumes are listed at least once, at the first look
         self._records_found = False  # a look found finished Jobs' records
+        self._hook_tails: dict[tuple[str, str, str], tuple[str, ...]] = {}  # a failed hook's log
         if prober is not None:
             prober.carry(history.facts.ready_containers())  # by probe verdict, over a restart
         backoff = settings.crash_backoff  # (initial, maximum, reset after)
@@ -229,7 +230,44 @@ class Reconciler:
             self._warned = desired.commit
             for warning in run.warnings:
                 log.warning("commit %s: %s", desired.commit[:12], warning)
-        return self.revisions.apply_pins(desired)
+        return self._gated(self.revisions.apply_pins(desired), live, run)
+
+    def _gated(self, desired: DesiredState, live: LiveState, run: _Pass) -> DesiredState:
+        """Sync hooks: the commit's workloads change once its PreSync Jobs completed (until
+        then they stay at the commit they run); its PostSync Jobs run once they are Healthy."""
+        gate = hooks.pre_sync(desired, live, self.clock(), self.crash.counts())
+        if gate.holding:
+            if gate.phase == hooks.FAILED:
+                run.hook_failed(gate, self._hook_logs(desired, live, gate))
+            return hooks.hold(desired, live, gate, self._loaded)
+        if not hooks.post_sync_due(desired, self.status.resources, self.status.applied):
+            return hooks.without_post_sync(desired)
+        return desired
+
+    def _loaded(self, commit: str) -> DesiredState | None:
+        try:
+            return self.commits.load(commit)
+        except GitopsError as exc:
+            log.warning("commit %s cannot be rebuilt to hold its workloads: %s", commit[:12], exc)
+            return None
+
+    def _hook_logs(
+        self, desired: DesiredState, live: LiveState, gate: hooks.Gate
+    ) -> tuple[str, ...]:
+        """The failed hook's last log lines, read once from its last pod (kept by the
+        reconciler: a HookFailed policy removes the pod)."""
+        key = (gate.namespace, gate.job, gate.pod)
+        if key not in self._hook_tails:
+            dep = desired.deployment(gate.namespace, gate.job)
+            pod = next((p for p in live.pods if p.name == gate.pod), None)
+            text = ""
+            if pod is not None and dep is not None and pod.app_containers():
+                try:
+                    text = self.nodes[pod.node].logs(pod.app_containers()[0].id, hooks.LOG_LINES)
+                except (GitopsError, KeyError) as exc:
+                    log.debug("logs of %s: %s", pod.name, exc)
+            self._hook_tails = {key: hooks.log_tail(text, dep.template) if dep else ()}
+        return self._hook_tails[key]
 
     def _decide(
         self, desired: DesiredState, live: LiveState, run: _Pass
@@ -512,6 +550,12 @@ class _Pass:
         self.rejected = exc
         self.result, self.reason = Result.FAILED, exc.reason
         self.message, self.errors = str(exc).splitlines()[0], tuple(_lines(exc))
+
+    def hook_failed(self, gate: hooks.Gate, logs: tuple[str, ...]) -> None:
+        """A PreSync Job of the commit failed: nothing of it rolls, and the pass says why."""
+        self.result, self.reason = Result.FAILED, Reason.HOOK_FAILED
+        self.message = f"{gate.describe()}; the workloads stay at the commit they run"
+        self.errors = (self.message, *(f"{gate.pod}: {line}" for line in logs))
 
     def failed(self, exc: Exception, failures: int, trigger: str) -> None:
         self.result = Result.FAILED

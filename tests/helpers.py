@@ -56,3 +56,32 @@ def namespace(name: str) -> dict[str, Any]:
 
 def dump(*docs: dict[str, Any]) -> bytes:
     return yaml.safe_dump_all(docs, sort_keys=False).encode()
+
+
+def job(
+    name: str = "migrate",
+    namespace: str = "demo",
+    image: str = "reg/api:v1",
+    hook: str = "",
+    command: list[str] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """A Job of one container (restartPolicy Never); ``hook``: PreSync or PostSync."""
+    container: dict[str, Any] = {"name": "task", "image": image}
+    if command is not None:
+        container["command"] = command
+    meta: dict[str, Any] = {"name": name, "namespace": namespace}
+    annotations = dict(spec.pop("annotations", {}))
+    if hook:
+        annotations["gitops.io/hook"] = hook
+    if annotations:
+        meta["annotations"] = annotations
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": meta,
+        "spec": {
+            "template": {"spec": {"restartPolicy": "Never", "containers": [container]}},
+            **spec,
+        },
+    }

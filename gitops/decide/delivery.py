@@ -3,7 +3,8 @@
 What ``POST /api/v1/sync?revision=SHA&wait=true`` and ``gitops sync --wait`` answer for CI.
 A commit is *delivered* when the reconciler applies it (or a later commit that contains it),
 every Deployment is Synced and Healthy, and no rollout is still in progress. It has *failed*
-when it was rejected as invalid, or a Deployment rolled back from it or failed its rollout.
+when it was rejected as invalid, a Deployment rolled back from it or failed its rollout, or
+a Job of it failed (a PreSync hook among them).
 Anything else is still *waiting*, with a progress line. Read from one status and the latest
 rollout records, so it can be asked at any moment, as often as wanted.
 """
@@ -93,6 +94,11 @@ def judge(
                 back = d["rolled_back_to"]
                 why += f"; rolled back to {back[:12]}" if back else "; not rolled back"
             return out(FAILED_DELIVERY, f"deployment {d['namespace']}/{d['name']}: {why}")
+    if status.reason == Reason.HOOK_FAILED:  # a PreSync Job failed: nothing of it rolls
+        return out(FAILED_DELIVERY, "; ".join(status.errors[:4]) or status.message)
+    for d in deployments:
+        if d["kind"] == "Job" and d["health"] == Health.DEGRADED:
+            return out(FAILED_DELIVERY, f"job {d['namespace']}/{d['name']}: {d['message']}")
     waiting = [
         d
         for d in deployments

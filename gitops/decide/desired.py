@@ -61,6 +61,7 @@ class DesiredDeployment:
     auto_rollback: bool = True
     fail_fast: bool = False  # a failed new pod fails the rollout at once (Swarm-like)
     rolled_back: str = ""  # set while pinned to an older template after a failed rollout
+    held: str = ""  # set while a PreSync hook holds it at the commit its pods run: why
     strategy: str = "RollingUpdate"
     max_surge: int | str = "25%"
     max_unavailable: int | str = "25%"
@@ -89,6 +90,10 @@ class DesiredState:
     manifests: Manifests
     namespaces: tuple[str, ...]
     deployments: tuple[DesiredDeployment, ...]
+    # Workloads whose pods are left as they are: a PreSync hook holds them, and their
+    # template could not be rebuilt from the commit they run.
+    held: frozenset[tuple[str, str]] = frozenset()
+    holding: str = ""  # why some workloads of the commit are not planned now (a sync hook)
 
     def deployment(self, namespace: str, name: str) -> DesiredDeployment | None:
         return next((d for d in self.deployments if d.key == (namespace, name)), None)
@@ -548,4 +553,24 @@ def build_desired(manifests: Manifests, commit: str) -> DesiredState:
             key=lambda d: d.key,
         )
     )
-    return DesiredState(commit, manifests, tuple(sorted(manifests.namespaces())), deployments)
+    return DesiredState(
+        commit, manifests, tuple(sorted(manifests.namespaces())), _hook_runs(deployments)
+    )
+
+
+def _hook_runs(deployments: tuple[DesiredDeployment, ...]) -> tuple[DesiredDeployment, ...]:
+    """A sync hook runs once per sync: once per change of the workloads it goes before or
+    after (as Argo CD runs its hooks on each sync an application needs), not on a commit that
+    changes none of them. So its identity, the hash its pods and its record carry, covers its
+    own template and the templates of every other workload of the commit."""
+    target = ",".join(sorted(f"{d.namespace}/{d.name}={d.template.template_hash}"
+                             for d in deployments if not (d.batch and d.batch.hook)))  # fmt: skip
+
+    def run_of(d: DesiredDeployment) -> DesiredDeployment:
+        if d.batch is None or not d.batch.hook:
+            return d
+        run = f"{d.template.template_hash}|{d.batch.hook}|{target}"
+        digest = hashlib.sha256(run.encode()).hexdigest()[:10]
+        return replace(d, template=replace(d.template, template_hash=digest))
+
+    return tuple(run_of(d) for d in deployments)

@@ -238,6 +238,9 @@ def make_plan(
              and v.node not in live.unreachable]  # fmt: skip
     for key in sorted(by_key.keys() - wanted):
         doomed = by_key[key]
+        if key in desired.held:  # a PreSync hook runs first: left as they are
+            keep += doomed
+            continue
         if all(p.prune for p in doomed):
             remove += [Remove(p, Why.PRUNED) for p in doomed if ctx.reachable(p)]
             keep += [p for p in doomed if not ctx.reachable(p)]

@@ -70,7 +70,15 @@ def resource_statuses(
     for entry in desired.manifests.entries:
         res = entry.resource
         source = f"{entry.path}:{entry.doc}"
-        if isinstance(res, m.Job):
+        if isinstance(res, m.WORKLOADS) and desired.deployment(entry.namespace, entry.name) is None:
+            # Not planned now: a sync hook holds the commit (a new workload, a PostSync Job).
+            hook = isinstance(res, m.Job)
+            out.append(ResourceStatus(
+                res.kind, entry.namespace, entry.name, Sync.OUT_OF_SYNC,
+                Health.PROGRESSING if hook or live.of(entry.namespace, entry.name)
+                else Health.MISSING, desired.holding, source,
+            ))  # fmt: skip
+        elif isinstance(res, m.Job):
             out.append(_job(entry, desired, live, restarts or {}, now))
         elif isinstance(res, m.WORKLOADS):
             dep = desired.deployment(entry.namespace, entry.name)
@@ -103,7 +111,10 @@ def resource_statuses(
                 and reps.current == dep.replicas
                 and reps.updated >= dep.replicas - kept
                 and not dep.rolled_back
+                and not dep.held
             )
+            if dep.held:
+                msg = f"{dep.held}; {msg}" if msg else dep.held
             out.append(
                 ResourceStatus(
                     dep.kind,

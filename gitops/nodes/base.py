@@ -214,6 +214,10 @@ class Node(Protocol):
         """Run ``command`` in a running container: (exit code, output). Code 124 on timeout."""
         ...
 
+    def logs(self, container_id: str, tail: int) -> str:
+        """The last ``tail`` lines a container wrote (stdout and stderr), running or not."""
+        ...
+
     def remove_pod(self, pod: PodInfo) -> None:
         """Stop (SIGTERM, then SIGKILL after the pod's grace period) and remove a replica."""
         ...

@@ -984,6 +984,11 @@ class DockerNode:
         text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
         return (int(code) if code is not None else 124), text.strip()
 
+    def logs(self, container_id: str, tail: int) -> str:
+        with _translated(self._name, f"logs of {container_id[:12]}"):
+            out = self.api.logs(container_id, stdout=True, stderr=True, tail=max(1, tail))
+        return out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out)
+
     def remove_pod(self, pod: PodInfo) -> None:
         with _translated(self._name, f"remove pod {pod.namespace}/{pod.name}"):
             apps = [c for c in pod.app_containers() if c.state == "running"]

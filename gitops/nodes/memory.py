@@ -59,6 +59,7 @@ class MemoryNode:
         self.networks: set[str] = set()
         self.volumes: dict[str, VolumeInfo] = {}  # claims' volumes, by the engine's name
         self.records: dict[str, JobRecord] = {}  # finished Jobs, by the engine's name
+        self.output: dict[str, str] = {}  # what a container wrote (a test says), by id
         self.down = False
         self.calls = 0  # engine calls, for the cost assertions in tests
         self._ids = itertools.count(1)
@@ -235,6 +236,14 @@ class MemoryNode:
         if container is None:
             raise ContainerCreateError(f"node {self._name}: no container {container_id}")
         return self.exec_handler(container, command)
+
+    def logs(self, container_id: str, tail: int) -> str:
+        self._call()
+        with self._lock:
+            if container_id not in self.containers:
+                raise ContainerCreateError(f"node {self._name}: no container {container_id}")
+            lines = self.output.get(container_id, "").splitlines(keepends=True)
+        return "".join(lines[-max(1, tail) :])
 
     def remove_pod(self, pod: PodInfo) -> None:
         self._call()

@@ -364,3 +364,28 @@ def test_an_exited_containers_code_and_time_are_read_from_the_listing(
     assert abs(c.finished - time.time()) < 5
     node.remove_pod(pod)
     node.remove_network("contract")
+
+
+def test_a_containers_last_log_lines_are_read_running_or_not(
+    backend: tuple[Node, str, str],
+) -> None:
+    node, image, _ = backend
+    node.ensure_network("contract")
+    if not node.has_image(image):
+        node.pull(image)
+    script = "for i in 1 2 3 4 5; do echo line $i; done; sleep 0.3; echo oops >&2; exit 1"
+    spec = ContainerSpec("web", image, "IfNotPresent", command=("sh", "-c", script))
+    node.create_pod(replace(template(image), containers=(spec,)), "web-abc123-aaaaa")
+    [pod] = group_pods(node.list_containers())
+    [c] = pod.app_containers()
+    if isinstance(node, MemoryNode):
+        node.output[c.id] = "".join(f"line {i}\n" for i in range(1, 6)) + "oops\n"
+        node.crash(c.id, 1)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if group_pods(node.list_containers())[0].app_containers()[0].state == "exited":
+            break
+        time.sleep(0.1)
+    assert node.logs(c.id, 3).splitlines() == ["line 4", "line 5", "oops"]
+    node.remove_pod(pod)
+    node.remove_network("contract")

@@ -362,3 +362,12 @@ def test_a_deployment_may_only_restart_always() -> None:
     }
     with pytest.raises(ManifestError, match="restartPolicy: unsupported value 'Never'"):
         desired(dep)
+
+
+def test_argo_cd_hook_annotations_are_read_as_gitops_own() -> None:
+    meta = {"annotations": {"argocd.argoproj.io/hook": "PreSync",
+                            "argocd.argoproj.io/hook-delete-policy": "HookSucceeded,HookFailed"}}  # fmt: skip
+    state = desired(job_doc(meta=meta))
+    dep = state.deployment("demo", "migrate")
+    assert dep is not None and dep.batch is not None
+    assert (dep.batch.hook, dep.batch.hook_delete) == ("PreSync", ("HookSucceeded", "HookFailed"))

@@ -108,7 +108,9 @@ def progress(
     if batch.completions is None and succeeded and not active:
         return _with(base, COMPLETE, COMPLETIONS_REACHED, finished=last or now)
     if failed > batch.backoff_limit:
-        return _with(base, FAILED, BACKOFF_LIMIT_EXCEEDED, finished=last or now)
+        exit_ = _last_exit(counted) if counted else ""
+        why = f"{_message(FAILED, BACKOFF_LIMIT_EXCEEDED)}; {exit_}" if exit_ else ""
+        return _with(base, FAILED, BACKOFF_LIMIT_EXCEEDED, why, finished=last or now)
     if batch.active_deadline is not None and started and now - started >= batch.active_deadline:
         return _with(base, FAILED, DEADLINE_EXCEEDED, finished=started + batch.active_deadline)
     if batch.suspend:
@@ -130,6 +132,15 @@ def _with(
         message or _message(condition, reason) or st.message,
         st.completed_indexes if completed_indexes is None else completed_indexes, st.recorded,
     )  # fmt: skip
+
+
+def _last_exit(failed: list[PodInfo]) -> str:
+    """The exit of the pod that failed last: "pod NAME: container C exited with 3"."""
+    pod = max(failed, key=lambda p: p.finished_at)
+    for c in (*pod.init_containers(), *pod.app_containers()):
+        if c.exit_code:
+            return f"pod {pod.name}: container {c.meta.container} exited with {c.exit_code}"
+    return f"pod {pod.name} failed"
 
 
 def _message(condition: str, reason: str) -> str:
@@ -200,6 +211,10 @@ def plan(job: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
     keep: list[PodInfo] = []
     if st.done:
         expires = st.finished + batch.ttl if batch.ttl is not None else None
+        # A hook's delete policy: its pods go as soon as it succeeded (or failed).
+        policy = "HookSucceeded" if st.condition == COMPLETE else "HookFailed"
+        if batch.hook and batch.deletes_on(policy):
+            expires = st.finished
         for p in current:
             if not p.finished and ctx.reachable(p):
                 remove.append(Remove(p, f"{Why.JOB_ENDED}: {st.condition}"))
