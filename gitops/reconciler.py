@@ -20,13 +20,14 @@ from gitops.act.apply import Progress, apply_plan
 from gitops.act.observe import observe
 from gitops.config.settings import Settings
 from gitops.decide import clusterdns, endpoints, hooks, requeue
-from gitops.decide.actions import NameSource, Pending, RestartPolicy
+from gitops.decide.actions import NameSource, Pending, RestartPolicy, random_suffix
+from gitops.decide.batch import CronTimes
 from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.disruption import Blocked
 from gitops.decide.health import Backoff, PodReadiness, ReadinessTracker, pod_ready
 from gitops.decide.plan import Plan, make_plan
 from gitops.decide.status import ResourceStatus, SyncStatus, behind_head, resource_statuses
-from gitops.decide.workloads import deployment
+from gitops.decide.workloads import cronjob, deployment
 from gitops.decide.workloads.rollout import settled
 from gitops.errors import (
     EmptyCommitError,
@@ -47,6 +48,7 @@ from gitops.nodes.base import Node
 from gitops.probing.prober import Prober
 from gitops.report.metrics import Metrics
 from gitops.report.passes import Reporter
+from gitops.source import cron
 from gitops.source.git import GitSource
 from gitops.state.board import Board
 from gitops.state.cluster import Cluster
@@ -113,6 +115,10 @@ class Reconciler:
         self._looked = False  # volumes are listed at least once, at the first look
         self._records_found = False  # a look found finished Jobs' records
         self._hook_tails: dict[tuple[str, str, str], tuple[str, ...]] = {}  # a failed hook's log
+        self._schedules: dict[tuple[str, str], cron.Schedule] = {}  # CronJob schedules, read
+        self._cron_seen: dict[tuple[str, str], float] = {}  # when a CronJob was first seen
+        self._manual: dict[tuple[str, str], list[str]] = {}  # runs asked for by hand
+        self._manual_lock = threading.Lock()  # asked for from API threads
         if prober is not None:
             prober.carry(history.facts.ready_containers())  # by probe verdict, over a restart
         backoff = settings.crash_backoff  # (initial, maximum, reset after)
@@ -275,12 +281,65 @@ class Reconciler:
         readiness = self._snapshot(live)
         run.before = readiness
         run.effects.publish(desired, live)  # pods ready now serve before any is replaced
+        run.cron = self._cron_times(desired, live, readiness.now)
         plan = make_plan(
             desired, live, self.cluster.views(), self.names, readiness.pods, readiness.now,
-            self._restarts(live, readiness.now), self.cluster.evicted,
+            self._restarts(live, readiness.now), self.cluster.evicted, run.cron,
         )  # fmt: skip
         run.lap("plan")
         return plan, readiness
+
+    def _cron_times(
+        self, desired: DesiredState, live: LiveState, now: float
+    ) -> dict[tuple[str, str], CronTimes]:
+        """What each CronJob's schedule says now: the latest schedule time since its last run
+        (within its starting deadline), the next one, and the runs asked for by hand."""
+        out: dict[tuple[str, str], CronTimes] = {}
+        for cj in desired.cronjobs:
+            assert cj.cron is not None
+            manual = self._manual_runs(cj, live)
+            try:
+                schedule = self._schedule(cj.cron.schedule, cj.cron.time_zone)
+            except cron.CronError as exc:
+                out[cj.key] = CronTimes(manual=manual, error=f"spec.schedule: {exc}")
+                continue
+            records = [r for r in live.records if r.namespace == cj.namespace]
+            last = cronjob.last_scheduled(cj, live.of(*cj.key), records)
+            # Never run: from when this reconciler first saw it (a CronJob's creation time).
+            after = last or self._cron_seen.setdefault(cj.key, now)
+            if cj.cron.starting_deadline is not None:
+                after = max(after, now - cj.cron.starting_deadline - 1e-3)
+            out[cj.key] = CronTimes(schedule.latest(after, now), schedule.next_after(now), manual)
+        return out
+
+    def _schedule(self, text: str, zone: str) -> cron.Schedule:
+        key = (text, zone)
+        if key not in self._schedules:
+            self._schedules = {**dict(list(self._schedules.items())[-63:]),
+                               key: cron.Schedule(text, zone or None)}  # fmt: skip
+        return self._schedules[key]
+
+    def _manual_runs(self, cj: DesiredDeployment, live: LiveState) -> tuple[str, ...]:
+        """Runs asked for by ``gitops create job --from=cronjob/NAME``, until they exist."""
+        with self._manual_lock:
+            asked = self._manual.get(cj.key, [])
+            made = {cronjob.run_of(p) for p in live.of(*cj.key)} | {r.job for r in live.records}
+            left = [n for n in asked if n not in made]
+            self._manual[cj.key] = left
+            return tuple(left)
+
+    def run_cronjob(self, namespace: str, name: str) -> str | None:
+        """Ask for a run of a CronJob now (its next pass makes it): the run's name, or None
+        when the applied commit has no such CronJob."""
+        desired = self.desired
+        cj = desired.deployment(namespace, name) if desired is not None else None
+        if cj is None or cj.cron is None:
+            return None
+        suffix = (self.names or random_suffix())()
+        run = f"{name}-{cronjob.MANUAL}-{suffix}"
+        with self._manual_lock:
+            self._manual.setdefault(cj.key, []).append(run)
+        return run
 
     def _snapshot(self, live: LiveState) -> _Readiness:
         now = self.clock()
@@ -311,7 +370,7 @@ class Reconciler:
         run.effects.show(applied, plan)
         resources = resource_statuses(
             desired, counted, plan, applied, self.crash.looping(now), readiness.pods, now,
-            self.crash.counts(),
+            self.crash.counts(), run.cron,
         )  # fmt: skip
         run.resources = behind_head(resources, run.revision) if run.rejected else resources
         run.effects.route(desired, live)
@@ -540,6 +599,7 @@ class _Pass:
         self.warnings: tuple[str, ...] = ()  # fields the converged commit has that are ignored
         self.renderer = ""
         self.counted_as = ""  # the metric's result when it is not the status's
+        self.cron: dict[tuple[str, str], CronTimes] = {}  # what each CronJob's schedule says
         self.phases = _Phases()
 
     def lap(self, phase: str) -> float:

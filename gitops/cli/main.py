@@ -12,12 +12,14 @@ import logging
 import os
 import sys
 import time
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from gitops import __version__
 from gitops.cli import client, reads
+from gitops.cli import create as cli_create
 from gitops.cli import delete as cli_delete
 from gitops.cli import edit as cli_edit
 from gitops.cli import nodes as cli_nodes
@@ -40,7 +42,7 @@ from gitops.manifests import model as m
 from gitops.manifests import parse_manifests
 from gitops.manifests.fields import DNS1123_LABEL
 from gitops.manifests.files import Rules, read_directory
-from gitops.source import kustomize
+from gitops.source import cron, kustomize
 
 
 def _instance(text: str) -> str:
@@ -350,6 +352,7 @@ def parser() -> argparse.ArgumentParser:
     cli_edit.add_parsers(sub)
     cli_nodes.add_parsers(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     cli_delete.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    cli_create.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
 
     p = sub.add_parser("history", help="recent syncs recorded by the running reconciler")
     p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
@@ -398,6 +401,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return ERROR
     classes = extra.get("storage_classes", (StorageClass("local"),))
     policy = policy_of(nodes, classes, _skip_groups(args, extra.get("skip_api_groups", ())))
+    policy = replace(policy, schedule=cron.problem)
     found = read_directory(root, _rules(args), kustomize.render)
     files = found.files
     try:
@@ -567,6 +571,7 @@ VERBS = {
     "uncordon": cli_nodes.cmd(emit),
     "drain": cli_nodes.cmd(emit),
     "delete": cli_delete.cmd(emit),
+    "create": cli_create.cmd(emit),
     "set": cli_edit.run,
     "scale": cli_edit.run,
 }

@@ -24,6 +24,9 @@ KIND_ALIASES = {
     "ds": "daemonsets",
     "jobs": "jobs",
     "job": "jobs",
+    "cronjobs": "cronjobs",
+    "cronjob": "cronjobs",
+    "cj": "cronjobs",
     "replicasets": "replicasets",
     "replicaset": "replicasets",
     "rs": "replicasets",
@@ -61,6 +64,14 @@ KIND_ALIASES = {
 
 def _age(created: float) -> str:
     return format_duration(max(0.0, time.time() - created)) if created else "-"
+
+
+def _ago(when: float | None) -> str:
+    return f"{format_duration(max(0.0, time.time() - when))} ago" if when else "<none>"
+
+
+def _in(when: float | None) -> str:
+    return f"in {format_duration(max(0.0, when - time.time()))}" if when else "<none>"
 
 
 def _duration(job: dict[str, Any]) -> str:
@@ -156,6 +167,19 @@ def cmd_get(args: argparse.Namespace) -> int:
                 _age(r["created"]),
             ]
             + ([r["reason"] or "-", ",".join(r["images"]), ",".join(r["pods"])] if wide else [])
+            for r in rows
+        ]  # fmt: skip
+    elif kind == "cronjobs":  # kubectl's columns, and when it runs next and how it last went
+        header = ["NAMESPACE", "NAME", "SCHEDULE", "TIMEZONE", "SUSPEND", "ACTIVE"]
+        header += ["LAST SCHEDULE", "NEXT SCHEDULE", "LAST RESULT", "AGE"]
+        header += ["HEALTH", "MESSAGE"] if wide else []
+        cells = [
+            [
+                r["namespace"], r["name"], r["schedule"], r["timeZone"] or "<none>",
+                str(r["suspend"]), str(r["active"]), _ago(r["lastScheduleTime"]),
+                _in(r["nextScheduleTime"]), r["lastResult"] or "-", _age(r["lastScheduleTime"]),
+            ]
+            + ([r["health"], r["message"]] if wide else [])
             for r in rows
         ]  # fmt: skip
     elif kind in ("replicasets", "replicationcontrollers"):

@@ -34,6 +34,8 @@ class Why:
     JOB_ENDED = "job ended"
     JOB_TTL = "job finished longer ago than ttlSecondsAfterFinished"
     JOB_SUSPENDED = "job suspended"
+    JOB_HISTORY = "job past the cronjob's history limit"
+    JOB_REPLACED = "job replaced by the cronjob's next run (concurrencyPolicy Replace)"
 
 
 NameSource = Callable[[], str]

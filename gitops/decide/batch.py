@@ -76,8 +76,45 @@ def hook_of(meta: m.ObjectMeta) -> tuple[str, tuple[str, ...]]:
     return hook, tuple(p.strip() for p in policies.split(",") if p.strip())
 
 
-def batch_of(res: m.Job) -> Batch:
+@dataclass(frozen=True)
+class Cron:
+    """A CronJob's own fields (its Jobs' are its ``Batch``)."""
+
+    schedule: str
+    time_zone: str = ""
+    concurrency: str = "Allow"  # Allow | Forbid | Replace
+    starting_deadline: int | None = None
+    suspend: bool = False
+    keep_succeeded: int = 3
+    keep_failed: int = 1
+
+
+@dataclass(frozen=True)
+class CronTimes:
+    """What a CronJob's schedule says now: the latest time a run is due for (None: none is),
+    and the next time it fires; ``manual``: runs asked for by hand, by name."""
+
+    due: float | None = None
+    next: float | None = None
+    manual: tuple[str, ...] = ()
+    error: str = ""
+
+
+def cron_of(res: m.CronJob) -> Cron:
     spec = res.spec
+    return Cron(
+        spec.schedule,
+        spec.time_zone or "",
+        spec.concurrency_policy,
+        spec.starting_deadline_seconds,
+        spec.suspend,
+        spec.successful_jobs_history_limit,
+        spec.failed_jobs_history_limit,
+    )
+
+
+def batch_of(res: m.Job | m.CronJob) -> Batch:
+    spec = res.spec if isinstance(res, m.Job) else res.spec.job_template.spec
     completions = spec.completions
     if completions is None and spec.parallelism <= 1:
         completions = 1  # Kubernetes' default: one pod to succeed

@@ -13,7 +13,7 @@ import math
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from gitops.decide.batch import Batch, batch_of, job_labels
+from gitops.decide.batch import Batch, Cron, batch_of, cron_of, job_labels
 from gitops.decide.placement import placement
 from gitops.decide.security import effective
 from gitops.decide.stateful import Stateful, claim_of, stateful_of
@@ -67,7 +67,8 @@ class DesiredDeployment:
     max_unavailable: int | str = "25%"
     kind: str = "Deployment"
     stateful: Stateful | None = None  # a StatefulSet's own fields
-    batch: Batch | None = None  # a Job's own fields
+    batch: Batch | None = None  # a Job's own fields (a CronJob's Jobs')
+    cron: Cron | None = None  # a CronJob's own fields
 
     @property
     def rolls(self) -> bool:
@@ -105,6 +106,10 @@ class DesiredState:
     @property
     def has_jobs(self) -> bool:
         return any(d.batch is not None for d in self.deployments)
+
+    @property
+    def cronjobs(self) -> tuple[DesiredDeployment, ...]:
+        return tuple(d for d in self.deployments if d.cron is not None)
 
     @property
     def has_claims(self) -> bool:
@@ -476,8 +481,10 @@ def _workload(entry: Entry[m.Workload], manifests: Manifests, commit: str) -> De
         (*pod.init_containers, *pod.containers),
     )
     origin = f"{entry.path}:{entry.doc}: {dep.kind}/{entry.name}"
-    job = isinstance(dep, m.Job)
-    labels = {**spec.template.metadata.labels, **dict(job_labels(entry.name) if job else ())}
+    job = isinstance(dep, m.Job | m.CronJob)
+    # A Job's pods carry its name (a CronJob's carry their run's, given per run).
+    named = job_labels(entry.name) if isinstance(dep, m.Job) else ()
+    labels = {**spec.template.metadata.labels, **dict(named)}
     template = PodTemplate(
         namespace=entry.namespace,
         deployment=entry.name,
@@ -525,6 +532,9 @@ def _workload(entry: Entry[m.Workload], manifests: Manifests, commit: str) -> De
     )
     if isinstance(dep, m.Job):
         return replace(desired, batch=batch_of(dep), auto_rollback=False)
+    if isinstance(dep, m.CronJob):
+        batch = replace(batch_of(dep), hook="")  # a CronJob's Jobs are no sync hooks
+        return replace(desired, batch=batch, cron=cron_of(dep), auto_rollback=False)
     if isinstance(dep, m.DaemonSet):  # its replicas are its nodes, counted by its planner
         daemon = dep.spec.update_strategy.rolling_update
         return replace(

@@ -124,8 +124,8 @@ def post_sync_due(desired: DesiredState, last: tuple[ResourceStatus, ...], appli
         return False
     said = {(r.kind, r.namespace, r.name): r for r in last}
     for dep in desired.deployments:
-        if dep.batch is not None and dep.batch.hook:
-            continue
+        if (dep.batch is not None and dep.batch.hook) or dep.cron is not None:
+            continue  # hooks, and CronJobs (their runs come by the clock, not by the sync)
         r = said.get((dep.kind, dep.namespace, dep.name))
         if r is None or r.sync != Sync.SYNCED or r.health != Health.HEALTHY:
             return False

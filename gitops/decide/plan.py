@@ -30,11 +30,12 @@ from gitops.decide.actions import (
     Why,
     random_suffix,
 )
+from gitops.decide.batch import CronTimes
 from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.disruption import Blocked, admit, budgets
 from gitops.decide.health import PodReadiness
 from gitops.decide.schedule import NodeView, Scheduler
-from gitops.decide.workloads import daemonset, deployment, job, replicaset, statefulset
+from gitops.decide.workloads import cronjob, daemonset, deployment, job, replicaset, statefulset
 from gitops.decide.workloads.base import Context, Planner
 from gitops.manifests.model import Service
 from gitops.model.labels import JobRecord
@@ -48,6 +49,7 @@ PLANNERS: Mapping[str, Planner[DesiredDeployment]] = {
     "StatefulSet": statefulset.plan,
     "DaemonSet": daemonset.plan,
     "Job": job.plan,
+    "CronJob": cronjob.plan,
 }
 
 
@@ -169,6 +171,7 @@ def make_plan(
     now: float = math.inf,  # no clock: minReadySeconds counts as served
     restarts: RestartPolicy | None = None,
     evicted: Collection[str] = (),
+    cron: Mapping[tuple[str, str], CronTimes] | None = None,
 ) -> Plan:
     """``nodes``: names, or what the scheduler knows of each (readiness, cordon, drain,
     capacity, labels). ``evicted``: pods of a node that was lost and evicted; they are replaced,
@@ -192,6 +195,7 @@ def make_plan(
         restarts=restarts or RestartPolicy(),
         volumes=bound,
         records={(r.namespace, r.job, r.template_hash): r for r in live.records},
+        cron=cron or {},
     )
     create: list[Create] = []
     restart: list[Restart] = []
@@ -207,6 +211,7 @@ def make_plan(
     drop: list[VolumeInfo] = []
     counted: list[tuple[str, str, int]] = []
     records: list[JobRecord] = []
+    forget: list[JobRecord] = []
     wakes: list[float] = []
     for dep in desired.deployments:
         part = PLANNERS[dep.kind](dep, by_key.get(dep.key, []), ctx)
@@ -224,6 +229,7 @@ def make_plan(
         if part.wanted is not None:
             counted.append((dep.namespace, dep.name, part.wanted))
         records += part.records
+        forget += part.forget
         if part.wake_at is not None:
             wakes.append(part.wake_at)
     remove, held, blocked = _budgeted(remove, desired, pods, ctx)
@@ -283,7 +289,7 @@ def make_plan(
         volumes_remove=tuple(v for v in drop if v.node in ready),
         wanted=tuple(counted),
         records_write=_unrecorded(records, live, ready),
-        records_remove=_forgotten(desired, live, ready),
+        records_remove=_forgotten(desired, live, ready, forget),
     )
 
 
@@ -298,14 +304,24 @@ def _unrecorded(
 
 
 def _forgotten(
-    desired: DesiredState, live: LiveState, ready: Sequence[str]
+    desired: DesiredState, live: LiveState, ready: Sequence[str], forget: Sequence[JobRecord]
 ) -> tuple[JobRecord, ...]:
     """Records of Jobs git no longer holds, or of a Job's older template: forgotten, so a Job
-    put back (or changed back) runs again."""
+    put back (or changed back) runs again. A CronJob's runs are forgotten past its history
+    limits (``forget``: its planner says which)."""
     current = {(d.namespace, d.name, d.template.template_hash) for d in desired.deployments
-               if d.batch is not None}  # fmt: skip
-    return tuple(r for r in live.records if (r.namespace, r.job, r.template_hash) not in current
-                 and r.node in ready)  # fmt: skip
+               if d.batch is not None and d.cron is None}  # fmt: skip
+    crons = [d for d in desired.deployments if d.cron is not None]
+    gone = {(r.namespace, r.job, r.template_hash) for r in forget}
+
+    def kept(r: JobRecord) -> bool:
+        key = (r.namespace, r.job, r.template_hash)
+        if key in gone:
+            return False
+        ours = any(d.namespace == r.namespace and cronjob.is_run(d.name, r.job) for d in crons)
+        return ours or key in current
+
+    return tuple(r for r in live.records if not kept(r) and r.node in ready)
 
 
 def _pinned(pods: Sequence[PodInfo], ctx: Context) -> tuple[Blocked, ...]:

@@ -13,10 +13,11 @@ from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from gitops.decide import disruption, health
+from gitops.decide.batch import CronTimes
 from gitops.decide.desired import DesiredState
 from gitops.decide.health import PodReadiness
 from gitops.decide.plan import Plan, default_readiness
-from gitops.decide.workloads import job
+from gitops.decide.workloads import cronjob, job
 from gitops.manifests import Entry
 from gitops.manifests import model as m
 from gitops.model.applied import ApplyResult
@@ -65,6 +66,7 @@ def resource_statuses(
     readiness: Mapping[str, PodReadiness] | None = None,
     now: float = math.inf,
     restarts: Mapping[str, int] | None = None,
+    cron: Mapping[tuple[str, str], CronTimes] | None = None,
 ) -> tuple[ResourceStatus, ...]:
     out: list[ResourceStatus] = []
     for entry in desired.manifests.entries:
@@ -80,6 +82,10 @@ def resource_statuses(
             ))  # fmt: skip
         elif isinstance(res, m.Job):
             out.append(_job(entry, desired, live, restarts or {}, now))
+        elif isinstance(res, m.CronJob):
+            out.append(
+                _cronjob(entry, desired, live, (cron or {}).get((entry.namespace, entry.name)))
+            )
         elif isinstance(res, m.WORKLOADS):
             dep = desired.deployment(entry.namespace, entry.name)
             assert dep is not None
@@ -232,6 +238,45 @@ def _job(
         tuple(c.image for c in dep.template.containers),
         st.condition,
         st.reason,
+    )
+
+
+def _cronjob(
+    entry: Entry[m.CronJob], desired: DesiredState, live: LiveState, times: CronTimes | None
+) -> ResourceStatus:
+    """A CronJob's status, as ``kubectl get cronjobs`` shows it, with its last result: Degraded
+    while the run that ended last failed (or the schedule cannot be read), Suspended while
+    suspended, else Healthy."""
+    dep = desired.deployment(entry.namespace, entry.name)
+    assert dep is not None and dep.cron is not None
+    st = cronjob.status(dep, live.of(*dep.key), list(live.records), times)
+    health = Health.HEALTHY
+    message = f"last run {st.last_run}: {st.last_result}" if st.last_run else "no run yet"
+    if st.last_reason and st.last_result != job.COMPLETE:
+        message += f" ({st.last_reason})"
+    if st.last_result == job.FAILED:
+        health = Health.DEGRADED
+    if dep.cron.suspend:
+        health, message = Health.SUSPENDED, f"suspended; {message}"
+    if times is not None and times.error:
+        health, message = Health.DEGRADED, times.error
+    return ResourceStatus(
+        "CronJob",
+        entry.namespace,
+        entry.name,
+        Sync.SYNCED,
+        health,
+        message,
+        f"{entry.path}:{entry.doc}",
+        {
+            "active": st.active,
+            "lastScheduleTime": int(st.last_schedule),
+            "lastSuccessfulTime": int(st.last_successful),
+            "nextScheduleTime": int(st.next_schedule),
+        },
+        tuple(c.image for c in dep.template.containers),
+        st.last_result,
+        st.last_reason,
     )
 
 

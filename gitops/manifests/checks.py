@@ -25,12 +25,26 @@ from gitops.manifests.quantity import parse_quantity
 class _Issues:
     """Collects FieldErrors for one entry."""
 
-    def __init__(self, entry: Entry[Any], sink: list[FieldError]) -> None:
+    def __init__(self, entry: Entry[Any], sink: list[FieldError], spec: str = "spec.") -> None:
         self.entry, self.sink = entry, sink
+        self.spec = spec  # where the checked fields' "spec." is in the document
 
     def __call__(self, fld: str, message: str) -> None:
         e = self.entry
+        if fld.startswith("spec.") and self.spec != "spec.":
+            fld = self.spec + fld.removeprefix("spec.")
+        message = message.replace("spec.template", self.spec + "template")
         self.sink.append(FieldError(e.path, e.doc, e.display, fld, message))
+
+    def entry_issue(self, fld: str, message: str) -> None:
+        """A field of the document itself, whatever part is being checked."""
+        _Issues(self.entry, self.sink)(fld, message)
+
+    def job(self) -> _Issues:
+        """A CronJob's Job part: its fields are under spec.jobTemplate.spec."""
+        if not isinstance(self.entry.resource, m.CronJob):
+            return self
+        return _Issues(self.entry, self.sink, "spec.jobTemplate.spec.")
 
 
 def name_problem(kind: str, name: str) -> str | None:
@@ -232,12 +246,13 @@ def _check_workload(
 ) -> None:
     res = entry.resource
     spec = res.spec
+    issue = issue.job()  # a CronJob's template is its Job's
     labels = spec.template.metadata.labels
     where = (
         "spec.selector" if isinstance(res, m.ReplicationController) else "spec.selector.matchLabels"
     )
     selector = m.selector_labels(res)
-    if not selector and not isinstance(res, m.Job):
+    if not selector and not isinstance(res, m.Job | m.CronJob):
         issue(where, "required: a selector, or template labels it defaults to")
     for key, value in selector.items():
         if labels.get(key) != value:
@@ -251,8 +266,13 @@ def _check_workload(
         _check_strategy(res.spec.strategy, issue)
     if isinstance(res, m.DaemonSet):
         _check_daemon(res.spec.update_strategy, issue)
-    if isinstance(res, m.Job):
-        _check_job(res.spec, issue)
+    if isinstance(res, m.CronJob) and policy.schedule is not None:
+        why = policy.schedule(res.spec.schedule, res.spec.time_zone)
+        if why:
+            tz = why.startswith("unknown time zone")
+            issue.entry_issue("spec.timeZone" if tz else "spec.schedule", why)
+    if isinstance(res, m.Job | m.CronJob):
+        _check_job(res.spec if isinstance(res, m.Job) else res.spec.job_template.spec, issue)
     elif spec.template.spec.restart_policy != "Always":
         issue(
             "spec.template.spec.restartPolicy",
@@ -585,7 +605,7 @@ def semantic_errors(manifests: Manifests, policy: Policy) -> Iterator[FieldError
         res = entry.resource
         if isinstance(res, m.WORKLOADS):
             _check_workload(entry, manifests, policy, issue)
-            _check_security(res.spec.template.spec, "spec.template.spec", policy, issue)
+            _check_security(res.spec.template.spec, "spec.template.spec", policy, issue.job())
             _check_owner(entry, owners, issue)
         elif isinstance(res, m.PodDisruptionBudget):
             _check_budget(entry, issue)

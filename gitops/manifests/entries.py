@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -27,6 +28,10 @@ class Policy:
     # storageClassName -> whether its volume driver is shared (ReadWriteMany, ReadOnlyMany)
     storage_classes: tuple[tuple[str, bool], ...] = (("local", False),)
     host_paths: tuple[str, ...] = ()  # hostPath volumes may use these paths and below them
+    # How the reconciler reads a CronJob's schedule and timeZone: why it would refuse them ("":
+    # fine). The scheduler's own parser, handed in (``gitops.source.cron.problem``); None: the
+    # schedules are not checked here.
+    schedule: Callable[[str, str | None], str] | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

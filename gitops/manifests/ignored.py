@@ -81,7 +81,8 @@ def _of(entry: Entry[Any]) -> Iterator[tuple[str, str]]:
     if res.status:
         yield "status", "ignored: status is observed by gitops, not read from git"
     if isinstance(res, m.WORKLOADS):
-        yield from _template(res.spec.template, "spec.template")
+        where = "spec.jobTemplate.spec.template" if isinstance(res, m.CronJob) else "spec.template"
+        yield from _template(res.spec.template, where)
     if isinstance(res, m.Service):
         yield from _service(res.spec)
     if isinstance(res, m.PersistentVolumeClaim):

@@ -56,7 +56,6 @@ MEANINGLESS: dict[str, str] = {
 NOT_YET: frozenset[str] = frozenset(
     {
         "PersistentVolume",
-        "CronJob",
         "Ingress",
         "HorizontalPodAutoscaler",
         "ResourceQuota",

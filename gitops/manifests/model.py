@@ -26,7 +26,7 @@ from gitops.manifests.fields import (
     Quantity,
     Spec,
 )
-from gitops.manifests.pod import LabelSelector, PodTemplateSpec
+from gitops.manifests.pod import LabelSelector, PodTemplateSpec, TemplateMeta
 from gitops.manifests.scheduling import PodSelector
 
 
@@ -367,9 +367,46 @@ class Job(Resource):
     spec: JobSpec
 
 
+class JobTemplateSpec(Spec):
+    metadata: TemplateMeta = Field(default_factory=TemplateMeta)
+    spec: JobSpec
+
+
+class CronJobSpec(Spec):
+    schedule: str = Field(min_length=1)
+    time_zone: str | None = None
+    job_template: JobTemplateSpec
+    concurrency_policy: Literal["Allow", "Forbid", "Replace"] = "Allow"
+    starting_deadline_seconds: Annotated[int, Field(ge=0)] | None = None
+    suspend: bool = False
+    successful_jobs_history_limit: NonNegative = 3
+    failed_jobs_history_limit: NonNegative = 1
+
+    @property
+    def template(self) -> PodTemplateSpec:
+        return self.job_template.spec.template
+
+    @property
+    def replicas(self) -> int:
+        return self.job_template.spec.replicas
+
+    @property
+    def min_ready_seconds(self) -> int:
+        return 0
+
+
+class CronJob(Resource):
+    """A Job made on a cron schedule (in ``timeZone``), with Kubernetes' concurrency policy,
+    starting deadline and history limits."""
+
+    api_version: Literal["batch/v1"]
+    kind: Literal["CronJob"]
+    spec: CronJobSpec
+
+
 # The kinds whose pods gitops runs. Pods are keyed by (namespace, workload name), so two of
 # them may not share a name in one namespace (``gitops.manifests.checks`` says so).
-Workload = Deployment | ReplicaSet | ReplicationController | StatefulSet | DaemonSet | Job
+Workload = Deployment | ReplicaSet | ReplicationController | StatefulSet | DaemonSet | Job | CronJob
 WORKLOADS: tuple[
     type[Deployment],
     type[ReplicaSet],
@@ -377,7 +414,8 @@ WORKLOADS: tuple[
     type[StatefulSet],
     type[DaemonSet],
     type[Job],
-] = (Deployment, ReplicaSet, ReplicationController, StatefulSet, DaemonSet, Job)
+    type[CronJob],
+] = (Deployment, ReplicaSet, ReplicationController, StatefulSet, DaemonSet, Job, CronJob)
 WORKLOAD_KINDS: frozenset[str] = frozenset(k.__name__ for k in WORKLOADS)
 
 
@@ -385,7 +423,7 @@ def selector_labels(res: Workload) -> dict[str, str]:
     """The labels a workload's selector asks its template for."""
     if isinstance(res, ReplicationController):
         return res.spec.selector or dict(res.spec.template.metadata.labels)
-    if isinstance(res, Job):  # its pods are its own: the labels gitops gives them
+    if isinstance(res, Job | CronJob):  # its pods are its own: the labels gitops gives them
         return {}
     return dict(res.spec.selector.match_labels)
 
@@ -403,4 +441,5 @@ KINDS: dict[str, tuple[str, type[Resource]]] = {
     "StatefulSet": ("apps/v1", StatefulSet),
     "DaemonSet": ("apps/v1", DaemonSet),
     "Job": ("batch/v1", Job),
+    "CronJob": ("batch/v1", CronJob),
 }

@@ -80,6 +80,7 @@ class _State(Collector):
         yield dep_info
         yield from replicas.values()
         yield from _jobs(status.resources)
+        yield from _cronjobs(status.resources)
         ready = GaugeMetricFamily(
             "gitops_node_ready", "1 when the node answers and is Ready", labels=["node"]
         )
@@ -158,6 +159,42 @@ def _jobs(resources: Any) -> Iterator[Metric]:
             done.add_metric(key, float(r.replicas["completionTime"]))
     yield from counts.values()
     yield from (complete, failed, started, done)
+
+
+CRON_TIMES = {
+    "lastScheduleTime": ("last_schedule_time", "When its last run was scheduled"),
+    "lastSuccessfulTime": ("last_successful_time", "When a run of it last succeeded (0: never)"),
+    "nextScheduleTime": ("next_schedule_time", "When its next run is due"),
+}
+
+
+def _cronjobs(resources: Any) -> Iterator[Metric]:
+    """kube-state-metrics' CronJob gauges: active runs, the last schedule, the last success
+    (so an alert fires when a nightly job stops succeeding), the next schedule."""
+    labels = ["namespace", "cronjob"]
+    active = GaugeMetricFamily(
+        "gitops_cronjob_status_active", "Runs of the CronJob active now", labels=labels
+    )
+    times = {
+        key: GaugeMetricFamily(
+            f"gitops_cronjob_status_{name}_seconds", f"{text} (Unix time)", labels=labels
+        )
+        for key, (name, text) in CRON_TIMES.items()
+    }
+    failed = GaugeMetricFamily(
+        "gitops_cronjob_last_run_failed", "1 when its run that ended last failed", labels=labels
+    )
+    for r in resources:
+        if r.kind != "CronJob" or r.replicas is None:
+            continue
+        key = [r.namespace, r.name]
+        active.add_metric(key, float(r.replicas.get("active", 0)))
+        for k, family in times.items():
+            family.add_metric(key, float(r.replicas.get(k, 0)))
+        failed.add_metric(key, 1.0 if r.condition == "Failed" else 0.0)
+    yield active
+    yield from times.values()
+    yield failed
 
 
 def _reason_kind(reason: str) -> str:

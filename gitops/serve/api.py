@@ -36,6 +36,7 @@ from gitops.state.history import History
 log = logging.getLogger(__name__)
 WEBHOOKS = "/api/v1/webhooks/"
 CLAIMS = "/api/v1/persistentvolumeclaims/"  # + NAMESPACE/NAME/delete
+NAMESPACES = "/api/v1/namespaces/"  # + NAMESPACE/cronjobs/NAME/run
 WAIT_POLL = 0.25  # seconds between looks while a deploy-and-wait request waits
 MAX_WAIT = 3600.0  # a deploy-and-wait request holds a worker thread this long at most
 MAX_BODY = 64 * 1024  # for calls other than webhooks, which have their own limit
@@ -103,6 +104,15 @@ class App:
         self.contains, self.clock = contains, clock
         self.token = settings.api_token.encode()
         self.webhook_secret = settings.webhook_secret.encode()
+
+    def _run_cronjob(self, namespace: str, name: str) -> tuple[int, Any]:
+        """A run of a CronJob now, as ``kubectl create job --from=cronjob/NAME``: made by the
+        next pass, named NAME-manual-xxxxx, kept and counted like its scheduled runs."""
+        run = self.model.run_cronjob(namespace, name)
+        if run is None:
+            return 404, {"error": f"cronjob {namespace}/{name} not found in the applied commit"}
+        self.trigger.fire("api:create-job")
+        return 201, {"job": run, "namespace": namespace, "cronjob": name}
 
     def _delete_claim(self, namespace: str, name: str, req: Request) -> tuple[int, Any]:
         """Remove a claim's volume and its data: only with ``confirm=true``, and only while no
@@ -200,6 +210,10 @@ class App:
         if method == "POST" and path.startswith(CLAIMS) and path.endswith("/delete"):
             claim_ns, _, name = path.removeprefix(CLAIMS).removesuffix("/delete").partition("/")
             return self._delete_claim(claim_ns, name, req)
+        if method == "POST" and path.startswith(NAMESPACES) and path.endswith("/run"):
+            parts = path.removeprefix(NAMESPACES).removesuffix("/run").split("/")
+            if len(parts) == 3 and parts[1] == "cronjobs":
+                return self._run_cronjob(parts[0], parts[2])
         if method == "POST" and path == "/api/v1/sync":
             return self.sync(req)
         if method == "GET" and path.startswith("/api/v1/sync/"):
@@ -226,6 +240,7 @@ class App:
                 "statefulsets": lambda: views.deployment_rows(rec.status, live, ns, "StatefulSet"),
                 "daemonsets": lambda: views.deployment_rows(rec.status, live, ns, "DaemonSet"),
                 "jobs": lambda: views.job_rows(rec.status, live, ns),
+                "cronjobs": lambda: views.cronjob_rows(rec.status, rec.desired, ns),
                 "replicationcontrollers": lambda: views.deployment_rows(
                     rec.status, live, ns, "ReplicationController"
                 ),

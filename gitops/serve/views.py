@@ -198,6 +198,44 @@ def job_rows(status: SyncStatus, live: LiveState, namespace: str | None) -> list
     return rows
 
 
+def cronjob_rows(
+    status: SyncStatus, desired: DesiredState | None, namespace: str | None
+) -> list[dict[str, Any]]:
+    """CronJobs, as ``kubectl get cronjobs`` shows them (SCHEDULE, TIMEZONE, SUSPEND, ACTIVE,
+    LAST SCHEDULE), with the next schedule and the last result."""
+    if desired is None:
+        return []
+    rows = []
+    for r in status.resources:
+        if r.kind != "CronJob" or (namespace and r.namespace != namespace):
+            continue
+        dep = desired.deployment(r.namespace, r.name)
+        if dep is None or dep.cron is None:
+            continue
+        reps = r.replicas or {}
+        rows.append(
+            {
+                "namespace": r.namespace,
+                "name": r.name,
+                "schedule": dep.cron.schedule,
+                "timeZone": dep.cron.time_zone or None,
+                "suspend": dep.cron.suspend,
+                "concurrencyPolicy": dep.cron.concurrency,
+                "active": reps.get("active", 0),
+                "lastScheduleTime": reps.get("lastScheduleTime") or None,
+                "lastSuccessfulTime": reps.get("lastSuccessfulTime") or None,
+                "nextScheduleTime": reps.get("nextScheduleTime") or None,
+                "lastResult": r.condition or None,
+                "lastReason": r.reason or None,
+                "health": r.health,
+                "message": r.message,
+                "images": list(r.images),
+                "source": r.source,
+            }
+        )
+    return rows
+
+
 def budget_rows(
     status: SyncStatus, desired: DesiredState | None, namespace: str | None
 ) -> list[dict[str, Any]]:

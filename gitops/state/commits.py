@@ -7,9 +7,12 @@ commit that does not validate raises ``ManifestError``, every time it is asked f
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gitops.decide.desired import DesiredState, build_desired
 from gitops.errors import GitopsError
 from gitops.manifests import Policy, parse_manifests
+from gitops.source import cron
 from gitops.source.git import GitSource
 
 KEPT = 8  # commits whose desired state is kept
@@ -17,7 +20,9 @@ KEPT = 8  # commits whose desired state is kept
 
 class Commits:
     def __init__(self, source: GitSource, policy: Policy | None = None) -> None:
-        self.source, self.policy = source, policy or Policy()
+        # Schedules are read as the scheduler reads them.
+        self.source = source
+        self.policy = replace(policy or Policy(), schedule=cron.problem)
         self._loaded: dict[str, DesiredState] = {}
 
     def load(self, commit: str) -> DesiredState:

@@ -44,26 +44,14 @@ def test_kinds_without_meaning_here_are_skipped_with_the_reason() -> None:
 
 
 def test_kinds_gitops_will_run_later_are_skipped_as_not_yet() -> None:
-    cron = {
-        "apiVersion": "batch/v1",
-        "kind": "CronJob",
-        "metadata": {"name": "nightly"},
-        "spec": {
-            "schedule": "@daily",
-            "jobTemplate": {
-                "spec": {
-                    "template": {
-                        "spec": {
-                            "containers": [{"name": "m", "image": "x"}],
-                            "restartPolicy": "Never",
-                        }
-                    }
-                }
-            },
-        },
+    ingress = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {"name": "web"},
+        "spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}},
     }
-    (entry,) = parse_manifests({"j.yaml": dump(cron)}).of(m.Skipped)
-    assert entry.resource.reason == "gitops does not run CronJob yet"
+    (entry,) = parse_manifests({"i.yaml": dump(ingress)}).of(m.Skipped)
+    assert entry.resource.reason == "gitops does not run Ingress yet"
 
 
 def test_a_skipped_kind_is_still_checked_against_kubernetes_schema() -> None:

@@ -16,6 +16,7 @@ from typing import Protocol, TypeVar
 
 from gitops.decide.actions import Create, NameSource, Pending, Remove, Restart, RestartPolicy
 from gitops.decide.affinity import untolerated
+from gitops.decide.batch import CronTimes
 from gitops.decide.health import PodReadiness
 from gitops.decide.schedule import NodeView, Scheduler, Unschedulable
 from gitops.model.labels import INFRA_NAME, JobRecord
@@ -37,6 +38,8 @@ class Context:
     volumes: Mapping[tuple[str, str], str] = field(default_factory=dict)  # claim -> its node
     # Finished Jobs the nodes remember: (namespace, job, template hash) -> its record.
     records: Mapping[tuple[str, str, str], JobRecord] = field(default_factory=dict)
+    # What each CronJob's schedule says now (``cronjob.CronTimes``), by (namespace, name).
+    cron: Mapping[tuple[str, str], CronTimes] = field(default_factory=dict)
 
     def reachable(self, pod: PodInfo) -> bool:
         node = self.nodes.get(pod.node)
@@ -80,6 +83,7 @@ class Part:
     drop_claims: tuple[str, ...] = ()  # claims a retention policy deletes now (their pods gone)
     wanted: int | None = None  # the replicas it wants, when only planning counts them (nodes)
     records: tuple[JobRecord, ...] = ()  # a Job's end, to remember on every node
+    forget: tuple[JobRecord, ...] = ()  # ends to forget on every node (a CronJob's history)
     wake_at: float | None = None  # when to look again though nothing changes (a back-off, a TTL)
 
 
