@@ -29,7 +29,7 @@ def duration(text: str) -> float:
 
 
 class Ref(str):
-    """A workload's name, knowing its kind (``Deployment`` or ``StatefulSet``)."""
+    """A workload's name, knowing its kind (Deployment, StatefulSet or DaemonSet)."""
 
     kind: str = "Deployment"
 
@@ -37,15 +37,18 @@ class Ref(str):
 _KINDS = {
     **dict.fromkeys(("deployment", "deployments", "deploy"), "Deployment"),
     **dict.fromkeys(("statefulset", "statefulsets", "sts"), "StatefulSet"),
+    **dict.fromkeys(("daemonset", "daemonsets", "ds"), "DaemonSet"),
 }
 
 
 def deployment(text: str) -> Ref:
-    """An argparse type: ``deployment/NAME`` (``deployments/``, ``deploy/``) or
-    ``statefulset/NAME`` (``sts/``) -> NAME, with its kind."""
+    """An argparse type: ``deployment/NAME`` (``deployments/``, ``deploy/``),
+    ``statefulset/NAME`` (``sts/``) or ``daemonset/NAME`` (``ds/``) -> NAME, with its kind."""
     kind, _, name = text.partition("/")
     if kind not in _KINDS or not name:
-        raise argparse.ArgumentTypeError("expected deployment/NAME or statefulset/NAME")
+        raise argparse.ArgumentTypeError(
+            "expected deployment/NAME, statefulset/NAME or daemonset/NAME"
+        )
     ref = Ref(name)
     ref.kind = _KINDS[kind]
     return ref

@@ -45,7 +45,9 @@ def add_parsers(sub: Any) -> None:
     env = os.environ.get
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("name", type=deployment, metavar="deployment/NAME|statefulset/NAME")
+        p.add_argument(
+            "name", type=deployment, metavar="deployment/NAME|statefulset/NAME|daemonset/NAME"
+        )
         p.add_argument("-n", "--namespace", default="default")
         p.add_argument("--repo", default=env("GITOPS_REPO"), help="repository URL or path")
         p.add_argument("--branch", default=env("GITOPS_BRANCH", "main"))
@@ -118,6 +120,9 @@ def run(args: argparse.Namespace) -> int:
     key: yedit.Key = (kind_of(args.name), args.namespace, args.name)
     target = f"deployment {args.namespace}/{args.name}"
     if args.verb == "scale":
+        if key[0] == "DaemonSet":
+            print("gitops: a DaemonSet runs one pod a node: it cannot be scaled", file=sys.stderr)
+            return ERROR
         if args.replicas < 0:
             print("gitops: --replicas must be 0 or more", file=sys.stderr)
             return ERROR

@@ -120,7 +120,9 @@ def add_parser(sub: Any, server: str) -> None:
     verbs = p.add_subparsers(dest="rollout_verb", required=True, metavar="VERB")
 
     def common(q: argparse.ArgumentParser) -> None:
-        q.add_argument("name", type=deployment, metavar="deployment/NAME|statefulset/NAME")
+        q.add_argument(
+            "name", type=deployment, metavar="deployment/NAME|statefulset/NAME|daemonset/NAME"
+        )
         q.add_argument("-n", "--namespace", default="default")
 
     q = verbs.add_parser(
@@ -224,8 +226,8 @@ def change(args: argparse.Namespace, api: Any) -> int:
         return ERROR
     key: yedit.Key = (kind_of(args.name), args.namespace, args.name)
     verb = args.rollout_verb
-    if key[0] == "StatefulSet" and verb in ("pause", "resume"):
-        print("gitops: a StatefulSet cannot be paused (Kubernetes has no such field)",
+    if key[0] in ("StatefulSet", "DaemonSet") and verb in ("pause", "resume"):
+        print(f"gitops: a {key[0]} cannot be paused (Kubernetes has no such field)",
               file=sys.stderr)  # fmt: skip
         return ERROR
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -336,7 +336,7 @@ class App:
             (
                 asdict(r)
                 for r in rec.status.resources
-                if r.kind in ("Deployment", "StatefulSet")
+                if r.kind in ("Deployment", "StatefulSet", "DaemonSet")
                 and (r.namespace, r.name) == (namespace, name)
             ),
             None,

@@ -127,14 +127,16 @@ class Revisions:
         ask: Questions,
     ) -> bool:
         """Advance every deployment's rollout record; True when a rollback was started."""
-        rolling = ("Deployment", "StatefulSet")
+        rolling = ("Deployment", "StatefulSet", "DaemonSet")
         by_key = {(r.namespace, r.name): r for r in resources if r.kind in rolling}
         rolled_back = False
         for dep in desired.deployments:
             status = by_key.get(dep.key)
             if status is None or status.replicas is None:
                 continue
-            if dep.stateful is not None and dep.stateful.on_delete:
+            if (dep.stateful is not None and dep.stateful.on_delete) or (
+                dep.kind == "DaemonSet" and dep.strategy == "OnDelete"
+            ):
                 continue  # nothing rolls by itself (kubectl rollout status says the same)
             reps = status.replicas
             updated = reps["updated"]

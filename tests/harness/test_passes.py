@@ -310,3 +310,43 @@ def test_a_finished_job_is_not_run_again_by_a_new_reconciler_on_an_empty_state(
     [res] = [r for r in outcome.status.resources if r.kind == "Job"]
     assert res.condition == "Complete"
     assert [r.result for r in again.history.job_runs("demo", "migrate")] == ["Complete"]
+
+
+def test_a_daemonsets_failed_update_is_rolled_back_by_itself(tmp_path: Path) -> None:
+    """Health gating and automatic rollback come through the Deployments' seam: the new
+    pod fails (fail-fast), one node at a time is touched, and the old template comes back."""
+
+    def agent(image: str) -> dict[str, Any]:
+        return {
+            "apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "agent", "namespace": "demo",
+                         "annotations": {"gitops.io/fail-fast": "true"}},
+            "spec": {"selector": {"matchLabels": {"app": "agent"}}, "template": {
+                "metadata": {"labels": {"app": "agent"}},
+                "spec": {"containers": [{"name": "a", "image": image}]}}},
+        }  # fmt: skip
+
+    h = Harness(tmp_path, nodes=("n1", "n2", "n3"))
+    h.push("agent.yaml", agent("reg/web:v1"))
+    h.run()
+    assert len(h.pods("agent")) == 3
+    assert h.rec.latest_rollout(("demo", "agent")).result == Rollout.COMPLETE  # type: ignore[union-attr]
+    h.push("agent.yaml", agent("reg/web:v2"))
+    most_new = 0
+    for _ in range(10):
+        h.rec.reconcile("test")
+        new = [p for p in h.pods("agent") if p.app_containers()[0].image == "reg/web:v2"]
+        most_new = max(most_new, len(new))
+        for pod in new:
+            for c in pod.app_containers():
+                if c.state == "running":
+                    h.nodes[pod.node].crash(c.id, 1)
+        h.clock.advance(1.0)
+        latest = h.rec.latest_rollout(("demo", "agent"))
+        if latest is not None and latest.is_rollback:
+            break
+    h.run()
+    assert most_new == 1  # one node at a time
+    assert h.images("agent") == {"reg/web:v1"} and len(h.pods("agent")) == 3
+    records = h.rec.history.rollouts("demo", "agent")
+    assert records[1].result == Rollout.FAILED and "NewPodFailed" in records[1].reason

@@ -27,8 +27,9 @@ def test_a_reference_names_its_kind(text: str, kind: str) -> None:
 
 
 def test_a_reference_of_another_kind_is_refused() -> None:
-    with pytest.raises(argparse.ArgumentTypeError, match="statefulset/NAME"):
-        deployment("daemonset/web")
+    with pytest.raises(argparse.ArgumentTypeError, match="daemonset/NAME"):
+        deployment("replicaset/web")
+    assert kind_of(deployment("ds/agent")) == "DaemonSet"
 
 
 def test_set_image_and_scale_edit_a_statefulset(tmp_path: Path) -> None:
