@@ -33,7 +33,7 @@ from typing import Any
 import docker
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench import daemon, stateful
+from bench import batch, daemon, stateful
 from bench.docs import sections
 from bench.sides import GWBRIDGE, ROOT, Gitops, Swarm, digest, manifest, swarm_leave, wait
 from bench.steady import steady
@@ -229,6 +229,7 @@ SCENARIOS: dict[str, list[tuple[str, Callable[[Any, dict[str, str]], Any]]]] = {
         ("9. DaemonSet vs --mode global, converge (1 node)", daemon.converge),
         ("9. DaemonSet vs --mode global, rolling update (1 node)", daemon.update),
     ],
+    "batch": [("10. Job of 10 completions, 2 at a time, vs --mode replicated-job", batch.run)],
 }
 # Run once whatever --reps says: each repeats its own measurement inside (30 passes; 3
 # interleaved runs per proxy target).

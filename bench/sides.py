@@ -123,6 +123,10 @@ class Gitops:
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env)
         wait(lambda: self._get("/healthz") is not None, 30)
 
+    def get(self, path: str) -> Any:
+        """The running gitops' API answer at ``path``, None when it does not answer."""
+        return self._get(path)
+
     def _get(self, path: str) -> Any:
         try:
             with urllib.request.urlopen(self.url + path, timeout=5) as resp:

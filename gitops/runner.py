@@ -23,7 +23,7 @@ from gitops.decide.actions import NameSource
 from gitops.nodes.base import DISCONNECTED, Node
 from gitops.nodes.docker import DockerNode
 from gitops.probing.prober import Prober
-from gitops.reconciler import INTERNAL_RETRY, Reconciler
+from gitops.reconciler import INTERNAL_RETRY, Outcome, Reconciler
 from gitops.report.metrics import Metrics, StateSource
 from gitops.report.notify import Notifier, Receiver
 from gitops.report.passes import Reporter
@@ -269,7 +269,12 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
             reasons = trigger.wait(timeout=1.0)
             if not reasons or stop.is_set():
                 continue
-            _pass(reconciler, poller, reasons)
+            outcome = _pass(reconciler, poller, reasons)
+            if outcome is not None and _batch_started(outcome):
+                # A Job's pods started this pass may end within moments: a short settle lets
+                # the next pass see them all ended and fill every free slot at once (without
+                # it, each pass finds one slot: the pod it made last is still running).
+                stop.wait(JOB_SETTLE)
     finally:
         poller.stop()
         # Only a clean stop (SIGTERM, SIGINT) stops the proxy. Whatever else ends this loop
@@ -284,13 +289,23 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     return 0
 
 
-def _pass(reconciler: Reconciler, poller: Poller, reasons: set[str]) -> None:
+def _pass(reconciler: Reconciler, poller: Poller, reasons: set[str]) -> Outcome | None:
     """One pass and its requeue. A pass records its own failures; this is the last net, so
     that nothing a pass meets ends the loop."""
     try:
         outcome = reconciler.reconcile(",".join(sorted(reasons)), fetch=reads_git(reasons))
         if outcome.requeue_after is not None:
             poller.retry_in(outcome.requeue_after, RETRY if outcome.retry else REQUEUE)
+        return outcome
     except Exception:
         log.exception("reconcile loop: a pass failed outside its own handling")
         poller.retry_in(INTERNAL_RETRY, RETRY)
+        return None
+
+
+JOB_SETTLE = 0.05  # seconds after a pass that started Job pods
+
+
+def _batch_started(outcome: Outcome) -> bool:
+    plan = outcome.plan
+    return plan is not None and any(c.template.restart_policy for c in plan.create)

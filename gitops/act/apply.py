@@ -187,7 +187,8 @@ class _Applier:
         end at exactly that), and none after one fails. So a template whose containers cannot
         start costs one attempt a pass, not a flood; what is left is planned again by the
         next pass. Pipelined, not in batches: a pod starts as soon as the bound allows, without
-        waiting for the slowest of a batch."""
+        waiting for the slowest of a batch. The plan's ``unthrottled`` workloads (a template a
+        pod already runs well, a Job's parallelism) start all their new pods at once."""
         queues: dict[tuple[str, str], deque[Create]] = {}
         for c in creates:
             queues.setdefault((c.template.namespace, c.template.deployment), deque()).append(c)
@@ -196,8 +197,14 @@ class _Applier:
         failed: set[tuple[str, str]] = set()
         running: dict[Future[bool], tuple[str, str]] = {}
 
+        unthrottled = set(self.plan.unthrottled)
+
         def launch(key: tuple[str, str]) -> None:
-            while queues[key] and key not in failed and started[key] < 2 * succeeded[key] + 1:
+            while (
+                queues[key]
+                and key not in failed
+                and (key in unthrottled or started[key] < 2 * succeeded[key] + 1)
+            ):
                 started[key] += 1
                 running[pool.submit(self.create, queues[key].popleft())] = key
 
