@@ -187,8 +187,8 @@ class _Applier:
         end at exactly that), and none after one fails. So a template whose containers cannot
         start costs one attempt a pass, not a flood; what is left is planned again by the
         next pass. Pipelined, not in batches: a pod starts as soon as the bound allows, without
-        waiting for the slowest of a batch. The plan's ``unthrottled`` workloads (a template a
-        pod already runs well, a Job's parallelism) start all their new pods at once."""
+        waiting for the slowest of a batch. The plan's ``unthrottled`` workloads (Jobs, bounded by
+        their parallelism) start all their new pods at once."""
         queues: dict[tuple[str, str], deque[Create]] = {}
         for c in creates:
             queues.setdefault((c.template.namespace, c.template.deployment), deque()).append(c)

@@ -61,14 +61,21 @@ def change(args: argparse.Namespace, emit: Emit) -> int:
     return _wait_empty(args, emit)
 
 
+def _ended(pod: dict[str, Any]) -> bool:
+    """A Job's (or CronJob's) pod that ran to its end."""
+    job = pod.get("ownerKind") in ("Job", "CronJob")
+    return job and pod.get("status") in ("Completed", "Error")
+
+
 def _wait_empty(args: argparse.Namespace, emit: Emit) -> int:
     deadline = time.monotonic() + args.timeout
     started = time.monotonic()
     last = ""
     while True:
         _, pods = request(args.server, "/api/v1/pods")
-        # A DaemonSet's pods stay, as with kubectl drain --ignore-daemonsets.
-        pods = [p for p in pods if p.get("ownerKind") != "DaemonSet"]
+        # A DaemonSet's pods stay, as with kubectl drain --ignore-daemonsets; a Job's pods
+        # that ended hold nothing of the node (kubectl deletes them; here their logs stay).
+        pods = [p for p in pods if p.get("ownerKind") != "DaemonSet" and not _ended(p)]
         left = sorted(f"{p['namespace']}/{p['name']}" for p in pods if p["node"] == args.node)
         line = f"node/{args.node}: {len(left)} pod(s) left"
         if left:

@@ -73,8 +73,7 @@ class Plan:
     records_write: tuple[JobRecord, ...] = ()  # Jobs that ended: remembered on every node
     records_remove: tuple[JobRecord, ...] = ()  # of Jobs git no longer holds, or changed
     # Workloads whose new pods need no slow start (``gitops.act.apply``, which guards against a
-    # template whose containers cannot start): one a pod of which already runs well here (runs,
-    # or succeeded), and Jobs (their parallelism is the bound their author set).
+    # template whose containers cannot start): Jobs, whose parallelism bounds them already.
     unthrottled: tuple[tuple[str, str], ...] = ()
 
     def replicas_of(self, dep: DesiredDeployment) -> int:
@@ -293,18 +292,16 @@ def make_plan(
         volumes_remove=tuple(v for v in drop if v.node in ready),
         wanted=tuple(counted),
         records_write=_unrecorded(records, live, ready),
-        unthrottled=_unthrottled(create, pods),
+        unthrottled=_unthrottled(create),
         records_remove=_forgotten(desired, live, ready, forget),
     )
 
 
-def _unthrottled(create: Sequence[Create], pods: Sequence[PodInfo]) -> tuple[tuple[str, str], ...]:
-    made = {(c.template.namespace, c.template.deployment, c.template.template_hash) for c in create}
-    well = {(p.namespace, p.deployment, p.template_hash) for p in pods
-            if p.running or p.phase == "Succeeded"}  # fmt: skip
-    jobs = {(c.template.namespace, c.template.deployment) for c in create
-            if c.template.restart_policy}  # fmt: skip
-    return tuple(sorted({(ns, name) for ns, name, _ in made & well} | jobs))
+def _unthrottled(create: Sequence[Create]) -> tuple[tuple[str, str], ...]:
+    """Jobs: their parallelism is the bound their author set (a ReplicaSet's slow start would
+    leave their slots empty, a pod at a time)."""
+    return tuple(sorted({(c.template.namespace, c.template.deployment) for c in create
+                         if c.template.restart_policy}))  # fmt: skip
 
 
 def _unrecorded(

@@ -12,6 +12,7 @@ day of week, where cron ORs them (so such a schedule is two triggers, the earlie
 from __future__ import annotations
 
 import math
+import time
 from datetime import UTC, datetime, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -124,6 +125,8 @@ class Schedule:
         except (ValueError, TypeError) as exc:
             raise CronError(str(exc)) from exc
         self.zone = zone
+        if self.next_after(time.time()) is None:  # each pass would search the calendar for it
+            raise CronError(f"{schedule!r} never fires (a day no month has, as 30 2)")
 
     def next_after(self, t: float) -> float | None:
         """The first time it fires strictly after ``t`` (Unix seconds)."""

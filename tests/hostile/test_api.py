@@ -252,3 +252,23 @@ def test_an_idle_connection_is_closed_after_the_timeout(remote: GitRemote, tmp_p
             assert 0.9 < time.monotonic() - started < 5.0
     finally:
         http.stop()
+
+
+def test_running_a_cronjob_needs_the_token_and_an_existing_cronjob(
+    server: tuple[HttpServer, Reconciler],
+) -> None:
+    http, _ = server
+    path = "/api/v1/namespaces/demo/cronjobs/nightly/run"
+    status, body = request(http.address, "POST", path)
+    assert status == 401 and "Bearer" in body["error"]
+    auth = {"Authorization": "Bearer t0ken"}
+    status, body = request(http.address, "POST", path, b"", **auth)
+    assert status == 404 and body == {
+        "error": "cronjob demo/nightly not found in the applied commit"
+    }
+    for odd in ("/api/v1/namespaces/demo/cronjobs/run", "/api/v1/namespaces/demo/web/x/run",
+                "/api/v1/namespaces/%00/cronjobs/%2e%2e/run", "/api/v1/jobs/demo",
+                "/api/v1/jobs/demo/nope/extra"):  # fmt: skip
+        method = "GET" if "/jobs/" in odd else "POST"
+        status, body = request(http.address, method, odd, b"", **auth)
+        assert status == 404, (odd, status, body)

@@ -195,6 +195,7 @@ def test_the_latest_schedule_of_a_long_outage_is_found_without_walking_it() -> N
         ("@every 1h", None, "spec.schedule", "unknown macro '@every 1h'"),
         ("TZ=UTC 0 * * * *", None, "spec.schedule", "use spec.timeZone"),
         ("* * * * 8", None, "spec.schedule", "day of week '8'"),
+        ("0 0 30 2 *", None, "spec.schedule", "never fires"),
         ("* * * * *", "Mars/Olympus", "spec.timeZone", "unknown time zone 'Mars/Olympus'"),
         ("* * * * *", "../../etc/passwd", "spec.timeZone", "unknown time zone"),
     ],
