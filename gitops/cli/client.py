@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from gitops.cli.common import ERROR
+from gitops.cli.common import ERROR, FAILED
 from gitops.config.settings import api_token, default_state_dir
 
 
@@ -54,3 +54,14 @@ def get(server: str, path: str) -> Any:
         print(f"gitops: {server.rstrip('/')}{path}: {error}", file=sys.stderr)
         raise SystemExit(ERROR)
     return body
+
+
+def command(server: str, path: str, expect: int, timeout: float) -> dict[str, Any] | int:
+    """A POST that changes something: its answer when it is ``expect``, else the verb's exit
+    code (2 when the reconciler cannot be asked or refuses the token, else 1), said why."""
+    code, body = request(server, path, "POST", timeout=timeout)
+    if code != expect:
+        said = body.get("error", body) if isinstance(body, dict) else body
+        print(f"gitops: {said}", file=sys.stderr)
+        return ERROR if code in (401, 502, 503) else FAILED
+    return dict(body)

@@ -9,13 +9,12 @@ when there is no such CronJob, 2 when the reconciler cannot be asked.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from gitops.cli.client import request
-from gitops.cli.common import ERROR, FAILED, OK
+from gitops.cli.client import command
+from gitops.cli.common import OK
 
 Emit = Callable[[Any, str], None]
 PREFIXES = ("cronjob/", "cronjobs/", "cj/")
@@ -44,10 +43,9 @@ def cmd(emit: Emit) -> Callable[[argparse.Namespace], int]:
             f"/api/v1/namespaces/{quote(args.namespace, safe='')}/cronjobs/"
             f"{quote(args.source, safe='')}/run"
         )
-        code, body = request(args.server, path, "POST", timeout=30.0)
-        if code != 201:
-            print(f"gitops: {body.get('error', body)}", file=sys.stderr)
-            return ERROR if code in (401, 502, 503) else FAILED
+        body = command(args.server, path, 201, timeout=30.0)
+        if isinstance(body, int):
+            return body
         if args.output == "json":
             emit(body, "json")
         else:

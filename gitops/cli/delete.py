@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
-from gitops.cli.client import request
-from gitops.cli.common import ERROR, FAILED, OK
+from gitops.cli.client import command
+from gitops.cli.common import FAILED, OK
 
 Emit = Callable[[Any, str], None]
 KINDS = ("pvc", "persistentvolumeclaim", "persistentvolumeclaims")
@@ -45,10 +45,9 @@ def cmd(emit: Emit) -> Callable[[argparse.Namespace], int]:
             f"/api/v1/persistentvolumeclaims/{quote(args.namespace, safe='')}/"
             f"{quote(args.name, safe='')}/delete?confirm=true"
         )
-        code, body = request(args.server, path, "POST", timeout=120.0)
-        if code != 200:
-            print(f"gitops: {body.get('error', body)}", file=sys.stderr)
-            return ERROR if code in (401, 502, 503) else FAILED
+        body = command(args.server, path, 200, timeout=120.0)
+        if isinstance(body, int):
+            return body
         if args.output == "json":
             emit(body, "json")
         else:

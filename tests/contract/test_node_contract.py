@@ -13,6 +13,7 @@ import pytest
 from gitops.act.observe import group_pods
 from gitops.errors import ImagePullError
 from gitops.model.labels import L_INSTANCE, L_POD, JobRecord
+from gitops.model.live import PodInfo
 from gitops.model.templates import Claim, ContainerSpec, Mount, PodTemplate
 from gitops.nodes.base import Node
 from gitops.nodes.docker import DockerNode
@@ -341,24 +342,33 @@ def test_a_finished_jobs_record_is_written_once_listed_and_forgotten(
     assert node.list_records() == []
 
 
+def _exited(node: Node, image: str, script: str, code: int, output: str = "") -> PodInfo:
+    """A lone-container pod running ``script`` (which exits with ``code``), once exited; the
+    memory engine's container is told to exit, having written ``output``."""
+    node.ensure_network("contract")
+    if not node.has_image(image):
+        node.pull(image)
+    spec = ContainerSpec("web", image, "IfNotPresent", command=("sh", "-c", script))
+    node.create_pod(replace(template(image), containers=(spec,), restart_policy="Never"),
+                    "web-abc123-aaaaa")  # fmt: skip
+    if isinstance(node, MemoryNode):
+        cid = group_pods(node.list_containers())[0].containers[0].id
+        node.output[cid] = output
+        node.crash(cid, code)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        [pod] = group_pods(node.list_containers())
+        if pod.app_containers()[0].state == "exited":
+            return pod
+        time.sleep(0.1)
+    raise AssertionError("the container did not exit")
+
+
 def test_an_exited_containers_code_and_time_are_read_from_the_listing(
     backend: tuple[Node, str, str],
 ) -> None:
     node, image, _ = backend
-    node.ensure_network("contract")
-    if not node.has_image(image):
-        node.pull(image)
-    spec = ContainerSpec("web", image, "IfNotPresent", command=("sh", "-c", "exit 7"))
-    t = replace(template(image), containers=(spec,), restart_policy="Never")
-    node.create_pod(t, "web-abc123-aaaaa")
-    if isinstance(node, MemoryNode):  # the memory engine's containers exit when told
-        node.crash(group_pods(node.list_containers())[0].containers[0].id, 7)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        [pod] = group_pods(node.list_containers())
-        if pod.finished:
-            break
-        time.sleep(0.1)
+    pod = _exited(node, image, "exit 7", 7)
     [c] = pod.app_containers()
     assert (pod.restart_policy, pod.phase, c.exit_code) == ("Never", "Failed", 7)
     assert abs(c.finished - time.time()) < 5
@@ -370,22 +380,10 @@ def test_a_containers_last_log_lines_are_read_running_or_not(
     backend: tuple[Node, str, str],
 ) -> None:
     node, image, _ = backend
-    node.ensure_network("contract")
-    if not node.has_image(image):
-        node.pull(image)
     script = "for i in 1 2 3 4 5; do echo line $i; done; sleep 0.3; echo oops >&2; exit 1"
-    spec = ContainerSpec("web", image, "IfNotPresent", command=("sh", "-c", script))
-    node.create_pod(replace(template(image), containers=(spec,)), "web-abc123-aaaaa")
-    [pod] = group_pods(node.list_containers())
+    output = "".join(f"line {i}\n" for i in range(1, 6)) + "oops\n"
+    pod = _exited(node, image, script, 1, output)
     [c] = pod.app_containers()
-    if isinstance(node, MemoryNode):
-        node.output[c.id] = "".join(f"line {i}\n" for i in range(1, 6)) + "oops\n"
-        node.crash(c.id, 1)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if group_pods(node.list_containers())[0].app_containers()[0].state == "exited":
-            break
-        time.sleep(0.1)
     assert node.logs(c.id, 3).splitlines() == ["line 4", "line 5", "oops"]
     node.remove_pod(pod)
     node.remove_network("contract")

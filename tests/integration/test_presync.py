@@ -13,7 +13,8 @@ import docker
 
 from tests.conftest import GitRemote, Images, containers_of, start_gitops, stop_gitops
 from tests.helpers import job, namespace
-from tests.integration.test_run import free_port, get, wait_for
+from tests.integration.test_hostile_run import status
+from tests.integration.test_run import free_port, wait_for
 from tests.integration.test_services import NS, Load, endpoints, node_port, service, web
 
 __all__ = ["node_port"]  # a fixture
@@ -23,13 +24,6 @@ FAILING = 'echo "applying 0042_users"; echo "ERROR: relation users already exist
 
 def migrate(images: Images, script: str) -> dict[str, Any]:
     return job("migrate", NS, images["v1"], "PreSync", ["sh", "-c", script], backoffLimit=0)
-
-
-def status(url: str) -> dict[str, Any]:
-    try:
-        return dict(get(url + "/api/v1/status"))
-    except OSError:
-        return {}
 
 
 def _created(c: Any) -> float:
