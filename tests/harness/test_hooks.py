@@ -124,3 +124,24 @@ def test_hook_succeeded_deletes_the_hooks_pods_and_its_end_is_kept(tmp_path: Pat
     assert h.pods("migrate") == [] and len(h.pods()) == 2
     [res] = [r for r in outcome.status.resources if r.name == "migrate"]
     assert res.condition == "Complete"
+
+
+def test_a_running_hook_is_never_cut_short_by_a_newer_commit(tmp_path: Path) -> None:
+    h = harness(tmp_path)
+    h.push("web.yaml", web())
+    h.run()
+    h.push("migrate.yaml", hook("migrate 0042"))
+    h.push("web.yaml", web("reg/web:v2"))
+    h.run()
+    [first] = h.pods("migrate")
+    h.push("web.yaml", web("reg/api:v1"))  # a newer commit while the migration runs
+    h.run()
+    assert [p.name for p in h.pods("migrate")] == [first.name] and first.running
+    assert h.images() == {"reg/web:v1"}
+    finish(h, "migrate", 0)
+    h.run()  # the earlier run ended: the newer one runs, then the new image rolls
+    [second] = [p for p in h.pods("migrate") if p.running]
+    assert second.name != first.name
+    finish(h, "migrate", 0)
+    h.run()
+    assert h.images() == {"reg/api:v1"}

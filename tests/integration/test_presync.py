@@ -80,12 +80,20 @@ def test_a_failed_presync_migration_holds_the_rollout_and_the_fixed_one_runs_fir
             for c in runs
             if c.attrs["State"]["ExitCode"] == 0
         )
-        new = [c for c in containers_of(engine, instance)
-               if c.labels.get("io.gitops.deployment") == "web"]  # fmt: skip
+        # (v1's last pod may still be stopping in its grace period: only v2's containers.)
+        new = [c for c in containers_of(engine, instance, infra=False)
+               if c.labels.get("io.gitops.deployment") == "web"
+               and c.attrs["Config"]["Image"] == images["v2"]]  # fmt: skip
+        assert new
         assert min(_created(c) for c in new) >= done
-        st = status(url)
-        assert st["result"] == "Succeeded"
-        res = {r["name"]: r for r in st["resources"] if r["kind"] != "Service"}
-        assert (res["migrate"]["health"], res["web"]["health"]) == ("Healthy", "Healthy")
+
+        def healths() -> tuple[str, str, str]:
+            st = status(url)
+            res = {r["name"]: r for r in st.get("resources", []) if r["kind"] != "Service"}
+            return (st.get("result", ""), res.get("migrate", {}).get("health", ""),
+                    res.get("web", {}).get("health", ""))  # fmt: skip
+
+        # Healthy once v1's last pod has stopped (its grace period).
+        wait_for(lambda: healths() == ("Succeeded", "Healthy", "Healthy"), 30, 0.2)
     finally:
         stop_gitops(proc)

@@ -13,7 +13,7 @@ When a Job ends, its end is a ``JobRecord`` the plan writes on every node: a Job
 per distinct template, whatever happens to the reconciler or its state directory; its
 running pods go, its finished ones stay (their logs can be read) until
 ``ttlSecondsAfterFinished``. Pods of an older template of the Job go at once: a changed Job is
-a new Job.
+a new Job (a sync hook's running pods excepted: the new run waits for them to end).
 """
 
 from __future__ import annotations
@@ -205,7 +205,13 @@ def plan(job: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
     batch = _batch(job)
     template = job.template
     current = [p for p in pods if p.template_hash == template.template_hash]
-    remove = [Remove(p, Why.OUTDATED) for p in pods if p not in current and ctx.reachable(p)]
+    older = [p for p in pods if p not in current and ctx.reachable(p)]
+    # A sync hook's earlier run is never cut short (a migration stopped halfway is worse than
+    # a late one): the new run waits for it, as Argo CD's next sync waits for the running one.
+    finishing = [p for p in older if batch.hook and not p.finished]
+    remove = [Remove(p, Why.OUTDATED) for p in older if p not in finishing]
+    if finishing:
+        return Part(remove=remove, keep=finishing + current, waiting=True)
     record = ctx.records.get((job.namespace, job.name, template.template_hash))
     st = progress(job, current, record, ctx.now, ctx.restarts.restarted)
     keep: list[PodInfo] = []
@@ -224,7 +230,6 @@ def plan(job: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
                 keep.append(p)
         wake = expires if expires is not None and ctx.now < expires and keep else None
         return Part(remove=remove, keep=keep, records=(record or st.record(job),), wake_at=wake)
-    gone = {r.pod.name for r in remove}
     restart: list[Restart] = []
     active: list[PodInfo] = []
     for p in current:
@@ -242,11 +247,9 @@ def plan(job: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
                 restart.append(due)
             else:
                 keep.append(p)
-    gone = {r.pod.name for r in remove}
-    running = [p for p in active if p.name not in gone]
     if batch.suspend:
         return Part([], restart, remove, keep)
-    create, pending, wake = _more(job, current, running, ctx)
+    create, pending, wake = _more(job, current, active, ctx)
     return Part(create, restart, remove, keep, pending=pending, wake_at=wake)
 
 
