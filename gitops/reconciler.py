@@ -418,7 +418,8 @@ class Reconciler:
         jobs = desired is not None and desired.has_jobs
         records = not self._looked or jobs or self._records_found
         live = observe(list(self.nodes.values()), volumes, records)
-        self._records_found = bool(live.records) or (self._records_found and not records)
+        if records:
+            self._records_found = bool(live.records)
         self._looked = True
         with self._stopped_lock:  # what stopped before this look began, it has seen
             self._stopped = {c: t for c, t in self._stopped.items() if t >= started}

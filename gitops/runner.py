@@ -307,5 +307,5 @@ JOB_SETTLE = 0.05  # seconds after a pass that started Job pods
 
 
 def _batch_started(outcome: Outcome) -> bool:
-    plan = outcome.plan
-    return plan is not None and any(c.template.restart_policy for c in plan.create)
+    """The pass started Job pods (the plan's only pods made without slow start)."""
+    return outcome.plan is not None and bool(outcome.plan.unthrottled)

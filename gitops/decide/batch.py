@@ -24,7 +24,6 @@ HOOK_KEYS = ("gitops.io/hook", "argocd.argoproj.io/hook")
 HOOK_DELETE_KEYS = ("gitops.io/hook-delete-policy", "argocd.argoproj.io/hook-delete-policy")
 PRE_SYNC, POST_SYNC = "PreSync", "PostSync"
 HOOKS = (PRE_SYNC, POST_SYNC)
-DELETE_POLICIES = ("BeforeHookCreation", "HookSucceeded", "HookFailed")
 
 
 @dataclass(frozen=True)

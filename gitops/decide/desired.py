@@ -81,6 +81,11 @@ class DesiredDeployment:
         return (self.namespace, self.name)
 
     @property
+    def hook(self) -> str:
+        """The sync hook a Job is (PreSync, PostSync), "" for any other workload."""
+        return self.batch.hook if self.batch is not None else ""
+
+    @property
     def origin(self) -> str:
         return f"{self.path}:{self.doc}: {self.kind}/{self.name}"
 
@@ -574,12 +579,12 @@ def _hook_runs(deployments: tuple[DesiredDeployment, ...]) -> tuple[DesiredDeplo
     changes none of them. So its identity, the hash its pods and its record carry, covers its
     own template and the templates of every other workload of the commit."""
     target = ",".join(sorted(f"{d.namespace}/{d.name}={d.template.template_hash}"
-                             for d in deployments if not (d.batch and d.batch.hook)))  # fmt: skip
+                             for d in deployments if not d.hook))  # fmt: skip
 
     def run_of(d: DesiredDeployment) -> DesiredDeployment:
-        if d.batch is None or not d.batch.hook:
+        if not d.hook:
             return d
-        run = f"{d.template.template_hash}|{d.batch.hook}|{target}"
+        run = f"{d.template.template_hash}|{d.hook}|{target}"
         digest = hashlib.sha256(run.encode()).hexdigest()[:10]
         return replace(d, template=replace(d.template, template_hash=digest))
 

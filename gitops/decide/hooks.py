@@ -20,7 +20,7 @@ from gitops.decide.batch import POST_SYNC, PRE_SYNC
 from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.status import ResourceStatus
 from gitops.decide.workloads import job
-from gitops.model.live import LiveState, PodInfo
+from gitops.model.live import LiveState
 from gitops.model.templates import PodTemplate
 from gitops.model.verdicts import Health, Sync
 
@@ -51,35 +51,21 @@ class Gate:
         return f"waiting for {name} to complete"
 
 
-def is_hook(dep: DesiredDeployment, hook: str = "") -> bool:
-    return (
-        dep.batch is not None
-        and bool(dep.batch.hook)
-        and dep.batch.hook == (hook or dep.batch.hook)
-    )
-
-
 def pre_sync(
     desired: DesiredState, live: LiveState, now: float, restarts: Mapping[str, int]
 ) -> Gate:
     """The first PreSync hook that failed, else the first still running, else an open gate."""
     running: Gate | None = None
     for dep in desired.deployments:
-        if not is_hook(dep, PRE_SYNC):
+        if dep.hook != PRE_SYNC:
             continue
-        pods = _current(dep, live)
-        record = live.record_of(dep.namespace, dep.name, dep.template.template_hash)
-        st = job.progress(dep, pods, record, now, lambda cid: restarts.get(cid, 0))
+        st, pods = job.observed(dep, live, now, restarts)
         if st.condition == job.FAILED:
             last = max(pods, key=lambda p: p.created).name if pods else ""
             return Gate(FAILED, dep.namespace, dep.name, st.reason, st.message, last)
         if st.condition != job.COMPLETE and running is None:
             running = Gate(RUNNING, dep.namespace, dep.name)
     return running or Gate()
-
-
-def _current(dep: DesiredDeployment, live: LiveState) -> list[PodInfo]:
-    return [p for p in live.of(*dep.key) if p.template_hash == dep.template.template_hash]
 
 
 def hold(
@@ -92,7 +78,7 @@ def hold(
     that has pods at the commit its newest pod runs (``load``: a commit's desired state, None
     when git cannot give it: then its pods are left as they are)."""
     why = gate.describe() + ("; the previous commit runs" if gate.phase == FAILED else "")
-    hooks = [d for d in desired.deployments if is_hook(d, PRE_SYNC)]
+    hooks = [d for d in desired.deployments if d.hook == PRE_SYNC]
     ours = {d.key for d in hooks}
     keys = {d.key for d in desired.deployments} | live.deployments()
     out: list[DesiredDeployment] = list(hooks)
@@ -124,7 +110,7 @@ def post_sync_due(desired: DesiredState, last: tuple[ResourceStatus, ...], appli
         return False
     said = {(r.kind, r.namespace, r.name): r for r in last}
     for dep in desired.deployments:
-        if (dep.batch is not None and dep.batch.hook) or dep.cron is not None:
+        if dep.hook or dep.cron is not None:
             continue  # hooks, and CronJobs (their runs come by the clock, not by the sync)
         r = said.get((dep.kind, dep.namespace, dep.name))
         if r is None or r.sync != Sync.SYNCED or r.health != Health.HEALTHY:
@@ -134,7 +120,7 @@ def post_sync_due(desired: DesiredState, last: tuple[ResourceStatus, ...], appli
 
 def without_post_sync(desired: DesiredState) -> DesiredState:
     """The PostSync hooks wait; the pods of an earlier run stay as they are meanwhile."""
-    waiting = {d.key for d in desired.deployments if is_hook(d, POST_SYNC)}
+    waiting = {d.key for d in desired.deployments if d.hook == POST_SYNC}
     if not waiting:
         return desired
     return replace(

@@ -208,11 +208,9 @@ def _job(
     dep = desired.deployment(entry.namespace, entry.name)
     assert dep is not None and dep.batch is not None
     pods = live.of(*dep.key)
-    current = [p for p in pods if p.template_hash == dep.template.template_hash]
-    record = live.record_of(dep.namespace, dep.name, dep.template.template_hash)
     clock = now if math.isfinite(now) else time_of(pods)
-    st = job.progress(dep, current, record, clock, lambda cid: restarts.get(cid, 0))
-    started = bool(current) or record is not None
+    st, current = job.observed(dep, live, clock, restarts)
+    started = bool(current) or st.recorded
     in_sync = started and len(current) == len(pods)
     message = ": ".join(x for x in (st.condition, st.reason, st.message) if x)
     if st.completed_indexes:

@@ -87,7 +87,7 @@ def exited_ago(status: str) -> float | None:
 
 def completed(c: ContainerInfo) -> bool:
     """Exited with code 0 (the engine's status reads "Exited (0) 5 seconds ago")."""
-    return c.state == "exited" and c.status.startswith("Exited (0)")
+    return c.state == "exited" and c.exit_code == 0
 
 
 @dataclass(frozen=True)

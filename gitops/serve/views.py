@@ -40,7 +40,7 @@ def pod_phase(pod: PodInfo, restarts: Mapping[str, int], ready: ProbeVerdict) ->
     if "created" in states:
         return "ContainerCreating"
     if "exited" in states or "dead" in states:
-        failed = [c for c in apps if c.state in ("exited", "dead") and "Exited (0)" not in c.status]
+        failed = [c for c in apps if c.state in ("exited", "dead") and c.exit_code != 0]
         return "Error" if failed else "Completed"
     return next(iter(states), "Unknown").capitalize()
 

@@ -29,11 +29,13 @@ class JobRuns:
         """``ended``: the records this pass wrote (Jobs that just ended); ``live``: what the
         nodes already remember."""
         runs = {(r.namespace, r.job, r.template_hash): r for r in (*live.records, *ended)}
-        for run in runs.values():
-            key = (run.namespace, run.job, run.template_hash, round(run.finished, 3))
-            if key in self._seen:
-                continue
-            self._seen.add(key)
+        keys = {(r.namespace, r.job, r.template_hash, round(r.finished, 3)): r
+                for r in runs.values()}  # fmt: skip
+        new = keys.keys() - self._seen
+        # Only the ends the nodes still remember: a CronJob's forgotten runs never return.
+        self._seen = set(keys)
+        for key in sorted(new):
+            run = keys[key]
             if not self.history.record_job(run) or now - run.finished > FRESH:
                 continue
             kind = JOB_COMPLETE if run.result == "Complete" else JOB_FAILED

@@ -84,27 +84,23 @@ def plan(cj: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
                if r.namespace == cj.namespace and is_run(cj.name, r.job)}  # fmt: skip
     forget = _over_limits(cron, list(records.values()))
     gone = {r.job for r in forget}
+    active = [n for n, ps in runs.items() if n not in records and any(not p.finished for p in ps)]
+    replaced: list[str] = []
+    wanted = list(times.manual)
+    due = run_name(cj.name, times.due) if times.due is not None and not cron.suspend else ""
+    fresh = bool(due) and due not in runs and due not in records
+    # Forbid: the schedule waits while a run is active (within its starting deadline).
+    waits = cron.concurrency == "Forbid" and bool(active)
+    if fresh and not waits:
+        replaced = active if cron.concurrency == "Replace" else []
+        wanted.append(due)
     parts: list[Part] = []
-    active: list[str] = []
     for name in sorted(runs.keys() | records.keys()):
-        if name in gone:
-            remove += [Remove(p, Why.JOB_HISTORY) for p in runs.get(name, []) if ctx.reachable(p)]
+        if name in gone or name in replaced:
+            why = Why.JOB_HISTORY if name in gone else Why.JOB_REPLACED
+            remove += [Remove(p, why) for p in runs.get(name, []) if ctx.reachable(p)]
             continue
         parts.append(_run(cj, name, runs.get(name, []), records.get(name), ctx))
-        if name not in records and any(not p.finished for p in runs.get(name, [])):
-            active.append(name)
-    wanted = list(times.manual)
-    if times.due is not None and not cron.suspend:
-        due = run_name(cj.name, times.due)
-        if due not in runs and due not in records:
-            if cron.concurrency == "Forbid" and active:
-                pass  # the schedule waits for the active run (within its starting deadline)
-            else:
-                if cron.concurrency == "Replace":
-                    for name in active:
-                        remove += [Remove(p, Why.JOB_REPLACED) for p in runs[name]
-                                   if ctx.reachable(p)]  # fmt: skip
-                wanted.append(due)
     for name in wanted:
         if name not in runs and name not in records:
             parts.append(job.plan(run_job(cj, name), [], ctx))

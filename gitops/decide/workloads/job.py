@@ -19,7 +19,7 @@ a new Job (a sync hook's running pods excepted: the new run waits for them to en
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from gitops.decide.actions import Create, Pending, Remove, Restart, Why
@@ -27,7 +27,7 @@ from gitops.decide.batch import Batch, index_of, indexed_template
 from gitops.decide.desired import DesiredDeployment
 from gitops.decide.workloads.base import Context, Part, is_complete, place
 from gitops.model.labels import JobRecord
-from gitops.model.live import PodInfo
+from gitops.model.live import LiveState, PodInfo
 
 COMPLETE, FAILED, SUSPENDED = "Complete", "Failed", "Suspended"
 BACKOFF_LIMIT_EXCEEDED = "BackoffLimitExceeded"
@@ -49,7 +49,7 @@ class JobStatus:
     reason: str = ""
     message: str = ""
     completed_indexes: str = ""  # Indexed: "0-2,4"
-    recorded: bool = False  # a node remembers its end already
+    recorded: bool = False  # from what a node remembers of its end
 
     @property
     def done(self) -> bool:
@@ -102,7 +102,7 @@ def progress(
     fail_job = next((why for p in counted for action, why in [_verdict(batch, p)]
                      if action == "FailJob"), "")  # fmt: skip
     if fail_job:
-        return _with(base, FAILED, POD_FAILURE_POLICY, fail_job, max(last, 0.0) or now)
+        return _with(base, FAILED, POD_FAILURE_POLICY, fail_job, last or now)
     if batch.completions is not None and succeeded >= batch.completions:
         return _with(base, COMPLETE, COMPLETIONS_REACHED, finished=last or now)
     if batch.completions is None and succeeded and not active:
@@ -118,6 +118,15 @@ def progress(
     return base
 
 
+def observed(
+    job: DesiredDeployment, live: LiveState, now: float, restarts: Mapping[str, int]
+) -> tuple[JobStatus, list[PodInfo]]:
+    """A Job's status as one look found it, and its pods of the current template."""
+    current = [p for p in live.of(*job.key) if p.template_hash == job.template.template_hash]
+    record = live.record_of(job.namespace, job.name, job.template.template_hash)
+    return progress(job, current, record, now, lambda cid: restarts.get(cid, 0)), current
+
+
 def _with(
     st: JobStatus,
     condition: str = "",
@@ -130,7 +139,7 @@ def _with(
         st.active, st.succeeded, st.failed, st.started, finished or st.finished,
         condition or st.condition, reason or st.reason,
         message or _message(condition, reason) or st.message,
-        st.completed_indexes if completed_indexes is None else completed_indexes, st.recorded,
+        st.completed_indexes if completed_indexes is None else completed_indexes,
     )  # fmt: skip
 
 
