@@ -401,7 +401,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return ERROR
     classes = extra.get("storage_classes", (StorageClass("local"),))
     policy = policy_of(nodes, classes, _skip_groups(args, extra.get("skip_api_groups", ())))
-    policy = replace(policy, schedule=cron.problem)
+    policy = replace(policy, schedule=cron.problems)
     found = read_directory(root, _rules(args), kustomize.render)
     files = found.files
     try:

@@ -267,10 +267,8 @@ def _check_workload(
     if isinstance(res, m.DaemonSet):
         _check_daemon(res.spec.update_strategy, issue)
     if isinstance(res, m.CronJob) and policy.schedule is not None:
-        why = policy.schedule(res.spec.schedule, res.spec.time_zone)
-        if why:
-            tz = why.startswith("unknown time zone")
-            issue.entry_issue("spec.timeZone" if tz else "spec.schedule", why)
+        for fld, why in policy.schedule(res.spec.schedule, res.spec.time_zone):
+            issue.entry_issue(fld, why)
     if isinstance(res, m.Job | m.CronJob):
         _check_job(res.spec if isinstance(res, m.Job) else res.spec.job_template.spec, issue)
     elif spec.template.spec.restart_policy != "Always":

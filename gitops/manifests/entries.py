@@ -28,10 +28,12 @@ class Policy:
     # storageClassName -> whether its volume driver is shared (ReadWriteMany, ReadOnlyMany)
     storage_classes: tuple[tuple[str, bool], ...] = (("local", False),)
     host_paths: tuple[str, ...] = ()  # hostPath volumes may use these paths and below them
-    # How the reconciler reads a CronJob's schedule and timeZone: why it would refuse them ("":
-    # fine). The scheduler's own parser, handed in (``gitops.source.cron.problem``); None: the
-    # schedules are not checked here.
-    schedule: Callable[[str, str | None], str] | None = field(default=None, compare=False)
+    # How the reconciler reads a CronJob's schedule and timeZone: why it would refuse them,
+    # (field, message) each. The scheduler's own parser, handed in
+    # (``gitops.source.cron.problems``); None: the schedules are not checked here.
+    schedule: Callable[[str, str | None], list[tuple[str, str]]] | None = field(
+        default=None, compare=False
+    )
 
 
 @dataclass(frozen=True)

@@ -151,10 +151,19 @@ class Schedule:
             window *= 4
 
 
-def problem(schedule: str, time_zone: str | None) -> str:
-    """Why Kubernetes would refuse this schedule or time zone ("" when it is fine)."""
+def problems(schedule: str, time_zone: str | None) -> list[tuple[str, str]]:
+    """Why Kubernetes would refuse this schedule and this time zone, each with its field (both
+    at once: a bad zone does not hide a bad schedule, which is then read in UTC)."""
+    out = []
+    zone = time_zone
+    if time_zone:
+        try:
+            _zone(time_zone)
+        except CronError as exc:
+            out.append(("spec.timeZone", str(exc)))
+            zone = "UTC"
     try:
-        Schedule(schedule, time_zone)
+        Schedule(schedule, zone)
     except CronError as exc:
-        return str(exc)
-    return ""
+        out.append(("spec.schedule", str(exc)))
+    return out

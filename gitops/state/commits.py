@@ -22,7 +22,7 @@ class Commits:
     def __init__(self, source: GitSource, policy: Policy | None = None) -> None:
         # Schedules are read as the scheduler reads them.
         self.source = source
-        self.policy = replace(policy or Policy(), schedule=cron.problem)
+        self.policy = replace(policy or Policy(), schedule=cron.problems)
         self._loaded: dict[str, DesiredState] = {}
 
     def load(self, commit: str) -> DesiredState:

@@ -47,7 +47,7 @@ def cron_doc(
 
 
 def desired(*docs: dict[str, Any]) -> DesiredState:
-    policy = Policy(schedule=cron.problem)
+    policy = Policy(schedule=cron.problems)
     return build_desired(parse_manifests({"c.yaml": dump(*docs)}, policy=policy), "c1")
 
 
@@ -208,6 +208,14 @@ def test_a_schedule_kubernetes_refuses_is_refused_with_its_field(
         desired(doc)
     text = str(info.value)
     assert f"c.yaml:0: CronJob/report: {field}" in text and error in text, text
+
+
+def test_a_bad_time_zone_does_not_hide_a_bad_schedule() -> None:
+    with pytest.raises(ManifestError) as info:
+        desired(cron_doc("61 * * * *", timeZone="Mars/Olympus"))
+    text = str(info.value)
+    assert "spec.timeZone: unknown time zone 'Mars/Olympus'" in text
+    assert "spec.schedule: Error validating expression '61'" in text
 
 
 def test_a_cronjobs_job_template_fields_are_named_with_their_path() -> None:
