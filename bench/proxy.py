@@ -61,8 +61,15 @@ def get(url: str) -> Any:
         return json.load(resp)
 
 
-def wrk(url: str, seconds: int, connections: int, netns_pid: int | None = None) -> dict[str, float]:
-    cmd = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency", url]
+def wrk(
+    url: str,
+    seconds: int,
+    connections: int,
+    netns_pid: int | None = None,
+    headers: tuple[str, ...] = (),
+) -> dict[str, float]:
+    cmd = ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds}s", "--latency"]
+    cmd += [*(a for h in headers for a in ("-H", h)), url]
     if netns_pid is not None:
         cmd = ["nsenter", f"--net=/proc/{netns_pid}/ns/net", *cmd]
     out = sh(*cmd)
@@ -85,7 +92,8 @@ def wrk(url: str, seconds: int, connections: int, netns_pid: int | None = None) 
     }
 
 
-def manifests(image: str, node_port: int) -> str:
+def workload(image: str) -> str:
+    """The namespace and the one-pod Deployment every proxy benchmark sends to."""
     return f"""apiVersion: v1
 kind: Namespace
 metadata: {{name: bench}}
@@ -104,7 +112,13 @@ spec:
           image: {image}
           ports: [{{name: http, containerPort: 8080}}]
           readinessProbe: {{httpGet: {{path: /healthz, port: http}}, periodSeconds: 1}}
----
+"""
+
+
+def manifests(image: str, node_port: int) -> str:
+    return (
+        workload(image)
+        + f"""---
 apiVersion: v1
 kind: Service
 metadata: {{name: web, namespace: bench}}
@@ -113,6 +127,7 @@ spec:
   selector: {{app: web}}
   ports: [{{name: http, port: 80, targetPort: http, nodePort: {node_port}}}]
 """
+    )
 
 
 def summarize(samples: list[dict[str, float]]) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from gitops.act.apply import Progress, apply_plan
 from gitops.act.observe import observe
 from gitops.config.settings import Settings
-from gitops.decide import clusterdns, endpoints, hooks, requeue
+from gitops.decide import clusterdns, endpoints, hooks, ingress, requeue
 from gitops.decide.actions import NameSource, Pending, RestartPolicy, random_suffix
 from gitops.decide.batch import CronTimes
 from gitops.decide.desired import DesiredDeployment, DesiredState
@@ -141,6 +141,10 @@ class Reconciler:
     @property
     def endpoints(self) -> tuple[endpoints.PortEndpoints, ...]:
         return self.board.endpoints
+
+    @property
+    def ingress(self) -> ingress.IngressTable:
+        return self.board.ingress
 
     @property
     def unstarted(self) -> tuple[Unstarted, ...]:
@@ -501,10 +505,11 @@ class Reconciler:
             self._routed = (desired, live)
             self._leaving_pods &= {p.name for p in live.pods}
             table = endpoints.compute(desired, live, self._ready, self._leaving_pods)
+            routes = ingress.compute(desired, table)
             if self.proxy is not None:
-                self.proxy.update(table)
+                self.proxy.update(table, routes)
             # Shown only once the proxy has them: what `get endpoints` lists answers.
-            self.board.endpoints = tuple(table)
+            self.board.endpoints, self.board.ingress = tuple(table), routes
             if self.prober is not None:  # carried over a restart of the reconciler
                 verdicts = sorted(self.prober.ready_containers())
                 if verdicts != self._ready_saved:

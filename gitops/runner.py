@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from gitops.act.apply import Progress
 from gitops.config.settings import Settings
@@ -88,6 +89,13 @@ def compose(
     board = Board()
     notifier = Notifier(receivers, f"gitops ({settings.instance}) {source.display_url}")
     cluster = Cluster(settings, {n.name: n for n in nodes}, history, clock, notifier)
+    service_proxy = proxy(cluster)
+
+    def ingress_metrics() -> tuple[str, Any]:
+        if service_proxy is None:
+            return "", None
+        return service_proxy.ingress_metrics(), board.ingress
+
     metrics = Metrics(
         StateSource(
             status=board.read_status,
@@ -95,6 +103,7 @@ def compose(
             rollout_counts=history.rollout_counts,
             source=lambda: (source.display_url, settings.branch),
             notifications=notifier.results,
+            ingress=ingress_metrics,
         )
     )
     commits = Commits(source, settings.policy)
@@ -102,7 +111,7 @@ def compose(
     reporter = Reporter(board, metrics, history, notifier, clock)
     return Reconciler(
         settings, source, nodes, history, commits, revisions, cluster, metrics, board, reporter,
-        clock=clock, names=names, progress=progress, prober=prober, proxy=proxy(cluster),
+        clock=clock, names=names, progress=progress, prober=prober, proxy=service_proxy,
         dns=dns,
         notify=notifier,
     )  # fmt: skip
@@ -151,8 +160,10 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
             return None
         here, elsewhere = split_addresses(settings)
         by_name = {n.name: n for n in nodes}
-        remote = NodeProxies(by_name, elsewhere, cluster.usable) if elsewhere else None
-        return ServiceProxy(here, state, remote=remote)
+        ports = (settings.ingress_http_port, settings.ingress_https_port)
+        remote = NodeProxies(by_name, elsewhere, cluster.usable, ports) if elsewhere else None
+        listen = (settings.ingress_address, *ports)
+        return ServiceProxy(here, state, remote=remote, ingress=listen)
 
     reconciler = compose(
         settings,

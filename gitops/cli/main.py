@@ -260,6 +260,24 @@ def parser() -> argparse.ArgumentParser:
         help="address NodePort Services listen on (default 127.0.0.1)",
     )
     p.add_argument(
+        "--ingress-address",
+        default=os.environ.get("GITOPS_INGRESS_ADDRESS", "127.0.0.1"),
+        help="address Ingress routes are served on here (default 127.0.0.1; a node whose "
+        "proxy is its own serves them on its address)",
+    )
+    p.add_argument(
+        "--ingress-http-port",
+        type=_port,
+        default=os.environ.get("GITOPS_INGRESS_HTTP_PORT", "80"),
+        help="Ingress HTTP port (default 80)",
+    )
+    p.add_argument(
+        "--ingress-https-port",
+        type=_port,
+        default=os.environ.get("GITOPS_INGRESS_HTTPS_PORT", "443"),
+        help="Ingress HTTPS port (default 443; served once an Ingress has a TLS Secret)",
+    )
+    p.add_argument(
         "--api-token-file",
         default=os.environ.get("GITOPS_API_TOKEN_FILE"),
         help="bearer token for calls that change state (else GITOPS_API_TOKEN, else "
@@ -474,12 +492,21 @@ def cmd_run(args: argparse.Namespace) -> int:
         listen=args.listen,
         watch=not args.no_watch,
         node_address=args.node_address,
+        ingress_address=args.ingress_address,
+        ingress_http_port=args.ingress_http_port,
+        ingress_https_port=args.ingress_https_port,
         api_token=token,
         webhook_secret=secret,
         webhook_max_bytes=args.webhook_max_bytes,
         notify=tuple(notify + args.notify),
     )
     return run(settings)
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
+    return int(text)
 
 
 def _receiver(text: str) -> tuple[str, str]:

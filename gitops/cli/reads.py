@@ -53,6 +53,9 @@ KIND_ALIASES = {
     "no": "nodes",
     "endpoints": "endpoints",
     "ep": "endpoints",
+    "ingresses": "ingresses",
+    "ingress": "ingresses",
+    "ing": "ingresses",
     "configmaps": "configmaps",
     "configmap": "configmaps",
     "cm": "configmaps",
@@ -156,6 +159,17 @@ def cmd_get(args: argparse.Namespace) -> int:
                 r["sync"], r["health"], _age(r["created"]),
             ]
             + ([",".join(r["nodes"]), ",".join(r["images"]), r["message"]] if wide else [])
+            for r in rows
+        ]  # fmt: skip
+    elif kind == "ingresses":  # kubectl's columns; -o wide: each route and certificate
+        header = ["NAMESPACE", "NAME", "CLASS", "HOSTS", "ADDRESS", "PORTS", "HEALTH"]
+        header += ["ROUTES", "TLS EXPIRES", "MESSAGE"] if wide else []
+        cells = [
+            [
+                r["namespace"], r["name"], r["class"], ",".join(r["hosts"]), r["address"],
+                ", ".join(map(str, r["ports"])), r["health"] or r["sync"],
+            ]
+            + ([_routes(r), _expiry(r), r["message"]] if wide else [])
             for r in rows
         ]  # fmt: skip
     elif kind == "jobs":  # kubectl's columns
@@ -365,3 +379,19 @@ def print_nodes(rows: list[dict[str, Any]], wide: bool) -> None:
             line += [r["address"], r["endpoint"], labels, r["message"]]
         out.append(line)
     table(out, header)
+
+
+def _routes(row: dict[str, Any]) -> str:
+    """host/path→service:port (ready endpoints), as kubectl describe ingress lists them."""
+    return (
+        ",".join(
+            f"{r['host']}{r['path']}→{r['service']}:{r['port']}({r['endpoints']})"
+            for r in row["rules"]
+        )
+        or "-"
+    )
+
+
+def _expiry(row: dict[str, Any]) -> str:
+    ends = [t["notAfter"] for t in row["tls"] if t["notAfter"]]
+    return time.strftime("%Y-%m-%d", time.gmtime(min(ends))) if ends else "-"

@@ -96,6 +96,10 @@ class Settings:
         True  # a rollout past its progress deadline goes back to the last good commit
     )
     node_address: str = "127.0.0.1"  # where NodePort Services listen
+    # Where Ingress routes are served on this machine (a node elsewhere: on its address).
+    ingress_address: str = "127.0.0.1"
+    ingress_http_port: int = 80
+    ingress_https_port: int = 443
     node_check_interval: float = 2.0  # each engine is pinged this often
     node_grace: float = 10.0  # silent this long: NotReady (no new pods, out of endpoints)
     eviction_timeout: float = 30.0  # silent this long: its pods are replaced elsewhere

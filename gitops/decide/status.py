@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from gitops.decide import disruption, health
+from gitops.decide import disruption, endpoints, health, ingress
 from gitops.decide.batch import CronTimes
 from gitops.decide.desired import DesiredState
 from gitops.decide.health import PodReadiness
 from gitops.decide.plan import Plan, default_readiness
 from gitops.decide.workloads import cronjob, job
 from gitops.manifests import Entry
+from gitops.manifests import ingress as ing
 from gitops.manifests import model as m
 from gitops.model.applied import ApplyResult
 from gitops.model.live import LiveState, PodInfo
@@ -69,6 +70,7 @@ def resource_statuses(
     cron: Mapping[tuple[str, str], CronTimes] | None = None,
 ) -> tuple[ResourceStatus, ...]:
     out: list[ResourceStatus] = []
+    routes: ingress.IngressTable | None = None  # made at the first Ingress
     for entry in desired.manifests.entries:
         res = entry.resource
         source = f"{entry.path}:{entry.doc}"
@@ -143,6 +145,10 @@ def resource_statuses(
             )
         elif isinstance(res, m.PodDisruptionBudget):
             out.append(_budget(entry, desired, live, plan, readiness))
+        elif isinstance(res, m.Ingress):
+            if routes is None:
+                routes = _routes(desired, live, readiness)
+            out.append(_ingress(entry, desired, routes))
         elif isinstance(res, m.Skipped):
             out.append(
                 ResourceStatus(
@@ -276,6 +282,32 @@ def _cronjob(
         st.last_result,
         st.last_reason,
     )
+
+
+def _routes(
+    desired: DesiredState, live: LiveState, readiness: Mapping[str, PodReadiness] | None
+) -> ingress.IngressTable:
+    ready = readiness if readiness is not None else default_readiness(live)
+    table = endpoints.compute(desired, live, lambda p: p.name in ready and ready[p.name].ready)
+    return ingress.compute(desired, table)
+
+
+def _ingress(
+    entry: Entry[m.Ingress], desired: DesiredState, routes: ingress.IngressTable
+) -> ResourceStatus:
+    """Skipped when another controller's; else Healthy once every backend has a ready
+    endpoint, Progressing until then (as Argo CD's Ingress waits for its address)."""
+    source = f"{entry.path}:{entry.doc}"
+    classes = [e.resource for e in desired.manifests.of(m.IngressClass)]
+    why = ing.not_served(entry.resource, classes)
+    if why is not None:
+        return ResourceStatus("Ingress", entry.namespace, entry.name, Sync.SKIPPED, "",
+                              f"not gitops': {why}", source)  # fmt: skip
+    ok, message = ingress.health(entry, routes)
+    return ResourceStatus(
+        "Ingress", entry.namespace, entry.name, Sync.SYNCED,
+        Health.HEALTHY if ok else Health.PROGRESSING, message, source,
+    )  # fmt: skip
 
 
 def time_of(pods: list[PodInfo]) -> float:

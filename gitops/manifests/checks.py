@@ -13,6 +13,7 @@ from typing import Any
 
 from gitops.errors import FieldError
 from gitops.manifests import fields as f
+from gitops.manifests import ingress as ing
 from gitops.manifests import kinds
 from gitops.manifests import model as m
 from gitops.manifests import pod as pm
@@ -597,6 +598,9 @@ def semantic_errors(manifests: Manifests, policy: Policy) -> Iterator[FieldError
     sink: list[FieldError] = []
     node_ports: dict[int, Entry[Any]] = {}
     owners: dict[tuple[str, str], Entry[Any]] = {}
+    served = ing.served(manifests)
+    for entry, fld, message in ing.conflicts(served):
+        _Issues(entry, sink)(fld, message)
     for entry in manifests.entries:
         issue = _Issues(entry, sink)
         _check_name(entry, issue)
@@ -613,6 +617,8 @@ def semantic_errors(manifests: Manifests, policy: Policy) -> Iterator[FieldError
             _check_secret(entry, issue)
         elif isinstance(res, m.ConfigMap):
             _check_config_map(entry, issue)
+        elif isinstance(res, m.Ingress) and entry in served:
+            ing.check(entry, manifests, policy.clock(), issue)
         elif isinstance(res, m.Service):
             _check_service(entry, issue)
             for i, port in enumerate(res.spec.ports):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -34,6 +35,8 @@ class Policy:
     schedule: Callable[[str, str | None], list[tuple[str, str]]] | None = field(
         default=None, compare=False
     )
+    # The wall clock TLS certificates are checked against (expired, not yet valid).
+    clock: Callable[[], float] = field(default=time.time, compare=False)
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,7 @@ class Entry(Generic[R]):
 
     @property
     def namespace(self) -> str:
-        if isinstance(self.resource, m.Namespace) or getattr(
+        if isinstance(self.resource, m.Namespace | m.IngressClass) or getattr(
             self.resource, "cluster_scoped", False
         ):
             return ""

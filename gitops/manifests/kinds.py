@@ -38,7 +38,6 @@ MEANINGLESS: dict[str, str] = {
     f"{_NO_API_SERVER}",
     "MutatingAdmissionPolicy": f"admission policies run in an API server; {_NO_API_SERVER}",
     "MutatingAdmissionPolicyBinding": f"admission policies run in an API server; {_NO_API_SERVER}",
-    "IngressClass": "gitops is the only ingress controller of its nodes",
     "APIService": f"API aggregation extends an API server; {_NO_API_SERVER}",
     "CustomResourceDefinition": f"custom resources extend an API server; {_NO_API_SERVER}",
     "StorageClass": "volumes are Docker volumes of a node",
@@ -56,7 +55,6 @@ MEANINGLESS: dict[str, str] = {
 NOT_YET: frozenset[str] = frozenset(
     {
         "PersistentVolume",
-        "Ingress",
         "HorizontalPodAutoscaler",
         "ResourceQuota",
         "LimitRange",

@@ -404,6 +404,71 @@ class CronJob(Resource):
     spec: CronJobSpec
 
 
+class ServiceBackendPort(Spec):
+    name: PortName | None = None
+    number: PortNumber | None = None
+
+
+class IngressServiceBackend(Spec):
+    name: str
+    port: ServiceBackendPort
+
+
+class IngressBackend(Spec):
+    service: IngressServiceBackend | None = None
+    # A TypedLocalObjectReference (a storage bucket, say): refused, gitops routes to Services.
+    resource: dict[str, Any] | None = None
+
+
+class HTTPIngressPath(Spec):
+    path: str | None = None
+    path_type: Literal["Exact", "Prefix", "ImplementationSpecific"]
+    backend: IngressBackend
+
+
+class HTTPIngressRuleValue(Spec):
+    paths: list[HTTPIngressPath]
+
+
+class IngressRule(Spec):
+    host: str | None = None
+    http: HTTPIngressRuleValue | None = None
+
+
+class IngressTLS(Spec):
+    hosts: list[str] = Field(default_factory=list)
+    secret_name: str | None = None
+
+
+class IngressSpec(Spec):
+    ingress_class_name: str | None = None
+    default_backend: IngressBackend | None = None
+    rules: list[IngressRule] = Field(default_factory=list)
+    tls: list[IngressTLS] = Field(default_factory=list)
+
+
+class Ingress(Resource):
+    """HTTP(S) routes by host and path to Services, served by the nodes' proxy
+    (``gitops.decide.ingress``)."""
+
+    api_version: Literal["networking.k8s.io/v1"]
+    kind: Literal["Ingress"]
+    spec: IngressSpec = Field(default_factory=IngressSpec)
+
+
+class IngressClassSpec(Spec):
+    controller: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class IngressClass(Resource):
+    """Read for which Ingresses are gitops' (``gitops.manifests.ingress.served``)."""
+
+    api_version: Literal["networking.k8s.io/v1"]
+    kind: Literal["IngressClass"]
+    spec: IngressClassSpec = Field(default_factory=IngressClassSpec)
+
+
 # The kinds whose pods gitops runs. Pods are keyed by (namespace, workload name), so two of
 # them may not share a name in one namespace (``gitops.manifests.checks`` says so).
 Workload = Deployment | ReplicaSet | ReplicationController | StatefulSet | DaemonSet | Job | CronJob
@@ -442,4 +507,6 @@ KINDS: dict[str, tuple[str, type[Resource]]] = {
     "DaemonSet": ("apps/v1", DaemonSet),
     "Job": ("batch/v1", Job),
     "CronJob": ("batch/v1", CronJob),
+    "Ingress": ("networking.k8s.io/v1", Ingress),
+    "IngressClass": ("networking.k8s.io/v1", IngressClass),
 }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 from pathlib import Path
@@ -233,8 +233,10 @@ class Node(Protocol):
 
     def remove_service(self, namespace: str, name: str) -> None: ...
 
-    def ensure_proxy(self, config: bytes) -> None:
-        """Run this node's own Service proxy with ``config`` (HAProxy's), reloading it."""
+    def ensure_proxy(self, config: bytes, files: Mapping[str, bytes] | None = None) -> None:
+        """Run this node's own Service proxy with ``config`` (HAProxy's), reloading it;
+        ``files`` (the Ingress certificates, by name) are its certificate directory's whole
+        content, owner-only."""
         ...
 
     def remove_proxy(self) -> None: ...

@@ -92,7 +92,7 @@ from gitops.nodes.base import (
     upstream_nameservers,
     volume_name,
 )
-from gitops.nodes.proxyimage import CONFIG, DOCKERFILE, haproxy_files, image_tag
+from gitops.nodes.proxyimage import CERTS, CONFIG, DOCKERFILE, haproxy_files, image_tag
 from gitops.nodes.security import engine_user, file_owner, host_options, non_root_problem
 
 log = logging.getLogger(__name__)
@@ -1044,9 +1044,12 @@ class DockerNode:
                 cname, "/", _tar([(f"svc/{f}", data, 0o644) for f, data in files.items()])
             )
 
-    def ensure_proxy(self, config: bytes) -> None:
+    def ensure_proxy(self, config: bytes, files: Mapping[str, bytes] | None = None) -> None:
         """This node's own Service proxy: HAProxy in a host-network container, given
-        ``config``; reloaded in place (SIGUSR2, seamless) when it runs, else (re)created."""
+        ``config`` and its certificates (``files``), both owner-only (0600); reloaded in
+        place (SIGUSR2, seamless) when it runs, else (re)created."""
+        content = [(CONFIG, config, 0o600)]
+        content += [(f"{CERTS}/{n}", data, 0o600) for n, data in sorted((files or {}).items())]
         name = f"gitops-proxy-{self._instance}"
         with _translated(self._name, "node proxy"):
             tag = self._proxy_image()
@@ -1066,10 +1069,10 @@ class DockerNode:
                         network_mode="host", restart_policy={"Name": "unless-stopped"}
                     ),
                 )
-                self.api.put_archive(created["Id"], "/", _tar([(CONFIG, config, 0o644)]))
+                self.api.put_archive(created["Id"], "/", _tar(content))
                 self.api.start(created["Id"])
                 return
-            self.api.put_archive(name, "/", _tar([(CONFIG, config, 0o644)]))
+            self.api.put_archive(name, "/", _tar(content))
             since = int(time.time())
             self.api.kill(name, signal="SIGUSR2")
             # Back only once the new worker took over: a pod dropped from the configuration

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 
 from gitops.errors import ContainerCreateError, ImagePullError, NodeUnavailable
@@ -49,6 +49,7 @@ class MemoryNode:
         self._name = name
         self._instance = instance
         self.proxy_config: bytes | None = None
+        self.proxy_files: dict[str, bytes] = {}
         self.machine = NodeCapacity(cpu_millis=4000, memory=8 * 1024**3, version="memory")
         self.registry = set(registry or ())
         self.private: dict[str, tuple[str, str]] = {}  # image -> the (user, password) it needs
@@ -93,10 +94,11 @@ class MemoryNode:
     def ping(self) -> None:
         self._call()
 
-    def ensure_proxy(self, config: bytes) -> None:
+    def ensure_proxy(self, config: bytes, files: Mapping[str, bytes] | None = None) -> None:
         """As the Docker node: one managed container labelled as the node's proxy."""
         self._call()
         self.proxy_config = config
+        self.proxy_files = dict(files or {})
         cid = f"{self._name}-proxy"
         labels = {L_MANAGED: "true", L_INSTANCE: self._instance, L_PROXY: "true"}
         with self._lock:

@@ -20,6 +20,7 @@ ENTRYPOINT ["/usr/sbin/haproxy", "-W", "-db", "-f", "/etc/haproxy/haproxy.cfg"]
 """
 CONFIG = "/etc/haproxy/haproxy.cfg"
 ADMIN_SOCKET = "/run/haproxy/admin.sock"
+CERTS = "/etc/haproxy/certs"  # the Ingress certificates, owner-only files
 
 
 def haproxy_files(binary: str = "haproxy") -> list[tuple[str, bytes, int]]:
@@ -33,6 +34,7 @@ def haproxy_files(binary: str = "haproxy") -> list[tuple[str, bytes, int]]:
     for p in dict.fromkeys(paths[1:]):
         files.append((f"rootfs{p}", Path(p).resolve().read_bytes(), 0o755))
     files += [("rootfs/etc/haproxy/.keep", b"", 0o644), ("rootfs/run/haproxy/.keep", b"", 0o644)]
+    files += [("rootfs/etc/haproxy/certs/.keep", b"", 0o600)]
     return files
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
 from gitops.decide.webhooks import PROVIDERS
@@ -38,6 +39,42 @@ class StateSource:
     source: Callable[[], tuple[str, str]]  # (repository as shown, branch)
     # Notifier.results: deliveries by (format, event, result)
     notifications: Callable[[], dict[tuple[str, str, str], int]] = dict
+    # HAProxy's own exposition of its backends, and the Ingress routes (an IngressTable)
+    # that say which backend is which Ingress, host and Service
+    ingress: Callable[[], tuple[str, Any]] = lambda: ("", None)
+
+
+class _Ingress(Collector):
+    """HAProxy's per-backend metrics (its built-in exporter) of the Ingress pools, under
+    HAProxy's names, labelled with the namespace, Ingress, host, Service and port of each."""
+
+    def __init__(self, source: Callable[[], tuple[str, Any]]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        text, table = self.source()
+        if not text or table is None:
+            return
+        pools = {p.name: p for p in table.pools}
+        try:
+            families = list(text_string_to_metric_families(text))
+        except ValueError:  # a half answer of a proxy being reloaded: next scrape
+            return
+        for family in families:
+            if not family.name.startswith("haproxy_backend_"):
+                continue
+            out = Metric(family.name, family.documentation, family.type)
+            for sample in family.samples:
+                pool = pools.get(sample.labels.get("proxy", ""))
+                if pool is None:
+                    continue
+                labels = {
+                    **sample.labels, "namespace": pool.namespace, "ingress": pool.ingress,
+                    "host": pool.host or "*", "service": pool.service, "port": pool.port,
+                }  # fmt: skip
+                out.add_sample(sample.name, labels, sample.value, sample.timestamp)
+            if out.samples:
+                yield out
 
 
 class _State(Collector):
@@ -237,6 +274,7 @@ class Metrics:
         )  # fmt: skip
         if state is not None:
             self.registry.register(_State(state))
+            self.registry.register(_Ingress(state.ingress))
 
     def webhook(self, provider: str, result: str) -> None:
         # Unknown providers share one label value, so a scanner cannot grow the label set.

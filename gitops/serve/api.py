@@ -105,6 +105,10 @@ class App:
         self.token = settings.api_token.encode()
         self.webhook_secret = settings.webhook_secret.encode()
 
+    def _ingress_listen(self) -> tuple[str, int, int]:
+        st = self.settings
+        return st.ingress_address, st.ingress_http_port, st.ingress_https_port
+
     def _run_cronjob(self, namespace: str, name: str) -> tuple[int, Any]:
         """A run of a CronJob now, as ``kubectl create job --from=cronjob/NAME``: made by the
         next pass, named NAME-manual-xxxxx, kept and counted like its scheduled runs."""
@@ -253,6 +257,9 @@ class App:
                 "configmaps": lambda: views.config_rows(rec.desired, "configmaps", ns),
                 "secrets": lambda: views.config_rows(rec.desired, "secrets", ns),
                 "endpoints": lambda: views.endpoint_rows(rec.endpoints, ns),
+                "ingresses": lambda: views.ingress_rows(
+                    rec.status, rec.desired, rec.ingress, self._ingress_listen(), ns
+                ),
             }.get(kind, lambda: None)()
             if rows is not None:
                 return 200, rows

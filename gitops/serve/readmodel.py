@@ -14,6 +14,7 @@ from gitops.decide.actions import Pending
 from gitops.decide.desired import DesiredState
 from gitops.decide.disruption import Blocked
 from gitops.decide.endpoints import PortEndpoints
+from gitops.decide.ingress import IngressTable
 from gitops.decide.status import SyncStatus
 from gitops.model.applied import Unstarted
 from gitops.model.live import LiveState
@@ -29,6 +30,9 @@ class ReadModel(Protocol):
 
     @property
     def endpoints(self) -> Sequence[PortEndpoints]: ...
+
+    @property
+    def ingress(self) -> IngressTable: ...
 
     @property
     def unstarted(self) -> Sequence[Unstarted]: ...

@@ -13,8 +13,10 @@ from gitops.decide.desired import DesiredState
 from gitops.decide.disruption import Blocked
 from gitops.decide.endpoints import PortEndpoints
 from gitops.decide.health import container_ready, pod_ready
+from gitops.decide.ingress import IngressTable
 from gitops.decide.stateful import claim_name, claim_ordinal
 from gitops.decide.status import SyncStatus
+from gitops.manifests import ingress as ing
 from gitops.manifests import model as m
 from gitops.model.applied import Unstarted
 from gitops.model.labels import L_POD_LABEL
@@ -387,6 +389,64 @@ def namespace_rows(status: SyncStatus, desired: DesiredState | None) -> list[dic
         }
         for ns in desired.namespaces
     ]
+
+
+def ingress_rows(
+    status: SyncStatus,
+    desired: DesiredState | None,
+    routes: IngressTable,
+    listen: tuple[str, int, int],
+    namespace: str | None,
+) -> list[dict[str, Any]]:
+    """Ingresses as ``kubectl get ingress`` shows them (CLASS, HOSTS, ADDRESS, PORTS), with
+    each route's backend and ready endpoints and each certificate's expiry."""
+    if desired is None:
+        return []
+    address, http_port, https_port = listen
+    health = {(r.namespace, r.name): r for r in status.resources if r.kind == "Ingress"}
+    certs = {c.name: c for c in routes.certs}
+    rows = []
+    for e in desired.manifests.of(m.Ingress):
+        if namespace and e.namespace != namespace:
+            continue
+        spec = e.resource.spec
+        st = health.get((e.namespace, e.name))
+        mine = [r for r in routes.routes if (r.namespace, r.ingress) == (e.namespace, e.name)]
+        pools = {p.name: p for p in routes.pools}
+        tls = []
+        for t in spec.tls:
+            cert = certs.get(f"{e.namespace}_{t.secret_name}.pem")
+            tls.append({"secretName": t.secret_name, "hosts": list(t.hosts),
+                        "notAfter": cert.not_after if cert else None})  # fmt: skip
+        hosts = sorted({r.host or "*" for r in spec.rules}) or ["*"]
+        rows.append({
+            "namespace": e.namespace,
+            "name": e.name,
+            "class": ing.class_name(e.resource) or "<none>",
+            "hosts": hosts,
+            "address": address,
+            "ports": [http_port, *([https_port] if spec.tls else [])],
+            "rules": [
+                {"host": r.host or "*", "path": r.path, "pathType": r.match,
+                 "service": pools[r.pool].service, "port": pools[r.pool].port,
+                 "endpoints": len(pools[r.pool].endpoints)}
+                for r in mine
+            ],
+            "defaultBackend": _backend_name(spec.default_backend),
+            "tls": tls,
+            "sync": st.sync if st else "",
+            "health": st.health if st else "",
+            "message": st.message if st else "",
+            "source": f"{e.path}:{e.doc}",
+        })  # fmt: skip
+    return rows
+
+
+def _backend_name(backend: m.IngressBackend | None) -> str | None:
+    if backend is None or backend.service is None:
+        return None
+    port = backend.service.port
+    return f"{backend.service.name}:{port.number if port.number is not None else port.name}"
 
 
 def endpoint_rows(table: Sequence[PortEndpoints], namespace: str | None) -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ from gitops.decide.actions import Pending
 from gitops.decide.desired import DesiredState
 from gitops.decide.disruption import Blocked
 from gitops.decide.endpoints import PortEndpoints
+from gitops.decide.ingress import IngressTable
 from gitops.decide.status import SyncStatus
 from gitops.model.applied import Unstarted
 
@@ -22,6 +23,7 @@ class Board:
     status: SyncStatus = field(default_factory=SyncStatus)
     desired: DesiredState | None = None  # of the last valid commit
     endpoints: tuple[PortEndpoints, ...] = ()  # what the Service proxy serves
+    ingress: IngressTable = field(default_factory=IngressTable)  # the routes it serves
     unstarted: tuple[Unstarted, ...] = ()  # pods placed whose image could not be had
     pending: tuple[Pending, ...] = ()  # replicas no node can take
     blocked: tuple[Blocked, ...] = ()  # a drain's pods a PodDisruptionBudget holds back

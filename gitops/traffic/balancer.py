@@ -7,28 +7,22 @@ change of shape (a port added or removed, another affinity, more endpoints than 
 the configuration for a seamless reload, which hands the listening sockets over.
 
 A port with no ready endpoint has its frontend disabled: the listener is closed, so a client is
-refused at once instead of hanging. Freed slots are reused oldest-freed first, so a slot still
-draining its last connections is the last to get a new address.
+refused at once instead of hanging. The Ingress routes (``gitops.traffic.httpconfig``) are one
+HTTP frontend beside them, their pools' endpoints changed the same way; a rotated certificate
+is loaded by runtime commands too, so no connection is closed for it.
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Collection, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from gitops.decide.endpoints import PortEndpoints
+from gitops.decide.ingress import CertFile, IngressTable
+from gitops.traffic import httpconfig
+from gitops.traffic.slots import MIN_SLOTS, Slots, slots_for
 
-MIN_SLOTS = 8
-PLACEHOLDER = "127.0.0.1:1"  # a free slot's address; the slot is in maintenance, never used
-
-
-def slots_for(count: int) -> int:
-    """Room for the endpoints twice over (a rolling update surges), as a power of two."""
-    n = MIN_SLOTS
-    while n < 2 * count:
-        n *= 2
-    return n
+__all__ = ["MIN_SLOTS", "Balancer", "Change", "Frontend", "render", "slots_for"]
 
 
 @dataclass
@@ -38,31 +32,26 @@ class Frontend:
     port: int
     affinity: str
     label: str  # namespace/service:port, for people reading the configuration
-    slots: list[str | None]  # endpoint address ("ip:port") per slot; None: free
-    pods: dict[str, str] = field(default_factory=dict)  # address -> pod
-    free: deque[int] = field(default_factory=deque)
+    pool: Slots
     enabled: bool = True
 
     @classmethod
     def build(cls, t: PortEndpoints) -> Frontend:
-        addrs = [f"{e.ip}:{e.port}" for e in t.endpoints]
-        size = slots_for(len(addrs))
-        slots: list[str | None] = [*addrs, *([None] * (size - len(addrs)))]
+        port = t.node_port or 0
         return cls(
-            port=t.node_port or 0,
+            port=port,
             affinity=t.affinity,
             label=f"{t.namespace}/{t.service}:{t.port_name or t.port}",
-            slots=slots,
-            pods={f"{e.ip}:{e.port}": e.pod for e in t.endpoints},
-            free=deque(range(len(addrs), size)),
+            pool=Slots.build(f"b{port}", t.endpoints),
         )
 
-    def active(self) -> dict[str, int]:
-        return {a: i for i, a in enumerate(self.slots) if a is not None}
+    @property
+    def slots(self) -> list[str | None]:
+        return self.pool.slots
 
     @property
     def backend(self) -> str:
-        return f"b{self.port}"
+        return self.pool.backend
 
     @property
     def name(self) -> str:
@@ -71,63 +60,73 @@ class Frontend:
 
 @dataclass(frozen=True)
 class Change:
-    """Either a reload with the new configuration, or runtime commands, in order."""
+    """Either a reload with the new configuration, or runtime commands, in order; and the
+    certificates whose content changed (loaded by runtime commands of their own)."""
 
     reload: bool = False
     commands: tuple[str, ...] = ()
+    certs: tuple[CertFile, ...] = ()
 
     @property
     def empty(self) -> bool:
-        return not self.reload and not self.commands
+        return not self.reload and not self.commands and not self.certs
 
 
 class Balancer:
-    """The running proxy's frontends, kept in step with each endpoint table."""
+    """The running proxy's frontends and Ingress pools, kept in step with each table."""
 
     def __init__(self) -> None:
         self.frontends: dict[int, Frontend] = {}
+        self.ingress = IngressTable()
+        self.pools: dict[str, Slots] = {}  # the Ingress pools' slots
 
-    def update(self, table: Iterable[PortEndpoints]) -> Change:
+    def update(self, table: Iterable[PortEndpoints], ingress: IngressTable | None = None) -> Change:
+        ingress = ingress or IngressTable()
         wanted = {t.node_port: t for t in table if t.node_port is not None}
-        if self._reshaped(wanted):
+        if self._reshaped(wanted) or self._reshaped_ingress(ingress):
             self.frontends = {p: Frontend.build(t) for p, t in wanted.items() if t.endpoints}
+            self.ingress = ingress
+            self.pools = {p.name: Slots.build(p.name, p.endpoints) for p in ingress.pools}
             return Change(reload=True)
         adds: list[str] = []
         removes: list[str] = []
         for port, fe in self.frontends.items():
             t = wanted[port]
-            addrs = {f"{e.ip}:{e.port}": e.pod for e in t.endpoints}
-            active = fe.active()
-            for addr in sorted(addrs.keys() - active.keys()):
-                slot = fe.free.popleft()
-                fe.slots[slot] = addr
-                ip, _, p = addr.rpartition(":")
-                adds += [
-                    f"set server {fe.backend}/s{slot} addr {ip} port {p}",
-                    f"set server {fe.backend}/s{slot} state ready",
-                ]
-            removes += self._release(fe, active.keys() - addrs.keys())
-            fe.pods = addrs
-            if addrs and not fe.enabled:
+            more, fewer = fe.pool.follow(t.endpoints)
+            adds += more
+            removes += fewer
+            if t.endpoints and not fe.enabled:
                 adds.append(f"enable frontend {fe.name}")
                 fe.enabled = True
-            elif not addrs and fe.enabled:
+            elif not t.endpoints and fe.enabled:
                 removes.append(f"disable frontend {fe.name}")
                 fe.enabled = False
+        for pool in ingress.pools:
+            more, fewer = self.pools[pool.name].follow(pool.endpoints)
+            adds += more
+            removes += fewer
+        before = {c.name: c.pem for c in self.ingress.certs}
+        rotated = tuple(c for c in ingress.certs if before.get(c.name) != c.pem)
+        self.ingress = ingress
         # New endpoints first: traffic always has somewhere to go while old ones leave.
-        return Change(commands=(*adds, *removes))
+        return Change(commands=(*adds, *removes), certs=rotated)
 
     def drop(self, pods: Collection[str]) -> tuple[Change, set[str]]:
-        """Take ``pods`` out of every frontend now. Returns the change and their addresses."""
+        """Take ``pods`` out of every frontend and pool now. Returns the change and their
+        addresses."""
         commands: list[str] = []
         gone: set[str] = set()
         for fe in self.frontends.values():
-            addrs = {a for a in fe.active() if fe.pods.get(a) in pods}
+            addrs = fe.pool.leaving(pods)
             gone |= addrs
-            commands += self._release(fe, addrs)
-            if addrs and not fe.active() and fe.enabled:
+            commands += fe.pool.release(addrs)
+            if addrs and not fe.pool.active() and fe.enabled:
                 commands.append(f"disable frontend {fe.name}")
                 fe.enabled = False
+        for slots in self.pools.values():
+            addrs = slots.leaving(pods)
+            gone |= addrs
+            commands += slots.release(addrs)
         return Change(commands=tuple(commands)), gone
 
     def listening(self) -> list[int]:
@@ -141,26 +140,24 @@ class Balancer:
             return True  # a removed port must stop listening for good
         for port, fe in self.frontends.items():
             t = wanted[port]
-            if t.affinity != fe.affinity:
-                return True
-            addrs = {f"{e.ip}:{e.port}" for e in t.endpoints}
-            if len(addrs - fe.active().keys()) > len(fe.free):
+            if t.affinity != fe.affinity or not fe.pool.fits(t.endpoints):
                 return True
         return False
 
-    @staticmethod
-    def _release(fe: Frontend, addrs: Collection[str]) -> list[str]:
-        commands = []
-        for addr in sorted(addrs):
-            slot = fe.active()[addr]
-            fe.slots[slot] = None
-            fe.free.append(slot)
-            commands.append(f"set server {fe.backend}/s{slot} state maint")
-        return commands
+    def _reshaped_ingress(self, ingress: IngressTable) -> bool:
+        if ingress.shape() != self.ingress.shape():
+            return True
+        return any(not self.pools[p.name].fits(p.endpoints) for p in ingress.pools)
 
 
 def render(
-    frontends: Iterable[Frontend], addresses: Sequence[str], admin_socket: str, maxconn: int
+    frontends: Iterable[Frontend],
+    addresses: Sequence[str],
+    admin_socket: str,
+    maxconn: int,
+    ingress: IngressTable | None = None,
+    pools: Mapping[str, Slots] | None = None,
+    site: httpconfig.Site | None = None,
 ) -> str:
     """HAProxy's configuration for these frontends. TCP mode, so any protocol passes through.
 
@@ -195,9 +192,7 @@ def render(
             lines += ["    balance source", "    hash-type consistent"]
         else:
             lines += ["    balance roundrobin"]
-        for i, addr in enumerate(fe.slots):
-            if addr is None:
-                lines.append(f"    server s{i} {PLACEHOLDER} disabled")
-            else:
-                lines.append(f"    server s{i} {addr}")
+        lines += fe.pool.servers()
+    if site is not None:
+        lines += httpconfig.render(ingress or IngressTable(), pools or {}, site)
     return "\n".join(lines) + "\n"

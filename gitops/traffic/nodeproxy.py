@@ -12,13 +12,17 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
+from dataclasses import replace
 
 from gitops.decide import endpoints
 from gitops.decide.endpoints import PortEndpoints
+from gitops.decide.ingress import IngressTable
 from gitops.errors import GitopsError
 from gitops.nodes.base import Node
-from gitops.nodes.proxyimage import ADMIN_SOCKET
+from gitops.nodes.proxyimage import ADMIN_SOCKET, CERTS
+from gitops.traffic import httpconfig
 from gitops.traffic.balancer import Frontend, render
+from gitops.traffic.slots import Slots
 
 log = logging.getLogger(__name__)
 # Connections per node proxy: haproxy needs about 2.5 descriptors each and refuses to start
@@ -33,18 +37,21 @@ class NodeProxies:
         nodes: Mapping[str, Node],
         addresses: Mapping[str, str],
         usable: Callable[[str], bool] = lambda _: True,
+        ingress_ports: tuple[int, int] = (80, 443),
     ) -> None:
         self.nodes, self.addresses = nodes, dict(addresses)  # node -> its address
+        self.ingress_ports = ingress_ports
         self._table: list[PortEndpoints] = []
+        self._ingress = IngressTable()
         self._pushed: dict[str, str] = {}
         self._lock = threading.Lock()
         # The cluster's view: a silent node is not waited on each pass; it gets the current
         # configuration once it answers again.
         self.usable = usable
 
-    def update(self, table: list[PortEndpoints]) -> None:
+    def update(self, table: list[PortEndpoints], ingress: IngressTable | None = None) -> None:
         with self._lock:
-            self._table = table
+            self._table, self._ingress = table, ingress or IngressTable()
             self._push(table)
 
     def drop(self, pods: Collection[str]) -> None:
@@ -58,18 +65,34 @@ class NodeProxies:
 
     def _push(self, table: list[PortEndpoints]) -> bool:
         """True when some node's configuration changed (and was reloaded)."""
-        pushed = False
+        changed = False
         fronts = [Frontend.build(t) for t in table if t.node_port is not None and t.endpoints]
+        ingress = self._ingress_of(table)
+        pools = {p.name: Slots.build(p.name, p.endpoints) for p in ingress.pools}
+        files = {c.name: c.pem for c in ingress.certs}
+        if ingress.certs:
+            files[httpconfig.CERT_LIST] = httpconfig.cert_list(ingress, CERTS).encode()
         for name, address in self.addresses.items():
-            config = render(fronts, [address], ADMIN_SOCKET, MAXCONN)
-            if self._pushed.get(name) == config or not self.usable(name):
+            site = httpconfig.Site((address,), *self.ingress_ports, CERTS)
+            config = render(fronts, [address], ADMIN_SOCKET, MAXCONN, ingress, pools, site)
+            # The certificates' bytes count as a change too; only their digest is kept.
+            pushed = config + "".join(f"{c.name}:{hash(c.pem)}" for c in ingress.certs)
+            if self._pushed.get(name) == pushed or not self.usable(name):
                 continue
             try:
-                self.nodes[name].ensure_proxy(config.encode())
+                self.nodes[name].ensure_proxy(config.encode(), files)
             except GitopsError as exc:  # that node's NodePorts lag; the others are served
                 log.warning("node proxy on %s: %s", name, exc)
                 self._pushed.pop(name, None)
                 continue
-            self._pushed[name] = config
-            pushed = True
-        return pushed
+            self._pushed[name] = pushed
+            changed = True
+        return changed
+
+    def _ingress_of(self, table: list[PortEndpoints]) -> IngressTable:
+        """The Ingress pools with ``table``'s endpoints (a dropped pod is out of both)."""
+        pods = {e.pod for t in table for e in t.endpoints}
+        return replace(self._ingress, pools=tuple(
+            replace(p, endpoints=tuple(e for e in p.endpoints if e.pod in pods))
+            for p in self._ingress.pools
+        ))  # fmt: skip

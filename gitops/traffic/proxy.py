@@ -31,7 +31,9 @@ from collections.abc import Collection
 from pathlib import Path
 
 from gitops.decide.endpoints import PortEndpoints
+from gitops.decide.ingress import CertFile, IngressTable
 from gitops.errors import GitopsError
+from gitops.traffic import httpconfig
 from gitops.traffic.balancer import Balancer, Change, render
 from gitops.traffic.nodeproxy import NodeProxies
 
@@ -50,6 +52,7 @@ class ServiceProxy:
         state_dir: Path,
         binary: str = "haproxy",
         remote: NodeProxies | None = None,
+        ingress: tuple[str, int, int] = ("127.0.0.1", 80, 443),  # address, HTTP, HTTPS port
     ) -> None:
         self.addresses = addresses  # every node address on this machine
         self.remote = remote  # nodes elsewhere run their own
@@ -64,16 +67,48 @@ class ServiceProxy:
         self._started = False
         self._child: subprocess.Popen[bytes] | None = None  # when this run started it
         self._refused: set[int] = set()  # ports another process holds; logged once each
+        self.certs = self.dir / "certs"  # TLS keys: this directory only, owner-only files
+        self.metrics_socket = self.dir / "metrics.sock"
+        address, http_port, https_port = ingress
+        self.site = httpconfig.Site(
+            (address,), http_port, https_port, str(self.certs), str(self.metrics_socket)
+        )
+        self._ingress_refused = False
 
     # What the reconciler calls ------------------------------------------------------------
 
-    def update(self, table: list[PortEndpoints]) -> None:
+    def update(self, table: list[PortEndpoints], ingress: IngressTable | None = None) -> None:
+        ingress = ingress or IngressTable()
         if self.remote is not None:
-            self.remote.update(table)
+            self.remote.update(table, ingress)
         if not self.addresses:
             return
         with self._lock:
-            self._apply(self._balancer.update(self._bindable(table)))
+            self._apply(self._balancer.update(self._bindable(table), self._servable(ingress)))
+
+    def ingress_metrics(self) -> str:
+        """HAProxy's own Prometheus exposition of its backends (the Ingress pools among them),
+        or "" when no Ingress is served."""
+        if self._balancer.ingress.empty or not self._started:
+            return ""
+        request = b"GET /metrics?scope=backend HTTP/1.0\r\nHost: haproxy\r\n\r\n"
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(2.0)
+                s.connect(str(self.metrics_socket))
+                s.sendall(request)
+                chunks = []
+                while data := s.recv(65536):
+                    chunks.append(data)
+        except OSError as exc:
+            log.debug("proxy: cannot read its metrics: %s", exc)
+            return ""
+        head, _, body = b"".join(chunks).partition(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 200"):
+            return ""
+        if b"transfer-encoding: chunked" in head.lower():
+            body = _dechunk(body)
+        return body.decode(errors="replace")
 
     def drop(self, pods: Collection[str], drain: float = 5.0) -> None:
         """Take ``pods`` out of every Service now; wait up to ``drain`` s for their connections."""
@@ -118,12 +153,17 @@ class ServiceProxy:
         if not self._started:
             # The first pass writes the whole configuration, also into a proxy adopted from an
             # earlier run; with no Service and nothing to adopt, no process is started at all.
-            if self._balancer.frontends or self._pid() is not None:
+            serving = self._balancer.frontends or not self._balancer.ingress.empty
+            if serving or self._pid() is not None:
                 self._reload()
             return
         if change.reload:
             self._reload()
             return
+        for cert in change.certs:
+            if not self._rotate(cert):
+                self._reload()
+                return
         if not change.commands:
             return
         out = self._command(";".join(change.commands), self.admin)
@@ -132,13 +172,51 @@ class ServiceProxy:
             level = logging.DEBUG if "changed from" in line else logging.WARNING
             log.log(level, "proxy: %s", line)
 
+    def _rotate(self, cert: CertFile) -> bool:
+        """A certificate's new content, loaded by the running proxy without a reload: no
+        connection is closed for it. False when it would not take it."""
+        path = self.certs / cert.name
+        _write_private(path, cert.pem)
+        # The payload ends with an empty line (the PEM's own newline, then this one).
+        body = cert.pem.decode() + ("" if cert.pem.endswith(b"\n") else "\n")
+        try:
+            out = self._command(f"set ssl cert {path} <<\n{body}", self.admin)
+            done = self._command(f"commit ssl cert {path}", self.admin)
+        except OSError as exc:
+            log.warning("proxy: certificate %s not rotated in place: %s", cert.name, exc)
+            return False
+        if "Success" not in done:
+            # HAProxy's answer names the file and the problem, never the key.
+            log.warning("proxy: certificate %s not rotated in place: %s %s", cert.name,
+                        out.strip()[:200], done.strip()[:200])  # fmt: skip
+            return False
+        log.info("proxy: certificate %s rotated", cert.name)
+        return True
+
+    def _write_certs(self, table: IngressTable) -> None:
+        self.certs.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(self.certs, 0o700)
+        keep = {c.name for c in table.certs} | {httpconfig.CERT_LIST}
+        for old in self.certs.iterdir():
+            if old.name not in keep:
+                old.unlink(missing_ok=True)
+        for cert in table.certs:
+            _write_private(self.certs / cert.name, cert.pem)
+        _write_private(
+            self.certs / httpconfig.CERT_LIST,
+            httpconfig.cert_list(table, str(self.certs)).encode(),
+        )
+
     def _reload(self) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
+        ingress = self._balancer.ingress
+        self._write_certs(ingress)
         text = render(
-            self._balancer.frontends.values(), self.addresses, str(self.admin), _maxconn()
-        )
+            self._balancer.frontends.values(), self.addresses, str(self.admin), _maxconn(),
+            ingress, self._balancer.pools, self.site,
+        )  # fmt: skip
         tmp = self.config.with_suffix(".tmp")
-        tmp.write_text(text)
+        _write_private(tmp, text.encode())  # basic-auth hashes are in it
         check = subprocess.run(
             [self._exe(), "-c", "-q", "-f", str(tmp)], capture_output=True, text=True, check=False
         )
@@ -230,6 +308,25 @@ class ServiceProxy:
                 )  # fmt: skip
         return out
 
+    def _servable(self, ingress: IngressTable) -> IngressTable:
+        """The routes, or none when another process holds the Ingress ports: the NodePorts
+        must not be kept from reloading for them."""
+        if ingress.empty or not self._balancer.ingress.empty:
+            return ingress
+        site = self.site
+        ports = [site.http_port, *([site.https_port] if ingress.certs else [])]
+        ours = self._adopted_ports()
+        taken = [p for p in ports if p not in ours and not all(
+            can_bind(a, p) for a in site.addresses)]  # fmt: skip
+        if not taken:
+            self._ingress_refused = False
+            return ingress
+        if not self._ingress_refused:
+            self._ingress_refused = True
+            log.error("ingress: cannot listen on %s:%s: the port is in use",
+                      ",".join(site.addresses), ",".join(map(str, taken)))  # fmt: skip
+        return IngressTable()
+
     def _adopted_ports(self) -> set[int]:
         """Ports a proxy left by an earlier run listens on: ours to keep, not taken."""
         if self._started or self._pid() is None:
@@ -238,7 +335,7 @@ class ServiceProxy:
             text = self.config.read_text()
         except OSError:
             return set()
-        return {int(m) for m in re.findall(r"^\s+bind \S+:(\d+)$", text, re.M)}
+        return {int(m) for m in re.findall(r"^\s+bind \S+:(\d+)(?: ssl .*)?$", text, re.M)}
 
     def _pid(self) -> int | None:
         """The running master, ours or one a previous ``gitops run`` left (adopted)."""
@@ -303,6 +400,32 @@ def _current_sessions(stat_csv: str, addrs: set[str]) -> int:
         if len(cells) > max(scur, addr) and cells[addr] in addrs and cells[scur].isdigit():
             total += int(cells[scur])
     return total
+
+
+def _dechunk(body: bytes) -> bytes:
+    """An HTTP/1.1 chunked body, joined (the exporter chunks even an HTTP/1.0 answer)."""
+    out, rest = [], body
+    while rest:
+        size_line, _, rest = rest.partition(b"\r\n")
+        try:
+            size = int(size_line.split(b";")[0], 16)
+        except ValueError:
+            break
+        if size == 0:
+            break
+        out.append(rest[:size])
+        rest = rest[size + 2 :]
+    return b"".join(out)
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Written whole (a reader never sees half), readable by its owner only."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
 
 
 def can_bind(address: str, port: int) -> bool:

@@ -139,6 +139,8 @@ def test_prometheus_scrapes_gitops_and_every_dashboard_query_finds_its_series(
     }
     checked = 0
     for panel in dashboard["panels"]:
+        if "haproxy_backend" in json.dumps(panel):
+            continue  # the Ingress panels: tests/integration/test_ingress.py evaluates them
         for target in panel["targets"]:
             expr = target["expr"].replace("$job", ".*")
             names = set(re.findall(r"\bgitops_\w+", expr))

@@ -44,14 +44,17 @@ def test_kinds_without_meaning_here_are_skipped_with_the_reason() -> None:
 
 
 def test_kinds_gitops_will_run_later_are_skipped_as_not_yet() -> None:
-    ingress = {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
+    hpa = {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
         "metadata": {"name": "web"},
-        "spec": {"defaultBackend": {"service": {"name": "web", "port": {"number": 80}}}},
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "maxReplicas": 3,
+        },
     }
-    (entry,) = parse_manifests({"i.yaml": dump(ingress)}).of(m.Skipped)
-    assert entry.resource.reason == "gitops does not run Ingress yet"
+    (entry,) = parse_manifests({"i.yaml": dump(hpa)}).of(m.Skipped)
+    assert entry.resource.reason == "gitops does not run HorizontalPodAutoscaler yet"
 
 
 def test_a_skipped_kind_is_still_checked_against_kubernetes_schema() -> None:
