@@ -108,6 +108,7 @@ def test_haproxy_accepts_the_configuration_of_every_feature(tmp_path: Path) -> N
         "gitops.io/proxy-body-size": "1m", "gitops.io/proxy-read-timeout": "5",
     })  # fmt: skip
     regex = ingress("re", [rule("c.example.com", ("/s(/|$)(.*)", "ImplementationSpecific", WEB))],
+                    defaultBackend={"service": WEB},
                     annotations={"nginx.ingress.kubernetes.io/use-regex": "true",
                                  "nginx.ingress.kubernetes.io/rewrite-target": "/$2"})  # fmt: skip
     d = desired(svc(), tls_secret("a", NS, crt, key), secret("users", NS, auth=BCRYPT), doc, regex)
@@ -126,4 +127,5 @@ def test_haproxy_accepts_the_configuration_of_every_feature(tmp_path: Path) -> N
                            capture_output=True, text=True, check=False)  # fmt: skip
     assert check.returncode == 0, check.stdout + check.stderr + text
     assert "user alice password '$2y$05$" in text
+    assert "    default_backend ing:web:re:_:web:80" in text and "deny_status 404" not in text
     assert "replace-path '(?i)^/s(/|$)(.*).*' '/\\2'" in text
