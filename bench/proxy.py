@@ -130,6 +130,52 @@ spec:
     )
 
 
+def launch(work: Path, text: str, instance: str, api_port: int, *flags: str) -> Any:
+    """A bare repository under ``work`` holding ``text``, and ``gitops run`` on it (its log in
+    ``work/gitops.log``): the process."""
+    sh("git", "init", "-q", "--bare", "-b", "main", str(work / "repo.git"))
+    sh("git", "clone", "-q", str(work / "repo.git"), str(work / "w"))
+    (work / "w" / "all.yaml").write_text(text)
+    git = [
+        "git",
+        "-C",
+        str(work / "w"),
+        "-c",
+        "user.name=bench",
+        "-c",
+        "user.email=bench@localhost",
+    ]
+    sh(*git, "add", "-A")
+    sh(*git, "commit", "-qm", "bench")
+    sh(*git, "push", "-q", "origin", "HEAD:main")
+    with (work / "gitops.log").open("w") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "gitops", "run", "--repo", str(work / "repo.git"),
+             "--state-dir", str(work / "state"), "--instance", instance,
+             "--listen", f"127.0.0.1:{api_port}", "--interval", "60s", *flags],
+            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+        )  # fmt: skip
+
+
+def pod_pid(instance: str) -> int:
+    """A process in the bench pod's network namespace: its web container's, whether it holds
+    the namespace or a pause container does."""
+    app = sh("docker", "ps", "-q", "--filter", f"label=io.gitops.instance={instance}",
+             "--filter", "label=io.gitops.container=web")  # fmt: skip
+    return int(sh("docker", "inspect", "-f", "{{.State.Pid}}", app.split()[0]))
+
+
+def teardown(instance: str, image: str, work: Path) -> None:
+    """The benchmark's pods, network, image and files gone (gitops run already stopped)."""
+    ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=io.gitops.instance={instance}"],
+                         capture_output=True, text=True).stdout.split()  # fmt: skip
+    if ids:
+        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
+    subprocess.run(["docker", "network", "rm", f"gitops-{instance}-bench"], capture_output=True)
+    subprocess.run(["docker", "rmi", image], capture_output=True)
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def summarize(samples: list[dict[str, float]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("rps", "p50_ms", "p99_ms"):
@@ -159,28 +205,7 @@ def main() -> int:
     gitops_proc = None
     plain = f"gitops-bench-published-{instance}"
     try:
-        sh("git", "init", "-q", "--bare", "-b", "main", str(work / "repo.git"))
-        sh("git", "clone", "-q", str(work / "repo.git"), str(work / "w"))
-        (work / "w" / "all.yaml").write_text(manifests(image, node_port))
-        git = [
-            "git",
-            "-C",
-            str(work / "w"),
-            "-c",
-            "user.name=bench",
-            "-c",
-            "user.email=bench@localhost",
-        ]
-        sh(*git, "add", "-A")
-        sh(*git, "commit", "-qm", "bench")
-        sh(*git, "push", "-q", "origin", "HEAD:main")
-        with (work / "gitops.log").open("w") as log:
-            gitops_proc = subprocess.Popen(
-                [sys.executable, "-m", "gitops", "run", "--repo", str(work / "repo.git"),
-                 "--state-dir", str(work / "state"), "--instance", instance,
-                 "--listen", f"127.0.0.1:{api_port}", "--interval", "60s"],
-                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
-            )  # fmt: skip
+        gitops_proc = launch(work, manifests(image, node_port), instance, api_port)
         api = f"http://127.0.0.1:{api_port}"
         wait(
             lambda: any(r["endpoints"] for r in get(api + "/api/v1/endpoints")),
@@ -198,11 +223,7 @@ def main() -> int:
             f"127.0.0.1:{published}:8080",
             image,
         )
-        # The pod's container: in the pod's network namespace, whether it holds it or a pause
-        # container does.
-        app = sh("docker", "ps", "-q", "--filter", f"label=io.gitops.instance={instance}",
-                 "--filter", "label=io.gitops.container=web")  # fmt: skip
-        pid = int(sh("docker", "inspect", "-f", "{{.State.Pid}}", app.split()[0]))
+        pid = pod_pid(instance)
         wait(
             lambda: (
                 urllib.request.urlopen(f"http://127.0.0.1:{published}/version", timeout=2).status
@@ -294,13 +315,7 @@ def main() -> int:
             gitops_proc.terminate()
             gitops_proc.wait(timeout=30)
         subprocess.run(["docker", "rm", "-f", plain], capture_output=True)
-        ids = subprocess.run(["docker", "ps", "-aq", "--filter", f"label=io.gitops.instance={instance}"],
-                             capture_output=True, text=True).stdout.split()  # fmt: skip
-        if ids:
-            subprocess.run(["docker", "rm", "-f", *ids], capture_output=True)
-        subprocess.run(["docker", "network", "rm", f"gitops-{instance}-bench"], capture_output=True)
-        subprocess.run(["docker", "rmi", image], capture_output=True)
-        shutil.rmtree(work, ignore_errors=True)
+        teardown(instance, image, work)
 
 
 if __name__ == "__main__":
