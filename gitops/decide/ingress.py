@@ -17,7 +17,7 @@ status classes and latency per Ingress, host and backend Service.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from gitops.decide.desired import DesiredState
 from gitops.decide.endpoints import Endpoint, PortEndpoints
@@ -38,10 +38,6 @@ class Pool:
     port: str  # the Service port's number or name, as the Ingress names it
     endpoints: tuple[Endpoint, ...] = ()
     read_timeout: int | None = None
-
-    def without_endpoints(self) -> Pool:
-        return Pool(self.name, self.namespace, self.ingress, self.host, self.service, self.port,
-                    (), self.read_timeout)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -99,7 +95,7 @@ class IngressTable:
         """What a change of needs a reload: all but the endpoints and the certificates' bytes."""
         return (
             self.routes,
-            tuple(p.without_endpoints() for p in self.pools),
+            tuple(replace(p, endpoints=()) for p in self.pools),
             self.default,
             tuple((c.name, c.hosts) for c in self.certs),
             self.userlists,
@@ -107,6 +103,11 @@ class IngressTable:
 
     def pool(self, name: str) -> Pool | None:
         return next((p for p in self.pools if p.name == name), None)
+
+
+def cert_file(namespace: str, secret: str) -> str:
+    """The file a TLS Secret is loaded from, as ``CertFile.name``."""
+    return f"{namespace}_{secret}.pem"
 
 
 def pool_name(namespace: str, ingress: str, host: str, service: str, port: str) -> str:
@@ -186,7 +187,7 @@ def _certs(served: list[Entry[m.Ingress]], manifests: Manifests) -> tuple[CertFi
             data = config_data(secret.resource)
             crt, key = data.get(tls.CRT, b""), data.get(tls.KEY, b"")
             cert, _ = tls.read(crt, key, 0.0)
-            name = f"{secret.namespace}_{secret.name}.pem"
+            name = cert_file(secret.namespace, secret.name)
             before = found.get(name)
             hosts = tuple(dict.fromkeys([*(before.hosts if before else ()), *t.hosts]))
             pem = crt.rstrip(b"\n") + b"\n" + key.rstrip(b"\n") + b"\n"

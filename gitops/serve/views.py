@@ -13,7 +13,7 @@ from gitops.decide.desired import DesiredState
 from gitops.decide.disruption import Blocked
 from gitops.decide.endpoints import PortEndpoints
 from gitops.decide.health import container_ready, pod_ready
-from gitops.decide.ingress import IngressTable
+from gitops.decide.ingress import IngressTable, cert_file
 from gitops.decide.stateful import claim_name, claim_ordinal
 from gitops.decide.status import SyncStatus
 from gitops.manifests import ingress as ing
@@ -405,6 +405,7 @@ def ingress_rows(
     address, http_port, https_port = listen
     health = {(r.namespace, r.name): r for r in status.resources if r.kind == "Ingress"}
     certs = {c.name: c for c in routes.certs}
+    pools = {p.name: p for p in routes.pools}
     rows = []
     for e in desired.manifests.of(m.Ingress):
         if namespace and e.namespace != namespace:
@@ -412,10 +413,9 @@ def ingress_rows(
         spec = e.resource.spec
         st = health.get((e.namespace, e.name))
         mine = [r for r in routes.routes if (r.namespace, r.ingress) == (e.namespace, e.name)]
-        pools = {p.name: p for p in routes.pools}
         tls = []
         for t in spec.tls:
-            cert = certs.get(f"{e.namespace}_{t.secret_name}.pem")
+            cert = certs.get(cert_file(e.namespace, t.secret_name or ""))
             tls.append({"secretName": t.secret_name, "hosts": list(t.hosts),
                         "notAfter": cert.not_after if cert else None})  # fmt: skip
         hosts = sorted({r.host or "*" for r in spec.rules}) or ["*"]

@@ -109,11 +109,15 @@ def _path_acl(i: int, r: Route) -> list[str]:
     if r.match == "Exact":
         return [f"    acl r{i} path -m str '{r.path}'"]
     if r.match == "Regex":
-        anchored = r.path if r.path.startswith("^") else f"^{r.path}"
-        return [f"    acl r{i} path -m reg -i '{anchored}'"]
+        return [f"    acl r{i} path -m reg -i '{_anchored(r.path)}'"]
     if r.path == "/":
         return []
     return [f"    acl r{i} path -m str '{r.path}'", f"    acl r{i} path -m beg '{r.path}/'"]
+
+
+def _anchored(regex: str) -> str:
+    """A route's regular expression matched from the path's start, as ingress-nginx's are."""
+    return regex if regex.startswith("^") else f"^{regex}"
 
 
 def _rewrite(i: int, r: Route) -> list[str]:
@@ -122,8 +126,7 @@ def _rewrite(i: int, r: Route) -> list[str]:
     when = f"if {{ var(txn.route) -m int {i} }}"
     if r.match == "Regex":
         target = re.sub(r"\$(\d)", r"\\\1", r.rewrite)
-        anchored = r.path if r.path.startswith("^") else f"^{r.path}"
-        return [f"    http-request replace-path '(?i){anchored}.*' '{target}' {when}"]
+        return [f"    http-request replace-path '(?i){_anchored(r.path)}.*' '{target}' {when}"]
     prefix = "" if r.path == "/" else re.escape(r.path)
     base = r.rewrite.rstrip("/")
     return [
