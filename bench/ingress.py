@@ -7,6 +7,8 @@ In one run, on this machine's engine, with wrk as the load generator (keep-alive
 - ingress: wrk to the gitops Ingress on 127.0.0.1 (Host header routed by `gitops run`'s HAProxy);
 - caddy, nginx: Debian's, configured by hand as reverse proxies to the pod's address, with
   keep-alive to it (nginx: an upstream with `keepalive 32` and HTTP/1.1; Caddy's default).
+  Each sends the pod the headers the Ingress does (X-Forwarded-For, -Proto, -Host, -Port:
+  what ingress-nginx sets, and Caddy by default), so all three do the same work a request.
 The pod is the Go HTTP server of images/grpc-health (keep-alive, answers any path), so the
 backend is not what limits the proxies. Prints median and min-max of requests/s at
 --connections and p50/p99 one request at a time, the ratios, and writes
@@ -90,7 +92,10 @@ http {{
             proxy_http_version 1.1;
             proxy_set_header Connection "";
             proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+            proxy_set_header X-Forwarded-For $remote_addr;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $host;
+            proxy_set_header X-Forwarded-Port $server_port;
         }}
     }}
 }}
@@ -116,6 +121,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=int, default=4)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--connections", type=int, default=16)
+    ap.add_argument("--proxy-threads", default="0", help="passed to gitops run (0: its default)")
     ap.add_argument("--docs", type=Path, default=ROOT / "docs" / "benchmarks.md")
     args = ap.parse_args()
     subprocess.run([str(ROOT / "scripts" / "host-setup")], check=True)
@@ -130,7 +136,8 @@ def main() -> int:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         procs.append(launch(work, manifests(image), instance, api_port,
-                            "--ingress-http-port", str(http_port)))  # fmt: skip
+                            "--ingress-http-port", str(http_port),
+                            "--proxy-threads", args.proxy_threads))  # fmt: skip
         api = f"http://127.0.0.1:{api_port}"
         wait(lambda: any(r["endpoints"] for r in get(api + "/api/v1/endpoints")), 90,
              "service endpoints")  # fmt: skip

@@ -161,9 +161,15 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
         here, elsewhere = split_addresses(settings)
         by_name = {n.name: n for n in nodes}
         ports = (settings.ingress_http_port, settings.ingress_https_port)
-        remote = NodeProxies(by_name, elsewhere, cluster.usable, ports) if elsewhere else None
+        remote = (
+            NodeProxies(by_name, elsewhere, cluster.usable, ports, settings.proxy_threads)
+            if elsewhere
+            else None
+        )
         listen = (settings.ingress_address, *ports)
-        return ServiceProxy(here, state, remote=remote, ingress=listen)
+        return ServiceProxy(
+            here, state, remote=remote, ingress=listen, threads=settings.proxy_threads
+        )
 
     reconciler = compose(
         settings,

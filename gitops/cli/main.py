@@ -278,6 +278,13 @@ def parser() -> argparse.ArgumentParser:
         help="Ingress HTTPS port (default 443; served once an Ingress has a TLS Secret)",
     )
     p.add_argument(
+        "--proxy-threads",
+        type=_threads,
+        default=os.environ.get("GITOPS_PROXY_THREADS", "0"),
+        help="threads of the service and Ingress proxy (HAProxy's nbthread; default 0: half "
+        "this machine's cores, at least one, leaving the rest to the pods)",
+    )
+    p.add_argument(
         "--api-token-file",
         default=os.environ.get("GITOPS_API_TOKEN_FILE"),
         help="bearer token for calls that change state (else GITOPS_API_TOKEN, else "
@@ -495,6 +502,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         ingress_address=args.ingress_address,
         ingress_http_port=args.ingress_http_port,
         ingress_https_port=args.ingress_https_port,
+        proxy_threads=args.proxy_threads,
         api_token=token,
         webhook_secret=secret,
         webhook_max_bytes=args.webhook_max_bytes,
@@ -506,6 +514,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
+    return int(text)
+
+
+def _threads(text: str) -> int:
+    if not text.isdigit() or int(text) > 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a thread count from 0 to 64")
     return int(text)
 
 

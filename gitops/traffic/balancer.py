@@ -150,6 +150,17 @@ class Balancer:
         return any(not self.pools[p.name].fits(p.endpoints) for p in ingress.pools)
 
 
+def default_threads(cpus: int | None) -> int:
+    """HAProxy's threads when none are asked for: half the cores, at least one.
+
+    HAProxy's own default is a thread per core, but here the proxy shares the machine with
+    the pods it forwards to and with the reconciler: on 2 cores one thread served 10-15 %
+    more requests a second than two (bench/ingress.py, docs/benchmarks.md section 11),
+    because two threads contend with the backends for the same cores.
+    """
+    return max(1, (cpus or 1) // 2)
+
+
 def render(
     frontends: Iterable[Frontend],
     addresses: Sequence[str],
@@ -158,6 +169,7 @@ def render(
     ingress: IngressTable | None = None,
     pools: Mapping[str, Slots] | None = None,
     site: httpconfig.Site | None = None,
+    threads: int | None = None,
 ) -> str:
     """HAProxy's configuration for these frontends. TCP mode, so any protocol passes through.
 
@@ -170,6 +182,7 @@ def render(
         "global",
         f"    stats socket {admin_socket} level admin expose-fd listeners",
         f"    maxconn {maxconn}",
+        *([f"    nbthread {threads}"] if threads else []),  # None: HAProxy's, one per core
         "defaults",
         "    mode tcp",
         "    timeout connect 1s",

@@ -21,7 +21,7 @@ from gitops.errors import GitopsError
 from gitops.nodes.base import Node
 from gitops.nodes.proxyimage import ADMIN_SOCKET, CERTS
 from gitops.traffic import httpconfig
-from gitops.traffic.balancer import Frontend, render
+from gitops.traffic.balancer import Frontend, default_threads, render
 from gitops.traffic.slots import Slots
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,12 @@ class NodeProxies:
         addresses: Mapping[str, str],
         usable: Callable[[str], bool] = lambda _: True,
         ingress_ports: tuple[int, int] = (80, 443),
+        threads: int = 0,  # 0: default_threads of each node's own cores
     ) -> None:
         self.nodes, self.addresses = nodes, dict(addresses)  # node -> its address
         self.ingress_ports = ingress_ports
+        self.threads = threads
+        self._threads: dict[str, int] = {}  # a node's cores are asked once
         self._table: list[PortEndpoints] = []
         self._ingress = IngressTable()
         self._pushed: dict[str, str] = {}
@@ -73,13 +76,18 @@ class NodeProxies:
         if ingress.certs:
             files[httpconfig.CERT_LIST] = httpconfig.cert_list(ingress, CERTS).encode()
         for name, address in self.addresses.items():
-            site = httpconfig.Site((address,), *self.ingress_ports, CERTS)
-            config = render(fronts, [address], ADMIN_SOCKET, MAXCONN, ingress, pools, site)
-            # The certificates' bytes count as a change too; only their digest is kept.
-            pushed = config + "".join(f"{c.name}:{hash(c.pem)}" for c in ingress.certs)
-            if self._pushed.get(name) == pushed or not self.usable(name):
+            if not self.usable(name):
                 continue
+            site = httpconfig.Site((address,), *self.ingress_ports, CERTS)
             try:
+                threads = self._threads_of(name)
+                config = render(
+                    fronts, [address], ADMIN_SOCKET, MAXCONN, ingress, pools, site, threads
+                )
+                # The certificates' bytes count as a change too; only their digest is kept.
+                pushed = config + "".join(f"{c.name}:{hash(c.pem)}" for c in ingress.certs)
+                if self._pushed.get(name) == pushed:
+                    continue
                 self.nodes[name].ensure_proxy(config.encode(), files)
             except GitopsError as exc:  # that node's NodePorts lag; the others are served
                 log.warning("node proxy on %s: %s", name, exc)
@@ -88,6 +96,14 @@ class NodeProxies:
             self._pushed[name] = pushed
             changed = True
         return changed
+
+    def _threads_of(self, name: str) -> int:
+        if self.threads:
+            return self.threads
+        if name not in self._threads:
+            cores = self.nodes[name].capacity().cpu_millis // 1000
+            self._threads[name] = default_threads(cores)
+        return self._threads[name]
 
     def _ingress_of(self, table: list[PortEndpoints]) -> IngressTable:
         """The Ingress pools with ``table``'s endpoints (a dropped pod is out of both)."""

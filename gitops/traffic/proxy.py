@@ -34,7 +34,7 @@ from gitops.decide.endpoints import PortEndpoints
 from gitops.decide.ingress import CertFile, IngressTable
 from gitops.errors import GitopsError
 from gitops.traffic import httpconfig
-from gitops.traffic.balancer import Balancer, Change, render
+from gitops.traffic.balancer import Balancer, Change, default_threads, render
 from gitops.traffic.nodeproxy import NodeProxies
 
 log = logging.getLogger(__name__)
@@ -53,6 +53,7 @@ class ServiceProxy:
         binary: str = "haproxy",
         remote: NodeProxies | None = None,
         ingress: tuple[str, int, int] = ("127.0.0.1", 80, 443),  # address, HTTP, HTTPS port
+        threads: int = 0,  # 0: default_threads of this machine's cores
     ) -> None:
         self.addresses = addresses  # every node address on this machine
         self.remote = remote  # nodes elsewhere run their own
@@ -74,6 +75,7 @@ class ServiceProxy:
             (address,), http_port, https_port, str(self.certs), str(self.metrics_socket)
         )
         self._ingress_refused = False
+        self.threads = threads or default_threads(os.cpu_count())
 
     # What the reconciler calls ------------------------------------------------------------
 
@@ -213,7 +215,7 @@ class ServiceProxy:
         self._write_certs(ingress)
         text = render(
             self._balancer.frontends.values(), self.addresses, str(self.admin), _maxconn(),
-            ingress, self._balancer.pools, self.site,
+            ingress, self._balancer.pools, self.site, self.threads,
         )  # fmt: skip
         tmp = self.config.with_suffix(".tmp")
         _write_private(tmp, text.encode())  # basic-auth hashes are in it

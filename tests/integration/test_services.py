@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import random
 import socket
 import threading
@@ -15,6 +16,7 @@ import docker
 import pytest
 
 from gitops.model.labels import L_INFRA, L_POD
+from gitops.traffic.balancer import default_threads
 from tests.conftest import (
     GitRemote,
     Images,
@@ -313,6 +315,12 @@ def test_the_proxy_outlives_a_killed_reconciler_and_an_emptied_service_refuses(
     try:
         wait_for(lambda: len(endpoints(api, "web")) == 1, 60, 0.2)
         master = int((state / "proxy" / "haproxy.pid").read_text().split()[0])
+        # HAProxy itself says how many threads it runs: half the cores, leaving the rest to pods
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(str(state / "proxy" / "admin.sock"))
+            s.sendall(b"show info\n")
+            info = b"".join(iter(lambda: s.recv(65536), b"")).decode()
+        assert f"\nNbthread: {default_threads(os.cpu_count())}\n" in info, info
         v1, v2 = (images[v].rsplit(":", 1)[1] for v in ("v1", "v2"))
         with Load(node_port) as load:
             proc.kill()

@@ -8,12 +8,21 @@ are exactly the ready endpoints, and a port with none refuses.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gitops.decide.endpoints import Endpoint, PortEndpoints
-from gitops.traffic.balancer import MIN_SLOTS, Balancer, Change, render, slots_for
+from gitops.traffic.balancer import (
+    MIN_SLOTS,
+    Balancer,
+    Change,
+    default_threads,
+    render,
+    slots_for,
+)
 
 
 def table(port: int, *ips: str, affinity: str = "None") -> PortEndpoints:
@@ -167,3 +176,21 @@ def test_any_sequence_of_tables_leaves_exactly_the_ready_endpoints_in_use(
             first.discard(victim)
             proxy.apply(b, b.update([table(30080, *sorted(first)), table(30081, *sorted(second))]))
             assert proxy.in_use(30080) == ({f"{ip}:8080" for ip in first} or None)
+
+
+def test_the_proxy_leaves_half_the_cores_to_the_pods() -> None:
+    assert [default_threads(n) for n in (None, 0, 1, 2, 3, 8)] == [1, 1, 1, 1, 1, 4]
+    b = Balancer()
+    b.update([table(30080, "10.0.0.1")])
+    assert "    nbthread 3\n" in render(b.frontends.values(), ["127.0.0.1"], "/s", 10, threads=3)
+    # None: HAProxy's own default (a thread per core), so no line at all
+    assert "nbthread" not in render(b.frontends.values(), ["127.0.0.1"], "/s", 10)
+
+
+def test_a_bad_thread_count_is_refused_before_anything_starts() -> None:
+    run = subprocess.run(
+        [sys.executable, "-m", "gitops", "run", "--repo", "x", "--proxy-threads", "many"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 2 and "'many' is not a thread count from 0 to 64" in run.stderr
+    assert "Traceback" not in run.stderr
