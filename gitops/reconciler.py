@@ -42,9 +42,10 @@ from gitops.errors import (
 from gitops.model.applied import ApplyResult, Unstarted
 from gitops.model.events import Event
 from gitops.model.live import LiveState, PodInfo
+from gitops.model.logs import LogQuery, LogStream
 from gitops.model.rollouts import RolloutRecord
 from gitops.model.verdicts import Result
-from gitops.nodes.base import Node
+from gitops.nodes.base import Node, last_lines
 from gitops.probing.prober import Prober
 from gitops.report.metrics import Metrics
 from gitops.report.passes import Reporter
@@ -54,6 +55,7 @@ from gitops.state.board import Board
 from gitops.state.cluster import Cluster
 from gitops.state.commits import Commits
 from gitops.state.history import History
+from gitops.state.lastlogs import KeptLogs
 from gitops.state.revisions import Questions, Revisions
 from gitops.state.runs import JobRuns
 from gitops.traffic.clusterdns import ClusterDns
@@ -105,6 +107,7 @@ class Reconciler:
         self.readiness = ReadinessTracker()
         self.runs = JobRuns(history, notify)
         self.service_names = ServiceNames(self.nodes)
+        self.kept_logs = KeptLogs(self.nodes)  # crashed pods' logs, after their removal
         self._ready_saved: list[str] | None = None
         self._routing = threading.Lock()  # passes, probe verdicts and pod removals route
         self._routed: tuple[DesiredState, LiveState] | None = None
@@ -175,6 +178,11 @@ class Reconciler:
     def look(self) -> LiveState:
         """A fresh observation of every node (what ``get`` shows)."""
         return observe(list(self.nodes.values()))
+
+    def read_logs(self, node: str, container_id: str, query: LogQuery) -> LogStream:
+        if node not in self.nodes:
+            raise NodeUnavailable(f"node {node} is not one of this reconciler's")
+        return self.nodes[node].read_logs(container_id, query)
 
     # -- the pipeline ---------------------------------------------------------------------
     def reconcile(
@@ -273,7 +281,8 @@ class Reconciler:
             text = ""
             if pod is not None and dep is not None and pod.app_containers():
                 try:
-                    text = self.nodes[pod.node].logs(pod.app_containers()[0].id, hooks.LOG_LINES)
+                    text = "\n".join(last_lines(self.nodes[pod.node], pod.app_containers()[0].id,
+                                                hooks.LOG_LINES))  # fmt: skip
                 except (GitopsError, KeyError) as exc:
                     log.debug("logs of %s: %s", pod.name, exc)
             self._hook_tails = {key: hooks.log_tail(text, dep.template) if dep else ()}
@@ -393,7 +402,13 @@ class Reconciler:
             now,
             Questions(
                 stuck=lambda d: deployment.stuck(d, live.of(*d.key), failure(d), reason),
-                failed=lambda d: deployment.failed_pod(d, live.of(*d.key), failure(d), failed),
+                failed=lambda d: deployment.failed_pod(
+                    d,
+                    live.of(*d.key),
+                    failure(d),
+                    failed,
+                    lambda p, c: self.kept_logs.words(p, c, d.template),
+                ),  # fmt: skip
                 settled=lambda d, h: settled(d, h, before.live.of(*d.key), before.pods, before.now),
             ),
         )
@@ -709,6 +724,7 @@ class _Acting(_Effects):
         if plan.empty:
             return None
         rec = self.rec
+        rec.kept_logs.before_removal(plan.remove, rec.crash.counts())
         return apply_plan(
             plan, rec.nodes, desired, rec.progress, rec.settings.workers, rec.pulls, now,
             rec._leave_services,

@@ -20,6 +20,7 @@ from gitops.decide.batch import POST_SYNC, PRE_SYNC
 from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.status import ResourceStatus
 from gitops.decide.workloads import job
+from gitops.model import logs
 from gitops.model.live import LiveState
 from gitops.model.templates import PodTemplate
 from gitops.model.verdicts import Health, Sync
@@ -132,21 +133,10 @@ def without_post_sync(desired: DesiredState) -> DesiredState:
 
 
 LOG_LINES = 10  # the failed hook's last lines a status shows
-LOG_WIDTH = 200
 
 
 def log_tail(text: str, template: PodTemplate) -> tuple[str, ...]:
-    """A failed hook's last log lines for status and history: bounded, and with the values
-    of the Secrets its containers get in their environment masked (a migration that prints
-    its connection string leaks no password)."""
-    values = {e.value for c in template.all_containers() for e in c.env if e.sensitive}
-    values |= {f.data.decode("utf-8", "replace").strip() for c in template.all_containers()
-               for m in c.mounts if m.sensitive for f in m.files}  # fmt: skip
-    secrets = sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
-    lines = []
-    for raw in text.splitlines()[-LOG_LINES:]:
-        line = raw
-        for value in secrets:
-            line = line.replace(value, "******")
-        lines.append(line[:LOG_WIDTH])
-    return tuple(lines)
+    """A failed hook's last log lines for status and history: bounded, with the values of the
+    Secrets its containers get masked (a migration that prints its connection string leaks
+    no password)."""
+    return logs.log_tail(text.splitlines(), template, LOG_LINES)

@@ -20,6 +20,7 @@ from gitops.model.labels import (
     JobRecord,
 )
 from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo, VolumeInfo
+from gitops.model.logs import LogQuery, LogStream
 from gitops.model.templates import (
     FIELD_HOST_IP,
     FIELD_NODE_NAME,
@@ -214,8 +215,11 @@ class Node(Protocol):
         """Run ``command`` in a running container: (exit code, output). Code 124 on timeout."""
         ...
 
-    def logs(self, container_id: str, tail: int) -> str:
-        """The last ``tail`` lines a container wrote (stdout and stderr), running or not."""
+    def read_logs(self, container_id: str, query: LogQuery) -> LogStream:
+        """What a container wrote (stdout and stderr), running or not, as ``query`` selects.
+        The engine is asked at once (an error is raised here, before the first line); with
+        ``follow`` the stream then blocks for new lines until the container stops, and
+        closing it (from any thread) ends the read."""
         ...
 
     def remove_pod(self, pod: PodInfo) -> None:
@@ -248,6 +252,11 @@ class Node(Protocol):
 
         Blocks; runs in its own thread. Reconnects after the engine goes away."""
         ...
+
+
+def last_lines(node: Node, container_id: str, count: int) -> list[str]:
+    """A container's last ``count`` lines, running or not."""
+    return [line.text for line in node.read_logs(container_id, LogQuery(tail=count))]
 
 
 def probe_place(endpoint: str | None, setting: str) -> str:

@@ -16,11 +16,12 @@ import shutil
 import tarfile
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import docker
 import docker.errors
@@ -60,6 +61,7 @@ from gitops.model.labels import (
 from gitops.model.labels import decode as decode_labels
 from gitops.model.labels import encode as encode_labels
 from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo, VolumeInfo, exited_ago
+from gitops.model.logs import LogLine, LogQuery, LogStream, parse_rfc3339
 from gitops.model.templates import (
     FIELD_HOST_IP,
     FIELD_POD_IP,
@@ -107,6 +109,7 @@ PAUSE_IMAGE = "gitops/pause:2"
 # filled at /files/N. Up to PREPARED volumes at a time.
 PREPARED = 16
 MAX_WAIT_SECONDS = 86_400  # the longest stop or restart grace an engine call waits
+START_MARGIN = 0.1  # seconds: a process's first lines precede its recorded start by about 1 ms
 MAX_HOOK = 120.0  # the longest a postStart hook may run (the kubelet has no bound; a pass does)
 # The pod's infrastructure container: holds the pod's network and IPC namespaces for the app
 # containers (so they keep them across restarts) and carries busybox's wget and nc, with which
@@ -184,6 +187,37 @@ def _sandbox(node: str) -> Iterator[None]:
         if said.startswith("network ") and said.endswith(" not found"):
             raise SandboxGone(f"node {node}: {said}: its pod is made again") from exc
         raise
+
+
+def _instance_start(state: Mapping[str, Any]) -> float:
+    """Where the current instance's log begins. The engine records a start after the process
+    runs, so its first lines come a little before it: a running container that was restarted
+    begins where its previous instance finished; otherwise a margin before the recorded start
+    (a restart stops, then starts: far longer than the margin lies between two instances)."""
+    started = _engine_time(str(state.get("StartedAt") or ""))
+    finished = _engine_time(str(state.get("FinishedAt") or ""))
+    if 0 < finished < started:
+        return finished
+    return max(0.0, started - START_MARGIN) if started else 0.0
+
+
+def _engine_time(text: str) -> float:
+    """An engine's RFC 3339 time; 0 for its "never" (year 1) or none."""
+    try:
+        when = parse_rfc3339(text)
+    except ValueError:
+        return 0.0
+    return max(0.0, when)
+
+
+def _log_line(raw: bytes) -> LogLine:
+    """One line as the engine sends it with ``timestamps``: "<RFC 3339 time> <text>"."""
+    text = raw.decode("utf-8", "replace").rstrip("\r")
+    stamp, _, rest = text.partition(" ")
+    try:
+        return LogLine(parse_rfc3339(stamp), rest)
+    except ValueError:
+        return LogLine(0.0, text)
 
 
 def _dirs(paths: set[str]) -> bytes:
@@ -984,10 +1018,80 @@ class DockerNode:
         text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
         return (int(code) if code is not None else 124), text.strip()
 
-    def logs(self, container_id: str, tail: int) -> str:
-        with _translated(self._name, f"logs of {container_id[:12]}"):
-            out = self.api.logs(container_id, stdout=True, stderr=True, tail=max(1, tail))
-        return out.decode("utf-8", "replace") if isinstance(out, bytes) else str(out)
+    def read_logs(self, container_id: str, query: LogQuery) -> LogStream:
+        what = f"logs of {container_id[:12]}"
+        with _translated(self._name, what):
+            # Restarted in place, a container's log holds every instance: the current one
+            # wrote from its last start on, the one before (``previous``) until then.
+            state = self.api.inspect_container(container_id)["State"]
+            started = _instance_start(state)
+            until, since = None, query.since
+            if query.previous:
+                until = started or None
+            elif started:
+                since = max(since or 0.0, started)
+            # The engine applies a tail before ``until``: that tail is kept here instead.
+            tail: int | Literal["all"] = (
+                "all" if query.tail is None or until is not None else max(0, query.tail)
+            )
+            held = [self._log_stream(container_id, tail, since, query.follow, until)]
+        closed = threading.Event()
+        lines = self._log_lines(container_id, held, query, until, closed)
+        if until is not None and query.tail is not None:
+            return LogStream(iter(deque(lines, maxlen=max(0, query.tail))))
+        return LogStream(lines, closed, lambda: held[0].close())
+
+    def _log_stream(
+        self, container_id: str, tail: int | Literal["all"], since: float | None, follow: bool,
+        until: float | None,
+    ) -> Any:  # fmt: skip
+        return self.api.logs(
+            container_id, stdout=True, stderr=True, stream=True, timestamps=True, tail=tail,
+            since=since if since and since > 0 else None, follow=follow and until is None,
+            until=until,
+        )  # fmt: skip
+
+    def _log_lines(
+        self,
+        container_id: str,
+        held: list[Any],
+        query: LogQuery,
+        until: float | None,
+        closed: threading.Event,
+    ) -> Iterator[LogLine]:
+        """Lines from the engine's stream (``held[0]``, which ``LogStream.close`` closes). A
+        followed stream the client's read timeout cut (a quiet container) is opened again from
+        the last line's time, skipping what was sent."""
+        last = 0.0
+        try:
+            while not closed.is_set():
+                buf = b""
+                try:
+                    for chunk in held[0]:
+                        buf += chunk
+                        while b"\n" in buf:
+                            raw, buf = buf.split(b"\n", 1)
+                            line = _log_line(raw)
+                            if line.time and line.time <= last:
+                                continue
+                            last = line.time or last
+                            yield line
+                    if buf:
+                        yield _log_line(buf)
+                    return
+                except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as exc:
+                    held[0].close()
+                    if closed.is_set():
+                        return
+                    if not query.follow or until is not None:
+                        raise NodeUnavailable(f"node {self._name}: logs: {exc}") from exc
+                with _translated(self._name, f"logs of {container_id[:12]}"):
+                    held[0] = self._log_stream(container_id, "all", last or query.since, True, None)
+        except (AttributeError, ValueError, OSError):  # the stream was closed under it
+            if not closed.is_set():
+                raise
+        finally:
+            held[0].close()
 
     def remove_pod(self, pod: PodInfo) -> None:
         with _translated(self._name, f"remove pod {pod.namespace}/{pod.name}"):

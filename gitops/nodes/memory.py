@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 
 from gitops.errors import ContainerCreateError, ImagePullError, NodeUnavailable
@@ -28,6 +28,7 @@ from gitops.model.labels import (
 )
 from gitops.model.labels import encode as encode_labels
 from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo, VolumeInfo
+from gitops.model.logs import LogLine, LogQuery, LogStream
 from gitops.model.templates import PROBES_IN_NODE, PodTemplate, RegistryAuth
 from gitops.nodes.base import (
     claim_volume_name,
@@ -61,6 +62,8 @@ class MemoryNode:
         self.volumes: dict[str, VolumeInfo] = {}  # claims' volumes, by the engine's name
         self.records: dict[str, JobRecord] = {}  # finished Jobs, by the engine's name
         self.output: dict[str, str] = {}  # what a container wrote (a test says), by id
+        self.previous_output: dict[str, str] = {}  # what it wrote before its last restart
+        self.started: dict[str, float] = {}  # when it last started, the time of its lines
         self.down = False
         self.calls = 0  # engine calls, for the cost assertions in tests
         self._ids = itertools.count(1)
@@ -223,12 +226,15 @@ class MemoryNode:
         with self._lock:
             c = self.containers[container_id]
             self.containers[container_id] = replace(c, state="running", status="Up")
+            self.started[container_id] = time.time()
 
     def restart_container(self, container_id: str, grace: int) -> None:
         self._call()
         with self._lock:
             c = self.containers[container_id]
             self.containers[container_id] = replace(c, state="running", status="Up")
+            self.previous_output[container_id] = self.output.pop(container_id, "")
+            self.started[container_id] = time.time()
         self.restarts[container_id] = self.restarts.get(container_id, 0) + 1
 
     def exec(self, container_id: str, command: list[str], timeout: float) -> tuple[int, str]:
@@ -239,13 +245,43 @@ class MemoryNode:
             raise ContainerCreateError(f"node {self._name}: no container {container_id}")
         return self.exec_handler(container, command)
 
-    def logs(self, container_id: str, tail: int) -> str:
+    def read_logs(self, container_id: str, query: LogQuery) -> LogStream:
         self._call()
         with self._lock:
             if container_id not in self.containers:
                 raise ContainerCreateError(f"node {self._name}: no container {container_id}")
-            lines = self.output.get(container_id, "").splitlines(keepends=True)
-        return "".join(lines[-max(1, tail) :])
+            when = self.started.get(container_id, self.containers[container_id].created)
+            text = (self.previous_output if query.previous else self.output).get(container_id, "")
+        lines = text.splitlines()
+        if query.since is not None and when < query.since:
+            lines = []
+        if query.tail is not None:
+            lines = lines[-query.tail :] if query.tail > 0 else []
+        closed = threading.Event()
+        follow = query.follow and not query.previous
+        return LogStream(self._more_logs(container_id, when, lines, follow, closed), closed)
+
+    def _more_logs(
+        self,
+        container_id: str,
+        when: float,
+        first: list[str],
+        follow: bool,
+        closed: threading.Event,
+    ) -> Iterator[LogLine]:
+        """The lines selected, then, following, what a test writes until the container stops."""
+        yield from (LogLine(when, line) for line in first)
+        with self._lock:
+            sent = len(self.output.get(container_id, "").splitlines())
+        while follow and not closed.is_set():
+            with self._lock:
+                c = self.containers.get(container_id)
+                lines = self.output.get(container_id, "").splitlines()
+            yield from (LogLine(time.time(), line) for line in lines[sent:])
+            sent = len(lines)
+            if c is None or c.state != "running":
+                return
+            closed.wait(0.02)
 
     def remove_pod(self, pod: PodInfo) -> None:
         self._call()

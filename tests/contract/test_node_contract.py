@@ -14,8 +14,9 @@ from gitops.act.observe import group_pods
 from gitops.errors import ImagePullError
 from gitops.model.labels import L_INSTANCE, L_POD, JobRecord
 from gitops.model.live import PodInfo
+from gitops.model.logs import LogQuery
 from gitops.model.templates import Claim, ContainerSpec, Mount, PodTemplate
-from gitops.nodes.base import Node
+from gitops.nodes.base import Node, last_lines
 from gitops.nodes.docker import DockerNode
 from gitops.nodes.memory import MemoryNode
 
@@ -384,6 +385,77 @@ def test_a_containers_last_log_lines_are_read_running_or_not(
     output = "".join(f"line {i}\n" for i in range(1, 6)) + "oops\n"
     pod = _exited(node, image, script, 1, output)
     [c] = pod.app_containers()
-    assert node.logs(c.id, 3).splitlines() == ["line 4", "line 5", "oops"]
+    assert last_lines(node, c.id, 3) == ["line 4", "line 5", "oops"]
+    every = list(node.read_logs(c.id, LogQuery()))
+    assert [x.text for x in every] == output.splitlines()
+    assert all(abs(x.time - time.time()) < 30 for x in every)  # each line has its time
+    assert list(node.read_logs(c.id, LogQuery(since=time.time() + 60))) == []
+    assert list(node.read_logs(c.id, LogQuery(tail=0))) == []
     node.remove_pod(pod)
     node.remove_network("contract")
+
+
+def test_the_instance_before_a_restart_is_read_as_previous(
+    backend: tuple[Node, str, str],
+) -> None:
+    """Restarted in place, a container's current log starts at its last start; what it
+    wrote before is its previous instance's, as ``kubectl logs --previous`` reads it."""
+    node, image, _ = backend
+    script = "echo run at $(cat /proc/uptime); echo bye; exit 3"
+    pod = _exited(node, image, script, 3, "run at 1\nbye\n")
+    [c] = pod.app_containers()
+    first = [x.text for x in node.read_logs(c.id, LogQuery())]
+    time.sleep(1.1)  # the engine's times: the next run starts in a later second
+    node.restart_container(c.id, 1)
+    if isinstance(node, MemoryNode):
+        node.output[c.id] = "run at 2\nbye\n"
+        node.crash(c.id, 3)
+    _wait_exited(node, c.id)
+    assert [x.text for x in node.read_logs(c.id, LogQuery(previous=True))] == first
+    assert [x.text for x in node.read_logs(c.id, LogQuery(previous=True, tail=1))] == ["bye"]
+    now = [x.text for x in node.read_logs(c.id, LogQuery())]
+    assert len(now) == 2 and now != first and now[1] == "bye"
+    node.remove_pod(group_pods(node.list_containers())[0])
+    node.remove_network("contract")
+
+
+def test_a_followed_log_streams_new_lines_until_the_container_stops(
+    backend: tuple[Node, str, str],
+) -> None:
+    node, image, _ = backend
+    node.ensure_network("contract")
+    if not node.has_image(image):
+        node.pull(image)
+    script = "for i in 1 2 3; do echo tick $i; sleep 0.4; done"
+    spec = ContainerSpec("web", image, "IfNotPresent", command=("sh", "-c", script))
+    node.create_pod(replace(template(image), containers=(spec,), restart_policy="Never"),
+                    "web-abc123-fffff")  # fmt: skip
+    [pod] = group_pods(node.list_containers())
+    cid = pod.app_containers()[0].id
+    if isinstance(node, MemoryNode):
+
+        def write() -> None:
+            for i in (1, 2, 3):
+                node.output[cid] = node.output.get(cid, "") + f"tick {i}\n"
+                time.sleep(0.4)
+            node.crash(cid, 0)
+
+        threading.Thread(target=write, daemon=True).start()
+    started = time.monotonic()
+    seen = []
+    for line in node.read_logs(cid, LogQuery(follow=True)):
+        seen.append((line.text, time.monotonic() - started))
+    assert [text for text, _ in seen] == ["tick 1", "tick 2", "tick 3"]
+    assert seen[-1][1] - seen[0][1] > 0.5  # streamed as written, not read at the end
+    node.remove_pod(group_pods(node.list_containers())[0])
+    node.remove_network("contract")
+
+
+def _wait_exited(node: Node, cid: str) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        found = [c for c in node.list_containers() if c.id == cid]
+        if found and found[0].state == "exited":
+            return
+        time.sleep(0.1)
+    raise AssertionError("the container did not exit")

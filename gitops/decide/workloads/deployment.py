@@ -76,12 +76,16 @@ def stuck(
 
 
 def failed_pod(
-    dep: DesiredDeployment, pods: list[PodInfo], failure: str, failed: Callable[[str], str]
+    dep: DesiredDeployment,
+    pods: list[PodInfo],
+    failure: str,
+    failed: Callable[[str], str],
+    words: Callable[[PodInfo, ContainerInfo], str] = lambda pod, c: "",
 ) -> str:
     """Why a pod of the new template has failed for good, as Swarm counts a failed task: its
-    image could not be had (``failure``), a container exited, or its startup or readiness probe
-    failed ``failureThreshold`` times in a row (``failed``: container id -> why). "" when none
-    has."""
+    image could not be had (``failure``), a container exited (quoting ``words``, its last log
+    lines), or its startup or readiness probe failed ``failureThreshold`` times in a row
+    (``failed``: container id -> why). "" when none has."""
 
     def why(pod: PodInfo, c: ContainerInfo) -> str:
         init = pod.initializing
@@ -91,7 +95,9 @@ def failed_pod(
             )
         name = c.meta.container or c.name
         if c.state in ("exited", "dead"):
-            return f"pod {pod.name}: container {name} {c.status}"
+            said = words(pod, c)  # the engine's "... 2 seconds ago" would age in a record
+            how = c.status if c.exit_code is None else f"Exited ({c.exit_code})"
+            return f"pod {pod.name}: container {name} {how}" + (f": {said}" if said else "")
         said = failed(c.id)
         return f"pod {pod.name}: container {name}: {said}" if said else ""
 
