@@ -408,7 +408,7 @@ class Reconciler:
                     failure(d),
                     failed,
                     lambda p, c: self.kept_logs.words(p, c, d.template),
-                ),  # fmt: skip
+                ),
                 settled=lambda d, h: settled(d, h, before.live.of(*d.key), before.pods, before.now),
             ),
         )

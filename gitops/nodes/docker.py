@@ -1039,7 +1039,7 @@ class DockerNode:
         lines = self._log_lines(container_id, held, query, until, closed)
         if until is not None and query.tail is not None:
             return LogStream(iter(deque(lines, maxlen=max(0, query.tail))))
-        return LogStream(lines, closed, lambda: held[0].close())
+        return LogStream(lines, closed, lambda: held[0].close())  # noqa: PLW0108 - held[0] is replaced on a reopen
 
     def _log_stream(
         self, container_id: str, tail: int | Literal["all"], since: float | None, follow: bool,
