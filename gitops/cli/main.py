@@ -22,6 +22,7 @@ from gitops.cli import client, reads
 from gitops.cli import create as cli_create
 from gitops.cli import delete as cli_delete
 from gitops.cli import edit as cli_edit
+from gitops.cli import logs as cli_logs
 from gitops.cli import nodes as cli_nodes
 from gitops.cli import rollout as cli_rollout
 from gitops.cli import sync as cli_sync
@@ -378,6 +379,7 @@ def parser() -> argparse.ArgumentParser:
     cli_nodes.add_parsers(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     cli_delete.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     cli_create.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    cli_logs.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
 
     p = sub.add_parser("history", help="recent syncs recorded by the running reconciler")
     p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
@@ -613,6 +615,7 @@ VERBS = {
     "drain": cli_nodes.cmd(emit),
     "delete": cli_delete.cmd(emit),
     "create": cli_create.cmd(emit),
+    "logs": cli_logs.cmd,
     "set": cli_edit.run,
     "scale": cli_edit.run,
 }

@@ -14,7 +14,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from http import HTTPStatus
 from typing import Any
@@ -26,7 +26,7 @@ from gitops.decide import delivery, webhooks
 from gitops.errors import GitopsError
 from gitops.manifests.fields import DNS1123_LABEL
 from gitops.report.metrics import CONTENT_TYPE, Metrics
-from gitops.serve import views
+from gitops.serve import logs, views
 from gitops.serve.httpserver import HttpServer
 from gitops.serve.readmodel import ReadModel
 from gitops.source.triggers import Trigger
@@ -50,6 +50,8 @@ class Request:
     query: dict[str, list[str]]
     headers: Mapping[str, str] = field(default_factory=dict)  # names in lower case
     body: bytes = b""
+    # Whether the client has gone (a streamed answer stops for it).
+    disconnected: Callable[[], bool] = lambda: False
 
     def arg(self, name: str, default: str = "") -> str:
         return next(iter(self.query.get(name, [])), default)
@@ -146,6 +148,17 @@ class App:
                      "node": ",".join(sorted({v.node for v in found})),
                      "volume": found[0].name}  # fmt: skip
 
+    def _pod_log(self, namespace: str, name: str, req: Request) -> tuple[int, Any]:
+        """A container's log: app output may hold what its Secrets hold, so, as an exec, it
+        needs the token."""
+        if not self.authorized(req):
+            return 401, {"error": "logs need the token: send Authorization: Bearer <token>"}
+        try:
+            opts = logs.options(req.arg, time.time())
+            return 200, logs.pod_log(self.model, namespace, name, opts, req.disconnected)
+        except logs.LogRequestError as exc:
+            return exc.code, {"error": str(exc)}
+
     def authorized(self, req: Request) -> bool:
         """Bearer token, compared in constant time. Reads and webhooks do not need it (a
         webhook is verified by its provider's signature instead)."""
@@ -191,6 +204,17 @@ class App:
             if row is None and not runs:
                 return 404, {"error": f"job {namespace}/{name} not found"}
             return 200, {"job": row, "runs": runs}
+        if method == "GET" and path.startswith(NAMESPACES) and path.endswith("/log"):
+            parts = path.removeprefix(NAMESPACES).split("/")
+            if len(parts) == 4 and parts[1] == "pods":
+                return self._pod_log(parts[0], parts[2], req)
+        if method == "GET" and path == "/api/v1/keptlogs":  # the crashed pods since removed
+            return 200, [
+                {"namespace": k.namespace, "name": k.name, "node": k.node,
+                 "workload": k.workload, "removed": k.removed,
+                 "containers": [c for c, _ in k.containers]}
+                for k in rec.kept_logs.list(ns)
+            ]  # fmt: skip
         if method == "GET" and path == "/api/v1/history":
             return 200, [asdict(r) for r in self.history.syncs(req.number("limit", 50, 1))]
         if method == "GET" and path.startswith("/api/v1/rollouts/"):
@@ -373,7 +397,9 @@ class Front:
     def __init__(self, app: App) -> None:
         self.app = app
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         method = str(environ.get("REQUEST_METHOD", "GET")).upper()
         path = str(environ.get("PATH_INFO", "") or "/")
         try:
@@ -381,6 +407,14 @@ class Front:
                 text = self.app.metrics.exposition()
                 return _reply(start_response, 200, text, CONTENT_TYPE, method)
             code, body = self._route(method, path, environ)
+            if isinstance(body, logs.Stream):
+                headers = [("Content-Type", body.content_type), ("Cache-Control", "no-store"),
+                           ("X-Content-Type-Options", "nosniff")]  # fmt: skip
+                # Headers now, not with the first line a quiet container writes (PEP 3333
+                # holds them until then): through the write callable, as waitress's own
+                # file answers do.
+                start_response("200 OK", headers)(b"")
+                return body.chunks  # sent as they come
         except Exception:  # the API must outlive any one bad request; say nothing of it
             log.exception("API %s %s failed", method, path[:200])
             code, body = 500, {"error": "internal error; the reconciler's log has the details"}
@@ -413,8 +447,9 @@ class Front:
                 return 413, {"error": f"body of {length} bytes is over the {limit}-byte limit"}
             body = environ["wsgi.input"].read(length) if length else b""
         try:
+            gone = environ.get("waitress.client_disconnected") or (lambda: False)
             return self.app.handle(
-                Request("GET" if method == "HEAD" else method, path, query, headers, body)
+                Request("GET" if method == "HEAD" else method, path, query, headers, body, gone)
             )
         except BadRequest as exc:
             return 400, {"error": str(exc)}

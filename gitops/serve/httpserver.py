@@ -133,6 +133,8 @@ class HttpServer:
             expose_tracebacks=False,
             clear_untrusted_proxy_headers=True,
             log_socket_errors=False,
+            # Reading ahead lets a streamed answer (a followed log) see its client leave.
+            channel_request_lookahead=4,
         )
         self._server.on_refused = on_refused
         self._thread = threading.Thread(target=self._run, daemon=True, name="api")

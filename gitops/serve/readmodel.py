@@ -18,7 +18,9 @@ from gitops.decide.ingress import IngressTable
 from gitops.decide.status import SyncStatus
 from gitops.model.applied import Unstarted
 from gitops.model.live import LiveState
+from gitops.model.logs import LogQuery, LogStream
 from gitops.model.rollouts import RolloutRecord
+from gitops.state.lastlogs import KeptLogs
 
 
 class ReadModel(Protocol):
@@ -56,6 +58,13 @@ class ReadModel(Protocol):
     def latest_rollout(self, key: tuple[str, str]) -> RolloutRecord | None: ...
 
     def look(self) -> LiveState: ...
+
+    # A container's log from the node holding it (``Node.read_logs``), and the logs kept of
+    # crashed pods since removed.
+    def read_logs(self, node: str, container_id: str, query: LogQuery) -> LogStream: ...
+
+    @property
+    def kept_logs(self) -> KeptLogs: ...
 
     # The one request it takes: a run of a CronJob now (``gitops create job --from``); the
     # run's name, None when the applied commit has no such CronJob.
