@@ -8,7 +8,10 @@ eviction timeout while the Service keeps answering; the engine's return leaves e
 from __future__ import annotations
 
 import contextlib
+import signal
 import subprocess
+import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -596,3 +599,42 @@ def test_a_daemonset_runs_a_pod_a_node_through_drain_and_restart_and_rolls_node_
     except AssertionError:
         print(pods(cluster, "agent"), get(cluster + f"/api/v1/daemonsets?namespace={NS}"))
         raise
+
+
+def test_logs_follow_a_deployment_on_three_nodes_and_a_replaced_pod_joins(
+    cluster: str, remote: GitRemote, images: Images, engines: dict[str, docker.DockerClient]
+) -> None:
+    """``gitops logs -f deployment/web``: lines from a pod on each node, each prefixed with
+    its pod, through the API alone; a pod made to replace one that went joins the stream."""
+    api = cluster
+    ticker = 'while true; do echo "tick $(hostname)"; sleep 0.3; done'
+    remote.write("ns.yaml", namespace(NS))
+    remote.write("web.yaml", deployment(namespace=NS, image=images["v1"], replicas=3,
+                                        container={"command": ["/bin/sh", "-c", ticker]}))  # fmt: skip
+    remote.push("three tickers")
+    wait_for(lambda: per_node(api) == {"node1": 1, "node2": 1, "node3": 1}, 90, 0.5)
+    first = {p["name"]: p["node"] for p in pods(api)}
+    cmd = [sys.executable, "-m", "gitops", "logs", "-f", "deployment/web", "-n", NS,
+           "--tail", "1", "--server", api]  # fmt: skip
+    follower = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    seen: list[str] = []
+    out = follower.stdout
+    assert out is not None
+    reader = threading.Thread(target=lambda: seen.extend(iter(out.readline, "")), daemon=True)
+    reader.start()
+    try:
+
+        def prefixed() -> set[str]:
+            return {line.split("/")[1] for line in list(seen) if line.startswith("[pod/")}
+
+        wait_for(lambda: prefixed() >= set(first), 30, 0.2)
+        gone = next(name for name, node in first.items() if node == "node2")
+        for c in engines["node2"].containers.list(filters={"label": f"io.gitops.pod={gone}"}):
+            c.remove(force=True)  # the pod is gone: the reconciler makes another
+        wait_for(lambda: len(prefixed() - set(first)) == 1, 60, 0.2)
+        [new] = prefixed() - set(first)
+        assert any(line.startswith(f"[pod/{new}/web] tick ") for line in list(seen))
+    finally:
+        follower.send_signal(signal.SIGINT)
+        code = follower.wait(timeout=20)
+    assert code == 0, follower.stderr.read() if follower.stderr else ""
