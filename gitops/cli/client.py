@@ -14,7 +14,7 @@ import urllib.request
 from typing import Any
 
 from gitops.cli.common import ERROR, FAILED
-from gitops.config.settings import api_token, default_state_dir
+from gitops.config.tokens import api_token, default_state_dir
 
 
 def request(server: str, path: str, method: str = "GET", timeout: float = 10.0) -> tuple[int, Any]:

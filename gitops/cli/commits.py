@@ -10,18 +10,20 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from gitops.cli.common import ERROR, OK
 from gitops.errors import GitopsError
-from gitops.manifests import edit as yedit
-from gitops.manifests.files import read_directory
-from gitops.source.git import Commit, Edit, GitWriter, NothingToChange
+
+if TYPE_CHECKING:  # imported by the functions that use them: other verbs start without git
+    from gitops.manifests import edit as yedit
+    from gitops.source.git import Commit, Edit
 
 
 def set_in(key: yedit.Key, root: Path, path: str, change: Any) -> list[str]:
+    from gitops.manifests import edit as yedit
+    from gitops.manifests.files import read_directory
+
     base = root / path if path else root
     current = dict(read_directory(base).files)
     where = yedit.locate(current, key)
@@ -38,6 +40,8 @@ def set_in(key: yedit.Key, root: Path, path: str, change: Any) -> list[str]:
 def commit(args: argparse.Namespace, message: str, edit: Edit, push: bool) -> int:
     """One commit to the repository (``--repo``, ``--branch``, ``--path``), reported; exit 0
     also when the repository already says so, 2 on error."""
+    from gitops.source.git import GitWriter, NothingToChange
+
     try:
         result = GitWriter(args.repo, args.branch, args.path).commit(message, edit, push)
     except NothingToChange as exc:
@@ -54,6 +58,8 @@ def report(result: Commit, args: argparse.Namespace) -> int:
         print(result.sha)
         return OK
     if args.output != "table":
+        import yaml
+
         data = {
             "commit": result.sha,
             "pushed": result.pushed,

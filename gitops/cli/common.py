@@ -10,8 +10,6 @@ import argparse
 import json
 from typing import Any, Final
 
-import yaml
-
 from gitops.config.durations import parse_duration
 
 OK: Final = 0
@@ -63,6 +61,8 @@ def emit(data: Any, fmt: str) -> None:
     if fmt == "json":
         print(json.dumps(data, indent=2, default=str))
     else:
+        import yaml  # only -o yaml needs it
+
         print(yaml.safe_dump(data, sort_keys=False, default_flow_style=False).rstrip())
 
 

@@ -13,12 +13,14 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitops.cli.commits import commit, set_in
 from gitops.cli.common import ERROR, deployment, kind_of
 from gitops.errors import GitopsError
-from gitops.manifests import edit as yedit
+
+if TYPE_CHECKING:
+    from gitops.manifests import edit as yedit
 
 # Where CI runners say which build is running: Jenkins, Travis, GitLab, GitHub Actions.
 BUILD_URL_ENV = ("BUILD_URL", "TRAVIS_BUILD_WEB_URL", "CI_JOB_URL")

@@ -23,7 +23,7 @@ from urllib.parse import quote, urlencode
 
 from gitops.cli import client, selectors
 from gitops.cli.common import ERROR, FAILED, OK, duration
-from gitops.config.settings import api_token, default_state_dir
+from gitops.config.tokens import api_token, default_state_dir
 
 KINDS = {
     **dict.fromkeys(("pod", "pods", "po"), "Pod"),

@@ -10,12 +10,13 @@ import argparse
 import json
 import logging
 import os
+import re
 import sys
 import time
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitops import __version__
 from gitops.cli import client, reads
@@ -28,22 +29,15 @@ from gitops.cli import rollout as cli_rollout
 from gitops.cli import sync as cli_sync
 from gitops.cli.common import BROKEN_PIPE, ERROR, FAILED, OK, duration, emit, table
 from gitops.config.durations import format_duration
-from gitops.config.nodes import node_list
-from gitops.config.settings import (
-    NodeConfig,
-    Settings,
-    StorageClass,
-    api_token,
-    default_state_dir,
-    policy_of,
-    read_secret,
-)
-from gitops.errors import GitopsError, ManifestError
-from gitops.manifests import model as m
-from gitops.manifests import parse_manifests
-from gitops.manifests.fields import DNS1123_LABEL
-from gitops.manifests.files import Rules, read_directory
-from gitops.source import cron, kustomize
+from gitops.config.tokens import api_token, default_state_dir, read_secret
+from gitops.errors import GitopsError
+
+if TYPE_CHECKING:  # the verbs that need them import them: ``get`` starts without them
+    from gitops.config.settings import Settings
+    from gitops.manifests.files import Rules
+
+# A DNS-1123 label (gitops.manifests.fields has it too; that module is heavy to import).
+DNS1123_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 def _instance(text: str) -> str:
@@ -184,6 +178,8 @@ def _skip_groups(args: argparse.Namespace, from_file: Any = ()) -> frozenset[str
 
 
 def _rules(args: argparse.Namespace) -> Rules:
+    from gitops.manifests.files import Rules
+
     env = os.environ.get
     return Rules(
         include=tuple(env("GITOPS_INCLUDE", "").split() + args.include),
@@ -192,6 +188,9 @@ def _rules(args: argparse.Namespace) -> Rules:
 
 
 def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
+    from gitops.config.nodes import node_list
+    from gitops.config.settings import NodeConfig, Settings
+
     if not args.repo:
         print("gitops: --repo (or GITOPS_REPO) is required", file=sys.stderr)
         raise SystemExit(ERROR)
@@ -417,6 +416,14 @@ def env_defaults(p: argparse.ArgumentParser) -> None:
 
 # -- printing -------------------------------------------------------------------------------
 def cmd_validate(args: argparse.Namespace) -> int:
+    from gitops.config.nodes import node_list
+    from gitops.config.settings import StorageClass, policy_of
+    from gitops.errors import ManifestError
+    from gitops.manifests import model as m
+    from gitops.manifests import parse_manifests
+    from gitops.manifests.files import read_directory
+    from gitops.source import cron, kustomize
+
     root: Path = args.dir
     if not root.is_dir():
         print(f"gitops: {root} is not a directory", file=sys.stderr)
@@ -540,6 +547,7 @@ def cmd_sync(args: argparse.Namespace) -> int:
     if args.wait or args.revision or args.server:
         server = args.server or os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080")
         return cli_sync.remote(server, args.revision, args.wait, args.timeout, args.output)
+    from gitops.manifests import model as m
     from gitops.runner import build
 
     reconciler = build(_settings(args), progress=_progress).reconciler

@@ -13,14 +13,15 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gitops.cli.commits import commit, set_in
 from gitops.cli.common import ERROR, FAILED, OK, deployment, duration, kind_of
 from gitops.config.durations import format_duration
 from gitops.errors import GitopsError
-from gitops.manifests import edit as yedit
-from gitops.manifests.files import read_directory
+
+if TYPE_CHECKING:
+    from gitops.manifests import edit as yedit
 
 
 def _line(rollout: dict[str, Any] | None, dep: dict[str, Any] | None) -> str:
@@ -192,6 +193,9 @@ def _undo_target(args: argparse.Namespace, api: Any) -> tuple[str, str]:
 
 
 def _restore(key: yedit.Key, target: str, root: Path, path: str, files_at: Any) -> list[str]:
+    from gitops.manifests import edit as yedit
+    from gitops.manifests.files import read_directory
+
     """Write the deployment and what it references, as of ``target``, into the work tree."""
     old = files_at(target)
     where = yedit.locate(old, key)

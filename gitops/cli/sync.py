@@ -13,8 +13,6 @@ import sys
 import time
 from typing import Any
 
-import yaml
-
 from gitops.cli.client import request
 from gitops.cli.common import ERROR, FAILED, OK
 from gitops.config.durations import format_duration
@@ -56,5 +54,7 @@ def remote(server: str, revision: str, wait: bool, timeout: float, output: str) 
     if output == "json":
         print(json.dumps(answer, indent=2))
     elif output == "yaml":
+        import yaml
+
         print(yaml.safe_dump(answer, sort_keys=False))
     return EXIT.get(answer["state"], ERROR)
