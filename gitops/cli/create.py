@@ -9,6 +9,7 @@ when there is no such CronJob, 2 when the reconciler cannot be asked.
 from __future__ import annotations
 
 import argparse
+import os
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -32,7 +33,7 @@ def add_parser(sub: Any, server: str) -> None:
     p = sub.add_parser("create", help=text, description=text)
     p.add_argument("kind", choices=("job",), metavar="job")
     p.add_argument("--from", dest="source", type=_source, required=True, metavar="cronjob/NAME")
-    p.add_argument("-n", "--namespace", default="default")
+    p.add_argument("-n", "--namespace", default=os.environ.get("GITOPS_NAMESPACE", "default"))
     p.add_argument("--server", default=server, help="the running reconciler's API")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")
 

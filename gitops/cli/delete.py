@@ -9,6 +9,7 @@ while a pod uses the claim. Exit 0 when the volume is gone, 1 when it is refused
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -26,7 +27,7 @@ def add_parser(sub: Any, server: str) -> None:
     p = sub.add_parser("delete", help=text, description=text)
     p.add_argument("kind", choices=KINDS, metavar="pvc")
     p.add_argument("name", metavar="NAME")
-    p.add_argument("-n", "--namespace", default="default")
+    p.add_argument("-n", "--namespace", default=os.environ.get("GITOPS_NAMESPACE", "default"))
     p.add_argument("--confirm", action="store_true", help="yes, delete the data")
     p.add_argument("--server", default=server, help="the running reconciler's API")
     p.add_argument("-o", "--output", choices=("table", "json"), default="table")

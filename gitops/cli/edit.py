@@ -50,7 +50,7 @@ def add_parsers(sub: Any) -> None:
         p.add_argument(
             "name", type=deployment, metavar="deployment/NAME|statefulset/NAME|daemonset/NAME"
         )
-        p.add_argument("-n", "--namespace", default="default")
+        p.add_argument("-n", "--namespace", default=os.environ.get("GITOPS_NAMESPACE", "default"))
         p.add_argument("--repo", default=env("GITOPS_REPO"), help="repository URL or path")
         p.add_argument("--branch", default=env("GITOPS_BRANCH", "main"))
         p.add_argument("--path", default=env("GITOPS_PATH", ""), help="sub-path of manifests")

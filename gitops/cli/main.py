@@ -7,6 +7,7 @@ source or node unreachable, server not answering, timeout).
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import logging
 import os
@@ -364,7 +365,8 @@ def parser() -> argparse.ArgumentParser:
         "namespaces|nodes|configmaps|secrets|pvc|pdb|all (all: every resource of the applied "
         "commit, the Skipped ones with the reason)",
     )
-    p.add_argument("-n", "--namespace", help="only this namespace")
+    p.add_argument("-n", "--namespace", default=os.environ.get("GITOPS_NAMESPACE"),
+                   help="only this namespace (GITOPS_NAMESPACE)")  # fmt: skip
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace (default)")
     p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     _add_output(p, ("table", "wide", "json", "yaml"))
@@ -379,6 +381,11 @@ def parser() -> argparse.ArgumentParser:
     cli_delete.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     cli_create.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     cli_logs.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+
+    p = sub.add_parser("version", help="the client's version and the running reconciler's")
+    p.add_argument("--client", action="store_true", help="the client's only")
+    p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    _add_output(p)
 
     p = sub.add_parser("history", help="recent syncs recorded by the running reconciler")
     p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
@@ -618,6 +625,7 @@ VERBS = {
     "get": reads.cmd_get,
     "status": reads.cmd_status,
     "history": reads.cmd_history,
+    "version": reads.cmd_version,
     "cordon": cli_nodes.cmd(emit),
     "uncordon": cli_nodes.cmd(emit),
     "drain": cli_nodes.cmd(emit),
@@ -645,8 +653,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+def _did_you_mean(top: argparse.ArgumentParser, argv: list[str]) -> None:
+    """A mistyped verb: the nearest ones, as git and kubectl suggest them (exit 2)."""
+    verbs = next(a.choices for a in top._actions if isinstance(a, argparse._SubParsersAction))
+    word = next((a for a in argv if not a.startswith("-")), None)
+    if word is None or word in verbs or any(a in ("-h", "--help", "--version") for a in argv):
+        return
+    if argv.index(word) and argv[argv.index(word) - 1] == "--log-format":
+        return
+    near = difflib.get_close_matches(word, list(verbs), n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(v) for v in near)}?" if near else ""
+    print(f"gitops: {word!r} is not a gitops verb{hint} (gitops --help lists them)",
+          file=sys.stderr)  # fmt: skip
+    raise SystemExit(ERROR)
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    _did_you_mean(top, sys.argv[1:] if argv is None else argv)
+    args = top.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)
     if args.log_format == "json":
         handler.setFormatter(JsonFormatter())

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from gitops.cli import client
-from gitops.cli.common import FAILED, OK, emit, table
+from gitops.cli.common import ERROR, FAILED, OK, emit, table
 from gitops.config.durations import format_duration
 
 KIND_ALIASES = {
@@ -329,6 +329,32 @@ def cmd_status(args: argparse.Namespace) -> int:
     st = client.get(args.server, "/api/v1/status")
     print_status(st, args.output)
     return FAILED if st["result"] == "Failed" else OK
+
+
+def cmd_version(args: argparse.Namespace) -> int:
+    """kubectl's ``version``: the client's, then the server's (``GET /version``)."""
+    from gitops.config import build
+
+    answer: dict[str, Any] = {"clientVersion": build.info()}
+    if args.output == "table":  # the client's first: it is known whatever the server does
+        print(f"Client Version: {answer['clientVersion']['gitVersion']}", flush=True)
+    code = OK
+    if not args.client:
+        try:
+            status, body = client.request(args.server, "/version", timeout=5.0)
+        except SystemExit:  # unreachable: said on stderr already
+            status, body = 0, None
+        if status == 200 and isinstance(body, dict):
+            answer["serverVersion"] = body
+        else:
+            code = ERROR
+            if status:
+                print(f"gitops: {args.server}/version answered {status}", file=sys.stderr)
+    if args.output != "table":
+        emit(answer, args.output)
+    elif "serverVersion" in answer:
+        print(f"Server Version: {answer['serverVersion']['gitVersion']}")
+    return code
 
 
 def cmd_history(args: argparse.Namespace) -> int:

@@ -124,7 +124,7 @@ def add_parser(sub: Any, server: str) -> None:
         q.add_argument(
             "name", type=deployment, metavar="deployment/NAME|statefulset/NAME|daemonset/NAME"
         )
-        q.add_argument("-n", "--namespace", default="default")
+        q.add_argument("-n", "--namespace", default=os.environ.get("GITOPS_NAMESPACE", "default"))
 
     q = verbs.add_parser(
         "status", help="follow the newest rollout: exit 0 done, 1 failed or rolled back, 2 timeout"

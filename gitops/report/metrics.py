@@ -15,11 +15,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.registry import Collector
 
+from gitops.config import build
 from gitops.decide.webhooks import PROVIDERS
 from gitops.model.verdicts import Result, Rollout
 
@@ -272,6 +273,11 @@ class Metrics:
             "gitops_webhook_requests", "Webhook requests, by provider and result",
             ["provider", "result"], registry=self.registry,
         )  # fmt: skip
+        about = build.info()
+        Gauge(
+            "gitops_build_info", "This gitops: its version and Python's (always 1)",
+            ["version", "python_version"], registry=self.registry,
+        ).labels(about["gitVersion"], about["pythonVersion"]).set(1)  # fmt: skip
         if state is not None:
             self.registry.register(_State(state))
             self.registry.register(_Ingress(state.ingress))

@@ -20,6 +20,7 @@ from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
+from gitops.config import build
 from gitops.config.durations import format_duration, parse_duration
 from gitops.config.settings import Settings
 from gitops.decide import delivery, webhooks
@@ -178,6 +179,8 @@ class App:
             return self.webhook(path.removeprefix(WEBHOOKS), req)
         if method == "POST" and not self.authorized(req):
             return 401, {"error": "this call changes state: send Authorization: Bearer <token>"}
+        if method == "GET" and path == "/version":
+            return 200, build.info()
         if method == "GET" and path == "/healthz":
             return 200, {"status": "ok"}
         if method == "GET" and path == "/readyz":

@@ -272,3 +272,13 @@ def test_running_a_cronjob_needs_the_token_and_an_existing_cronjob(
         method = "GET" if "/jobs/" in odd else "POST"
         status, body = request(http.address, method, odd, b"", **auth)
         assert status == 404, (odd, status, body)
+
+
+def test_the_server_says_its_version_as_kubernetes_does(
+    server: tuple[HttpServer, Reconciler],
+) -> None:
+    from gitops.config import build
+
+    http, _ = server
+    status, body = request(http.address, "GET", "/version")
+    assert status == 200 and body == build.info() and body["gitVersion"].startswith("v")
