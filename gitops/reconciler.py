@@ -24,6 +24,7 @@ from gitops.decide.actions import NameSource, Pending, RestartPolicy, random_suf
 from gitops.decide.batch import CronTimes
 from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.disruption import Blocked
+from gitops.decide.happened import pass_events
 from gitops.decide.health import Backoff, PodReadiness, ReadinessTracker, pod_ready
 from gitops.decide.plan import Plan, make_plan
 from gitops.decide.status import ResourceStatus, SyncStatus, behind_head, resource_statuses
@@ -54,6 +55,7 @@ from gitops.source.git import GitSource
 from gitops.state.board import Board
 from gitops.state.cluster import Cluster
 from gitops.state.commits import Commits
+from gitops.state.eventlog import EventLog
 from gitops.state.history import History
 from gitops.state.lastlogs import KeptLogs
 from gitops.state.revisions import Questions, Revisions
@@ -96,6 +98,7 @@ class Reconciler:
         proxy: ServiceProxy | None = None,
         dns: ClusterDns | None = None,
         notify: Callable[[Event], None] = lambda event: None,
+        events: EventLog | None = None,
     ) -> None:
         """Every collaborator is made by the composition root (``gitops.runner.compose``)."""
         self.settings, self.source, self.history = settings, source, history
@@ -108,6 +111,8 @@ class Reconciler:
         self.runs = JobRuns(history, notify)
         self.service_names = ServiceNames(self.nodes)
         self.kept_logs = KeptLogs(self.nodes)  # crashed pods' logs, after their removal
+        self.events = events
+        self._replicas: dict[tuple[str, str], int] = {}  # each workload's, at the last pass
         self._ready_saved: list[str] | None = None
         self._routing = threading.Lock()  # passes, probe verdicts and pod removals route
         self._routed: tuple[DesiredState, LiveState] | None = None
@@ -413,6 +418,7 @@ class Reconciler:
             ),
         )
         run.effects.runs(plan, live, now)
+        run.effects.happened(plan, applied, desired, live, now)
         run.requeue = run.effects.requeue(
             requeue.after_pass(plan, run.resources, rolling_back, self.clock())
         )
@@ -703,6 +709,12 @@ class _Effects:
     def runs(self, plan: Plan, live: LiveState, now: float) -> None:
         """Jobs that ended written to the history, once."""
 
+    def happened(
+        self, plan: Plan, applied: ApplyResult | None, desired: DesiredState, live: LiveState,
+        now: float,
+    ) -> None:  # fmt: skip
+        """The pass's events recorded."""
+
     def requeue(self, after: float | None) -> float | None:
         return None
 
@@ -752,6 +764,22 @@ class _Acting(_Effects):
 
     def runs(self, plan: Plan, live: LiveState, now: float) -> None:
         self.rec.runs.track(plan.records_write, live, now)
+
+    def happened(
+        self, plan: Plan, applied: ApplyResult | None, desired: DesiredState, live: LiveState,
+        now: float,
+    ) -> None:  # fmt: skip
+        rec = self.rec
+        if rec.events is None:
+            return
+        prober = rec.prober
+        unhealthy = prober.reason if prober is not None else lambda _: ""
+        found, rec._replicas = pass_events(plan, applied, desired, live, rec._replicas,
+                                           unhealthy, now)  # fmt: skip
+        try:
+            rec.events.record(found)
+        except GitopsError as exc:  # the pass did its work; only its events are lost
+            log.warning("events not recorded: %s", exc)
 
     def requeue(self, after: float | None) -> float | None:
         return after

@@ -11,6 +11,7 @@ import json
 import sys
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 from gitops.cli.common import ERROR, FAILED
@@ -41,6 +42,21 @@ def request(server: str, path: str, method: str = "GET", timeout: float = 10.0) 
             return exc.code, json.loads(text)
         except ValueError:  # not our server's JSON: say what came back
             return exc.code, {"error": f"HTTP {exc.code}: {text[:200]}"}
+    except (urllib.error.URLError, OSError) as exc:
+        print(f"gitops: cannot reach the reconciler at {server}: {exc}", file=sys.stderr)
+        raise SystemExit(ERROR) from exc
+
+
+def stream(server: str, path: str) -> Iterator[str]:
+    """The lines of a streamed answer (a watch) as they come; exit 2 when it cannot be had."""
+    req = urllib.request.Request(server.rstrip("/") + path)  # noqa: S310 - our server
+    try:
+        with urllib.request.urlopen(req, timeout=None) as resp:  # noqa: S310 - our server
+            for raw in resp:
+                yield raw.decode("utf-8", "replace").rstrip("\n")
+    except urllib.error.HTTPError as exc:
+        print(f"gitops: {server.rstrip('/')}{path}: HTTP {exc.code}", file=sys.stderr)
+        raise SystemExit(ERROR) from exc
     except (urllib.error.URLError, OSError) as exc:
         print(f"gitops: cannot reach the reconciler at {server}: {exc}", file=sys.stderr)
         raise SystemExit(ERROR) from exc

@@ -368,6 +368,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-n", "--namespace", default=os.environ.get("GITOPS_NAMESPACE"),
                    help="only this namespace (GITOPS_NAMESPACE)")  # fmt: skip
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace (default)")
+    p.add_argument("-w", "--watch", action="store_true",
+                   help="then print each change as it happens (until interrupted)")  # fmt: skip
+    p.add_argument("--for", dest="for_", metavar="KIND/NAME",
+                   help="events: only this object's (deployment/web, pod/web-x)")  # fmt: skip
     p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     _add_output(p, ("table", "wide", "json", "yaml"))
 

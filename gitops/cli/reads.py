@@ -4,9 +4,12 @@ shows it (``-o wide|json|yaml``)."""
 from __future__ import annotations
 
 import argparse
+import calendar
+import json
 import sys
 import time
 from typing import Any
+from urllib.parse import urlencode
 
 from gitops.cli import client
 from gitops.cli.common import ERROR, FAILED, OK, emit, table
@@ -61,6 +64,9 @@ KIND_ALIASES = {
     "cm": "configmaps",
     "secrets": "secrets",
     "secret": "secrets",
+    "events": "events",
+    "event": "events",
+    "ev": "events",
     "all": "all",
 }
 
@@ -93,6 +99,10 @@ def cmd_get(args: argparse.Namespace) -> int:
     kind = KIND_ALIASES[args.kind]
     if kind == "all":
         return _get_all(args)
+    if kind == "events":
+        return _get_events(args)
+    if args.watch:
+        return _watch_rows(args, kind)
     ns = "" if args.all_namespaces or not args.namespace else f"?namespace={args.namespace}"
     rows = client.get(args.server, f"/api/v1/{kind}{ns}")
     if args.output in ("json", "yaml"):
@@ -274,6 +284,101 @@ def cmd_get(args: argparse.Namespace) -> int:
         cells = [[r["name"], r["status"], r["sync"]] for r in rows]
     table(cells, header)
     return OK
+
+
+def _events_query(args: argparse.Namespace, **more: str) -> str:
+    params = {k: v for k, v in (("namespace", "" if args.all_namespaces else args.namespace or ""),
+                                ("for", args.for_ or ""), *more.items()) if v}  # fmt: skip
+    return "/api/v1/events" + (f"?{urlencode(params)}" if params else "")
+
+
+def _last_seen(e: dict[str, Any]) -> str:
+    """kubectl's LAST SEEN: the age of the last one, and how many over how long."""
+    last, first = _stamp(e["lastTimestamp"]), _stamp(e["firstTimestamp"])
+    seen = _age(last)
+    if e["count"] > 1:
+        seen += f" (x{e['count']} over {format_duration(max(0.0, last - first))})"
+    return seen
+
+
+def _stamp(text: str) -> float:
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def _event_row(e: dict[str, Any], spaces: bool) -> list[str]:
+    obj = e["involvedObject"]
+    return ([obj["namespace"] or "-"] if spaces else []) + [
+        _last_seen(e), e["type"], e["reason"], f"{obj['kind'].lower()}/{obj['name']}",
+        e["message"],
+    ]  # fmt: skip
+
+
+def _get_events(args: argparse.Namespace) -> int:
+    """kubectl's ``events``: oldest first, LAST SEEN, TYPE, REASON, OBJECT, MESSAGE; ``-w``
+    then prints each new or repeated one as it happens."""
+    listed = client.get(args.server, _events_query(args))
+    items = listed["items"]
+    spaces = args.all_namespaces or not args.namespace
+    header = (["NAMESPACE"] if spaces else []) + ["LAST SEEN", "TYPE", "REASON", "OBJECT",
+                                                   "MESSAGE"]  # fmt: skip
+    if args.output in ("json", "yaml") and not args.watch:
+        emit(listed, args.output)
+        return OK
+    if args.output in ("json", "yaml"):
+        for e in items:
+            print(json.dumps(e), flush=True)
+    elif items:
+        table([_event_row(e, spaces) for e in items], header)
+    elif not args.watch:
+        print("No events found.", file=sys.stderr)
+    if not args.watch:
+        return OK
+    path = _events_query(args, watch="true", resourceVersion=listed["metadata"]["resourceVersion"])
+    try:
+        for change in client.stream(args.server, path):
+            e = json.loads(change)["object"]
+            if args.output in ("json", "yaml"):
+                print(json.dumps(e), flush=True)
+            else:
+                print("   ".join(_event_row(e, spaces)), flush=True)
+    except KeyboardInterrupt:
+        return OK
+    return OK
+
+
+def _watch_rows(args: argparse.Namespace, kind: str) -> int:
+    """``get -w``: the table, then a row each time one changes (or comes, or goes), looked
+    up again whenever the event stream says something happened."""
+    ns = "" if args.all_namespaces or not args.namespace else f"?namespace={args.namespace}"
+
+    def rows() -> dict[str, str]:
+        found = client.get(args.server, f"/api/v1/{kind}{ns}")
+        return {f"{r['namespace']}/{r['name']}": _watch_line(r) for r in found}
+
+    shown = rows()
+    for line in shown.values():
+        print(line, flush=True)
+    listed = client.get(args.server, _events_query(args))
+    path = _events_query(args, watch="true", resourceVersion=listed["metadata"]["resourceVersion"])
+    try:
+        for _ in client.stream(args.server, path):
+            now = rows()
+            for key, line in now.items():
+                if shown.get(key) != line:
+                    print(line, flush=True)
+            for key in shown.keys() - now.keys():
+                print(f"{shown[key]}   (gone)", flush=True)
+            shown = now
+    except KeyboardInterrupt:
+        return OK
+    return OK
+
+
+def _watch_line(r: dict[str, Any]) -> str:
+    state = r.get("status") or r.get("health") or ""
+    cells = [r["namespace"], r["name"], str(r.get("ready", "")), str(state),
+             str(r.get("restarts", "")), str(r.get("node", ""))]  # fmt: skip
+    return "   ".join(c for c in cells if c)
 
 
 def _get_all(args: argparse.Namespace) -> int:

@@ -28,6 +28,8 @@ KINDS: Final = (
     JOB_COMPLETE,
     JOB_FAILED,
 )
+# Recorded in the event log, not sent to receivers (a start says little a finish will not).
+ROLLOUT_STARTED: Final = "RolloutStarted"
 WARNINGS: Final = frozenset({SYNC_FAILED, ROLLOUT_FAILED, ROLLED_BACK, NODE_NOT_READY, JOB_FAILED})
 
 

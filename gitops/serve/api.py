@@ -27,9 +27,10 @@ from gitops.decide import delivery, webhooks
 from gitops.errors import GitopsError
 from gitops.manifests.fields import DNS1123_LABEL
 from gitops.report.metrics import CONTENT_TYPE, Metrics
-from gitops.serve import logs, views
+from gitops.serve import events, logs, views
 from gitops.serve.httpserver import HttpServer
 from gitops.serve.readmodel import ReadModel
+from gitops.serve.streams import Stream
 from gitops.source.triggers import Trigger
 from gitops.state.cluster import Cluster, NodeNotFound
 from gitops.state.history import History
@@ -160,6 +161,18 @@ class App:
         except logs.LogRequestError as exc:
             return exc.code, {"error": str(exc)}
 
+    def _events(self, req: Request, namespace: str | None) -> tuple[int, Any]:
+        log = self.model.events
+        if log is None:
+            return 404, {"error": "this reconciler keeps no events"}
+        try:
+            wanted = events.target(req.arg("for"))
+            watch = req.arg("watch").lower() in ("1", "true")
+            after = req.number("resourceVersion", 0, 0, 2**62)
+            return 200, events.answer(log, namespace, wanted, watch, after, req.disconnected)
+        except events.EventRequestError as exc:
+            return exc.code, {"error": str(exc)}
+
     def authorized(self, req: Request) -> bool:
         """Bearer token, compared in constant time. Reads and webhooks do not need it (a
         webhook is verified by its provider's signature instead)."""
@@ -211,6 +224,8 @@ class App:
             parts = path.removeprefix(NAMESPACES).split("/")
             if len(parts) == 4 and parts[1] == "pods":
                 return self._pod_log(parts[0], parts[2], req)
+        if method == "GET" and path == "/api/v1/events":
+            return self._events(req, ns)
         if method == "GET" and path == "/api/v1/keptlogs":  # the crashed pods since removed
             return 200, [
                 {"namespace": k.namespace, "name": k.name, "node": k.node,
@@ -410,7 +425,7 @@ class Front:
                 text = self.app.metrics.exposition()
                 return _reply(start_response, 200, text, CONTENT_TYPE, method)
             code, body = self._route(method, path, environ)
-            if isinstance(body, logs.Stream):
+            if isinstance(body, Stream):
                 headers = [("Content-Type", body.content_type), ("Cache-Control", "no-store"),
                            ("X-Content-Type-Options", "nosniff")]  # fmt: skip
                 # Headers now, not with the first line a quiet container writes (PEP 3333

@@ -17,26 +17,17 @@ from dataclasses import dataclass
 from gitops.errors import GitopsError
 from gitops.model.live import ContainerInfo, PodInfo
 from gitops.model.logs import LogLine, LogQuery, LogStream, parse_rfc3339, rfc3339
+from gitops.serve import streams
 from gitops.serve.readmodel import ReadModel
+from gitops.serve.streams import MAX_STREAMS, POLL, Stream
 
 log = logging.getLogger(__name__)
-MAX_STREAMS = 8  # followed logs at once: each holds one of the listener's worker threads
-POLL = 1.0  # seconds between looks at whether a follower's client went away
-_followers = threading.BoundedSemaphore(MAX_STREAMS)
 
 
 class LogRequestError(Exception):
     def __init__(self, code: int, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-@dataclass(frozen=True)
-class Stream:
-    """A streamed answer: ``chunks`` are sent as they come (chunked), and ``close`` ends it."""
-
-    chunks: Iterator[bytes]
-    content_type: str = "text/plain; charset=utf-8"
 
 
 @dataclass(frozen=True)
@@ -107,9 +98,9 @@ def pod_log(
         raise LogRequestError(503, str(exc)) from exc
     if not opts.query.follow:
         return Stream(_text(lines, opts))
-    if not _followers.acquire(blocking=False):
+    if not streams.take():
         lines.close()
-        raise LogRequestError(429, f"{MAX_STREAMS} logs are followed already: try again later")
+        raise LogRequestError(429, f"{MAX_STREAMS} streams are open already: try again later")
     return Stream(_followed(lines, opts, disconnected))
 
 
@@ -211,4 +202,4 @@ def _followed(lines: LogStream, opts: Options, disconnected: Callable[[], bool])
             yield item
     finally:
         lines.close()
-        _followers.release()
+        streams.give_back()

@@ -20,6 +20,7 @@ from gitops.model.applied import Unstarted
 from gitops.model.live import LiveState
 from gitops.model.logs import LogQuery, LogStream
 from gitops.model.rollouts import RolloutRecord
+from gitops.state.eventlog import EventLog
 from gitops.state.lastlogs import KeptLogs
 
 
@@ -65,6 +66,9 @@ class ReadModel(Protocol):
 
     @property
     def kept_logs(self) -> KeptLogs: ...
+
+    @property
+    def events(self) -> EventLog | None: ...
 
     # The one request it takes: a run of a CronJob now (``gitops create job --from``); the
     # run's name, None when the applied commit has no such CronJob.

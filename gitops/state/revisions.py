@@ -27,7 +27,13 @@ from gitops.decide.workloads.rollout import (
     assess,
 )
 from gitops.errors import GitopsError
-from gitops.model.events import ROLLED_BACK, ROLLOUT_FAILED, ROLLOUT_SUCCEEDED, Event
+from gitops.model.events import (
+    ROLLED_BACK,
+    ROLLOUT_FAILED,
+    ROLLOUT_STARTED,
+    ROLLOUT_SUCCEEDED,
+    Event,
+)
 from gitops.model.rollouts import RolloutRecord
 from gitops.model.verdicts import Rollout
 from gitops.state.facts import Pin
@@ -195,6 +201,10 @@ class Revisions:
         log.info(
             "%s/%s: rollout %d of %s started", *dep.key, record.revision, dep.template.commit[:12]
         )
+        text = f"revision {record.revision} of commit {dep.template.commit[:12]} ({subject})"
+        if reason:
+            text += f": {reason}"
+        self.notify(Event(ROLLOUT_STARTED, text, now, *dep.key, dep.template.commit, reason))
 
     def _finish(
         self, rec: RolloutRecord, result: Rollout, now: float, reason: str = "", back: str = ""

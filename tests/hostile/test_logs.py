@@ -21,7 +21,7 @@ import pytest
 from gitops.nodes.memory import MemoryNode
 from gitops.reconciler import Reconciler
 from gitops.runner import api_app
-from gitops.serve import logs
+from gitops.serve import streams
 from gitops.serve.api import serve
 from gitops.source.triggers import Trigger
 from tests.conftest import GitRemote
@@ -119,7 +119,7 @@ def test_a_followed_log_streams_and_a_client_that_leaves_frees_its_stream(
     follow = f"GET /api/v1/namespaces/demo/pods/{other}/log?follow=true HTTP/1.1\r\n"
     request = (follow + f"Host: x\r\nAuthorization: Bearer {TOKEN}\r\n\r\n").encode()
     socks = []
-    for _ in range(logs.MAX_STREAMS):
+    for _ in range(streams.MAX_STREAMS):
         s = socket.create_connection((host, int(port)), timeout=10)
         s.sendall(request)
         assert s.recv(4096).startswith(b"HTTP/1.1 200")
