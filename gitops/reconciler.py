@@ -41,6 +41,7 @@ from gitops.errors import (
     internal,
 )
 from gitops.model.applied import ApplyResult, Unstarted
+from gitops.model.eventlog import ObjectEvent
 from gitops.model.events import Event
 from gitops.model.live import LiveState, PodInfo
 from gitops.model.logs import LogQuery, LogStream
@@ -55,7 +56,7 @@ from gitops.source.git import GitSource
 from gitops.state.board import Board
 from gitops.state.cluster import Cluster
 from gitops.state.commits import Commits
-from gitops.state.eventlog import EventLog
+from gitops.state.eventlog import Recorder
 from gitops.state.history import History
 from gitops.state.lastlogs import KeptLogs
 from gitops.state.revisions import Questions, Revisions
@@ -98,7 +99,7 @@ class Reconciler:
         proxy: ServiceProxy | None = None,
         dns: ClusterDns | None = None,
         notify: Callable[[Event], None] = lambda event: None,
-        events: EventLog | None = None,
+        events: Recorder | None = None,
     ) -> None:
         """Every collaborator is made by the composition root (``gitops.runner.compose``)."""
         self.settings, self.source, self.history = settings, source, history
@@ -111,7 +112,8 @@ class Reconciler:
         self.runs = JobRuns(history, notify)
         self.service_names = ServiceNames(self.nodes)
         self.kept_logs = KeptLogs(self.nodes)  # crashed pods' logs, after their removal
-        self.events = events
+        self.recorder = events
+        self.events = events.log if events else None  # what the API reads
         self._replicas: dict[tuple[str, str], int] = {}  # each workload's, at the last pass
         self._ready_saved: list[str] | None = None
         self._routing = threading.Lock()  # passes, probe verdicts and pod removals route
@@ -417,8 +419,8 @@ class Reconciler:
                 settled=lambda d, h: settled(d, h, before.live.of(*d.key), before.pods, before.now),
             ),
         )
+        run.effects.happened(plan, applied, desired, live, now)  # right after: its notes wait
         run.effects.runs(plan, live, now)
-        run.effects.happened(plan, applied, desired, live, now)
         run.requeue = run.effects.requeue(
             requeue.after_pass(plan, run.resources, rolling_back, self.clock())
         )
@@ -731,6 +733,7 @@ class _Acting(_Effects):
 
     def __init__(self, rec: Reconciler) -> None:
         self.rec = rec
+        self._held: list[Event] = []  # notifications of judging the rollouts, not yet written
 
     def apply(self, plan: Plan, desired: DesiredState, now: float) -> ApplyResult | None:
         if plan.empty:
@@ -760,7 +763,14 @@ class _Acting(_Effects):
         now: float,
         ask: Questions,
     ) -> bool:
-        return self.rec.revisions.track(desired, resources, now, ask)
+        recorder = self.rec.recorder
+        if recorder is None:
+            return self.rec.revisions.track(desired, resources, now, ask)
+        with recorder.held() as held:  # written after the pass's own events (happened)
+            try:
+                return self.rec.revisions.track(desired, resources, now, ask)
+            finally:
+                self._held = list(held)
 
     def runs(self, plan: Plan, live: LiveState, now: float) -> None:
         self.rec.runs.track(plan.records_write, live, now)
@@ -770,16 +780,17 @@ class _Acting(_Effects):
         now: float,
     ) -> None:  # fmt: skip
         rec = self.rec
-        if rec.events is None:
+        if rec.recorder is None:
             return
         prober = rec.prober
         unhealthy = prober.reason if prober is not None else lambda _: ""
-        found, rec._replicas = pass_events(plan, applied, desired, live, rec._replicas,
-                                           unhealthy, now)  # fmt: skip
+        held, self._held = self._held, []
+        found: list[ObjectEvent] = []
         try:
-            rec.events.record(found)
-        except GitopsError as exc:  # the pass did its work; only its events are lost
-            log.warning("events not recorded: %s", exc)
+            found, rec._replicas = pass_events(plan, applied, desired, live, rec._replicas,
+                                               unhealthy, now)  # fmt: skip
+        finally:  # the notifications go out whatever became of the pass's own events
+            rec.recorder.after_pass(held, found)
 
     def requeue(self, after: float | None) -> float | None:
         return after

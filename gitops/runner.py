@@ -21,9 +21,6 @@ from typing import Any
 from gitops.act.apply import Progress
 from gitops.config.settings import Settings
 from gitops.decide.actions import NameSource
-from gitops.errors import StateUnavailable
-from gitops.model.eventlog import from_notification
-from gitops.model.events import KINDS, Event
 from gitops.nodes.base import DISCONNECTED, Node
 from gitops.nodes.docker import DockerNode
 from gitops.probing.prober import Prober
@@ -37,7 +34,7 @@ from gitops.source.triggers import REQUEUE, RETRY, Poller, RefWatcher, Trigger, 
 from gitops.state.board import Board
 from gitops.state.cluster import Cluster
 from gitops.state.commits import Commits
-from gitops.state.eventlog import EventLog
+from gitops.state.eventlog import EventLog, Recorder
 from gitops.state.history import History
 from gitops.state.revisions import Revisions
 from gitops.traffic.clusterdns import ClusterDns
@@ -92,18 +89,14 @@ def compose(
     rollout records and pins, and the Service proxy (``proxy`` makes it from the cluster)."""
     board = Board()
     notifier = Notifier(receivers, f"gitops ({settings.instance}) {source.display_url}")
-    events = EventLog(history.path, clock)
 
-    def notify(note: Event) -> None:
-        """A notification is also the event of its object (a rollout's: of its workload)."""
+    def kind_of(namespace: str, name: str) -> str:
         desired = board.desired
-        dep = desired.deployment(note.namespace, note.name) if desired and note.namespace else None
-        try:
-            events.record([from_notification(note, dep.kind if dep else "Deployment")])
-        except StateUnavailable as exc:  # the notification still goes out
-            log.warning("event not recorded: %s", exc)
-        if note.kind in KINDS:  # the kinds receivers are sent
-            notifier(note)
+        dep = desired.deployment(namespace, name) if desired else None
+        return dep.kind if dep else "Deployment"
+
+    # A notification is also the event of its object (a rollout's: of its workload).
+    notify = Recorder(EventLog(history.path, clock), kind_of, notifier)
 
     cluster = Cluster(settings, {n.name: n for n in nodes}, history, clock, notify)
     service_proxy = proxy(cluster)
@@ -129,7 +122,7 @@ def compose(
     return Reconciler(
         settings, source, nodes, history, commits, revisions, cluster, metrics, board, reporter,
         clock=clock, names=names, progress=progress, prober=prober, proxy=service_proxy,
-        dns=dns, notify=notify, events=events,
+        dns=dns, notify=notify, events=notify,
     )  # fmt: skip
 
 

@@ -9,6 +9,7 @@ after the last one it saw and waits for more.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -17,7 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from gitops.errors import StateUnavailable
-from gitops.model.eventlog import ObjectEvent
+from gitops.model import events as notes
+from gitops.model.eventlog import ObjectEvent, from_notification
+
+log = logging.getLogger(__name__)
 
 RETENTION = 3600.0
 MAX_EVENTS = 5000
@@ -111,3 +115,56 @@ class EventLog:
         """True once something changed after ``after``; False when ``timeout`` passed first."""
         with self._changed:
             return self._changed.wait_for(lambda: self._committed > after, timeout)
+
+
+class Recorder:
+    """Notifications become events of their objects as they come, and go on to the receivers
+    (``forward``, for the kinds sent). While a pass judges its rollouts (``held``), the ones it
+    raises wait, so the pass's events land in the order things happened: a rollout started,
+    then what the pass did to pods, then how the rollout stands."""
+
+    def __init__(
+        self,
+        log: EventLog,
+        kind_of: Callable[[str, str], str],
+        forward: Callable[[notes.Event], None],
+    ) -> None:
+        self.log, self.kind_of, self.forward = log, kind_of, forward
+        self._local = threading.local()
+
+    def __call__(self, note: notes.Event) -> None:
+        held: list[notes.Event] | None = getattr(self._local, "held", None)
+        if held is not None:
+            held.append(note)
+            return
+        self._write([self._event(note)])
+        self._send(note)
+
+    @contextmanager
+    def held(self) -> Iterator[list[notes.Event]]:
+        self._local.held = []
+        try:
+            yield self._local.held
+        finally:
+            self._local.held = None
+
+    def after_pass(self, held: list[notes.Event], found: list[ObjectEvent]) -> None:
+        starts = [n for n in held if n.kind == notes.ROLLOUT_STARTED]
+        rest = [n for n in held if n.kind != notes.ROLLOUT_STARTED]
+        self._write([*map(self._event, starts), *found, *map(self._event, rest)])
+        for note in held:
+            self._send(note)
+
+    def _event(self, note: notes.Event) -> ObjectEvent:
+        kind = self.kind_of(note.namespace, note.name) if note.namespace else "Deployment"
+        return from_notification(note, kind)
+
+    def _write(self, batch: list[ObjectEvent]) -> None:
+        try:
+            self.log.record(batch)
+        except StateUnavailable as exc:  # the work is done and the notification goes out
+            log.warning("events not recorded: %s", exc)
+
+    def _send(self, note: notes.Event) -> None:
+        if note.kind in notes.KINDS:  # the kinds receivers are sent
+            self.forward(note)
