@@ -21,9 +21,10 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from gitops.cli import client, selectors
+from gitops.cli import client
 from gitops.cli.common import ERROR, FAILED, OK, duration
 from gitops.config.tokens import api_token, default_state_dir
+from gitops.model import selectors
 
 KINDS = {
     **dict.fromkeys(("pod", "pods", "po"), "Pod"),

@@ -29,6 +29,7 @@ from gitops.cli import nodes as cli_nodes
 from gitops.cli import rollout as cli_rollout
 from gitops.cli import sync as cli_sync
 from gitops.cli.common import BROKEN_PIPE, ERROR, FAILED, OK, duration, emit, table
+from gitops.cli.output import output_form
 from gitops.config.durations import format_duration
 from gitops.config.tokens import api_token, default_state_dir, read_secret
 from gitops.errors import GitopsError
@@ -359,12 +360,16 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "kind",
-        choices=sorted(reads.KIND_ALIASES),
-        metavar="KIND",
+        metavar="KIND[/NAME]",
         help="deployments|sts|ds|replicasets|replicationcontrollers|pods|services|endpoints|"
-        "namespaces|nodes|configmaps|secrets|pvc|pdb|all (all: every resource of the applied "
-        "commit, the Skipped ones with the reason)",
+        "namespaces|nodes|configmaps|secrets|pvc|pdb|ingresses|jobs|cronjobs|events|all (all: "
+        "every resource of the applied commit, the Skipped ones with the reason)",
     )
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these")
+    p.add_argument("-l", "--selector", help="only those whose labels match (=, ==, !=, in, notin, "
+                   "exists, !exists)")  # fmt: skip
+    p.add_argument("--show-labels", action="store_true", help="a LABELS column")
+    p.add_argument("--sort-by", help="a JSONPath of the objects to sort by (.metadata.name)")
     p.add_argument("-n", "--namespace", default=os.environ.get("GITOPS_NAMESPACE"),
                    help="only this namespace (GITOPS_NAMESPACE)")  # fmt: skip
     p.add_argument("-A", "--all-namespaces", action="store_true", help="every namespace (default)")
@@ -373,7 +378,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--for", dest="for_", metavar="KIND/NAME",
                    help="events: only this object's (deployment/web, pod/web-x)")  # fmt: skip
     p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
-    _add_output(p, ("table", "wide", "json", "yaml"))
+    p.add_argument("-o", "--output", type=output_form, default="table",
+                   help="table, wide, json, yaml (a Kubernetes List), name, jsonpath=TEMPLATE, "
+                   "custom-columns=HEADER:PATH,...")  # fmt: skip
 
     p = sub.add_parser("status", help="sync status of the running reconciler")
     p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import calendar
+import difflib
 import json
 import sys
 import time
@@ -96,25 +97,122 @@ def _duration(job: dict[str, Any]) -> str:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    kind = KIND_ALIASES[args.kind]
+    word, _, named = args.kind.partition("/")
+    if word.lower() not in KIND_ALIASES:
+        near = difflib.get_close_matches(word.lower(), list(KIND_ALIASES), n=1)
+        hint = f"; did you mean {near[0]!r}?" if near else ""
+        print(f'gitops: the server doesn\'t have a resource type "{word}"{hint}', file=sys.stderr)
+        return ERROR
+    kind = KIND_ALIASES[word.lower()]
+    names = [named, *args.names] if named else list(args.names)
     if kind == "all":
         return _get_all(args)
     if kind == "events":
         return _get_events(args)
     if args.watch:
         return _watch_rows(args, kind)
+    kube = args.output in ("json", "yaml", "name") or args.output.startswith(
+        ("jsonpath=", "custom-columns=")
+    )
+    found = _objects(args, kind, names) if kube or args.selector or args.sort_by or (
+        args.show_labels) else None  # fmt: skip
+    if found is not None:
+        missing = [n for n in names if n not in {o["metadata"]["name"] for o in found}]
+        for n in missing:
+            print(f'Error from server (NotFound): {kind} "{n}" not found', file=sys.stderr)
+        if kube:
+            code = _print_objects(args, found, len(names) == 1)
+            return FAILED if missing else code
+        order = {(o["metadata"].get("namespace", ""), o["metadata"]["name"]): i
+                 for i, o in enumerate(found)}  # fmt: skip
+        labels = {key: found[i]["metadata"].get("labels") or {} for key, i in order.items()}
     ns = "" if args.all_namespaces or not args.namespace else f"?namespace={args.namespace}"
     rows = client.get(args.server, f"/api/v1/{kind}{ns}")
-    if args.output in ("json", "yaml"):
-        emit(rows, args.output)
-        return OK
+    if names:
+        have = {r["name"] for r in rows}
+        for n in names if found is None else ():
+            if n not in have:
+                print(f'Error from server (NotFound): {kind} "{n}" not found', file=sys.stderr)
+        rows = [r for r in rows if r["name"] in names]
+    if found is not None:
+        rows = sorted((r for r in rows if (r.get("namespace", ""), r["name"]) in order),
+                      key=lambda r: order[(r.get("namespace", ""), r["name"])])  # fmt: skip
     wide = args.output == "wide"
     if not rows:
-        print(f"No {kind} found.", file=sys.stderr)
+        if not names:
+            print(f"No {kind} found.", file=sys.stderr)
+        return FAILED if names else OK
+    shown = _table(kind, rows, wide)
+    if shown is None:
         return OK
+    cells, header = shown
+    if args.show_labels:
+        header = [*header, "LABELS"]
+        cells = [
+            [*c, ",".join(f"{k}={v}" for k, v in sorted(
+                labels.get((r.get("namespace", ""), r["name"]), {}).items())) or "<none>"]
+            for c, r in zip(cells, rows, strict=True)
+        ]  # fmt: skip
+    table(cells, header)
+    return FAILED if names and len(rows) < len(set(names)) else OK
+
+
+def _objects(args: argparse.Namespace, kind: str, names: list[str]) -> list[dict[str, Any]]:
+    """The Kubernetes-shaped objects (``/k8s`` + the kind's API path), chosen and sorted."""
+    from gitops.cli.output import sort_key
+    from gitops.model.apis import API, path
+
+    if kind not in API:
+        print(f"gitops: {kind} have no Kubernetes form here", file=sys.stderr)
+        raise SystemExit(ERROR)
+    namespace = None if args.all_namespaces else args.namespace
+    query = f"?{urlencode({'labelSelector': args.selector})}" if args.selector else ""
+    items = list(client.get(args.server, "/k8s" + path(kind, namespace) + query)["items"])
+    if names:
+        items = [o for o in items if o["metadata"]["name"] in names]
+    if args.sort_by:
+        try:
+            items.sort(key=sort_key(args.sort_by))
+        except ValueError as exc:
+            print(f"gitops: --sort-by: {exc}", file=sys.stderr)
+            raise SystemExit(ERROR) from exc
+    return items
+
+
+def _print_objects(args: argparse.Namespace, items: list[dict[str, Any]], one: bool) -> int:
+    from gitops.cli.output import custom_columns, name_of, render_template
+
+    doc: dict[str, Any] = (
+        items[0] if one and len(items) == 1
+        else {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""},
+              "items": items}
+    )  # fmt: skip
+    form = args.output
+    try:
+        if form in ("json", "yaml"):
+            emit(doc, form)
+        elif form == "name":
+            for o in items:
+                print(name_of(o))
+        elif form.startswith("jsonpath="):
+            print(render_template(form.removeprefix("jsonpath="), doc), end="")
+            print()
+        else:
+            rows = custom_columns(form.removeprefix("custom-columns="), items)
+            table(rows[1:], rows[0])
+    except ValueError as exc:
+        print(f"gitops: -o {form.partition('=')[0]}: {exc}", file=sys.stderr)
+        return ERROR
+    return OK
+
+
+def _table(
+    kind: str, rows: list[dict[str, Any]], wide: bool
+) -> tuple[list[list[str]], list[str]] | None:
+    """The columns kubectl shows of a kind (None: printed already, as nodes are)."""
     if kind == "nodes":
         print_nodes(rows, wide)
-        return OK
+        return None
     if kind == "pods":
         header = ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]
         header += ["NODE", "COMMIT", "IMAGES"] if wide else []
@@ -282,8 +380,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     else:
         header = ["NAME", "STATUS", "SYNC"]
         cells = [[r["name"], r["status"], r["sync"]] for r in rows]
-    table(cells, header)
-    return OK
+    return cells, header
 
 
 def _events_query(args: argparse.Namespace, **more: str) -> str:

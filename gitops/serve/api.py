@@ -26,8 +26,10 @@ from gitops.config.settings import Settings
 from gitops.decide import delivery, webhooks
 from gitops.errors import GitopsError
 from gitops.manifests.fields import DNS1123_LABEL
+from gitops.model import selectors
+from gitops.model.apis import API
 from gitops.report.metrics import CONTENT_TYPE, Metrics
-from gitops.serve import events, logs, views
+from gitops.serve import events, logs, objects, views
 from gitops.serve.httpserver import HttpServer
 from gitops.serve.readmodel import ReadModel
 from gitops.serve.streams import Stream
@@ -150,6 +152,80 @@ class App:
                      "node": ",".join(sorted({v.node for v in found})),
                      "volume": found[0].name}  # fmt: skip
 
+    def _rows(self, kind: str, ns: str | None) -> list[dict[str, Any]] | None:
+        """The rows ``gitops get`` shows of a kind (None for a kind there are none of)."""
+        rec, cluster = self.model, self.cluster
+        live = rec.look()
+        return {
+            "pods": lambda: views.pod_rows(
+                live,
+                ns,
+                rec.restart_counts(),
+                rec.probe_ready,
+                rec.unstarted,
+                rec.pending,
+                rec.blocked,
+                {(r.namespace, r.name): r.kind for r in rec.status.resources},
+            ),
+            "deployments": lambda: views.deployment_rows(rec.status, live, ns),
+            "replicasets": lambda: views.deployment_rows(rec.status, live, ns, "ReplicaSet"),
+            "statefulsets": lambda: views.deployment_rows(rec.status, live, ns, "StatefulSet"),
+            "daemonsets": lambda: views.deployment_rows(rec.status, live, ns, "DaemonSet"),
+            "jobs": lambda: views.job_rows(rec.status, live, ns),
+            "cronjobs": lambda: views.cronjob_rows(rec.status, rec.desired, ns),
+            "replicationcontrollers": lambda: views.deployment_rows(
+                rec.status, live, ns, "ReplicationController"
+            ),
+            "poddisruptionbudgets": lambda: views.budget_rows(rec.status, rec.desired, ns),
+            "persistentvolumeclaims": lambda: views.claim_rows(
+                rec.desired, live, [*live.volumes, *cluster.remembered(live.unreachable)], ns
+            ),
+            "services": lambda: views.service_rows(rec.desired, live, ns, rec.probe_ready),
+            "namespaces": lambda: views.namespace_rows(rec.status, rec.desired),
+            "configmaps": lambda: views.config_rows(rec.desired, "configmaps", ns),
+            "secrets": lambda: views.config_rows(rec.desired, "secrets", ns),
+            "endpoints": lambda: views.endpoint_rows(rec.endpoints, ns),
+            "ingresses": lambda: views.ingress_rows(
+                rec.status, rec.desired, rec.ingress, self._ingress_listen(), ns
+            ),
+        }.get(kind, lambda: None)()
+
+    def _kube(self, path: str, ns: str | None, req: Request) -> tuple[int, Any]:
+        """``/k8s`` + a Kubernetes API path: the objects as Kubernetes serves them (a List, or
+        one object), ``labelSelector`` and ``fieldSelector=metadata.name=`` as it takes them."""
+        parts = path.strip("/").split("/")
+        namespace = ns
+        if parts[:1] == ["api"]:
+            group, rest = "v1", parts[2:] if parts[1:2] == ["v1"] else None
+        elif parts[:1] == ["apis"] and len(parts) >= 3:
+            group, rest = f"{parts[1]}/{parts[2]}", parts[3:]
+        else:
+            rest = None
+        if rest and rest[0] == "namespaces" and len(rest) >= 3:
+            namespace, rest = rest[1], rest[2:]
+        if not rest or len(rest) > 2 or API.get(rest[0], ("",))[0] != group:
+            return 404, _status(404, "NotFound", f"the server could not find {path[:200]}")
+        kind, name = rest[0], rest[1] if len(rest) == 2 else ""
+        try:
+            match = selectors.parse(req.arg("labelSelector")) if req.arg("labelSelector") else None
+        except ValueError as exc:
+            return 400, _status(400, "BadRequest", f"labelSelector: {exc}")
+        field = req.arg("fieldSelector")
+        if field and not field.startswith("metadata.name="):
+            return 400, _status(400, "BadRequest", "fieldSelector: only metadata.name= is known")
+        name = name or field.removeprefix("metadata.name=")
+        rows = [r for r in self._rows(kind, namespace) or [] if not name or r["name"] == name]
+        manifests = objects.manifests_of(self.model.desired)
+        items = [objects.to_object(kind, r, manifests) for r in rows]
+        items = [o for o in items if match is None or match(o["metadata"]["labels"])]
+        items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        if len(rest) == 2:
+            if not items:
+                return 404, _status(404, "NotFound", f'{kind} "{name}" not found')
+            return 200, items[0]
+        return 200, {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""},
+                     "items": items}  # fmt: skip
+
     def _pod_log(self, namespace: str, name: str, req: Request) -> tuple[int, Any]:
         """A container's log: app output may hold what its Secrets hold, so, as an exec, it
         needs the token."""
@@ -267,42 +343,10 @@ class App:
             return self._delivery_answer(
                 self.delivery_of(revision(path.removeprefix("/api/v1/sync/")), after)
             )
+        if method == "GET" and path.startswith("/k8s/"):
+            return self._kube(path.removeprefix("/k8s"), ns, req)
         if method == "GET" and path.startswith("/api/v1/"):
-            kind = path.removeprefix("/api/v1/")
-            live = rec.look()
-            rows: list[dict[str, Any]] | None = {
-                "pods": lambda: views.pod_rows(
-                    live,
-                    ns,
-                    rec.restart_counts(),
-                    rec.probe_ready,
-                    rec.unstarted,
-                    rec.pending,
-                    rec.blocked,
-                    {(r.namespace, r.name): r.kind for r in rec.status.resources},
-                ),
-                "deployments": lambda: views.deployment_rows(rec.status, live, ns),
-                "replicasets": lambda: views.deployment_rows(rec.status, live, ns, "ReplicaSet"),
-                "statefulsets": lambda: views.deployment_rows(rec.status, live, ns, "StatefulSet"),
-                "daemonsets": lambda: views.deployment_rows(rec.status, live, ns, "DaemonSet"),
-                "jobs": lambda: views.job_rows(rec.status, live, ns),
-                "cronjobs": lambda: views.cronjob_rows(rec.status, rec.desired, ns),
-                "replicationcontrollers": lambda: views.deployment_rows(
-                    rec.status, live, ns, "ReplicationController"
-                ),
-                "poddisruptionbudgets": lambda: views.budget_rows(rec.status, rec.desired, ns),
-                "persistentvolumeclaims": lambda: views.claim_rows(
-                    rec.desired, live, [*live.volumes, *cluster.remembered(live.unreachable)], ns
-                ),
-                "services": lambda: views.service_rows(rec.desired, live, ns, rec.probe_ready),
-                "namespaces": lambda: views.namespace_rows(rec.status, rec.desired),
-                "configmaps": lambda: views.config_rows(rec.desired, "configmaps", ns),
-                "secrets": lambda: views.config_rows(rec.desired, "secrets", ns),
-                "endpoints": lambda: views.endpoint_rows(rec.endpoints, ns),
-                "ingresses": lambda: views.ingress_rows(
-                    rec.status, rec.desired, rec.ingress, self._ingress_listen(), ns
-                ),
-            }.get(kind, lambda: None)()
+            rows = self._rows(path.removeprefix("/api/v1/"), ns)
             if rows is not None:
                 return 200, rows
         return 404, {"error": f"no route for {method} {path}"}
@@ -476,6 +520,12 @@ class Front:
         """The listener refused a request before it got here (too large, malformed)."""
         if code == 413 and path.startswith(WEBHOOKS):
             self.app.metrics.webhook(path.removeprefix(WEBHOOKS), webhooks.TOO_LARGE)
+
+
+def _status(code: int, reason: str, message: str) -> dict[str, Any]:
+    """Kubernetes' ``Status`` for an error, as ``kubectl`` reads it."""
+    return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
+            "reason": reason, "code": code, "error": message}  # fmt: skip
 
 
 def _reply(

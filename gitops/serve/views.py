@@ -102,6 +102,9 @@ def pod_rows(
                         "image": c.image,
                         "state": c.state,
                         "status": c.status,
+                        "ready": container_ready(c, ready),
+                        "restarts": restarts.get(c.id, 0),
+                        "exitCode": c.exit_code,
                     }
                     for c in apps
                 ],

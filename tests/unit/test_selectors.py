@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gitops.cli.selectors import parse
+from gitops.model.selectors import parse
 
 PODS = {
     "a": {"app": "web", "tier": "front", "env": "prod"},

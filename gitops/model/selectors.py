@@ -1,6 +1,6 @@
-"""Kubernetes label selectors as ``-l`` takes them: ``k=v``, ``k==v``, ``k!=v``,
-``k in (a,b)``, ``k notin (a,b)``, ``k`` (exists) and ``!k`` (does not exist), comma-joined
-(every requirement must hold). Pure; ``ValueError`` names what is wrong."""
+"""Kubernetes label selectors as ``-l`` and ``labelSelector`` take them: ``k=v``, ``k==v``,
+``k!=v``, ``k in (a,b)``, ``k notin (a,b)``, ``k`` (exists) and ``!k`` (does not exist),
+comma-joined (every requirement must hold). Pure; ``ValueError`` names what is wrong."""
 
 from __future__ import annotations
 

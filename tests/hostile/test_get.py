@@ -1,0 +1,125 @@
+"""``gitops get`` as kubectl has it, over real sockets in front of a reconciler on the in-memory
+node: Kubernetes-shaped objects (``/k8s`` paths, ``-o json|yaml``) whose field paths kubectl's
+scripts use, NAME and KIND/NAME, ``-l``, ``-o name|jsonpath|custom-columns``, ``--show-labels``,
+``--sort-by``, and errors in kubectl's words."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from gitops.nodes.memory import MemoryNode
+from gitops.reconciler import Reconciler
+from gitops.runner import api_app
+from gitops.serve.api import serve
+from gitops.source.triggers import Trigger
+from tests.conftest import GitRemote, converge
+from tests.helpers import deployment
+from tests.hostile.test_front_door import IMAGE, make
+
+
+@pytest.fixture
+def server(remote: GitRemote, tmp_path: Path) -> Iterator[tuple[str, Reconciler]]:
+    web = deployment(image=IMAGE, replicas=2)
+    web["metadata"]["labels"] = {"team": "a"}
+    db = deployment(name="db", image=IMAGE, replicas=1)
+    db["spec"]["template"]["metadata"]["labels"] = {"app": "db", "tier": "data"}
+    db["spec"]["selector"] = {"matchLabels": {"app": "db"}}
+    remote.write("web.yaml", web, db)
+    remote.push("web and db")
+    reconciler = make(remote, tmp_path, MemoryNode("local", {IMAGE}))
+    converge(reconciler)
+    http = serve(api_app(reconciler, Trigger()), "127.0.0.1", 0)
+    http.start()
+    yield f"http://127.0.0.1:{http.address[1]}", reconciler
+    http.stop()
+
+
+def get(server: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gitops", "get", *args, "--server", server],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def field(obj: Any, path: str) -> Any:
+    for part in path.split("."):
+        obj = obj[int(part)] if isinstance(obj, list) else obj[part]
+    return obj
+
+
+def test_get_pods_json_has_kubernetes_field_paths(server: tuple[str, Reconciler]) -> None:
+    url, reconciler = server
+    shown = get(url, "pods", "-n", "demo", "-o", "json")
+    assert shown.returncode == 0, shown.stderr
+    listed = json.loads(shown.stdout)
+    assert (listed["apiVersion"], listed["kind"]) == ("v1", "List") and len(listed["items"]) == 3
+    pod = next(p for p in listed["items"] if p["metadata"]["name"].startswith("web-"))
+    live = next(p for p in reconciler.look().pods if p.name == pod["metadata"]["name"])
+    expected = {
+        "apiVersion": "v1", "kind": "Pod", "metadata.namespace": "demo",
+        "metadata.labels.app": "web", "metadata.ownerReferences.0.kind": "Deployment",
+        "metadata.ownerReferences.0.name": "web", "spec.nodeName": "local",
+        "spec.containers.0.name": "web", "spec.containers.0.image": IMAGE,
+        "status.phase": "Running", "status.conditions.1.type": "Ready",
+        "status.containerStatuses.0.name": "web", "status.containerStatuses.0.restartCount": 0,
+        "status.containerStatuses.0.state.running": {}, "status.podIP": live.ip,
+    }  # fmt: skip
+    for path, value in expected.items():
+        assert field(pod, path) == value, path
+    assert pod["metadata"]["annotations"]["gitops.io/commit"] == live.commit
+    assert pod["metadata"]["creationTimestamp"].endswith("Z")
+    assert pod["status"]["containerStatuses"][0]["containerID"].startswith("docker://")
+
+    one = get(url, "deploy/web", "-n", "demo", "-o", "yaml")
+    doc = yaml.safe_load(one.stdout)  # one object, not a List, as kubectl prints it
+    assert (doc["apiVersion"], doc["kind"], doc["metadata"]["name"]) == ("apps/v1", "Deployment",
+                                                                         "web")  # fmt: skip
+    assert doc["spec"]["replicas"] == 2 and doc["spec"]["selector"]["matchLabels"] == {"app": "web"}
+    assert doc["status"]["readyReplicas"] == 2 and doc["status"]["health"] == "Healthy"
+    assert doc["metadata"]["labels"] == {"team": "a"}
+
+
+def test_names_selectors_and_output_forms(server: tuple[str, Reconciler]) -> None:
+    url, _ = server
+    names = get(url, "pods", "-n", "demo", "-o", "name").stdout.split()
+    assert len(names) == 3 and all(n.startswith("pod/") for n in names)
+    assert get(url, "deployments", "-o", "name").stdout.split() == [
+        "deployment.apps/db", "deployment.apps/web"]  # fmt: skip
+    for selector, count in [("app=db", 1), ("app!=db", 2), ("app in (web,db)", 3),
+                            ("tier notin (data)", 2), ("tier", 1), ("!tier", 2)]:  # fmt: skip
+        chosen = get(url, "pods", "-l", selector, "-o", "name")
+        assert len(chosen.stdout.split()) == count, (selector, chosen.stdout, chosen.stderr)
+    path = get(url, "pods", "-l", "app=db", "-o",
+               'jsonpath={range .items[*]}{.metadata.name}{" "}{.status.phase}{"\\n"}{end}')  # fmt: skip
+    assert path.returncode == 0 and path.stdout.strip().endswith(" Running"), path
+    columns = get(url, "pods", "-o", "custom-columns=NAME:.metadata.name,NODE:.spec.nodeName",
+                  "--sort-by", ".metadata.name")  # fmt: skip
+    header, *rows = columns.stdout.splitlines()
+    assert header.split() == ["NAME", "NODE"] and [r.split()[1] for r in rows] == ["local"] * 3
+    assert [r.split()[0] for r in rows] == sorted(r.split()[0] for r in rows)
+    labelled = get(url, "pods", "-n", "demo", "-l", "app=db", "--show-labels")
+    header, row = labelled.stdout.splitlines()
+    assert header.split()[-1] == "LABELS" and row.split()[-1] == "app=db,tier=data"
+    first = names[0].removeprefix("pod/")
+    table = get(url, "pods", first, "-n", "demo")
+    assert table.returncode == 0 and len(table.stdout.splitlines()) == 2 and first in table.stdout
+
+    missing = get(url, "pods", "nope", "-n", "demo")
+    assert missing.returncode == 1 and 'Error from server (NotFound): pods "nope" not found' in (
+        missing.stderr)  # fmt: skip
+    for args, said in [
+        (("pdos",), "doesn't have a resource type \"pdos\"; did you mean 'pods'?"),
+        (("pods", "-o", "xml"), "expected one of"),
+        (("pods", "-l", "app in ("), "labelSelector"),
+        (("pods", "-o", "jsonpath={.items["), "jsonpath"),
+        (("pods", "--sort-by", "..[["), "--sort-by"),
+    ]:
+        bad = get(url, *args)
+        assert bad.returncode == 2 and said in bad.stderr, (args, bad.stderr)
+        assert "Traceback" not in bad.stderr
