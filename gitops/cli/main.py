@@ -23,6 +23,7 @@ from gitops import __version__
 from gitops.cli import client, reads
 from gitops.cli import create as cli_create
 from gitops.cli import delete as cli_delete
+from gitops.cli import describe as cli_describe
 from gitops.cli import edit as cli_edit
 from gitops.cli import logs as cli_logs
 from gitops.cli import nodes as cli_nodes
@@ -392,6 +393,7 @@ def parser() -> argparse.ArgumentParser:
     cli_delete.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     cli_create.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     cli_logs.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    cli_describe.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
 
     p = sub.add_parser("version", help="the client's version and the running reconciler's")
     p.add_argument("--client", action="store_true", help="the client's only")
@@ -643,6 +645,7 @@ VERBS = {
     "delete": cli_delete.cmd(emit),
     "create": cli_create.cmd(emit),
     "logs": cli_logs.cmd,
+    "describe": cli_describe.cmd,
     "set": cli_edit.run,
     "scale": cli_edit.run,
 }

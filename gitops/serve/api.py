@@ -167,6 +167,7 @@ class App:
                 rec.blocked,
                 {(r.namespace, r.name): r.kind for r in rec.status.resources},
             ),
+            "nodes": cluster.describe,
             "deployments": lambda: views.deployment_rows(rec.status, live, ns),
             "replicasets": lambda: views.deployment_rows(rec.status, live, ns, "ReplicaSet"),
             "statefulsets": lambda: views.deployment_rows(rec.status, live, ns, "StatefulSet"),

@@ -123,3 +123,33 @@ def test_names_selectors_and_output_forms(server: tuple[str, Reconciler]) -> Non
         bad = get(url, *args)
         assert bad.returncode == 2 and said in bad.stderr, (args, bad.stderr)
         assert "Traceback" not in bad.stderr
+
+
+def describe(server: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "gitops", "describe", *args, "--server", server],
+                          capture_output=True, text=True, timeout=60)  # fmt: skip
+
+
+def test_describe_shows_spec_pods_rollout_and_events(server: tuple[str, Reconciler]) -> None:
+    url, reconciler = server
+    shown = describe(url, "deployment/web", "-n", "demo")
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    for line in ("Name:             web", "Namespace:        demo", "Replicas:         2",
+                 "Selector:         app=web", "StrategyType:     RollingUpdate",
+                 "Health:           Healthy", "Last Rollout:", "Result:         Complete",
+                 "Pods:", "Events:"):  # fmt: skip
+        assert line in text, (line, text)
+    pods = sorted(p.name for p in reconciler.look().pods if p.deployment == "web")
+    assert all(p in text for p in pods) and "RolloutStarted" in text and "RolloutComplete" in text
+    pod = describe(url, "pod", pods[0], "-n", "demo")
+    assert pod.returncode == 0 and "Controlled By:    Deployment/web" in pod.stdout
+    assert "Restart Count:" in pod.stdout and "Successfully assigned" in pod.stdout
+    node = describe(url, "node", "local")
+    assert node.returncode == 0 and pods[0] in node.stdout and "Ready" in node.stdout
+    data = json.loads(describe(url, "deploy", "web", "-n", "demo", "-o", "json").stdout)
+    assert data["object"]["kind"] == "Deployment" and len(data["pods"]) == 2 and data["events"]
+    missing = describe(url, "deployment/nope", "-n", "demo")
+    assert missing.returncode == 1 and 'deployments "nope" not found' in missing.stderr
+    bad = describe(url, "frobnicator/x")
+    assert bad.returncode == 2 and "describe KIND NAME" in bad.stderr

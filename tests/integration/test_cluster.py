@@ -614,9 +614,15 @@ def test_logs_follow_a_deployment_on_three_nodes_and_a_replaced_pod_joins(
     remote.push("three tickers")
     wait_for(lambda: per_node(api) == {"node1": 1, "node2": 1, "node3": 1}, 90, 0.5)
     first = {p["name"]: p["node"] for p in pods(api)}
-    cmd = [sys.executable, "-m", "gitops", "logs", "-f", "deployment/web", "-n", NS,
-           "--tail", "1", "--server", api]  # fmt: skip
-    follower = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    args = ["logs", "-f", "deployment/web", "-n", NS, "--tail", "1", "--server", api]
+    # Ctrl-C as a terminal sends it, whatever the runner's own SIGINT disposition (a CI job
+    # started in the background ignores SIGINT, and its children would inherit that).
+    ctrl_c = (
+        "import runpy, signal, sys; signal.signal(signal.SIGINT, signal.default_int_handler);"
+        f" sys.argv = ['gitops', *{args!r}]; runpy.run_module('gitops', run_name='__main__')"
+    )
+    follower = subprocess.Popen([sys.executable, "-c", ctrl_c], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)  # fmt: skip
     seen: list[str] = []
     out = follower.stdout
     assert out is not None
