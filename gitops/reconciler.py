@@ -186,6 +186,11 @@ class Reconciler:
         """A fresh observation of every node (what ``get`` shows)."""
         return observe(list(self.nodes.values()))
 
+    def usage(self, node: str, container_ids: list[str]) -> dict[str, tuple[int, int]]:
+        if node not in self.nodes:
+            raise NodeUnavailable(f"node {node} is not one of this reconciler's")
+        return self.nodes[node].usage(container_ids)
+
     def read_logs(self, node: str, container_id: str, query: LogQuery) -> LogStream:
         if node not in self.nodes:
             raise NodeUnavailable(f"node {node} is not one of this reconciler's")

@@ -395,6 +395,16 @@ def parser() -> argparse.ArgumentParser:
     cli_logs.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     cli_describe.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
 
+    p = sub.add_parser("top", help="CPU and memory that pods (or each node's pods) use now")
+    p.add_argument(
+        "what", choices=("pods", "pod", "po", "nodes", "node", "no"), metavar="pods|nodes"
+    )
+    p.add_argument("-n", "--namespace", default=os.environ.get("GITOPS_NAMESPACE"))
+    p.add_argument("-A", "--all-namespaces", action="store_true")
+    p.add_argument("--containers", action="store_true", help="each container of each pod")
+    p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    _add_output(p)
+
     p = sub.add_parser("version", help="the client's version and the running reconciler's")
     p.add_argument("--client", action="store_true", help="the client's only")
     p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
@@ -639,6 +649,7 @@ VERBS = {
     "status": reads.cmd_status,
     "history": reads.cmd_history,
     "version": reads.cmd_version,
+    "top": reads.cmd_top,
     "cordon": cli_nodes.cmd(emit),
     "uncordon": cli_nodes.cmd(emit),
     "drain": cli_nodes.cmd(emit),

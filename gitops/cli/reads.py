@@ -533,6 +533,47 @@ def cmd_status(args: argparse.Namespace) -> int:
     return FAILED if st["result"] == "Failed" else OK
 
 
+def _cores(millis: int) -> str:
+    return f"{millis}m"
+
+
+def _bytes(n: int) -> str:
+    return f"{n // 1024**2}Mi"
+
+
+def cmd_top(args: argparse.Namespace) -> int:
+    """kubectl's ``top pods|nodes``: CPU(cores) in millicores and MEMORY(bytes) in Mi."""
+    if args.what in ("nodes", "node", "no"):
+        rows = client.get(args.server, "/api/v1/top/nodes")
+        if args.output != "table":
+            emit(rows, args.output)
+            return OK
+
+        def pct(value: int | None) -> str:
+            return "<unknown>" if value is None else f"{value}%"
+
+        cells = [[r["name"], _cores(r["cpuMillis"]), pct(r["cpuPercent"]),
+                  _bytes(r["memoryBytes"]), pct(r["memoryPercent"])] for r in rows]  # fmt: skip
+        table(cells, ["NAME", "CPU(cores)", "CPU(%)", "MEMORY(bytes)", "MEMORY(%)"])
+        return OK
+    ns = "" if args.all_namespaces or not args.namespace else f"?namespace={args.namespace}"
+    rows = client.get(args.server, f"/api/v1/top/pods{ns}")
+    if args.output != "table":
+        emit(rows, args.output)
+        return OK
+    if not rows:
+        print("No resources found.", file=sys.stderr)
+        return OK
+    if args.containers:
+        table([[r["namespace"], r["name"], c["name"], _cores(c["cpuMillis"]),
+                _bytes(c["memoryBytes"])] for r in rows for c in r["containers"]],
+              ["NAMESPACE", "POD", "NAME", "CPU(cores)", "MEMORY(bytes)"])  # fmt: skip
+    else:
+        table([[r["namespace"], r["name"], _cores(r["cpuMillis"]), _bytes(r["memoryBytes"])]
+               for r in rows], ["NAMESPACE", "NAME", "CPU(cores)", "MEMORY(bytes)"])  # fmt: skip
+    return OK
+
+
 def cmd_version(args: argparse.Namespace) -> int:
     """kubectl's ``version``: the client's, then the server's (``GET /version``)."""
     from gitops.config import build

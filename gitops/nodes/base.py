@@ -222,6 +222,11 @@ class Node(Protocol):
         closing it (from any thread) ends the read."""
         ...
 
+    def usage(self, container_ids: list[str]) -> dict[str, tuple[int, int]]:
+        """What running containers use now: (CPU millicores over about a second, working-set
+        memory in bytes) by id; one that has stopped is left out."""
+        ...
+
     def remove_pod(self, pod: PodInfo) -> None:
         """Stop (SIGTERM, then SIGKILL after the pod's grace period) and remove a replica."""
         ...

@@ -64,6 +64,7 @@ class MemoryNode:
         self.output: dict[str, str] = {}  # what a container wrote (a test says), by id
         self.previous_output: dict[str, str] = {}  # what it wrote before its last restart
         self.started: dict[str, float] = {}  # when it last started, the time of its lines
+        self.used: dict[str, tuple[int, int]] = {}  # what a test says a container uses
         self.down = False
         self.calls = 0  # engine calls, for the cost assertions in tests
         self._ids = itertools.count(1)
@@ -244,6 +245,13 @@ class MemoryNode:
         if container is None:
             raise ContainerCreateError(f"node {self._name}: no container {container_id}")
         return self.exec_handler(container, command)
+
+    def usage(self, container_ids: list[str]) -> dict[str, tuple[int, int]]:
+        self._call()
+        with self._lock:
+            running = {i for i in container_ids if getattr(self.containers.get(i), "state", "")
+                       == "running"}  # fmt: skip
+        return {i: self.used.get(i, (1, 1 << 20)) for i in running}
 
     def read_logs(self, container_id: str, query: LogQuery) -> LogStream:
         self._call()

@@ -29,7 +29,7 @@ from gitops.manifests.fields import DNS1123_LABEL
 from gitops.model import selectors
 from gitops.model.apis import API
 from gitops.report.metrics import CONTENT_TYPE, Metrics
-from gitops.serve import events, logs, objects, views
+from gitops.serve import events, logs, objects, top, views
 from gitops.serve.httpserver import HttpServer
 from gitops.serve.readmodel import ReadModel
 from gitops.serve.streams import Stream
@@ -301,6 +301,9 @@ class App:
             parts = path.removeprefix(NAMESPACES).split("/")
             if len(parts) == 4 and parts[1] == "pods":
                 return self._pod_log(parts[0], parts[2], req)
+        if method == "GET" and path in ("/api/v1/top/pods", "/api/v1/top/nodes"):
+            pods = top.pod_usage(rec.look(), ns if path.endswith("pods") else None, rec.usage)
+            return 200, pods if path.endswith("pods") else top.node_usage(pods, cluster.describe())
         if method == "GET" and path == "/api/v1/events":
             return self._events(req, ns)
         if method == "GET" and path == "/api/v1/keptlogs":  # the crashed pods since removed

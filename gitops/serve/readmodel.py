@@ -64,6 +64,9 @@ class ReadModel(Protocol):
     # crashed pods since removed.
     def read_logs(self, node: str, container_id: str, query: LogQuery) -> LogStream: ...
 
+    # What running containers use now (``Node.usage``), of one node.
+    def usage(self, node: str, container_ids: list[str]) -> dict[str, tuple[int, int]]: ...
+
     @property
     def kept_logs(self) -> KeptLogs: ...
 

@@ -459,3 +459,23 @@ def _wait_exited(node: Node, cid: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("the container did not exit")
+
+
+def test_what_a_running_container_uses_is_read_and_a_stopped_one_is_left_out(
+    backend: tuple[Node, str, str],
+) -> None:
+    node, image, _ = backend
+    node.ensure_network("contract")
+    if not node.has_image(image):
+        node.pull(image)
+    node.create_pod(template(image), "web-abc123-ggggg")
+    try:
+        [pod] = group_pods(node.list_containers())
+        cid = pod.app_containers()[0].id
+        [(cpu, memory)] = node.usage([cid]).values()
+        assert cpu >= 0 and 0 < memory < 1 << 30
+        assert node.usage([]) == {}
+    finally:
+        node.remove_pod(group_pods(node.list_containers())[0])
+        node.remove_network("contract")
+    assert node.usage([cid]) == {}  # gone: nothing to say of it

@@ -153,3 +153,20 @@ def test_describe_shows_spec_pods_rollout_and_events(server: tuple[str, Reconcil
     assert missing.returncode == 1 and 'deployments "nope" not found' in missing.stderr
     bad = describe(url, "frobnicator/x")
     assert bad.returncode == 2 and "describe KIND NAME" in bad.stderr
+
+
+def test_top_pods_and_nodes(server: tuple[str, Reconciler]) -> None:
+    url, reconciler = server
+    node = reconciler.nodes["local"]
+    assert isinstance(node, MemoryNode)
+    for pod in reconciler.look().pods:
+        node.used[pod.app_containers()[0].id] = (5, 3 << 20)
+    top = subprocess.run([sys.executable, "-m", "gitops", "top", "pods", "-n", "demo", "--server",
+                          url], capture_output=True, text=True, timeout=60)  # fmt: skip
+    header, *rows = top.stdout.splitlines()
+    assert header.split() == ["NAMESPACE", "NAME", "CPU(cores)", "MEMORY(bytes)"]
+    assert len(rows) == 3 and all(r.split()[2:] == ["5m", "3Mi"] for r in rows)
+    nodes = json.loads(subprocess.run(
+        [sys.executable, "-m", "gitops", "top", "nodes", "-o", "json", "--server", url],
+        capture_output=True, text=True, timeout=60).stdout)  # fmt: skip
+    assert nodes[0]["name"] == "local" and nodes[0]["cpuMillis"] == 15 and nodes[0]["pods"] == 3
