@@ -21,7 +21,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from gitops.cli import client
+from gitops.cli import client, completion
 from gitops.cli.common import ERROR, FAILED, OK, duration
 from gitops.config.tokens import api_token, default_state_dir
 from gitops.model import selectors
@@ -46,8 +46,11 @@ def add_parser(sub: Any, server: str) -> None:
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("target", nargs="?", help="POD, pod/POD, deployment/NAME, sts/NAME, "
-                   "ds/NAME, job/NAME, rs/NAME")  # fmt: skip
+    p.add_argument(
+        "target",
+        nargs="?",
+        help="POD, pod/POD, deployment/NAME, sts/NAME, ds/NAME, job/NAME, rs/NAME",
+    ).completer = completion.targets
     p.add_argument(
         "-n",
         "--namespace",

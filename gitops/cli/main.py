@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from gitops import __version__
-from gitops.cli import client, reads
+from gitops.cli import client, completion, reads
 from gitops.cli import create as cli_create
 from gitops.cli import delete as cli_delete
 from gitops.cli import describe as cli_describe
@@ -359,14 +359,21 @@ def parser() -> argparse.ArgumentParser:
         "endpoints, namespaces, nodes, "
         "configmaps, secrets (keys only, never values), pvc, pdb",
     )
-    p.add_argument(
+    kind = p.add_argument(
         "kind",
         metavar="KIND[/NAME]",
         help="deployments|sts|ds|replicasets|replicationcontrollers|pods|services|endpoints|"
         "namespaces|nodes|configmaps|secrets|pvc|pdb|ingresses|jobs|cronjobs|events|all (all: "
         "every resource of the applied commit, the Skipped ones with the reason)",
     )
-    p.add_argument("names", nargs="*", metavar="NAME", help="only these")
+    kind.completer = lambda prefix, **_: [  # type: ignore[attr-defined]
+        k for k in sorted(reads.KIND_ALIASES) if k.startswith(prefix)
+    ]
+    p.add_argument("names", nargs="*", metavar="NAME", help="only these").completer = (  # type: ignore[attr-defined]
+        lambda prefix, parsed_args, **kw: completion.names(
+            reads.KIND_ALIASES.get(parsed_args.kind.partition("/")[0], "pods")
+        )(prefix, parsed_args, **kw)
+    )
     p.add_argument("-l", "--selector", help="only those whose labels match (=, ==, !=, in, notin, "
                    "exists, !exists)")  # fmt: skip
     p.add_argument("--show-labels", action="store_true", help="a LABELS column")
@@ -404,6 +411,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--containers", action="store_true", help="each container of each pod")
     p.add_argument("--server", default=os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     _add_output(p)
+
+    p = sub.add_parser("completion", help="print the shell completion script (bash or zsh)",
+                       description="source <(gitops completion bash), or in zsh: "
+                       "source <(gitops completion zsh)")  # fmt: skip
+    p.add_argument("shell", choices=("bash", "zsh"))
 
     p = sub.add_parser("version", help="the client's version and the running reconciler's")
     p.add_argument("--client", action="store_true", help="the client's only")
@@ -650,6 +662,7 @@ VERBS = {
     "history": reads.cmd_history,
     "version": reads.cmd_version,
     "top": reads.cmd_top,
+    "completion": completion.cmd,
     "cordon": cli_nodes.cmd(emit),
     "uncordon": cli_nodes.cmd(emit),
     "drain": cli_nodes.cmd(emit),
@@ -695,6 +708,7 @@ def _did_you_mean(top: argparse.ArgumentParser, argv: list[str]) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     top = parser()
+    completion.enable(top)
     _did_you_mean(top, sys.argv[1:] if argv is None else argv)
     args = top.parse_args(argv)
     handler = logging.StreamHandler(sys.stderr)

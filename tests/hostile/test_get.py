@@ -6,6 +6,7 @@ scripts use, NAME and KIND/NAME, ``-l``, ``-o name|jsonpath|custom-columns``, ``
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -170,3 +171,29 @@ def test_top_pods_and_nodes(server: tuple[str, Reconciler]) -> None:
         [sys.executable, "-m", "gitops", "top", "nodes", "-o", "json", "--server", url],
         capture_output=True, text=True, timeout=60).stdout)  # fmt: skip
     assert nodes[0]["name"] == "local" and nodes[0]["cpuMillis"] == 15 and nodes[0]["pods"] == 3
+
+
+def complete(line: str, tmp: Path, server: str = "") -> list[str]:
+    out = tmp / "completed"
+    env = {"_ARGCOMPLETE": "1", "_ARGCOMPLETE_IFS": "\n", "COMP_LINE": line,
+           "COMP_POINT": str(len(line)), "_ARGCOMPLETE_STDOUT_FILENAME": str(out),
+           "GITOPS_SERVER": server}  # fmt: skip
+    subprocess.run([sys.executable, "-m", "gitops"], env={**os.environ, **env}, timeout=60,
+                   capture_output=True)  # fmt: skip
+    return out.read_text().split() if out.exists() else []
+
+
+def test_completion_covers_verbs_kinds_and_live_names(
+    server: tuple[str, Reconciler], tmp_path: Path
+) -> None:
+    url, reconciler = server
+    assert complete("gitops ge", tmp_path) == ["get"]
+    assert complete("gitops get dep", tmp_path) == ["deploy", "deployment", "deployments"]
+    pods = sorted(p.name for p in reconciler.look().pods if p.deployment == "web")
+    assert complete("gitops get pods web-", tmp_path, url) == pods
+    assert complete("gitops logs deployment/", tmp_path, url) == ["deployment/db",
+                                                                 "deployment/web"]  # fmt: skip
+    assert complete("gitops get pods web-", tmp_path, "http://127.0.0.1:9") == []  # away: none
+    script = subprocess.run([sys.executable, "-m", "gitops", "completion", "bash"],
+                            capture_output=True, text=True, timeout=60).stdout  # fmt: skip
+    assert "complete " in script and "gitops" in script
