@@ -215,7 +215,7 @@ def _table(
         return None
     if kind == "pods":
         header = ["NAMESPACE", "NAME", "READY", "STATUS", "RESTARTS", "AGE"]
-        header += ["NODE", "COMMIT", "IMAGES"] if wide else []
+        header += ["IP", "NODE", "COMMIT", "IMAGES"] if wide else []
         cells = [
             [
                 r["namespace"],
@@ -226,7 +226,12 @@ def _table(
                 _age(r["created"]),
             ]
             + (
-                [r["node"], r["commit"][:12], ",".join(c["image"] for c in r["containers"])]
+                [
+                    r.get("ip") or "<none>",
+                    r["node"],
+                    r["commit"][:12],
+                    ",".join(c["image"] for c in r["containers"]),
+                ]
                 if wide
                 else []
             )

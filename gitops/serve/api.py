@@ -156,6 +156,7 @@ class App:
         """The rows ``gitops get`` shows of a kind (None for a kind there are none of)."""
         rec, cluster = self.model, self.cluster
         live = rec.look()
+        born = self.history.first_rollouts
         return {
             "pods": lambda: views.pod_rows(
                 live,
@@ -168,10 +169,12 @@ class App:
                 {(r.namespace, r.name): r.kind for r in rec.status.resources},
             ),
             "nodes": cluster.describe,
-            "deployments": lambda: views.deployment_rows(rec.status, live, ns),
+            "deployments": lambda: views.deployment_rows(rec.status, live, ns, born=born()),
             "replicasets": lambda: views.deployment_rows(rec.status, live, ns, "ReplicaSet"),
-            "statefulsets": lambda: views.deployment_rows(rec.status, live, ns, "StatefulSet"),
-            "daemonsets": lambda: views.deployment_rows(rec.status, live, ns, "DaemonSet"),
+            "statefulsets": lambda: views.deployment_rows(
+                rec.status, live, ns, "StatefulSet", born()
+            ),
+            "daemonsets": lambda: views.deployment_rows(rec.status, live, ns, "DaemonSet", born()),
             "jobs": lambda: views.job_rows(rec.status, live, ns),
             "cronjobs": lambda: views.cronjob_rows(rec.status, rec.desired, ns),
             "replicationcontrollers": lambda: views.deployment_rows(

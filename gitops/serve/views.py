@@ -136,9 +136,15 @@ def _not_running(
 
 
 def deployment_rows(
-    status: SyncStatus, live: LiveState, namespace: str | None, kind: str = "Deployment"
+    status: SyncStatus,
+    live: LiveState,
+    namespace: str | None,
+    kind: str = "Deployment",
+    born: Mapping[tuple[str, str], float] | None = None,
 ) -> list[dict[str, Any]]:
-    """Rows of one workload kind: Deployment, ReplicaSet or ReplicationController."""
+    """Rows of one workload kind: Deployment, ReplicaSet or ReplicationController. ``born``:
+    when each workload's first rollout began, its age (else its oldest pod's)."""
+    born = born or {}
     rows = []
     for r in status.resources:
         if r.kind != kind or (namespace and r.namespace != namespace):
@@ -160,7 +166,8 @@ def deployment_rows(
                 "images": list(r.images),
                 "commits": sorted({p.commit[:12] for p in pods}),
                 "nodes": sorted({p.node for p in pods}),
-                "created": min((p.created for p in pods), default=0.0),
+                "created": born.get((r.namespace, r.name))
+                or min((p.created for p in pods), default=0.0),
                 "replicas": reps,
                 "source": r.source,
             }

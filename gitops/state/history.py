@@ -204,6 +204,16 @@ class History:
             rows = db.execute(self._SELECT_ROLLOUTS, (namespace, deployment, limit)).fetchall()
         return [_rollout(row) for row in rows]
 
+    def first_rollouts(self) -> dict[tuple[str, str], float]:
+        """When each workload's first recorded rollout began: its age, as a Deployment's
+        creationTimestamp is (its pods' would be the age of its last rollout)."""
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT namespace, deployment, MIN(started) FROM rollouts "
+                "GROUP BY namespace, deployment"
+            ).fetchall()
+        return {(str(ns), str(name)): float(t) for ns, name, t in rows}
+
     def latest_rollout(self, namespace: str, deployment: str) -> RolloutRecord | None:
         found = self.rollouts(namespace, deployment, 1)
         return found[0] if found else None

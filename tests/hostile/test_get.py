@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,12 @@ def test_get_pods_json_has_kubernetes_field_paths(server: tuple[str, Reconciler]
     }  # fmt: skip
     for path, value in expected.items():
         assert field(pod, path) == value, path
+        # ... and as a kubectl user's script reads it, with jq (scripts/host-setup has it)
+        jq_path = "".join(f"[{p}]" if p.isdigit() else f'["{p}"]' for p in path.split("."))
+        read = subprocess.run(["jq", "-c", f'.items[] | select(.metadata.name == "{live.name}")'
+                               f" | .{jq_path}"], input=shown.stdout, capture_output=True,
+                              text=True, timeout=30, check=True)  # fmt: skip
+        assert json.loads(read.stdout) == value, (path, read.stdout)
     assert pod["metadata"]["annotations"]["gitops.io/commit"] == live.commit
     assert pod["metadata"]["creationTimestamp"].endswith("Z")
     assert pod["status"]["containerStatuses"][0]["containerID"].startswith("docker://")
@@ -84,6 +91,27 @@ def test_get_pods_json_has_kubernetes_field_paths(server: tuple[str, Reconciler]
     assert doc["spec"]["replicas"] == 2 and doc["spec"]["selector"]["matchLabels"] == {"app": "web"}
     assert doc["status"]["readyReplicas"] == 2 and doc["status"]["health"] == "Healthy"
     assert doc["metadata"]["labels"] == {"team": "a"}
+
+
+def test_a_deployments_age_is_its_own_not_its_last_rollouts(
+    server: tuple[str, Reconciler], remote: GitRemote
+) -> None:
+    url, reconciler = server
+
+    def created() -> str:
+        shown = get(url, "deploy/web", "-n", "demo", "-o", "jsonpath={.metadata.creationTimestamp}")
+        return shown.stdout.strip()
+
+    born = created()
+    time.sleep(1.1)  # the next rollout's pods are a second younger at least
+    web = deployment(image=IMAGE, replicas=2, container={"env": [{"name": "V", "value": "2"}]})
+    web["metadata"]["labels"] = {"team": "a"}
+    remote.write("web.yaml", web)
+    remote.push("web v2")
+    converge(reconciler)
+    pods = json.loads(get(url, "pods", "-l", "app=web", "-o", "json").stdout)["items"]
+    assert all(p["metadata"]["creationTimestamp"] > born for p in pods)
+    assert created() == born
 
 
 def test_names_selectors_and_output_forms(server: tuple[str, Reconciler]) -> None:
