@@ -46,6 +46,7 @@ from gitops.model.events import Event
 from gitops.model.live import LiveState, PodInfo
 from gitops.model.logs import LogQuery, LogStream
 from gitops.model.rollouts import RolloutRecord
+from gitops.model.sessions import ExecSession
 from gitops.model.verdicts import Result
 from gitops.nodes.base import Node, last_lines
 from gitops.probing.prober import Prober
@@ -185,6 +186,13 @@ class Reconciler:
     def look(self) -> LiveState:
         """A fresh observation of every node (what ``get`` shows)."""
         return observe(list(self.nodes.values()))
+
+    def exec_stream(
+        self, node: str, container_id: str, command: list[str], tty: bool
+    ) -> ExecSession:
+        if node not in self.nodes:
+            raise NodeUnavailable(f"node {node} is not one of this reconciler's")
+        return self.nodes[node].exec_stream(container_id, command, tty)
 
     def usage(self, node: str, container_ids: list[str]) -> dict[str, tuple[int, int]]:
         if node not in self.nodes:

@@ -29,6 +29,7 @@ from gitops.report.metrics import Metrics, StateSource
 from gitops.report.notify import Notifier, Receiver
 from gitops.report.passes import Reporter
 from gitops.serve.api import App, serve
+from gitops.serve.tunnels import Tunnels
 from gitops.source.git import GitSource, local_git_dir
 from gitops.source.triggers import REQUEUE, RETRY, Poller, RefWatcher, Trigger, reads_git
 from gitops.state.board import Board
@@ -255,7 +256,14 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     if settings.watch and git_dir is not None:
         watcher = RefWatcher(trigger, git_dir)
     host, port = settings.listen_host_port
-    api = serve(api_app(reconciler, trigger), host, port)
+    app = api_app(reconciler, trigger)
+    api = serve(app, host, port)
+    stream_host, _, stream_port = settings.stream_listen.rpartition(":")
+    tunnels = Tunnels(
+        stream_host.strip("[]") or host, int(stream_port or 0), settings.api_token.encode(),
+        reconciler.look, reconciler.exec_stream,
+    )  # fmt: skip
+    app.stream_port = tunnels.port
 
     def _stop(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: stopping", signum)
@@ -281,6 +289,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         target=_check_nodes, args=(reconciler, trigger, stop), daemon=True, name="nodes"
     ).start()
     api.start()
+    tunnels.start()
     log.info(
         "gitops reconciling %s (branch %s, path '%s') every %ss; API on http://%s:%d",
         reconciler.source.display_url,

@@ -29,6 +29,7 @@ from gitops.cli import logs as cli_logs
 from gitops.cli import nodes as cli_nodes
 from gitops.cli import rollout as cli_rollout
 from gitops.cli import sync as cli_sync
+from gitops.cli import tunnel as cli_tunnel
 from gitops.cli.common import BROKEN_PIPE, ERROR, FAILED, OK, duration, emit, table
 from gitops.cli.output import output_form
 from gitops.config.durations import format_duration
@@ -281,6 +282,12 @@ def parser() -> argparse.ArgumentParser:
         help="Ingress HTTPS port (default 443; served once an Ingress has a TLS Secret)",
     )
     p.add_argument(
+        "--stream-listen",
+        default=os.environ.get("GITOPS_STREAM_LISTEN", ""),
+        help="where exec and port-forward connect, HOST:PORT (default: the API's host, a free "
+        "port; GET /api/v1/streams says which)",
+    )
+    p.add_argument(
         "--proxy-threads",
         type=_threads,
         default=os.environ.get("GITOPS_PROXY_THREADS", "0"),
@@ -401,6 +408,7 @@ def parser() -> argparse.ArgumentParser:
     cli_create.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     cli_logs.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     cli_describe.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    cli_tunnel.add_parsers(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
 
     p = sub.add_parser("top", help="CPU and memory that pods (or each node's pods) use now")
     p.add_argument(
@@ -554,6 +562,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         ingress_http_port=args.ingress_http_port,
         ingress_https_port=args.ingress_https_port,
         proxy_threads=args.proxy_threads,
+        stream_listen=args.stream_listen,
         api_token=token,
         webhook_secret=secret,
         webhook_max_bytes=args.webhook_max_bytes,
@@ -670,6 +679,8 @@ VERBS = {
     "create": cli_create.cmd(emit),
     "logs": cli_logs.cmd,
     "describe": cli_describe.cmd,
+    "exec": cli_tunnel.cmd_exec,
+    "port-forward": cli_tunnel.cmd_port_forward,
     "set": cli_edit.run,
     "scale": cli_edit.run,
 }
@@ -709,8 +720,16 @@ def _did_you_mean(top: argparse.ArgumentParser, argv: list[str]) -> None:
 def main(argv: list[str] | None = None) -> int:
     top = parser()
     completion.enable(top)
-    _did_you_mean(top, sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    _did_you_mean(top, argv)
+    # ``exec POD -- CMD``: what follows "--" is the command (argparse's subparsers would take
+    # its options for their own).
+    command = None
+    if "--" in argv and next((a for a in argv if not a.startswith("-")), "") == "exec":
+        command, argv = argv[argv.index("--") + 1 :], argv[: argv.index("--")]
     args = top.parse_args(argv)
+    if command is not None:
+        args.command = command
     handler = logging.StreamHandler(sys.stderr)
     if args.log_format == "json":
         handler.setFormatter(JsonFormatter())

@@ -94,6 +94,7 @@ class Settings:
     ingress_address: str = "127.0.0.1"
     ingress_http_port: int = 80
     ingress_https_port: int = 443
+    stream_listen: str = ""  # exec and port-forward: HOST:PORT; "": the API's host, a free port
     proxy_threads: int = 0  # HAProxy's threads; 0: half the cores (balancer.default_threads)
     node_check_interval: float = 2.0  # each engine is pinged this often
     node_grace: float = 10.0  # silent this long: NotReady (no new pods, out of endpoints)

@@ -21,6 +21,7 @@ from gitops.model.labels import (
 )
 from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo, VolumeInfo
 from gitops.model.logs import LogQuery, LogStream
+from gitops.model.sessions import ExecSession
 from gitops.model.templates import (
     FIELD_HOST_IP,
     FIELD_NODE_NAME,
@@ -220,6 +221,11 @@ class Node(Protocol):
         The engine is asked at once (an error is raised here, before the first line); with
         ``follow`` the stream then blocks for new lines until the container stops, and
         closing it (from any thread) ends the read."""
+        ...
+
+    def exec_stream(self, container_id: str, command: list[str], tty: bool) -> ExecSession:
+        """Start ``command`` in a running container with its stdin open (and a terminal with
+        ``tty``): the session, to write to, read from and wait on."""
         ...
 
     def usage(self, container_ids: list[str]) -> dict[str, tuple[int, int]]:

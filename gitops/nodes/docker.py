@@ -13,6 +13,7 @@ import io
 import logging
 import math
 import shutil
+import socket
 import tarfile
 import threading
 import time
@@ -62,6 +63,7 @@ from gitops.model.labels import decode as decode_labels
 from gitops.model.labels import encode as encode_labels
 from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo, VolumeInfo, exited_ago
 from gitops.model.logs import LogLine, LogQuery, LogStream, parse_rfc3339
+from gitops.model.sessions import STDERR, STDOUT, ExecSession
 from gitops.model.templates import (
     FIELD_HOST_IP,
     FIELD_POD_IP,
@@ -187,6 +189,64 @@ def _sandbox(node: str) -> Iterator[None]:
         if said.startswith("network ") and said.endswith(" not found"):
             raise SandboxGone(f"node {node}: {said}: its pod is made again") from exc
         raise
+
+
+class _DockerSession:
+    """An engine exec over its hijacked connection: raw with a terminal, else the engine's
+    multiplexed frames (8 bytes: stream, 3 zero, size)."""
+
+    def __init__(self, node: DockerNode, exec_id: str, sock: Any, tty: bool) -> None:
+        self.node, self.exec_id, self.tty = node, exec_id, tty
+        self._sock = getattr(sock, "_sock", sock)  # the socket under the SDK's SocketIO
+        self._buf = b""
+
+    def write(self, data: bytes) -> None:
+        self._sock.sendall(data)
+
+    def close_stdin(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.shutdown(socket.SHUT_WR)
+
+    def _recv(self, n: int) -> bytes:
+        try:
+            return bytes(self._sock.recv(n))
+        except OSError:
+            return b""
+
+    def read(self) -> tuple[int, bytes]:
+        if self.tty:
+            return STDOUT, self._recv(65536)
+        while len(self._buf) < 8:
+            more = self._recv(65536)
+            if not more:
+                return STDOUT, b""
+            self._buf += more
+        stream, size = self._buf[0], int.from_bytes(self._buf[4:8], "big")
+        while len(self._buf) < 8 + size:
+            more = self._recv(65536)
+            if not more:
+                return STDOUT, b""
+            self._buf += more
+        data, self._buf = self._buf[8 : 8 + size], self._buf[8 + size :]
+        return (STDERR if stream == 2 else STDOUT), data
+
+    def resize(self, columns: int, rows: int) -> None:
+        with contextlib.suppress(GitopsError), _translated(self.node.name, "exec resize"):
+            self.node.api.exec_resize(self.exec_id, height=rows, width=columns)
+
+    def exit_code(self) -> int:
+        deadline = time.monotonic() + 10  # the engine may note the end a moment after it
+        while True:
+            with _translated(self.node.name, "exec inspect"):
+                info = self.node.api.exec_inspect(self.exec_id)
+            if not info.get("Running") or time.monotonic() > deadline:
+                code = info.get("ExitCode")
+                return int(code) if code is not None else 1
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.close()
 
 
 def _usage(stats: Mapping[str, Any]) -> tuple[int, int] | None:
@@ -1033,6 +1093,12 @@ class DockerNode:
             code = self.api.exec_inspect(exec_id).get("ExitCode")
         text = output.decode("utf-8", "replace") if isinstance(output, bytes) else str(output)
         return (int(code) if code is not None else 124), text.strip()
+
+    def exec_stream(self, container_id: str, command: list[str], tty: bool) -> ExecSession:
+        with _translated(self._name, f"exec in {container_id[:12]}"):
+            exec_id = self.api.exec_create(container_id, command, stdin=True, tty=tty)["Id"]
+            sock = self.api.exec_start(exec_id, socket=True, tty=tty)
+        return _DockerSession(self, exec_id, sock, tty)
 
     def usage(self, container_ids: list[str]) -> dict[str, tuple[int, int]]:
         """The engine's own stats, each over its one-second sample, all at once."""

@@ -8,6 +8,8 @@ no pod network to probe from the reconciler: its probes run in the pod (``PROBES
 from __future__ import annotations
 
 import itertools
+import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -29,6 +31,7 @@ from gitops.model.labels import (
 from gitops.model.labels import encode as encode_labels
 from gitops.model.live import ContainerInfo, NodeCapacity, PodInfo, VolumeInfo
 from gitops.model.logs import LogLine, LogQuery, LogStream
+from gitops.model.sessions import STDOUT, ExecSession
 from gitops.model.templates import PROBES_IN_NODE, PodTemplate, RegistryAuth
 from gitops.nodes.base import (
     claim_volume_name,
@@ -246,6 +249,13 @@ class MemoryNode:
             raise ContainerCreateError(f"node {self._name}: no container {container_id}")
         return self.exec_handler(container, command)
 
+    def exec_stream(self, container_id: str, command: list[str], tty: bool) -> ExecSession:
+        self._call()
+        with self._lock:
+            if container_id not in self.containers:
+                raise ContainerCreateError(f"node {self._name}: no container {container_id}")
+        return _EchoSession(command, tty)
+
     def usage(self, container_ids: list[str]) -> dict[str, tuple[int, int]]:
         self._call()
         with self._lock:
@@ -373,3 +383,32 @@ class MemoryNode:
         with self._lock:
             del self.containers[container_id]
         self._notify("destroy", container_id)
+
+
+class _EchoSession:
+    """The in-memory engine's command: ``cat``. What is written comes back on stdout (with a
+    terminal, as a terminal echoes it); a command ending ``exit N`` ends with N."""
+
+    def __init__(self, command: list[str], tty: bool) -> None:
+        found = re.search(r"exit (\d+)\s*$", " ".join(command))
+        self._code = int(found[1]) if found else 0
+        self._out: queue.Queue[bytes] = queue.Queue()
+        self.size = (80, 24)
+
+    def write(self, data: bytes) -> None:
+        self._out.put(data)
+
+    def close_stdin(self) -> None:
+        self._out.put(b"")
+
+    def read(self) -> tuple[int, bytes]:
+        return STDOUT, self._out.get()
+
+    def resize(self, columns: int, rows: int) -> None:
+        self.size = (columns, rows)
+
+    def exit_code(self) -> int:
+        return self._code
+
+    def close(self) -> None:
+        self._out.put(b"")

@@ -109,6 +109,7 @@ class App:
         self.metrics, self.history, self.cluster = metrics, history, cluster
         self.contains, self.clock = contains, clock
         self.token = settings.api_token.encode()
+        self.stream_port = 0  # the stream listener's (gitops.serve.tunnels), once it listens
         self.webhook_secret = settings.webhook_secret.encode()
 
     def _ingress_listen(self) -> tuple[str, int, int]:
@@ -307,6 +308,10 @@ class App:
         if method == "GET" and path in ("/api/v1/top/pods", "/api/v1/top/nodes"):
             pods = top.pod_usage(rec.look(), ns if path.endswith("pods") else None, rec.usage)
             return 200, pods if path.endswith("pods") else top.node_usage(pods, cluster.describe())
+        if method == "GET" and path == "/api/v1/streams":  # where exec and port-forward go
+            if not self.stream_port:
+                return 404, {"error": "this reconciler serves no exec or port-forward"}
+            return 200, {"port": self.stream_port}
         if method == "GET" and path == "/api/v1/events":
             return self._events(req, ns)
         if method == "GET" and path == "/api/v1/keptlogs":  # the crashed pods since removed

@@ -479,3 +479,39 @@ def test_what_a_running_container_uses_is_read_and_a_stopped_one_is_left_out(
         node.remove_pod(group_pods(node.list_containers())[0])
         node.remove_network("contract")
     assert node.usage([cid]) == {}  # gone: nothing to say of it
+
+
+def test_an_interactive_command_reads_stdin_and_says_how_it_ended(
+    backend: tuple[Node, str, str],
+) -> None:
+    node, image, _ = backend
+    node.ensure_network("contract")
+    if not node.has_image(image):
+        node.pull(image)
+    node.create_pod(template(image), "web-abc123-hhhhh")
+    try:
+        [pod] = group_pods(node.list_containers())
+        cid = pod.app_containers()[0].id
+        session = node.exec_stream(cid, ["sh", "-c", "cat; exit 3"], tty=False)
+        session.write(b"hello\n")
+        session.close_stdin()
+        out = b""
+        while True:
+            _, data = session.read()
+            if not data:
+                break
+            out += data
+        assert out == b"hello\n" and session.exit_code() == 3
+        session.close()
+        tty = node.exec_stream(cid, ["sh"], tty=True)
+        tty.resize(100, 30)
+        tty.write(b"exit 0\n")
+        seen = b""
+        while b"exit 0" not in seen:  # a terminal echoes what is typed
+            _, data = tty.read()
+            assert data, seen
+            seen += data
+        tty.close()
+    finally:
+        node.remove_pod(group_pods(node.list_containers())[0])
+        node.remove_network("contract")
