@@ -644,3 +644,58 @@ def test_logs_follow_a_deployment_on_three_nodes_and_a_replaced_pod_joins(
         follower.send_signal(signal.SIGINT)
         code = follower.wait(timeout=20)
     assert code == 0, follower.stderr.read() if follower.stderr else ""
+
+
+def test_exec_with_a_terminal_and_port_forward_reach_a_pod_on_another_node(
+    cluster: str, remote: GitRemote, images: Images
+) -> None:
+    """Through the reconciler alone, to the pod node3's engine runs: ``exec -it`` gets a real
+    terminal (its size passed on) and its exit status back; ``port-forward`` serves the pod's
+    HTTP on 127.0.0.1; neither works without the token."""
+    import http.client
+    import os
+    import pty
+    import termios
+
+    api = cluster
+    one_web_pod_per_node(api, remote, images)
+    [pod] = [p["name"] for p in pods(api) if p["node"] == "node3"]
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: gitops exec on a terminal, as a user types it
+        os.execv(sys.executable, [sys.executable, "-m", "gitops", "exec", "-it", "-n", NS,
+                                  "--server", api, pod, "--", "sh", "-c",
+                                  "sleep 1; tty; stty size; exit 7"])  # fmt: skip
+    termios.tcsetwinsize(fd, (33, 111))  # before the child asks (it starts at once)
+    out = b""
+    while True:
+        try:
+            data = os.read(fd, 4096)
+        except OSError:  # the terminal closed: the child ended
+            break
+        if not data:
+            break
+        out += data
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 7, out
+    assert b"/dev/pts/" in out and b"33 111" in out, out
+
+    forward = subprocess.Popen(
+        [sys.executable, "-m", "gitops", "port-forward", "-n", NS, "--server", api, pod, "0:8080"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert forward.stdout is not None
+        line = forward.stdout.readline()
+        local = int(line.split()[2].rpartition(":")[2])
+        conn = http.client.HTTPConnection("127.0.0.1", local, timeout=15)
+        conn.request("GET", "/")
+        answer = conn.getresponse()
+        assert answer.status == 200 and images["v1"].rsplit(":", 1)[1].encode() in answer.read()
+    finally:
+        forward.terminate()
+        forward.wait(timeout=10)
+    without = subprocess.run(
+        [sys.executable, "-m", "gitops", "exec", "-n", NS, "--server", api, pod, "--", "true"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "GITOPS_API_TOKEN": "x"},
+    )  # fmt: skip
+    assert without.returncode == 2 and "need the token" in without.stderr
