@@ -213,25 +213,18 @@ def _pump_frames(conn: socket.socket, session: ExecSession) -> None:
     """Client frames to the command (stdin, resizes, the end of stdin); its output back as
     frames, then its exit code."""
 
-    def inbound() -> None:
-        reader = FrameReader()
-        try:
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    break
-                for channel, payload in reader.feed(data):
-                    if channel == ch.STDIN:
-                        session.write(payload)
-                    elif channel == ch.RESIZE:
-                        session.resize(*ch.size_of(payload))
-                    elif channel == ch.STDIN_EOF:
-                        session.close_stdin()
-        except (OSError, ValueError):
-            pass
-        session.close_stdin()
+    reader = FrameReader()
 
-    threading.Thread(target=inbound, daemon=True, name="exec-in").start()
+    def take(data: bytes) -> None:
+        for channel, payload in reader.feed(data):
+            if channel == ch.STDIN:
+                session.write(payload)
+            elif channel == ch.RESIZE:
+                session.resize(*ch.size_of(payload))
+            elif channel == ch.STDIN_EOF:
+                session.close_stdin()
+
+    _inbound(conn, session, take)
     try:
         while True:
             channel, data = session.read()
@@ -248,19 +241,23 @@ def _pump_frames(conn: socket.socket, session: ExecSession) -> None:
             conn.close()
 
 
-def _pump_raw(conn: socket.socket, session: ExecSession) -> None:
-    def inbound() -> None:
+def _inbound(conn: socket.socket, session: ExecSession, take: Callable[[bytes], None]) -> None:
+    """What the client sends, to ``take`` in a thread of its own; its end is the end of the
+    command's stdin."""
+
+    def run() -> None:
         try:
-            while True:
-                data = conn.recv(65536)
-                if not data:
-                    break
-                session.write(data)
-        except OSError:
+            while data := conn.recv(65536):
+                take(data)
+        except (OSError, ValueError):  # gone, or a frame past the limit
             pass
         session.close_stdin()
 
-    threading.Thread(target=inbound, daemon=True, name="forward-in").start()
+    threading.Thread(target=run, daemon=True, name="session-in").start()
+
+
+def _pump_raw(conn: socket.socket, session: ExecSession) -> None:
+    _inbound(conn, session, session.write)
     try:
         while True:
             _, data = session.read()

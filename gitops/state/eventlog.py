@@ -14,12 +14,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 from gitops.errors import StateUnavailable
 from gitops.model import events as notes
 from gitops.model.eventlog import ObjectEvent, from_notification
+from gitops.state.sqlite import connection
 
 log = logging.getLogger(__name__)
 
@@ -55,17 +56,8 @@ class EventLog:
         self._committed = self._seq  # what readers see: rows up to it are written
         self._expired_at = 0.0
 
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        try:
-            db = sqlite3.connect(self.path, timeout=10)
-            try:
-                with db:
-                    yield db
-            finally:
-                db.close()
-        except (sqlite3.Error, OSError) as exc:
-            raise StateUnavailable(f"state database {self.path}: {exc}") from exc
+    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
+        return connection(self.path)
 
     def record(self, found: Iterable[ObjectEvent]) -> None:
         """Write events (a pass's, in one transaction); a repeat folds into its row."""

@@ -16,11 +16,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from gitops.errors import StateUnavailable
 from gitops.model.labels import JobRecord
 from gitops.model.rollouts import RolloutRecord
 from gitops.model.verdicts import Rollout
 from gitops.state.facts import Facts
+from gitops.state.sqlite import connection
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS syncs (
@@ -100,16 +100,8 @@ class History:
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                db = sqlite3.connect(self.path, timeout=10)
-                try:
-                    with db:
-                        yield db
-                finally:
-                    db.close()
-            except (sqlite3.Error, OSError) as exc:
-                raise StateUnavailable(f"state database {self.path}: {exc}") from exc
+        with self._lock, connection(self.path) as db:
+            yield db
 
     def record(self, rec: SyncRecord) -> None:
         with self._connect() as db:

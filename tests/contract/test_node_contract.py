@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -461,23 +462,29 @@ def _wait_exited(node: Node, cid: str) -> None:
     raise AssertionError("the container did not exit")
 
 
+@contextlib.contextmanager
+def _running(node: Node, image: str, name: str) -> Iterator[str]:
+    """A running lone-container pod for the block: its container's id."""
+    node.ensure_network("contract")
+    if not node.has_image(image):
+        node.pull(image)
+    node.create_pod(template(image), name)
+    try:
+        [pod] = group_pods(node.list_containers())
+        yield pod.app_containers()[0].id
+    finally:
+        node.remove_pod(group_pods(node.list_containers())[0])
+        node.remove_network("contract")
+
+
 def test_what_a_running_container_uses_is_read_and_a_stopped_one_is_left_out(
     backend: tuple[Node, str, str],
 ) -> None:
     node, image, _ = backend
-    node.ensure_network("contract")
-    if not node.has_image(image):
-        node.pull(image)
-    node.create_pod(template(image), "web-abc123-ggggg")
-    try:
-        [pod] = group_pods(node.list_containers())
-        cid = pod.app_containers()[0].id
+    with _running(node, image, "web-abc123-ggggg") as cid:
         [(cpu, memory)] = node.usage([cid]).values()
         assert cpu >= 0 and 0 < memory < 1 << 30
         assert node.usage([]) == {}
-    finally:
-        node.remove_pod(group_pods(node.list_containers())[0])
-        node.remove_network("contract")
     assert node.usage([cid]) == {}  # gone: nothing to say of it
 
 
@@ -485,13 +492,7 @@ def test_an_interactive_command_reads_stdin_and_says_how_it_ended(
     backend: tuple[Node, str, str],
 ) -> None:
     node, image, _ = backend
-    node.ensure_network("contract")
-    if not node.has_image(image):
-        node.pull(image)
-    node.create_pod(template(image), "web-abc123-hhhhh")
-    try:
-        [pod] = group_pods(node.list_containers())
-        cid = pod.app_containers()[0].id
+    with _running(node, image, "web-abc123-hhhhh") as cid:
         session = node.exec_stream(cid, ["sh", "-c", "cat; exit 3"], tty=False)
         session.write(b"hello\n")
         session.close_stdin()
@@ -512,6 +513,3 @@ def test_an_interactive_command_reads_stdin_and_says_how_it_ended(
             assert data, seen
             seen += data
         tty.close()
-    finally:
-        node.remove_pod(group_pods(node.list_containers())[0])
-        node.remove_network("contract")
