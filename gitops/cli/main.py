@@ -681,6 +681,7 @@ VERBS = {
     "describe": cli_describe.cmd,
     "exec": cli_tunnel.cmd_exec,
     "port-forward": cli_tunnel.cmd_port_forward,
+    "proxy": cli_tunnel.cmd_proxy,
     "set": cli_edit.run,
     "scale": cli_edit.run,
 }

@@ -4,6 +4,8 @@ no access to any engine.
 
     gitops exec POD [-c C] [-i] [-t] -- CMD [ARG...]   exits with the command's exit status
     gitops port-forward POD|svc/NAME [LOCAL:]REMOTE    listens on 127.0.0.1 only
+    gitops proxy [--port 8001]                         as kubectl proxy: the API, with the
+        token, and /api/v1/namespaces/NS/services/NAME[:PORT]/proxy/PATH into a Service
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -44,6 +47,11 @@ def add_parsers(sub: Any, server: str) -> None:
     p.add_argument("-n", "--namespace", default=os.environ.get("GITOPS_NAMESPACE"))
     p.add_argument("--address", default="127.0.0.1", choices=("127.0.0.1", "localhost"),
                    help="where to listen: this machine only")  # fmt: skip
+    p.add_argument("--server", default=server, help="the running reconciler's API")
+    p = sub.add_parser("proxy", help="an HTTP proxy on 127.0.0.1 to the API (with the token) and "
+                       "into Services, as kubectl proxy", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    p.add_argument("-p", "--port", type=int, default=8001, help="where to listen (0: any free)")
     p.add_argument("--server", default=server, help="the running reconciler's API")
 
 
@@ -270,3 +278,106 @@ def _relay(args: argparse.Namespace, local: socket.socket, path: str) -> None:
     back.join()
     local.close()
     remote.close()
+
+
+# -- proxy ----------------------------------------------------------------------------------
+SERVICE_PROXY = re.compile(r"^/api/v1/namespaces/([a-z0-9-]{1,63})/services/([a-z0-9.-]{1,253})"
+                           r"(?::(\d{1,5}))?/proxy(/.*)?$")  # fmt: skip
+HOP_HEADERS = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade",
+               "host", "authorization"}  # fmt: skip
+
+
+def cmd_proxy(args: argparse.Namespace) -> int:
+    """kubectl proxy's two halves: the reconciler's API with the token added, and each
+    Service's HTTP through a port-forward to one of its ready pods (on whichever node)."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    try:
+        token = api_token(default_state_dir())
+    except OSError as exc:
+        print(f"gitops: cannot read the API token: {exc}", file=sys.stderr)
+        return ERROR
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *more: Any) -> None:
+            pass  # quiet, as kubectl proxy is
+
+        def _any(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if 0 < length <= 64 << 20 else b""
+            found = SERVICE_PROXY.match(self.path.split("?")[0])
+            try:
+                if found:
+                    self._service(found, body)
+                else:
+                    self._api(body)
+            except (OSError, SystemExit) as exc:
+                self._fail(502, f"proxy: {exc}" if str(exc) else "proxy: the upstream failed")
+
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = _any
+
+        def _fail(self, code: int, message: str) -> None:
+            data = json.dumps({"error": message}).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _api(self, body: bytes) -> None:
+            import urllib.error
+            import urllib.request
+
+            req = urllib.request.Request(args.server.rstrip("/") + self.path,  # noqa: S310
+                                         data=body or None, method=self.command,
+                                         headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+            try:
+                with urllib.request.urlopen(req, timeout=300) as resp:  # noqa: S310 - our server
+                    self._reply(resp.status, resp.headers.items(), resp.read())
+            except urllib.error.HTTPError as exc:
+                self._reply(exc.code, exc.headers.items(), exc.read())
+
+        def _reply(self, code: int, headers: list[tuple[str, str]], data: bytes) -> None:
+            self.send_response(code)
+            for key, value in headers:
+                if key.lower() not in HOP_HEADERS and key.lower() != "content-length":
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _service(self, found: re.Match[str], body: bytes) -> None:
+            namespace, name, port, rest = found.groups()
+            where = argparse.Namespace(**{**vars(args), "namespace": namespace})
+            rows = [r for r in client.get(args.server, f"/api/v1/endpoints?namespace={namespace}")
+                    if r["name"] == name and (port is None or r["port"] == int(port))]  # fmt: skip
+            ready = [e for r in rows for e in r["endpoints"]]
+            if not ready:
+                self._fail(503, f'no endpoints available for service "{name}"')
+                return
+            endpoint = ready[0]
+            pod = _pod(where, endpoint["pod"])
+            to = f"{quote(namespace, safe='')}/{quote(pod['name'], safe='')}"
+            upstream = _connect(where, f"/portforward/{to}?port={endpoint['port']}")
+            query = "?" + self.path.split("?", 1)[1] if "?" in self.path else ""
+            head = [f"{self.command} {rest or '/'}{query} HTTP/1.1", f"Host: {name}",
+                    "Connection: close", f"Content-Length: {len(body)}"]  # fmt: skip
+            head += [f"{k}: {v}" for k, v in self.headers.items()
+                     if k.lower() not in HOP_HEADERS and k.lower() != "content-length"]  # fmt: skip
+            upstream.sendall(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+            upstream.shutdown(socket.SHUT_WR)
+            while data := upstream.recv(65536):  # the pod's whole answer, as it gave it
+                self.wfile.write(data)
+            upstream.close()
+            self.close_connection = True
+
+    server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    server.daemon_threads = True
+    print(f"Starting to serve on 127.0.0.1:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        return OK
+    return OK

@@ -4,6 +4,7 @@ token, a refusal's reason, and a forwarded port's bytes."""
 
 from __future__ import annotations
 
+import http.client
 import os
 import socket
 import subprocess
@@ -139,3 +140,25 @@ def test_port_forward_relays_a_local_port_to_the_pod(served: tuple[str, int, Rec
     finally:
         forward.terminate()
         forward.wait(timeout=10)
+
+
+def test_proxy_passes_the_api_on_with_the_token(served: tuple[str, int, Reconciler]) -> None:
+    server, _, reconciler = served
+    [pod] = reconciler.look().pods
+    env = {**os.environ, "GITOPS_API_TOKEN": TOKEN}
+    proxy = subprocess.Popen([sys.executable, "-m", "gitops", "proxy", "-p", "0", "--server",
+                              server], stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    try:
+        assert proxy.stdout is not None
+        port = int(proxy.stdout.readline().rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", f"/api/v1/namespaces/demo/pods/{pod.name}/log")  # no token given
+        answer = conn.getresponse()
+        assert answer.status == 200, answer.read()
+        answer.read()
+        conn.request("GET", "/api/v1/namespaces/demo/services/none/proxy/")
+        missing = conn.getresponse()
+        assert missing.status == 503 and b"no endpoints available" in missing.read()
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)

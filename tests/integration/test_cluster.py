@@ -694,6 +694,19 @@ def test_exec_with_a_terminal_and_port_forward_reach_a_pod_on_another_node(
     finally:
         forward.terminate()
         forward.wait(timeout=10)
+    # gitops proxy, as kubectl proxy: into the Service, to a ready pod on whichever node.
+    proxy = subprocess.Popen([sys.executable, "-m", "gitops", "proxy", "-p", "0", "--server", api],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proxy.stdout is not None
+        port = int(proxy.stdout.readline().rsplit(":", 1)[1])
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+        conn.request("GET", f"/api/v1/namespaces/{NS}/services/web:80/proxy/")
+        answer = conn.getresponse()
+        assert answer.status == 200 and images["v1"].rsplit(":", 1)[1].encode() in answer.read()
+    finally:
+        proxy.terminate()
+        proxy.wait(timeout=10)
     without = subprocess.run(
         [sys.executable, "-m", "gitops", "exec", "-n", NS, "--server", api, pod, "--", "true"],
         capture_output=True, text=True, timeout=60, env={**os.environ, "GITOPS_API_TOKEN": "x"},
