@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -98,12 +99,14 @@ class _Applier:
                             f"(next try in {wait:.0f}s, after {self.pulls.count(key)} failures)"
                         )
                     self.progress(f"pulling {image} on {node_name}")
+                    started = time.monotonic()
                     try:
                         node.pull(image, auths.get((node_name, image)))
                     except ImagePullError:
                         self.pulls.record(key, self.now)
                         raise
                     self.pulls.clear(key)
+                    self.result.pulled[(node_name, image)] = time.monotonic() - started
             except Exception as exc:
                 if not isinstance(exc, GitopsError):
                     log.exception("pulling %s on %s failed", image, node_name)

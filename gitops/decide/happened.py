@@ -39,6 +39,16 @@ def pass_events(
         ns, made, node = c.template.namespace, c.pod, c.node
         placed = f"Successfully assigned {ns}/{made} to {node}"
         out.append(event("Pod", ns, made, ev.SCHEDULED, placed, now, node=node))
+        for spec in c.template.all_containers():
+            took = applied.pulled.get((node, spec.image)) if applied else None
+            if took is not None:
+                out.append(event("Pod", ns, made, ev.PULLING, f'Pulling image "{spec.image}"',
+                                 now, node=node))  # fmt: skip
+                out.append(event("Pod", ns, made, ev.PULLED, f'Successfully pulled image '
+                                 f'"{spec.image}" in {took:.3f}s', now, node=node))  # fmt: skip
+            elif made not in unstarted:
+                out.append(event("Pod", ns, made, ev.PULLED, f'Container image "{spec.image}" '
+                                 "already present on machine", now, node=node))  # fmt: skip
         if made in unstarted:
             u = unstarted[made]
             out.append(event("Pod", ns, made, ev.FAILED, f"{u.status}: {u.message}", now, True,

@@ -41,6 +41,7 @@ class ApplyResult:
     failures: list[Failure] = field(default_factory=list)
     silent: dict[str, str] = field(default_factory=dict)  # nodes that stopped answering
     unstarted: list[Unstarted] = field(default_factory=list)
+    pulled: dict[tuple[str, str], float] = field(default_factory=dict)  # (node, image) -> seconds
 
     @property
     def changed(self) -> bool:

@@ -19,6 +19,8 @@ NORMAL: Final = "Normal"
 WARNING: Final = "Warning"
 
 SCHEDULED: Final = "Scheduled"
+PULLING: Final = "Pulling"
+PULLED: Final = "Pulled"
 STARTED: Final = "Started"
 KILLING: Final = "Killing"
 BACK_OFF: Final = "BackOff"

@@ -55,6 +55,10 @@ def test_a_pass_records_what_it_did_with_its_object(
     assert ("deployment/web", "RolloutComplete") in seen
     for pod in pods:
         assert seen.index((f"pod/{pod}", "Scheduled")) < seen.index((f"pod/{pod}", "Started"))
+        assert (f"pod/{pod}", "Pulled") in seen
+    assert reconciler.events is not None
+    pulls = [e for e in reconciler.events.list("demo", "Pod") if e.reason == "Pulling"]
+    assert pulls and f'Pulling image "{IMAGE}"' == pulls[0].message  # the first pass pulled it
     remote.write("web.yaml", deployment(image=IMAGE, replicas=3))
     remote.push("scale up")
     converge(reconciler)
