@@ -1,11 +1,12 @@
 """The events of one pass, from what it decided and what carrying it out did. Pure.
 
 Kubernetes' controllers and kubelet each record what they do; here the one pass does it all,
-so its plan says it: a pod placed is Scheduled and Started (or Failed, its image not had), a
-pod removed is Killing (Evicted, when its node was lost), a container restarted after a crash
-is BackOff, one that failed liveness is Killing; replicas no node can take are
-FailedScheduling; a workload whose replicas changed is ScalingUp or ScalingDown; a container
-whose probe fails is Unhealthy, with the probe's output.
+so its plan says it: a pod placed is Scheduled, Pulled (Pulling first when its image was
+pulled), Created and Started, or Failed when its image could not be had; a pod removed is
+Killing (Evicted, when its node was lost); a container restarted after a crash is BackOff, one
+that failed liveness is Killing; replicas no node can take are FailedScheduling; a workload
+whose replicas changed is ScalingUp or ScalingDown; a container whose probe fails is
+Unhealthy, with the probe's output.
 """
 
 from __future__ import annotations
@@ -55,6 +56,8 @@ def pass_events(
                              node))  # fmt: skip
         elif applied is not None and applied.failure_for(ns, c.template.deployment) is None:
             names = ", ".join(x.name for x in c.template.containers)
+            out.append(event("Pod", ns, made, ev.CREATED, f"Created container {names}", now,
+                             node=node))  # fmt: skip
             out.append(event("Pod", ns, made, ev.STARTED, f"Started container {names}", now,
                              node=node))  # fmt: skip
     for f in applied.failures if applied else ():

@@ -29,6 +29,9 @@ class Replicas:
     updated: int  # pods of the current template
     ready: int  # updated pods that are running and pass their health check
     available: int
+    # Ready pods of any template: the pods that serve (Kubernetes' readyReplicas, kubectl's
+    # READY), old ones among them while a rollout is paused or under way.
+    serving: int = 0
 
     @property
     def unavailable(self) -> int:
@@ -55,7 +58,10 @@ def count_replicas(
     available = sum(
         1 for p in pods if is_ready(p) and now - readiness[p.name].since >= dep.min_ready_seconds
     )
-    return Replicas(dep.replicas, len(pods), len(updated), ready, min(available, dep.replicas))
+    serving = sum(1 for p in pods if is_ready(p))
+    return Replicas(
+        dep.replicas, len(pods), len(updated), ready, min(available, dep.replicas), serving
+    )
 
 
 def _exited(pods: list[PodInfo], looping: Mapping[str, int]) -> str | None:

@@ -137,6 +137,7 @@ def resource_statuses(
                         "current": reps.current,
                         "updated": reps.updated,
                         "ready": reps.ready,
+                        "serving": reps.serving,
                         "available": reps.available,
                         "unavailable": reps.unavailable,
                     },

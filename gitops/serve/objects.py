@@ -91,7 +91,8 @@ def _workload(row: dict[str, Any]) -> dict[str, Any]:
     available = row.get("available", 0)
     return {
         "replicas": row.get("current", 0),
-        "readyReplicas": reps.get("ready", 0),
+        "readyReplicas": reps.get("serving", reps.get("ready", 0)),
+        "updatedReadyReplicas": reps.get("ready", 0),
         "updatedReplicas": row.get("upToDate", 0),
         "availableReplicas": available,
         "conditions": [

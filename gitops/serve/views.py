@@ -155,7 +155,8 @@ def deployment_rows(
             {
                 "namespace": r.namespace,
                 "name": r.name,
-                "ready": f"{reps.get('ready', 0)}/{reps.get('desired', 0)}",
+                # kubectl's READY: the ready pods of any template, the ones that serve
+                "ready": f"{reps.get('serving', reps.get('ready', 0))}/{reps.get('desired', 0)}",
                 "desired": reps.get("desired", 0),
                 "current": reps.get("current", 0),
                 "upToDate": reps.get("updated", 0),

@@ -225,3 +225,18 @@ def test_completion_covers_verbs_kinds_and_live_names(
     script = subprocess.run([sys.executable, "-m", "gitops", "completion", "bash"],
                             capture_output=True, text=True, timeout=60).stdout  # fmt: skip
     assert "complete " in script and "gitops" in script
+
+
+def test_ready_counts_the_pods_that_serve_while_a_deployment_is_paused(
+    server: tuple[str, Reconciler], remote: GitRemote
+) -> None:
+    url, reconciler = server
+    web = deployment(image=IMAGE, replicas=2, container={"env": [{"name": "V", "value": "2"}]})
+    web["spec"]["paused"] = True  # a new template, held back: the old pods go on serving
+    remote.write("web.yaml", web)
+    remote.push("web v2, paused")
+    converge(reconciler)
+    table = get(url, "deployments", "web", "-n", "demo")
+    header, row = table.stdout.splitlines()
+    assert row.split()[header.split().index("READY")] == "2/2", table.stdout
+    assert "Suspended" in row
