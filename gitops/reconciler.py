@@ -112,7 +112,8 @@ class Reconciler:
         self.readiness = ReadinessTracker()
         self.runs = JobRuns(history, notify)
         self.service_names = ServiceNames(self.nodes)
-        self.kept_logs = KeptLogs(self.nodes)  # crashed pods' logs, after their removal
+        # Crashed pods' logs, after their removal; in the state database beside the history.
+        self.kept_logs = KeptLogs(self.nodes, path=history.path)
         self.recorder = events
         self.events = events.log if events else None  # what the API reads
         self._replicas: dict[tuple[str, str], int] = {}  # each workload's, at the last pass

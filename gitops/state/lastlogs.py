@@ -6,8 +6,9 @@ The kubelet keeps a crashed container's last instance until the pod's next resta
 that instance's output itself (``gitops.nodes``, ``LogQuery.previous``); but a pod removed
 (a failed rollout's pod, when the rollback replaces it) takes its containers with it. Before
 such a pod is removed the reconciler copies its containers' last lines here, and the log API
-serves them for a pod that is gone. Memory only, bounded in pods, lines and age: it is for
-finding out why a rollout failed, not an archive.
+serves them for a pod that is gone. Bounded in pods, lines and age: it is for finding out why a
+rollout failed, not an archive; kept in the state database too (``path``), so a restart of
+the reconciler keeps them.
 
 A failed rollout's reason quotes its crashed container's last lines (``words``), read once
 per exit, as the kubelet's ``FallbackToLogsOnError`` termination message does.
@@ -15,12 +16,14 @@ per exit, as the kubelet's ``FallbackToLogsOnError`` termination message does.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from gitops.decide.actions import Remove
 from gitops.errors import GitopsError
@@ -28,13 +31,20 @@ from gitops.model.live import ContainerInfo, PodInfo
 from gitops.model.logs import LogLine, LogQuery, log_tail
 from gitops.model.templates import PodTemplate
 from gitops.nodes.base import Node
+from gitops.state.sqlite import connection
 
 log = logging.getLogger(__name__)
 
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS kept_logs (
+  namespace TEXT NOT NULL, name TEXT NOT NULL, node TEXT NOT NULL, workload TEXT NOT NULL,
+  removed REAL NOT NULL, containers TEXT NOT NULL, PRIMARY KEY (namespace, name)
+);
+"""
 TAIL = 3  # lines a failure reason quotes
 MAX_PODS = 100
-MAX_LINES = 2000  # of each container
-MAX_LINE = 16 * 1024
+MAX_LINES = 1000  # of each container
+MAX_LINE = 4 * 1024  # bytes of a line: 4 MiB a container at most
 RETENTION = 3600.0  # seconds after its removal
 
 
@@ -52,11 +62,50 @@ class KeptPod:
 
 
 class KeptLogs:
-    def __init__(self, nodes: Mapping[str, Node], clock: Callable[[], float] = time.time) -> None:
-        self.nodes, self.clock = nodes, clock
+    def __init__(
+        self,
+        nodes: Mapping[str, Node],
+        clock: Callable[[], float] = time.time,
+        path: Path | None = None,
+    ) -> None:
+        self.nodes, self.clock, self.path = nodes, clock, path
         self._pods: OrderedDict[tuple[str, str], KeptPod] = OrderedDict()
         self._words: OrderedDict[tuple[str, str], tuple[str, ...]] = OrderedDict()
         self._lock = threading.Lock()
+        if path is not None:
+            self._load(path)
+
+    def _load(self, path: Path) -> None:
+        try:
+            with connection(path) as db:
+                db.executescript(_SCHEMA)
+                rows = db.execute(
+                    "SELECT namespace, name, node, workload, removed, containers FROM kept_logs "
+                    "WHERE removed >= ? ORDER BY removed", (self.clock() - RETENTION,),
+                ).fetchall()  # fmt: skip
+        except GitopsError as exc:  # without the database, memory alone
+            log.warning("kept logs: %s", exc)
+            self.path = None
+            return
+        for ns, name, node, workload, removed, text in rows:
+            containers = tuple((c, tuple(LogLine(t, x) for t, x in lines))
+                               for c, lines in json.loads(text))  # fmt: skip
+            self._pods[(ns, name)] = KeptPod(ns, name, node, workload, removed, containers)
+
+    def _save(self, kept: KeptPod, gone: list[tuple[str, str]]) -> None:
+        if self.path is None:
+            return
+        text = json.dumps([[c, [[x.time, x.text] for x in lines]] for c, lines in kept.containers])
+        try:
+            with connection(self.path) as db:
+                db.execute("INSERT OR REPLACE INTO kept_logs VALUES (?,?,?,?,?,?)",
+                           (kept.namespace, kept.name, kept.node, kept.workload, kept.removed,
+                            text))  # fmt: skip
+                db.execute("DELETE FROM kept_logs WHERE removed < ?",
+                           (self.clock() - RETENTION,))  # fmt: skip
+                db.executemany("DELETE FROM kept_logs WHERE namespace = ? AND name = ?", gone)
+        except GitopsError as exc:  # kept in memory all the same
+            log.warning("kept logs not saved: %s", exc)
 
     def before_removal(self, removals: Iterable[Remove], restarts: Mapping[str, int]) -> None:
         """Copy the logs of each pod about to be removed that has a crashed container (one
@@ -114,13 +163,14 @@ class KeptLogs:
             (c, tuple(LogLine(x.time, x.text[:MAX_LINE]) for x in lines[-MAX_LINES:]))
             for c, lines in containers.items()
         )
+        made = KeptPod(namespace, name, node, workload, self.clock(), kept)
+        gone = []
         with self._lock:
             self._pods.pop((namespace, name), None)
-            self._pods[(namespace, name)] = KeptPod(
-                namespace, name, node, workload, self.clock(), kept
-            )
+            self._pods[(namespace, name)] = made
             while len(self._pods) > MAX_PODS:
-                self._pods.popitem(last=False)
+                gone.append(self._pods.popitem(last=False)[0])
+        self._save(made, gone)
 
     def get(self, namespace: str, name: str) -> KeptPod | None:
         with self._lock:

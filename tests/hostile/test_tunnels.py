@@ -94,6 +94,8 @@ def test_the_stream_listener_refuses_what_it_cannot_take(
     auth = f"Authorization: Bearer {TOKEN}\r\n"
     assert ask(f"POST /exec/demo/{pod.name}?command=sh HTTP/1.1\r\n\r\n").startswith(
         b"HTTP/1.1 401")  # fmt: skip
+    assert ask(f"POST /portforward/demo/{pod.name}?port=80 HTTP/1.1\r\nUpgrade: tcp\r\n"
+               "Authorization: Bearer nope\r\n\r\n").startswith(b"HTTP/1.1 401")  # fmt: skip
     assert ask(f"GET /exec/demo/{pod.name}?command=sh HTTP/1.1\r\n{auth}\r\n").startswith(
         b"HTTP/1.1 400")  # fmt: skip
     up = f"Connection: Upgrade\r\nUpgrade: tcp\r\n{auth}"

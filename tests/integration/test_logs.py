@@ -80,6 +80,9 @@ def test_a_crashed_rollouts_message_is_in_logs_previous_and_its_reason(
     status = get(api + "/api/v1/status")
     [dep] = [r for r in status["resources"] if r["kind"] == "Deployment" and r["name"] == "web"]
     assert CRASH in dep["message"], dep["message"]
+    described = gitops(api, "describe", "deployment/web", "-n", NS)
+    assert described.returncode == 0 and CRASH in described.stdout, described.stdout
+    assert "RolloutFailed" in described.stdout and "RolledBack" in described.stdout
 
 
 def test_a_container_restarted_in_place_keeps_its_previous_instance(

@@ -3,6 +3,8 @@ and the kept logs of removed pods (bounded, expiring), read through the in-memor
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from gitops.act.observe import group_pods
@@ -65,6 +67,17 @@ def test_a_crashed_pods_logs_are_kept_past_its_removal_and_expire() -> None:
     assert kept.get("demo", "web-abc-2") is None  # a healthy pod's logs are not copied
     now[0] += lastlogs.RETENTION + 1
     assert kept.list() == []
+
+
+def test_kept_logs_outlive_a_restart_of_the_reconciler(tmp_path: Path) -> None:
+    now = [1000.0]
+    kept = KeptLogs({}, clock=lambda: now[0], path=tmp_path / "db")
+    kept.keep("demo", "web-1", "n1", "web", {"web": [LogLine(999.0, "exec /app failed")]})
+    again = KeptLogs({}, clock=lambda: now[0], path=tmp_path / "db")
+    found = again.get("demo", "web-1")
+    assert found is not None and found.lines("web") == (LogLine(999.0, "exec /app failed"),)
+    now[0] += lastlogs.RETENTION + 1
+    assert KeptLogs({}, clock=lambda: now[0], path=tmp_path / "db").list() == []
 
 
 def test_kept_logs_are_bounded_in_pods_and_lines() -> None:
