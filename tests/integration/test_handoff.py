@@ -430,7 +430,9 @@ def test_set_image_and_sync_wait_give_ci_a_verdict_and_notifications_follow(
         assert out.returncode == 0, out.stderr
         outputs.append(out.stdout)
     secrets = gitops("get", "secrets", "-n", NS, "-o", "json", env=env)
-    assert json.loads(secrets.stdout)[0]["keys"] == ["password"]
+    [secret] = json.loads(secrets.stdout)["items"]
+    assert secret["kind"] == "Secret" and secret["status"]["keys"] == ["password"]
+    assert "data" not in secret and "stringData" not in secret
     outputs += [seen.calls.__repr__(), Path(env["LOG"]).read_text()]
     for text in outputs:
         assert SECRET_VALUE not in text

@@ -100,9 +100,10 @@ def test_push_is_picked_up_within_a_second_and_served_by_the_api(
         0.2,
     )
     env = {**os.environ, "GITOPS_SERVER": url}
-    pods = json.loads(gitops("get", "pods", "-n", "runtest", "-o", "json", env=env).stdout)
-    assert len(pods) == 2 and {p["status"] for p in pods} == {"Running"}
-    assert {p["commit"] for p in pods} == {sha}
+    listed = json.loads(gitops("get", "pods", "-n", "runtest", "-o", "json", env=env).stdout)
+    pods = listed["items"]  # a Kubernetes List, as kubectl prints it
+    assert len(pods) == 2 and {p["status"]["phase"] for p in pods} == {"Running"}
+    assert {p["metadata"]["annotations"]["gitops.io/commit"] for p in pods} == {sha}
     table = gitops("get", "deployments", "-o", "wide", env=env)
     assert table.returncode == 0
     assert "web" in table.stdout and "2/2" in table.stdout and "Synced" in table.stdout
