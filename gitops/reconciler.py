@@ -383,7 +383,9 @@ class Reconciler:
         """Restarts counted (and their probes started over), nodes that fell silent marked,
         a failure to apply made the pass's result."""
         assert run.plan is not None and run.before is not None
-        self._restarted(run.plan, applied, run.before.now)
+        # The back-off counts from the restart itself, as the kubelet's does, not from when the
+        # pass began: a pass slow to get there must not cut the next wait short.
+        self._restarted(run.plan, applied, self.clock())
         for node_name, why in applied.silent.items():
             self.cluster.silent(node_name, why)
         if applied.failures and run.rejected is None:
