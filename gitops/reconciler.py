@@ -191,19 +191,19 @@ class Reconciler:
     def exec_stream(
         self, node: str, container_id: str, command: list[str], tty: bool
     ) -> ExecSession:
-        if node not in self.nodes:
-            raise NodeUnavailable(f"node {node} is not one of this reconciler's")
-        return self.nodes[node].exec_stream(container_id, command, tty)
+        return self._node(node).exec_stream(container_id, command, tty)
 
     def usage(self, node: str, container_ids: list[str]) -> dict[str, tuple[int, int]]:
-        if node not in self.nodes:
-            raise NodeUnavailable(f"node {node} is not one of this reconciler's")
-        return self.nodes[node].usage(container_ids)
+        return self._node(node).usage(container_ids)
 
     def read_logs(self, node: str, container_id: str, query: LogQuery) -> LogStream:
-        if node not in self.nodes:
-            raise NodeUnavailable(f"node {node} is not one of this reconciler's")
-        return self.nodes[node].read_logs(container_id, query)
+        return self._node(node).read_logs(container_id, query)
+
+    def _node(self, name: str) -> Node:
+        """A node a reader names (from a pod it was shown): one of ours, or NodeUnavailable."""
+        if name not in self.nodes:
+            raise NodeUnavailable(f"node {name} is not one of this reconciler's")
+        return self.nodes[name]
 
     # -- the pipeline ---------------------------------------------------------------------
     def reconcile(

@@ -18,18 +18,23 @@ from gitops.cli.common import ERROR, FAILED
 from gitops.config.tokens import api_token, default_state_dir
 
 
+def read_token() -> str:
+    """The API token the verbs send ("" for none); exit 2 when it cannot be read."""
+    try:
+        return api_token(default_state_dir())
+    except OSError as exc:
+        print(f"gitops: cannot read the API token: {exc}", file=sys.stderr)
+        raise SystemExit(ERROR) from exc
+
+
 def request(server: str, path: str, method: str = "GET", timeout: float = 10.0) -> tuple[int, Any]:
     """(HTTP status, JSON body) of one call."""
     body = b"" if method == "POST" else None
     headers = {}
     if method == "POST":
-        try:
-            token = api_token(default_state_dir())
-        except OSError as exc:
-            print(f"gitops: cannot read the API token: {exc}", file=sys.stderr)
-            raise SystemExit(ERROR) from exc
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
+        given = read_token()
+        if given:
+            headers["Authorization"] = f"Bearer {given}"
     req = urllib.request.Request(  # noqa: S310
         server.rstrip("/") + path, method=method, data=body, headers=headers
     )

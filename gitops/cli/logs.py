@@ -23,7 +23,6 @@ from urllib.parse import quote, urlencode
 
 from gitops.cli import client, completion
 from gitops.cli.common import ERROR, FAILED, OK, duration
-from gitops.config.tokens import api_token, default_state_dir
 from gitops.model import selectors
 
 KINDS = {
@@ -126,7 +125,7 @@ def cmd(args: argparse.Namespace) -> int:
     several = kind != "Pod" or args.all_containers
     prefix = several if args.prefix is None else args.prefix
     printer = _Printer(args.output, prefix, args.timestamps)
-    token = _token()
+    token = client.read_token()
     failed: list[str] = []
     sources = _sources(pods, args)
     if not args.follow:
@@ -151,20 +150,21 @@ def _pods(
 ) -> list[dict[str, Any]]:  # fmt: skip
     query = f"?namespace={quote(args.namespace)}" if args.namespace else ""
     live = [p for p in client.get(args.server, f"/api/v1/pods{query}") if p["containers"]]
-    kept = [
-        {**k, "containers": [{"name": c} for c in k["containers"]], "ownerKind": "", "labels": {},
-         "deployment": k["workload"], "kept": True}
-        for k in client.get(args.server, f"/api/v1/keptlogs{query}")
-    ]  # fmt: skip
-    live_names = {(p["namespace"], p["name"]) for p in live}
-    every = live + [k for k in kept if (k["namespace"], k["name"]) not in live_names]
     if match is not None:
         return [p for p in live if match(p.get("labels") or {})]
+    every = live
+    if kind == "Pod" or args.previous:  # a removed crashed pod's kept logs are read then only
+        live_names = {(p["namespace"], p["name"]) for p in live}
+        every = live + [
+            {**k, "containers": [{"name": c} for c in k["containers"]], "ownerKind": "",
+             "labels": {}, "deployment": k["workload"]}
+            for k in client.get(args.server, f"/api/v1/keptlogs{query}")
+            if (k["namespace"], k["name"]) not in live_names
+        ]  # fmt: skip
     if kind == "Pod":
         return [p for p in every if p["name"] == name]
-    own = [p for p in every if p["deployment"] == name and p.get("ownerKind") in (kind, "")]
     # A kept pod's kind is not known: it counts for the workload of its name, if any.
-    return own if args.previous else [p for p in own if not p.get("kept")]
+    return [p for p in every if p["deployment"] == name and p.get("ownerKind") in (kind, "")]
 
 
 def _sources(pods: list[dict[str, Any]], args: argparse.Namespace) -> list[_Source]:
@@ -176,14 +176,6 @@ def _sources(pods: list[dict[str, Any]], args: argparse.Namespace) -> list[_Sour
         else:
             out.append(_Source(pod, args.container or (names[0] if len(names) == 1 else "")))
     return out
-
-
-def _token() -> str:
-    try:
-        return api_token(default_state_dir())
-    except OSError as exc:
-        print(f"gitops: cannot read the API token: {exc}", file=sys.stderr)
-        raise SystemExit(ERROR) from exc
 
 
 class _Printer:
@@ -207,7 +199,7 @@ class _Printer:
 
 def _stream(
     args: argparse.Namespace, s: _Source, token: str, printer: _Printer, failed: list[str],
-    quiet_previous: bool = False, since: float | None = None,
+    quiet_previous: bool = False, joined: bool = False,
 ) -> None:  # fmt: skip
     """One container's lines, printed as they come; an error is said once, on stderr."""
     params: dict[str, str] = {"timestamps": "true"}
@@ -217,14 +209,13 @@ def _stream(
         params["follow"] = "true"
     if args.previous:
         params["previous"] = "true"
-    if args.tail >= 0 and since is None:
-        params["tailLines"] = str(args.tail)
-    if since is not None:  # a pod that joined a followed stream: from its first line
-        pass
-    elif args.since_time:
-        params["sinceTime"] = args.since_time
-    elif args.since is not None:
-        params["sinceSeconds"] = str(max(1, int(args.since)))
+    if not joined:  # a pod that joined a followed stream is read from its first line
+        if args.tail >= 0:
+            params["tailLines"] = str(args.tail)
+        if args.since_time:
+            params["sinceTime"] = args.since_time
+        elif args.since is not None:
+            params["sinceSeconds"] = str(max(1, int(args.since)))
     path = (f"/api/v1/namespaces/{quote(s.pod['namespace'], safe='')}/pods/"
             f"{quote(s.pod['name'], safe='')}/log?{urlencode(params)}")  # fmt: skip
     req = urllib.request.Request(args.server.rstrip("/") + path)  # noqa: S310 - our server
@@ -271,8 +262,7 @@ def _follow(
                       "(--max-log-requests); more are not followed", file=sys.stderr)  # fmt: skip
                 return False
             t = threading.Thread(
-                target=_stream, args=(args, s, token, printer, failed, True,
-                                      time.time() if joined else None),
+                target=_stream, args=(args, s, token, printer, failed, True, joined),
                 daemon=True,
             )  # fmt: skip
             threads[s.key] = t

@@ -117,9 +117,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     found = _objects(args, kind, names) if kube or args.selector or args.sort_by or (
         args.show_labels) else None  # fmt: skip
     if found is not None:
-        missing = [n for n in names if n not in {o["metadata"]["name"] for o in found}]
-        for n in missing:
-            print(f'Error from server (NotFound): {kind} "{n}" not found', file=sys.stderr)
+        missing = _missing(kind, names, {o["metadata"]["name"] for o in found})
         if kube:
             code = _print_objects(args, found, len(names) == 1)
             return FAILED if missing else code
@@ -128,11 +126,9 @@ def cmd_get(args: argparse.Namespace) -> int:
         labels = {key: found[i]["metadata"].get("labels") or {} for key, i in order.items()}
     ns = "" if args.all_namespaces or not args.namespace else f"?namespace={args.namespace}"
     rows = client.get(args.server, f"/api/v1/{kind}{ns}")
+    if found is None:
+        missing = _missing(kind, names, {r["name"] for r in rows})
     if names:
-        have = {r["name"] for r in rows}
-        for n in names if found is None else ():
-            if n not in have:
-                print(f'Error from server (NotFound): {kind} "{n}" not found', file=sys.stderr)
         rows = [r for r in rows if r["name"] in names]
     if found is not None:
         rows = sorted((r for r in rows if (r.get("namespace", ""), r["name"]) in order),
@@ -141,7 +137,7 @@ def cmd_get(args: argparse.Namespace) -> int:
     if not rows:
         if not names:
             print(f"No {kind} found.", file=sys.stderr)
-        return FAILED if names else OK
+        return FAILED if missing else OK
     shown = _table(kind, rows, wide)
     if shown is None:
         return OK
@@ -154,7 +150,15 @@ def cmd_get(args: argparse.Namespace) -> int:
             for c, r in zip(cells, rows, strict=True)
         ]  # fmt: skip
     table(cells, header)
-    return FAILED if names and len(rows) < len(set(names)) else OK
+    return FAILED if missing else OK
+
+
+def _missing(kind: str, names: list[str], present: set[str]) -> list[str]:
+    """The names asked for that are not there, each said as kubectl says it."""
+    missing = [n for n in names if n not in present]
+    for n in missing:
+        print(f'Error from server (NotFound): {kind} "{n}" not found', file=sys.stderr)
+    return missing
 
 
 def _objects(args: argparse.Namespace, kind: str, names: list[str]) -> list[dict[str, Any]]:
@@ -181,12 +185,9 @@ def _objects(args: argparse.Namespace, kind: str, names: list[str]) -> list[dict
 
 def _print_objects(args: argparse.Namespace, items: list[dict[str, Any]], one: bool) -> int:
     from gitops.cli.output import custom_columns, name_of, render_template
+    from gitops.serve.objects import as_list
 
-    doc: dict[str, Any] = (
-        items[0] if one and len(items) == 1
-        else {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""},
-              "items": items}
-    )  # fmt: skip
+    doc = items[0] if one and len(items) == 1 else as_list(items)
     form = args.output
     try:
         if form in ("json", "yaml"):

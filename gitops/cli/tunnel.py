@@ -24,7 +24,6 @@ from urllib.parse import quote, urlencode, urlsplit
 
 from gitops.cli import client
 from gitops.cli.common import ERROR, FAILED, OK
-from gitops.config.tokens import api_token, default_state_dir
 from gitops.model import sessions as ch
 
 
@@ -72,11 +71,7 @@ def _connect(args: argparse.Namespace, path: str) -> socket.socket:
     """An upgraded connection to the stream listener, or an exit with its reason."""
     port = client.get(args.server, "/api/v1/streams")["port"]
     host = urlsplit(args.server).hostname or "127.0.0.1"
-    try:
-        token = api_token(default_state_dir())
-    except OSError as exc:
-        print(f"gitops: cannot read the API token: {exc}", file=sys.stderr)
-        raise SystemExit(ERROR) from exc
+    token = client.read_token()
     try:
         conn = socket.create_connection((host, int(port)), timeout=30)
         conn.sendall(f"POST {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n"
@@ -292,11 +287,7 @@ def cmd_proxy(args: argparse.Namespace) -> int:
     Service's HTTP through a port-forward to one of its ready pods (on whichever node)."""
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    try:
-        token = api_token(default_state_dir())
-    except OSError as exc:
-        print(f"gitops: cannot read the API token: {exc}", file=sys.stderr)
-        return ERROR
+    token = client.read_token()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"

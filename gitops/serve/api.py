@@ -28,6 +28,7 @@ from gitops.errors import GitopsError
 from gitops.manifests.fields import DNS1123_LABEL
 from gitops.model import selectors
 from gitops.model.apis import API
+from gitops.model.live import LiveState
 from gitops.report.metrics import CONTENT_TYPE, Metrics
 from gitops.serve import events, logs, objects, top, views
 from gitops.serve.httpserver import HttpServer
@@ -156,8 +157,8 @@ class App:
     def _rows(self, kind: str, ns: str | None) -> list[dict[str, Any]] | None:
         """The rows ``gitops get`` shows of a kind (None for a kind there are none of)."""
         rec, cluster = self.model, self.cluster
-        live = rec.look()
-        born = self.history.first_rollouts
+        live = rec.look() if kind in _LIVE_KINDS else LiveState((), {}, {})  # engines asked only
+        born = self.history.first_rollouts  # for the kinds that show them
         return {
             "pods": lambda: views.pod_rows(
                 live,
@@ -220,7 +221,7 @@ class App:
             return 400, _status(400, "BadRequest", "fieldSelector: only metadata.name= is known")
         name = name or field.removeprefix("metadata.name=")
         rows = [r for r in self._rows(kind, namespace) or [] if not name or r["name"] == name]
-        manifests = objects.manifests_of(self.model.desired)
+        manifests = objects.manifests_of(self.model.desired, kind)
         items = [objects.to_object(kind, r, manifests) for r in rows]
         items = [o for o in items if match is None or match(o["metadata"]["labels"])]
         items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
@@ -228,8 +229,7 @@ class App:
             if not items:
                 return 404, _status(404, "NotFound", f'{kind} "{name}" not found')
             return 200, items[0]
-        return 200, {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""},
-                     "items": items}  # fmt: skip
+        return 200, objects.as_list(items)
 
     def _pod_log(self, namespace: str, name: str, req: Request) -> tuple[int, Any]:
         """A container's log: app output may hold what its Secrets hold, so, as an exec, it
@@ -327,8 +327,6 @@ class App:
             parts = path.removeprefix("/api/v1/rollouts/").split("/")
             if len(parts) == 2:
                 return self._rollouts(parts[0], parts[1], req)
-        if method == "GET" and path == "/api/v1/nodes":
-            return 200, cluster.describe()
         if method == "POST" and path.startswith("/api/v1/nodes/"):
             name, _, verb = path.removeprefix("/api/v1/nodes/").partition("/")
             if verb in ("cordon", "uncordon", "drain"):
@@ -532,6 +530,14 @@ class Front:
         """The listener refused a request before it got here (too large, malformed)."""
         if code == 413 and path.startswith(WEBHOOKS):
             self.app.metrics.webhook(path.removeprefix(WEBHOOKS), webhooks.TOO_LARGE)
+
+
+# The kinds whose rows need a fresh look at the engines (the others come from the applied
+# commit, the last pass's status and the cluster's memory).
+_LIVE_KINDS = frozenset({
+    "pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs",
+    "replicationcontrollers", "persistentvolumeclaims", "services",
+})  # fmt: skip
 
 
 def _status(code: int, reason: str, message: str) -> dict[str, Any]:

@@ -104,17 +104,25 @@ def pod_log(
     return Stream(_followed(lines, opts, disconnected))
 
 
+def default_container(pod: str, names: list[str]) -> str:
+    """The container a request that names none means: the pod's only one. ``LookupError``
+    with Kubernetes' words when it has several."""
+    if len(names) != 1:
+        raise LookupError(
+            f"a container name must be specified for pod {pod}, choose one of: [{' '.join(names)}]"
+        )
+    return names[0]
+
+
 def _container(pod: PodInfo, wanted: str) -> ContainerInfo:
     containers = [*pod.init_containers(), *pod.app_containers()]
     names = [c.meta.container or c.name for c in containers]
-    apps = [c.meta.container or c.name for c in pod.app_containers()]
     if not wanted:
-        if len(apps) != 1:
-            raise LogRequestError(
-                400, f"a container name must be specified for pod {pod.name}, choose one of: "
-                f"[{' '.join(apps)}]",
-            )  # fmt: skip
-        wanted = apps[0]
+        try:
+            wanted = default_container(pod.name, [c.meta.container or c.name
+                                                  for c in pod.app_containers()])  # fmt: skip
+        except LookupError as exc:
+            raise LogRequestError(400, str(exc)) from exc
     for c, n in zip(containers, names, strict=True):
         if n == wanted:
             return c
@@ -129,13 +137,14 @@ def _kept(model: ReadModel, namespace: str, name: str, opts: Options) -> Stream:
     if kept is None:
         raise LogRequestError(404, f'pods "{name}" not found')
     names = [c for c, _ in kept.containers]
-    wanted = opts.container or (names[0] if len(names) == 1 else "")
+    try:
+        wanted = opts.container or default_container(name, names)
+    except LookupError as exc:
+        raise LogRequestError(400, str(exc)) from exc
     lines = kept.lines(wanted)
     if lines is None:
-        raise LogRequestError(
-            400, f"a container name must be specified for pod {name}, choose one of: "
-            f"[{' '.join(names)}]",
-        )  # fmt: skip
+        raise LogRequestError(400, f"container {wanted} is not valid for pod {name}: choose one "
+                              f"of [{' '.join(names)}]")  # fmt: skip
     q = opts.query
     chosen = [x for x in lines if q.since is None or x.time >= q.since]
     if q.tail is not None:

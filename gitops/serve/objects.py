@@ -30,16 +30,20 @@ def rfc3339(when: float) -> str | None:
     return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if when else None
 
 
-def manifests_of(desired: DesiredState | None) -> dict[tuple[str, str, str], dict[str, Any]]:
-    """Each applied resource as Kubernetes writes it, by (Kind, namespace, name); a Secret's
-    values left out (``data`` and ``stringData``)."""
+def manifests_of(
+    desired: DesiredState | None, kind: str
+) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """The applied resources of ``kind`` (a plural) as Kubernetes writes them, by (Kind,
+    namespace, name); a Secret's values left out (``data`` and ``stringData``). Only that
+    kind's are dumped: a large commit holds thousands of others."""
     if desired is None:
         return {}
+    wanted = API.get(kind, ("", ""))[1]
     out = {}
     for entry in desired.manifests.entries:
         resource = entry.resource
         dump = getattr(resource, "model_dump", None)
-        if dump is None:
+        if dump is None or getattr(resource, "kind", None) != wanted:
             continue
         doc = dump(by_alias=True, exclude_none=True, mode="json")
         if doc.get("kind") == "Secret":
@@ -48,13 +52,10 @@ def manifests_of(desired: DesiredState | None) -> dict[tuple[str, str, str], dic
     return out
 
 
-def as_list(
-    kind: str, rows: list[dict[str, Any]],
-    manifests: Mapping[tuple[str, str, str], dict[str, Any]],
-) -> dict[str, Any]:  # fmt: skip
+def as_list(items: list[dict[str, Any]]) -> dict[str, Any]:
     """``kubectl get -o json``'s answer: a ``v1`` List of the objects."""
     return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""},
-            "items": [to_object(kind, r, manifests) for r in rows]}  # fmt: skip
+            "items": items}  # fmt: skip
 
 
 def to_object(

@@ -31,6 +31,7 @@ from gitops.manifests.fields import DNS1123_LABEL
 from gitops.model import sessions as ch
 from gitops.model.live import LiveState, PodInfo
 from gitops.model.sessions import ExecSession, FrameReader
+from gitops.serve.logs import default_container
 
 log = logging.getLogger(__name__)
 MAX_TUNNELS = 32
@@ -123,10 +124,10 @@ class Tunnels:
         wanted = (query.get("container") or [""])[0]
         apps = {c.meta.container or c.name: c for c in pod.app_containers()}
         if not wanted:
-            if len(apps) != 1:
-                raise Refused(400, f"a container name must be specified for pod {pod.name}, "
-                              f"choose one of: [{' '.join(apps)}]")  # fmt: skip
-            wanted = next(iter(apps))
+            try:
+                wanted = default_container(pod.name, list(apps))
+            except LookupError as exc:
+                raise Refused(400, str(exc)) from exc
         c = apps.get(wanted)
         if c is None or c.state != "running":
             raise Refused(400, f"container {wanted} is not running in pod {pod.name}")

@@ -18,12 +18,9 @@ import pytest
 
 from gitops.nodes.memory import MemoryNode
 from gitops.reconciler import Reconciler
-from gitops.runner import api_app
-from gitops.serve.api import serve
-from gitops.source.triggers import Trigger
 from tests.conftest import GitRemote, converge
 from tests.helpers import deployment
-from tests.hostile.test_front_door import IMAGE, make
+from tests.hostile.test_front_door import IMAGE, api_of, make
 
 
 @pytest.fixture
@@ -34,10 +31,8 @@ def served(remote: GitRemote, tmp_path: Path) -> Iterator[tuple[str, Reconciler,
     reconciler = make(remote, tmp_path, node)
     reconciler.settings = replace(reconciler.settings, api_token="t")
     converge(reconciler)
-    http = serve(api_app(reconciler, Trigger()), "127.0.0.1", 0)
-    http.start()
-    yield f"http://127.0.0.1:{http.address[1]}", reconciler, node
-    http.stop()
+    with api_of(reconciler) as (url, _):
+        yield url, reconciler, node
 
 
 def reasons(reconciler: Reconciler, kind: str = "") -> list[tuple[str, str]]:

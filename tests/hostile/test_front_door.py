@@ -5,8 +5,10 @@ workloads already running keep running."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +21,10 @@ from gitops.errors import Reason
 from gitops.nodes.memory import MemoryNode
 from gitops.probing.prober import Prober
 from gitops.reconciler import MAX_BACKOFF, Reconciler
-from gitops.runner import compose
+from gitops.runner import api_app, compose
+from gitops.serve.api import App, serve
 from gitops.source.git import GitSource
+from gitops.source.triggers import Trigger
 from gitops.state.history import History
 from tests.conftest import GitRemote
 from tests.helpers import deployment
@@ -34,6 +38,19 @@ def make(remote: GitRemote, tmp_path: Path, node: MemoryNode) -> Reconciler:
     )
     source = GitSource(settings.repo, settings.state_dir / "source")
     return compose(settings, source, [node], History(settings.state_dir), names=counter_suffix())
+
+
+@contextlib.contextmanager
+def api_of(reconciler: Reconciler) -> Iterator[tuple[str, App]]:
+    """The API ``gitops run`` serves, over ``reconciler``, on a free port of 127.0.0.1: its URL
+    and its application, for the block."""
+    app = api_app(reconciler, Trigger())
+    http = serve(app, "127.0.0.1", 0)
+    http.start()
+    try:
+        yield f"http://127.0.0.1:{http.address[1]}", app
+    finally:
+        http.stop()
 
 
 def passes(reconciler: Reconciler, result: str) -> float:

@@ -19,12 +19,9 @@ import yaml
 
 from gitops.nodes.memory import MemoryNode
 from gitops.reconciler import Reconciler
-from gitops.runner import api_app
-from gitops.serve.api import serve
-from gitops.source.triggers import Trigger
 from tests.conftest import GitRemote, converge
 from tests.helpers import deployment
-from tests.hostile.test_front_door import IMAGE, make
+from tests.hostile.test_front_door import IMAGE, api_of, make
 
 
 @pytest.fixture
@@ -38,10 +35,8 @@ def server(remote: GitRemote, tmp_path: Path) -> Iterator[tuple[str, Reconciler]
     remote.push("web and db")
     reconciler = make(remote, tmp_path, MemoryNode("local", {IMAGE}))
     converge(reconciler)
-    http = serve(api_app(reconciler, Trigger()), "127.0.0.1", 0)
-    http.start()
-    yield f"http://127.0.0.1:{http.address[1]}", reconciler
-    http.stop()
+    with api_of(reconciler) as (url, _):
+        yield url, reconciler
 
 
 def get(server: str, *args: str) -> subprocess.CompletedProcess[str]:

@@ -20,13 +20,10 @@ import pytest
 
 from gitops.nodes.memory import MemoryNode
 from gitops.reconciler import Reconciler
-from gitops.runner import api_app
 from gitops.serve import streams
-from gitops.serve.api import serve
-from gitops.source.triggers import Trigger
 from tests.conftest import GitRemote
 from tests.helpers import deployment
-from tests.hostile.test_front_door import IMAGE, make
+from tests.hostile.test_front_door import IMAGE, api_of, make
 
 TOKEN = "t0ken"
 
@@ -41,10 +38,8 @@ def served(remote: GitRemote, tmp_path: Path) -> Iterator[tuple[str, Reconciler,
     reconciler.reconcile("test")
     for i, pod in enumerate(sorted(reconciler.look().pods, key=lambda p: p.name)):
         node.output[pod.app_containers()[0].id] = f"hello from {i}\nsecond line {i}\n"
-    http = serve(api_app(reconciler, Trigger()), "127.0.0.1", 0)
-    http.start()
-    yield f"http://127.0.0.1:{http.address[1]}", reconciler, node
-    http.stop()
+    with api_of(reconciler) as (url, _):
+        yield url, reconciler, node
 
 
 def call(server: str, path: str, token: str | None = TOKEN) -> tuple[int, str]:

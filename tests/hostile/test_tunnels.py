@@ -19,13 +19,10 @@ import pytest
 from gitops.model import sessions as ch
 from gitops.nodes.memory import MemoryNode
 from gitops.reconciler import Reconciler
-from gitops.runner import api_app
-from gitops.serve.api import serve
 from gitops.serve.tunnels import Tunnels
-from gitops.source.triggers import Trigger
 from tests.conftest import GitRemote, converge
 from tests.helpers import deployment
-from tests.hostile.test_front_door import IMAGE, make
+from tests.hostile.test_front_door import IMAGE, api_of, make
 
 TOKEN = "t0ken"
 
@@ -37,15 +34,12 @@ def served(remote: GitRemote, tmp_path: Path) -> Iterator[tuple[str, int, Reconc
     reconciler = make(remote, tmp_path, MemoryNode("local", {IMAGE}))
     reconciler.settings = replace(reconciler.settings, api_token=TOKEN)
     converge(reconciler)
-    app = api_app(reconciler, Trigger())
-    http = serve(app, "127.0.0.1", 0)
     tunnels = Tunnels("127.0.0.1", 0, TOKEN.encode(), reconciler.look, reconciler.exec_stream)
-    app.stream_port = tunnels.port
-    http.start()
     tunnels.start()
-    yield f"http://127.0.0.1:{http.address[1]}", tunnels.port, reconciler
+    with api_of(reconciler) as (url, app):
+        app.stream_port = tunnels.port
+        yield url, tunnels.port, reconciler
     tunnels.stop()
-    http.stop()
 
 
 def gitops(
