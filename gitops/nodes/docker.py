@@ -96,6 +96,7 @@ from gitops.nodes.base import (
     upstream_nameservers,
     volume_name,
 )
+from gitops.nodes.instances import NOTHING, Instances
 from gitops.nodes.proxyimage import CERTS, CONFIG, DOCKERFILE, haproxy_files, image_tag
 from gitops.nodes.security import engine_user, file_owner, host_options, non_root_problem
 
@@ -111,7 +112,6 @@ PAUSE_IMAGE = "gitops/pause:2"
 # filled at /files/N. Up to PREPARED volumes at a time.
 PREPARED = 16
 MAX_WAIT_SECONDS = 86_400  # the longest stop or restart grace an engine call waits
-START_MARGIN = 0.1  # seconds: a process's first lines precede its recorded start by about 1 ms
 MAX_HOOK = 120.0  # the longest a postStart hook may run (the kubelet has no bound; a pass does)
 # The pod's infrastructure container: holds the pod's network and IPC namespaces for the app
 # containers (so they keep them across restarts) and carries busybox's wget and nc, with which
@@ -265,27 +265,6 @@ def _usage(stats: Mapping[str, Any]) -> tuple[int, int] | None:
     return millis, max(0, int(memory.get("usage", 0)) - int(cache))
 
 
-def _instance_start(state: Mapping[str, Any]) -> float:
-    """Where the current instance's log begins. The engine records a start after the process
-    runs, so its first lines come a little before it: a running container that was restarted
-    begins where its previous instance finished; otherwise a margin before the recorded start
-    (a restart stops, then starts: far longer than the margin lies between two instances)."""
-    started = _engine_time(str(state.get("StartedAt") or ""))
-    finished = _engine_time(str(state.get("FinishedAt") or ""))
-    if 0 < finished < started:
-        return finished
-    return max(0.0, started - START_MARGIN) if started else 0.0
-
-
-def _engine_time(text: str) -> float:
-    """An engine's RFC 3339 time; 0 for its "never" (year 1) or none."""
-    try:
-        when = parse_rfc3339(text)
-    except ValueError:
-        return 0.0
-    return max(0.0, when)
-
-
 def _log_line(raw: bytes) -> LogLine:
     """One line as the engine sends it with ``timestamps``: "<RFC 3339 time> <text>"."""
     text = raw.decode("utf-8", "replace").rstrip("\r")
@@ -375,6 +354,7 @@ class DockerNode:
         self._proxy_tag: str | None = None
         self._exec_pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix=f"exec-{name}")
         self._settle_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix=f"settle-{name}")
+        self._instances = Instances()  # where each container's instances begin in its log
 
     @property
     def name(self) -> str:
@@ -1010,6 +990,7 @@ class DockerNode:
                     created.append(
                         self._create_container(template, pod, spec, index, pause, filled, place)
                     )
+                    self._instances.created(created[-1])
                 if n_init:
                     # The first init container only: the reconciler starts each next one once
                     # the one before it completed, then the app containers, as the kubelet
@@ -1036,13 +1017,22 @@ class DockerNode:
 
     def start_container(self, container_id: str) -> None:
         with _translated(self._name, f"start {container_id[:12]}"), _sandbox(self._name):
-            self.api.start(container_id)
-            self._started(container_id)
+            self._start_stopped(container_id)
 
     def restart_container(self, container_id: str, grace: int) -> None:
+        # Stop, then start (what the engine's restart does), so that where the stopped
+        # instance ended is read in between: a quick process may have ended its next
+        # instance too by the time a look after the start is taken.
         with _translated(self._name, f"restart {container_id[:12]}"), _sandbox(self._name):
-            self.api.restart(container_id, timeout=min(grace, MAX_WAIT_SECONDS))
-            self._started(container_id)
+            self.api.stop(container_id, timeout=min(grace, MAX_WAIT_SECONDS))
+            self._start_stopped(container_id)
+
+    def _start_stopped(self, container_id: str) -> None:
+        """Starts a stopped container: where its last instance ended is written down first
+        (its next one begins there in its log); then its postStart hook runs."""
+        self._instances.stopped(self.api.inspect_container(container_id)["State"], container_id)
+        self.api.start(container_id)
+        self._started(container_id)
 
     def _started(self, container_id: str) -> None:
         """A container (re)started: its postStart hook, which its labels carry, runs now."""
@@ -1119,15 +1109,14 @@ class DockerNode:
     def read_logs(self, container_id: str, query: LogQuery) -> LogStream:
         what = f"logs of {container_id[:12]}"
         with _translated(self._name, what):
-            # Restarted in place, a container's log holds every instance: the current one
-            # wrote from its last start on, the one before (``previous``) until then.
+            # Restarted in place, a container's log holds every instance: which span is the
+            # current one's, or the previous one's, ``gitops.nodes.instances`` says.
             state = self.api.inspect_container(container_id)["State"]
-            started = _instance_start(state)
-            until, since = None, query.since
-            if query.previous:
-                until = started or None
-            elif started:
-                since = max(since or 0.0, started)
+            span = self._instances.span(container_id, state, query.previous)
+            if span == NOTHING:
+                return LogStream(iter(()))
+            begin, until = span
+            since = max(query.since or 0.0, begin or 0.0) or None
             # The engine applies a tail before ``until``: that tail is kept here instead.
             tail: int | Literal["all"] = (
                 "all" if query.tail is None or until is not None else max(0, query.tail)
