@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 from gitops.cli.common import ERROR, FAILED
 from gitops.config.tokens import api_token, default_state_dir
@@ -75,6 +76,13 @@ def get(server: str, path: str) -> Any:
         print(f"gitops: {server.rstrip('/')}{path}: {error}", file=sys.stderr)
         raise SystemExit(ERROR)
     return body
+
+
+def pods(server: str, namespace: str | None) -> list[dict[str, Any]]:
+    """The pods' rows, of one namespace or (none) every one."""
+    query = f"?namespace={quote(namespace)}" if namespace else ""
+    rows: list[dict[str, Any]] = get(server, f"/api/v1/pods{query}")
+    return rows
 
 
 def command(server: str, path: str, expect: int, timeout: float) -> dict[str, Any] | int:

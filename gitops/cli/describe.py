@@ -83,7 +83,7 @@ def cmd(args: argparse.Namespace) -> int:
 def _pods(args: argparse.Namespace, kind: str, name: str, ns: str | None) -> list[dict[str, Any]]:
     if kind not in (*WORKLOADS, "nodes", "services", "persistentvolumeclaims"):
         return []
-    rows = client.get(args.server, "/api/v1/pods" + (f"?namespace={quote(ns)}" if ns else ""))
+    rows = client.pods(args.server, ns)
     if kind == "nodes":
         return [p for p in rows if p["node"] == name]
     if kind == "services":

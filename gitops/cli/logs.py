@@ -149,7 +149,7 @@ def _pods(
     match: Callable[[dict[str, str]], bool] | None,
 ) -> list[dict[str, Any]]:  # fmt: skip
     query = f"?namespace={quote(args.namespace)}" if args.namespace else ""
-    live = [p for p in client.get(args.server, f"/api/v1/pods{query}") if p["containers"]]
+    live = [p for p in client.pods(args.server, args.namespace) if p["containers"]]
     if match is not None:
         return [p for p in live if match(p.get("labels") or {})]
     every = live

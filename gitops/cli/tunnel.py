@@ -56,8 +56,7 @@ def add_parsers(sub: Any, server: str) -> None:
 
 # -- shared ---------------------------------------------------------------------------------
 def _pod(args: argparse.Namespace, name: str) -> dict[str, Any]:
-    query = f"?namespace={quote(args.namespace)}" if args.namespace else ""
-    found = [p for p in client.get(args.server, f"/api/v1/pods{query}") if p["name"] == name]
+    found = [p for p in client.pods(args.server, args.namespace) if p["name"] == name]
     if not found:
         print(f'Error from server (NotFound): pods "{name}" not found', file=sys.stderr)
         raise SystemExit(FAILED)
