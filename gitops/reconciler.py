@@ -171,6 +171,14 @@ class Reconciler:
         return self.board.blocked
 
     @property
+    def trigger(self) -> str:
+        return self.board.trigger
+
+    @property
+    def changes(self) -> tuple[str, ...]:
+        return self.board.changes
+
+    @property
     def fetches_started(self) -> int:
         return self.board.fetches_started
 
@@ -768,6 +776,7 @@ class _Acting(_Effects):
         self.rec.board.unstarted = tuple(applied.unstarted) if applied else ()
         self.rec.board.pending = plan.pending
         self.rec.board.blocked = plan.blocked
+        self.rec.board.changes = tuple(plan.describe())
 
     def route(self, desired: DesiredState, live: LiveState) -> None:
         self.rec._route(desired, live)

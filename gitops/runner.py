@@ -29,6 +29,8 @@ from gitops.report.metrics import Metrics, StateSource
 from gitops.report.notify import Notifier, Receiver
 from gitops.report.passes import Reporter
 from gitops.serve.api import App, serve
+from gitops.serve.dashboard.web import Dashboard
+from gitops.serve.httpserver import HttpServer
 from gitops.serve.tunnels import Tunnels
 from gitops.source.git import GitSource, local_git_dir
 from gitops.source.triggers import REQUEUE, RETRY, Poller, RefWatcher, Trigger, reads_git
@@ -204,6 +206,11 @@ def api_app(reconciler: Reconciler, trigger: Trigger) -> App:
     )  # fmt: skip
 
 
+def listener(reconciler: Reconciler, app: App, host: str, port: int) -> HttpServer:
+    """The API's listener with the dashboard at ``/``, as ``gitops run`` serves it."""
+    return serve(app, host, port, Dashboard(app, reconciler.source))
+
+
 def split_addresses(settings: Settings) -> tuple[list[str], dict[str, str]]:
     """Node addresses served by this machine's proxy, and {node: address} of the nodes that run
     their own (``proxy: node``, or ``auto`` with an address that is not on this machine)."""
@@ -257,7 +264,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         watcher = RefWatcher(trigger, git_dir)
     host, port = settings.listen_host_port
     app = api_app(reconciler, trigger)
-    api = serve(app, host, port)
+    api = listener(reconciler, app, host, port)
     stream_host, _, stream_port = settings.stream_listen.rpartition(":")
     tunnels = Tunnels(
         stream_host.strip("[]") or host, int(stream_port or 0), settings.api_token.encode(),

@@ -48,6 +48,7 @@ class Reporter:
         may end the process: a history that cannot be written is logged, and the status and
         metrics still say what happened."""
         previous, self.board.status = self.board.status, status
+        self.board.trigger = trigger
         try:
             if applied is not None and target and target == previous.applied:
                 # Same commit as last pass, yet pods changed: drift put right.

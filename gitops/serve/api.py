@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from gitops.config import build
@@ -154,7 +154,15 @@ class App:
                      "node": ",".join(sorted({v.node for v in found})),
                      "volume": found[0].name}  # fmt: skip
 
-    def _rows(self, kind: str, ns: str | None) -> list[dict[str, Any]] | None:
+    def mark_node(self, name: str, verb: str, by: str) -> None:
+        """Cordon, uncordon or drain a node (NodeNotFound), and look again at once."""
+        if verb == "uncordon":
+            self.cluster.uncordon(name)
+        else:
+            self.cluster.cordon(name, drain=verb == "drain")
+        self.trigger.fire(f"{by}:{verb}")
+
+    def rows(self, kind: str, ns: str | None) -> list[dict[str, Any]] | None:
         """The rows ``gitops get`` shows of a kind (None for a kind there are none of)."""
         rec, cluster = self.model, self.cluster
         live = rec.look() if kind in _LIVE_KINDS else LiveState((), {}, {})  # engines asked only
@@ -220,7 +228,7 @@ class App:
         if field and not field.startswith("metadata.name="):
             return 400, _status(400, "BadRequest", "fieldSelector: only metadata.name= is known")
         name = name or field.removeprefix("metadata.name=")
-        rows = [r for r in self._rows(kind, namespace) or [] if not name or r["name"] == name]
+        rows = [r for r in self.rows(kind, namespace) or [] if not name or r["name"] == name]
         manifests = objects.manifests_of(self.model.desired, kind)
         items = [objects.to_object(kind, r, manifests) for r in rows]
         items = [o for o in items if match is None or match(o["metadata"]["labels"])]
@@ -289,7 +297,7 @@ class App:
             body = {"ready": ok, "reason": rec.status.reason, "nodes": nodes}
             return (200 if ok else 503), body
         if method == "GET" and path == "/api/v1/status":
-            return 200, rec.status.to_dict()
+            return 200, rec.status.to_dict() | {"trigger": rec.trigger}
         if method == "GET" and path.startswith("/api/v1/jobs/") and path.count("/") == 5:
             namespace, _, name = path.removeprefix("/api/v1/jobs/").partition("/")
             runs = [
@@ -331,13 +339,9 @@ class App:
             name, _, verb = path.removeprefix("/api/v1/nodes/").partition("/")
             if verb in ("cordon", "uncordon", "drain"):
                 try:
-                    if verb == "uncordon":
-                        cluster.uncordon(name)
-                    else:
-                        cluster.cordon(name, drain=verb == "drain")
+                    self.mark_node(name, verb, "api")
                 except NodeNotFound as exc:
                     return 404, {"error": str(exc)}
-                self.trigger.fire(f"api:{verb}")
                 return 200, next(r for r in cluster.describe() if r["name"] == name)
         if method == "POST" and path.startswith(CLAIMS) and path.endswith("/delete"):
             claim_ns, _, name = path.removeprefix(CLAIMS).removesuffix("/delete").partition("/")
@@ -356,7 +360,7 @@ class App:
         if method == "GET" and path.startswith("/k8s/"):
             return self._kube(path.removeprefix("/k8s"), ns, req)
         if method == "GET" and path.startswith("/api/v1/"):
-            rows = self._rows(path.removeprefix("/api/v1/"), ns)
+            rows = self.rows(path.removeprefix("/api/v1/"), ns)
             if rows is not None:
                 return 200, rows
         return 404, {"error": f"no route for {method} {path}"}
@@ -466,8 +470,8 @@ class Front:
     """The WSGI application ``gitops.serve.httpserver`` serves: a request becomes a ``Request`` for
     ``App.handle``, and every answer is JSON (errors too), never a traceback."""
 
-    def __init__(self, app: App) -> None:
-        self.app = app
+    def __init__(self, app: App, ui: UI | None = None) -> None:
+        self.app, self.ui = app, ui
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -478,6 +482,8 @@ class Front:
             if method in ("GET", "HEAD") and path == "/metrics":
                 text = self.app.metrics.exposition()
                 return _reply(start_response, 200, text, CONTENT_TYPE, method)
+            if self.ui is not None and self.ui.serves(path):
+                return self._ui(method, path, environ, start_response)
             code, body = self._route(method, path, environ)
             if isinstance(body, Stream):
                 headers = [("Content-Type", body.content_type), ("Cache-Control", "no-store"),
@@ -490,13 +496,41 @@ class Front:
         except Exception:  # the API must outlive any one bad request; say nothing of it
             log.exception("API %s %s failed", method, path[:200])
             code, body = 500, {"error": "internal error; the reconciler's log has the details"}
+            if self.ui is not None and self.ui.serves(path):
+                text = f"{body['error']}\n".encode()
+                return _reply(start_response, code, text, "text/plain; charset=utf-8", method)
         data = json.dumps(body, indent=2, default=str).encode()
         extra = [("WWW-Authenticate", 'Bearer realm="gitops"')] if code == 401 else []
         if code == 405:
             extra.append(("Allow", "GET, HEAD, POST"))
         return _reply(start_response, code, data, "application/json", method, extra)
 
-    def _route(self, method: str, path: str, environ: Mapping[str, Any]) -> tuple[int, Any]:
+    def _ui(
+        self, method: str, path: str, environ: Mapping[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
+        """A dashboard page (``gitops.serve.dashboard``): its own answers, HTML, not JSON."""
+        assert self.ui is not None
+        req = self._request(method, path, environ)
+        if not isinstance(req, Request):
+            code, body = req
+            data = str(body.get("error", "")).encode()
+            return _reply(start_response, code, data, "text/plain; charset=utf-8", method)
+        secure = environ.get("wsgi.url_scheme") == "https"
+        answer = self.ui(req, secure)
+        headers = [("Content-Security-Policy", UI_POLICY), ("X-Frame-Options", "DENY"),
+                   ("Referrer-Policy", "no-referrer"), *answer.headers]  # fmt: skip
+        if isinstance(answer.body, Stream):
+            headers += [("Content-Type", answer.body.content_type), ("Cache-Control", "no-store"),
+                        ("X-Content-Type-Options", "nosniff")]  # fmt: skip
+            start_response(f"{answer.code} {HTTPStatus(answer.code).phrase}", headers)(b"")
+            return answer.body.chunks
+        return _reply(start_response, answer.code, answer.body, answer.content_type, method,
+                      headers)  # fmt: skip
+
+    def _request(
+        self, method: str, path: str, environ: Mapping[str, Any]
+    ) -> Request | tuple[int, Any]:
+        """The request as ``App.handle`` and the dashboard take it, or the error answer."""
         if method not in ("GET", "HEAD", "POST"):
             return 405, {"error": f"method {method[:20]} is not allowed"}
         try:
@@ -518,11 +552,15 @@ class Front:
                     self.app.metrics.webhook(path.removeprefix(WEBHOOKS), webhooks.TOO_LARGE)
                 return 413, {"error": f"body of {length} bytes is over the {limit}-byte limit"}
             body = environ["wsgi.input"].read(length) if length else b""
+        gone = environ.get("waitress.client_disconnected") or (lambda: False)
+        return Request("GET" if method == "HEAD" else method, path, query, headers, body, gone)
+
+    def _route(self, method: str, path: str, environ: Mapping[str, Any]) -> tuple[int, Any]:
+        req = self._request(method, path, environ)
+        if not isinstance(req, Request):
+            return req
         try:
-            gone = environ.get("waitress.client_disconnected") or (lambda: False)
-            return self.app.handle(
-                Request("GET" if method == "HEAD" else method, path, query, headers, body, gone)
-            )
+            return self.app.handle(req)
         except BadRequest as exc:
             return 400, {"error": str(exc)}
 
@@ -565,8 +603,35 @@ def _reply(
     return [] if method == "HEAD" else [data]
 
 
-def serve(app: App, host: str, port: int) -> HttpServer:
+HTML = "text/html; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Page:
+    """A dashboard answer: HTML, a static file, a redirect, or a stream."""
+
+    code: int
+    body: bytes | Stream
+    content_type: str = HTML
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class UI(Protocol):
+    """The dashboard as the API's front door sees it (``gitops.serve.dashboard.web``)."""
+
+    def serves(self, path: str) -> bool: ...
+
+    def __call__(self, req: Request, secure: bool) -> Page: ...
+
+
+UI_POLICY = (  # the dashboard's pages run only this listener's own script and styles
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def serve(app: App, host: str, port: int, ui: UI | None = None) -> HttpServer:
     """The API's listener, bounded as ``gitops.serve.httpserver`` says; started by the caller."""
-    front = Front(app)
+    front = Front(app, ui)
     limit = max(app.settings.webhook_max_bytes, MAX_BODY)
     return HttpServer(host, port, front, limit, on_refused=front.refused)

@@ -47,6 +47,12 @@ class ReadModel(Protocol):
     def blocked(self) -> Sequence[Blocked]: ...
 
     @property
+    def trigger(self) -> str: ...  # what the last pass ran for, as Argo CD's initiatedBy
+
+    @property
+    def changes(self) -> Sequence[str]: ...  # the last pass's plan, as ``gitops diff`` says it
+
+    @property
     def fetches_started(self) -> int: ...
 
     @property

@@ -205,6 +205,11 @@ class GitSource:
                 self._infos.popitem(last=False)
             return info
 
+    def files_at(self, commit: str) -> Mapping[str, bytes]:
+        """The manifest files under the sub-path at ``commit`` (what the dashboard shows and
+        diffs). Raises ``SourceUnavailable`` for a commit the mirror does not have."""
+        return self.snapshot(commit).files
+
     def snapshot(self, commit: str) -> Snapshot:
         """The manifest files under the sub-path at ``commit``, read anew each time: callers
         keep what they parse, not the bytes."""

@@ -27,6 +27,8 @@ class Board:
     unstarted: tuple[Unstarted, ...] = ()  # pods placed whose image could not be had
     pending: tuple[Pending, ...] = ()  # replicas no node can take
     blocked: tuple[Blocked, ...] = ()  # a drain's pods a PodDisruptionBudget holds back
+    trigger: str = ""  # what the last pass ran for ("poll", "webhook:github", "dashboard", ...)
+    changes: tuple[str, ...] = ()  # what the last pass's plan changed, as ``gitops diff`` says
     fetches_started: int = 0  # passes never overlap: a fetch numbered above N began after N
     fetches_finished: int = 0
 

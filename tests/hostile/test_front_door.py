@@ -21,8 +21,8 @@ from gitops.errors import Reason
 from gitops.nodes.memory import MemoryNode
 from gitops.probing.prober import Prober
 from gitops.reconciler import MAX_BACKOFF, Reconciler
-from gitops.runner import api_app, compose
-from gitops.serve.api import App, serve
+from gitops.runner import api_app, compose, listener
+from gitops.serve.api import App
 from gitops.source.git import GitSource
 from gitops.source.triggers import Trigger
 from gitops.state.history import History
@@ -45,7 +45,7 @@ def api_of(reconciler: Reconciler) -> Iterator[tuple[str, App]]:
     """The API ``gitops run`` serves, over ``reconciler``, on a free port of 127.0.0.1: its URL
     and its application, for the block."""
     app = api_app(reconciler, Trigger())
-    http = serve(app, "127.0.0.1", 0)
+    http = listener(reconciler, app, "127.0.0.1", 0)
     http.start()
     try:
         yield f"http://127.0.0.1:{http.address[1]}", app

@@ -1,0 +1,245 @@
+"""What each dashboard page shows, gathered from the API's own rows (``App.rows``), the sync
+status, the history, the event log and git: plain values the templates render. No HTML here,
+and no escaping either: the template engine escapes every value it is given.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol
+
+import yaml
+
+from gitops.config.durations import format_duration
+from gitops.errors import GitopsError
+from gitops.manifests.edit import key_of
+from gitops.manifests.load import load_documents
+from gitops.model.eventlog import ObjectEvent
+from gitops.serve import objects
+from gitops.serve.api import App
+from gitops.serve.dashboard.grid import WORKLOAD_KINDS, Filters, Grid, build
+from gitops.source.git import CommitInfo
+
+EVENTS_SHOWN = 50
+OVERVIEW_EVENTS = 12  # the newest; the events page has more
+SYNCS_SHOWN = 10
+ROLLOUTS_SHOWN = 20
+MAX_DIFF_LINES = 2000
+PLURAL = {
+    "Deployment": "deployments", "StatefulSet": "statefulsets", "DaemonSet": "daemonsets",
+    "ReplicaSet": "replicasets", "ReplicationController": "replicationcontrollers",
+    "Job": "jobs", "CronJob": "cronjobs", "Service": "services", "Ingress": "ingresses",
+    "PersistentVolumeClaim": "persistentvolumeclaims", "ConfigMap": "configmaps",
+    "PodDisruptionBudget": "poddisruptionbudgets", "Namespace": "namespaces",
+}  # fmt: skip
+
+
+class Git(Protocol):
+    """What the pages read of the repository (``gitops.source.git.GitSource`` has it)."""
+
+    @property
+    def display_url(self) -> str: ...
+
+    def describe(self, commit: str) -> CommitInfo: ...
+
+    def files_at(self, commit: str) -> Mapping[str, bytes]: ...
+
+
+@dataclass(frozen=True)
+class Commit:
+    sha: str
+    short: str
+    author: str
+    subject: str
+    when: str  # "3m ago"
+
+    @classmethod
+    def of(cls, git: Git, sha: str, now: float) -> Commit | None:
+        if not sha:
+            return None
+        try:
+            info = git.describe(sha)
+        except GitopsError:
+            return cls(sha, sha[:7], "", "(not in the local mirror)", "")
+        return cls(sha, sha[:7], info.author, info.subject, ago(info.committed, now))
+
+
+def ago(when: float, now: float) -> str:
+    return f"{format_duration(max(0.0, now - when))} ago" if when else ""
+
+
+def events(
+    app: App, kind: str = "", namespace: str | None = None, name: str = "", shown: int = 0
+) -> list[Any]:
+    shown = shown or EVENTS_SHOWN
+    log = app.model.events
+    if log is None:
+        return []
+    found: list[ObjectEvent] = log.list(namespace, kind, name, max(0, log.seq - 5 * shown))
+    now = time.time()
+    return [
+        {"type": e.type, "reason": e.reason, "object": f"{e.kind}/{e.name}",
+         "namespace": e.namespace, "message": e.message, "count": e.count,
+         "last": ago(e.last, now), "node": e.node}
+        for e in reversed(found[-shown:])
+    ]  # fmt: skip
+
+
+def overview(app: App, git: Git, filters: Filters) -> dict[str, Any]:
+    status, now = app.model.status, time.time()
+    resources = [asdict(r) for r in status.resources]
+    shown = [r for r in resources
+             if filters.admits(r["kind"], r["namespace"], r["health"], r["sync"])]  # fmt: skip
+    totals: dict[str, dict[str, int]] = {"health": {}, "sync": {}}
+    for r in shown:
+        if r["health"]:
+            totals["health"][r["health"]] = totals["health"].get(r["health"], 0) + 1
+        totals["sync"][r["sync"]] = totals["sync"].get(r["sync"], 0) + 1
+    syncs = [
+        {**asdict(s), "when": ago(s.finished or s.started, now),
+         "message": "\n".join(dict.fromkeys(s.message.splitlines())),  # a message once
+         "took": format_duration(max(0.0, s.finished - s.started)) if s.finished else ""}
+        for s in app.history.syncs(SYNCS_SHOWN)
+    ]  # fmt: skip
+    return {
+        "repo": git.display_url,
+        "branch": app.settings.branch,
+        "path": app.settings.path,
+        "head": Commit.of(git, status.revision, now),
+        "applied": Commit.of(git, status.applied, now),
+        "status": status,
+        "checked": ago(status.time, now),
+        "trigger": app.model.trigger,
+        "totals": totals,
+        "nodes": app.cluster.describe(),
+        "syncs": syncs,
+        "resources": shown,
+        "namespaces": sorted({r["namespace"] for r in resources if r["namespace"]}),
+        "kinds": sorted({r["kind"] for r in resources}),
+        "healths": sorted({r["health"] for r in resources if r["health"]}),
+        "sync_states": sorted({r["sync"] for r in resources}),
+        "plural": PLURAL,
+        "events": events(app, namespace=filters.namespace or None, shown=OVERVIEW_EVENTS),
+    }
+
+
+def map_of(app: App, filters: Filters) -> Grid:
+    pods = app.rows("pods", filters.namespace or None) or []
+    resources = [asdict(r) for r in app.model.status.resources]
+    return build(pods, app.cluster.describe(), resources, filters)
+
+
+def resource(app: App, git: Git, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+    """A resource's page: ``None`` when neither git nor the nodes know it."""
+    plural = PLURAL.get(kind)
+    if plural is None:
+        return None
+    status = next((r for r in app.model.status.resources
+                   if (r.kind, r.namespace, r.name) == (kind, namespace, name)), None)  # fmt: skip
+    row = next((r for r in app.rows(plural, namespace) or [] if r["name"] == name), None)
+    if status is None and row is None:
+        return None
+    now = time.time()
+    pods = [p for p in app.rows("pods", namespace) or []
+            if kind in WORKLOAD_KINDS and p.get("deployment") == name
+            and p.get("ownerKind") in (kind, "")]  # fmt: skip
+    names = {p["name"] for p in pods}
+    services = [s for s in app.rows("services", namespace) or []
+                if (kind == "Service" and s["name"] == name)
+                or any(_selects(s, p.get("labels") or {}) for p in pods)]  # fmt: skip
+    service_names = {s["name"] for s in services}
+    endpoints = [e for e in app.rows("endpoints", namespace) or [] if e["name"] in service_names]
+    ingresses = [i for i in app.rows("ingresses", namespace) or []
+                 if (kind == "Ingress" and i["name"] == name)
+                 or any(r["service"] in service_names for r in i.get("rules", []))]  # fmt: skip
+    claims = [c for c in app.rows("persistentvolumeclaims", namespace) or []
+              if set(c.get("usedBy") or ()) & names
+              or (kind == "PersistentVolumeClaim" and c["name"] == name)]  # fmt: skip
+    live = objects.to_object(plural, row, {}) if row else None
+    applied = app.model.status.applied
+    rollouts = [
+        {**asdict(r), "when": ago(r.started, now)}
+        for r in app.history.rollouts(namespace, name, ROLLOUTS_SHOWN)
+    ] if kind in WORKLOAD_KINDS else []  # fmt: skip
+    return {
+        "kind": kind,
+        "namespace": namespace,
+        "name": name,
+        "status": status,
+        "pods": [{**p, "age": ago(float(p.get("created") or 0), now)} for p in pods],
+        "services": services,
+        "endpoints": endpoints,
+        "ingresses": ingresses,
+        "claims": claims,
+        "conditions": (live or {}).get("status", {}).get("conditions", []),
+        "manifest": manifest_text(git, applied, (kind, namespace, name)) if applied else "",
+        "live": yaml.safe_dump(json.loads(json.dumps(live, default=str)), sort_keys=False)
+        if live
+        else "",
+        "changes": [c for c in app.model.changes if _mentions(c, namespace, name)],
+        "applied": applied,
+        "rollouts": rollouts,
+        "events": events(app, kind, namespace, name)
+        + [e for p in sorted(names) for e in events(app, "Pod", namespace, p)][:EVENTS_SHOWN],
+    }
+
+
+def _mentions(change: str, namespace: str, name: str) -> bool:
+    """Whether a line of ``gitops diff`` is about the workload: its pods are NAME-xxxxx."""
+    return f" {namespace}/{name}-" in change or f" {namespace}/{name} " in change
+
+
+def _selects(service: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Whether a Service's selector (as ``get services`` shows it: "k=v,k2=v2") takes a pod of
+    these labels."""
+    text = str(service.get("selector") or "")
+    if not text or text == "<none>":
+        return False
+    pairs = [pair.partition("=") for pair in text.split(",")]
+    return all(labels.get(k) == v for k, _, v in pairs)
+
+
+def manifest_text(git: Git, commit: str, key: tuple[str, str, str]) -> str:
+    """A resource's document as ``commit`` has it ("" when it has none). A Secret's values
+    never: only its keys."""
+    try:
+        files = git.files_at(commit)
+    except GitopsError:
+        return ""
+    docs, _ = load_documents(files)
+    found = next((d.data for d in docs if key_of(d.data) == key), None)
+    if found is None:
+        return ""
+    if key[0] == "Secret":
+        found = {k: v for k, v in found.items() if k not in ("data", "stringData")}
+    return yaml.safe_dump(found, sort_keys=False)
+
+
+def diff(git: Git, key: tuple[str, str, str], older: str, newer: str) -> list[tuple[str, str]]:
+    """The workload's manifest between two commits, as (class, line) pairs of a unified diff:
+    "add", "del", "hunk" or ""."""
+    before = manifest_text(git, older, key).splitlines()
+    after = manifest_text(git, newer, key).splitlines()
+    out: list[tuple[str, str]] = []
+    for line in difflib.unified_diff(before, after, older[:12], newer[:12], lineterm=""):
+        style = ("hunk" if line.startswith("@@") else "add" if line.startswith("+")
+                 else "del" if line.startswith("-") else "")  # fmt: skip
+        out.append((style, line))
+        if len(out) >= MAX_DIFF_LINES:
+            out.append(("hunk", f"... cut at {MAX_DIFF_LINES} lines"))
+            break
+    return out
+
+
+def command_for(verb: str, kind: str, namespace: str, name: str, repo: str, extra: str) -> str:
+    """The CLI command that makes an action's commit, for a reconciler that cannot push."""
+    target = f"{kind.lower()}/{name}"
+    tail = f" {extra}" if extra else ""
+    return f"gitops rollout {verb} {target} -n {namespace}{tail} --repo {repo} --push"
+
+
+Describe = Callable[[str], CommitInfo]

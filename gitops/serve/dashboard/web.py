@@ -1,0 +1,287 @@
+"""The dashboard's HTTP side: ``/`` and ``/ui/...``, pages rendered from ``pages``, the event
+stream that keeps them live, the static files, sign-in, and the actions a signed-in user may
+take (each the same request the CLI makes of the API, or, for a change that is a commit, the
+CLI command that makes it).
+
+Every page carries a Content-Security-Policy that allows only this listener's own script and
+styles, so that even a value the escaping missed could run nothing; every form that changes
+something carries the session's CSRF token, checked before anything else is read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator, Mapping
+from importlib import resources
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+import jinja2
+
+from gitops.config import build as build_info
+from gitops.serve import logs, streams
+from gitops.serve.api import HTML, App, Page, Request
+from gitops.serve.dashboard import pages
+from gitops.serve.dashboard.grid import WORKLOAD_KINDS, Filters
+from gitops.serve.dashboard.sessions import Session, Sessions, TooManyAttempts, cookie, session_id
+from gitops.serve.streams import MAX_STREAMS, Stream
+from gitops.state.cluster import NodeNotFound
+
+log = logging.getLogger(__name__)
+
+STATIC = {"app.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8"}
+KEEPALIVE = 15.0  # seconds between comments on a quiet event stream (proxies drop idle ones)
+LOOK = 0.25  # seconds between looks at whether a pass ended, on the event stream
+DONE = {
+    "sync": "A sync was asked for: a pass starts now.",
+    "cordon": "The node is cordoned: nothing new is scheduled on it.",
+    "uncordon": "The node is uncordoned.",
+    "drain": "The node is cordoned and its pods move to other nodes.",
+}
+VERBS = {"Deployment": ("restart", "pause", "resume", "undo"),
+         "StatefulSet": ("restart", "undo"), "DaemonSet": ("restart", "undo")}  # fmt: skip
+
+
+class Dashboard:
+    def __init__(
+        self, app: App, git: pages.Git, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.app, self.git = app, git
+        self.sessions = Sessions(app.settings.api_token, clock)
+        self.env = jinja2.Environment(
+            loader=jinja2.PackageLoader("gitops.serve.dashboard", "templates"),
+            autoescape=True,  # every value a manifest, a commit or a log holds is text
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self._static = {
+            name: (resources.files("gitops.serve.dashboard") / "static" / name).read_bytes()
+            for name in STATIC
+        }
+
+    @staticmethod
+    def serves(path: str) -> bool:
+        return path == "/" or path.startswith("/ui/")
+
+    def __call__(self, req: Request, secure: bool) -> Page:
+        session = self.sessions.get(session_id(req.headers.get("cookie", "")))
+        if req.method == "POST":
+            return self._post(req, session, secure)
+        return self._get(req, session)
+
+    # -- reading ----------------------------------------------------------------------------
+    def _get(self, req: Request, session: Session | None) -> Page:
+        path, filters = req.path, Filters.of(req.query)
+        parts = [p for p in path.split("/") if p][1:]  # after "ui"
+        ctx: dict[str, Any] = {"session": session, "filters": filters, "back": _back(req),
+                               "flash": DONE.get(req.arg("done"), "")}  # fmt: skip
+        if path == "/":
+            return self._page("overview.html", ctx | pages.overview(self.app, self.git, filters),
+                              "overview", live=True)  # fmt: skip
+        if parts == ["map"]:
+            o = pages.overview(self.app, self.git, Filters())
+            ctx |= {k: o[k] for k in ("namespaces", "kinds", "healths", "sync_states")}
+            return self._page("map.html", ctx | {"grid": pages.map_of(self.app, filters)}, "map",
+                              live=True)  # fmt: skip
+        if parts == ["events"]:
+            listed = pages.events(self.app, namespace=filters.namespace or None)
+            return self._page("events.html", ctx | {"events": listed}, "events", live=True)
+        if parts == ["stream"]:
+            return self._stream(req)
+        if len(parts) == 2 and parts[0] == "static" and parts[1] in STATIC:
+            return Page(200, self._static[parts[1]], STATIC[parts[1]],
+                          (("Cache-Control", "max-age=300"),))  # fmt: skip
+        if parts == ["login"]:
+            back = _safe_back(req.arg("back") or "/")  # where the sign-in came from
+            return self._page("login.html", ctx | {"enabled": self.sessions.enabled, "back": back},
+                              "login")  # fmt: skip
+        if len(parts) == 4 and parts[0] == "resources":
+            kind, ns, name = parts[1], "" if parts[2] == "-" else parts[2], parts[3]
+            found = pages.resource(self.app, self.git, kind, ns, name)
+            if found is None:
+                return self._error(404, f"{kind} {ns}/{name} is neither in git nor running")
+            extra = {"workload": kind in WORKLOAD_KINDS, "verbs": VERBS.get(kind, ())}
+            return self._page("resource.html", ctx | found | extra, "resource", live=True)
+        if len(parts) == 4 and parts[0] == "diff":
+            return self._diff(req, ctx, parts[1], parts[2], parts[3])
+        if parts[:1] == ["logs"] and len(parts) in (3, 4):
+            return self._logs_page(req, ctx, session, parts[1:])
+        if parts[:1] == ["log"] and len(parts) == 3:
+            return self._log(req, session, parts[1], parts[2])
+        return self._error(404, f"no page at {path[:200]}")
+
+    def _diff(self, req: Request, ctx: dict[str, Any], kind: str, ns: str, name: str) -> Page:
+        try:
+            older, newer = _sha(req.arg("from")), _sha(req.arg("to"))
+        except ValueError as exc:
+            return self._error(400, str(exc))
+        lines = pages.diff(self.git, (kind, ns, name), older, newer)
+        ctx |= {"kind": kind, "namespace": ns, "name": name, "older": older, "newer": newer,
+                "lines": lines}  # fmt: skip
+        return self._page("diff.html", ctx, "diff")
+
+    def _logs_page(
+        self, req: Request, ctx: dict[str, Any], session: Session | None, target: list[str]
+    ) -> Page:
+        if session is None:
+            return self._sign_in_first(req)
+        previous = req.arg("previous") == "true"
+        flags = "?follow=true" + ("&previous=true" if previous else "")
+        ns = target[0]
+        if len(target) == 2:  # one pod
+            pods = [target[1]]
+            title = target[1]
+        else:  # every pod of a workload
+            kind, name = target[1], target[2]
+            rows = self.app.rows("pods", ns) or []
+            owned = [p for p in rows if p.get("deployment") == name]
+            pods = sorted(p["name"] for p in owned if p.get("ownerKind") in (kind, ""))
+            title = f"{kind.lower()}/{name}"
+            pods = pods[: MAX_STREAMS // 2]  # each followed log holds a stream
+        sources = [{"url": f"/ui/log/{quote(ns, safe='')}/{quote(p, safe='')}{flags}",
+                    "prefix": p if len(target) == 3 else ""} for p in pods]  # fmt: skip
+        ctx |= {"namespace": ns, "title": title, "sources": sources, "previous": previous}
+        return self._page("logs.html", ctx, "logs")
+
+    def _log(self, req: Request, session: Session | None, ns: str, pod: str) -> Page:
+        """A pod's log, streamed as the API streams it (``gitops.serve.logs``): only for a
+        signed-in session, as the API's needs the token (output may hold what Secrets hold)."""
+        if session is None:
+            return Page(401, b"sign in first\n", "text/plain; charset=utf-8")
+        try:
+            opts = logs.options(req.arg, time.time())
+            stream = logs.pod_log(self.app.model, ns, pod, opts, req.disconnected)
+        except logs.LogRequestError as exc:
+            return Page(exc.code, f"{exc}\n".encode(), "text/plain; charset=utf-8")
+        return Page(200, stream, stream.content_type)
+
+    def _stream(self, req: Request) -> Page:
+        """Server-sent events: ``change`` whenever the event log moves or a pass ends."""
+        if not streams.take():
+            return Page(429, b"too many streams\n", "text/plain; charset=utf-8")
+        return Page(200, Stream(self._changes(req.disconnected), "text/event-stream"))
+
+    def _changes(self, disconnected: Callable[[], bool]) -> Iterator[bytes]:
+        model = self.app.model
+        try:
+            events = model.events
+            seen, passed, quiet = (events.seq if events else 0), model.status.time, 0.0
+            yield b"retry: 2000\n\n"
+            while not disconnected():
+                seq = events.seq if events else 0
+                if seq != seen or model.status.time != passed:
+                    seen, passed, quiet = seq, model.status.time, 0.0
+                    yield f"event: change\ndata: {seq}\n\n".encode()
+                elif quiet >= KEEPALIVE:
+                    quiet = 0.0
+                    yield b": quiet\n\n"
+                if events is not None:
+                    events.wait(seen, LOOK)
+                else:
+                    time.sleep(LOOK)
+                quiet += LOOK
+        finally:
+            streams.give_back()
+
+    # -- changing ---------------------------------------------------------------------------
+    def _post(self, req: Request, session: Session | None, secure: bool) -> Page:
+        form = {k: v[0] for k, v in parse_qs(req.body.decode("utf-8", "replace")).items()}
+        back = _safe_back(form.get("back", "/"))
+        if req.path == "/ui/login":
+            return self._login(form.get("token", ""), back, secure)
+        if session is None:
+            return self._error(401, "sign in first: actions need the API token")
+        if not Sessions.csrf_ok(session, form.get("csrf", "")):
+            return self._error(403, "the form's CSRF token is missing or wrong: reload the page")
+        parts = [p for p in req.path.split("/") if p][1:]
+        if parts == ["logout"]:
+            self.sessions.sign_out(session.sid)
+            return _redirect("/", (("Set-Cookie", cookie(None, secure)),))
+        if parts == ["sync"]:
+            self.app.trigger.fire("dashboard")
+            return _redirect(_done(back, "sync"))
+        if len(parts) == 3 and parts[0] == "nodes" and parts[2] in ("cordon", "uncordon", "drain"):
+            return self._node(parts[1], parts[2], back)
+        if len(parts) == 5 and parts[0] == "rollout":
+            return self._rollout(parts[1], parts[2], parts[3], parts[4], req, back)
+        return self._error(404, f"no action at {req.path[:200]}")
+
+    def _login(self, token: str, back: str, secure: bool) -> Page:
+        try:
+            session = self.sessions.sign_in(token)
+        except TooManyAttempts as exc:
+            return self._error(429, str(exc))
+        if session is None:
+            log.warning("dashboard: a sign-in with a wrong token")
+            return self._page("login.html", {"session": None, "filters": None, "back": back,
+                                             "enabled": self.sessions.enabled,
+                                             "flash": "That is not the API token.",
+                                             "flash_kind": "err"}, "login", code=401)  # fmt: skip
+        return _redirect(back, (("Set-Cookie", cookie(session, secure)),))
+
+    def _node(self, name: str, verb: str, back: str) -> Page:
+        try:
+            self.app.mark_node(name, verb, "dashboard")
+        except NodeNotFound as exc:
+            return self._error(404, str(exc))
+        return _redirect(_done(back, verb))
+
+    def _rollout(self, kind: str, ns: str, name: str, verb: str, req: Request, back: str) -> Page:
+        if verb not in VERBS.get(kind, ()):
+            return self._error(400, f"a {kind} has no rollout {verb[:20]}")
+        extra = ""
+        if verb == "undo" and req.arg("revision"):
+            if not req.arg("revision").isdigit() or len(req.arg("revision")) > 9:
+                return self._error(400, "revision: expected a number from the rollout history")
+            extra = f"--to-revision {req.arg('revision')}"
+        command = pages.command_for(verb, kind, ns, name, self.git.display_url, extra)
+        ctx = {"session": None, "filters": None, "back": back, "command": command,
+               "heading": f"Rollout {verb} of {kind.lower()}/{name}"}  # fmt: skip
+        return self._page("command.html", ctx, "command")
+
+    # -- answers ----------------------------------------------------------------------------
+    def _page(
+        self, template: str, ctx: Mapping[str, Any], page: str, live: bool = False, code: int = 200
+    ) -> Page:
+        base = {"page": page, "live": live, "version": build_info.info().get("version", ""),
+                "signin": self.sessions.enabled, "flash": "", "flash_kind": ""}  # fmt: skip
+        html = self.env.get_template(template).render({**base, **ctx})
+        return Page(code, html.encode(), HTML)
+
+    def _error(self, code: int, message: str) -> Page:
+        ctx = {"session": None, "filters": None, "back": "/", "code": code, "message": message}
+        return self._page("error.html", ctx, "error", code=code)
+
+    def _sign_in_first(self, req: Request) -> Page:
+        return _redirect(f"/ui/login?back={quote(_back(req), safe='')}")
+
+
+def _back(req: Request) -> str:
+    """Where a form on this page returns to: the page itself, with its query."""
+    query = "&".join(f"{quote(k)}={quote(v)}" for k, vs in req.query.items() for v in vs
+                     if k != "done")  # fmt: skip
+    return _safe_back(req.path + (f"?{query}" if query else ""))
+
+
+def _safe_back(path: str) -> str:
+    """Only a path on this listener: never another site (``//host``, ``/\\host``, a scheme)."""
+    if not path.startswith("/") or path.startswith("//") or "\\" in path or len(path) > 2000:
+        return "/"
+    return path
+
+
+def _done(back: str, what: str) -> str:
+    """The page to go back to, saying what was done (one of ``DONE``: a link cannot make the
+    page say anything else)."""
+    return f"{back}{'&' if '?' in back else '?'}done={what}"
+
+
+def _sha(text: str) -> str:
+    if not (4 <= len(text) <= 40 and all(c in "0123456789abcdef" for c in text.lower())):
+        raise ValueError("from and to: expected commit SHAs (4 to 40 hex digits)")
+    return text.lower()
+
+
+def _redirect(to: str, headers: tuple[tuple[str, str], ...] = ()) -> Page:
+    return Page(303, b"", HTML, (("Location", to), *headers))
