@@ -32,7 +32,7 @@ from gitops.serve.api import App, serve
 from gitops.serve.dashboard.web import Dashboard
 from gitops.serve.httpserver import HttpServer
 from gitops.serve.tunnels import Tunnels
-from gitops.source.git import GitSource, local_git_dir
+from gitops.source.git import GitSource, GitWriter, local_git_dir
 from gitops.source.triggers import REQUEUE, RETRY, Poller, RefWatcher, Trigger, reads_git
 from gitops.state.board import Board
 from gitops.state.cluster import Cluster
@@ -208,7 +208,11 @@ def api_app(reconciler: Reconciler, trigger: Trigger) -> App:
 
 def listener(reconciler: Reconciler, app: App, host: str, port: int) -> HttpServer:
     """The API's listener with the dashboard at ``/``, as ``gitops run`` serves it."""
-    return serve(app, host, port, Dashboard(app, reconciler.source))
+    settings = reconciler.settings
+    writer = None
+    if settings.write_back:  # the dashboard's rollout actions push as the CLI's do
+        writer = GitWriter(settings.repo, settings.branch, settings.path, settings.token_env)
+    return serve(app, host, port, Dashboard(app, reconciler.source, writer))
 
 
 def split_addresses(settings: Settings) -> tuple[list[str], dict[str, str]]:

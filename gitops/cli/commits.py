@@ -9,32 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from gitops.cli.common import ERROR, OK
 from gitops.errors import GitopsError
 
 if TYPE_CHECKING:  # imported by the functions that use them: other verbs start without git
-    from gitops.manifests import edit as yedit
     from gitops.source.git import Commit, Edit
-
-
-def set_in(key: yedit.Key, root: Path, path: str, change: Any) -> list[str]:
-    from gitops.manifests import edit as yedit
-    from gitops.manifests.files import read_directory
-
-    base = root / path if path else root
-    current = dict(read_directory(base).files)
-    where = yedit.locate(current, key)
-    if where is None:
-        raise GitopsError(f"Deployment {key[1]}/{key[2]} not found in the repository")
-    text = (base / where[0]).read_text()
-    new = yedit.edit(text, where[1], change)
-    if new == text:
-        return []
-    (base / where[0]).write_text(new)
-    return [str(Path(path) / where[0]) if path else where[0]]
 
 
 def commit(args: argparse.Namespace, message: str, edit: Edit, push: bool) -> int:

@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gitops.cli.commits import commit, set_in
+from gitops.cli.commits import commit
 from gitops.cli.common import ERROR, deployment, kind_of
 from gitops.errors import GitopsError
 
@@ -140,6 +140,8 @@ def run(args: argparse.Namespace) -> int:
     lines.append(f"Made-with: gitops {args.verb if args.verb == 'scale' else 'set image'}")
 
     def edit(root: Path, files_at: Any) -> list[str]:
+        from gitops.source.changes import set_in  # with git: other verbs start without it
+
         return set_in(key, root, args.path, mutate)
 
     message = f"{subject}\n\n" + "\n\n".join(lines)

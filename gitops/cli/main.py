@@ -259,6 +259,13 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-watch", action="store_true", help="do not watch a local repository")
     p.add_argument(
+        "--write-back",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get("GITOPS_WRITE_BACK", "").lower() in ("1", "true", "yes"),
+        help="the dashboard's rollout restart, pause, resume and undo commit and push to the "
+        "branch (the git token must allow pushing); else it shows the CLI command (default off)",
+    )
+    p.add_argument(
         "--node-address",
         default=os.environ.get("GITOPS_NODE_ADDRESS", "127.0.0.1"),
         help="address NodePort Services listen on (default 127.0.0.1)",
@@ -567,6 +574,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         webhook_secret=secret,
         webhook_max_bytes=args.webhook_max_bytes,
         notify=tuple(notify + args.notify),
+        write_back=args.write_back,
     )
     return run(settings)
 

@@ -12,16 +12,12 @@ import os
 import sys
 import time
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from gitops.cli.commits import commit, set_in
+from gitops.cli.commits import commit
 from gitops.cli.common import ERROR, FAILED, OK, deployment, duration, kind_of
 from gitops.config.durations import format_duration
 from gitops.errors import GitopsError
-
-if TYPE_CHECKING:
-    from gitops.manifests import edit as yedit
 
 
 def _line(rollout: dict[str, Any] | None, dep: dict[str, Any] | None) -> str:
@@ -166,118 +162,27 @@ def add_parser(sub: Any, server: str) -> None:
             q.add_argument("--to-commit", help="a commit to restore the deployment from")
 
 
-def _undo_target(args: argparse.Namespace, api: Any) -> tuple[str, str]:
-    """(commit to restore, commit being replaced) for ``rollout undo``."""
-    if args.to_commit:
-        return args.to_commit, ""
-    rows = api(f"/api/v1/rollouts/{args.namespace}/{args.name}?limit=100")["rollouts"]
-    if not rows:
-        raise GitopsError(f"no rollout of deployment {args.namespace}/{args.name} is recorded")
-    current = rows[0]
-    if args.to_revision is None and current["reason"].startswith("rollback of"):
-        # Rolled back by itself: the older template runs while git still asks for the failed
-        # one. Undo brings git in line with what runs, as Argo CD users revert after a rollback.
-        failed = next((r for r in rows[1:] if r["result"] == "Failed"), None)
-        return current["commit"], failed["commit"] if failed else ""
-    if args.to_revision is not None:
-        found = [r for r in rows if r["revision"] == args.to_revision]
-        if not found:
-            raise GitopsError(
-                f"revision {args.to_revision} not found (see `gitops rollout history`)"
-            )
-        return found[0]["commit"], current["commit"]
-    for r in rows[1:]:
-        if r["result"] == "Complete" and r["template_hash"] != current["template_hash"]:
-            return r["commit"], current["commit"]
-    raise GitopsError("no earlier revision completed: nothing to roll back to")
-
-
-def _restore(key: yedit.Key, target: str, root: Path, path: str, files_at: Any) -> list[str]:
-    from gitops.manifests import edit as yedit
-    from gitops.manifests.files import read_directory
-
-    """Write the deployment and what it references, as of ``target``, into the work tree."""
-    old = files_at(target)
-    where = yedit.locate(old, key)
-    if where is None:
-        raise GitopsError(f"Deployment {key[1]}/{key[2]} does not exist in commit {target[:12]}")
-    base = root / path if path else root
-    current = dict(read_directory(base).files)
-    deployment = yedit.document(old[where[0]].decode(), where[1])
-    wanted = {key} | yedit.references(deployment)
-    changed: list[str] = []
-    for k in sorted(wanted):
-        src = yedit.locate(old, k)
-        if src is None:
-            continue  # referenced but absent then (optional): leave today's as it is
-        doc = yedit.document(old[src[0]].decode(), src[1])
-        dst = yedit.locate(current, k)
-        rel = dst[0] if dst else src[0]
-        text = (base / rel).read_text() if (base / rel).exists() else None
-        new = yedit.put(text, dst[1] if dst else None, doc)
-        if new != text:
-            (base / rel).parent.mkdir(parents=True, exist_ok=True)
-            (base / rel).write_text(new)
-            current[rel] = new.encode()
-            changed.append(str(Path(path) / rel) if path else rel)
-    return changed
-
-
 def change(args: argparse.Namespace, api: Any) -> int:
     """undo, restart, pause, resume: one commit to git, pushed with --push."""
+    from gitops.source import changes
+
     if not args.repo:
         print("gitops: --repo (or GITOPS_REPO) is required", file=sys.stderr)
         return ERROR
-    key: yedit.Key = (kind_of(args.name), args.namespace, args.name)
+    key = (kind_of(args.name), args.namespace, args.name)
     verb = args.rollout_verb
-    if key[0] in ("StatefulSet", "DaemonSet") and verb in ("pause", "resume"):
-        print(f"gitops: a {key[0]} cannot be paused (Kubernetes has no such field)",
-              file=sys.stderr)  # fmt: skip
-        return ERROR
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     try:
-        if verb == "undo":
-            target, replaced = _undo_target(args, api)
-            subject = f"Roll back deployment {args.namespace}/{args.name} to {target[:12]}"
-
-            def edit(root: Path, files_at: Any) -> list[str]:
-                return _restore(key, target, root, args.path, files_at)
-        else:
-
-            def mutate(doc: Any) -> None:
-                spec = doc.setdefault("spec", {})
-                if verb == "restart":
-                    meta = spec.setdefault("template", {}).setdefault("metadata", {})
-                    meta.setdefault("annotations", {})["gitops.io/restartedAt"] = now
-                else:
-                    spec["paused"] = verb == "pause"
-
-            replaced = ""
-            subject = {
-                "restart": f"Restart deployment {args.namespace}/{args.name}",
-                "pause": f"Pause rollout of deployment {args.namespace}/{args.name}",
-                "resume": f"Resume rollout of deployment {args.namespace}/{args.name}",
-            }[verb]
-
-            def edit(root: Path, files_at: Any) -> list[str]:
-                return set_in(key, root, args.path, mutate)
-
-        body = _body(verb, args, target if verb == "undo" else "", replaced)
+        target = replaced = ""
+        if verb == "undo" and key[0] in changes.VERBS:
+            rows = [] if args.to_commit else api(
+                f"/api/v1/rollouts/{args.namespace}/{args.name}?limit=100")["rollouts"]  # fmt: skip
+            target, replaced = changes.undo_target(
+                rows, f"{key[0].lower()} {args.namespace}/{args.name}", args.to_revision,
+                args.to_commit or "")  # fmt: skip
+        made = changes.rollout(verb, key, args.path, now, f"gitops rollout {verb}", target,
+                               replaced, args.message)  # fmt: skip
     except GitopsError as exc:
         print(f"gitops: {exc}", file=sys.stderr)
         return ERROR
-    return commit(args, f"{subject}\n\n{body}", edit, args.push)
-
-
-def _body(verb: str, args: argparse.Namespace, target: str, replaced: str) -> str:
-    lines = []
-    if verb == "undo":
-        lines.append(
-            f"Restore Deployment {args.namespace}/{args.name} and the ConfigMaps and Secrets it "
-            f"uses as they were in commit {target}"
-            + (f", replacing the version from commit {replaced}." if replaced else ".")
-        )
-    if args.message:
-        lines.append(args.message)
-    lines.append(f"Made-with: gitops rollout {verb}")
-    return "\n\n".join(lines)
+    return commit(args, made.message, made.edit, args.push)

@@ -103,6 +103,7 @@ class Settings:
     # with webhook_secret (and are off without one). Kept out of repr so no log shows them.
     api_token: str = field(default="", repr=False)
     webhook_secret: str = field(default="", repr=False)
+    write_back: bool = False  # the dashboard's rollout actions commit and push to the branch
     webhook_max_bytes: int = 4 * 1024 * 1024  # a larger body is refused with 413 unread
     notify: tuple[tuple[str, str], ...] = field(default=(), repr=False)  # (format, url)
     rules: Rules = field(default_factory=Rules)  # which files are manifests (--include, ...)

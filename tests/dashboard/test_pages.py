@@ -18,7 +18,7 @@ import pytest
 from gitops.nodes.memory import MemoryNode
 from gitops.reconciler import Reconciler
 from gitops.serve.api import App
-from tests.conftest import GitRemote
+from tests.conftest import GitRemote, git
 from tests.helpers import deployment
 from tests.hostile.test_front_door import IMAGE, api_of, make
 
@@ -224,6 +224,51 @@ def test_a_rollout_action_without_push_access_shows_the_exact_command(
     assert f"gitops rollout restart deployment/web -n demo --repo {remote.bare} --push" in page.text
     bad = b.call("POST", "/ui/rollout/Deployment/demo/web/explode", {"csrf": b.csrf()})
     assert bad.status == 400
+
+
+def test_with_write_back_a_rollout_action_commits_and_pushes_as_the_cli_does(
+    remote: GitRemote, tmp_path: Path,
+) -> None:  # fmt: skip
+    remote.write("web.yaml", deployment(image=IMAGE, replicas=2))
+    first = remote.push("web: two replicas")
+    reconciler = make(remote, tmp_path, MemoryNode("local", {IMAGE}))
+    reconciler.settings = replace(reconciler.settings, api_token=TOKEN, write_back=True)
+    for _ in range(3):
+        reconciler.reconcile("test")
+    with api_of(reconciler) as (url, _):
+        b = Browser(url)
+        b.sign_in()
+        done = b.call("POST", "/ui/rollout/Deployment/demo/web/restart",
+                      {"csrf": b.csrf(), "back": "/ui/resources/Deployment/demo/web"})  # fmt: skip
+        assert done.status == 303 and "done=pushed" in done.headers["location"]
+        head = git(remote.bare, "rev-parse", "HEAD")
+        assert head != first and done.headers["location"].endswith(f"commit={head[:12]}")
+        said = git(remote.bare, "log", "-1", "--format=%an|%s|%b")
+        assert said.startswith("gitops dashboard|Restart deployment demo/web|")
+        assert "Made-with: the gitops dashboard (rollout restart)" in said
+        assert "gitops.io/restartedAt" in git(remote.bare, "show", "HEAD:web.yaml")
+        page = b.get(done.headers["location"])
+        assert "Committed and pushed" in page.text and head[:12] in page.text
+        for _ in range(3):  # the reconciler deploys it like any other commit
+            reconciler.reconcile("test")
+        assert reconciler.status.applied == head
+
+        again = b.call("POST", "/ui/rollout/Deployment/demo/web/resume", {"csrf": b.csrf()})
+        assert "done=unchanged" in again.headers["location"]  # not paused: nothing to commit
+        assert git(remote.bare, "rev-parse", "HEAD") == head
+
+        undo = b.call("POST", "/ui/rollout/Deployment/demo/web/undo?revision=1",
+                      {"csrf": b.csrf()})  # fmt: skip
+        assert undo.status == 303, undo.text
+        assert git(remote.bare, "log", "-1", "--format=%s") == (
+            f"Roll back deployment demo/web to {first[:12]}"
+        )
+        assert "restartedAt" not in git(remote.bare, "show", "HEAD:web.yaml")
+        nowhere = b.call("POST", "/ui/rollout/Deployment/demo/web/undo?revision=99",
+                         {"csrf": b.csrf()})  # fmt: skip
+        assert nowhere.status == 409 and "revision 99 not found" in nowhere.text
+        paused = b.call("POST", "/ui/rollout/DaemonSet/demo/web/pause", {"csrf": b.csrf()})
+        assert paused.status == 400
 
 
 def test_logs_need_a_session_and_stream_a_pods_output(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import shlex
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -235,11 +236,18 @@ def diff(git: Git, key: tuple[str, str, str], older: str, newer: str) -> list[tu
     return out
 
 
-def command_for(verb: str, kind: str, namespace: str, name: str, repo: str, extra: str) -> str:
-    """The CLI command that makes an action's commit, for a reconciler that cannot push."""
-    target = f"{kind.lower()}/{name}"
-    tail = f" {extra}" if extra else ""
-    return f"gitops rollout {verb} {target} -n {namespace}{tail} --repo {repo} --push"
+def command_for(
+    verb: str, kind: str, namespace: str, name: str, repo: str, branch: str, path: str,
+    revision: int | None = None,
+) -> str:  # fmt: skip
+    """The CLI command that makes an action's commit, for a reconciler that does not push
+    (``--write-back`` off): each value quoted for a POSIX shell."""
+    words = ["gitops", "rollout", verb, f"{kind.lower()}/{name}", "-n", namespace]
+    if revision is not None:
+        words += ["--to-revision", str(revision)]
+    words += ["--repo", repo] + (["--branch", branch] if branch != "main" else [])
+    words += (["--path", path] if path else []) + ["--push"]
+    return " ".join(shlex.quote(w) for w in words)
 
 
 Describe = Callable[[str], CommitInfo]

@@ -13,22 +13,37 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict
+from datetime import UTC, datetime
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs, quote
 
 import jinja2
 
 from gitops.config import build as build_info
+from gitops.errors import GitopsError
 from gitops.serve import logs, streams
 from gitops.serve.api import HTML, App, Page, Request
 from gitops.serve.dashboard import pages
 from gitops.serve.dashboard.grid import WORKLOAD_KINDS, Filters
 from gitops.serve.dashboard.sessions import Session, Sessions, TooManyAttempts, cookie, session_id
 from gitops.serve.streams import MAX_STREAMS, Stream
+from gitops.source import changes
+from gitops.source.git import Commit, Edit, NothingToChange
 from gitops.state.cluster import NodeNotFound
 
 log = logging.getLogger(__name__)
+
+
+class Writer(Protocol):
+    """Commits and pushes to the reconciler's branch (``gitops.source.git.GitWriter``)."""
+
+    def commit(
+        self, message: str, edit: Edit, push: bool, attempts: int = 3,
+        author: tuple[str, str] | None = None,
+    ) -> Commit: ...  # fmt: skip
+
 
 STATIC = {"app.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8"}
 KEEPALIVE = 15.0  # seconds between comments on a quiet event stream (proxies drop idle ones)
@@ -38,16 +53,21 @@ DONE = {
     "cordon": "The node is cordoned: nothing new is scheduled on it.",
     "uncordon": "The node is uncordoned.",
     "drain": "The node is cordoned and its pods move to other nodes.",
+    "pushed": "Committed and pushed: the reconciler deploys the commit now.",
+    "unchanged": "Nothing to commit: git already says so.",
 }
-VERBS = {"Deployment": ("restart", "pause", "resume", "undo"),
-         "StatefulSet": ("restart", "undo"), "DaemonSet": ("restart", "undo")}  # fmt: skip
+AUTHOR = ("gitops dashboard", "gitops@localhost")  # who a write-back commit says made it
 
 
 class Dashboard:
     def __init__(
-        self, app: App, git: pages.Git, clock: Callable[[], float] = time.monotonic
+        self,
+        app: App,
+        git: pages.Git,
+        writer: Writer | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.app, self.git = app, git
+        self.app, self.git, self.writer = app, git, writer
         self.sessions = Sessions(app.settings.api_token, clock)
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("gitops.serve.dashboard", "templates"),
@@ -75,7 +95,7 @@ class Dashboard:
         path, filters = req.path, Filters.of(req.query)
         parts = [p for p in path.split("/") if p][1:]  # after "ui"
         ctx: dict[str, Any] = {"session": session, "filters": filters, "back": _back(req),
-                               "flash": DONE.get(req.arg("done"), "")}  # fmt: skip
+                               "flash": _flash(req)}  # fmt: skip
         if path == "/":
             return self._page("overview.html", ctx | pages.overview(self.app, self.git, filters),
                               "overview", live=True)  # fmt: skip
@@ -101,7 +121,7 @@ class Dashboard:
             found = pages.resource(self.app, self.git, kind, ns, name)
             if found is None:
                 return self._error(404, f"{kind} {ns}/{name} is neither in git nor running")
-            extra = {"workload": kind in WORKLOAD_KINDS, "verbs": VERBS.get(kind, ())}
+            extra = {"workload": kind in WORKLOAD_KINDS, "verbs": changes.VERBS.get(kind, ())}
             return self._page("resource.html", ctx | found | extra, "resource", live=True)
         if len(parts) == 4 and parts[0] == "diff":
             return self._diff(req, ctx, parts[1], parts[2], parts[3])
@@ -228,17 +248,46 @@ class Dashboard:
         return _redirect(_done(back, verb))
 
     def _rollout(self, kind: str, ns: str, name: str, verb: str, req: Request, back: str) -> Page:
-        if verb not in VERBS.get(kind, ()):
-            return self._error(400, f"a {kind} has no rollout {verb[:20]}")
-        extra = ""
+        """The rollout verb's commit, made and pushed here with ``--write-back``; else the exact
+        CLI command that makes it."""
+        if verb not in changes.VERBS.get(kind, ()):
+            return self._error(400, f"a {kind[:40]} has no rollout {verb[:20]}")
+        revision: int | None = None
         if verb == "undo" and req.arg("revision"):
             if not req.arg("revision").isdigit() or len(req.arg("revision")) > 9:
                 return self._error(400, "revision: expected a number from the rollout history")
-            extra = f"--to-revision {req.arg('revision')}"
-        command = pages.command_for(verb, kind, ns, name, self.git.display_url, extra)
-        ctx = {"session": None, "filters": None, "back": back, "command": command,
-               "heading": f"Rollout {verb} of {kind.lower()}/{name}"}  # fmt: skip
-        return self._page("command.html", ctx, "command")
+            revision = int(req.arg("revision"))
+        if self.writer is None:
+            settings = self.app.settings
+            command = pages.command_for(verb, kind, ns, name, self.git.display_url,
+                                        settings.branch, settings.path, revision)  # fmt: skip
+            ctx = {"session": None, "filters": None, "back": back, "command": command,
+                   "heading": f"Rollout {verb} of {kind.lower()}/{name}"}  # fmt: skip
+            return self._page("command.html", ctx, "command")
+        try:
+            made = self._change(kind, ns, name, verb, revision)
+            pushed = self.writer.commit(made.message, made.edit, True, author=AUTHOR)
+        except NothingToChange:
+            return _redirect(_done(back, "unchanged"))
+        except GitopsError as exc:  # redacted by the writer; the page says why, the log too
+            log.warning("dashboard: rollout %s of %s %s/%s: %s", verb, kind, ns, name, exc)
+            return self._error(409 if isinstance(exc, changes.NoSuchChange) else 502, str(exc))
+        log.info("dashboard: rollout %s of %s %s/%s pushed as %s", verb, kind, ns, name,
+                 pushed.sha[:12])  # fmt: skip
+        self.app.trigger.fire(f"dashboard:{verb}")  # fetch the commit now, not at the poll
+        return _redirect(_done(back, "pushed") + f"&commit={pushed.sha[:12]}")
+
+    def _change(
+        self, kind: str, ns: str, name: str, verb: str, revision: int | None
+    ) -> changes.Change:
+        target = replaced = ""
+        if verb == "undo":
+            rows = [asdict(r) for r in self.app.history.rollouts(ns, name, 100)]
+            target, replaced = changes.undo_target(rows, f"{kind.lower()} {ns}/{name}", revision)
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        by = f"the gitops dashboard (rollout {verb})"
+        return changes.rollout(verb, (kind, ns, name), self.app.settings.path, now, by, target,
+                               replaced)  # fmt: skip
 
     # -- answers ----------------------------------------------------------------------------
     def _page(
@@ -271,6 +320,19 @@ def _safe_back(path: str) -> str:
     return path
 
 
+def _flash(req: Request) -> str:
+    """What the last action did, from ``DONE`` only; a pushed commit's SHA when it is one."""
+    said = DONE.get(req.arg("done"), "")
+    sha = req.arg("commit")
+    if said and req.arg("done") == "pushed" and 7 <= len(sha) <= 40 and _is_hex(sha):
+        said += f" (commit {sha})"
+    return said
+
+
+def _is_hex(text: str) -> bool:
+    return all(c in "0123456789abcdef" for c in text.lower())
+
+
 def _done(back: str, what: str) -> str:
     """The page to go back to, saying what was done (one of ``DONE``: a link cannot make the
     page say anything else)."""
@@ -278,7 +340,7 @@ def _done(back: str, what: str) -> str:
 
 
 def _sha(text: str) -> str:
-    if not (4 <= len(text) <= 40 and all(c in "0123456789abcdef" for c in text.lower())):
+    if not (4 <= len(text) <= 40 and _is_hex(text)):
         raise ValueError("from and to: expected commit SHAs (4 to 40 hex digits)")
     return text.lower()
 
