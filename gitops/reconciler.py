@@ -808,7 +808,7 @@ class _Acting(_Effects):
         if rec.recorder is None:
             return
         prober = rec.prober
-        unhealthy = prober.reason if prober is not None else lambda _: ""
+        unhealthy = prober.take_unhealthy() if prober is not None else {}
         held, self._held = self._held, []
         found: list[ObjectEvent] = []
         try:

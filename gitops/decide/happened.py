@@ -6,12 +6,12 @@ pulled), Created and Started, or Failed when its image could not be had; a pod r
 Killing (Evicted, when its node was lost); a container restarted after a crash is BackOff, one
 that failed liveness is Killing; replicas no node can take are FailedScheduling; a workload
 whose replicas changed is ScalingUp or ScalingDown; a container whose probe fails is
-Unhealthy, with the probe's output.
+Unhealthy, with the probe's output, counted by failed run.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 
 from gitops.decide.actions import Why
 from gitops.decide.desired import DesiredState
@@ -30,7 +30,7 @@ def pass_events(
     desired: DesiredState,
     live: LiveState,
     before: Mapping[tuple[str, str], int],
-    unhealthy: Callable[[str], str],
+    unhealthy: Mapping[str, Sequence[tuple[str, int]]],
     now: float,
 ) -> tuple[list[ObjectEvent], Replicas]:
     """The pass's events, and each workload's replicas now (the next pass's ``before``)."""
@@ -92,12 +92,11 @@ def pass_events(
         kind = _kind(desired, p.namespace, p.deployment)
         out.append(event(kind, p.namespace, p.deployment, ev.FAILED_SCHEDULING,
                          f"{p.count} replica(s) pending: {p.reason}", now, True))  # fmt: skip
-    for pod in live.pods:
+    for pod in live.pods:  # each failed probe run, as the kubelet tells them (``unhealthy``)
         for app in pod.app_containers():
-            said = unhealthy(app.id) if app.state == "running" else ""
-            if said:
+            for said, runs in unhealthy.get(app.id, ()):
                 out.append(event("Pod", pod.namespace, pod.name, ev.UNHEALTHY, said, now, True,
-                                 pod.node))  # fmt: skip
+                                 pod.node, runs))  # fmt: skip
     now_replicas: Replicas = {}
     for dep in desired.deployments:
         if dep.kind in {"Job", "DaemonSet"}:

@@ -69,10 +69,10 @@ class ObjectEvent:
 
 def event(
     kind: str, namespace: str, name: str, reason: str, message: str, now: float,
-    warning: bool = False, node: str = "",
+    warning: bool = False, node: str = "", count: int = 1,
 ) -> ObjectEvent:  # fmt: skip
     return ObjectEvent(kind, namespace, name, WARNING if warning else NORMAL, reason,
-                       message[:MESSAGE_LIMIT], now, now, 1, node)  # fmt: skip
+                       message[:MESSAGE_LIMIT], now, now, count, node)  # fmt: skip
 
 
 _FROM_NOTE = {

@@ -67,6 +67,10 @@ class Prober:
         with self._lock:
             return self.tracker.failed(container_id)
 
+    def take_unhealthy(self) -> dict[str, list[tuple[str, int]]]:
+        with self._lock:
+            return self.tracker.take_unhealthy()
+
     def failing(self) -> dict[str, str]:
         with self._lock:
             return self.tracker.failing()

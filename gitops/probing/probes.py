@@ -27,6 +27,7 @@ probes run in the container itself. ``ProbeTask`` carries what either way needs.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -39,6 +40,7 @@ START_INTERVAL: Final = 0.1  # seconds between readiness probes while a containe
 READINESS: Final = "readiness"
 LIVENESS: Final = "liveness"
 STARTUP: Final = "startup"
+MAX_UNTOLD: Final = 10_000  # distinct failure messages kept between two passes' events
 
 
 @dataclass(frozen=True)
@@ -115,6 +117,9 @@ class ProbeTracker:
     def __init__(self) -> None:
         self._containers: dict[str, _Container] = {}
         self._carried: set[str] = set()
+        # Failed probe runs not yet told as Unhealthy events: (container, message) -> runs, as
+        # the kubelet records one event a failed run (folded into a count).
+        self._unhealthy: Counter[tuple[str, str]] = Counter()
 
     def carry(self, ready: Iterable[str]) -> None:
         """Containers a previous reconciler had found ready. At the first ``sync`` those still
@@ -187,6 +192,11 @@ class ProbeTracker:
             probe.next_at = now + START_INTERVAL  # not up yet: look again soon, count nothing
             return False
         probe.ever_ok |= ok
+        if not ok and (
+            len(self._unhealthy) < MAX_UNTOLD
+            or (container_id, self._said(kind, result)) in self._unhealthy
+        ):
+            self._unhealthy[(container_id, self._said(kind, result))] += 1
         if ok:
             probe.successes, probe.failures = probe.successes + 1, 0
             needed = probe.spec.success_threshold if kind == READINESS else 1
@@ -237,6 +247,18 @@ class ProbeTracker:
                     f"{probe.output or 'no output'}"
                 )
         return ""
+
+    @staticmethod
+    def _said(kind: str, result: ProbeResult) -> str:
+        return f"{kind.capitalize()} probe failed: {result.output or 'no output'}"
+
+    def take_unhealthy(self) -> dict[str, list[tuple[str, int]]]:
+        """The failed probe runs since the last take, by container: (message, runs)."""
+        out: dict[str, list[tuple[str, int]]] = {}
+        for (cid, said), runs in self._unhealthy.items():
+            out.setdefault(cid, []).append((said, runs))
+        self._unhealthy.clear()
+        return out
 
     def reason(self, container_id: str) -> str:
         """Why a container is not ready, for status: the readiness probe's last output."""

@@ -108,6 +108,9 @@ def test_readiness_thresholds_delay_and_period() -> None:
     run_due(tracker, 11.0, ok=False)
     assert tracker.ready("app") is False
     assert tracker.reason("app") == "Readiness probe failed: refused"
+    # Each failed run is told once, as the kubelet records an Unhealthy event a failed run.
+    assert tracker.take_unhealthy() == {"app": [("Readiness probe failed: refused", 2)]}
+    assert tracker.take_unhealthy() == {}
 
 
 def test_probe_is_never_run_twice_at_once() -> None:
