@@ -192,9 +192,26 @@ class Reconciler:
     def latest_rollout(self, key: tuple[str, str]) -> RolloutRecord | None:
         return self.revisions.latest(key)
 
+    @property
+    def last_look(self) -> tuple[float, LiveState] | None:
+        """The last pass's look at the nodes and when it began (this reconciler's clock)."""
+        return self.board.seen
+
     def look(self) -> LiveState:
-        """A fresh observation of every node (what ``get`` shows)."""
-        return observe(list(self.nodes.values()))
+        """A fresh observation of every node (what ``get`` shows), listing the claims' volumes
+        and the finished Jobs' records where the passes' looks would."""
+        volumes, records = self._listed()
+        return observe(list(self.nodes.values()), volumes, records)
+
+    def _listed(self) -> tuple[bool, bool]:
+        """Whether a look lists the claims' volumes and the finished Jobs' records: at the
+        first look, while the applied commit has claims (Jobs) or a node is known to hold
+        volumes (records were found). Without them, two calls a node."""
+        desired = self.board.desired
+        claims = desired is not None and desired.has_claims
+        jobs = desired is not None and desired.has_jobs
+        return (not self._looked or claims or self.cluster.holds_volumes(),
+                not self._looked or jobs or self._records_found)  # fmt: skip
 
     def exec_stream(
         self, node: str, container_id: str, command: list[str], tty: bool
@@ -460,15 +477,9 @@ class Reconciler:
 
     def _observe(self) -> LiveState:
         started = self.clock()
-        # Volumes are listed while claims may exist: at the first look, while the applied
-        # commit has claims or a node is known to hold some. Without them, two calls a node.
-        desired = self.board.desired
-        claims = desired is not None and desired.has_claims
-        volumes = not self._looked or claims or self.cluster.holds_volumes()
-        # Likewise the finished Jobs' records: while Jobs are in git, or records were found.
-        jobs = desired is not None and desired.has_jobs
-        records = not self._looked or jobs or self._records_found
+        volumes, records = self._listed()
         live = observe(list(self.nodes.values()), volumes, records)
+        self.board.seen = (started, live)
         if records:
             self._records_found = bool(live.records)
         self._looked = True
@@ -777,6 +788,8 @@ class _Acting(_Effects):
         self.rec.board.pending = plan.pending
         self.rec.board.blocked = plan.blocked
         self.rec.board.changes = tuple(plan.describe())
+        if applied is not None and applied.changed:  # its look predates what it changed
+            self.rec.board.seen = None
 
     def route(self, desired: DesiredState, live: LiveState) -> None:
         self.rec._route(desired, live)

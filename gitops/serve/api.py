@@ -162,10 +162,14 @@ class App:
             self.cluster.cordon(name, drain=verb == "drain")
         self.trigger.fire(f"{by}:{verb}")
 
-    def rows(self, kind: str, ns: str | None) -> list[dict[str, Any]] | None:
-        """The rows ``gitops get`` shows of a kind (None for a kind there are none of)."""
+    def rows(
+        self, kind: str, ns: str | None, live: LiveState | None = None
+    ) -> list[dict[str, Any]] | None:
+        """The rows ``gitops get`` shows of a kind (None for a kind there are none of), from
+        ``live`` when the caller has looked already (a page of several kinds looks once)."""
         rec, cluster = self.model, self.cluster
-        live = rec.look() if kind in _LIVE_KINDS else LiveState((), {}, {})  # engines asked only
+        if live is None:  # the engines are asked only for the kinds whose rows need them
+            live = rec.look() if kind in _LIVE_KINDS else LiveState((), {}, {})
         born = self.history.first_rollouts  # for the kinds that show them
         return {
             "pods": lambda: views.pod_rows(

@@ -66,6 +66,9 @@ class ReadModel(Protocol):
 
     def look(self) -> LiveState: ...
 
+    @property
+    def last_look(self) -> tuple[float, LiveState] | None: ...  # the last pass's, and when
+
     # A container's log from the node holding it (``Node.read_logs``), and the logs kept of
     # crashed pods since removed.
     def read_logs(self, node: str, container_id: str, query: LogQuery) -> LogStream: ...

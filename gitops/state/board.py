@@ -16,6 +16,7 @@ from gitops.decide.endpoints import PortEndpoints
 from gitops.decide.ingress import IngressTable
 from gitops.decide.status import SyncStatus
 from gitops.model.applied import Unstarted
+from gitops.model.live import LiveState
 
 
 @dataclass
@@ -27,6 +28,7 @@ class Board:
     unstarted: tuple[Unstarted, ...] = ()  # pods placed whose image could not be had
     pending: tuple[Pending, ...] = ()  # replicas no node can take
     blocked: tuple[Blocked, ...] = ()  # a drain's pods a PodDisruptionBudget holds back
+    seen: tuple[float, LiveState] | None = None  # the last look at the nodes, and when
     trigger: str = ""  # what the last pass ran for ("poll", "webhook:github", "dashboard", ...)
     changes: tuple[str, ...] = ()  # what the last pass's plan changed, as ``gitops diff`` says
     fetches_started: int = 0  # passes never overlap: a fetch numbered above N began after N

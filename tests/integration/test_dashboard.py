@@ -63,6 +63,30 @@ def until(page: Page, script: str, timeout: int = 30_000) -> None:
         time.sleep(0.1)
 
 
+# WCAG's contrast ratio of each element's own text against the background it is drawn on.
+LOW_CONTRAST = """() => {
+  const rgb = s => s.match(/[\\d.]+/g).map(Number);
+  const lin = c => (c /= 255) <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4);
+  const lum = ([r, g, b]) => 0.2126 * lin(r) + 0.7152 * lin(g) + 0.0722 * lin(b);
+  const behind = el => {
+    for (; el; el = el.parentElement) {
+      const c = rgb(getComputedStyle(el).backgroundColor);
+      if (c.length < 4 || c[3] > 0) return c;
+    }
+    return [255, 255, 255];
+  };
+  const low = [];
+  for (const el of document.querySelectorAll("main *, header *")) {
+    const own = [...el.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+    if (!own || el.closest(".sr-only, .skip") || !el.getClientRects().length) continue;
+    const a = lum(rgb(getComputedStyle(el).color)), b = lum(behind(el));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    if (ratio < 4.5) low.push(`${el.tagName}.${el.className}: ${ratio.toFixed(2)}`);
+  }
+  return low;
+}"""
+
+
 def sign_in(page: Page, api: str, token: str) -> None:
     page.goto(api + "/ui/login")
     page.fill("input[name=token]", token)
@@ -150,6 +174,16 @@ def test_signing_in_sync_now_a_forged_post_and_a_rejected_commit_on_the_overview
     remote.write("web.yaml", web(images, 1))
     remote.push("web: one replica")
     wait_for(lambda: len(pods(api)) == 1, 60, 0.5)
+    page.goto(api + "/")
+    for scheme in ("light", "dark"):  # readable: every text at least WCAG AA (4.5:1)
+        page.emulate_media(color_scheme=scheme)
+        assert page.evaluate(LOW_CONTRAST) == [], scheme
+    page.emulate_media(color_scheme="light")
+    page.keyboard.press("Tab")  # the first stop skips to the content
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("g")
+    page.keyboard.press("m")
+    page.wait_for_url(api + "/ui/map")  # g m: the map, from the keyboard
     page.goto(api + "/")
     assert page.locator("text=Sync now").count() == 0  # no action without signing in
     assert page.locator("form[action='/ui/nodes/node1/cordon']").count() == 0

@@ -6,6 +6,7 @@ and no escaping either: the template engine escapes every value it is given.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 import shlex
 import time
@@ -20,6 +21,7 @@ from gitops.errors import GitopsError
 from gitops.manifests.edit import key_of
 from gitops.manifests.load import load_documents
 from gitops.model.eventlog import ObjectEvent
+from gitops.model.live import LiveState
 from gitops.serve import objects
 from gitops.serve.api import App
 from gitops.serve.dashboard.grid import WORKLOAD_KINDS, Filters, Grid, build
@@ -49,6 +51,8 @@ class Git(Protocol):
 
     def files_at(self, commit: str) -> Mapping[str, bytes]: ...
 
+    def __hash__(self) -> int: ...  # a commit's parsed documents are kept per repository
+
 
 @dataclass(frozen=True)
 class Commit:
@@ -74,13 +78,18 @@ def ago(when: float, now: float) -> str:
 
 
 def events(
-    app: App, kind: str = "", namespace: str | None = None, name: str = "", shown: int = 0
+    app: App,
+    namespace: str | None = None,
+    objects: frozenset[tuple[str, str]] | None = None,
+    shown: int = EVENTS_SHOWN,
 ) -> list[Any]:
-    shown = shown or EVENTS_SHOWN
+    """The newest events, of ``objects`` ((kind, name) pairs) when given: one query."""
     log = app.model.events
     if log is None:
         return []
-    found: list[ObjectEvent] = log.list(namespace, kind, name, max(0, log.seq - 5 * shown))
+    found: list[ObjectEvent] = log.list(namespace, after=max(0, log.seq - 5 * shown))
+    if objects is not None:
+        found = [e for e in found if (e.kind, e.name) in objects]
     now = time.time()
     return [
         {"type": e.type, "reason": e.reason, "object": f"{e.kind}/{e.name}",
@@ -119,45 +128,56 @@ def overview(app: App, git: Git, filters: Filters) -> dict[str, Any]:
         "nodes": app.cluster.describe(),
         "syncs": syncs,
         "resources": shown,
-        "namespaces": sorted({r["namespace"] for r in resources if r["namespace"]}),
-        "kinds": sorted({r["kind"] for r in resources}),
-        "healths": sorted({r["health"] for r in resources if r["health"]}),
-        "sync_states": sorted({r["sync"] for r in resources}),
+        **choices(resources),
         "plural": PLURAL,
         "events": events(app, namespace=filters.namespace or None, shown=OVERVIEW_EVENTS),
     }
 
 
-def map_of(app: App, filters: Filters) -> Grid:
-    pods = app.rows("pods", filters.namespace or None) or []
+def choices(resources: list[dict[str, Any]]) -> dict[str, list[str]]:
+    """The filters' options: what the resources hold."""
+    return {
+        "namespaces": sorted({r["namespace"] for r in resources if r["namespace"]}),
+        "kinds": sorted({r["kind"] for r in resources}),
+        "healths": sorted({r["health"] for r in resources if r["health"]}),
+        "sync_states": sorted({r["sync"] for r in resources}),
+    }
+
+
+def map_of(app: App, filters: Filters, live: LiveState) -> Grid:
+    pods = app.rows("pods", filters.namespace or None, live) or []
     resources = [asdict(r) for r in app.model.status.resources]
     return build(pods, app.cluster.describe(), resources, filters)
 
 
-def resource(app: App, git: Git, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
-    """A resource's page: ``None`` when neither git nor the nodes know it."""
+def resource(
+    app: App, git: Git, kind: str, namespace: str, name: str, seen: LiveState
+) -> dict[str, Any] | None:
+    """A resource's page from one look at the nodes: ``None`` when neither git nor the nodes
+    know it."""
     plural = PLURAL.get(kind)
     if plural is None:
         return None
     status = next((r for r in app.model.status.resources
                    if (r.kind, r.namespace, r.name) == (kind, namespace, name)), None)  # fmt: skip
-    row = next((r for r in app.rows(plural, namespace) or [] if r["name"] == name), None)
+    row = next((r for r in app.rows(plural, namespace, seen) or [] if r["name"] == name), None)
     if status is None and row is None:
         return None
     now = time.time()
-    pods = [p for p in app.rows("pods", namespace) or []
+    pods = [p for p in app.rows("pods", namespace, seen) or []
             if kind in WORKLOAD_KINDS and p.get("deployment") == name
             and p.get("ownerKind") in (kind, "")]  # fmt: skip
     names = {p["name"] for p in pods}
-    services = [s for s in app.rows("services", namespace) or []
+    services = [s for s in app.rows("services", namespace, seen) or []
                 if (kind == "Service" and s["name"] == name)
                 or any(_selects(s, p.get("labels") or {}) for p in pods)]  # fmt: skip
     service_names = {s["name"] for s in services}
-    endpoints = [e for e in app.rows("endpoints", namespace) or [] if e["name"] in service_names]
-    ingresses = [i for i in app.rows("ingresses", namespace) or []
+    endpoints = [e for e in app.rows("endpoints", namespace, seen) or []
+                 if e["name"] in service_names]  # fmt: skip
+    ingresses = [i for i in app.rows("ingresses", namespace, seen) or []
                  if (kind == "Ingress" and i["name"] == name)
                  or any(r["service"] in service_names for r in i.get("rules", []))]  # fmt: skip
-    claims = [c for c in app.rows("persistentvolumeclaims", namespace) or []
+    claims = [c for c in app.rows("persistentvolumeclaims", namespace, seen) or []
               if set(c.get("usedBy") or ()) & names
               or (kind == "PersistentVolumeClaim" and c["name"] == name)]  # fmt: skip
     live = objects.to_object(plural, row, {}) if row else None
@@ -184,8 +204,7 @@ def resource(app: App, git: Git, kind: str, namespace: str, name: str) -> dict[s
         "changes": [c for c in app.model.changes if _mentions(c, namespace, name)],
         "applied": applied,
         "rollouts": rollouts,
-        "events": events(app, kind, namespace, name)
-        + [e for p in sorted(names) for e in events(app, "Pod", namespace, p)][:EVENTS_SHOWN],
+        "events": events(app, namespace, frozenset({(kind, name)} | {("Pod", p) for p in names})),
     }
 
 
@@ -208,16 +227,21 @@ def manifest_text(git: Git, commit: str, key: tuple[str, str, str]) -> str:
     """A resource's document as ``commit`` has it ("" when it has none). A Secret's values
     never: only its keys."""
     try:
-        files = git.files_at(commit)
+        found = _documents(git, commit).get(key)
     except GitopsError:
         return ""
-    docs, _ = load_documents(files)
-    found = next((d.data for d in docs if key_of(d.data) == key), None)
     if found is None:
         return ""
     if key[0] == "Secret":
         found = {k: v for k, v in found.items() if k not in ("data", "stringData")}
     return yaml.safe_dump(found, sort_keys=False)
+
+
+@functools.lru_cache(maxsize=8)
+def _documents(git: Git, commit: str) -> Mapping[tuple[str, str, str], Any]:
+    """A commit's documents by key, parsed once: a commit never changes."""
+    docs, _ = load_documents(git.files_at(commit))
+    return {key: d.data for d in docs if (key := key_of(d.data)) is not None}
 
 
 def diff(git: Git, key: tuple[str, str, str], older: str, newer: str) -> list[tuple[str, str]]:

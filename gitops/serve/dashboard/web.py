@@ -27,6 +27,7 @@ from gitops.serve import logs, streams
 from gitops.serve.api import HTML, App, Page, Request
 from gitops.serve.dashboard import pages
 from gitops.serve.dashboard.grid import WORKLOAD_KINDS, Filters
+from gitops.serve.dashboard.looks import Looks
 from gitops.serve.dashboard.sessions import Session, Sessions, TooManyAttempts, cookie, session_id
 from gitops.serve.streams import MAX_STREAMS, Stream
 from gitops.source import changes
@@ -69,6 +70,7 @@ class Dashboard:
     ) -> None:
         self.app, self.git, self.writer = app, git, writer
         self.sessions = Sessions(app.settings.api_token, clock)
+        self.looks = Looks(app.model)
         self.env = jinja2.Environment(
             loader=jinja2.PackageLoader("gitops.serve.dashboard", "templates"),
             autoescape=True,  # every value a manifest, a commit or a log holds is text
@@ -100,10 +102,13 @@ class Dashboard:
             return self._page("overview.html", ctx | pages.overview(self.app, self.git, filters),
                               "overview", live=True)  # fmt: skip
         if parts == ["map"]:
-            o = pages.overview(self.app, self.git, Filters())
-            ctx |= {k: o[k] for k in ("namespaces", "kinds", "healths", "sync_states")}
-            return self._page("map.html", ctx | {"grid": pages.map_of(self.app, filters)}, "map",
-                              live=True)  # fmt: skip
+            ctx |= pages.choices([asdict(r) for r in self.app.model.status.resources])
+            when, live = self.looks.get()
+            ctx |= {
+                "grid": pages.map_of(self.app, filters, live),
+                "seen": pages.ago(when, time.time()),
+            }
+            return self._page("map.html", ctx, "map", live=True)
         if parts == ["events"]:
             listed = pages.events(self.app, namespace=filters.namespace or None)
             return self._page("events.html", ctx | {"events": listed}, "events", live=True)
@@ -118,7 +123,7 @@ class Dashboard:
                               "login")  # fmt: skip
         if len(parts) == 4 and parts[0] == "resources":
             kind, ns, name = parts[1], "" if parts[2] == "-" else parts[2], parts[3]
-            found = pages.resource(self.app, self.git, kind, ns, name)
+            found = pages.resource(self.app, self.git, kind, ns, name, self.looks.get()[1])
             if found is None:
                 return self._error(404, f"{kind} {ns}/{name} is neither in git nor running")
             extra = {"workload": kind in WORKLOAD_KINDS, "verbs": changes.VERBS.get(kind, ())}
@@ -196,6 +201,7 @@ class Dashboard:
                 elif quiet >= KEEPALIVE:
                     quiet = 0.0
                     yield b": quiet\n\n"
+                self._warm()
                 if events is not None:
                     events.wait(seen, LOOK)
                 else:
@@ -203,6 +209,12 @@ class Dashboard:
                 quiet += LOOK
         finally:
             streams.give_back()
+
+    def _warm(self) -> None:
+        try:
+            self.looks.keep_warm()
+        except GitopsError as exc:  # the page's own look will say; the stream goes on
+            log.debug("dashboard: a look to keep the pages warm failed: %s", exc)
 
     # -- changing ---------------------------------------------------------------------------
     def _post(self, req: Request, session: Session | None, secure: bool) -> Page:
