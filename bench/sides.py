@@ -152,6 +152,13 @@ class Gitops:
             p["ready"] == "1/1" and p["containers"][0]["image"] == image for p in pods
         )
 
+    def ready_all(self, deployment: str, image: str, n: int) -> bool:
+        """Exactly ``n`` pods of ``deployment``, all of ``image``, all ready."""
+        pods = [p for p in self.pods() if p.get("deployment") == deployment]
+        return len(pods) == n and all(
+            p["ready"] == "1/1" and p["containers"][0]["image"] == image for p in pods
+        )
+
     def complete(self) -> bool:
         """The newest rollout of the Deployment recorded Complete: what gitops rolls back to
         when the next one fails (pods all ready is not yet that record)."""

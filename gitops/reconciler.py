@@ -192,9 +192,21 @@ class Reconciler:
     def latest_rollout(self, key: tuple[str, str]) -> RolloutRecord | None:
         return self.revisions.latest(key)
 
+    def _acting(self, what: str) -> None:
+        """Each step a pass carries out (a pod made, removed, an image pulling): counted for
+        the readers that show the nodes while a long pass runs, then told as progress."""
+        self.board.acted += 1
+        (self.progress or log.info)(what)
+
     @property
-    def last_look(self) -> tuple[float, LiveState] | None:
-        """The last pass's look at the nodes and when it began (this reconciler's clock)."""
+    def acted(self) -> int:
+        """Steps carried out so far: a look taken at a lower count is out of date."""
+        return self.board.acted
+
+    @property
+    def last_look(self) -> tuple[float, LiveState, int] | None:
+        """The last pass's look at the nodes, when it began (this reconciler's clock) and the
+        steps carried out before it (``acted``)."""
         return self.board.seen
 
     def look(self) -> LiveState:
@@ -479,7 +491,7 @@ class Reconciler:
         started = self.clock()
         volumes, records = self._listed()
         live = observe(list(self.nodes.values()), volumes, records)
-        self.board.seen = (started, live)
+        self.board.seen = (started, live, self.board.acted)
         if records:
             self._records_found = bool(live.records)
         self._looked = True
@@ -776,7 +788,7 @@ class _Acting(_Effects):
         rec = self.rec
         rec.kept_logs.before_removal(plan.remove, rec.crash.counts())
         return apply_plan(
-            plan, rec.nodes, desired, rec.progress, rec.settings.workers, rec.pulls, now,
+            plan, rec.nodes, desired, rec._acting, rec.settings.workers, rec.pulls, now,
             rec._leave_services,
         )  # fmt: skip
 

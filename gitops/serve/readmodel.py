@@ -67,7 +67,10 @@ class ReadModel(Protocol):
     def look(self) -> LiveState: ...
 
     @property
-    def last_look(self) -> tuple[float, LiveState] | None: ...  # the last pass's, and when
+    def last_look(self) -> tuple[float, LiveState, int] | None: ...  # when, and ``acted`` then
+
+    @property
+    def acted(self) -> int: ...  # steps carried out so far (pods made, removed, pulls begun)
 
     # A container's log from the node holding it (``Node.read_logs``), and the logs kept of
     # crashed pods since removed.

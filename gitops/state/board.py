@@ -28,7 +28,9 @@ class Board:
     unstarted: tuple[Unstarted, ...] = ()  # pods placed whose image could not be had
     pending: tuple[Pending, ...] = ()  # replicas no node can take
     blocked: tuple[Blocked, ...] = ()  # a drain's pods a PodDisruptionBudget holds back
-    seen: tuple[float, LiveState] | None = None  # the last look at the nodes, and when
+    # The last look at the nodes, when, and the steps carried out before it (``acted``).
+    seen: tuple[float, LiveState, int] | None = None
+    acted: int = 0  # steps carried out by every pass so far: pods made, removed, pulls begun
     trigger: str = ""  # what the last pass ran for ("poll", "webhook:github", "dashboard", ...)
     changes: tuple[str, ...] = ()  # what the last pass's plan changed, as ``gitops diff`` says
     fetches_started: int = 0  # passes never overlap: a fetch numbered above N began after N

@@ -137,9 +137,31 @@ def test_the_resource_view_has_pods_manifest_live_state_history_and_events(
     assert "replicas: 2" in page  # the manifest as git has it
     assert "Rollout history" in page and "web: two replicas" in page
     assert "No difference at" in page
+    live = page[page.index('data-test="live-object"') :]
+    assert "team:" in live and "replicas: 2" in live  # the live object has its spec and labels
     missing = Browser(url).get("/ui/resources/Deployment/demo/nope")
     assert missing.status == 404 and "neither in git nor running" in missing.text
     assert Browser(url).get("/ui/resources/Bogus/demo/web").status == 404
+
+
+def test_a_secrets_values_are_never_shown_only_its_keys(
+    remote: GitRemote, tmp_path: Path,
+) -> None:  # fmt: skip
+    remote.write("s.yaml", {"apiVersion": "v1", "kind": "Secret",
+                            "metadata": {"name": "db", "namespace": "demo"},
+                            "stringData": {"password": "hunter2-s3cret"}})  # fmt: skip
+    remote.write("web.yaml", deployment(image=IMAGE))
+    remote.push("a secret")
+    reconciler = make(remote, tmp_path, MemoryNode("local", {IMAGE}))
+    reconciler.settings = replace(reconciler.settings, api_token=TOKEN)
+    reconciler.reconcile("test")
+    with api_of(reconciler) as (url, _):
+        b = Browser(url)
+        b.sign_in()
+        page = b.get("/ui/resources/Secret/demo/db")
+        assert page.status == 200 and "password: (hidden)" in page.text
+        for path in ("/", "/ui/resources/Secret/demo/db", "/ui/events", "/ui/map"):
+            assert "hunter2" not in b.get(path).text, path
 
 
 def test_a_manifests_markup_is_text_everywhere(served: Served) -> None:

@@ -1,6 +1,6 @@
 """Which look at the nodes the dashboard's pages read (``gitops.serve.dashboard.looks``), on a
 fake read model and an injected clock: the reconciler's last look while recent, else one of its
-own shared for ``MAX_AGE``, never one older than a pass that ended after it."""
+own shared for ``MAX_AGE``, never one older than a step carried out or a pass ended after it."""
 
 from __future__ import annotations
 
@@ -15,8 +15,9 @@ from gitops.serve.readmodel import ReadModel
 
 @dataclass
 class Model:
-    last_look: tuple[float, LiveState] | None = None
+    last_look: tuple[float, LiveState, int] | None = None
     status: SyncStatus = field(default_factory=SyncStatus)
+    acted: int = 0
     looks: int = 0
 
     def look(self) -> LiveState:
@@ -38,20 +39,34 @@ def made(model: Model, clock: Clock) -> Looks:
 
 def test_the_reconcilers_recent_look_is_read_and_the_engines_are_not_asked() -> None:
     clock, passes = Clock(), LiveState((), {"pass": frozenset()}, {})
-    model = Model(last_look=(clock.now - 0.5, passes))
+    model = Model(last_look=(clock.now - 0.5, passes, 0))
     assert made(model, clock).get() == (clock.now - 0.5, passes)
     assert model.looks == 0
 
 
 def test_without_a_recent_one_a_look_of_its_own_serves_every_page_for_a_while() -> None:
     clock = Clock()
-    model = Model(last_look=(clock.now - MAX_AGE - 1, LiveState((), {}, {})))
+    model = Model(last_look=(clock.now - MAX_AGE - 1, LiveState((), {}, {}), 0))
     looks = made(model, clock)
     first = looks.get()
     clock.now += MAX_AGE / 2
-    assert looks.get() is first and model.looks == 1  # many tabs, one look
+    assert looks.get()[1] is first[1] and model.looks == 1  # many tabs, one look
     clock.now += MAX_AGE
-    assert looks.get() is not first and model.looks == 2
+    assert looks.get()[1] is not first[1] and model.looks == 2
+
+
+def test_a_step_carried_out_after_a_look_puts_it_out_of_date() -> None:
+    clock = Clock()
+    model = Model(last_look=(clock.now, LiveState((), {}, {}), 0))
+    looks = made(model, clock)
+    looks.get()
+    assert model.looks == 0
+    model.acted = 1  # a long pass made a pod: neither its look nor the last one shows it
+    clock.now += 0.1
+    looks.get()
+    assert model.looks == 1
+    looks.get()  # and that one serves until the next step
+    assert model.looks == 1
 
 
 def test_a_pass_that_ended_after_its_own_look_makes_it_look_again() -> None:

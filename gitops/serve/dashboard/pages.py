@@ -28,6 +28,7 @@ from gitops.serve.dashboard.grid import WORKLOAD_KINDS, Filters, Grid, build
 from gitops.source.git import CommitInfo
 
 EVENTS_SHOWN = 50
+HIDDEN = "(hidden)"  # what a Secret's value is shown as
 OVERVIEW_EVENTS = 12  # the newest; the events page has more
 SYNCS_SHOWN = 10
 ROLLOUTS_SHOWN = 20
@@ -38,6 +39,7 @@ PLURAL = {
     "Job": "jobs", "CronJob": "cronjobs", "Service": "services", "Ingress": "ingresses",
     "PersistentVolumeClaim": "persistentvolumeclaims", "ConfigMap": "configmaps",
     "PodDisruptionBudget": "poddisruptionbudgets", "Namespace": "namespaces",
+    "Secret": "secrets",  # names and keys: never a value (``document``)
 }  # fmt: skip
 
 
@@ -180,8 +182,10 @@ def resource(
     claims = [c for c in app.rows("persistentvolumeclaims", namespace, seen) or []
               if set(c.get("usedBy") or ()) & names
               or (kind == "PersistentVolumeClaim" and c["name"] == name)]  # fmt: skip
-    live = objects.to_object(plural, row, {}) if row else None
     applied = app.model.status.applied
+    doc = document(git, applied, (kind, namespace, name)) if applied else None
+    manifests = {(kind, namespace, name): doc} if doc else {}  # the live object's spec
+    live = objects.to_object(plural, row, manifests) if row else None
     rollouts = [
         {**asdict(r), "when": ago(r.started, now)}
         for r in app.history.rollouts(namespace, name, ROLLOUTS_SHOWN)
@@ -224,17 +228,22 @@ def _selects(service: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
 
 
 def manifest_text(git: Git, commit: str, key: tuple[str, str, str]) -> str:
-    """A resource's document as ``commit`` has it ("" when it has none). A Secret's values
-    never: only its keys."""
+    """A resource's document as ``commit`` has it ("" when it has none)."""
+    found = document(git, commit, key)
+    return "" if found is None else yaml.safe_dump(found, sort_keys=False)
+
+
+def document(git: Git, commit: str, key: tuple[str, str, str]) -> dict[str, Any] | None:
+    """A resource's document as ``commit`` has it. A Secret's values never: only its keys."""
     try:
         found = _documents(git, commit).get(key)
     except GitopsError:
-        return ""
-    if found is None:
-        return ""
-    if key[0] == "Secret":
-        found = {k: v for k, v in found.items() if k not in ("data", "stringData")}
-    return yaml.safe_dump(found, sort_keys=False)
+        return None
+    if found is None or key[0] != "Secret":
+        return found
+    hidden = {f: {k: HIDDEN for k in found[f]} for f in ("data", "stringData")
+              if isinstance(found.get(f), dict)}  # fmt: skip
+    return {k: v for k, v in found.items() if k not in ("data", "stringData")} | hidden
 
 
 @functools.lru_cache(maxsize=8)

@@ -182,7 +182,8 @@ class Dashboard:
         return Page(200, stream, stream.content_type)
 
     def _stream(self, req: Request) -> Page:
-        """Server-sent events: ``change`` whenever the event log moves or a pass ends."""
+        """Server-sent events: ``change`` whenever the event log moves, a pass ends or carries
+        out a step (at most once a ``LOOK``)."""
         if not streams.take():
             return Page(429, b"too many streams\n", "text/plain; charset=utf-8")
         return Page(200, Stream(self._changes(req.disconnected), "text/event-stream"))
@@ -191,12 +192,14 @@ class Dashboard:
         model = self.app.model
         try:
             events = model.events
-            seen, passed, quiet = (events.seq if events else 0), model.status.time, 0.0
+            seen, passed, acted = (events.seq if events else 0), model.status.time, model.acted
+            quiet = 0.0
             yield b"retry: 2000\n\n"
             while not disconnected():
                 seq = events.seq if events else 0
-                if seq != seen or model.status.time != passed:
-                    seen, passed, quiet = seq, model.status.time, 0.0
+                if seq != seen or model.status.time != passed or model.acted != acted:
+                    # A pass ended, an event came, or a long pass made or removed a pod.
+                    seen, passed, acted, quiet = seq, model.status.time, model.acted, 0.0
                     yield f"event: change\ndata: {seq}\n\n".encode()
                 elif quiet >= KEEPALIVE:
                     quiet = 0.0
