@@ -175,6 +175,10 @@ class Reconciler:
         return self.board.trigger
 
     @property
+    def triggered(self) -> dict[str, float]:
+        return self.board.triggered
+
+    @property
     def changes(self) -> tuple[str, ...]:
         return self.board.changes
 

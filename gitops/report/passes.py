@@ -49,6 +49,9 @@ class Reporter:
         metrics still say what happened."""
         previous, self.board.status = self.board.status, status
         self.board.trigger = trigger
+        ended = dict(self.board.triggered)  # replaced whole: readers on other threads
+        ended.update({reason: status.time for reason in trigger.split(",") if reason})
+        self.board.triggered = ended
         try:
             if applied is not None and target and target == previous.applied:
                 # Same commit as last pass, yet pods changed: drift put right.

@@ -301,7 +301,8 @@ class App:
             body = {"ready": ok, "reason": rec.status.reason, "nodes": nodes}
             return (200 if ok else 503), body
         if method == "GET" and path == "/api/v1/status":
-            return 200, rec.status.to_dict() | {"trigger": rec.trigger}
+            return 200, rec.status.to_dict() | {"trigger": rec.trigger,
+                                                "triggeredAt": dict(rec.triggered)}  # fmt: skip
         if method == "GET" and path.startswith("/api/v1/jobs/") and path.count("/") == 5:
             namespace, _, name = path.removeprefix("/api/v1/jobs/").partition("/")
             runs = [

@@ -50,6 +50,9 @@ class ReadModel(Protocol):
     def trigger(self) -> str: ...  # what the last pass ran for, as Argo CD's initiatedBy
 
     @property
+    def triggered(self) -> Mapping[str, float]: ...  # when a pass for each reason last ended
+
+    @property
     def changes(self) -> Sequence[str]: ...  # the last pass's plan, as ``gitops diff`` says it
 
     @property

@@ -32,6 +32,8 @@ class Board:
     seen: tuple[float, LiveState, int] | None = None
     acted: int = 0  # steps carried out by every pass so far: pods made, removed, pulls begun
     trigger: str = ""  # what the last pass ran for ("poll", "webhook:github", "dashboard", ...)
+    # When a pass for each reason last ended: a pass asked for is seen even after others ran.
+    triggered: dict[str, float] = field(default_factory=dict)
     changes: tuple[str, ...] = ()  # what the last pass's plan changed, as ``gitops diff`` says
     fetches_started: int = 0  # passes never overlap: a fetch numbered above N began after N
     fetches_finished: int = 0

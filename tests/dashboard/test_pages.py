@@ -6,6 +6,7 @@ that says why (never a traceback)."""
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -204,6 +205,10 @@ def test_signing_in_gives_a_strict_cookie_and_sync_now_starts_a_pass(served: Ser
     assert trigger.wait(0) == {"dashboard"}  # the next pass starts now
     assert done.status == 303 and done.headers["location"].startswith("/?done=sync")
     assert "A sync was asked for" in b.get(done.headers["location"]).text
+    served.reconciler.reconcile("dashboard")  # the pass the runner starts for it
+    served.reconciler.reconcile("poll")  # and one after, for another reason
+    status = json.loads(b.get("/api/v1/status").text)
+    assert status["trigger"] == "poll" and set(status["triggeredAt"]) >= {"dashboard", "poll"}
 
 
 def test_a_forged_post_is_refused(served: Served) -> None:
