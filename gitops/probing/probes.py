@@ -192,11 +192,9 @@ class ProbeTracker:
             probe.next_at = now + START_INTERVAL  # not up yet: look again soon, count nothing
             return False
         probe.ever_ok |= ok
-        if not ok and (
-            len(self._unhealthy) < MAX_UNTOLD
-            or (container_id, self._said(kind, result)) in self._unhealthy
-        ):
-            self._unhealthy[(container_id, self._said(kind, result))] += 1
+        told = (container_id, f"{kind.capitalize()} probe failed: {result.output or 'no output'}")
+        if not ok and (len(self._unhealthy) < MAX_UNTOLD or told in self._unhealthy):
+            self._unhealthy[told] += 1
         if ok:
             probe.successes, probe.failures = probe.successes + 1, 0
             needed = probe.spec.success_threshold if kind == READINESS else 1
@@ -247,10 +245,6 @@ class ProbeTracker:
                     f"{probe.output or 'no output'}"
                 )
         return ""
-
-    @staticmethod
-    def _said(kind: str, result: ProbeResult) -> str:
-        return f"{kind.capitalize()} probe failed: {result.output or 'no output'}"
 
     def take_unhealthy(self) -> dict[str, list[tuple[str, int]]]:
         """The failed probe runs since the last take, by container: (message, runs)."""

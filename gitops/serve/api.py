@@ -491,13 +491,7 @@ class Front:
                 return self._ui(method, path, environ, start_response)
             code, body = self._route(method, path, environ)
             if isinstance(body, Stream):
-                headers = [("Content-Type", body.content_type), ("Cache-Control", "no-store"),
-                           ("X-Content-Type-Options", "nosniff")]  # fmt: skip
-                # Headers now, not with the first line a quiet container writes (PEP 3333
-                # holds them until then): through the write callable, as waitress's own
-                # file answers do.
-                start_response("200 OK", headers)(b"")
-                return body.chunks  # sent as they come
+                return _streamed(start_response, 200, body)
         except Exception:  # the API must outlive any one bad request; say nothing of it
             log.exception("API %s %s failed", method, path[:200])
             code, body = 500, {"error": "internal error; the reconciler's log has the details"}
@@ -525,10 +519,7 @@ class Front:
         headers = [("Content-Security-Policy", UI_POLICY), ("X-Frame-Options", "DENY"),
                    ("Referrer-Policy", "no-referrer"), *answer.headers]  # fmt: skip
         if isinstance(answer.body, Stream):
-            headers += [("Content-Type", answer.body.content_type), ("Cache-Control", "no-store"),
-                        ("X-Content-Type-Options", "nosniff")]  # fmt: skip
-            start_response(f"{answer.code} {HTTPStatus(answer.code).phrase}", headers)(b"")
-            return answer.body.chunks
+            return _streamed(start_response, answer.code, answer.body, headers)
         return _reply(start_response, answer.code, answer.body, answer.content_type, method,
                       headers)  # fmt: skip
 
@@ -587,6 +578,20 @@ def _status(code: int, reason: str, message: str) -> dict[str, Any]:
     """Kubernetes' ``Status`` for an error, as ``kubectl`` reads it."""
     return {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
             "reason": reason, "code": code, "error": message}  # fmt: skip
+
+
+def _streamed(
+    start_response: Callable[..., Any],
+    code: int,
+    body: Stream,
+    extra: list[tuple[str, str]] | None = None,
+) -> Iterable[bytes]:
+    headers = [*(extra or []), ("Content-Type", body.content_type), ("Cache-Control", "no-store"),
+               ("X-Content-Type-Options", "nosniff")]  # fmt: skip
+    # Headers now, not with the first line a quiet container writes (PEP 3333 holds them until
+    # then): through the write callable, as waitress's own file answers do.
+    start_response(f"{code} {HTTPStatus(code).phrase}", headers)(b"")
+    return body.chunks  # sent as they come
 
 
 def _reply(

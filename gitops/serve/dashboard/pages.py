@@ -166,9 +166,7 @@ def resource(
     if status is None and row is None:
         return None
     now = time.time()
-    pods = [p for p in app.rows("pods", namespace, seen) or []
-            if kind in WORKLOAD_KINDS and p.get("deployment") == name
-            and p.get("ownerKind") in (kind, "")]  # fmt: skip
+    pods = owned_by(app.rows("pods", namespace, seen) or [], kind, name)
     names = {p["name"] for p in pods}
     services = [s for s in app.rows("services", namespace, seen) or []
                 if (kind == "Service" and s["name"] == name)
@@ -210,6 +208,13 @@ def resource(
         "rollouts": rollouts,
         "events": events(app, namespace, frozenset({(kind, name)} | {("Pod", p) for p in names})),
     }
+
+
+def owned_by(pods: list[dict[str, Any]], kind: str, name: str) -> list[dict[str, Any]]:
+    """The pod rows of the workload ``kind``/``name`` (none for a kind that has no pods)."""
+    if kind not in WORKLOAD_KINDS:
+        return []
+    return [p for p in pods if p.get("deployment") == name and p.get("ownerKind") in (kind, "")]
 
 
 def _mentions(change: str, namespace: str, name: str) -> bool:

@@ -159,9 +159,8 @@ class Dashboard:
             title = target[1]
         else:  # every pod of a workload
             kind, name = target[1], target[2]
-            rows = self.app.rows("pods", ns) or []
-            owned = [p for p in rows if p.get("deployment") == name]
-            pods = sorted(p["name"] for p in owned if p.get("ownerKind") in (kind, ""))
+            rows = self.app.rows("pods", ns, self.looks.get()[1]) or []
+            pods = sorted(p["name"] for p in pages.owned_by(rows, kind, name))
             title = f"{kind.lower()}/{name}"
             pods = pods[: MAX_STREAMS // 2]  # each followed log holds a stream
         sources = [{"url": f"/ui/log/{quote(ns, safe='')}/{quote(p, safe='')}{flags}",
