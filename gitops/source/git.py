@@ -182,7 +182,8 @@ class GitSource:
     def _commit(self, commit: str) -> git.Commit:
         try:
             return self._mirror().commit(commit)
-        except (git.exc.GitError, ValueError) as exc:
+        except (git.exc.GitError, git.exc.BadName, git.exc.BadObject, ValueError) as exc:
+            # BadName: a SHA (a dashboard link, an undo target) the mirror has no object for.
             raise SourceUnavailable(f"commit {commit} not found: {exc}") from exc
 
     def describe(self, commit: str) -> CommitInfo:

@@ -338,6 +338,8 @@ def test_bad_requests_get_a_page_that_says_why(served: Served) -> None:
     b = Browser(url)
     assert b.get("/ui/nowhere").status == 404
     assert b.get("/ui/diff/Deployment/demo/web?from=zz&to=--help").status == 400
+    unknown = b.get("/ui/diff/Deployment/demo/web?from=deadbeef&to=" + "b" * 40)
+    assert unknown.status == 404 and "commit deadbeef is not in the repository" in unknown.text
     assert b.get("/ui/static/../../etc/passwd").status == 404
     assert b.get("/ui/static/app.js").headers["content-type"].startswith("text/javascript")
     form = b.get("/ui/login?back=/ui/map").text

@@ -141,6 +141,11 @@ class Dashboard:
             older, newer = _sha(req.arg("from")), _sha(req.arg("to"))
         except ValueError as exc:
             return self._error(400, str(exc))
+        for sha in (older, newer):
+            try:
+                self.git.describe(sha)
+            except GitopsError:
+                return self._error(404, f"commit {sha} is not in the repository")
         lines = pages.diff(self.git, (kind, ns, name), older, newer)
         ctx |= {"kind": kind, "namespace": ns, "name": name, "older": older, "newer": newer,
                 "lines": lines}  # fmt: skip
