@@ -60,6 +60,7 @@ from gitops.state.commits import Commits
 from gitops.state.eventlog import Recorder
 from gitops.state.history import History
 from gitops.state.lastlogs import KeptLogs
+from gitops.state.moves import Moves
 from gitops.state.revisions import Questions, Revisions
 from gitops.state.runs import JobRuns
 from gitops.traffic.clusterdns import ClusterDns
@@ -199,18 +200,19 @@ class Reconciler:
     def _acting(self, what: str) -> None:
         """Each step a pass carries out (a pod made, removed, an image pulling): counted for
         the readers that show the nodes while a long pass runs, then told as progress."""
-        self.board.acted += 1
+        self.board.moves.moved()
         (self.progress or log.info)(what)
 
     @property
-    def acted(self) -> int:
-        """Steps carried out so far: a look taken at a lower count is out of date."""
-        return self.board.acted
+    def moves(self) -> Moves:
+        """Steps carried out and changes the engines told so far: a look taken at a lower
+        count is out of date."""
+        return self.board.moves
 
     @property
     def last_look(self) -> tuple[float, LiveState, int] | None:
         """The last pass's look at the nodes, when it began (this reconciler's clock) and the
-        steps carried out before it (``acted``)."""
+        count of moves before it (``moves``)."""
         return self.board.seen
 
     def look(self) -> LiveState:
@@ -492,10 +494,10 @@ class Reconciler:
         self.refresh_endpoints()
 
     def _observe(self) -> LiveState:
-        started = self.clock()
+        started, moved = self.clock(), self.board.moves.count  # a move during it counts
         volumes, records = self._listed()
         live = observe(list(self.nodes.values()), volumes, records)
-        self.board.seen = (started, live, self.board.acted)
+        self.board.seen = (started, live, moved)
         if records:
             self._records_found = bool(live.records)
         self._looked = True

@@ -21,7 +21,7 @@ from typing import Any
 from gitops.act.apply import Progress
 from gitops.config.settings import Settings
 from gitops.decide.actions import NameSource
-from gitops.nodes.base import DISCONNECTED, Node
+from gitops.nodes.base import CHANGED, CONNECTED, DISCONNECTED, Node
 from gitops.nodes.docker import DockerNode
 from gitops.probing.prober import Prober
 from gitops.reconciler import INTERNAL_RETRY, Outcome, Reconciler
@@ -232,12 +232,21 @@ def split_addresses(settings: Settings) -> tuple[list[str], dict[str, str]]:
 
 
 def _on_event(reconciler: Reconciler, node: str, trigger: Trigger) -> Callable[[str, str], None]:
+    moves = reconciler.moves
+
     def on(action: str, container_id: str) -> None:
         try:
-            if action == DISCONNECTED:
+            if action in (CONNECTED, DISCONNECTED):
+                moves.stream(node, action == CONNECTED)
+                if action == CONNECTED:
+                    return
                 reconciler.cluster.silent(node, "its event stream ended")
-            elif container_id:  # its pod leaves the Services now, not after a busy pass
-                reconciler.container_stopped(container_id)
+            else:
+                moves.moved()  # a look taken before this is out of date
+                if action.partition(":")[0] in CHANGED:
+                    return  # nothing to repair: a look shows it, a pass need not run
+                if container_id:  # its pod leaves the Services now, not after a busy pass
+                    reconciler.container_stopped(container_id)
         except Exception:  # the event thread must outlive any one failure
             log.exception("handling %s of %s failed", action, node)
         trigger.fire(f"engine:{action}")
@@ -288,6 +297,7 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
     if watcher:
         watcher.start()
     system.prober.start(stop)
+    reconciler.moves.expect(frozenset(reconciler.nodes))
     for node in reconciler.nodes.values():
         # A container that dies or is removed out of band is repaired at once, not next poll.
         threading.Thread(

@@ -128,6 +128,11 @@ def service_command(ports: list[int]) -> list[str]:
 
 
 DISCONNECTED = "disconnected"  # what ``watch`` reports when the engine's event stream ends
+CONNECTED = "connected"  # and when it is open: from then on every change below is told
+STOPPED = ("die", "oom", "stop", "destroy")  # a managed container no longer runs: repair it
+# A managed container changed in what a look at the node shows, and needs no repair for it.
+# Not an exec (a probe's, every few seconds) nor a copy into it: they change nothing listed.
+CHANGED = ("create", "start", "restart", "pause", "unpause", "rename", "update", "health_status")
 
 
 class Node(Protocol):
@@ -258,8 +263,11 @@ class Node(Protocol):
 
     def watch(self, notify: Callable[[str, str], None], stop: threading.Event) -> None:
         """Call ``notify(action, container_id)`` whenever a managed container dies or
-        disappears, once the container list agrees it no longer runs, until ``stop``;
-        ``notify(DISCONNECTED, "")`` when the engine's event stream ends.
+        disappears (``STOPPED``), once the container list agrees it no longer runs, and when
+        it changes otherwise (``CHANGED``; a health status as ``health_status: healthy``),
+        until ``stop``; ``notify(CONNECTED, "")`` once the engine's event stream is open, and
+        ``notify(DISCONNECTED, "")`` when it ends: a reader may trust a look at the node until
+        the next notification only while the stream is open.
 
         Blocks; runs in its own thread. Reconnects after the engine goes away."""
         ...

@@ -17,7 +17,7 @@ import socket
 import tarfile
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -75,8 +75,11 @@ from gitops.model.templates import (
     RegistryAuth,
 )
 from gitops.nodes.base import (
+    CHANGED,
+    CONNECTED,
     DISCONNECTED,
     SERVICE_ROUTE,
+    STOPPED,
     PodPlace,
     claim_volume_name,
     container_name,
@@ -104,7 +107,7 @@ log = logging.getLogger(__name__)
 PING_TIMEOUT = 3  # seconds
 API_VERSION = "1.41"  # Docker 20.10, the oldest engine supported; for TLS endpoints
 SETTLE_TIMEOUT = 2.0  # seconds the container list may lag behind a "die" event
-EXITS = ("die", "oom", "stop")  # events after which the container no longer runs
+EXITS = tuple(a for a in STOPPED if a != "destroy")  # told once the list shows it exited
 PAUSE_IMAGE = "gitops/pause:2"
 # The pause image also prepares a pod's volumes, never started: an empty volume mounted at one
 # of its /emptydir/N (mode 0777) takes that mode (Docker's copy-up), as a Kubernetes emptyDir
@@ -273,6 +276,36 @@ def _log_line(raw: bytes) -> LogLine:
         return LogLine(parse_rfc3339(stamp), rest)
     except ValueError:
         return LogLine(0.0, text)
+
+
+class SentLines:
+    """What a followed log sent, for reopening it from the last line's time: the engine sends
+    again what it holds from that time on. Those lines are skipped, and only those: the ones
+    before that time, and at it the ones already sent (two lines can share a time, a float
+    being coarser than the engine's nanoseconds, and both must arrive)."""
+
+    def __init__(self) -> None:
+        self.last = 0.0  # the last line's time
+        self._at_last: Counter[str] = Counter()  # the texts sent at it
+        self._replay: tuple[float, Counter[str]] | None = None
+
+    def reopened(self) -> None:
+        self._replay = (self.last, Counter(self._at_last))
+
+    def new(self, line: LogLine) -> bool:
+        """False for a line a reopened stream sends again; else True, and it counts as sent."""
+        if self._replay is not None and line.time:
+            since, repeats = self._replay
+            if line.time < since:
+                return False
+            if line.time == since and repeats[line.text] > 0:
+                repeats[line.text] -= 1
+                return False
+            self._replay = None  # past what was sent
+        if line.time and line.time != self.last:
+            self.last, self._at_last = line.time, Counter()
+        self._at_last[line.text] += 1
+        return True
 
 
 def _dirs(paths: set[str]) -> bytes:
@@ -1148,8 +1181,8 @@ class DockerNode:
     ) -> Iterator[LogLine]:
         """Lines from the engine's stream (``held[0]``, which ``LogStream.close`` closes). A
         followed stream the client's read timeout cut (a quiet container) is opened again from
-        the last line's time, skipping what was sent."""
-        last = 0.0
+        the last line's time, skipping what was sent (``SentLines``)."""
+        sent = SentLines()
         try:
             while not closed.is_set():
                 buf = b""
@@ -1159,10 +1192,8 @@ class DockerNode:
                         while b"\n" in buf:
                             raw, buf = buf.split(b"\n", 1)
                             line = _log_line(raw)
-                            if line.time and line.time <= last:
-                                continue
-                            last = line.time or last
-                            yield line
+                            if sent.new(line):
+                                yield line
                     if buf:
                         yield _log_line(buf)
                     return
@@ -1172,8 +1203,10 @@ class DockerNode:
                         return
                     if not query.follow or until is not None:
                         raise NodeUnavailable(f"node {self._name}: logs: {exc}") from exc
+                sent.reopened()
                 with _translated(self._name, f"logs of {container_id[:12]}"):
-                    held[0] = self._log_stream(container_id, "all", last or query.since, True, None)
+                    since = sent.last or query.since
+                    held[0] = self._log_stream(container_id, "all", since, True, None)
         except (AttributeError, ValueError, OSError):  # the stream was closed under it
             if not closed.is_set():
                 raise
@@ -1312,12 +1345,13 @@ class DockerNode:
                     since=since,
                     filters={
                         "type": "container",
-                        "event": [*EXITS, "destroy"],
+                        "event": [*STOPPED, *CHANGED],
                         "label": managed_filter(self._instance),
                     },
                     decode=True,
                 )
                 delay = 1.0
+                notify(CONNECTED, "")
                 for event in stream:
                     since = int(event.get("time", since))
                     action = str(event.get("Action") or event.get("status") or "event")

@@ -34,6 +34,7 @@ from gitops.model.logs import LogLine, LogQuery, LogStream
 from gitops.model.sessions import STDOUT, ExecSession
 from gitops.model.templates import PROBES_IN_NODE, PodTemplate, RegistryAuth
 from gitops.nodes.base import (
+    CONNECTED,
     claim_volume_name,
     container_name,
     needs_pause,
@@ -221,6 +222,10 @@ class MemoryNode:
             )
         with self._lock:
             self.containers.update({c.id: c for c in created})
+        for c in created:  # as an engine tells them, each once created, a running one started
+            self._notify("create", c.id)
+            if c.state == "running":
+                self._notify("start", c.id)
 
     def start_container(self, container_id: str) -> None:
         self._call()
@@ -231,6 +236,7 @@ class MemoryNode:
             c = self.containers[container_id]
             self.containers[container_id] = replace(c, state="running", status="Up")
             self.started[container_id] = time.time()
+        self._notify("start", container_id)
 
     def restart_container(self, container_id: str, grace: int) -> None:
         self._call()
@@ -240,6 +246,7 @@ class MemoryNode:
             self.previous_output[container_id] = self.output.pop(container_id, "")
             self.started[container_id] = time.time()
         self.restarts[container_id] = self.restarts.get(container_id, 0) + 1
+        self._notify("restart", container_id)
 
     def exec(self, container_id: str, command: list[str], timeout: float) -> tuple[int, str]:
         self._call()
@@ -304,9 +311,11 @@ class MemoryNode:
     def remove_pod(self, pod: PodInfo) -> None:
         self._call()
         with self._lock:
-            for cid, c in list(self.containers.items()):
-                if c.labels.get(L_POD) == pod.name:
-                    del self.containers[cid]
+            gone = [cid for cid, c in self.containers.items() if c.labels.get(L_POD) == pod.name]
+            for cid in gone:
+                del self.containers[cid]
+        for cid in gone:
+            self._notify("destroy", cid)
 
     def list_volumes(self) -> list[VolumeInfo]:
         self._call()
@@ -336,6 +345,7 @@ class MemoryNode:
 
     def watch(self, notify: Callable[[str, str], None], stop: threading.Event) -> None:
         self._notify = notify
+        notify(CONNECTED, "")
         stop.wait()
 
     def ensure_service(self, namespace: str, name: str, ports: list[int]) -> None:

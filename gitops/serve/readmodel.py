@@ -22,6 +22,7 @@ from gitops.model.logs import LogQuery, LogStream
 from gitops.model.rollouts import RolloutRecord
 from gitops.state.eventlog import EventLog
 from gitops.state.lastlogs import KeptLogs
+from gitops.state.moves import Moves
 
 
 class ReadModel(Protocol):
@@ -70,10 +71,10 @@ class ReadModel(Protocol):
     def look(self) -> LiveState: ...
 
     @property
-    def last_look(self) -> tuple[float, LiveState, int] | None: ...  # when, and ``acted`` then
+    def last_look(self) -> tuple[float, LiveState, int] | None: ...  # when, ``moves`` then
 
     @property
-    def acted(self) -> int: ...  # steps carried out so far (pods made, removed, pulls begun)
+    def moves(self) -> Moves: ...  # steps carried out, changes the engines told, so far
 
     # A container's log from the node holding it (``Node.read_logs``), and the logs kept of
     # crashed pods since removed.

@@ -17,6 +17,7 @@ from gitops.decide.ingress import IngressTable
 from gitops.decide.status import SyncStatus
 from gitops.model.applied import Unstarted
 from gitops.model.live import LiveState
+from gitops.state.moves import Moves
 
 
 @dataclass
@@ -28,9 +29,9 @@ class Board:
     unstarted: tuple[Unstarted, ...] = ()  # pods placed whose image could not be had
     pending: tuple[Pending, ...] = ()  # replicas no node can take
     blocked: tuple[Blocked, ...] = ()  # a drain's pods a PodDisruptionBudget holds back
-    # The last look at the nodes, when, and the steps carried out before it (``acted``).
+    # The last look at the nodes, when, and the count of moves before it.
     seen: tuple[float, LiveState, int] | None = None
-    acted: int = 0  # steps carried out by every pass so far: pods made, removed, pulls begun
+    moves: Moves = field(default_factory=Moves)  # steps carried out, changes engines told
     trigger: str = ""  # what the last pass ran for ("poll", "webhook:github", "dashboard", ...)
     # When a pass for each reason last ended: a pass asked for is seen even after others ran.
     triggered: dict[str, float] = field(default_factory=dict)

@@ -17,9 +17,10 @@ from gitops.model.labels import L_INSTANCE, L_POD, JobRecord
 from gitops.model.live import PodInfo
 from gitops.model.logs import LogQuery
 from gitops.model.templates import Claim, ContainerSpec, Mount, PodTemplate
-from gitops.nodes.base import Node, last_lines
+from gitops.nodes.base import CHANGED, CONNECTED, STOPPED, Node, last_lines
 from gitops.nodes.docker import DockerNode
 from gitops.nodes.memory import MemoryNode
+from tests.conftest import wait_until
 
 
 @pytest.fixture(params=["memory", "docker"])
@@ -264,6 +265,25 @@ def test_the_nodes_own_proxy(backend: tuple[Node, str, str]) -> None:
     assert proxies() == []
 
 
+@contextlib.contextmanager
+def watching(node: Node) -> Iterator[list[tuple[str, str]]]:
+    """What ``node.watch`` tells, as it tells it; after, the pods and network are gone."""
+    stop = threading.Event()
+    told: list[tuple[str, str]] = []
+    watcher = threading.Thread(
+        target=node.watch, args=(lambda a, c: told.append((a, c)), stop), daemon=True
+    )
+    watcher.start()
+    try:
+        yield told
+    finally:
+        stop.set()
+        watcher.join(timeout=5)
+        for left in group_pods(node.list_containers()):
+            node.remove_pod(left)
+        node.remove_network("contract")
+
+
 def test_watch_tells_a_container_removed_out_of_band(backend: tuple[Node, str, str]) -> None:
     node, image, _ = backend
     node.ensure_network("contract")
@@ -272,13 +292,7 @@ def test_watch_tells_a_container_removed_out_of_band(backend: tuple[Node, str, s
     node.create_pod(template(image), "web-abc123-eeeee")
     [pod] = group_pods(node.list_containers())
     cid = pod.app_containers()[0].id
-    stop = threading.Event()
-    told: list[tuple[str, str]] = []
-    watcher = threading.Thread(
-        target=node.watch, args=(lambda a, c: told.append((a, c)), stop), daemon=True
-    )
-    watcher.start()
-    try:
+    with watching(node) as told:
         time.sleep(0.5)  # the event stream is open
         if isinstance(node, MemoryNode):
             node.remove(cid)
@@ -288,16 +302,35 @@ def test_watch_tells_a_container_removed_out_of_band(backend: tuple[Node, str, s
             client = docker.from_env(version="auto")
             client.containers.get(cid).remove(force=True)
             client.close()
-        deadline = time.monotonic() + 10
-        while not any(c == cid and a == "destroy" for a, c in told) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert any(c == cid and a == "destroy" for a, c in told), told
-    finally:
-        stop.set()
-        watcher.join(timeout=5)
-        for left in group_pods(node.list_containers()):
-            node.remove_pod(left)
-        node.remove_network("contract")
+        wait_until(lambda: any(c == cid and a == "destroy" for a, c in told), 10, 0.05)
+
+
+def test_watch_tells_it_is_open_then_each_change_a_look_shows_and_no_exec(
+    backend: tuple[Node, str, str],
+) -> None:
+    """What the dashboard's shared look trusts: once the stream says it is open, a container
+    made, started or removed is told (the reconciler's own steps too), and a probe's exec,
+    which changes nothing listed, is not."""
+    node, image, _ = backend
+    node.ensure_network("contract")
+    if not node.has_image(image):
+        node.pull(image)
+    with watching(node) as told:
+        wait_until(lambda: told, 10, 0.05)
+        assert told[0] == (CONNECTED, "")
+        node.create_pod(template(image), "web-abc123-fffff")
+        [pod] = group_pods(node.list_containers())
+        cid = pod.app_containers()[0].id
+        wait_until(lambda: ("start", cid) in told, 10, 0.05)
+        assert ("create", cid) in told and ("start", cid) in told, told
+        assert told.index(("create", cid)) < told.index(("start", cid))
+        before = len(told)
+        assert node.exec(cid, ["true"], 10)[0] == 0
+        time.sleep(0.5)  # an exec's events would have come by now
+        assert told[before:] == [], told[before:]
+        node.remove_pod(pod)
+        wait_until(lambda: ("destroy", cid) in told, 10, 0.05)
+        assert ("destroy", cid) in told and all(a in (*STOPPED, *CHANGED) for a, _ in told[1:])
 
 
 def test_a_claims_volume_is_made_on_first_use_and_outlives_its_pods(
@@ -394,6 +427,35 @@ def test_a_containers_last_log_lines_are_read_running_or_not(
     assert list(node.read_logs(c.id, LogQuery(tail=0))) == []
     node.remove_pod(pod)
     node.remove_network("contract")
+
+
+def test_a_followed_log_cut_by_a_quiet_spell_goes_on_with_each_line_once(
+    instance: str, images: Any
+) -> None:
+    """The engine's stream of a quiet container ends at the client's read timeout; it is
+    opened again from the last line's time. What the engine sends again is skipped, and only
+    that: lines written in the same instant (one float apart or not at all) all arrive."""
+    node = DockerNode("local", instance=instance, timeout=2)
+    script = "echo a; echo b; echo b; sleep 3.5; echo c; echo c; echo d; sleep 60"
+    try:
+        node.ensure_network("contract")
+        spec = ContainerSpec("web", images["v1"], "IfNotPresent", command=("sh", "-c", script))
+        node.create_pod(replace(template(images["v1"]), containers=(spec,)), "web-abc123-ggggg")
+        [pod] = group_pods(node.list_containers())
+        stream = node.read_logs(pod.app_containers()[0].id, LogQuery(follow=True))
+        got: list[str] = []
+        deadline = time.monotonic() + 20
+        for line in stream:
+            got.append(line.text)
+            if line.text == "d" or time.monotonic() > deadline:
+                break
+        stream.close()
+        assert got == ["a", "b", "b", "c", "c", "d"]
+    finally:
+        for left in group_pods(node.list_containers()):
+            node.remove_pod(left)
+        node.remove_network("contract")
+        node.close()
 
 
 def test_the_instance_before_a_restart_is_read_as_previous(

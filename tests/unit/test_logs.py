@@ -88,3 +88,18 @@ def test_kept_logs_are_bounded_in_pods_and_lines() -> None:
     assert len(pods) == lastlogs.MAX_PODS and pods[0].name == "p5"
     assert len(pods[0].lines("c") or ()) == lastlogs.MAX_LINES
     assert LogQuery().tail is None
+
+
+def test_a_reopened_log_skips_only_what_it_sent_again() -> None:
+    """Lines that share a time (a float coarser than the engine's nanoseconds) all arrive;
+    after a reopen from the last line's time, exactly the lines sent before are skipped."""
+    from gitops.nodes.docker import SentLines
+
+    sent = SentLines()
+    first = [LogLine(1.0, "a"), LogLine(2.0, "b"), LogLine(2.0, "b"), LogLine(2.0, "c")]
+    assert [sent.new(x) for x in first] == [True, True, True, True]
+    sent.reopened()  # the engine sends again from 2.0 on, then what is new
+    again = [LogLine(2.0, "b"), LogLine(2.0, "b"), LogLine(2.0, "c"), LogLine(2.0, "b"),
+             LogLine(3.0, "d"), LogLine(3.0, "d")]  # fmt: skip
+    assert [x.text for x in again if sent.new(x)] == ["b", "d", "d"]
+    assert sent.last == 3.0

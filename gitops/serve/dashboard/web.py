@@ -48,7 +48,7 @@ class Writer(Protocol):
 
 STATIC = {"app.css": "text/css; charset=utf-8", "app.js": "text/javascript; charset=utf-8"}
 KEEPALIVE = 15.0  # seconds between comments on a quiet event stream (proxies drop idle ones)
-LOOK = 0.25  # seconds between looks at whether a pass ended, on the event stream
+LOOK = 0.25  # seconds between an event stream's changes, and its looks at the event log
 DONE = {
     "sync": "A sync was asked for: a pass starts now.",
     "cordon": "The node is cordoned: nothing new is scheduled on it.",
@@ -186,8 +186,8 @@ class Dashboard:
         return Page(200, stream, stream.content_type)
 
     def _stream(self, req: Request) -> Page:
-        """Server-sent events: ``change`` whenever the event log moves, a pass ends or carries
-        out a step (at most once a ``LOOK``)."""
+        """Server-sent events: ``change`` whenever something moved on the nodes, the event
+        log moved or a pass ended (at once, then at most once a ``LOOK``)."""
         if not streams.take():
             return Page(429, b"too many streams\n", "text/plain; charset=utf-8")
         return Page(200, Stream(self._changes(req.disconnected), "text/event-stream"))
@@ -195,25 +195,24 @@ class Dashboard:
     def _changes(self, disconnected: Callable[[], bool]) -> Iterator[bytes]:
         model = self.app.model
         try:
-            events = model.events
-            seen, passed, acted = (events.seq if events else 0), model.status.time, model.acted
-            quiet = 0.0
+            events, moves = model.events, model.moves
+
+            def now() -> tuple[int, float, int]:
+                return (events.seq if events else 0), model.status.time, moves.count
+
+            seen, said = now(), time.monotonic()
             yield b"retry: 2000\n\n"
             while not disconnected():
-                seq = events.seq if events else 0
-                if seq != seen or model.status.time != passed or model.acted != acted:
-                    # A pass ended, an event came, or a long pass made or removed a pod.
-                    seen, passed, acted, quiet = seq, model.status.time, model.acted, 0.0
-                    yield f"event: change\ndata: {seq}\n\n".encode()
-                elif quiet >= KEEPALIVE:
-                    quiet = 0.0
+                if now() != seen:
+                    # A pod made or removed, an engine's change, an event, a pass ended.
+                    seen, said = now(), time.monotonic()
+                    yield f"event: change\ndata: {seen[0]}\n\n".encode()
+                    time.sleep(LOOK)  # a burst of moves is one change a LOOK, not one each
+                elif time.monotonic() - said >= KEEPALIVE:
+                    said = time.monotonic()
                     yield b": quiet\n\n"
                 self._warm()
-                if events is not None:
-                    events.wait(seen, LOOK)
-                else:
-                    time.sleep(LOOK)
-                quiet += LOOK
+                moves.wait(seen[2], LOOK)  # woken by a move; the event log is read each LOOK
         finally:
             streams.give_back()
 

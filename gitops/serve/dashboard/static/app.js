@@ -20,19 +20,18 @@
   });
 
   // A live page is rendered again when the stream says something changed: the server's page,
-  // fetched whole, replaces the main element's content. Focus stays where it was.
+  // fetched whole, replaces the main element's content. Focus stays where it was. At once:
+  // the server spaces its changes; one that comes while a fetch runs makes one more after it.
   function live() {
     const badge = document.getElementById("live");
     const main = document.querySelector("main[data-live]");
     if (!window.EventSource) return;
     const stream = new EventSource("/ui/stream");
-    let timer = null, busy = false, again = false;
+    let busy = false, again = false;
     stream.onopen = function () { if (badge) { badge.textContent = "live"; badge.classList.add("on"); } };
     stream.onerror = function () { if (badge) { badge.textContent = "reconnecting…"; badge.classList.remove("on"); } };
     stream.addEventListener("change", function () {
-      if (!main) return;
-      clearTimeout(timer);
-      timer = setTimeout(refresh, 100);
+      if (main) refresh();
     });
     async function refresh() {
       if (busy) { again = true; return; }
