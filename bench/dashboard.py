@@ -7,11 +7,12 @@ a real ``gitops run``. Then, one request at a time on loopback, each page ``--re
 the overview, the map, one Deployment's resource view, the events page, and the API's pod list
 (``/api/v1/pods``, the JSON the CLI reads, which asks the engines on every request) for
 reference. The time is from sending the request to the last byte of the answer: on loopback
-that is the server's time. The pages share one look at the nodes for up to ``MAX_AGE`` (2 s;
-``gitops/serve/dashboard/looks.py``), so back-to-back requests mostly reuse it; each page is
-also measured ``COLD`` times after that look expired, when the request asks the engines itself,
-and as often at the same pace with a browser tab's event stream open (``/ui/stream``), which
-keeps the shared look warm as an open page does.
+that is the server's time. The pages share one look at the nodes until something moves on
+them (``gitops/serve/dashboard/looks.py``: a step of a pass, a change an engine's event stream
+tells), so back-to-back requests reuse it; each page is also measured ``COLD`` times just after
+a move (a pod's container paused and unpaused out of band), when the request asks the engines
+itself, and as often with a browser tab's event stream open (``/ui/stream``), which looks again
+on the move as an open page does.
 
 The peer: no other dashboard runs here (Argo CD's needs Kubernetes; Portainer and Komodo are
 images from the internet). What any live view of Docker hosts must do at least, as Portainer's
@@ -48,10 +49,10 @@ import docker
 
 from bench.compare import images
 from bench.docs import write_section
-from bench.sides import ROOT, Gitops, git, wait
+from bench.sides import INSTANCE, ROOT, Gitops, git, wait
 from bench.steady import DEPLOYMENTS, NODES, REPLICAS, _node_flags, _nodes, _remove_on_nodes
 from bench.steady import manifests as many_pods
-from gitops.serve.dashboard.looks import MAX_AGE
+from gitops.model.labels import L_INSTANCE, L_POD
 
 PAGES = {
     "overview": "/",
@@ -61,7 +62,8 @@ PAGES = {
     "API pod list (JSON)": "/api/v1/pods",
 }
 PUSHES = 3  # Deployments changed one at a time, each timed from push to the map
-COLD = 5  # requests a page, each after the shared look has expired
+COLD = 5  # requests a page, each just after something moved on a node (the look is out of date)
+MOVED = 0.3  # seconds from a move to the request
 TARGET = 0.100  # seconds: the issue's bound on a page's server time
 
 
@@ -149,6 +151,20 @@ def _with_image(text: str, name: str, image: str) -> str:
     return head + sep + before + "image: " + image + after[after.index("\n") :]
 
 
+def move(client: docker.DockerClient) -> None:
+    """Something moves on a node: one of its pods' containers paused and unpaused out of band,
+    which the engine's event stream tells (the shared look is out of date) and which no pass
+    repairs. Then a moment for the event to arrive, as a person's click would come after it."""
+    running: dict[str, str | list[str] | bool] = {
+        "label": [f"{L_INSTANCE}={INSTANCE}", L_POD],
+        "status": "running",
+    }
+    container = client.containers.list(filters=running)[0]
+    container.pause()
+    container.unpause()
+    time.sleep(MOVED)
+
+
 def engines_floor(clients: list[docker.DockerClient], n: int) -> list[float]:
     """The three engines' container lists, one after the other, ``n`` times."""
     out = []
@@ -212,15 +228,15 @@ def main() -> int:
                 times.append(t)
             page = {"path": path, "bytes": size, **figures(times)}
             if not path.startswith("/api/"):
-                cold = []  # past the shared look's age: this request asks the engines itself
+                cold = []  # just after a move: this request asks the engines itself
                 for _ in range(COLD):
-                    time.sleep(MAX_AGE + 0.3)
+                    move(clients[0])
                     cold.append(timed_get(g.url + path)[0])
                 page["cold"] = figures(cold)
-                with open_page(g.url):  # the same cadence, a tab open: its stream keeps it warm
+                with open_page(g.url):  # the same, a tab open: its stream looks on the move
                     opened = []
                     for _ in range(COLD):
-                        time.sleep(MAX_AGE + 0.3)
+                        move(clients[0])
                         opened.append(timed_get(g.url + path)[0])
                 page["open"] = figures(opened)
             results["pages"][name] = page
@@ -238,6 +254,7 @@ def main() -> int:
         _remove_on_nodes()
         _nodes("down")
     out = ROOT / "bench" / "results" / "dashboard.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     text = render(results)
     print(text)
@@ -262,7 +279,7 @@ def render(r: dict[str, Any]) -> str:
         "No other dashboard runs here (Argo CD's needs Kubernetes; Portainer's and Komodo's are "
         "images from the internet). The issue's bound is 100 ms a page.",
         "",
-        "| page | median | p90 | max | cold median (own look) | cold max "
+        "| page | median | p90 | max | after a move: median (own look) | max "
         "| a tab open: median | max | size | ratio to the engines' list |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
@@ -284,7 +301,7 @@ def render(r: dict[str, Any]) -> str:
     ]
     over = [n for n, p in r["pages"].items()
             if "API" not in n and max(p["median_s"], p.get("cold", {}).get("median_s", 0)) > TARGET]  # fmt: skip
-    rows += ["", "Every page's median, warm and cold, is under 100 ms." if not over
+    rows += ["", "Every page's median, warm and just after a move, is under 100 ms." if not over
              else f"Over 100 ms: {', '.join(over)}."]  # fmt: skip
     return "\n".join(rows)
 
