@@ -12,9 +12,9 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from gitops.errors import FieldError
+from gitops.manifests import autoscaling, kinds
 from gitops.manifests import fields as f
 from gitops.manifests import ingress as ing
-from gitops.manifests import kinds
 from gitops.manifests import model as m
 from gitops.manifests import pod as pm
 from gitops.manifests import volumes as vol
@@ -601,6 +601,8 @@ def semantic_errors(manifests: Manifests, policy: Policy) -> Iterator[FieldError
     served = ing.served(manifests)
     for entry, fld, message in ing.conflicts(served):
         _Issues(entry, sink)(fld, message)
+    for scaler, fld, message in autoscaling.conflicts(manifests):
+        _Issues(scaler, sink)(fld, message)
     for entry in manifests.entries:
         issue = _Issues(entry, sink)
         _check_name(entry, issue)
@@ -617,6 +619,8 @@ def semantic_errors(manifests: Manifests, policy: Policy) -> Iterator[FieldError
             _check_secret(entry, issue)
         elif isinstance(res, m.ConfigMap):
             _check_config_map(entry, issue)
+        elif isinstance(res, autoscaling.HorizontalPodAutoscaler):
+            autoscaling.check(entry, manifests, issue)
         elif isinstance(res, m.Ingress) and entry in served:
             ing.check(entry, manifests, policy.clock(), issue)
         elif isinstance(res, m.Service):

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from gitops.errors import FieldError
 from gitops.manifests import kinds, schemas
 from gitops.manifests import model as m
+from gitops.manifests.autoscaling import HorizontalPodAutoscaler
 from gitops.manifests.checks import name_problem
 from gitops.manifests.entries import Entry, Policy
 from gitops.manifests.load import RawDoc
@@ -26,7 +27,12 @@ _PRETTY = {
     "extra_forbidden": "unknown field",
     "missing": "required field is missing",
 }
-RUNS = {kind: api for kind, (api, _) in m.KINDS.items()}  # the kinds gitops runs, and as what
+KINDS: dict[str, tuple[str, type[m.Resource]]] = {
+    **m.KINDS, "HorizontalPodAutoscaler": ("autoscaling/v2", HorizontalPodAutoscaler),
+}  # fmt: skip
+RUNS = {kind: api for kind, (api, _) in KINDS.items()}  # the kinds gitops runs, and as what
+# Older versions of a kind that are read as the one it runs (as the API server converts them).
+ALSO = {"HorizontalPodAutoscaler": ("autoscaling/v1",)}
 
 
 def field_path(loc: tuple[str | int, ...]) -> str:
@@ -73,12 +79,12 @@ def parse(doc: RawDoc, policy: Policy) -> Parsed:
         return err("kind", "required field is missing", res)
     if not isinstance(api, str) or not api:
         return err("apiVersion", "required field is missing", res)
-    verdict = kinds.judge(kind, api, RUNS, policy.skip_api_groups)
+    verdict = kinds.judge(kind, api, RUNS, policy.skip_api_groups, ALSO)
     if verdict.action == "error":
         return err(verdict.field, verdict.reason, res)
     if verdict.action == "skip":
         return _skipped(doc, kind, api, verdict.reason, res)
-    cls = m.KINDS[kind][1]
+    cls = KINDS[kind][1]
     try:
         resource = cls.model_validate(doc.data)
     except ValidationError as exc:

@@ -18,6 +18,7 @@ from gitops.manifests import model as m
 
 DEFAULT_NAMESPACE = "default"
 R = TypeVar("R", bound=m.Resource)
+Issue = Callable[[str, str], None]  # how a check reports (field, message) of one document
 
 
 @dataclass(frozen=True)

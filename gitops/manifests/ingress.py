@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from gitops.manifests import model as m
 from gitops.manifests import tls
-from gitops.manifests.entries import Entry, Manifests, config_data
+from gitops.manifests.entries import Entry, Issue, Manifests, config_data
 
 CLASS = "gitops"
 CONTROLLER = "gitops.io/ingress-controller"
@@ -227,8 +227,6 @@ def match_of(path: m.HTTPIngressPath, regex: bool) -> tuple[str, str]:
 
 
 # -- checks ---------------------------------------------------------------------------------------
-
-Issue = Callable[[str, str], None]
 
 
 def check(entry: Entry[m.Ingress], manifests: Manifests, now: float, issue: Issue) -> None:

@@ -12,7 +12,7 @@ is one the configuration says to skip.
 from __future__ import annotations
 
 import difflib
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from gitops.manifests import schemas
@@ -55,7 +55,6 @@ MEANINGLESS: dict[str, str] = {
 NOT_YET: frozenset[str] = frozenset(
     {
         "PersistentVolume",
-        "HorizontalPodAutoscaler",
         "ResourceQuota",
         "LimitRange",
         "Pod",
@@ -97,14 +96,22 @@ def group_of(api: str) -> str:
     return api.rpartition("/")[0]
 
 
-def judge(kind: str, api: str, runs: dict[str, str], skip_groups: Collection[str] = ()) -> Verdict:
+def judge(
+    kind: str,
+    api: str,
+    runs: Mapping[str, str],
+    skip_groups: Collection[str] = (),
+    also: Mapping[str, tuple[str, ...]] | None = None,
+) -> Verdict:
     """The verdict on a document of ``kind`` as ``api``. ``runs`` maps each kind gitops runs to
-    its apiVersion; ``skip_groups`` are custom-resource API groups to skip."""
+    its apiVersion, ``also`` to older ones it reads as that one; ``skip_groups`` are
+    custom-resource API groups to skip."""
     served = schemas.catalogue().get(kind)
     if kind in runs:
-        if api == runs[kind]:
+        read = (*(also or {}).get(kind, ()), runs[kind])
+        if api in read:
             return Verdict("run")
-        return Verdict("error", _wrong_api(kind, api, (runs[kind],)), "apiVersion")
+        return Verdict("error", _wrong_api(kind, api, read), "apiVersion")
     group = group_of(api)
     if served is not None:
         if api not in served:

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Callable
 
 from gitops.manifests import model as m
 from gitops.manifests import pod as pm
-from gitops.manifests.entries import Entry, Manifests, Policy
+from gitops.manifests.entries import Entry, Issue, Manifests, Policy
 from gitops.manifests.quantity import parse_quantity
 
-Issue = Callable[[str, str], None]
 EXPR_VAR = re.compile(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)")  # in subPathExpr
 
 

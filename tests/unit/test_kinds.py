@@ -44,17 +44,14 @@ def test_kinds_without_meaning_here_are_skipped_with_the_reason() -> None:
 
 
 def test_kinds_gitops_will_run_later_are_skipped_as_not_yet() -> None:
-    hpa = {
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": {"name": "web"},
-        "spec": {
-            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
-            "maxReplicas": 3,
-        },
+    quota = {
+        "apiVersion": "v1",
+        "kind": "ResourceQuota",
+        "metadata": {"name": "q"},
+        "spec": {"hard": {"pods": "2"}},
     }
-    (entry,) = parse_manifests({"i.yaml": dump(hpa)}).of(m.Skipped)
-    assert entry.resource.reason == "gitops does not run HorizontalPodAutoscaler yet"
+    (entry,) = parse_manifests({"i.yaml": dump(quota)}).of(m.Skipped)
+    assert entry.resource.reason == "gitops does not run ResourceQuota yet"
 
 
 def test_a_skipped_kind_is_still_checked_against_kubernetes_schema() -> None:
