@@ -17,16 +17,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from gitops.act.apply import Progress, apply_plan
-from gitops.act.observe import observe
+from gitops.act.observe import observe, pods_usage
 from gitops.config.settings import Settings
 from gitops.decide import clusterdns, endpoints, hooks, ingress, requeue
 from gitops.decide.actions import NameSource, Pending, RestartPolicy, random_suffix
+from gitops.decide.autoscalers import Autoscaler, Sample, autoscalers_of, evaluate
 from gitops.decide.batch import CronTimes
 from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.disruption import Blocked
 from gitops.decide.happened import pass_events
 from gitops.decide.health import Backoff, PodReadiness, ReadinessTracker, pod_ready
 from gitops.decide.plan import Plan, make_plan
+from gitops.decide.scaling import Scale
 from gitops.decide.status import ResourceStatus, SyncStatus, behind_head, resource_statuses
 from gitops.decide.workloads import cronjob, deployment
 from gitops.decide.workloads.rollout import settled
@@ -41,7 +43,7 @@ from gitops.errors import (
     internal,
 )
 from gitops.model.applied import ApplyResult, Unstarted
-from gitops.model.eventlog import ObjectEvent
+from gitops.model.eventlog import SUCCESSFUL_RESCALE, ObjectEvent, event
 from gitops.model.events import Event
 from gitops.model.live import LiveState, PodInfo
 from gitops.model.logs import LogQuery, LogStream
@@ -63,6 +65,7 @@ from gitops.state.lastlogs import KeptLogs
 from gitops.state.moves import Moves
 from gitops.state.revisions import Questions, Revisions
 from gitops.state.runs import JobRuns
+from gitops.state.scales import Scales
 from gitops.traffic.clusterdns import ClusterDns
 from gitops.traffic.names import ServiceNames
 from gitops.traffic.proxy import ServiceProxy
@@ -112,6 +115,7 @@ class Reconciler:
         self.prober, self.proxy, self.dns = prober, proxy, dns
         self.readiness = ReadinessTracker()
         self.runs = JobRuns(history, notify)
+        self.scales = Scales(history.facts)  # the autoscalers' (``autoscale``)
         self.service_names = ServiceNames(self.nodes)
         # Crashed pods' logs, after their removal; in the state database beside the history.
         self.kept_logs = KeptLogs(self.nodes, path=history.path)
@@ -221,6 +225,46 @@ class Reconciler:
         volumes, records = self._listed()
         return observe(list(self.nodes.values()), volumes, records)
 
+    def autoscale(self) -> bool:
+        """One sample for every autoscaler of the applied commit (Kubernetes' HPA sync): the
+        targets' pods and their usage read, each autoscaler's next scale decided and kept.
+        True when a scale changed: a pass should run."""
+        desired = self.board.desired
+        scalers = autoscalers_of(desired) if desired is not None else ()
+        if desired is None or not scalers:
+            return False
+        targets = {s.target_key for s in scalers}
+        live = self.look()
+        pods = [p for p in live.pods if (p.namespace, p.deployment) in targets]
+        usage = pods_usage(self.nodes, pods, self.cluster.usable)
+        with self._routing:
+            leaving = frozenset(self._leaving_pods)
+        now = self.clock()
+        sample = Sample(pods, usage, self.readiness.last(), self._ready, now, leaving)
+        changed = False
+        for scaler in scalers:
+            workload = desired.deployment(*scaler.target_key)
+            if workload is None or workload.kind != scaler.target_kind:
+                continue
+            current = self.scales.current(scaler, workload.replicas)
+            scale, reads = evaluate(scaler, workload, current, sample,
+                                    self.scales.memory(scaler.key), now)  # fmt: skip
+            if self.scales.record(scaler, current, scale, reads, now):
+                changed = True
+                self._scaled(scaler, scale, now)
+        return changed
+
+    def _scaled(self, scaler: Autoscaler, scale: Scale, now: float) -> None:
+        message = f"New size: {scale.replicas}; reason: {scale.reason}"
+        log.info("autoscaler %s/%s: %s", scaler.namespace, scaler.name, message)
+        found = event("HorizontalPodAutoscaler", scaler.namespace, scaler.name,
+                      SUCCESSFUL_RESCALE, message, now)  # fmt: skip
+        if self.events is not None:
+            try:
+                self.events.record([found])
+            except GitopsError as exc:
+                log.warning("event not recorded: %s", exc)
+
     def _listed(self) -> tuple[bool, bool]:
         """Whether a look lists the claims' volumes and the finished Jobs' records: at the
         first look, while the applied commit has claims (Jobs) or a node is known to hold
@@ -312,7 +356,8 @@ class Reconciler:
             self._warned = desired.commit
             for warning in run.warnings:
                 log.warning("commit %s: %s", desired.commit[:12], warning)
-        return self._gated(self.revisions.apply_pins(desired), live, run)
+        scaled = self.scales.scaled(desired)  # an autoscaler's scale, not the manifest's count
+        return self._gated(self.revisions.apply_pins(scaled), live, run)
 
     def _gated(self, desired: DesiredState, live: LiveState, run: _Pass) -> DesiredState:
         """Sync hooks: the commit's workloads change once its PreSync Jobs completed (until

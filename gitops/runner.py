@@ -21,6 +21,7 @@ from typing import Any
 from gitops.act.apply import Progress
 from gitops.config.settings import Settings
 from gitops.decide.actions import NameSource
+from gitops.errors import GitopsError
 from gitops.nodes.base import CHANGED, CONNECTED, DISCONNECTED, Node
 from gitops.nodes.docker import DockerNode
 from gitops.probing.prober import Prober
@@ -266,6 +267,18 @@ def _check_nodes(reconciler: Reconciler, trigger: Trigger, stop: threading.Event
             log.exception("node health check failed")
 
 
+def _autoscale(reconciler: Reconciler, trigger: Trigger, stop: threading.Event) -> None:
+    """The autoscalers sample and decide on an interval; a changed scale wakes a pass."""
+    while not stop.wait(reconciler.settings.autoscale_interval):
+        try:
+            if reconciler.autoscale():
+                trigger.fire("autoscaler")
+        except GitopsError as exc:  # the nodes did not answer: the next sample tries again
+            log.warning("autoscaling: %s", exc)
+        except Exception:  # the sampler must outlive any one failure
+            log.exception("autoscaling failed")
+
+
 def run(settings: Settings, stop: threading.Event | None = None) -> int:
     stop = stop or threading.Event()
     system = build(settings, serve=True)
@@ -308,6 +321,9 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         ).start()
     threading.Thread(
         target=_check_nodes, args=(reconciler, trigger, stop), daemon=True, name="nodes"
+    ).start()
+    threading.Thread(
+        target=_autoscale, args=(reconciler, trigger, stop), daemon=True, name="autoscale"
     ).start()
     api.start()
     tunnels.start()

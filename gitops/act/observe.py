@@ -9,7 +9,7 @@ records) where Jobs are.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from gitops.errors import NodeUnavailable
@@ -87,3 +87,27 @@ def observe(nodes: Sequence[Node], volumes: bool = True, records: bool = True) -
 
 def _by(v: VolumeInfo) -> tuple[str, str, str]:
     return (v.meta.namespace, v.meta.claim, v.node)
+
+
+def pods_usage(
+    nodes: Mapping[str, Node], pods: Sequence[PodInfo], usable: Callable[[str], bool]
+) -> dict[str, tuple[int, int]]:
+    """The running app containers' usage (``Node.usage``: CPU millicores, working-set bytes),
+    every node at once, as a sample takes an engine a second. A node that does not answer
+    (or is not ``usable``) gives none: its pods count as missing metrics."""
+    by_node: dict[str, list[str]] = {}
+    for p in pods:
+        if usable(p.node) and p.node in nodes:
+            ids = [c.id for c in p.app_containers() if c.state == "running"]
+            by_node.setdefault(p.node, []).extend(ids)
+    found: dict[str, tuple[int, int]] = {}
+    if not by_node:
+        return found
+    with ThreadPoolExecutor(max_workers=len(by_node)) as pool:
+        futures = [pool.submit(nodes[n].usage, ids) for n, ids in by_node.items()]
+        for fut in futures:
+            try:
+                found.update(fut.result())
+            except NodeUnavailable:
+                continue
+    return found

@@ -253,6 +253,13 @@ def parser() -> argparse.ArgumentParser:
         help="poll interval (default 15s; GITOPS_INTERVAL)",
     )
     p.add_argument(
+        "--autoscale-interval",
+        type=duration,
+        default=os.environ.get("GITOPS_AUTOSCALE_INTERVAL", "15s"),
+        help="how often the HorizontalPodAutoscalers sample their pods' CPU and memory and "
+        "decide (default 15s, as Kubernetes' HPA sync period; GITOPS_AUTOSCALE_INTERVAL)",
+    )
+    p.add_argument(
         "--listen",
         default=os.environ.get("GITOPS_LISTEN", "127.0.0.1:8080"),
         help="API and /metrics address (default 127.0.0.1:8080: this machine only)",
@@ -562,6 +569,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     settings = _settings(
         args,
         interval=args.interval,
+        autoscale_interval=args.autoscale_interval,
         listen=args.listen,
         watch=not args.no_watch,
         node_address=args.node_address,

@@ -97,6 +97,7 @@ class Settings:
     stream_listen: str = ""  # exec and port-forward: HOST:PORT; "": the API's host, a free port
     proxy_threads: int = 0  # HAProxy's threads; 0: half the cores (balancer.default_threads)
     node_check_interval: float = 2.0  # each engine is pinged this often
+    autoscale_interval: float = 15.0  # the autoscalers sample and decide this often
     node_grace: float = 10.0  # silent this long: NotReady (no new pods, out of endpoints)
     eviction_timeout: float = 30.0  # silent this long: its pods are replaced elsewhere
     # Mutating API calls need "Authorization: Bearer <api_token>"; webhooks are verified

@@ -141,6 +141,10 @@ class ReadinessTracker:
         self._state = state
         return dict(state)
 
+    def last(self) -> Mapping[str, PodReadiness]:
+        """As the last observation left it (read from other threads: replaced whole)."""
+        return self._state
+
 
 class Backoff:
     """Exponential back-off per key (a container to restart, an image to pull).

@@ -38,6 +38,7 @@ ROLLED_BACK: Final = "RolledBack"
 SYNC_FAILED: Final = "SyncFailed"
 NODE_NOT_READY: Final = "NodeNotReady"
 NODE_READY: Final = "NodeReady"
+SUCCESSFUL_RESCALE: Final = "SuccessfulRescale"  # an autoscaler changed its target's scale
 MESSAGE_LIMIT = 1024  # Kubernetes caps an event's message too (1 KiB in its API validation)
 
 

@@ -2,7 +2,8 @@
 
 They live in the history database's ``facts`` table as JSON: the last valid commit, the
 containers the prober found ready (carried over a restart), the rollback pins, the cordons, the
-pods of evicted nodes and the node each claim's volume was last seen on. A fact that does not
+pods of evicted nodes, the node each claim's volume was last seen on and each autoscaler's
+scale. A fact that does not
 parse (edited by hand, written by another version) reads as its default and says so in the log,
 never as an exception.
 """
@@ -17,9 +18,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (namespace, deployment)
-_LAST_GOOD, _READY, _PINS, _CORDONS, _EVICTED, _VOLUMES, _DELETED = (
+_LAST_GOOD, _READY, _PINS, _CORDONS, _EVICTED, _VOLUMES, _DELETED, _SCALES = (
     "last_good_commit", "ready_containers", "pins", "cordons", "evicted", "claim_volumes",
-    "volume_deletions",
+    "volume_deletions", "autoscaled",
 )  # fmt: skip
 KEEP_DELETIONS = 500  # the newest records of deleted volumes kept
 
@@ -98,13 +99,17 @@ class Facts:
 
     # -- where each claim's volume was last seen: a silent node still holds its own -------
     def volumes(self) -> dict[Key, str]:
-        def parse(raw: dict[str, str]) -> dict[Key, str]:
-            return {(k.partition("/")[0], k.partition("/")[2]): str(v) for k, v in raw.items()}
-
-        return self._read(_VOLUMES, {}, parse)  # type: ignore[no-any-return]
+        return self._read(_VOLUMES, {}, lambda raw: _keyed(raw, str))  # type: ignore[no-any-return]
 
     def set_volumes(self, volumes: dict[Key, str]) -> None:
         self._write(_VOLUMES, {f"{ns}/{claim}": node for (ns, claim), node in volumes.items()})
+
+    # -- each autoscaler's scale of its target: a restart resumes at it --------------------
+    def scales(self) -> dict[Key, int]:
+        return self._read(_SCALES, {}, lambda raw: _keyed(raw, int))  # type: ignore[no-any-return]
+
+    def set_scales(self, scales: dict[Key, int]) -> None:
+        self._write(_SCALES, {f"{ns}/{name}": n for (ns, name), n in scales.items()})
 
     # -- the volumes deleted (data removed), newest last -----------------------------------
     def deletions(self) -> list[dict[str, Any]]:
@@ -112,3 +117,8 @@ class Facts:
 
     def add_deletion(self, record: dict[str, Any]) -> None:
         self._write(_DELETED, [*self.deletions(), record][-KEEP_DELETIONS:])
+
+
+def _keyed(raw: dict[str, Any], value: Callable[[Any], Any]) -> dict[Key, Any]:
+    """A map stored with "namespace/name" keys, read back with (namespace, name) ones."""
+    return {(k.partition("/")[0], k.partition("/")[2]): value(v) for k, v in raw.items()}
