@@ -21,7 +21,14 @@ from gitops.act.observe import observe, pods_usage
 from gitops.config.settings import Settings
 from gitops.decide import clusterdns, endpoints, hooks, ingress, requeue
 from gitops.decide.actions import NameSource, Pending, RestartPolicy, random_suffix
-from gitops.decide.autoscalers import Autoscaler, Sample, autoscalers_of, evaluate
+from gitops.decide.autoscalers import (
+    Autoscaler,
+    Found,
+    Sample,
+    autoscalers_of,
+    evaluate,
+    with_status,
+)
 from gitops.decide.batch import CronTimes
 from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.disruption import Blocked
@@ -71,6 +78,7 @@ from gitops.traffic.names import ServiceNames
 from gitops.traffic.proxy import ServiceProxy
 
 log = logging.getLogger(__name__)
+HPA = "HorizontalPodAutoscaler"
 MAX_BACKOFF, INTERNAL_RETRY = requeue.MAX_BACKOFF, requeue.INTERNAL_RETRY
 
 
@@ -105,6 +113,7 @@ class Reconciler:
         dns: ClusterDns | None = None,
         notify: Callable[[Event], None] = lambda event: None,
         events: Recorder | None = None,
+        scales: Scales | None = None,
     ) -> None:
         """Every collaborator is made by the composition root (``gitops.runner.compose``)."""
         self.settings, self.source, self.history = settings, source, history
@@ -115,7 +124,7 @@ class Reconciler:
         self.prober, self.proxy, self.dns = prober, proxy, dns
         self.readiness = ReadinessTracker()
         self.runs = JobRuns(history, notify)
-        self.scales = Scales(history.facts)  # the autoscalers' (``autoscale``)
+        self.scales = scales or Scales(history.facts)  # the autoscalers' (``autoscale``)
         self.service_names = ServiceNames(self.nodes)
         # Crashed pods' logs, after their removal; in the state database beside the history.
         self.kept_logs = KeptLogs(self.nodes, path=history.path)
@@ -208,6 +217,11 @@ class Reconciler:
         (self.progress or log.info)(what)
 
     @property
+    def autoscaled(self) -> dict[tuple[str, str], Found]:
+        """What each autoscaler found at its last sample."""
+        return self.scales.found()
+
+    @property
     def moves(self) -> Moves:
         """Steps carried out and changes the engines told so far: a look taken at a lower
         count is out of date."""
@@ -251,14 +265,23 @@ class Reconciler:
                                     self.scales.memory(scaler.key), now)  # fmt: skip
             if self.scales.record(scaler, current, scale, reads, now):
                 changed = True
-                self._scaled(scaler, scale, now)
+            self._scaled(scaler, current, scale, now)
         return changed
 
-    def _scaled(self, scaler: Autoscaler, scale: Scale, now: float) -> None:
-        message = f"New size: {scale.replicas}; reason: {scale.reason}"
-        log.info("autoscaler %s/%s: %s", scaler.namespace, scaler.name, message)
-        found = event("HorizontalPodAutoscaler", scaler.namespace, scaler.name,
-                      SUCCESSFUL_RESCALE, message, now)  # fmt: skip
+    def _scaled(self, scaler: Autoscaler, current: int, scale: Scale, now: float) -> None:
+        """A rescale's event (SuccessfulRescale), or why no scale could be computed
+        (FailedGetResourceMetric, each sample, folded as Kubernetes folds repeats)."""
+        broken = next((c for c in scale.conditions if c.type == "ScalingActive" and not c.status
+                       and c.reason != "ScalingDisabled"), None)  # fmt: skip
+        if scale.replicas != current:
+            found = event(HPA, scaler.namespace, scaler.name, SUCCESSFUL_RESCALE,
+                          f"New size: {scale.replicas}; reason: {scale.reason}", now)  # fmt: skip
+        elif broken is not None:
+            found = event(HPA, scaler.namespace, scaler.name, broken.reason, broken.message, now,
+                          warning=True)  # fmt: skip
+        else:
+            return
+        log.info("autoscaler %s/%s: %s", scaler.namespace, scaler.name, found.message)
         if self.events is not None:
             try:
                 self.events.record([found])
@@ -496,6 +519,9 @@ class Reconciler:
             desired, counted, plan, applied, self.crash.looping(now), readiness.pods, now,
             self.crash.counts(), run.cron,
         )  # fmt: skip
+        manifest = self.board.desired if self.board.desired is not None else desired
+        starting = {d.key: d.replicas for d in manifest.deployments}
+        resources = with_status(resources, desired, starting, self.scales.found())
         run.resources = behind_head(resources, run.revision) if run.rejected else resources
         run.effects.route(desired, live)
         before = run.before

@@ -29,6 +29,7 @@ from gitops.reconciler import INTERNAL_RETRY, Outcome, Reconciler
 from gitops.report.metrics import Metrics, StateSource
 from gitops.report.notify import Notifier, Receiver
 from gitops.report.passes import Reporter
+from gitops.serve import autoscalers
 from gitops.serve.api import App, serve
 from gitops.serve.dashboard.web import Dashboard
 from gitops.serve.httpserver import HttpServer
@@ -41,6 +42,7 @@ from gitops.state.commits import Commits
 from gitops.state.eventlog import EventLog, Recorder
 from gitops.state.history import History
 from gitops.state.revisions import Revisions
+from gitops.state.scales import Scales
 from gitops.traffic.clusterdns import ClusterDns
 from gitops.traffic.nodeproxy import NodeProxies
 from gitops.traffic.proxy import ServiceProxy, can_bind
@@ -110,6 +112,7 @@ def compose(
             return "", None
         return service_proxy.ingress_metrics(), board.ingress
 
+    scales = Scales(history.facts)  # the autoscalers' scales of their targets
     metrics = Metrics(
         StateSource(
             status=board.read_status,
@@ -118,6 +121,7 @@ def compose(
             source=lambda: (source.display_url, settings.branch),
             notifications=notifier.results,
             ingress=ingress_metrics,
+            autoscalers=lambda: autoscalers.rows(board.desired, scales.found(), None),
         )
     )
     commits = Commits(source, settings.policy)
@@ -126,7 +130,7 @@ def compose(
     return Reconciler(
         settings, source, nodes, history, commits, revisions, cluster, metrics, board, reporter,
         clock=clock, names=names, progress=progress, prober=prober, proxy=service_proxy,
-        dns=dns, notify=notify, events=notify,
+        dns=dns, notify=notify, events=notify, scales=scales,
     )  # fmt: skip
 
 

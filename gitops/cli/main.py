@@ -658,11 +658,35 @@ def cmd_diff(args: argparse.Namespace) -> int:
         return ERROR
     plan = outcome.plan
     lines = plan.describe() if plan else []
+    owned = _autoscaled(reconciler)
     if args.output == "table":
+        for o in owned:  # not a difference: said beside the diff, not in it
+            print(
+                f"# {o['namespace']}/{o['name']}: {o['replicas']} replica(s) from "
+                f"HorizontalPodAutoscaler {o['autoscaler']}; the manifest's "
+                f"{o['manifest']} is its starting point, not a difference",
+                file=sys.stderr,
+            )
         print("\n".join(lines) if lines else f"no difference at {outcome.status.applied[:12]}")
     else:
-        emit({"commit": outcome.status.applied, "changes": lines}, args.output)
+        emit({"commit": outcome.status.applied, "changes": lines, "autoscaled": owned},
+             args.output)  # fmt: skip
     return FAILED if lines else OK
+
+
+def _autoscaled(reconciler: Any) -> list[dict[str, Any]]:
+    """The workloads whose replicas an autoscaler owns, at its scale and the manifest's."""
+    from gitops.decide.autoscalers import autoscalers_of
+
+    desired = reconciler.desired
+    out = []
+    for s in autoscalers_of(desired) if desired is not None else ():
+        workload = desired.deployment(*s.target_key)
+        if workload is not None:
+            out.append({"namespace": s.namespace, "name": s.target, "autoscaler": s.name,
+                        "replicas": reconciler.scales.current(s, workload.replicas),
+                        "manifest": workload.replicas})  # fmt: skip
+    return out
 
 
 def cmd_rollout(args: argparse.Namespace) -> int:

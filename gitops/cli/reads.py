@@ -60,6 +60,9 @@ KIND_ALIASES = {
     "ingresses": "ingresses",
     "ingress": "ingresses",
     "ing": "ingresses",
+    "horizontalpodautoscalers": "horizontalpodautoscalers",
+    "horizontalpodautoscaler": "horizontalpodautoscalers",
+    "hpa": "horizontalpodautoscalers",
     "configmaps": "configmaps",
     "configmap": "configmaps",
     "cm": "configmaps",
@@ -70,6 +73,13 @@ KIND_ALIASES = {
     "ev": "events",
     "all": "all",
 }
+
+
+def _conditions(row: dict[str, Any]) -> str:
+    """The conditions not as they should be, as ``type=reason``, else ``-``."""
+    odd = [f"{c['type']}={c['reason']}" for c in row["conditions"]
+           if (c["status"] == "True") == (c["type"] == "ScalingLimited")]  # fmt: skip
+    return ",".join(odd) or "-"
 
 
 def _age(created: float) -> str:
@@ -284,6 +294,17 @@ def _table(
                 ", ".join(map(str, r["ports"])), r["health"] or r["sync"],
             ]
             + ([_routes(r), _expiry(r), r["message"]] if wide else [])
+            for r in rows
+        ]  # fmt: skip
+    elif kind == "horizontalpodautoscalers":  # kubectl's columns; -o wide: the last scale
+        header = ["NAMESPACE", "NAME", "REFERENCE", "TARGETS", "MINPODS", "MAXPODS", "REPLICAS"]
+        header += ["LAST SCALE", "REASON", "CONDITIONS"] if wide else []
+        cells = [
+            [
+                r["namespace"], r["name"], r["reference"], ", ".join(r["targets"]),
+                str(r["minPods"]), str(r["maxPods"]), str(r["replicas"]),
+            ]
+            + ([_ago(r["lastScaleTime"]), r["reason"] or "-", _conditions(r)] if wide else [])
             for r in rows
         ]  # fmt: skip
     elif kind == "jobs":  # kubectl's columns

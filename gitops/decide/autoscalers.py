@@ -15,15 +15,26 @@ the same).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from gitops.decide import autoscale as calc
 from gitops.decide.desired import DesiredDeployment, DesiredState
 from gitops.decide.health import PodReadiness
-from gitops.decide.scaling import SCALE_DOWN, SCALE_UP, Memory, Policy, Rules, Scale, decide
+from gitops.decide.scaling import (
+    SCALE_DOWN,
+    SCALE_UP,
+    Condition,
+    Memory,
+    Policy,
+    Rules,
+    Scale,
+    decide,
+)
+from gitops.decide.status import ResourceStatus
 from gitops.manifests import autoscaling as a
 from gitops.manifests.quantity import parse_quantity
 from gitops.model.live import PodInfo
+from gitops.model.verdicts import Health
 
 Usage = Mapping[str, tuple[int, int]]  # container id -> (CPU millicores, working-set bytes)
 
@@ -60,6 +71,20 @@ class MetricRead:
     current: str  # "45%", "120m", "<unknown>"
     target: str  # "50%", "500m"
     value: float | None  # the current value as a number (percent, or milli-units)
+    goal: float | None = None  # the target as a number, alike
+
+
+@dataclass(frozen=True)
+class Found:
+    """What an autoscaler found at its last sample (Kubernetes' HPA status)."""
+
+    current: int  # the target's scale it read
+    desired: int  # the scale it decided
+    metrics: tuple[MetricRead, ...]
+    conditions: tuple[Condition, ...]
+    sampled: float
+    last_scale: float = 0.0  # when it last changed the scale (0: never)
+    reason: str = ""  # why, as its SuccessfulRescale event says
 
 
 def autoscalers_of(desired: DesiredState) -> tuple[Autoscaler, ...]:
@@ -141,7 +166,7 @@ def _one(
                + (" (no external metrics on a Docker host)" if metric.type == "External"
                   else " yet"))  # fmt: skip
         shown = _target_text(target)
-        read = MetricRead(label, metric.type, target.type, "<unknown>", shown, None)
+        read = MetricRead(label, metric.type, target.type, "<unknown>", shown, None, _goal(target))
         return f"{metric.type.lower()} metric {label}", calc.Proposal(current, 0, error=why), read
     source = metric.resource or metric.container_resource
     assert source is not None
@@ -155,13 +180,13 @@ def _one(
         name = f"{resource} {kind} utilization (percentage of request)"
         shown = f"{proposal.utilization}%" if proposal.valid else "<unknown>"
         read = MetricRead(resource, metric.type, target.type, shown, f"{percent}%",
-                          proposal.utilization if proposal.valid else None)  # fmt: skip
+                          proposal.utilization if proposal.valid else None, percent)  # fmt: skip
         return name, proposal, read
-    goal = float(parse_quantity(target.average_value or 0) * 1000)  # milli-units
+    goal = _goal(target) or 0.0  # milli-units
     proposal = calc.average(samples, goal, current, now, cpu)
     shown = _milli(proposal.value, cpu) if proposal.valid else "<unknown>"
     read = MetricRead(resource, metric.type, target.type, shown, _milli(goal, cpu),
-                      proposal.value if proposal.valid else None)  # fmt: skip
+                      proposal.value if proposal.valid else None, goal)  # fmt: skip
     return f"{resource} {kind}", proposal, read
 
 
@@ -213,7 +238,54 @@ def _milli(value: float, cpu: bool) -> str:
     return f"{size:.0f}"
 
 
+def _goal(target: a.MetricTarget) -> float | None:
+    """A target as a number: a percent, else milli-units."""
+    if target.type == "Utilization":
+        return float(target.average_utilization or 0)
+    given = target.average_value if target.type == "AverageValue" else target.value
+    return float(parse_quantity(given) * 1000) if given is not None else None
+
+
 def _target_text(target: a.MetricTarget) -> str:
     if target.type == "Utilization":
         return f"{target.average_utilization}%"
     return str(target.average_value if target.type == "AverageValue" else target.value)
+
+
+def with_status(
+    resources: Sequence[ResourceStatus],
+    desired: DesiredState,
+    starting: Mapping[tuple[str, str], int],
+    found: Mapping[tuple[str, str], Found],
+) -> tuple[ResourceStatus, ...]:
+    """Each autoscaler's status (Degraded while it cannot compute a scale, as Argo CD judges
+    it), and its target's message saying whose its replicas are: the manifest's count is the
+    starting point, not a drift. ``starting``: each workload's manifest count."""
+    scalers = {s.key: s for s in autoscalers_of(desired)}
+    targets = {s.target_key: s for s in scalers.values()}
+    out = []
+    for r in resources:
+        key = (r.namespace, r.name)
+        if r.kind == "HorizontalPodAutoscaler" and key in scalers:
+            out.append(_scaler_status(r, scalers[key], found.get(key)))
+        elif key in targets and r.kind == targets[key].target_kind:
+            note = (f"replicas from HorizontalPodAutoscaler {targets[key].name} (the "
+                    f"manifest's {starting.get(key, 0)} is its starting point)")  # fmt: skip
+            out.append(replace(r, message=f"{r.message}; {note}" if r.message else note))
+        else:
+            out.append(r)
+    return tuple(out)
+
+
+def _scaler_status(r: ResourceStatus, s: Autoscaler, f: Found | None) -> ResourceStatus:
+    if f is None:
+        return replace(r, message=f"scales {s.target_kind}/{s.target} ({s.low} to {s.high}); "
+                       "not sampled yet")  # fmt: skip
+    targets = ", ".join(f"{m.name}: {m.current}/{m.target}" for m in f.metrics)
+    message = f"{s.target_kind}/{s.target}: {f.desired} replica(s) ({s.low} to {s.high}); {targets}"
+    broken = next((c for c in f.conditions if c.type == "ScalingActive" and not c.status
+                   and c.reason != "ScalingDisabled"), None)  # fmt: skip
+    if broken is not None:
+        return replace(r, health=Health.DEGRADED, message=f"{message}; {broken.message}",
+                       reason=broken.reason)  # fmt: skip
+    return replace(r, message=message)

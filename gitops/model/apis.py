@@ -21,6 +21,7 @@ API: dict[str, tuple[str, str]] = {
     "persistentvolumeclaims": ("v1", "PersistentVolumeClaim"),
     "poddisruptionbudgets": ("policy/v1", "PodDisruptionBudget"),
     "ingresses": ("networking.k8s.io/v1", "Ingress"),
+    "horizontalpodautoscalers": ("autoscaling/v2", "HorizontalPodAutoscaler"),
 }
 
 

@@ -43,6 +43,8 @@ class StateSource:
     # HAProxy's own exposition of its backends, and the Ingress routes (an IngressTable)
     # that say which backend is which Ingress, host and Service
     ingress: Callable[[], tuple[str, Any]] = lambda: ("", None)
+    # The HorizontalPodAutoscalers' rows (``gitops.serve.autoscalers.rows``)
+    autoscalers: Callable[[], list[dict[str, Any]]] = list
 
 
 class _Ingress(Collector):
@@ -76,6 +78,70 @@ class _Ingress(Collector):
                 out.add_sample(sample.name, labels, sample.value, sample.timestamp)
             if out.samples:
                 yield out
+
+
+class _Autoscalers(Collector):
+    """The autoscalers in kube-state-metrics' ``kube_horizontalpodautoscaler_*`` shape, so its
+    dashboards and alerts (KubeHpaMaxedOut, KubeHpaReplicasMismatch) work unchanged."""
+
+    def __init__(self, source: Callable[[], list[dict[str, Any]]]) -> None:
+        self.source = source
+
+    def collect(self) -> Iterator[Metric]:
+        rows = self.source()
+        key = ["namespace", "horizontalpodautoscaler"]
+        info = GaugeMetricFamily(
+            "kube_horizontalpodautoscaler_info", "Information about this autoscaler (value 1)",
+            labels=[*key, "scaletargetref_api_version", "scaletargetref_kind",
+                    "scaletargetref_name"],
+        )  # fmt: skip
+        gauges = {
+            name: GaugeMetricFamily(f"kube_horizontalpodautoscaler_{name}", text, labels=key)
+            for name, text in (
+                ("spec_min_replicas", "Lower limit for the number of pods it can scale to"),
+                ("spec_max_replicas", "Upper limit for the number of pods it can scale to"),
+                ("status_current_replicas", "Current number of replicas of its target"),
+                ("status_desired_replicas", "Desired number of replicas of its target"),
+            )
+        }
+        metric = ["metric_name", "metric_target_type"]
+        spec_target = GaugeMetricFamily(
+            "kube_horizontalpodautoscaler_spec_target_metric",
+            "The metric specifications used by this autoscaler when calculating the desired "
+            "replica count", labels=[*key, *metric],
+        )  # fmt: skip
+        status_target = GaugeMetricFamily(
+            "kube_horizontalpodautoscaler_status_target_metric",
+            "The current metric status used by this autoscaler when calculating the desired "
+            "replica count", labels=[*key, *metric],
+        )  # fmt: skip
+        condition = GaugeMetricFamily(
+            "kube_horizontalpodautoscaler_status_condition",
+            "The condition of this autoscaler", labels=[*key, "condition", "status"],
+        )  # fmt: skip
+        for r in rows:
+            ids = [r["namespace"], r["name"]]
+            kind, _, target = r["reference"].partition("/")
+            info.add_metric([*ids, "apps/v1", kind, target], 1.0)
+            for name, field in (("spec_min_replicas", "minPods"), ("spec_max_replicas", "maxPods"),
+                                ("status_current_replicas", "replicas"),
+                                ("status_desired_replicas", "desired")):  # fmt: skip
+                gauges[name].add_metric(ids, float(r[field]))
+            for m in r["metrics"]:
+                shape = "utilization" if m["targetType"] == "Utilization" else (
+                    "average" if m["targetType"] == "AverageValue" else "value")  # fmt: skip
+                scale = 1.0 if shape == "utilization" else 0.001  # milli-units to units
+                if m["goal"] is not None:
+                    spec_target.add_metric([*ids, m["name"], shape], m["goal"] * scale)
+                if m["value"] is not None:
+                    status_target.add_metric([*ids, m["name"], shape], m["value"] * scale)
+            for c in r["conditions"]:
+                for value in ("true", "false", "unknown"):
+                    condition.add_metric([*ids, c["type"], value],
+                                         1.0 if c["status"].lower() == value else 0.0)  # fmt: skip
+        yield info
+        yield from gauges.values()
+        yield from (spec_target, status_target, condition)
 
 
 class _State(Collector):
@@ -281,6 +347,7 @@ class Metrics:
         if state is not None:
             self.registry.register(_State(state))
             self.registry.register(_Ingress(state.ingress))
+            self.registry.register(_Autoscalers(state.autoscalers))
 
     def webhook(self, provider: str, result: str) -> None:
         # Unknown providers share one label value, so a scanner cannot grow the label set.

@@ -30,7 +30,7 @@ from gitops.model import selectors
 from gitops.model.apis import API
 from gitops.model.live import LiveState
 from gitops.report.metrics import CONTENT_TYPE, Metrics
-from gitops.serve import events, logs, objects, top, views
+from gitops.serve import autoscalers, events, logs, objects, top, views
 from gitops.serve.httpserver import HttpServer
 from gitops.serve.readmodel import ReadModel
 from gitops.serve.streams import Stream
@@ -203,6 +203,7 @@ class App:
             "configmaps": lambda: views.config_rows(rec.desired, "configmaps", ns),
             "secrets": lambda: views.config_rows(rec.desired, "secrets", ns),
             "endpoints": lambda: views.endpoint_rows(rec.endpoints, ns),
+            "horizontalpodautoscalers": lambda: autoscalers.rows(rec.desired, rec.autoscaled, ns),
             "ingresses": lambda: views.ingress_rows(
                 rec.status, rec.desired, rec.ingress, self._ingress_listen(), ns
             ),

@@ -142,9 +142,27 @@ def _generic(row: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k not in _GENERIC_SKIP and k not in _VERDICT}
 
 
+def _autoscaler(row: dict[str, Any]) -> dict[str, Any]:
+    """``autoscaling/v2`` HorizontalPodAutoscalerStatus."""
+    current = []
+    for m in row.get("metrics", []):
+        if m["value"] is None or m["type"] not in ("Resource", "ContainerResource"):
+            continue
+        value = ({"averageUtilization": int(m["value"])} if m["targetType"] == "Utilization"
+                 else {"averageValue": m["current"]})  # fmt: skip
+        field = "resource" if m["type"] == "Resource" else "containerResource"
+        current.append({"type": m["type"], field: {"name": m["name"], "current": value}})
+    out: dict[str, Any] = {"currentReplicas": row["replicas"], "desiredReplicas": row["desired"],
+                           "currentMetrics": current, "conditions": row["conditions"]}  # fmt: skip
+    if row.get("lastScaleTime"):
+        out["lastScaleTime"] = rfc3339(row["lastScaleTime"])
+    return out
+
+
 _STATUS = {
     "deployments": _workload, "statefulsets": _workload, "replicasets": _workload,
     "replicationcontrollers": _workload, "daemonsets": _daemonset, "jobs": _job,
+    "horizontalpodautoscalers": _autoscaler,
 }  # fmt: skip
 _PHASE = {"Running": "Running", "NotReady": "Running", "CrashLoopBackOff": "Running",
           "Restarting": "Running", "Completed": "Succeeded", "Error": "Failed"}  # fmt: skip

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from gitops.decide.actions import Pending
+from gitops.decide.autoscalers import Found
 from gitops.decide.desired import DesiredState
 from gitops.decide.disruption import Blocked
 from gitops.decide.endpoints import PortEndpoints
@@ -72,6 +73,9 @@ class ReadModel(Protocol):
 
     @property
     def last_look(self) -> tuple[float, LiveState, int] | None: ...  # when, ``moves`` then
+
+    @property
+    def autoscaled(self) -> Mapping[tuple[str, str], Found]: ...  # each autoscaler's last sample
 
     @property
     def moves(self) -> Moves: ...  # steps carried out, changes the engines told, so far

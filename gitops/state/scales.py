@@ -11,25 +11,12 @@ autoscaler leaves git, its scale is forgotten and the manifest's count holds aga
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from gitops.decide.autoscalers import Autoscaler, MetricRead, autoscalers_of
+from gitops.decide.autoscalers import Autoscaler, Found, MetricRead, autoscalers_of
 from gitops.decide.desired import DesiredState
-from gitops.decide.scaling import Condition, Memory, Scale
+from gitops.decide.scaling import Memory, Scale
 from gitops.state.facts import Facts, Key
-
-
-@dataclass(frozen=True)
-class Found:
-    """What an autoscaler found at its last sample (Kubernetes' HPA status)."""
-
-    current: int  # the target's scale it read
-    desired: int  # the scale it decided
-    metrics: tuple[MetricRead, ...]
-    conditions: tuple[Condition, ...]
-    sampled: float
-    last_scale: float = 0.0  # when it last changed the scale (0: never)
-    reason: str = ""  # why, as its SuccessfulRescale event says
 
 
 class Scales:
@@ -67,10 +54,12 @@ class Scales:
         self, scaler: Autoscaler, current: int, scale: Scale, reads: tuple[MetricRead, ...],
         now: float,
     ) -> bool:  # fmt: skip
-        """What one sample decided; True when the scale changed."""
+        """What one sample decided; True when the scale or a condition changed (a pass then
+        says so in status)."""
         with self._lock:
             before = self._found.get(scaler.key)
             changed = scale.replicas != current
+            said = before is None or before.conditions != scale.conditions
             last, reason = (before.last_scale, before.reason) if before else (0.0, "")
             if changed:
                 last, reason = now, scale.reason
@@ -79,7 +68,7 @@ class Scales:
             self._memory[scaler.key] = scale.memory
             self._found[scaler.key] = Found(current, scale.replicas, reads, scale.conditions,
                                             now, last, reason)  # fmt: skip
-            return changed
+            return changed or said
 
     def _forget(self, keep: set[Key]) -> None:
         with self._lock:

@@ -54,8 +54,12 @@ def test_scale_up_at_once_down_after_the_window_and_back_to_the_manifest(tmp_pat
     h.push("app.yaml", web(), hpa())
     h.run()
     assert len(h.pods()) == 1
-    load(h, 40)  # 40 % of the request against a 50 % target: within nothing to do
-    assert not sample(h) and len(h.pods()) == 1
+    load(h, 40)  # 40 % of the request against a 50 % target: nothing to do
+    assert sample(h)  # its first conditions: a pass puts them in status
+    assert not sample(h) and len(h.pods()) == 1  # nothing changed
+    h.run()
+    scaler = {r.kind: r for r in h.rec.status.resources}["HorizontalPodAutoscaler"]
+    assert scaler.message == "Deployment/web: 1 replica(s) (1 to 4); cpu: 40%/50%"
     load(h, 200)  # 200 %: four times the target
     assert sample(h)
     h.run()
@@ -72,8 +76,10 @@ def test_scale_up_at_once_down_after_the_window_and_back_to_the_manifest(tmp_pat
     assert len(h.pods()) == 4 and h.images() == {"reg/web:v2"}
 
     load(h, 10)  # the load stopped: 10 %
-    assert not sample(h)  # the default scale-down window: 300 s of lower recommendations
-    assert not sample(h, 200) and len(h.pods()) == 4
+    sample(h)  # the default scale-down window: 300 s of lower recommendations
+    sample(h, 200)
+    h.run()
+    assert len(h.pods()) == 4
     assert sample(h, 120)  # past the window since the last high recommendation
     h.run()
     assert len(h.pods()) == 1
@@ -108,8 +114,13 @@ def test_without_a_cpu_request_the_autoscaler_says_why_and_keeps_the_scale(tmp_p
     h.push("app.yaml", deployment(replicas=2), hpa())
     h.run()
     load(h, 500)
-    assert not sample(h)
+    sample(h)
     (found,) = h.rec.scales.found().values()
     active = {c.type: c for c in found.conditions}["ScalingActive"]
     assert not active.status and "missing request" in active.message
+    h.run()
     assert len(h.pods()) == 2
+    scaler = {r.kind: r for r in h.rec.status.resources}["HorizontalPodAutoscaler"]
+    assert scaler.health == "Degraded" and "missing request" in scaler.message
+    warned = [e for e in h.rec.events.list("demo") if e.reason == "FailedGetResourceMetric"]  # type: ignore[union-attr]
+    assert warned and warned[0].type == "Warning"
