@@ -17,7 +17,7 @@ from gitops.decide.batch import Batch, Cron, batch_of, cron_of, job_labels
 from gitops.decide.placement import placement
 from gitops.decide.security import effective
 from gitops.decide.stateful import Stateful, claim_of, stateful_of
-from gitops.manifests import Entry, Manifests, config_data
+from gitops.manifests import Entry, Manifests, config_data, quotas
 from gitops.manifests import model as m
 from gitops.manifests import pod as pm
 from gitops.manifests.checks import FIELD_KEYED
@@ -486,6 +486,15 @@ def _workload(entry: Entry[m.Workload], manifests: Manifests, commit: str) -> De
         (*pod.init_containers, *pod.containers),
     )
     origin = f"{entry.path}:{entry.doc}: {dep.kind}/{entry.name}"
+    # The namespace's LimitRange defaults, as its admission gives them: part of the template,
+    # so of its hash (a changed default rolls the pods).
+    items = quotas.container_items(manifests, entry.namespace)
+    ranges = [e.resource.spec.limits[i] for e, i in items]
+
+    def limited(c: pm.Container) -> pm.Container:
+        given = quotas.defaulted(c.resources, ranges) if ranges else c.resources
+        return c if given is c.resources else c.model_copy(update={"resources": given})
+
     job = isinstance(dep, m.Job | m.CronJob)
     # A Job's pods carry its name (a CronJob's carry their run's, given per run).
     named = job_labels(entry.name) if isinstance(dep, m.Job) else ()
@@ -495,11 +504,15 @@ def _workload(entry: Entry[m.Workload], manifests: Manifests, commit: str) -> De
         deployment=entry.name,
         template_hash="",
         containers=tuple(
-            _container(c, pod, res, fields, f"{origin}: spec.template.spec.containers[{i}]")
+            _container(
+                limited(c), pod, res, fields, f"{origin}: spec.template.spec.containers[{i}]"
+            )
             for i, c in enumerate(pod.containers)
         ),
         init_containers=tuple(
-            _container(c, pod, res, fields, f"{origin}: spec.template.spec.initContainers[{i}]")
+            _container(
+                limited(c), pod, res, fields, f"{origin}: spec.template.spec.initContainers[{i}]"
+            )
             for i, c in enumerate(pod.init_containers)
         ),
         labels=tuple(sorted(labels.items())),

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from gitops.errors import FieldError
-from gitops.manifests import autoscaling, kinds
+from gitops.manifests import autoscaling, kinds, quotas
 from gitops.manifests import fields as f
 from gitops.manifests import ingress as ing
 from gitops.manifests import model as m
@@ -609,6 +609,7 @@ def semantic_errors(manifests: Manifests, policy: Policy) -> Iterator[FieldError
         res = entry.resource
         if isinstance(res, m.WORKLOADS):
             _check_workload(entry, manifests, policy, issue)
+            quotas.check_workload(entry, manifests, issue)
             _check_security(res.spec.template.spec, "spec.template.spec", policy, issue.job())
             _check_owner(entry, owners, issue)
         elif isinstance(res, m.PodDisruptionBudget):
@@ -619,6 +620,10 @@ def semantic_errors(manifests: Manifests, policy: Policy) -> Iterator[FieldError
             _check_secret(entry, issue)
         elif isinstance(res, m.ConfigMap):
             _check_config_map(entry, issue)
+        elif isinstance(res, quotas.ResourceQuota):
+            quotas.check_quota(entry, manifests, issue)
+        elif isinstance(res, quotas.LimitRange):
+            quotas.check_limit_range(entry, issue)
         elif isinstance(res, autoscaling.HorizontalPodAutoscaler):
             autoscaling.check(entry, manifests, issue)
         elif isinstance(res, m.Ingress) and entry in served:

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from gitops.errors import FieldError
-from gitops.manifests import kinds, schemas
+from gitops.manifests import kinds, quotas, schemas
 from gitops.manifests import model as m
 from gitops.manifests.autoscaling import HorizontalPodAutoscaler
 from gitops.manifests.checks import name_problem
@@ -29,6 +29,7 @@ _PRETTY = {
 }
 KINDS: dict[str, tuple[str, type[m.Resource]]] = {
     **m.KINDS, "HorizontalPodAutoscaler": ("autoscaling/v2", HorizontalPodAutoscaler),
+    **quotas.KINDS,
 }  # fmt: skip
 RUNS = {kind: api for kind, (api, _) in KINDS.items()}  # the kinds gitops runs, and as what
 # Older versions of a kind that are read as the one it runs (as the API server converts them).

@@ -55,8 +55,6 @@ MEANINGLESS: dict[str, str] = {
 NOT_YET: frozenset[str] = frozenset(
     {
         "PersistentVolume",
-        "ResourceQuota",
-        "LimitRange",
         "Pod",
     }
 )

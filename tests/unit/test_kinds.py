@@ -44,14 +44,14 @@ def test_kinds_without_meaning_here_are_skipped_with_the_reason() -> None:
 
 
 def test_kinds_gitops_will_run_later_are_skipped_as_not_yet() -> None:
-    quota = {
+    pod = {
         "apiVersion": "v1",
-        "kind": "ResourceQuota",
-        "metadata": {"name": "q"},
-        "spec": {"hard": {"pods": "2"}},
+        "kind": "Pod",
+        "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "a", "image": "reg/web:v1"}]},
     }
-    (entry,) = parse_manifests({"i.yaml": dump(quota)}).of(m.Skipped)
-    assert entry.resource.reason == "gitops does not run ResourceQuota yet"
+    (entry,) = parse_manifests({"i.yaml": dump(pod)}).of(m.Skipped)
+    assert entry.resource.reason == "gitops does not run Pod yet"
 
 
 def test_a_skipped_kind_is_still_checked_against_kubernetes_schema() -> None:

@@ -1,0 +1,266 @@
+"""ResourceQuota and LimitRange (``v1``): what a namespace may use, and the defaults and bounds
+of its containers' resources.
+
+Stage: manifests. The models; a LimitRange's defaults as Kubernetes applies them
+(``defaulted``: its ``SetDefaults_LimitRangeItem`` and the LimitRanger admission plugin, the
+result part of the pod template and so of its hash); the checks made at commit time: a
+LimitRange's ``min``, ``max`` and ``maxLimitRequestRatio`` on every container of the
+namespace's workloads, a quota's keys and scopes, and the quota's object counts over the
+commit. The pods and compute a quota allows are counted when a pass plans
+(``gitops.decide.quota``), against what runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import Field
+
+from gitops.manifests import model as m
+from gitops.manifests import pod as pm
+from gitops.manifests.entries import Entry, Issue, Manifests
+from gitops.manifests.fields import Quantity, Spec
+from gitops.manifests.model import Resource
+from gitops.manifests.quantity import parse_quantity
+
+COMPUTE = ("requests.cpu", "requests.memory", "limits.cpu", "limits.memory", "pods")
+ALIASES = {"cpu": "requests.cpu", "memory": "requests.memory"}
+# Objects a quota counts in the commit: its key -> the kind (and a filter, for NodePorts).
+COUNTED = {
+    "services": "Service", "services.nodeports": "Service", "configmaps": "ConfigMap",
+    "secrets": "Secret", "persistentvolumeclaims": "PersistentVolumeClaim",
+    "replicationcontrollers": "ReplicationController", "resourcequotas": "ResourceQuota",
+}  # fmt: skip
+COUNT_KINDS = {  # count/<resource>.<group>
+    "count/deployments.apps": "Deployment", "count/statefulsets.apps": "StatefulSet",
+    "count/daemonsets.apps": "DaemonSet", "count/replicasets.apps": "ReplicaSet",
+    "count/jobs.batch": "Job", "count/cronjobs.batch": "CronJob", "count/services": "Service",
+    "count/configmaps": "ConfigMap", "count/secrets": "Secret",
+    "count/persistentvolumeclaims": "PersistentVolumeClaim",
+    "count/ingresses.networking.k8s.io": "Ingress",
+    "count/horizontalpodautoscalers.autoscaling": "HorizontalPodAutoscaler",
+    "count/poddisruptionbudgets.policy": "PodDisruptionBudget",
+    "count/replicationcontrollers": "ReplicationController",
+}  # fmt: skip
+STORAGE = "requests.storage"
+SCOPES = ("BestEffort", "NotBestEffort")
+
+
+class ResourceQuotaSpec(Spec):
+    hard: dict[str, Quantity] = Field(default_factory=dict)
+    scopes: list[str] = Field(default_factory=list)
+
+
+class ResourceQuota(Resource):
+    """What a namespace may use: counted over the commit, and over its running pods."""
+
+    api_version: Literal["v1"]
+    kind: Literal["ResourceQuota"]
+    spec: ResourceQuotaSpec = Field(default_factory=ResourceQuotaSpec)
+
+    def hard(self) -> dict[str, Decimal]:
+        """The limits by their full names (``cpu`` is ``requests.cpu``)."""
+        return {ALIASES.get(k, k): parse_quantity(v) for k, v in self.spec.hard.items()}
+
+
+class LimitRangeItem(Spec):
+    type: Literal["Container", "Pod", "PersistentVolumeClaim"]
+    default: dict[str, Quantity] = Field(default_factory=dict)
+    default_request: dict[str, Quantity] = Field(default_factory=dict)
+    min: dict[str, Quantity] = Field(default_factory=dict)
+    max: dict[str, Quantity] = Field(default_factory=dict)
+    max_limit_request_ratio: dict[str, Quantity] = Field(default_factory=dict)
+
+
+class LimitRangeSpec(Spec):
+    limits: list[LimitRangeItem]
+
+
+class LimitRange(Resource):
+    """Defaults and bounds for the namespace's containers' resources."""
+
+    api_version: Literal["v1"]
+    kind: Literal["LimitRange"]
+    spec: LimitRangeSpec
+
+
+KINDS: dict[str, tuple[str, type[Resource]]] = {
+    "ResourceQuota": ("v1", ResourceQuota),
+    "LimitRange": ("v1", LimitRange),
+}
+
+
+# -- LimitRange -----------------------------------------------------------------------------
+def container_items(manifests: Manifests, namespace: str) -> list[tuple[Entry[LimitRange], int]]:
+    """The namespace's LimitRange items of type Container, with their index."""
+    ranges = [e for e in manifests.of(LimitRange) if e.namespace == namespace]
+    return [(e, i) for e in ranges for i, item in enumerate(e.resource.spec.limits)
+            if item.type == "Container"]  # fmt: skip
+
+
+def _item_defaults(item: LimitRangeItem) -> tuple[dict[str, str], dict[str, str]]:
+    """(default limits, default requests) as Kubernetes' defaulting fills them: a limit from
+    ``max`` when no ``default``; a request from ``default``, else from ``min``."""
+    limits = {k: str(v) for k, v in item.default.items()}
+    for k, v in item.max.items():
+        limits.setdefault(k, str(v))
+    requests = {k: str(v) for k, v in item.default_request.items()}
+    for k, v in limits.items():
+        requests.setdefault(k, v)
+    for k, v in item.min.items():
+        requests.setdefault(k, str(v))
+    return limits, requests
+
+
+def _plain(values: Mapping[Any, Any]) -> dict[str, Any]:
+    return {str(k): v for k, v in values.items()}
+
+
+def defaulted(
+    resources: pm.ResourceRequirements, items: Sequence[LimitRangeItem]
+) -> pm.ResourceRequirements:
+    """A container's resources with the LimitRanges' defaults for what it does not set: first
+    Kubernetes' own rule (a limit without a request makes the request), then each default."""
+    limits = _plain(resources.limits)
+    requests = {**{k: v for k, v in limits.items() if k in ("cpu", "memory")},
+                **_plain(resources.requests)}  # fmt: skip
+    for item in items:
+        default_limits, default_requests = _item_defaults(item)
+        for k, v in default_limits.items():
+            if k in ("cpu", "memory"):
+                limits.setdefault(k, v)
+        for k, v in default_requests.items():
+            if k in ("cpu", "memory"):
+                requests.setdefault(k, v)
+    if limits == resources.limits and requests == resources.requests:
+        return resources
+    return pm.ResourceRequirements.model_validate({"limits": limits, "requests": requests})
+
+
+def bounds_problems(
+    resources: pm.ResourceRequirements, item: LimitRangeItem, where: str
+) -> Iterator[tuple[str, str]]:
+    """(field, message) for each bound a container's (defaulted) resources break, in the
+    LimitRanger's words."""
+    limits, requests = _plain(resources.limits), _plain(resources.requests)
+    for k, low in item.min.items():
+        if k in requests and parse_quantity(requests[k]) < parse_quantity(low):
+            yield (f"resources.requests.{k}", f"minimum {k} usage per Container is {low}, but "
+                   f"request is {requests[k]} ({where})")  # fmt: skip
+        elif k not in requests:
+            yield (f"resources.requests.{k}", f"minimum {k} usage per Container is {low}.  No "
+                   f"request is specified ({where})")  # fmt: skip
+    for k, high in item.max.items():
+        if k in limits and parse_quantity(limits[k]) > parse_quantity(high):
+            yield (f"resources.limits.{k}", f"maximum {k} usage per Container is {high}, but "
+                   f"limit is {limits[k]} ({where})")  # fmt: skip
+        elif k not in limits:
+            yield (f"resources.limits.{k}", f"maximum {k} usage per Container is {high}.  No "
+                   f"limit is specified ({where})")  # fmt: skip
+    for k, ratio in item.max_limit_request_ratio.items():
+        if k in limits and k in requests and parse_quantity(requests[k]) > 0:
+            found = parse_quantity(limits[k]) / parse_quantity(requests[k])
+            if found > parse_quantity(ratio):
+                yield (f"resources.limits.{k}", f"{k} max limit to request ratio per Container "
+                       f"is {ratio}, but provided ratio is {found:f} ({where})")  # fmt: skip
+
+
+def check_workload(entry: Entry[m.Workload], manifests: Manifests, issue: Issue) -> None:
+    """Every container of a workload against its namespace's LimitRanges."""
+    items = container_items(manifests, entry.namespace)
+    if not items:
+        return
+    pod = entry.resource.spec.template.spec
+    base = "spec.jobTemplate.spec.template.spec" if isinstance(entry.resource, m.CronJob) else (
+        "spec.template.spec")  # fmt: skip
+    plain = [item.resource.spec.limits[i] for item, i in items]
+    for group, containers in (("containers", pod.containers),
+                              ("initContainers", pod.init_containers)):  # fmt: skip
+        for n, c in enumerate(containers):
+            resources = defaulted(c.resources, plain)
+            for (range_entry, _), item in zip(items, plain, strict=True):
+                where = f"LimitRange {range_entry.name}, {range_entry.path}:{range_entry.doc}"
+                for fld, message in bounds_problems(resources, item, where):
+                    issue(f"{base}.{group}[{n}].{fld}", message)
+
+
+def check_limit_range(entry: Entry[LimitRange], issue: Issue) -> None:
+    for i, item in enumerate(entry.resource.spec.limits):
+        for k, low in item.min.items():
+            high = item.max.get(k)
+            if high is not None and parse_quantity(low) > parse_quantity(high):
+                issue(f"spec.limits[{i}].min.{k}", f"must be at most max ({high})")
+        for name, given in (("default", item.default), ("defaultRequest", item.default_request)):
+            for k, v in given.items():
+                top, bottom = item.max.get(k), item.min.get(k)
+                if top is not None and parse_quantity(v) > parse_quantity(top):
+                    issue(f"spec.limits[{i}].{name}.{k}", f"must be at most max ({top})")
+                if bottom is not None and parse_quantity(v) < parse_quantity(bottom):
+                    issue(f"spec.limits[{i}].{name}.{k}", f"must be at least min ({bottom})")
+
+
+# -- ResourceQuota --------------------------------------------------------------------------
+def check_quota(entry: Entry[ResourceQuota], manifests: Manifests, issue: Issue) -> None:
+    """A quota's keys and scopes, and the commit's objects against its counts."""
+    spec = entry.resource.spec
+    for k in spec.hard:
+        key = ALIASES.get(k, k)
+        if key not in (*COMPUTE, *COUNTED, *COUNT_KINDS, STORAGE):
+            issue(f"spec.hard.{k}", f"gitops counts {', '.join((*COMPUTE, STORAGE))}, "
+                  f"{', '.join(COUNTED)} and count/<resource>.<group> of the kinds it runs, "
+                  f"not {k[:63]!r}")  # fmt: skip
+    for i, scope in enumerate(spec.scopes):
+        if scope not in SCOPES:
+            issue(f"spec.scopes[{i}]", f"gitops knows the scopes {' and '.join(SCOPES)} (a pod "
+                  f"with no requests or limits is BestEffort), not {scope[:63]!r}")  # fmt: skip
+    if spec.scopes:
+        return  # a scoped quota counts pods only (Kubernetes: BestEffort tracks pods)
+    hard = entry.resource.hard()
+    for key, limit in hard.items():
+        found = list(_counted(manifests, entry.namespace, key))
+        used = len(found) if key != STORAGE else sum(_storage(e) for e in found)
+        if used > limit:
+            over = found[-1]
+            issue(f"spec.hard.{_shown_key(entry, key)}", (
+                f"exceeded quota: {entry.name}, requested: {key}={used}, used: {key}=0, "
+                f"limited: {key}={limit:f}: the commit has {_listed(found, key)} in namespace "
+                f"{entry.namespace} ({over.resource.kind} {over.name}, {over.path}:{over.doc})"
+            ))  # fmt: skip
+
+
+def _shown_key(entry: Entry[ResourceQuota], key: str) -> str:
+    """The key as the manifest writes it (``cpu`` for ``requests.cpu``)."""
+    return next((k for k in entry.resource.spec.hard if ALIASES.get(k, k) == key), key)
+
+
+def _listed(found: Sequence[Entry[m.Resource]], key: str) -> str:
+    if key == STORAGE:
+        return f"{sum(_storage(e) for e in found):f} bytes of claims"
+    names = ", ".join(e.name for e in found[:5]) + (", ..." if len(found) > 5 else "")
+    return f"{len(found)} ({names})"
+
+
+def _counted(manifests: Manifests, namespace: str, key: str) -> Iterator[Entry[m.Resource]]:
+    kind = COUNTED.get(key) or COUNT_KINDS.get(key) or (
+        "PersistentVolumeClaim" if key == STORAGE else "")  # fmt: skip
+    if not kind:
+        return
+    for e in manifests.entries:
+        if e.namespace != namespace or e.resource.kind != kind:
+            continue
+        if key == "services.nodeports" and not _node_ports(e.resource):
+            continue
+        yield e
+
+
+def _node_ports(res: m.Resource) -> bool:
+    return isinstance(res, m.Service) and res.spec.type in ("NodePort", "LoadBalancer")
+
+
+def _storage(entry: Entry[m.Resource]) -> Decimal:
+    res = entry.resource
+    if not isinstance(res, m.PersistentVolumeClaim) or "storage" not in res.spec.resources.requests:
+        return Decimal(0)
+    return parse_quantity(res.spec.resources.requests["storage"])
