@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from gitops.act.apply import Progress, apply_plan
 from gitops.act.observe import observe, pods_usage
 from gitops.config.settings import Settings
-from gitops.decide import clusterdns, endpoints, hooks, ingress, requeue
+from gitops.decide import clusterdns, endpoints, hooks, ingress, quota, requeue
 from gitops.decide.actions import NameSource, Pending, RestartPolicy, random_suffix
 from gitops.decide.autoscalers import (
     Autoscaler,
@@ -255,14 +255,17 @@ class Reconciler:
             leaving = frozenset(self._leaving_pods)
         now = self.clock()
         sample = Sample(pods, usage, self.readiness.last(), self._ready, now, leaving)
+        quotas = quota.quotas_of(desired)
+        templates = desired.templates
         changed = False
         for scaler in scalers:
             workload = desired.deployment(*scaler.target_key)
             if workload is None or workload.kind != scaler.target_kind:
                 continue
             current = self.scales.current(scaler, workload.replicas)
+            room = quota.room(quotas, live.pods, templates, workload.key, workload.template)
             scale, reads = evaluate(scaler, workload, current, sample,
-                                    self.scales.memory(scaler.key), now)  # fmt: skip
+                                    self.scales.memory(scaler.key), now, room)  # fmt: skip
             if self.scales.record(scaler, current, scale, reads, now):
                 changed = True
             self._scaled(scaler, current, scale, now)

@@ -32,6 +32,9 @@ KINDS = {
     **dict.fromkeys(("persistentvolumeclaim", "persistentvolumeclaims", "pvc"),
                     "persistentvolumeclaims"),
     **dict.fromkeys(("ingress", "ingresses", "ing"), "ingresses"),
+    **dict.fromkeys(("namespace", "namespaces", "ns"), "namespaces"),
+    **dict.fromkeys(("horizontalpodautoscaler", "horizontalpodautoscalers", "hpa"),
+                    "horizontalpodautoscalers"),
 }  # fmt: skip
 WORKLOADS = ("deployments", "statefulsets", "daemonsets", "replicasets", "jobs")
 ROLLING = ("deployments", "statefulsets", "daemonsets")
@@ -42,7 +45,7 @@ def add_parser(sub: Any, server: str) -> None:
                        description=__doc__,
                        formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     p.add_argument("kind", metavar="KIND[/NAME]", help="deployment, statefulset, daemonset, pod, "
-                   "service, node, job, cronjob, pvc, ingress")  # fmt: skip
+                   "service, node, job, cronjob, pvc, ingress, namespace, hpa")  # fmt: skip
     p.add_argument("name", nargs="?", metavar="NAME")
     p.add_argument("-n", "--namespace", default=os.environ.get("GITOPS_NAMESPACE", "default"))
     p.add_argument("-o", "--output", choices=("text", "json", "yaml"), default="text",
@@ -59,7 +62,7 @@ def cmd(args: argparse.Namespace) -> int:
         print(f"gitops: describe KIND NAME, KIND one of {', '.join(sorted(set(KINDS.values())))}",
               file=sys.stderr)  # fmt: skip
         return ERROR
-    ns = None if kind == "nodes" else args.namespace
+    ns = None if kind in ("nodes", "namespaces") else args.namespace
     code, obj = client.request(args.server, "/k8s" + path(kind, ns, quote(name, safe="")))
     if code == 404:
         print(f'Error from server (NotFound): {kind} "{name}" not found', file=sys.stderr)
@@ -123,6 +126,8 @@ def _describe(
         _pod(obj)
     elif kind == "nodes":
         _node(obj)
+    elif kind == "namespaces":
+        _namespace(status)
     else:
         _spec(kind, spec)
         for label in ("health", "sync", "message"):
@@ -151,6 +156,30 @@ def _describe(
         else:
             print("  <none>")
     _events(events)
+
+
+def _namespace(status: dict[str, Any]) -> None:
+    """Its quotas, used against hard, and its limit ranges, as kubectl describes them."""
+    _line("Status", status.get("status", "Active"))
+    quotas = status.get("quotas") or []
+    if not quotas:
+        print("No resource quota.")
+    for q in quotas:
+        print("Resource Quotas")
+        _line("Name", q["name"], 2)
+        if q.get("scopes"):
+            _line("Scopes", ", ".join(q["scopes"]), 2)
+        table([["  " + r["resource"], r["used"], r["hard"]] for r in q["resources"]],
+              ["  Resource", "Used", "Hard"])  # fmt: skip
+    limits = status.get("limitRanges") or []
+    if not limits:
+        print("No LimitRange resource.")
+        return
+    print("Resource Limits")
+    table([[" " + r["type"], r["resource"], r["min"], r["max"], r["defaultRequest"],
+            r["defaultLimit"], r["maxLimitRequestRatio"]] for r in limits],
+          [" Type", "Resource", "Min", "Max", "Default Request", "Default Limit",
+           "Max Limit/Request Ratio"])  # fmt: skip
 
 
 def _spec(kind: str, spec: dict[str, Any]) -> None:

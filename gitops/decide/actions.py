@@ -101,6 +101,7 @@ class Pending:
     deployment: str
     count: int
     reason: str
+    refused: bool = False  # by the namespace's ResourceQuota, not for want of a node
 
 
 @dataclass(frozen=True)

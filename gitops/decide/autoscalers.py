@@ -137,7 +137,9 @@ def evaluate(
     sample: Sample,
     memory: Memory,
     now: float,
+    quota: tuple[int, str] | None = None,
 ) -> tuple[Scale, tuple[MetricRead, ...]]:
+    """``quota``: how many pods of the target its namespace's quota allows (``quota.room``)."""
     pods = [p for p in sample.pods
             if (p.namespace, p.deployment) == scaler.target_key]  # fmt: skip
     proposals, reads = [], []
@@ -147,7 +149,7 @@ def evaluate(
         reads.append(read)
     proposed = calc.propose(proposals, current) if pods else None
     return decide(proposed, current, scaler.low, scaler.high, scaler.up, scaler.down, memory,
-                  now), tuple(reads)  # fmt: skip
+                  now, quota), tuple(reads)  # fmt: skip
 
 
 def _one(

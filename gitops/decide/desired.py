@@ -109,6 +109,12 @@ class DesiredState:
         return not self.manifests.entries
 
     @property
+    def templates(self) -> dict[tuple[str, str, str], PodTemplate]:
+        """Each workload's template by (namespace, name, template hash)."""
+        return {(d.namespace, d.name, d.template.template_hash): d.template
+                for d in self.deployments}  # fmt: skip
+
+    @property
     def has_jobs(self) -> bool:
         return any(d.batch is not None for d in self.deployments)
 

@@ -90,6 +90,10 @@ def pass_events(
                                  f"{pod.name} ({again.why})", now, True, pod.node))  # fmt: skip
     for p in plan.pending:
         kind = _kind(desired, p.namespace, p.deployment)
+        if p.refused:  # the namespace's quota refused them, as admission refuses a create
+            out.append(event(kind, p.namespace, p.deployment, ev.FAILED_CREATE,
+                             f"Error creating: {p.reason}", now, True))  # fmt: skip
+            continue
         out.append(event(kind, p.namespace, p.deployment, ev.FAILED_SCHEDULING,
                          f"{p.count} replica(s) pending: {p.reason}", now, True))  # fmt: skip
     for pod in live.pods:  # each failed probe run, as the kubelet tells them (``unhealthy``)

@@ -19,6 +19,7 @@ import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from gitops.decide import quota
 from gitops.decide.actions import (
     Create,
     NameProxy,
@@ -236,6 +237,13 @@ def make_plan(
         if part.wake_at is not None:
             wakes.append(part.wake_at)
     remove, held, blocked = _budgeted(remove, desired, pods, ctx)
+    # The namespaces' quotas admit the new pods; a pod removed now frees its share.
+    leaving = {r.pod.name for r in remove}
+    create, over = quota.admit(create, [p for p in pods if p.name not in leaving],
+                               desired.templates, quota.quotas_of(desired))  # fmt: skip
+    pending += over
+    waiting += [(p.namespace, p.deployment) for p in over
+                if (p.namespace, p.deployment) not in waiting]  # fmt: skip
     blocked += _pinned(pods, ctx)
     keep += held
     waiting += sorted({(b.namespace, b.deployment) for b in blocked} - set(waiting))

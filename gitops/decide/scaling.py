@@ -75,9 +75,11 @@ def decide(
     down: Rules,
     memory: Memory,
     now: float,
+    quota: tuple[int, str] | None = None,
 ) -> Scale:
     """The next scale. ``proposed`` None: the metrics were not read (the target has no pods
-    yet). ``low``/``high``: minReplicas/maxReplicas."""
+    yet). ``low``/``high``: minReplicas/maxReplicas. ``quota``: how many pods of the target
+    its namespace's ResourceQuota allows, and its name: a scale up stops there."""
     if current == 0 and low != 0:
         return Scale(0, "", (
             Condition("ScalingActive", False, "ScalingDisabled",
@@ -111,6 +113,11 @@ def decide(
                        f"the HPA was able to successfully calculate a replica count from "
                        f"{proposed.metric}")  # fmt: skip
     limited = Condition("ScalingLimited", replicas != stabilized, limit_reason, limit_message)
+    if quota is not None and replicas > current and replicas > quota[0]:
+        replicas = max(current, quota[0])
+        limited = Condition("ScalingLimited", True, "QuotaExceeded",
+                            f"the desired replica count is more than the ResourceQuota "
+                            f"{quota[1]} allows ({quota[0]})")  # fmt: skip
     reason = ""
     if replicas != current:
         reason = f"{proposed.metric} above target" if replicas > current else (

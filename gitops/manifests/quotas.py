@@ -219,8 +219,8 @@ def check_quota(entry: Entry[ResourceQuota], manifests: Manifests, issue: Issue)
         return  # a scoped quota counts pods only (Kubernetes: BestEffort tracks pods)
     hard = entry.resource.hard()
     for key, limit in hard.items():
-        found = list(_counted(manifests, entry.namespace, key))
-        used = len(found) if key != STORAGE else sum(_storage(e) for e in found)
+        found = list(counted(manifests, entry.namespace, key))
+        used = len(found) if key != STORAGE else sum(storage(e) for e in found)
         if used > limit:
             over = found[-1]
             issue(f"spec.hard.{_shown_key(entry, key)}", (
@@ -237,12 +237,12 @@ def _shown_key(entry: Entry[ResourceQuota], key: str) -> str:
 
 def _listed(found: Sequence[Entry[m.Resource]], key: str) -> str:
     if key == STORAGE:
-        return f"{sum(_storage(e) for e in found):f} bytes of claims"
+        return f"{sum(storage(e) for e in found):f} bytes of claims"
     names = ", ".join(e.name for e in found[:5]) + (", ..." if len(found) > 5 else "")
     return f"{len(found)} ({names})"
 
 
-def _counted(manifests: Manifests, namespace: str, key: str) -> Iterator[Entry[m.Resource]]:
+def counted(manifests: Manifests, namespace: str, key: str) -> Iterator[Entry[m.Resource]]:
     kind = COUNTED.get(key) or COUNT_KINDS.get(key) or (
         "PersistentVolumeClaim" if key == STORAGE else "")  # fmt: skip
     if not kind:
@@ -259,7 +259,7 @@ def _node_ports(res: m.Resource) -> bool:
     return isinstance(res, m.Service) and res.spec.type in ("NodePort", "LoadBalancer")
 
 
-def _storage(entry: Entry[m.Resource]) -> Decimal:
+def storage(entry: Entry[m.Resource]) -> Decimal:
     res = entry.resource
     if not isinstance(res, m.PersistentVolumeClaim) or "storage" not in res.spec.resources.requests:
         return Decimal(0)

@@ -28,6 +28,7 @@ BACK_OFF: Final = "BackOff"
 UNHEALTHY: Final = "Unhealthy"
 FAILED: Final = "Failed"  # an image that cannot be had, as the kubelet says it
 FAILED_SCHEDULING: Final = "FailedScheduling"
+FAILED_CREATE: Final = "FailedCreate"  # a pod its namespace's quota refused
 SCALING_UP: Final = "ScalingUp"
 SCALING_DOWN: Final = "ScalingDown"
 EVICTED: Final = "Evicted"

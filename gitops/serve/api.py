@@ -30,7 +30,7 @@ from gitops.model import selectors
 from gitops.model.apis import API
 from gitops.model.live import LiveState
 from gitops.report.metrics import CONTENT_TYPE, Metrics
-from gitops.serve import autoscalers, events, logs, objects, top, views
+from gitops.serve import autoscalers, events, logs, objects, quotas, top, views
 from gitops.serve.httpserver import HttpServer
 from gitops.serve.readmodel import ReadModel
 from gitops.serve.streams import Stream
@@ -199,7 +199,10 @@ class App:
                 rec.desired, live, [*live.volumes, *cluster.remembered(live.unreachable)], ns
             ),
             "services": lambda: views.service_rows(rec.desired, live, ns, rec.probe_ready),
-            "namespaces": lambda: views.namespace_rows(rec.status, rec.desired),
+            "namespaces": lambda: [
+                {**r, **(quotas.of_namespace(rec.desired, live, r["name"]) if rec.desired else {})}
+                for r in views.namespace_rows(rec.status, rec.desired)
+            ],
             "configmaps": lambda: views.config_rows(rec.desired, "configmaps", ns),
             "secrets": lambda: views.config_rows(rec.desired, "secrets", ns),
             "endpoints": lambda: views.endpoint_rows(rec.endpoints, ns),
@@ -571,7 +574,7 @@ class Front:
 # commit, the last pass's status and the cluster's memory).
 _LIVE_KINDS = frozenset({
     "pods", "deployments", "replicasets", "statefulsets", "daemonsets", "jobs",
-    "replicationcontrollers", "persistentvolumeclaims", "services",
+    "replicationcontrollers", "persistentvolumeclaims", "services", "namespaces",
 })  # fmt: skip
 
 
