@@ -20,6 +20,10 @@ KINDS = {
     "daemonset": "DaemonSet", "ds": "DaemonSet", "job": "Job", "jobs": "Job",
     "cronjob": "CronJob", "cj": "CronJob", "node": "Node", "no": "Node", "nodes": "Node",
     "replicaset": "ReplicaSet", "rs": "ReplicaSet", "commit": "Commit",
+    "service": "Service", "svc": "Service", "ingress": "Ingress", "ing": "Ingress",
+    "persistentvolumeclaim": "PersistentVolumeClaim", "pvc": "PersistentVolumeClaim",
+    "namespace": "Namespace", "ns": "Namespace",
+    "horizontalpodautoscaler": "HorizontalPodAutoscaler", "hpa": "HorizontalPodAutoscaler",
 }  # fmt: skip
 
 
