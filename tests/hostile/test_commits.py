@@ -385,3 +385,55 @@ YAML_PIECES = st.sampled_from(
 @given(st.lists(YAML_PIECES, max_size=40))
 def test_fuzz_yaml_syntax(pieces: list[str]) -> None:
     _must_not_raise({"a.yaml": "".join(pieces).encode()})
+
+
+HPA: dict[str, Any] = {
+    "apiVersion": "autoscaling/v2",
+    "kind": "HorizontalPodAutoscaler",
+    "metadata": {"name": "web", "namespace": "demo"},
+    "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"}, "maxReplicas": 3},
+}
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"maxReplicas": 2**40},
+        {"maxReplicas": "many"},
+        {"scaleTargetRef": "web"},
+        {"scaleTargetRef": {"kind": "Deployment"}},
+        {"metrics": "cpu"},
+        {"metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
+            "type": "AverageValue", "averageValue": "1e400"}}}]},
+        {"metrics": [{"type": "Bogus"}]},
+        {"behavior": {"scaleDown": {"stabilizationWindowSeconds": -1}}},
+        {"behavior": {"scaleUp": {"selectPolicy": "Sometimes"}}},
+        {"behavior": {"scaleUp": {"policies": [{"type": "Pods", "value": 0, "periodSeconds": 15}]}}},
+    ],
+)  # fmt: skip
+def test_a_hostile_autoscaler_is_field_errors(spec: dict[str, Any]) -> None:
+    doc = {**HPA, "spec": {**HPA["spec"], **spec}}
+    found = errors_of({"app.yaml": dump(deployment(), doc)})
+    assert found and all(
+        e.startswith("app.yaml:1: HorizontalPodAutoscaler/web: spec") for e in found
+    ), found
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q", "namespace": "demo"},
+         "spec": {"hard": {"pods": "1e400"}}},
+        {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q", "namespace": "demo"},
+         "spec": {"hard": ["pods"]}},
+        {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "l", "namespace": "demo"},
+         "spec": {"limits": [{"type": "Container", "max": {"cpu": "-1"}}]}},
+        {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "l", "namespace": "demo"},
+         "spec": {"limits": [{"type": "Node"}]}},
+        {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "l", "namespace": "demo"},
+         "spec": {}},
+    ],
+)  # fmt: skip
+def test_hostile_quotas_and_limit_ranges_are_field_errors(doc: dict[str, Any]) -> None:
+    found = errors_of({"app.yaml": dump(deployment(), doc)})
+    assert found and all(e.startswith("app.yaml:1: ") for e in found), found
