@@ -27,6 +27,8 @@ from gitops.decide.autoscalers import (
     Sample,
     autoscalers_of,
     evaluate,
+    request_rates,
+    routed,
     with_status,
 )
 from gitops.decide.batch import CronTimes
@@ -125,6 +127,7 @@ class Reconciler:
         self.readiness = ReadinessTracker()
         self.runs = JobRuns(history, notify)
         self.scales = scales or Scales(history.facts)  # the autoscalers' (``autoscale``)
+        self._served: dict[str, tuple[float, int]] = {}  # pod -> (when, requests the proxy sent)
         self.service_names = ServiceNames(self.nodes)
         # Crashed pods' logs, after their removal; in the state database beside the history.
         self.kept_logs = KeptLogs(self.nodes, path=history.path)
@@ -254,7 +257,9 @@ class Reconciler:
         with self._routing:
             leaving = frozenset(self._leaving_pods)
         now = self.clock()
-        sample = Sample(pods, usage, self.readiness.last(), self._ready, now, leaving)
+        rates, routes = self._traffic(scalers, desired, live, now)
+        sample = Sample(pods, usage, self.readiness.last(), self._ready, now, leaving, rates,
+                        routes)  # fmt: skip
         quotas = quota.quotas_of(desired)
         templates = desired.templates
         changed = False
@@ -270,6 +275,21 @@ class Reconciler:
                 changed = True
             self._scaled(scaler, current, scale, now)
         return changed
+
+    def _traffic(
+        self, scalers: Sequence[Autoscaler], desired: DesiredState, live: LiveState, now: float
+    ) -> tuple[dict[str, float] | None, dict[tuple[str, str, str], frozenset[str]] | None]:
+        """Each pod's request rate through this reconciler's Service proxy since the last
+        sample, and whom each Service and Ingress sends to: only when a Pods or Object metric
+        asks (None: not read, or no earlier count to take a rate from)."""
+        if self.proxy is None or not any(m.type in ("Pods", "Object")
+                                         for s in scalers for m in s.metrics):  # fmt: skip
+            return None, None
+        pod_of = {p.ip: p.name for p in live.pods if p.ip}
+        totals = {pod_of[ip]: n for ip, n in self.proxy.request_totals().items() if ip in pod_of}
+        before = self._served
+        rates, self._served = request_rates(before, totals, now)
+        return (rates if before else None), routed(desired, self.endpoints)
 
     def _scaled(self, scaler: Autoscaler, current: int, scale: Scale, now: float) -> None:
         """A rescale's event (SuccessfulRescale), or why no scale could be computed

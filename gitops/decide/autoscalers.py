@@ -7,9 +7,12 @@ bytes), their readiness, and what the autoscaler remembers. Out: the next ``Scal
 arithmetic is ``gitops.decide.autoscale``; this module pairs pods with their samples and
 requests, as the metrics-server and the HPA controller together do.
 
-Gitops reads container CPU and memory; a Pods or Object metric and an External one are not
-read yet, and say so in the autoscaler's conditions (Kubernetes without a metrics adapter does
-the same).
+Gitops reads container CPU and memory, and, for a Pods or Object metric named
+``requests-per-second`` (or ``http_requests``, as prometheus-adapter setups name it), the
+request rate its own Service proxy sent each pod (``request_rates``: HTTP answers through an
+Ingress, connections through a Service's port): a pod's own (Pods), a Service's or an
+Ingress's pods' together (Object). An External metric is not read on a Docker host, and says
+so in the autoscaler's conditions (Kubernetes without a metrics adapter does the same).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from dataclasses import dataclass, replace
 
 from gitops.decide import autoscale as calc
 from gitops.decide.desired import DesiredDeployment, DesiredState
+from gitops.decide.endpoints import PortEndpoints
 from gitops.decide.health import PodReadiness
 from gitops.decide.scaling import (
     SCALE_DOWN,
@@ -32,11 +36,14 @@ from gitops.decide.scaling import (
 )
 from gitops.decide.status import ResourceStatus
 from gitops.manifests import autoscaling as a
+from gitops.manifests import model as m
 from gitops.manifests.quantity import parse_quantity
 from gitops.model.live import PodInfo
 from gitops.model.verdicts import Health
 
 Usage = Mapping[str, tuple[int, int]]  # container id -> (CPU millicores, working-set bytes)
+TRAFFIC = ("requests-per-second", "requests_per_second", "http_requests",
+           "http_requests_per_second")  # the metric names of the proxy's request rate  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -128,6 +135,9 @@ class Sample:
     ready: Callable[[PodInfo], bool]  # as the reconciler judges a pod ready
     sampled: float  # when the usage was read
     leaving: frozenset[str] = frozenset()  # pods being removed
+    rates: Mapping[str, float] | None = None  # pod name -> requests a second (None: not read)
+    routed: Mapping[tuple[str, str, str], frozenset[str]] | None = None  # (Kind, ns, name) ->
+    # the pods a Service or an Ingress sends to
 
 
 def evaluate(
@@ -162,14 +172,14 @@ def _one(
 ) -> tuple[str, calc.Proposal, MetricRead]:
     target = metric.target
     assert target is not None  # checked at validation
-    if metric.type not in ("Resource", "ContainerResource"):
+    if metric.type in ("Pods", "Object"):
+        return _traffic(metric, pods, current, sample, now)
+    if metric.type == "External":
         label = metric.source.metric.name if metric.source is not None else metric.type
-        why = (f"gitops does not read {metric.type} metrics"
-               + (" (no external metrics on a Docker host)" if metric.type == "External"
-                  else " yet"))  # fmt: skip
-        shown = _target_text(target)
-        read = MetricRead(label, metric.type, target.type, "<unknown>", shown, None, _goal(target))
-        return f"{metric.type.lower()} metric {label}", calc.Proposal(current, 0, error=why), read
+        read = MetricRead(label, metric.type, target.type, "<unknown>", _target_text(target),
+                          None, _goal(target))  # fmt: skip
+        why = "gitops reads no external metrics: a Docker host has no external metrics API"
+        return f"external metric {label}", calc.Proposal(current, 0, error=why), read
     source = metric.resource or metric.container_resource
     assert source is not None
     resource, container = source.name, getattr(source, "container", None)
@@ -190,6 +200,76 @@ def _one(
     read = MetricRead(resource, metric.type, target.type, shown, _milli(goal, cpu),
                       proposal.value if proposal.valid else None, goal)  # fmt: skip
     return f"{resource} {kind}", proposal, read
+
+
+def _traffic(
+    metric: a.MetricSpec, pods: Sequence[PodInfo], current: int, sample: Sample, now: float
+) -> tuple[str, calc.Proposal, MetricRead]:
+    """A Pods or Object metric: the proxy's request rate, in milli-requests a second."""
+    source, target = metric.source, metric.target
+    assert source is not None and target is not None
+    name = source.metric.name
+    goal = _goal(target) or 0.0
+    label = (f"pods metric {name}" if metric.type == "Pods" else
+             f"{source.described_object.kind} metric {name}")  # fmt: skip
+
+    def answer(proposal: calc.Proposal) -> tuple[str, calc.Proposal, MetricRead]:
+        shown = f"{proposal.value / 1000:g}" if proposal.valid else "<unknown>"
+        read = MetricRead(name, metric.type, target.type, shown, _target_text(target),
+                          proposal.value if proposal.valid else None, goal)  # fmt: skip
+        return label, proposal, read
+
+    if name not in TRAFFIC:
+        return answer(calc.Proposal(current, 0, error=f"gitops serves the metric "
+                                    f"requests-per-second (its proxy's request rate), not "
+                                    f"{name[:63]!r}"))  # fmt: skip
+    rates = sample.rates
+    if rates is None:
+        return answer(calc.Proposal(current, 0, error="no request rate yet: it is the change "
+                                    "between two samples of the proxy's counts"))  # fmt: skip
+    if metric.type == "Pods":
+        samples = [calc.PodSample(p.name, rates[p.name] * 1000 if p.name in rates else None,
+                                  phase=_phase(p, sample), ready=sample.ready(p),
+                                  started=p.created or None, sampled=sample.sampled)
+                   for p in pods]  # fmt: skip
+        return answer(calc.average(samples, goal, current, now))
+    ref = source.described_object
+    wanted = (ref.kind, pods[0].namespace if pods else "", ref.name)
+    served = (sample.routed or {}).get(wanted)
+    if served is None:
+        return answer(calc.Proposal(current, 0, error=f"gitops reads the request rate of a "
+                                    f"Service or an Ingress of the namespace, not {ref.kind} "
+                                    f"{ref.name[:63]}"))  # fmt: skip
+    value = sum(rates.get(p, 0.0) for p in served) * 1000
+    if target.type == "AverageValue":
+        return answer(calc.object_average(value, goal, current))
+    ready = sum(1 for p in pods if sample.ready(p))
+    return answer(calc.object_value(value, goal, current, ready))
+
+
+def _phase(pod: PodInfo, sample: Sample) -> str:
+    states = {c.state for c in pod.app_containers()}
+    return (
+        "Deleting" if pod.name in sample.leaving
+        else "Running" if states == {"running"}
+        else "Pending" if not states or states & {"created", "restarting", ""}
+        else "Failed"
+    )  # fmt: skip
+
+
+def request_rates(
+    before: Mapping[str, tuple[float, int]], totals: Mapping[str, int], now: float
+) -> tuple[dict[str, float], dict[str, tuple[float, int]]]:
+    """Requests a second per key (a pod's IP) between the last sample's counts and these, and
+    the counts to keep for the next. A count that went down (a proxy worker replaced) counts
+    from zero, as Prometheus' ``rate`` reads a reset."""
+    rates = {}
+    for key, total in totals.items():
+        seen = before.get(key)
+        if seen is not None and now > seen[0]:
+            gained = total - seen[1] if total >= seen[1] else total
+            rates[key] = gained / (now - seen[0])
+    return rates, {k: (now, n) for k, n in totals.items()}
 
 
 def _pod_sample(
@@ -213,13 +293,7 @@ def _pod_sample(
             (spec.memory_request * 1000 if spec.memory_request is not None else None))  # fmt: skip
         requests.append(got)
     request = None if not requests or None in requests else float(sum(r or 0 for r in requests))
-    states = {c.state for c in pod.app_containers()}
-    phase = (
-        "Deleting" if pod.name in sample.leaving
-        else "Running" if states == {"running"}
-        else "Pending" if not states or states & {"created", "restarting", ""}
-        else "Failed"
-    )  # fmt: skip
+    phase = _phase(pod, sample)
     known = sample.readiness.get(pod.name)
     ready = sample.ready(pod)
     return calc.PodSample(
@@ -291,3 +365,23 @@ def _scaler_status(r: ResourceStatus, s: Autoscaler, f: Found | None) -> Resourc
         return replace(r, health=Health.DEGRADED, message=f"{message}; {broken.message}",
                        reason=broken.reason)  # fmt: skip
     return replace(r, message=message)
+
+
+def routed(
+    desired: DesiredState, endpoints: Sequence[PortEndpoints]
+) -> dict[tuple[str, str, str], frozenset[str]]:
+    """The pods each Service sends to (its endpoints), and each Ingress (its backends')."""
+    by_service: dict[tuple[str, str], set[str]] = {}
+    for t in endpoints:
+        by_service.setdefault((t.namespace, t.service), set()).update(e.pod for e in t.endpoints)
+    out = {("Service", ns, name): frozenset(p) for (ns, name), p in by_service.items()}
+    for e in desired.manifests.of(m.Ingress):
+        spec = e.resource.spec
+        backends = [spec.default_backend] if spec.default_backend else []
+        backends += [p.backend for r in spec.rules if r.http for p in r.http.paths]
+        pods: set[str] = set()
+        for b in backends:
+            if b is not None and b.service is not None:
+                pods |= by_service.get((e.namespace, b.service.name), set())
+        out[("Ingress", e.namespace, e.name)] = frozenset(pods)
+    return out

@@ -145,26 +145,33 @@ def bounds_problems(
     """(field, message) for each bound a container's (defaulted) resources break, in the
     LimitRanger's words."""
     limits, requests = _plain(resources.limits), _plain(resources.requests)
-    for k, low in item.min.items():
-        if k in requests and parse_quantity(requests[k]) < parse_quantity(low):
-            yield (f"resources.requests.{k}", f"minimum {k} usage per Container is {low}, but "
-                   f"request is {requests[k]} ({where})")  # fmt: skip
-        elif k not in requests:
-            yield (f"resources.requests.{k}", f"minimum {k} usage per Container is {low}.  No "
-                   f"request is specified ({where})")  # fmt: skip
-    for k, high in item.max.items():
-        if k in limits and parse_quantity(limits[k]) > parse_quantity(high):
-            yield (f"resources.limits.{k}", f"maximum {k} usage per Container is {high}, but "
-                   f"limit is {limits[k]} ({where})")  # fmt: skip
-        elif k not in limits:
-            yield (f"resources.limits.{k}", f"maximum {k} usage per Container is {high}.  No "
-                   f"limit is specified ({where})")  # fmt: skip
+    yield from _outside(requests, item.min, True, where)
+    yield from _outside(limits, item.max, False, where)
     for k, ratio in item.max_limit_request_ratio.items():
         if k in limits and k in requests and parse_quantity(requests[k]) > 0:
             found = parse_quantity(limits[k]) / parse_quantity(requests[k])
             if found > parse_quantity(ratio):
                 yield (f"resources.limits.{k}", f"{k} max limit to request ratio per Container "
                        f"is {ratio}, but provided ratio is {found:f} ({where})")  # fmt: skip
+
+
+def _outside(
+    values: Mapping[str, Any], bounds: Mapping[str, Any], low: bool, where: str
+) -> Iterator[tuple[str, str]]:
+    """Requests under ``min`` (``low``), or limits over ``max``, or none given against one."""
+    word, what = ("minimum", "request") if low else ("maximum", "limit")
+    for k, bound in bounds.items():
+        field = f"resources.{what}s.{k}"
+        if k not in values:
+            yield (
+                field,
+                f"{word} {k} usage per Container is {bound}.  No {what} is specified ({where})",
+            )
+            continue
+        given, edge = parse_quantity(values[k]), parse_quantity(bound)
+        if (given < edge) if low else (given > edge):
+            yield field, (f"{word} {k} usage per Container is {bound}, but {what} is "
+                          f"{values[k]} ({where})")  # fmt: skip
 
 
 def check_workload(entry: Entry[m.Workload], manifests: Manifests, issue: Issue) -> None:

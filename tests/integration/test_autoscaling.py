@@ -40,7 +40,10 @@ def autoscaler() -> dict[str, Any]:
             "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
             "minReplicas": 1, "maxReplicas": HIGH,
             "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {
-                "type": "Utilization", "averageUtilization": 50}}}],
+                "type": "Utilization", "averageUtilization": 50}}},
+                # read from the Service proxy's own counts; set high, so the CPU decides
+                {"type": "Pods", "pods": {"metric": {"name": "requests-per-second"}, "target": {
+                    "type": "AverageValue", "averageValue": "1k"}}}],
             "behavior": {"scaleDown": {"stabilizationWindowSeconds": WINDOW}},
         },
     }  # fmt: skip
@@ -94,6 +97,7 @@ class Replicas:
 
     def __init__(self, api: str) -> None:
         self.api, self.seen = api, list[tuple[float, int]]()
+        self.rates = list[float]()  # the Pods metric's request rate a pod, as read
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -105,6 +109,8 @@ class Replicas:
                 continue
             if rows:
                 self.seen.append((time.monotonic(), int(rows[0]["desired"])))
+                self.rates += [float(m["current"]) for m in rows[0]["metrics"]
+                               if m["type"] == "Pods" and m["current"] != "<unknown>"]  # fmt: skip
 
     def first(self, wanted: Any, after: float) -> float | None:
         return next((t for t, n in self.seen if t >= after and wanted(n)), None)
@@ -180,6 +186,8 @@ def test_scales_up_under_load_stays_then_down_after_the_window_and_no_request_fa
     assert WINDOW - PERIOD - 1 <= down - stopped <= WINDOW + 3 * PERIOD + 5, down - stopped
     assert heavy.ok > 50 and light.ok > 50
     assert heavy.failures == [] and light.failures == []
+    # The proxy's own count, as a Pods metric: about what the loops sent (a few a second).
+    assert replicas.rates and max(replicas.rates) > 1, replicas.rates
     events = get(url + f"/api/v1/events?namespace={NS}")
     rescales = [e for e in (events.get("items", events) if isinstance(events, dict) else events)
                 if e.get("reason") == "SuccessfulRescale"]  # fmt: skip

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import docker
 import pytest
 
 from gitops.model.labels import L_INSTANCE
-from tests.conftest import GitRemote, Images, start_gitops, stop_gitops
+from tests.conftest import GitRemote, Images
 from tests.helpers import deployment, namespace
-from tests.integration.test_run import free_port, get, wait_for
+from tests.integration.test_run import get, wait_for
+from tests.integration.test_services import running  # noqa: F401
 
 NS = "quotatest"
 
@@ -43,16 +42,11 @@ def web(images: Images, **container: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def api(remote: GitRemote, images: Images, instance: str, tmp_path: Path) -> Iterator[str]:
+def api(remote: GitRemote, images: Images, running: str) -> str:  # noqa: F811
     remote.write("ns.yaml", namespace(NS), quota(2), DEFAULTS)
     remote.write("web.yaml", web(images))
     remote.push("web under a quota of 2 pods")
-    port = free_port()
-    proc = start_gitops(remote.bare, instance, tmp_path / "state", port, tmp_path / "gitops.log")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        stop_gitops(proc)
+    return running
 
 
 def _pods(api: str) -> list[dict[str, Any]]:

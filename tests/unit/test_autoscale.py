@@ -5,6 +5,8 @@ replica calculator's own tests."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from gitops.decide.autoscale import (
     PodSample,
     Proposal,
@@ -180,3 +182,82 @@ def test_the_rescale_reason_as_kubernetes_events_say_it() -> None:
     down = decide(propose([(metric, Proposal(1, 5, 5))], 2), 2, 1, 10, SCALE_UP,
                   Rules(0, policies=SCALE_DOWN.policies), Memory(), NOW)  # fmt: skip
     assert down.replicas == 1 and down.reason == "All metrics below target"
+
+
+# -- the proxy's request rate (Pods and Object metrics) -------------------------------------
+def test_request_rates_between_two_samples_and_across_a_reset() -> None:
+    from gitops.decide.autoscalers import request_rates
+
+    rates, kept = request_rates({}, {"a": 100}, NOW)
+    assert rates == {}  # no earlier count: no rate yet
+    rates, kept = request_rates(kept, {"a": 250, "b": 7}, NOW + 10)
+    assert rates == {"a": 15.0}
+    rates, _ = request_rates(kept, {"a": 30, "b": 27}, NOW + 20)  # a's worker was replaced
+    assert rates == {"a": 3.0, "b": 2.0}
+
+
+def _traffic_case(metric: Mapping[str, object], rates: dict[str, float]) -> int:
+    """The scale two pods of web ask for under ``metric`` with these request rates."""
+    from gitops.act.observe import observe
+    from gitops.decide.autoscalers import Sample, autoscalers_of, evaluate, routed
+    from gitops.decide.desired import build_desired
+    from gitops.decide.endpoints import Endpoint, PortEndpoints
+    from gitops.manifests import parse_manifests
+    from gitops.nodes.memory import MemoryNode
+    from tests.helpers import deployment, dump
+
+    scaler = {"apiVersion": "autoscaling/v2", "kind": "HorizontalPodAutoscaler",
+              "metadata": {"name": "web", "namespace": "demo"},
+              "spec": {"scaleTargetRef": {"kind": "Deployment", "name": "web"},
+                       "maxReplicas": 10, "metrics": [metric]}}  # fmt: skip
+    svc = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": "demo"},
+           "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}}  # fmt: skip
+    desired = build_desired(parse_manifests({"a.yaml": dump(deployment(replicas=2), svc,
+                                                            scaler)}), "c1")  # fmt: skip
+    node = MemoryNode("n1", {"reg/web:v1"})
+    node.ensure_network("demo")
+    node.pull("reg/web:v1")
+    workload = desired.deployments[0]
+    for name in ("web-a", "web-b"):
+        node.create_pod(workload.template, name)
+    live = observe([node])
+    table = [PortEndpoints("demo", "web", "", 80, None, "None",
+                           tuple(Endpoint(p.name, "n1", p.ip, 80) for p in live.pods))]  # fmt: skip
+    sample = Sample(live.pods, {}, {}, lambda p: True, NOW, frozenset(), rates,
+                    routed(desired, table))  # fmt: skip
+    (s,) = autoscalers_of(desired)
+    scale, reads = evaluate(s, workload, 2, sample, NOTHING, NOW)
+    assert reads[0].current != "<unknown>" or scale.replicas == 2
+    return scale.replicas
+
+
+def test_a_pods_metric_is_each_pods_request_rate() -> None:
+    rps = {
+        "type": "Pods",
+        "pods": {
+            "metric": {"name": "requests-per-second"},
+            "target": {"type": "AverageValue", "averageValue": "10"},
+        },
+    }
+    assert _traffic_case(rps, {"web-a": 30.0, "web-b": 10.0}) == 4  # 20 a pod against 10
+    assert _traffic_case(rps, {"web-a": 10.0, "web-b": 10.5}) == 2  # within the tolerance
+
+
+def test_an_object_metric_is_a_services_pods_together() -> None:
+    rps = {
+        "type": "Object",
+        "object": {
+            "describedObject": {"apiVersion": "v1", "kind": "Service", "name": "web"},
+            "metric": {"name": "http_requests"},
+            "target": {"type": "Value", "value": "50"},
+        },
+    }
+    assert _traffic_case(rps, {"web-a": 60.0, "web-b": 40.0}) == 4  # 100 against 50, 2 ready
+    unknown = {
+        "type": "Pods",
+        "pods": {
+            "metric": {"name": "queue-depth"},
+            "target": {"type": "AverageValue", "averageValue": "1"},
+        },
+    }
+    assert _traffic_case(unknown, {"web-a": 99.0}) == 2  # not read: the scale holds
