@@ -616,6 +616,7 @@ def semantic_errors(manifests: Manifests, policy: Policy) -> Iterator[FieldError
             _check_budget(entry, issue)
         elif isinstance(res, m.PersistentVolumeClaim):
             vol.check_claim(entry, policy, issue)
+            quotas.check_claim_size(entry, manifests, issue)
         elif isinstance(res, m.Secret):
             _check_secret(entry, issue)
         elif isinstance(res, m.ConfigMap):

@@ -93,11 +93,13 @@ KINDS: dict[str, tuple[str, type[Resource]]] = {
 
 
 # -- LimitRange -----------------------------------------------------------------------------
-def container_items(manifests: Manifests, namespace: str) -> list[tuple[Entry[LimitRange], int]]:
-    """The namespace's LimitRange items of type Container, with their index."""
+def container_items(
+    manifests: Manifests, namespace: str, kind: str = "Container"
+) -> list[tuple[Entry[LimitRange], int]]:
+    """The namespace's LimitRange items of type ``kind``, with their index."""
     ranges = [e for e in manifests.of(LimitRange) if e.namespace == namespace]
     return [(e, i) for e in ranges for i, item in enumerate(e.resource.spec.limits)
-            if item.type == "Container"]  # fmt: skip
+            if item.type == kind]  # fmt: skip
 
 
 def _item_defaults(item: LimitRangeItem) -> tuple[dict[str, str], dict[str, str]]:
@@ -156,41 +158,74 @@ def bounds_problems(
 
 
 def _outside(
-    values: Mapping[str, Any], bounds: Mapping[str, Any], low: bool, where: str
-) -> Iterator[tuple[str, str]]:
-    """Requests under ``min`` (``low``), or limits over ``max``, or none given against one."""
-    word, what = ("minimum", "request") if low else ("maximum", "limit")
+    values: Mapping[str, Any], bounds: Mapping[str, Any], low: bool, where: str,
+    per: str = "Container", what: str = "",
+) -> Iterator[tuple[str, str]]:  # fmt: skip
+    """Requests under ``min`` (``low``), or limits over ``max``, or none given against one;
+    ``what`` is what is compared ("request" or "limit", by default as ``low`` says)."""
+    word = "minimum" if low else "maximum"
+    what = what or ("request" if low else "limit")
     for k, bound in bounds.items():
         field = f"resources.{what}s.{k}"
         if k not in values:
-            yield (
-                field,
-                f"{word} {k} usage per Container is {bound}.  No {what} is specified ({where})",
-            )
+            yield field, (f"{word} {k} usage per {per} is {bound}.  No {what} is "
+                          f"specified ({where})")  # fmt: skip
             continue
         given, edge = parse_quantity(values[k]), parse_quantity(bound)
         if (given < edge) if low else (given > edge):
-            yield field, (f"{word} {k} usage per Container is {bound}, but {what} is "
+            yield field, (f"{word} {k} usage per {per} is {bound}, but {what} is "
                           f"{values[k]} ({where})")  # fmt: skip
 
 
 def check_workload(entry: Entry[m.Workload], manifests: Manifests, issue: Issue) -> None:
-    """Every container of a workload against its namespace's LimitRanges."""
+    """Every container of a workload, and its pod's sum, against its namespace's
+    LimitRanges."""
     items = container_items(manifests, entry.namespace)
-    if not items:
+    pods = container_items(manifests, entry.namespace, "Pod")
+    if not items and not pods:
         return
     pod = entry.resource.spec.template.spec
     base = "spec.jobTemplate.spec.template.spec" if isinstance(entry.resource, m.CronJob) else (
         "spec.template.spec")  # fmt: skip
     plain = [item.resource.spec.limits[i] for item, i in items]
+    summed: dict[str, dict[str, Decimal]] = {"limits": {}, "requests": {}}
     for group, containers in (("containers", pod.containers),
                               ("initContainers", pod.init_containers)):  # fmt: skip
         for n, c in enumerate(containers):
             resources = defaulted(c.resources, plain)
+            if group == "containers":
+                for part in ("limits", "requests"):
+                    for k, v in _plain(getattr(resources, part)).items():
+                        summed[part][k] = summed[part].get(k, Decimal(0)) + parse_quantity(v)
             for (range_entry, _), item in zip(items, plain, strict=True):
-                where = f"LimitRange {range_entry.name}, {range_entry.path}:{range_entry.doc}"
-                for fld, message in bounds_problems(resources, item, where):
+                for fld, message in bounds_problems(resources, item, _where(range_entry)):
                     issue(f"{base}.{group}[{n}].{fld}", message)
+    for range_entry, i in pods:  # the pod's containers together
+        item = range_entry.resource.spec.limits[i]
+        where = _where(range_entry)
+        problems = [
+            *_outside(summed["requests"], item.min, True, where, "Pod"),
+            *_outside(summed["limits"], item.max, False, where, "Pod"),
+        ]
+        for fld, message in problems:
+            issue(f"{base}.containers", f"{fld}: {message}")
+
+
+def check_claim_size(entry: Entry[m.PersistentVolumeClaim], manifests: Manifests,
+                     issue: Issue) -> None:  # fmt: skip
+    """A claim's storage against its namespace's LimitRanges of type PersistentVolumeClaim."""
+    asked = _plain(entry.resource.spec.resources.requests)
+    per = "PersistentVolumeClaim"
+    for range_entry, i in container_items(manifests, entry.namespace, per):
+        item = range_entry.resource.spec.limits[i]
+        where = _where(range_entry)
+        for fld, message in (*_outside(asked, item.min, True, where, per),
+                             *_outside(asked, item.max, False, where, per, "request")):  # fmt: skip
+            issue(f"spec.resources.requests.{fld.rpartition('.')[2]}", message)
+
+
+def _where(entry: Entry[LimitRange]) -> str:
+    return f"LimitRange {entry.name}, {entry.path}:{entry.doc}"
 
 
 def check_limit_range(entry: Entry[LimitRange], issue: Issue) -> None:

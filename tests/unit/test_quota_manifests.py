@@ -120,3 +120,28 @@ def test_each_fault_names_file_document_and_field(
 ) -> None:
     found = errors(doc)
     assert any(f": {field}: " in e and says in e for e in found), found
+
+
+def test_a_pod_and_a_claim_limit_range_bound_their_sums_and_sizes() -> None:
+    two = deployment(container={"resources": {"limits": {"cpu": "600m"}}})
+    two["spec"]["template"]["spec"]["containers"].append(
+        {"name": "side", "image": "reg/web:v1", "resources": {"limits": {"cpu": "600m"}}}
+    )
+    pod_range = {"apiVersion": "v1", "kind": "LimitRange",
+                 "metadata": {"name": "pods", "namespace": "demo"},
+                 "spec": {"limits": [{"type": "Pod", "max": {"cpu": "1"}}]}}  # fmt: skip
+    found = errors(two, pod_range)
+    assert any("spec.template.spec.containers: resources.limits.cpu: maximum cpu usage per Pod "
+               "is 1, but limit is 1.2" in e for e in found), found  # fmt: skip
+    claim = {"apiVersion": "v1", "kind": "PersistentVolumeClaim",
+             "metadata": {"name": "data", "namespace": "demo"},
+             "spec": {"accessModes": ["ReadWriteOnce"],
+                      "resources": {"requests": {"storage": "10Gi"}}}}  # fmt: skip
+    claim_range = {"apiVersion": "v1", "kind": "LimitRange",
+                   "metadata": {"name": "claims", "namespace": "demo"},
+                   "spec": {"limits": [{"type": "PersistentVolumeClaim",
+                                        "max": {"storage": "5Gi"}}]}}  # fmt: skip
+    found = errors(claim, claim_range)
+    assert any("PersistentVolumeClaim/data: spec.resources.requests.storage: maximum storage "
+               "usage per PersistentVolumeClaim is 5Gi, but request is 10Gi" in e
+               for e in found), found  # fmt: skip
