@@ -262,11 +262,11 @@ def check_quota(entry: Entry[ResourceQuota], manifests: Manifests, issue: Issue)
     hard = entry.resource.hard()
     for key, limit in hard.items():
         found = list(counted(manifests, entry.namespace, key))
-        used = len(found) if key != STORAGE else sum(storage(e) for e in found)
+        used = sum((n for _, n in found), Decimal(0))
         if used > limit:
-            over = found[-1]
+            over = found[-1][0]
             issue(f"spec.hard.{_shown_key(entry, key)}", (
-                f"exceeded quota: {entry.name}, requested: {key}={used}, used: {key}=0, "
+                f"exceeded quota: {entry.name}, requested: {key}={used:f}, used: {key}=0, "
                 f"limited: {key}={limit:f}: the commit has {_listed(found, key)} in namespace "
                 f"{entry.namespace} ({over.resource.kind} {over.name}, {over.path}:{over.doc})"
             ))  # fmt: skip
@@ -277,32 +277,49 @@ def _shown_key(entry: Entry[ResourceQuota], key: str) -> str:
     return next((k for k in entry.resource.spec.hard if ALIASES.get(k, k) == key), key)
 
 
-def _listed(found: Sequence[Entry[m.Resource]], key: str) -> str:
+def _listed(found: Sequence[tuple[Entry[m.Resource], Decimal]], key: str) -> str:
     if key == STORAGE:
-        return f"{sum(storage(e) for e in found):f} bytes of claims"
-    names = ", ".join(e.name for e in found[:5]) + (", ..." if len(found) > 5 else "")
+        return f"{sum((n for _, n in found), Decimal(0)):f} bytes of claims"
+    names = ", ".join(e.name for e, _ in found[:5]) + (", ..." if len(found) > 5 else "")
     return f"{len(found)} ({names})"
 
 
-def counted(manifests: Manifests, namespace: str, key: str) -> Iterator[Entry[m.Resource]]:
+CLAIMS = ("persistentvolumeclaims", "count/persistentvolumeclaims", STORAGE)
+
+
+def counted(
+    manifests: Manifests, namespace: str, key: str
+) -> Iterator[tuple[Entry[m.Resource], Decimal]]:
+    """Each object of the commit a quota key counts, and how much: one each, or a claim's
+    storage; a StatefulSet counts the claims its templates make for its replicas."""
     kind = COUNTED.get(key) or COUNT_KINDS.get(key) or (
         "PersistentVolumeClaim" if key == STORAGE else "")  # fmt: skip
     if not kind:
         return
     for e in manifests.entries:
-        if e.namespace != namespace or e.resource.kind != kind:
+        res = e.resource
+        if e.namespace != namespace:
             continue
-        if key == "services.nodeports" and not _node_ports(e.resource):
+        if key in CLAIMS and isinstance(res, m.StatefulSet) and res.spec.volume_claim_templates:
+            templates = res.spec.volume_claim_templates
+            if key == STORAGE:
+                size = sum((_size(t.spec) for t in templates), Decimal(0))
+                yield e, size * res.spec.replicas
+            else:
+                yield e, Decimal(len(templates) * res.spec.replicas)
             continue
-        yield e
+        if res.kind != kind or (key == "services.nodeports" and not _node_ports(res)):
+            continue
+        if key == STORAGE:
+            yield e, _size(res.spec) if isinstance(res, m.PersistentVolumeClaim) else Decimal(0)
+        else:
+            yield e, Decimal(1)
 
 
 def _node_ports(res: m.Resource) -> bool:
     return isinstance(res, m.Service) and res.spec.type in ("NodePort", "LoadBalancer")
 
 
-def storage(entry: Entry[m.Resource]) -> Decimal:
-    res = entry.resource
-    if not isinstance(res, m.PersistentVolumeClaim) or "storage" not in res.spec.resources.requests:
-        return Decimal(0)
-    return parse_quantity(res.spec.resources.requests["storage"])
+def _size(spec: m.PersistentVolumeClaimSpec) -> Decimal:
+    requested = spec.resources.requests
+    return parse_quantity(requested["storage"]) if "storage" in requested else Decimal(0)

@@ -32,9 +32,8 @@ def of_namespace(desired: DesiredState, live: LiveState, namespace: str) -> dict
             if key in used:
                 now = used[key]
             else:
-                found = list(q.counted(desired.manifests, namespace, key))
-                now = Decimal(len(found)) if key != q.STORAGE else sum(
-                    (q.storage(x) for x in found), Decimal(0))  # fmt: skip
+                found = q.counted(desired.manifests, namespace, key)
+                now = sum((n for _, n in found), Decimal(0))
             rows.append({"resource": key, "used": quota.shown(key, now),
                          "hard": quota.shown(key, limit)})  # fmt: skip
         out["quotas"].append({"name": e.name, "scopes": e.resource.spec.scopes, "resources": rows})

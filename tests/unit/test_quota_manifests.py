@@ -145,3 +145,22 @@ def test_a_pod_and_a_claim_limit_range_bound_their_sums_and_sizes() -> None:
     assert any("PersistentVolumeClaim/data: spec.resources.requests.storage: maximum storage "
                "usage per PersistentVolumeClaim is 5Gi, but request is 10Gi" in e
                for e in found), found  # fmt: skip
+
+
+def test_a_statefulsets_claims_count_against_the_quota_for_each_replica() -> None:
+    sts = {"apiVersion": "apps/v1", "kind": "StatefulSet",
+           "metadata": {"name": "db", "namespace": "demo"},
+           "spec": {"replicas": 3, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                    "template": {"metadata": {"labels": {"app": "db"}},
+                                 "spec": {"containers": [{"name": "db", "image": "reg/db:v1"}]}},
+                    "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {
+                        "accessModes": ["ReadWriteOnce"],
+                        "resources": {"requests": {"storage": "1Gi"}}}}]}}  # fmt: skip
+    found = errors(quota(**{"requests.storage": "2Gi", "persistentvolumeclaims": "2"}), sts)
+    assert any(
+        "spec.hard.requests.storage: exceeded quota: q, requested: requests.storage=3221225472" in e
+        and "StatefulSet db" in e
+        for e in found
+    ), found
+    assert any("spec.hard.persistentvolumeclaims: exceeded quota: q, requested: "
+               "persistentvolumeclaims=3" in e for e in found), found  # fmt: skip
