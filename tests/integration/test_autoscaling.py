@@ -178,7 +178,8 @@ def test_scales_up_under_load_stays_then_down_after_the_window_and_no_request_fa
     assert first is not None
     print(f"first scale up {first - started:.1f} s after the load began (period {PERIOD:g} s), "
           f"at {HIGH} after {at_high - started:.1f} s; down {down - stopped:.1f} s after it "
-          f"stopped (window {WINDOW} s); {heavy.ok} heavy and {light.ok} light requests")  # fmt: skip
+          f"stopped (window {WINDOW} s); {heavy.ok} heavy and {light.ok} light requests; the "
+          f"proxy's rate a pod at most {max(replicas.rates or [0]):.1f}/s")  # fmt: skip
     assert up <= PERIOD * 2 + 10  # within two sample periods (a sample takes the engine ~1 s)
     assert held and set(held) == {HIGH}, held  # it stays there while the load lasts
     # Not before the window: it counts from the last sample that saw the load, at most a
