@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from gitops.cli.main import _autoscaled
 from gitops.runner import compose
 from gitops.source.git import GitSource
 from gitops.state.history import History
@@ -70,6 +71,10 @@ def test_scale_up_at_once_down_after_the_window_and_back_to_the_manifest(tmp_pat
     ]
     (found,) = h.rec.scales.found().values()
     assert (found.current, found.desired, found.metrics[0].current) == (1, 4, "200%")
+    # gitops diff: the autoscaler's count is no difference, and said so beside the diff
+    assert h.rec.reconcile("diff", dry_run=True).plan.empty  # type: ignore[union-attr]
+    assert _autoscaled(h.rec) == [{"namespace": "demo", "name": "web", "autoscaler": "web",
+                                   "replicas": 4, "manifest": 1}]  # fmt: skip
 
     h.push("app.yaml", web("reg/web:v2"), hpa())  # a rollout keeps the autoscaler's scale
     h.run()
