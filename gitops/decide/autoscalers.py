@@ -119,12 +119,6 @@ def _rules(given: a.HPAScalingRules | None, default: Rules) -> Rules:
                  policies or default.policies)  # fmt: skip
 
 
-def owned(desired: DesiredState) -> dict[tuple[str, str], str]:
-    """The workloads whose replicas an autoscaler owns: (namespace, name) -> its name."""
-    return {s.target_key: s.name for s in autoscalers_of(desired)
-            if desired.deployment(*s.target_key) is not None}  # fmt: skip
-
-
 @dataclass(frozen=True)
 class Sample:
     """A look at the nodes for the autoscalers: the pods, their usage, their readiness."""
@@ -173,7 +167,7 @@ def _one(
     target = metric.target
     assert target is not None  # checked at validation
     if metric.type in ("Pods", "Object"):
-        return _traffic(metric, pods, current, sample, now)
+        return _traffic(metric, workload.namespace, pods, current, sample, now)
     if metric.type == "External":
         label = metric.source.metric.name if metric.source is not None else metric.type
         read = MetricRead(label, metric.type, target.type, "<unknown>", _target_text(target),
@@ -203,8 +197,9 @@ def _one(
 
 
 def _traffic(
-    metric: a.MetricSpec, pods: Sequence[PodInfo], current: int, sample: Sample, now: float
-) -> tuple[str, calc.Proposal, MetricRead]:
+    metric: a.MetricSpec, namespace: str, pods: Sequence[PodInfo], current: int, sample: Sample,
+    now: float,
+) -> tuple[str, calc.Proposal, MetricRead]:  # fmt: skip
     """A Pods or Object metric: the proxy's request rate, in milli-requests a second."""
     source, target = metric.source, metric.target
     assert source is not None and target is not None
@@ -234,7 +229,7 @@ def _traffic(
                    for p in pods]  # fmt: skip
         return answer(calc.average(samples, goal, current, now))
     ref = source.described_object
-    wanted = (ref.kind, pods[0].namespace if pods else "", ref.name)
+    wanted = (ref.kind, namespace, ref.name)
     served = (sample.routed or {}).get(wanted)
     if served is None:
         return answer(calc.Proposal(current, 0, error=f"gitops reads the request rate of a "
