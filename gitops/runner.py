@@ -179,7 +179,14 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
         by_name = {n.name: n for n in nodes}
         ports = (settings.ingress_http_port, settings.ingress_https_port)
         remote = (
-            NodeProxies(by_name, elsewhere, cluster.usable, ports, settings.proxy_threads)
+            NodeProxies(
+                by_name,
+                elsewhere,
+                cluster.usable,
+                ports,
+                settings.proxy_threads,
+                settings.node_proxy_stats_port,
+            )
             if elsewhere
             else None
         )

@@ -302,6 +302,15 @@ def parser() -> argparse.ArgumentParser:
         "port; GET /api/v1/streams says which)",
     )
     p.add_argument(
+        "--node-proxy-stats-port",
+        type=_port_or_zero,
+        default=os.environ.get("GITOPS_NODE_PROXY_STATS_PORT", "0"),
+        help="a port on each remote node's address where its own proxy tells the reconciler "
+        "what it sent each pod, behind a secret path, for autoscalers' Pods and Object "
+        "metrics (default 0: not served, and only the reconciler's own proxy is counted; "
+        "GITOPS_NODE_PROXY_STATS_PORT)",
+    )
+    p.add_argument(
         "--proxy-threads",
         type=_threads,
         default=os.environ.get("GITOPS_PROXY_THREADS", "0"),
@@ -577,6 +586,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         ingress_http_port=args.ingress_http_port,
         ingress_https_port=args.ingress_https_port,
         proxy_threads=args.proxy_threads,
+        node_proxy_stats_port=args.node_proxy_stats_port,
         stream_listen=args.stream_listen,
         api_token=token,
         webhook_secret=secret,
@@ -591,6 +601,10 @@ def _port(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= 65535:
         raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65535")
     return int(text)
+
+
+def _port_or_zero(text: str) -> int:
+    return 0 if text == "0" else _port(text)
 
 
 def _threads(text: str) -> int:

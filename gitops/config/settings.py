@@ -96,6 +96,8 @@ class Settings:
     ingress_https_port: int = 443
     stream_listen: str = ""  # exec and port-forward: HOST:PORT; "": the API's host, a free port
     proxy_threads: int = 0  # HAProxy's threads; 0: half the cores (balancer.default_threads)
+    # Where a node's own proxy tells the autoscalers what it served (0: it does not)
+    node_proxy_stats_port: int = 0
     node_check_interval: float = 2.0  # each engine is pinged this often
     autoscale_interval: float = 15.0  # the autoscalers sample and decide this often
     node_grace: float = 10.0  # silent this long: NotReady (no new pods, out of endpoints)

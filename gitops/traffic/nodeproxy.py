@@ -9,8 +9,10 @@ pushed only when it changes, and loaded by a seamless reload: connections alread
 from __future__ import annotations
 
 import logging
+import secrets
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import replace
 
@@ -20,7 +22,7 @@ from gitops.decide.ingress import IngressTable
 from gitops.errors import GitopsError
 from gitops.nodes.base import Node
 from gitops.nodes.proxyimage import ADMIN_SOCKET, CERTS
-from gitops.traffic import httpconfig
+from gitops.traffic import httpconfig, stats
 from gitops.traffic.balancer import Frontend, default_threads, render
 from gitops.traffic.slots import Slots
 
@@ -39,10 +41,14 @@ class NodeProxies:
         usable: Callable[[str], bool] = lambda _: True,
         ingress_ports: tuple[int, int] = (80, 443),
         threads: int = 0,  # 0: default_threads of each node's own cores
+        stats_port: int = 0,  # where each tells what it served (0: it does not)
     ) -> None:
         self.nodes, self.addresses = nodes, dict(addresses)  # node -> its address
         self.ingress_ports = ingress_ports
         self.threads = threads
+        self.stats_port = stats_port
+        # The stats page's path: a secret of this process, in the configuration only (0600).
+        self._stats_path = "/" + secrets.token_hex(16)
         self._threads: dict[str, int] = {}  # a node's cores are asked once
         self._table: list[PortEndpoints] = []
         self._ingress = IngressTable()
@@ -83,7 +89,7 @@ class NodeProxies:
                 threads = self._threads_of(name)
                 config = render(
                     fronts, [address], ADMIN_SOCKET, MAXCONN, ingress, pools, site, threads
-                )
+                ) + self._stats_listener(address)
                 # The certificates' bytes count as a change too; only their digest is kept.
                 pushed = config + "".join(f"{c.name}:{hash(c.pem)}" for c in ingress.certs)
                 if self._pushed.get(name) == pushed:
@@ -96,6 +102,42 @@ class NodeProxies:
             self._pushed[name] = pushed
             changed = True
         return changed
+
+    def _stats_listener(self, address: str) -> str:
+        """Its counts as ``show stat`` CSV, on ``stats_port`` behind the secret path; nothing
+        else answers there."""
+        if not self.stats_port:
+            return ""
+        return "\n".join([
+            "listen gitops-stats",
+            "    mode http",
+            f"    bind {address}:{self.stats_port}",
+            "    timeout client 5s",
+            f"    http-request deny unless {{ path_beg {self._stats_path} }}",
+            "    stats enable",
+            "    stats show-legends",  # the servers' addresses, which say which pod is which
+            f"    stats uri {self._stats_path}",
+            "",
+        ])  # fmt: skip
+
+    def request_totals(self) -> dict[str, int]:
+        """What each node's own proxy sent each endpoint (by pod IP), where they tell it
+        (``stats_port``); a node that does not answer gives nothing."""
+        out: dict[str, int] = {}
+        if not self.stats_port:
+            return out
+        for name, address in self.addresses.items():
+            if not self.usable(name) or name not in self._pushed:
+                continue
+            url = f"http://{address}:{self.stats_port}{self._stats_path};csv"
+            try:
+                with urllib.request.urlopen(url, timeout=2) as resp:
+                    text = resp.read(8 << 20).decode(errors="replace")
+            except (OSError, ValueError) as exc:
+                log.debug("node proxy on %s: counts not read: %s", name, exc)
+                continue
+            stats.add(out, stats.served(text))
+        return out
 
     def _threads_of(self, name: str) -> int:
         if self.threads:

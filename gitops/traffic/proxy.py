@@ -33,7 +33,7 @@ from pathlib import Path
 from gitops.decide.endpoints import PortEndpoints
 from gitops.decide.ingress import CertFile, IngressTable
 from gitops.errors import GitopsError
-from gitops.traffic import httpconfig
+from gitops.traffic import httpconfig, stats
 from gitops.traffic.balancer import Balancer, Change, default_threads, render
 from gitops.traffic.nodeproxy import NodeProxies
 
@@ -277,18 +277,16 @@ class ServiceProxy:
     def request_totals(self) -> dict[str, int]:
         """What each endpoint (by pod IP) was sent so far, summed over every worker: HTTP
         answers where a pool speaks HTTP (an Ingress's), connections where it is TCP (a
-        Service's). The autoscalers' Pods and Object metrics are their rates. {} when the
-        proxy does not run or does not answer."""
+        Service's), and what the nodes' own proxies served where they tell it. The autoscalers'
+        Pods and Object metrics are their rates."""
+        out = self.remote.request_totals() if self.remote is not None else {}
         if not self._started:
-            return {}
-        out: dict[str, int] = {}
+            return out
         try:
             for pid in _workers(self._command("show proc", self.master)):
-                for ip, n in _served(self._command(f"@!{pid} show stat", self.master)).items():
-                    out[ip] = out.get(ip, 0) + n
+                stats.add(out, stats.served(self._command(f"@!{pid} show stat", self.master)))
         except OSError as exc:
             log.debug("proxy: cannot read what it served: %s", exc)
-            return {}
         return out
 
     def _open_connections(self, addrs: set[str]) -> int:
@@ -419,31 +417,6 @@ def _current_sessions(stat_csv: str, addrs: set[str]) -> int:
         if len(cells) > max(scur, addr) and cells[addr] in addrs and cells[scur].isdigit():
             total += int(cells[scur])
     return total
-
-
-def _served(stat_csv: str) -> dict[str, int]:
-    """Per server address's IP: its HTTP answers (hrsp_*), or its sessions (stot) in TCP."""
-    lines = stat_csv.splitlines()
-    if not lines or not lines[0].startswith("# "):
-        return {}
-    header = lines[0][2:].split(",")
-    at = {name: i for i, name in enumerate(header)}
-    needed = ("type", "addr", "stot")
-    if any(n not in at for n in needed):
-        return {}
-    answers = [at[n] for n in ("hrsp_1xx", "hrsp_2xx", "hrsp_3xx", "hrsp_4xx", "hrsp_5xx",
-                               "hrsp_other") if n in at]  # fmt: skip
-    out: dict[str, int] = {}
-    for line in lines[1:]:
-        cells = line.split(",")
-        if len(cells) < len(header) or cells[at["type"]] != "2" or not cells[at["addr"]]:
-            continue
-        http = [int(cells[i]) for i in answers if cells[i].isdigit()]
-        stot = cells[at["stot"]]
-        count = sum(http) if http else (int(stot) if stot.isdigit() else 0)
-        ip = cells[at["addr"]].rpartition(":")[0]
-        out[ip] = out.get(ip, 0) + count
-    return out
 
 
 def _dechunk(body: bytes) -> bytes:
