@@ -242,7 +242,16 @@ class LiveState:
                      == (namespace, job, template_hash)), None)  # fmt: skip
 
     def of(self, namespace: str, deployment: str) -> list[PodInfo]:
-        return [p for p in self.pods if (p.namespace, p.deployment) == (namespace, deployment)]
+        return list(self._by_workload.get((namespace, deployment), ()))
+
+    @cached_property
+    def _by_workload(self) -> dict[tuple[str, str], list[PodInfo]]:
+        """The pods by workload, built once: asked once a workload, a scan each would be
+        quadratic in a fleet's pods."""
+        out: dict[tuple[str, str], list[PodInfo]] = {}
+        for p in self.pods:
+            out.setdefault((p.namespace, p.deployment), []).append(p)
+        return out
 
     def deployments(self) -> set[tuple[str, str]]:
         return {(p.namespace, p.deployment) for p in self.pods}

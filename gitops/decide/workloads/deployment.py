@@ -22,13 +22,19 @@ from gitops.model.live import ContainerInfo, PodInfo
 
 def plan(dep: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
     template = dep.template
+    # Membership by identity: the lists hold the same objects, and a list's ``in`` compares
+    # whole values, quadratic in a workload's replicas.
     tainted = [p for p in pods if ctx.tainted(p, template)]
-    pods = [p for p in pods if p not in tainted]
+    left_out = {id(p) for p in tainted}
+    pods = [p for p in pods if id(p) not in left_out]
     # A drained node's pods are replaced like outdated ones: surge elsewhere, then remove.
     current = [p for p in pods if p.template_hash == template.template_hash and not ctx.drained(p)]
-    old = [p for p in pods if p not in current]
+    now_ids = {id(p) for p in current}
+    old = [p for p in pods if id(p) not in now_ids]
     broken = [p for p in current if not is_complete(p, template) and ctx.reachable(p)]
-    current = [p for p in current if p not in broken]
+    broken_ids = {id(p) for p in broken}
+    current = [p for p in current if id(p) not in broken_ids]
+    current_ids = {id(p) for p in current}
     remove = [Remove(p, Why.BROKEN) for p in broken] + [Remove(p, Why.TAINTED) for p in tainted]
     # A paused rollout neither creates nor removes; crashed pods still restart.
     decided = (
@@ -42,7 +48,7 @@ def plan(dep: DesiredDeployment, pods: list[PodInfo], ctx: Context) -> Part:
         if ctx.reachable(p)
     ]
     gone = {r.pod.name for r in remove}
-    restart, keep = restarts(current + old, gone, ctx, lambda p: p in current)
+    restart, keep = restarts(current + old, gone, ctx, lambda p: id(p) in current_ids)
     spread = Counter(p.node for p in current if p.name not in gone)
     why = Why.OUTDATED if old else Why.MISSING
     prefix = f"{dep.name}-{template.template_hash}-"
