@@ -37,7 +37,7 @@ from gitops.decide.disruption import Blocked
 from gitops.decide.happened import pass_events
 from gitops.decide.health import Backoff, PodReadiness, ReadinessTracker, pod_ready
 from gitops.decide.plan import Plan, make_plan
-from gitops.decide.scaling import Scale
+from gitops.decide.scaling import Scale, failing
 from gitops.decide.status import ResourceStatus, SyncStatus, behind_head, resource_statuses
 from gitops.decide.workloads import cronjob, deployment
 from gitops.decide.workloads.rollout import settled
@@ -294,8 +294,7 @@ class Reconciler:
     def _scaled(self, scaler: Autoscaler, current: int, scale: Scale, now: float) -> None:
         """A rescale's event (SuccessfulRescale), or why no scale could be computed
         (FailedGetResourceMetric, each sample, folded as Kubernetes folds repeats)."""
-        broken = next((c for c in scale.conditions if c.type == "ScalingActive" and not c.status
-                       and c.reason != "ScalingDisabled"), None)  # fmt: skip
+        broken = failing(scale.conditions)
         if scale.replicas != current:
             found = event(HPA, scaler.namespace, scaler.name, SUCCESSFUL_RESCALE,
                           f"New size: {scale.replicas}; reason: {scale.reason}", now)  # fmt: skip

@@ -33,6 +33,7 @@ from gitops.decide.scaling import (
     Rules,
     Scale,
     decide,
+    failing,
 )
 from gitops.decide.status import ResourceStatus
 from gitops.manifests import autoscaling as a
@@ -354,8 +355,7 @@ def _scaler_status(r: ResourceStatus, s: Autoscaler, f: Found | None) -> Resourc
                        "not sampled yet")  # fmt: skip
     targets = ", ".join(f"{m.name}: {m.current}/{m.target}" for m in f.metrics)
     message = f"{s.target_kind}/{s.target}: {f.desired} replica(s) ({s.low} to {s.high}); {targets}"
-    broken = next((c for c in f.conditions if c.type == "ScalingActive" and not c.status
-                   and c.reason != "ScalingDisabled"), None)  # fmt: skip
+    broken = failing(f.conditions)
     if broken is not None:
         return replace(r, health=Health.DEGRADED, message=f"{message}; {broken.message}",
                        reason=broken.reason)  # fmt: skip

@@ -102,11 +102,17 @@ def used(
 ) -> dict[str, Decimal]:
     """What the running pods of its namespace count against ``q``."""
     total = dict.fromkeys(q.hard, Decimal(0))
+    each: dict[int, dict[str, Decimal]] = {}  # a template's pod, counted once, not each pod
     for p in running:
         template = templates.get((p.namespace, p.deployment, p.template_hash))
         if p.namespace != q.namespace or p.finished or not _counts(q, template):
             continue
-        counted = usage(template) if template is not None else {"pods": Decimal(1)}
+        if template is None:
+            counted = {"pods": Decimal(1)}
+        else:
+            if id(template) not in each:
+                each[id(template)] = usage(template)
+            counted = each[id(template)]
         for k in total:
             total[k] += counted.get(k, Decimal(0))
     return total

@@ -66,6 +66,13 @@ class Scale:
     memory: Memory = field(default_factory=Memory)
 
 
+def failing(conditions: tuple[Condition, ...]) -> Condition | None:
+    """The condition saying no scale could be computed (ScalingActive false, not because the
+    target was scaled to zero), if one does."""
+    return next((c for c in conditions if c.type == "ScalingActive" and not c.status
+                 and c.reason != "ScalingDisabled"), None)  # fmt: skip
+
+
 def decide(
     proposed: Proposed | None,
     current: int,
