@@ -130,7 +130,7 @@ class Reconciler:
         self._served: dict[str, tuple[float, int]] = {}  # pod -> (when, requests the proxy sent)
         self.service_names = ServiceNames(self.nodes)
         # Crashed pods' logs, after their removal; in the state database beside the history.
-        self.kept_logs = KeptLogs(self.nodes, path=history.path)
+        self.kept_logs = KeptLogs(self.nodes, db=history.db)
         self.recorder = events
         self.events = events.log if events else None  # what the API reads
         self._replicas: dict[tuple[str, str], int] = {}  # each workload's, at the last pass

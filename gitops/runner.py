@@ -39,6 +39,7 @@ from gitops.source.triggers import REQUEUE, RETRY, Poller, RefWatcher, Trigger, 
 from gitops.state.board import Board
 from gitops.state.cluster import Cluster
 from gitops.state.commits import Commits
+from gitops.state.database import open_database
 from gitops.state.eventlog import EventLog, Recorder
 from gitops.state.history import History
 from gitops.state.revisions import Revisions
@@ -102,7 +103,7 @@ def compose(
         return dep.kind if dep else "Deployment"
 
     # A notification is also the event of its object (a rollout's: of its workload).
-    notify = Recorder(EventLog(history.path, clock), kind_of, notifier)
+    notify = Recorder(EventLog(history.db, clock), kind_of, notifier)
 
     cluster = Cluster(settings, {n.name: n for n in nodes}, history, clock, notify)
     service_proxy = proxy(cluster)
@@ -199,7 +200,7 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
         settings,
         source,
         nodes,
-        History(state),
+        History(open_database(settings.state, state)),
         progress=progress,
         prober=prober,
         proxy=make_proxy,

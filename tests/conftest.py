@@ -368,3 +368,29 @@ __all__ = [
     "json",
     "shutil",
 ]
+
+
+def postgres_admin_url() -> str:
+    """The tests' own server (scripts/postgres, started by scripts/host-setup)."""
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "postgres"), "url"], capture_output=True, text=True
+    )
+    if out.returncode != 0:
+        pytest.fail(f"no test PostgreSQL (run scripts/host-setup): {out.stderr.strip()}")
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A database of this test's own on the tests' PostgreSQL server, dropped after it."""
+    import psycopg
+
+    admin = postgres_admin_url()
+    name = f"gitops_test_{RUN_ID}_{secrets.token_hex(4)}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin.rpartition("/")[0] + "/" + name
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

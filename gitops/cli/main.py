@@ -28,6 +28,7 @@ from gitops.cli import edit as cli_edit
 from gitops.cli import logs as cli_logs
 from gitops.cli import nodes as cli_nodes
 from gitops.cli import rollout as cli_rollout
+from gitops.cli import statedb as cli_statedb
 from gitops.cli import sync as cli_sync
 from gitops.cli import tunnel as cli_tunnel
 from gitops.cli.common import BROKEN_PIPE, ERROR, FAILED, OK, duration, emit, table
@@ -84,6 +85,14 @@ def _add_source(p: argparse.ArgumentParser) -> None:
         type=Path,
         default=default_state_dir(),
         help="where history and the git cache live (GITOPS_STATE_DIR)",
+    )
+    p.add_argument(
+        "--state",
+        default=env("GITOPS_STATE", ""),
+        metavar="URL",
+        help="the state database: sqlite:///PATH, or postgresql://USER@HOST/DB to share it "
+        "between reconcilers (GITOPS_STATE; default: SQLite in --state-dir). A password "
+        "belongs in PGPASSWORD or ~/.pgpass rather than the URL: a URL shows in ps",
     )
     p.add_argument(
         "--docker-host",
@@ -210,6 +219,7 @@ def _settings(args: argparse.Namespace, **extra: Any) -> Settings:
         branch=args.branch,
         path=args.path,
         state_dir=args.state_dir,
+        state=args.state,
         nodes=nodes or (NodeConfig(args.node_name, args.docker_host),),
         **timing,
         allow_empty=args.allow_empty,
@@ -432,6 +442,7 @@ def parser() -> argparse.ArgumentParser:
     cli_logs.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     cli_describe.add_parser(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
     cli_tunnel.add_parsers(sub, os.environ.get("GITOPS_SERVER", "http://127.0.0.1:8080"))
+    cli_statedb.add_parsers(sub)
 
     p = sub.add_parser("top", help="CPU and memory that pods (or each node's pods) use now")
     p.add_argument(
@@ -738,6 +749,7 @@ VERBS = {
     "proxy": cli_tunnel.cmd_proxy,
     "set": cli_edit.run,
     "scale": cli_edit.run,
+    "state": cli_statedb.cmd(emit),
 }
 
 

@@ -73,6 +73,8 @@ class Settings:
     path: str = ""
     interval: float = 15.0
     state_dir: Path = Path(".gitops-state")
+    # The state database's URL ("": SQLite in state_dir); it may carry a password: no repr.
+    state: str = field(default="", repr=False)
     listen: str = "127.0.0.1:8080"
     nodes: tuple[NodeConfig, ...] = (NodeConfig(),)
     allow_empty: bool = False

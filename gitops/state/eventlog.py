@@ -10,54 +10,46 @@ after the last one it saw and waits for more.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
-from pathlib import Path
+from contextlib import contextmanager, suppress
 
 from gitops.errors import StateUnavailable
 from gitops.model import events as notes
 from gitops.model.eventlog import ObjectEvent, from_notification
-from gitops.state.sqlite import connection
+from gitops.state.database import Database, scalar
+from gitops.state.schema import migrate
 
 log = logging.getLogger(__name__)
 
 RETENTION = 3600.0
 MAX_EVENTS = 5000
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-  seq INTEGER NOT NULL,
-  kind TEXT NOT NULL, namespace TEXT NOT NULL, name TEXT NOT NULL,
-  type TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL,
-  first REAL NOT NULL, last REAL NOT NULL, count INTEGER NOT NULL, node TEXT NOT NULL,
-  UNIQUE (kind, namespace, name, type, reason, message)
-);
-CREATE INDEX IF NOT EXISTS events_by_seq ON events (seq);
-"""
+SHARED_POLL = 0.5  # seconds between reads of the last number, on a shared database
 _COLUMNS = "kind, namespace, name, type, reason, message, first, last, count, node, seq"
 _INSERT = (
     f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?) "  # noqa: S608 - constants
     "ON CONFLICT (kind, namespace, name, type, reason, message) DO UPDATE SET "
-    "count = count + excluded.count, last = excluded.last, seq = excluded.seq, node = excluded.node"
+    "count = events.count + excluded.count, last = excluded.last, seq = excluded.seq,"
+    " node = excluded.node"
 )
+_LAST = "SELECT COALESCE(MAX(seq), 0) FROM events"
 _SELECT = f"SELECT {_COLUMNS} FROM events WHERE "  # noqa: S608 - conditions are constants too
 
 
 class EventLog:
-    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
-        self.path, self.clock = path, clock
+    def __init__(self, db: Database, clock: Callable[[], float] = time.time) -> None:
+        self.db, self.clock = db, clock
         self._lock = threading.Lock()
         self._changed = threading.Condition()
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
-            self._seq = int(db.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()[0])
-        self._committed = self._seq  # what readers see: rows up to it are written
+        migrate(db)
+        self._committed = self._last_seq()  # what readers see: rows up to it are written
+        self._seq = self._committed
         self._expired_at = 0.0
 
-    def _connect(self) -> AbstractContextManager[sqlite3.Connection]:
-        return connection(self.path)
+    def _last_seq(self) -> int:
+        with self.db.transaction() as db:
+            return int(scalar(db, _LAST))
 
     def record(self, found: Iterable[ObjectEvent]) -> None:
         """Write events (a pass's, in one transaction); a repeat folds into its row."""
@@ -71,10 +63,14 @@ class EventLog:
             self._changed.notify_all()
 
     def _write(self, batch: list[ObjectEvent]) -> None:
-        with self._connect() as db:
+        with self.db.transaction() as db:
+            # The next numbers after the last written, by this process or (a shared database)
+            # by the leader before it: one writer at a time (the lease), so no two take one.
+            seq = max(self._seq, int(scalar(db, _LAST)))
             for e in batch:
-                self._seq += 1
-                db.execute(_INSERT, (*e.key, e.first, e.last, e.count, e.node, self._seq))
+                seq += 1
+                db.execute(_INSERT, (*e.key, e.first, e.last, e.count, e.node, seq))
+            self._seq = seq
             now = self.clock()
             if now - self._expired_at > 60:  # bounded: old ones go, and the oldest past the cap
                 self._expired_at = now
@@ -94,7 +90,7 @@ class EventLog:
             if value:
                 where.append(f"{column} = ?")
                 args.append(value)
-        with self._connect() as db:
+        with self.db.transaction() as db:
             rows = db.execute(_SELECT + " AND ".join(where) + " ORDER BY seq", args).fetchall()
         return [ObjectEvent(*row) for row in rows]
 
@@ -104,9 +100,21 @@ class EventLog:
         return self._committed
 
     def wait(self, after: int, timeout: float) -> bool:
-        """True once something changed after ``after``; False when ``timeout`` passed first."""
-        with self._changed:
-            return self._changed.wait_for(lambda: self._committed > after, timeout)
+        """True once something changed after ``after``; False when ``timeout`` passed first.
+        On a shared database another process writes too (a follower's readers wait on what
+        the leader writes): the last number is read again every ``SHARED_POLL`` seconds."""
+        if not self.db.shared:
+            with self._changed:
+                return self._changed.wait_for(lambda: self._committed > after, timeout)
+        deadline = time.monotonic() + timeout
+        while True:
+            with suppress(StateUnavailable):  # the readers' next look says so; waiting goes on
+                self._committed = max(self._committed, self._last_seq())
+            left = deadline - time.monotonic()
+            if self._committed > after or left <= 0:
+                return self._committed > after
+            with self._changed:
+                self._changed.wait(min(SHARED_POLL, left))
 
 
 class Recorder:

@@ -1,16 +1,15 @@
-"""Durable history in SQLite under the state directory: syncs and small facts (last good commit).
+"""Durable history in the state database (``gitops.state.database``: SQLite under the state
+directory, or PostgreSQL): syncs, rollout records, Job runs and small facts (last good commit).
 
-Survives restarts. Writes are rare (a row when something happened, not one per poll), so one
-short-lived connection per call is simple and safe from any thread. A database that cannot be
-opened or written (a full disk, no file descriptor left) raises ``StateUnavailable``, a
-temporary error: the pass that needed it fails and is retried, the process lives on.
+Survives restarts. Writes are rare (a row when something happened, not one per poll). A
+database that cannot be opened or written (a full disk, no file descriptor left, a server
+that is down) raises ``StateUnavailable``, a temporary error: the pass that needed it fails
+and is retried, the process lives on.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -19,58 +18,9 @@ from pathlib import Path
 from gitops.model.labels import JobRecord
 from gitops.model.rollouts import RolloutRecord
 from gitops.model.verdicts import Rollout
+from gitops.state.database import Database, SqliteDatabase, Tx, scalar
 from gitops.state.facts import Facts
-from gitops.state.sqlite import connection
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS syncs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  started REAL NOT NULL,
-  finished REAL NOT NULL,
-  revision TEXT NOT NULL,
-  applied TEXT NOT NULL,
-  result TEXT NOT NULL,
-  reason TEXT NOT NULL,
-  message TEXT NOT NULL,
-  trigger TEXT NOT NULL,
-  created INTEGER NOT NULL DEFAULT 0,
-  removed INTEGER NOT NULL DEFAULT 0,
-  restarted INTEGER NOT NULL DEFAULT 0
-);
-CREATE TABLE IF NOT EXISTS facts (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS rollouts (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  namespace TEXT NOT NULL,
-  deployment TEXT NOT NULL,
-  revision INTEGER NOT NULL,
-  commit_sha TEXT NOT NULL,
-  template_hash TEXT NOT NULL,
-  author TEXT NOT NULL DEFAULT '',
-  subject TEXT NOT NULL DEFAULT '',
-  images TEXT NOT NULL DEFAULT '',
-  started REAL NOT NULL,
-  finished REAL,
-  result TEXT NOT NULL,
-  reason TEXT NOT NULL DEFAULT '',
-  rolled_back_to TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS rollouts_by_deployment ON rollouts (namespace, deployment, revision);
-CREATE TABLE IF NOT EXISTS jobs (
-  id INTEGER PRIMARY KEY AUTOINCREMENT,
-  namespace TEXT NOT NULL,
-  job TEXT NOT NULL,
-  template_hash TEXT NOT NULL,
-  commit_sha TEXT NOT NULL,
-  started REAL NOT NULL,
-  finished REAL NOT NULL,
-  result TEXT NOT NULL,
-  reason TEXT NOT NULL,
-  message TEXT NOT NULL,
-  succeeded INTEGER NOT NULL,
-  failed INTEGER NOT NULL,
-  UNIQUE (namespace, job, template_hash, finished)
-);
-"""
+from gitops.state.schema import migrate
 
 
 @dataclass(frozen=True)
@@ -90,18 +40,16 @@ class SyncRecord:
 
 
 class History:
-    def __init__(self, state_dir: Path) -> None:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        self.path = state_dir / "gitops.db"
-        self._lock = threading.Lock()
-        with self._connect() as db:
-            db.executescript(_SCHEMA)
+    def __init__(self, db: Database | Path) -> None:
+        """``db``: the state database, or a state directory (its SQLite file, ``gitops.db``)."""
+        self.db = SqliteDatabase(db / "gitops.db") if isinstance(db, Path) else db
+        migrate(self.db)
         self.facts = Facts(self.get, self.put)  # the typed facts, parsed in one place
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, connection(self.path) as db:
-            yield db
+    def _connect(self) -> Iterator[Tx]:
+        with self.db.transaction() as tx:
+            yield tx
 
     def record(self, rec: SyncRecord) -> None:
         with self._connect() as db:
@@ -150,9 +98,9 @@ class History:
         """A Job's end, once (True when it was not known yet)."""
         with self._connect() as db:
             cur = db.execute(
-                "INSERT OR IGNORE INTO jobs (namespace, job, template_hash, commit_sha, started,"
+                "INSERT INTO jobs (namespace, job, template_hash, commit_sha, started,"
                 " finished, result, reason, message, succeeded, failed)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT DO NOTHING",
                 (
                     run.namespace, run.job, run.template_hash, run.commit, run.started,
                     run.finished, run.result, run.reason, run.message, run.succeeded, run.failed,
@@ -213,16 +161,17 @@ class History:
     def start_rollout(self, rec: RolloutRecord) -> RolloutRecord:
         """Insert ``rec`` as the next revision of its deployment."""
         with self._connect() as db:
-            (top,) = db.execute(
+            top = scalar(
+                db,
                 "SELECT COALESCE(MAX(revision), 0) FROM rollouts"
                 " WHERE namespace = ? AND deployment = ?",
                 (rec.namespace, rec.deployment),
-            ).fetchone()
+            )
             rec = replace(rec, revision=int(top) + 1)
             cur = db.execute(
                 "INSERT INTO rollouts (namespace, deployment, revision, commit_sha, template_hash,"
                 " author, subject, images, started, finished, result, reason, rolled_back_to)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?) RETURNING id",
                 (
                     rec.namespace,
                     rec.deployment,
@@ -239,7 +188,8 @@ class History:
                     rec.rolled_back_to,
                 ),
             )
-            return replace(rec, id=cur.lastrowid)
+            row = cur.fetchone()
+            return replace(rec, id=None if row is None else int(row[0]))
 
     def finish_rollout(
         self,

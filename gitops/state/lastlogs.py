@@ -7,7 +7,7 @@ that instance's output itself (``gitops.nodes``, ``LogQuery.previous``); but a p
 (a failed rollout's pod, when the rollback replaces it) takes its containers with it. Before
 such a pod is removed the reconciler copies its containers' last lines here, and the log API
 serves them for a pod that is gone. Bounded in pods, lines and age: it is for finding out why a
-rollout failed, not an archive; kept in the state database too (``path``), so a restart of
+rollout failed, not an archive; kept in the state database too (``db``), so a restart of
 the reconciler keeps them.
 
 A failed rollout's reason quotes its crashed container's last lines (``words``), read once
@@ -23,7 +23,6 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 from gitops.decide.actions import Remove
 from gitops.errors import GitopsError
@@ -31,16 +30,11 @@ from gitops.model.live import ContainerInfo, PodInfo
 from gitops.model.logs import LogLine, LogQuery, log_tail
 from gitops.model.templates import PodTemplate
 from gitops.nodes.base import Node
-from gitops.state.sqlite import connection
+from gitops.state.database import Database
+from gitops.state.schema import migrate
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS kept_logs (
-  namespace TEXT NOT NULL, name TEXT NOT NULL, node TEXT NOT NULL, workload TEXT NOT NULL,
-  removed REAL NOT NULL, containers TEXT NOT NULL, PRIMARY KEY (namespace, name)
-);
-"""
 TAIL = 3  # lines a failure reason quotes
 MAX_PODS = 100
 MAX_LINES = 1000  # of each container
@@ -66,26 +60,26 @@ class KeptLogs:
         self,
         nodes: Mapping[str, Node],
         clock: Callable[[], float] = time.time,
-        path: Path | None = None,
+        db: Database | None = None,
     ) -> None:
-        self.nodes, self.clock, self.path = nodes, clock, path
+        self.nodes, self.clock, self.db = nodes, clock, db
         self._pods: OrderedDict[tuple[str, str], KeptPod] = OrderedDict()
         self._words: OrderedDict[tuple[str, str], tuple[str, ...]] = OrderedDict()
         self._lock = threading.Lock()
-        if path is not None:
-            self._load(path)
+        if db is not None:
+            self._load(db)
 
-    def _load(self, path: Path) -> None:
+    def _load(self, database: Database) -> None:
         try:
-            with connection(path) as db:
-                db.executescript(_SCHEMA)
+            migrate(database)
+            with database.transaction() as db:
                 rows = db.execute(
                     "SELECT namespace, name, node, workload, removed, containers FROM kept_logs "
                     "WHERE removed >= ? ORDER BY removed", (self.clock() - RETENTION,),
                 ).fetchall()  # fmt: skip
         except GitopsError as exc:  # without the database, memory alone
             log.warning("kept logs: %s", exc)
-            self.path = None
+            self.db = None
             return
         for ns, name, node, workload, removed, text in rows:
             containers = tuple((c, tuple(LogLine(t, x) for t, x in lines))
@@ -93,12 +87,15 @@ class KeptLogs:
             self._pods[(ns, name)] = KeptPod(ns, name, node, workload, removed, containers)
 
     def _save(self, kept: KeptPod, gone: list[tuple[str, str]]) -> None:
-        if self.path is None:
+        if self.db is None:
             return
         text = json.dumps([[c, [[x.time, x.text] for x in lines]] for c, lines in kept.containers])
         try:
-            with connection(self.path) as db:
-                db.execute("INSERT OR REPLACE INTO kept_logs VALUES (?,?,?,?,?,?)",
+            with self.db.transaction() as db:
+                db.execute("INSERT INTO kept_logs VALUES (?,?,?,?,?,?) ON CONFLICT"
+                           " (namespace, name) DO UPDATE SET node = excluded.node, workload ="
+                           " excluded.workload, removed = excluded.removed, containers ="
+                           " excluded.containers",
                            (kept.namespace, kept.name, kept.node, kept.workload, kept.removed,
                             text))  # fmt: skip
                 db.execute("DELETE FROM kept_logs WHERE removed < ?",

@@ -25,6 +25,7 @@ from gitops.runner import api_app, compose, listener
 from gitops.serve.api import App
 from gitops.source.git import GitSource
 from gitops.source.triggers import Trigger
+from gitops.state.database import SqliteDatabase
 from gitops.state.history import History
 from tests.conftest import GitRemote
 from tests.helpers import deployment
@@ -111,7 +112,8 @@ def test_a_state_database_that_cannot_be_written(
     """As when the process has no file descriptor left: ``history.record`` raised
     ``sqlite3.OperationalError`` and the process exited."""
     reconciler, node = app
-    db = reconciler.history.path
+    assert isinstance(reconciler.history.db, SqliteDatabase)
+    db = reconciler.history.db.path
     db.unlink()
     db.mkdir()  # sqlite cannot open a directory: every call now fails
     remote.write("web.yaml", deployment(image=IMAGE, replicas=3))

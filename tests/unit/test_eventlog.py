@@ -11,12 +11,13 @@ import pytest
 from gitops.model import events as notes
 from gitops.model.eventlog import event, from_notification, to_object
 from gitops.state import eventlog
+from gitops.state.database import SqliteDatabase
 from gitops.state.eventlog import EventLog
 
 
 def test_repeats_fold_into_one_event_counted_from_first_to_last(tmp_path: Path) -> None:
     now = [100.0]
-    log = EventLog(tmp_path / "db", clock=lambda: now[0])
+    log = EventLog(SqliteDatabase(tmp_path / "db"), clock=lambda: now[0])
     for t in (100.0, 105.0, 130.0):
         log.record([event("Pod", "demo", "web-1", "BackOff", "Back-off restarting", t, True)])
     log.record([event("Pod", "demo", "web-1", "Started", "Started container web", 131.0)])
@@ -29,7 +30,9 @@ def test_repeats_fold_into_one_event_counted_from_first_to_last(tmp_path: Path) 
     assert shown["count"] == 3 and shown["firstTimestamp"] == "1970-01-01T00:01:40Z"
     assert [e.reason for e in log.list("demo", "Pod", "web-1", after=3)] == ["Started"]
     assert log.list("other") == []
-    again = EventLog(tmp_path / "db", clock=lambda: now[0])  # a restart keeps them, and the order
+    again = EventLog(
+        SqliteDatabase(tmp_path / "db"), clock=lambda: now[0]
+    )  # a restart keeps them, and the order
     assert again.seq == 4 and len(again.list()) == 2
     now[0] += eventlog.RETENTION + 200
     assert again.list() == []
@@ -37,7 +40,7 @@ def test_repeats_fold_into_one_event_counted_from_first_to_last(tmp_path: Path) 
 
 def test_at_most_max_events_stay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(eventlog, "MAX_EVENTS", 10)
-    log = EventLog(tmp_path / "db", clock=lambda: 1000.0)
+    log = EventLog(SqliteDatabase(tmp_path / "db"), clock=lambda: 1000.0)
     for i in range(25):
         log.record([event("Pod", "demo", f"p{i}", "Scheduled", "placed", 1000.0)])
         log._expired_at = 0.0  # bound every time here (a minute apart in a real run)
@@ -46,7 +49,7 @@ def test_at_most_max_events_stay(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_a_watcher_wakes_for_a_change(tmp_path: Path) -> None:
-    log = EventLog(tmp_path / "db")
+    log = EventLog(SqliteDatabase(tmp_path / "db"))
     assert log.wait(0, 0.05) is False
     threading.Timer(
         0.1, lambda: log.record([event("Node", "", "n1", "NodeReady", "", 1.0)])

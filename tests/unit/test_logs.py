@@ -13,6 +13,7 @@ from gitops.model.logs import LogLine, LogQuery, log_tail, parse_rfc3339, rfc333
 from gitops.model.templates import ContainerSpec, EnvVar, PodTemplate
 from gitops.nodes.memory import MemoryNode
 from gitops.state import lastlogs
+from gitops.state.database import SqliteDatabase
 from gitops.state.lastlogs import KeptLogs
 
 
@@ -71,13 +72,13 @@ def test_a_crashed_pods_logs_are_kept_past_its_removal_and_expire() -> None:
 
 def test_kept_logs_outlive_a_restart_of_the_reconciler(tmp_path: Path) -> None:
     now = [1000.0]
-    kept = KeptLogs({}, clock=lambda: now[0], path=tmp_path / "db")
+    kept = KeptLogs({}, clock=lambda: now[0], db=SqliteDatabase(tmp_path / "db"))
     kept.keep("demo", "web-1", "n1", "web", {"web": [LogLine(999.0, "exec /app failed")]})
-    again = KeptLogs({}, clock=lambda: now[0], path=tmp_path / "db")
+    again = KeptLogs({}, clock=lambda: now[0], db=SqliteDatabase(tmp_path / "db"))
     found = again.get("demo", "web-1")
     assert found is not None and found.lines("web") == (LogLine(999.0, "exec /app failed"),)
     now[0] += lastlogs.RETENTION + 1
-    assert KeptLogs({}, clock=lambda: now[0], path=tmp_path / "db").list() == []
+    assert KeptLogs({}, clock=lambda: now[0], db=SqliteDatabase(tmp_path / "db")).list() == []
 
 
 def test_kept_logs_are_bounded_in_pods_and_lines() -> None:
