@@ -27,6 +27,7 @@ class Reason:
     HOOK_FAILED: Final = "PreSyncHookFailed"
     SUCCEEDED: Final = "ReconciliationSucceeded"
     INTERNAL: Final = "InternalError"
+    NOT_LEADER: Final = "NotLeader"
 
 
 class GitopsError(Exception):
@@ -105,6 +106,14 @@ class StateUnavailable(TemporaryError):
     """The state database could not be read or written (disk full, no file descriptor)."""
 
     reason = Reason.STATE_UNAVAILABLE
+
+
+class NotLeader(TemporaryError):
+    """This process does not hold the lease (``--leader-elect``): it must not act. Raised
+    before an engine change or a state write of a leader whose term ended, or of a follower;
+    the work waits for whoever leads (perhaps this process again, after an election)."""
+
+    reason = Reason.NOT_LEADER
 
 
 class NodeUnavailable(TemporaryError):

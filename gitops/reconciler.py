@@ -116,12 +116,16 @@ class Reconciler:
         notify: Callable[[Event], None] = lambda event: None,
         events: Recorder | None = None,
         scales: Scales | None = None,
+        leading: Callable[[], bool] = lambda: True,
     ) -> None:
-        """Every collaborator is made by the composition root (``gitops.runner.compose``)."""
+        """Every collaborator is made by the composition root (``gitops.runner.compose``).
+        ``leading``: whether this process may act now (``--leader-elect``: it holds the lease;
+        else always)."""
         self.settings, self.source, self.history = settings, source, history
         self.commits, self.revisions, self.cluster = commits, revisions, cluster
         self.metrics, self.board, self.reporter, self.notify = metrics, board, reporter, notify
         self.nodes = {n.name: n for n in nodes}
+        self.leading = leading
         self.clock, self.names, self.progress = clock, names, progress
         self.prober, self.proxy, self.dns = prober, proxy, dns
         self.readiness = ReadinessTracker()
@@ -248,7 +252,7 @@ class Reconciler:
         True when a scale changed: a pass should run."""
         desired = self.board.desired
         scalers = autoscalers_of(desired) if desired is not None else ()
-        if desired is None or not scalers:
+        if desired is None or not scalers or not self.leading():
             return False
         targets = {s.target_key for s in scalers}
         live = self.look()
@@ -345,7 +349,8 @@ class Reconciler:
         verdict, a container event, a requeue) converges the head the last fetch found, as
         Flux works from the source it last fetched. A dry run decides and reports to its caller
         only: its ``Effects`` do nothing, so no step asks whether the pass acts."""
-        run = _Pass(trigger, self.clock(), _DryRun() if dry_run else _Acting(self))
+        effects = _DryRun() if dry_run else _Acting(self) if self.leading() else _Following(self)
+        run = _Pass(trigger, self.clock(), effects)
         try:
             run.revision = self._fetch(run) if fetch or not self._head else self._head
             live = self._look(run)
@@ -661,12 +666,22 @@ class Reconciler:
         """A probe verdict changed: endpoints follow at once, from the last observation, without
         waiting for a pass (one may be busy for a while, stopping a pod in its grace period)."""
         routed = self._routed
-        if routed is None:
+        if routed is None or not self.leading():  # a follower leaves the proxies to the leader
             return
         try:
             self._route(*routed)
         except GitopsError as exc:
             log.warning("endpoints not refreshed: %s", exc)
+
+    def resume(self) -> None:
+        """This process became the leader: what the one before it changed in the state
+        database is read again (cordons, evictions, claims' volumes, scales, rollout records,
+        probe verdicts), and its proxies are driven from the next pass."""
+        self.cluster.reload()
+        self.scales.reload()
+        self.revisions.forget()
+        if self.prober is not None:
+            self.prober.carry(self.history.facts.ready_containers())
 
     def _publish(self, desired: DesiredState, live: LiveState) -> None:
         """Endpoints from the freshest probe verdicts; pods being stopped never come back."""
@@ -872,6 +887,25 @@ class _Effects:
 
 class _DryRun(_Effects):
     pass
+
+
+class _Following(_Effects):
+    """Another process leads: what a pass found is shown to this process's readers (the
+    board), and nothing is changed or written: not the engines, the proxies, nor the state."""
+
+    def __init__(self, rec: Reconciler) -> None:
+        self.rec = rec
+
+    def show(self, applied: ApplyResult | None, plan: Plan) -> None:
+        board = self.rec.board
+        board.pending, board.blocked = plan.pending, plan.blocked
+        board.changes = tuple(plan.describe())
+
+    def report(self, status: SyncStatus, run: _Pass) -> None:
+        self.rec.reporter.show(status, run.trigger)
+        if run.fetch:
+            self.rec.board.fetches_finished = run.fetch
+        log.debug("pass (%s, following): %s", run.trigger, run.phases)
 
 
 class _Acting(_Effects):

@@ -24,6 +24,7 @@ from gitops.decide.actions import NameSource
 from gitops.errors import GitopsError
 from gitops.nodes.base import CHANGED, CONNECTED, DISCONNECTED, Node
 from gitops.nodes.docker import DockerNode
+from gitops.nodes.fenced import fenced
 from gitops.probing.prober import Prober
 from gitops.reconciler import INTERNAL_RETRY, Outcome, Reconciler
 from gitops.report.metrics import Metrics, StateSource
@@ -39,9 +40,11 @@ from gitops.source.triggers import REQUEUE, RETRY, Poller, RefWatcher, Trigger, 
 from gitops.state.board import Board
 from gitops.state.cluster import Cluster
 from gitops.state.commits import Commits
-from gitops.state.database import open_database
+from gitops.state.database import BadStateUrl, Database, open_database
 from gitops.state.eventlog import EventLog, Recorder
 from gitops.state.history import History
+from gitops.state.lease import Lease, Timing, identity
+from gitops.state.postgres import PostgresDatabase
 from gitops.state.revisions import Revisions
 from gitops.state.scales import Scales
 from gitops.traffic.clusterdns import ClusterDns
@@ -75,6 +78,7 @@ class System:
     prober: Prober
     proxy: ServiceProxy | None
     dns: ClusterDns | None = None
+    lease: Lease | None = None  # --leader-elect
 
 
 def compose(
@@ -89,6 +93,7 @@ def compose(
     proxy: Callable[[Cluster], ServiceProxy | None] = lambda cluster: None,
     receivers: tuple[Receiver, ...] = (),
     dns: ClusterDns | None = None,
+    lease: Lease | None = None,
 ) -> Reconciler:
     """The reconciler, with every collaborator made once here and handed in: the board it
     writes for readers, notifications, the cluster's memory, metrics (their scrape-time gauges
@@ -123,6 +128,7 @@ def compose(
             notifications=notifier.results,
             ingress=ingress_metrics,
             autoscalers=lambda: autoscalers.rows(board.desired, scales.found(), None),
+            leader=(lambda: (lease.name, lease.leading, lease.changes)) if lease else lambda: None,
         )
     )
     commits = Commits(source, settings.policy)
@@ -132,6 +138,7 @@ def compose(
         settings, source, nodes, history, commits, revisions, cluster, metrics, board, reporter,
         clock=clock, names=names, progress=progress, prober=prober, proxy=service_proxy,
         dns=dns, notify=notify, events=notify, scales=scales,
+        leading=(lambda: lease.leading) if lease else lambda: True,
     )  # fmt: skip
 
 
@@ -147,7 +154,9 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
         token_env=settings.token_env,
         rules=settings.rules,
     )
-    nodes = [
+    history = History(open_database(settings.state, state))  # its schema brought up to date
+    lease = _lease(settings, history.db)
+    engines = [
         DockerNode(
             n.name,
             n.docker_host,
@@ -163,6 +172,8 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
         )
         for n in settings.nodes
     ]
+    # With an election, every engine change first asks whether this process still leads.
+    nodes = [fenced(n, lease.check) for n in engines] if lease else list(engines)
     trigger = Trigger()
     reconciler: Reconciler | None = None  # made below; the prober tells it of verdicts
 
@@ -200,15 +211,31 @@ def build(settings: Settings, progress: Progress | None = None, serve: bool = Fa
         settings,
         source,
         nodes,
-        History(open_database(settings.state, state)),
+        history,
         progress=progress,
         prober=prober,
         proxy=make_proxy,
         receivers=tuple(Receiver(fmt, url) for fmt, url in settings.notify),
         # Only the serving process answers the pods' questions; a one-off verb's pods ask it.
         dns=ClusterDns() if serve and settings.cluster_dns else None,
+        lease=lease,
     )
-    return System(reconciler, trigger, prober, reconciler.proxy, reconciler.dns)
+    return System(reconciler, trigger, prober, reconciler.proxy, reconciler.dns, lease)
+
+
+def _lease(settings: Settings, db: Database) -> Lease | None:
+    """The election ``--leader-elect`` asks for, its term fencing every state write."""
+    if not settings.leader_elect:
+        return None
+    if not isinstance(db, PostgresDatabase):
+        raise BadStateUrl(
+            "--leader-elect: the processes share their lease in the state database; give "
+            "--state postgresql://USER@HOST/DB (the same for each of them)"
+        )
+    lease = Lease(db, f"gitops-{settings.instance}", identity(), settings.advertise_url,
+                  Timing(*settings.lease_timing))  # fmt: skip
+    db.fence = lease.fence
+    return lease
 
 
 def api_app(reconciler: Reconciler, trigger: Trigger) -> App:
@@ -272,6 +299,8 @@ def _check_nodes(reconciler: Reconciler, trigger: Trigger, stop: threading.Event
     settings = reconciler.settings
     # Several checks per grace period, so one slow answer is not taken for a silent node.
     while not stop.wait(min(settings.node_check_interval, settings.node_grace / 4)):
+        if not reconciler.leading():  # evicting is acting: the leader's
+            continue
         try:
             if reconciler.cluster.check():
                 trigger.fire("node")
@@ -302,6 +331,11 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         watcher = RefWatcher(trigger, git_dir)
     host, port = settings.listen_host_port
     app = api_app(reconciler, trigger)
+    lease = system.lease
+    election = None
+    if lease is not None:
+        app.role = lambda: role(lease)
+        election = _elect(lease, reconciler, trigger, stop)
     api = listener(reconciler, app, host, port)
     stream_host, _, stream_port = settings.stream_listen.rpartition(":")
     tunnels = Tunnels(
@@ -370,7 +404,49 @@ def run(settings: Settings, stop: threading.Event | None = None) -> int:
         if watcher:
             watcher.stop()
         api.stop()
+        if election is not None:  # a clean stop hands the lease over at once
+            stop.set()
+            election.join(timeout=5)
     return 0
+
+
+def _elect(
+    lease: Lease, reconciler: Reconciler, trigger: Trigger, stop: threading.Event
+) -> threading.Thread:
+    """The election's thread, after one first try (so the first pass knows whether it acts).
+    Becoming the leader reads again what the one before changed, then a pass converges."""
+
+    def changed(leading: bool) -> None:
+        if leading:
+            try:
+                reconciler.resume()
+            except GitopsError as exc:  # the pass that follows tries the database again
+                log.warning("leader: the state database was not read again: %s", exc)
+        log.info("lease %s: %s", lease.name, "leading" if leading else "following")
+        trigger.fire("leader" if leading else "follower")
+
+    lease.changed = changed
+    try:
+        lease.step()
+    except Exception:  # the thread tries again
+        log.exception("lease %s: the first step failed", lease.name)
+    thread = threading.Thread(target=lease.run, args=(stop,), daemon=True, name="lease")
+    thread.start()
+    return thread
+
+
+def role(lease: Lease) -> dict[str, Any]:
+    """What ``/readyz`` and a refused call say of the election."""
+    leader = lease.leader
+    return {
+        "leading": lease.leading,
+        "role": "leader" if lease.leading else "follower",
+        "lease": lease.name,
+        "holder": lease.holder,
+        "term": lease.term,
+        "leader": leader.as_dict() if leader is not None else None,
+        "error": lease.error,
+    }
 
 
 def _pass(reconciler: Reconciler, poller: Poller, reasons: set[str]) -> Outcome | None:

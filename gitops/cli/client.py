@@ -29,7 +29,17 @@ def read_token() -> str:
 
 
 def request(server: str, path: str, method: str = "GET", timeout: float = 10.0) -> tuple[int, Any]:
-    """(HTTP status, JSON body) of one call."""
+    """(HTTP status, JSON body) of one call. A call that changes something, answered by a
+    follower (``--leader-elect``), is made again once to the leader the follower names."""
+    code, body = _request(server, path, method, timeout)
+    leader = body.get("leader") if isinstance(body, dict) else None
+    if method == "POST" and code == 503 and body.get("reason") == "NotLeader" and leader:
+        print(f"gitops: {server} follows; asking the leader at {leader}", file=sys.stderr)
+        return _request(str(leader), path, method, timeout)
+    return code, body
+
+
+def _request(server: str, path: str, method: str, timeout: float) -> tuple[int, Any]:
     body = b"" if method == "POST" else None
     headers = {}
     if method == "POST":

@@ -283,6 +283,29 @@ def parser() -> argparse.ArgumentParser:
         "branch (the git token must allow pushing); else it shows the CLI command (default off)",
     )
     p.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=os.environ.get("GITOPS_LEADER_ELECT", "").lower() in ("1", "true", "yes"),
+        help="several processes share one PostgreSQL --state; only the one holding the lease "
+        "acts, the others serve reads and take over when it stops renewing (default off)",
+    )
+    for flag, default, text in (
+        ("lease-duration", "15s", "a lease not renewed for this long is taken over"),
+        ("renew-deadline", "10s", "the leader stops acting this long after its last renewal"),
+        ("retry-period", "2s", "between renewals, and between a follower's tries"),
+    ):
+        env = "GITOPS_LEADER_ELECT_" + flag.upper().replace("-", "_")
+        p.add_argument(f"--leader-elect-{flag}", type=duration,
+                       default=os.environ.get(env, default),
+                       help=f"{text} (default {default}; {env})")  # fmt: skip
+    p.add_argument(
+        "--advertise",
+        default=os.environ.get("GITOPS_ADVERTISE", ""),
+        metavar="URL",
+        help="this API's URL as the other processes give it for the leader (default "
+        "http://<--listen>; GITOPS_ADVERTISE)",
+    )
+    p.add_argument(
         "--node-address",
         default=os.environ.get("GITOPS_NODE_ADDRESS", "127.0.0.1"),
         help="address NodePort Services listen on (default 127.0.0.1)",
@@ -604,7 +627,19 @@ def cmd_run(args: argparse.Namespace) -> int:
         webhook_max_bytes=args.webhook_max_bytes,
         notify=tuple(notify + args.notify),
         write_back=args.write_back,
+        leader_elect=args.leader_elect,
+        lease_timing=(
+            args.leader_elect_lease_duration,
+            args.leader_elect_renew_deadline,
+            args.leader_elect_retry_period,
+        ),
+        advertise=args.advertise,
     )
+    duration_, deadline, retry = settings.lease_timing
+    if settings.leader_elect and not 0 < retry < deadline < duration_:
+        print("gitops: --leader-elect needs retry period < renew deadline < lease duration",
+              file=sys.stderr)  # fmt: skip
+        return ERROR
     return run(settings)
 
 

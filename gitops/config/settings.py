@@ -116,6 +116,11 @@ class Settings:
     storage_classes: tuple[StorageClass, ...] = (StorageClass("local"),)
     # Pods on engines of this machine ask gitops for headless Services' names (ready pods only)
     cluster_dns: bool = True
+    # Several processes on one PostgreSQL state: only the lease's holder acts (gitops.state.lease)
+    leader_elect: bool = False
+    # (lease duration, renew deadline, retry period) seconds: Kubernetes' 15 s, 10 s and 2 s
+    lease_timing: tuple[float, float, float] = (15.0, 10.0, 2.0)
+    advertise: str = ""  # this API's URL, as followers name the leader ("": http://<listen>)
 
     @property
     def policy(self) -> Policy:
@@ -123,6 +128,11 @@ class Settings:
 
     def address_of(self, node: NodeConfig) -> str:
         return node.address or self.node_address
+
+    @property
+    def advertise_url(self) -> str:
+        host, port = self.listen_host_port
+        return self.advertise or f"http://{host}:{port}"
 
     @property
     def listen_host_port(self) -> tuple[str, int]:

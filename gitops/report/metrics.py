@@ -45,6 +45,9 @@ class StateSource:
     ingress: Callable[[], tuple[str, Any]] = lambda: ("", None)
     # The HorizontalPodAutoscalers' rows (``gitops.serve.autoscalers.rows``)
     autoscalers: Callable[[], list[dict[str, Any]]] = list
+    # --leader-elect: (lease name, whether this process leads, times it became or stopped
+    # being the leader); None without an election
+    leader: Callable[[], tuple[str, bool, int] | None] = lambda: None
 
 
 class _Ingress(Collector):
@@ -224,6 +227,27 @@ class _State(Collector):
         for (fmt, event, result), count in sorted(self.source.notifications().items()):
             notes.add_metric([fmt, event, result], float(count))
         yield notes
+        yield from _leader(self.source.leader())
+
+
+def _leader(found: tuple[str, bool, int] | None) -> Iterator[Metric]:
+    """1 on the process that holds the lease, 0 on a follower (Prometheus' own ``instance``
+    label tells which process); the changes count up on each process."""
+    if found is None:
+        return
+    lease, leading, changes = found
+    leader = GaugeMetricFamily(
+        "gitops_leader", "1 when this process holds the lease and acts, 0 when it follows",
+        labels=["lease"],
+    )  # fmt: skip
+    leader.add_metric([lease], 1.0 if leading else 0.0)
+    yield leader
+    counted = CounterMetricFamily(
+        "gitops_leader_changes", "Times this process became the leader or stopped being it",
+        labels=["lease"],
+    )  # fmt: skip
+    counted.add_metric([lease], float(changes))
+    yield counted
 
 
 JOB_COUNTS = ("active", "succeeded", "failed")

@@ -47,11 +47,7 @@ class Reporter:
         """Status, history, metrics and notifications of one pass, written once. None of it
         may end the process: a history that cannot be written is logged, and the status and
         metrics still say what happened."""
-        previous, self.board.status = self.board.status, status
-        self.board.trigger = trigger
-        ended = dict(self.board.triggered)  # replaced whole: readers on other threads
-        ended.update({reason: status.time for reason in trigger.split(",") if reason})
-        self.board.triggered = ended
+        previous = self.show(status, trigger)
         try:
             if applied is not None and target and target == previous.applied:
                 # Same commit as last pass, yet pods changed: drift put right.
@@ -62,6 +58,16 @@ class Reporter:
             self._record_and_tell(previous, status, trigger, started, applied)
         except Exception:
             log.exception("the pass's report was not written in full")
+
+    def show(self, status: SyncStatus, trigger: str) -> SyncStatus:
+        """The status on the board, for readers (a follower's pass writes only this); the
+        status it replaced."""
+        previous, self.board.status = self.board.status, status
+        self.board.trigger = trigger
+        ended = dict(self.board.triggered)  # replaced whole: readers on other threads
+        ended.update({reason: status.time for reason in trigger.split(",") if reason})
+        self.board.triggered = ended
+        return previous
 
     def _record_and_tell(
         self,

@@ -112,6 +112,8 @@ class App:
         self.token = settings.api_token.encode()
         self.stream_port = 0  # the stream listener's (gitops.serve.tunnels), once it listens
         self.webhook_secret = settings.webhook_secret.encode()
+        # --leader-elect: what the election says (``gitops.runner.role``); None without one
+        self.role: Callable[[], dict[str, Any]] | None = None
 
     def _ingress_listen(self) -> tuple[str, int, int]:
         st = self.settings
@@ -270,6 +272,16 @@ class App:
         except events.EventRequestError as exc:
             return exc.code, {"error": str(exc)}
 
+    def _not_leader(self, elected: dict[str, Any]) -> tuple[int, Any]:
+        """A follower changes nothing: the caller is told where the leader is (the CLI asks
+        it in turn), as a Kubernetes API server's peer would redirect."""
+        leader = elected.get("leader") or {}
+        where = leader.get("address", "") if leader.get("holder") != elected["holder"] else ""
+        said = f"the leader is at {where}" if where else "no process leads now"
+        return 503, {"error": f"this reconciler follows ({said}): it changes nothing",
+                     "reason": "NotLeader", "leader": where,
+                     "lease": elected.get("lease", "")}  # fmt: skip
+
     def authorized(self, req: Request) -> bool:
         """Bearer token, compared in constant time. Reads and webhooks do not need it (a
         webhook is verified by its provider's signature instead)."""
@@ -285,6 +297,9 @@ class App:
         method, path = req.method, req.path
         ns = req.namespace()
         rec, cluster = self.model, self.cluster
+        elected = self.role() if self.role is not None else None
+        if method == "POST" and elected is not None and not elected["leading"]:
+            return self._not_leader(elected)
         if method == "POST" and path.startswith(WEBHOOKS):
             return self.webhook(path.removeprefix(WEBHOOKS), req)
         if method == "POST" and not self.authorized(req):
@@ -303,7 +318,13 @@ class App:
                 and "Ready" in nodes.values()
             )
             body = {"ready": ok, "reason": rec.status.reason, "nodes": nodes}
+            if elected is not None:  # a follower serves reads: ready while it can read state
+                ok = ok and not elected["error"]
+                body |= {"ready": ok, "role": elected["role"], "lease": elected}
             return (200 if ok else 503), body
+        if method == "GET" and path == "/readyz/leader":  # for a balancer of mutating calls
+            leading = elected is None or bool(elected["leading"])
+            return (200 if leading else 503), {"leader": leading} | (elected or {})
         if method == "GET" and path == "/api/v1/status":
             return 200, rec.status.to_dict() | {"trigger": rec.trigger,
                                                 "triggeredAt": dict(rec.triggered)}  # fmt: skip

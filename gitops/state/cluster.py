@@ -77,14 +77,24 @@ class Cluster:
         self._known: dict[str, tuple[PodInfo, ...]] = {}  # last answered pods per node
         self._pods: tuple[PodInfo, ...] = ()
         self._dead: set[str] = set()
-        self.cordons: dict[str, str] = history.facts.cordons()
-        self.evicted: set[str] = history.facts.evicted()
-        self._evicted_saved = set(self.evicted)
+        self.cordons: dict[str, str] = {}
+        self.evicted: set[str] = set()
+        self._evicted_saved: set[str] = set()
         # Each node's claims' volumes when it last answered: a silent node still holds them,
         # so no pod of those claims starts elsewhere on no data.
         self._volumes: dict[str, set[tuple[str, str]]] = {}
-        for (ns, claim), node in history.facts.volumes().items():
-            self._volumes.setdefault(node, set()).add((ns, claim))
+        self.reload()
+
+    def reload(self) -> None:
+        """What the state database remembers: at start, and when this process becomes the
+        leader (the one before it may have cordoned, evicted or moved a claim since)."""
+        facts = self.history.facts
+        cordons, evicted, volumes = facts.cordons(), facts.evicted(), facts.volumes()
+        with self._lock:
+            self.cordons, self.evicted, self._evicted_saved = cordons, evicted, set(evicted)
+            self._volumes = {}
+            for (ns, claim), node in volumes.items():
+                self._volumes.setdefault(node, set()).add((ns, claim))
 
     # -- health ---------------------------------------------------------------------------
     def check(self) -> bool:

@@ -48,6 +48,33 @@ class _PgTx:
         self._cur.executemany(_placeholders(sql), [tuple(r) for r in rows])
 
 
+class Session:
+    """A connection of its own, outside the free list, for what lives as long as a session:
+    a lease's advisory lock. Each statement commits by itself."""
+
+    def __init__(self, db: PostgresDatabase) -> None:
+        self._db = db
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """The rows selected; the connection is made on first use and again after a failure
+        (which is a ``StateUnavailable``: a session lost is a lock lost)."""
+        if self._conn is None or self._conn.closed:
+            self._conn = self._db.connect(autocommit=True)
+        try:
+            cur = self._conn.execute(_placeholders(sql), tuple(params))
+            return cur.fetchall() if cur.description else []
+        except psycopg.Error as exc:
+            self.close()
+            raise self._db.unavailable(exc) from None
+
+    def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with suppress(psycopg.Error):
+                conn.close()
+
+
 def _placeholders(sql: str) -> str:
     """Statements are written with ``?`` (sqlite3's paramstyle); psycopg's is ``%s``."""
     return sql.replace("%", "%%").replace("?", "%s")
@@ -78,6 +105,9 @@ class PostgresDatabase:
             raise self.unavailable(exc) from None
         except (ValueError, OSError) as exc:  # a malformed URL, an unknown host
             raise self.unavailable(exc) from None
+
+    def session(self) -> Session:
+        return Session(self)
 
     def unavailable(self, exc: BaseException) -> StateUnavailable:
         text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__

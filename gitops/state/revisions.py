@@ -71,6 +71,12 @@ class Revisions:
         self.progress = ProgressClock()
         self._latest: dict[Key, RolloutRecord | None] = {}
 
+    def forget(self) -> None:
+        """Rollout records are read again from the state database (another leader wrote
+        since); the progress clocks start again, as a restarted controller's do."""
+        self._latest.clear()
+        self.progress = ProgressClock()
+
     # -- pins -------------------------------------------------------------------------------
     def pins(self) -> dict[Key, Pin]:
         return self.history.facts.pins()

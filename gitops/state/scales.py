@@ -27,6 +27,12 @@ class Scales:
         self._memory: dict[Key, Memory] = {}
         self._found: dict[Key, Found] = {}
 
+    def reload(self) -> None:
+        """The scales the state database holds (a leader before this one decided them)."""
+        scales = self._facts.scales()
+        with self._lock:
+            self._scales = scales
+
     def current(self, scaler: Autoscaler, starting: int) -> int:
         """The target's scale: the autoscaler's, else the manifest's ``starting`` count."""
         return self._scales.get(scaler.key, starting)
